@@ -1,0 +1,3 @@
+//! Load generators: one process holding thousands of players, for `scripts/bench-*`.
+
+pub mod play;

@@ -1,0 +1,167 @@
+//! The command-line interface definition (clap); man pages and completions are generated from it.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+/// oryx — a live-streaming gateway compiled from a declarative KDL topology.
+#[derive(Debug, Parser)]
+#[command(name = "oryx", version, about, long_about = None, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Validate topology files and report every problem.
+    Check(CheckArgs),
+    /// Compile a topology and show the plan (text, JSON, diff or route).
+    Plan(PlanArgs),
+    /// Format a topology file in place (or check that it is formatted).
+    Fmt(FmtArgs),
+    /// Run a topology: start and supervise every role.
+    Up(UpArgs),
+    /// Ask a running `oryx up` to re-read its topology file.
+    Reload(ReloadArgs),
+    /// Run one role of a plan (started by `oryx up`; usable standalone).
+    Role(RoleArgs),
+    /// Load generators: many players in one process.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+    /// Print shell completions.
+    Completions(CompletionsArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CheckFormat {
+    Human,
+    Json,
+    Github,
+    Sarif,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Topology files to check.
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+    /// Apply the `env "NAME"` overlay before validating.
+    #[arg(long, value_name = "NAME")]
+    pub env: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "human")]
+    pub format: CheckFormat,
+    /// Treat warnings as errors (exit 1).
+    #[arg(long)]
+    pub deny_warnings: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// Topology file.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// Apply the `env "NAME"` overlay.
+    #[arg(long, value_name = "NAME")]
+    pub env: Option<String>,
+    /// Print the canonical JSON plan with its digest.
+    #[arg(long)]
+    pub json: bool,
+    /// Compare against an older topology file and classify each change.
+    #[arg(long, value_name = "OLD")]
+    pub diff: Option<PathBuf>,
+    /// Show which worker serves VHOST/APP/STREAM (or APP/STREAM) and the fallback order.
+    #[arg(long, value_name = "VHOST/APP/STREAM")]
+    pub route: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct FmtArgs {
+    /// Topology file.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// Do not write; exit 1 if the file is not formatted.
+    #[arg(long)]
+    pub check: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Human,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct UpArgs {
+    /// Topology file; without it, the built-in default topology (one embedded worker and all LBs).
+    #[arg(value_name = "FILE")]
+    pub file: Option<PathBuf>,
+    /// Apply the `env "NAME"` overlay.
+    #[arg(long, value_name = "NAME")]
+    pub env: Option<String>,
+    /// Log format of the shell and its children.
+    #[arg(long, value_enum, default_value = "human")]
+    pub log_format: LogFormat,
+    /// Directory for run state: plan slices, compiled external configs, the shell's address.
+    #[arg(long, value_name = "DIR", default_value = ".oryx")]
+    pub run_dir: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct ReloadArgs {
+    /// The run directory of the `oryx up` to reload.
+    #[arg(long, value_name = "DIR", default_value = ".oryx")]
+    pub run_dir: PathBuf,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RoleKind {
+    Worker,
+    RtmpLb,
+    HttpLb,
+    ApiLb,
+    Static,
+}
+
+#[derive(Debug, Args)]
+pub struct RoleArgs {
+    /// Which kind of role to run.
+    #[arg(value_enum)]
+    pub kind: RoleKind,
+    /// The role's name in the plan (worker instance name, static site name; LBs: the LB kind).
+    pub name: String,
+    /// The plan as JSON (`oryx plan --json` output); `-` reads standard input.
+    #[arg(long, value_name = "FILE")]
+    pub plan: PathBuf,
+    /// Log format.
+    #[arg(long, value_enum, default_value = "human")]
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Hold many players of one stream (rtmp:// or http://….flv) and report what they received.
+    Play(BenchPlayArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchPlayArgs {
+    /// Stream URL: rtmp://HOST:PORT/APP/STREAM or http://HOST:PORT/APP/STREAM.flv
+    pub url: String,
+    /// Number of concurrent players.
+    #[arg(long, default_value_t = 100)]
+    pub players: u32,
+    /// How long to play.
+    #[arg(long, default_value_t = 10)]
+    pub seconds: u64,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// Shell to generate completions for.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}

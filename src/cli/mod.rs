@@ -1,0 +1,45 @@
+//! The CLI: argument definitions and one handler per subcommand, each returning a process exit code.
+
+pub mod args;
+pub mod check;
+pub mod completions;
+pub mod fmt;
+pub mod plan;
+
+use args::{Cli, Command};
+use clap::Parser;
+
+/// Exit code for usage and I/O errors.
+pub const EXIT_USAGE: i32 = 2;
+
+/// Parse arguments, run the subcommand and return the exit code.
+pub fn main() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => {
+            let _ = err.print();
+            return if err.use_stderr() { EXIT_USAGE } else { 0 };
+        }
+    };
+    match cli.command {
+        Command::Check(args) => check::run(&args),
+        Command::Plan(args) => plan::run(&args),
+        Command::Fmt(args) => fmt::run(&args),
+        Command::Completions(args) => completions::run(&args),
+        Command::Up(args) => report(crate::runtime::shell::run(&args)),
+        Command::Reload(args) => report(crate::runtime::shell::reload(&args)),
+        Command::Role(args) => report(crate::runtime::role::run(&args)),
+        Command::Bench(args::BenchCommand::Play(args)) => report(crate::bench::play::run(&args)),
+    }
+}
+
+/// Print an error chain for commands that return `anyhow::Result` and map it to an exit code.
+fn report(result: anyhow::Result<()>) -> i32 {
+    match result {
+        Ok(()) => 0,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            1
+        }
+    }
+}

@@ -1,0 +1,230 @@
+//! The Plan: the compiled, fully resolved topology that the runtime executes.
+//!
+//! A Plan is plain data. Every default is filled in, every `count` expanded, every port allocated and
+//! every reference resolved, so the runtime never needs to look back at the KDL. Its canonical JSON
+//! (sorted keys, see [`Plan::canonical_json`]) has a sha256 digest that `plan`, `up` and the API print,
+//! so a running system can say which configuration it runs.
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::net::SocketAddr;
+
+/// The whole topology after compilation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Plan {
+    /// Schema version given by the `oryx` node.
+    pub version: u32,
+    /// The `--env` overlay applied, if any.
+    pub env: Option<String>,
+    /// The pool workers' loopback ports (and every role's control port) come from.
+    pub ports: PortRange,
+    /// The shell's own loopback control API (`oryx reload`, status).
+    pub shell_control: SocketAddr,
+    /// Every worker instance, `count` expanded (`edge-0`, `edge-1`, …), in file order.
+    pub workers: Vec<WorkerPlan>,
+    pub rtmp_lb: Option<LbPlan>,
+    pub http_lb: Option<LbPlan>,
+    pub api_lb: Option<LbPlan>,
+    /// Static HTTP(S) sites, in file order.
+    pub statics: Vec<StaticPlan>,
+}
+
+/// An inclusive range of TCP ports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PortRange {
+    pub from: u16,
+    pub to: u16,
+}
+
+/// Which program a worker runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum WorkerKind {
+    /// oryx's own Rust worker (`oryx role worker NAME`).
+    Embedded,
+    /// SRS, with an `srs.conf` compiled from the plan.
+    Srs,
+    /// nginx with libnginx-mod-rtmp, with an `nginx.conf` compiled from the plan.
+    NginxRtmp,
+}
+
+impl WorkerKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WorkerKind::Embedded => "embedded",
+            WorkerKind::Srs => "srs",
+            WorkerKind::NginxRtmp => "nginx-rtmp",
+        }
+    }
+}
+
+/// One worker instance.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WorkerPlan {
+    /// Instance name, unique in the plan (`edge-0`; the group name itself when `count` is 1 and absent).
+    pub name: String,
+    /// The `worker` node's name; LBs select workers by group.
+    pub group: String,
+    pub kind: WorkerKind,
+    /// Program to run for external kinds (`srs`, `nginx-rtmp`); `None` for embedded.
+    pub binary: Option<String>,
+    /// Loopback RTMP listener.
+    pub rtmp: SocketAddr,
+    /// Loopback HTTP listener: HTTP-FLV, HLS (and the SRS-compatible API on embedded workers).
+    pub http: SocketAddr,
+    /// Loopback control API: `/healthz`, `/readyz`, `/metrics`, `/api/v1/*`.
+    pub control: SocketAddr,
+    /// True when an rtmp-lb fronts this worker: the worker then accepts a PROXY protocol v2 header,
+    /// and only from loopback.
+    pub proxy_protocol: bool,
+    pub stream: StreamSettings,
+}
+
+/// Stream settings: `defaults` merged with the worker's own.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StreamSettings {
+    /// Keep metadata, sequence headers and the last GOP for instant start of new players.
+    pub gop_cache: bool,
+    /// Outgoing RTMP chunk size (128..=65536).
+    pub chunk_size: u32,
+    /// How long a player's writes are merged (0 = write at once). New players get the GOP cache
+    /// without waiting.
+    pub merge_write_ms: u64,
+    /// Per-player queue bound in bytes before the player skips to the next keyframe.
+    pub player_queue_bytes: u64,
+    /// Refuse new connections past this many (0 = unlimited).
+    pub max_connections: u32,
+    pub http_flv: HttpFlvSettings,
+    pub hls: HlsSettings,
+    pub hooks: HookSettings,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HttpFlvSettings {
+    pub enabled: bool,
+    /// How long a `.flv` request for a stream not yet published waits for its publisher (0 = 404 at once).
+    pub wait_ms: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HlsSettings {
+    pub enabled: bool,
+    /// Target segment duration; segments are cut at the first keyframe past it.
+    pub fragment_ms: u64,
+    /// Segments kept in the playlist.
+    pub window: u32,
+    /// Directory segments are also written to (for a CDN), with cleanup; `None` keeps them in memory only.
+    pub path: Option<String>,
+}
+
+/// SRS-style HTTP callbacks; each list is tried in order and every URL must allow.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct HookSettings {
+    pub on_publish: Vec<String>,
+    pub on_unpublish: Vec<String>,
+    pub on_play: Vec<String>,
+    pub on_stop: Vec<String>,
+    pub timeout_ms: u64,
+}
+
+/// A load balancer (rtmp-lb, http-lb, api-lb).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LbPlan {
+    pub listen: SocketAddr,
+    /// Worker instance names this LB routes to (resolved from group names; all workers by default).
+    pub workers: Vec<String>,
+    /// Loopback control API: `/healthz`, `/readyz`, `/metrics`, `/api/v1/backends`.
+    pub control: SocketAddr,
+}
+
+/// A static HTTP/HTTPS site.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StaticPlan {
+    pub name: String,
+    /// Directory served.
+    pub root: String,
+    /// Plain HTTP listener, if any.
+    pub listen: Option<SocketAddr>,
+    pub tls: Option<TlsPlan>,
+    /// Plain listener answers with a redirect to HTTPS (ACME HTTP-01 answers still served).
+    pub redirect_https: bool,
+    pub directory_listing: bool,
+    /// Prefix reverse-proxy routes, longest prefix wins.
+    pub proxies: Vec<ProxyRoute>,
+    pub control: SocketAddr,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TlsPlan {
+    pub listen: SocketAddr,
+    pub certs: CertSource,
+}
+
+/// Where a TLS listener's certificates come from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", tag = "source")]
+pub enum CertSource {
+    Acme(AcmePlan),
+    /// PEM files, chosen by SNI.
+    Files { pairs: Vec<CertPair> },
+    /// A certificate generated at start for these names (development).
+    SelfSigned { names: Vec<String> },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CertPair {
+    pub cert: String,
+    pub key: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AcmePlan {
+    pub domains: Vec<String>,
+    pub contacts: Vec<String>,
+    /// ACME directory URL.
+    pub directory: String,
+    /// PEM file of a CA to trust for the ACME server itself (pebble, step-ca).
+    pub directory_ca: Option<String>,
+    pub challenge: AcmeChallenge,
+    /// Directory holding the account key and certificates (files 0600).
+    pub cache: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AcmeChallenge {
+    TlsAlpn01,
+    Http01,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProxyRoute {
+    pub prefix: String,
+    /// Upstream base URL (`http://127.0.0.1:1985`); role names are resolved to their listen address.
+    pub to: String,
+    /// Remove the prefix before forwarding.
+    pub strip_prefix: bool,
+}
+
+/// Well-known ACME directories.
+pub const LETS_ENCRYPT_PRODUCTION: &str = "https://acme-v02.api.letsencrypt.org/directory";
+pub const LETS_ENCRYPT_STAGING: &str = "https://acme-staging-v02.api.letsencrypt.org/directory";
+
+impl Plan {
+    /// Canonical JSON: keys sorted, no insignificant whitespace. The digest is computed over this.
+    pub fn canonical_json(&self) -> String {
+        // serde_json::Value's map is a BTreeMap (no `preserve_order` feature), so this sorts keys.
+        let value = serde_json::to_value(self).expect("plan serializes");
+        serde_json::to_string(&value).expect("json value serializes")
+    }
+
+    /// `sha256:<hex>` of the canonical JSON.
+    pub fn digest(&self) -> String {
+        let hash = Sha256::digest(self.canonical_json().as_bytes());
+        format!("sha256:{}", hex::encode(hash))
+    }
+
+    pub fn worker(&self, name: &str) -> Option<&WorkerPlan> {
+        self.workers.iter().find(|w| w.name == name)
+    }
+}

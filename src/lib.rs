@@ -1,0 +1,13 @@
+//! oryx: a live-streaming gateway compiled from a declarative KDL topology.
+//!
+//! The pipeline (see `docs/DESIGN.md`): [`compile`] turns a topology file into a typed, validated
+//! [`compile::plan::Plan`]; [`runtime`] executes a plan as supervised role processes; [`rtmp`] and
+//! [`media`] are the sans-IO protocol and container code the [`worker`] and the load balancers use.
+
+pub mod bench;
+pub mod cli;
+pub mod compile;
+pub mod media;
+pub mod rtmp;
+pub mod runtime;
+pub mod worker;

@@ -1,0 +1,4 @@
+//! The runtime: executes a [`crate::compile::plan::Plan`] as supervised role processes. Never reads KDL.
+
+pub mod role;
+pub mod shell;
