@@ -8,6 +8,8 @@ pub mod bench;
 pub mod cli;
 pub mod compile;
 pub mod media;
+pub mod proxy_protocol;
+pub mod route;
 pub mod rtmp;
 pub mod runtime;
 pub mod worker;

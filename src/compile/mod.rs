@@ -20,7 +20,11 @@ pub struct CompileFailure {
 
 impl std::fmt::Display for CompileFailure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} error(s) in topology\n{}", self.error_count, self.rendered)
+        write!(
+            f,
+            "{} error(s) in topology\n{}",
+            self.error_count, self.rendered
+        )
     }
 }
 

@@ -166,9 +166,13 @@ pub struct TlsPlan {
 pub enum CertSource {
     Acme(AcmePlan),
     /// PEM files, chosen by SNI.
-    Files { pairs: Vec<CertPair> },
+    Files {
+        pairs: Vec<CertPair>,
+    },
     /// A certificate generated at start for these names (development).
-    SelfSigned { names: Vec<String> },
+    SelfSigned {
+        names: Vec<String>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

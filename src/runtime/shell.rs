@@ -7,5 +7,8 @@ pub fn run(args: &UpArgs) -> anyhow::Result<()> {
 }
 
 pub fn reload(args: &ReloadArgs) -> anyhow::Result<()> {
-    anyhow::bail!("oryx reload not implemented yet ({})", args.run_dir.display())
+    anyhow::bail!(
+        "oryx reload not implemented yet ({})",
+        args.run_dir.display()
+    )
 }

@@ -1,0 +1,137 @@
+//! The loopback control API every role serves: `/healthz`, `/readyz`, `/metrics`, plus role routes.
+//!
+//! `/healthz` answers as soon as the process runs; `/readyz` only once the role says it is ready (its
+//! listeners are bound), which is what the shell waits for before it reports a role as up.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::Router;
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use serde::Serialize;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
+
+/// Shared state of a role's control API.
+#[derive(Clone)]
+pub struct Control {
+    inner: Arc<ControlInner>,
+}
+
+struct ControlInner {
+    role: String,
+    digest: String,
+    ready: AtomicBool,
+    metrics: PrometheusHandle,
+}
+
+#[derive(Serialize)]
+struct Health<'a> {
+    role: &'a str,
+    pid: u32,
+    digest: &'a str,
+    ready: bool,
+}
+
+/// The process-wide Prometheus recorder, installed once.
+fn prometheus() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let recorder = PrometheusBuilder::new().build_recorder();
+            let handle = recorder.handle();
+            // Another recorder may exist in tests that run several roles in one process; then this
+            // handle simply renders nothing, which is harmless.
+            let _ = metrics::set_global_recorder(recorder);
+            handle
+        })
+        .clone()
+}
+
+impl Control {
+    /// `role` names the role in answers (`worker/live-0`); `digest` is the plan digest.
+    pub fn new(role: &str, digest: &str) -> Control {
+        let metrics = prometheus();
+        metrics::gauge!("oryx_plan_info", "digest" => digest.to_string(), "role" => role.to_string())
+            .set(1.0);
+        Control {
+            inner: Arc::new(ControlInner {
+                role: role.to_string(),
+                digest: digest.to_string(),
+                ready: AtomicBool::new(false),
+                metrics,
+            }),
+        }
+    }
+
+    pub fn set_ready(&self, ready: bool) {
+        self.inner.ready.store(ready, Ordering::SeqCst);
+    }
+
+    pub fn is_ready(&self) -> bool {
+        self.inner.ready.load(Ordering::SeqCst)
+    }
+
+    pub fn digest(&self) -> &str {
+        &self.inner.digest
+    }
+
+    /// The control routes, merged with the role's own `extra` routes.
+    pub fn router(&self, extra: Router) -> Router {
+        Router::new()
+            .route("/healthz", get(healthz))
+            .route("/readyz", get(readyz))
+            .route("/metrics", get(metrics_text))
+            .with_state(self.clone())
+            .merge(extra)
+    }
+
+    /// Bind `addr` and serve the control API until the process ends.
+    pub async fn serve(&self, addr: SocketAddr, extra: Router) -> anyhow::Result<()> {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|err| anyhow::anyhow!("control API cannot listen on {addr}: {err}"))?;
+        let app = self.router(extra);
+        tokio::spawn(async move {
+            if let Err(err) = axum::serve(listener, app).await {
+                tracing::error!(%err, "control API stopped");
+            }
+        });
+        Ok(())
+    }
+}
+
+fn health(control: &Control) -> Health<'_> {
+    Health {
+        role: &control.inner.role,
+        pid: std::process::id(),
+        digest: &control.inner.digest,
+        ready: control.is_ready(),
+    }
+}
+
+async fn healthz(State(control): State<Control>) -> axum::Json<serde_json::Value> {
+    axum::Json(serde_json::to_value(health(&control)).unwrap_or_default())
+}
+
+async fn readyz(State(control): State<Control>) -> (StatusCode, axum::Json<serde_json::Value>) {
+    let status = if control.is_ready() {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (
+        status,
+        axum::Json(serde_json::to_value(health(&control)).unwrap_or_default()),
+    )
+}
+
+async fn metrics_text(
+    State(control): State<Control>,
+) -> ([(&'static str, &'static str); 1], String) {
+    (
+        [("content-type", "text/plain; version=0.0.4")],
+        control.inner.metrics.render(),
+    )
+}
