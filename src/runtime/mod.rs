@@ -1,5 +1,10 @@
 //! The runtime: executes a [`crate::compile::plan::Plan`] as supervised role processes. Never reads KDL.
 
+pub mod api_lb;
 pub mod control;
+pub mod http_lb;
+pub mod logging;
 pub mod role;
+pub mod rtmp_lb;
 pub mod shell;
+pub mod static_site;

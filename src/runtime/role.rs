@@ -17,12 +17,25 @@ pub fn load_plan(path: &std::path::Path) -> anyhow::Result<Plan> {
     serde_json::from_str(&text).context("parsing plan JSON")
 }
 
+/// The role's label in logs and control answers: `worker/live-0`, `rtmp-lb`, `static/site`.
+pub fn label(kind: RoleKind, name: &str) -> String {
+    match kind {
+        RoleKind::Worker => format!("worker/{name}"),
+        RoleKind::Static => format!("static/{name}"),
+        RoleKind::RtmpLb => "rtmp-lb".into(),
+        RoleKind::HttpLb => "http-lb".into(),
+        RoleKind::ApiLb => "api-lb".into(),
+    }
+}
+
 pub fn run(args: &RoleArgs) -> anyhow::Result<()> {
     let plan = load_plan(&args.plan)?;
+    super::logging::init(&label(args.kind, &args.name), args.log_format);
     match args.kind {
-        RoleKind::Worker => anyhow::bail!("worker role not implemented yet ({})", plan.digest()),
-        RoleKind::RtmpLb | RoleKind::HttpLb | RoleKind::ApiLb | RoleKind::Static => {
-            anyhow::bail!("role {:?} {} not implemented yet", args.kind, args.name)
-        }
+        RoleKind::Worker => crate::worker::role::run(plan, &args.name),
+        RoleKind::RtmpLb => super::rtmp_lb::run(plan),
+        RoleKind::HttpLb => super::http_lb::run(plan),
+        RoleKind::ApiLb => super::api_lb::run(plan),
+        RoleKind::Static => super::static_site::run(plan, &args.name),
     }
 }

@@ -1,0 +1,57 @@
+//! Logging setup for the shell and its roles: human lines prefixed with the role name, or JSON.
+
+use crate::cli::args::LogFormat;
+use tracing_subscriber::EnvFilter;
+
+/// Install the global subscriber. `role` (e.g. `worker/live-0`) prefixes every human line so the
+/// shell's merged output says which child spoke; JSON lines carry it as a field via the span.
+/// The level comes from `RUST_LOG` (default `info`).
+pub fn init(role: &str, format: LogFormat) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let result = match format {
+        LogFormat::Human => tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_target(false)
+            .with_writer(std::io::stderr)
+            .fmt_fields(tracing_subscriber::fmt::format::DefaultFields::new())
+            .event_format(prefixed(role))
+            .try_init(),
+        LogFormat::Json => tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .json()
+            .with_current_span(false)
+            .try_init(),
+    };
+    // A second init (tests running roles in one process) keeps the first subscriber.
+    let _ = result;
+}
+
+fn prefixed(role: &str) -> RolePrefix {
+    RolePrefix {
+        role: role.to_string(),
+        inner: tracing_subscriber::fmt::format().with_target(false),
+    }
+}
+
+/// Formats events as `[role] <level> message`.
+struct RolePrefix {
+    role: String,
+    inner: tracing_subscriber::fmt::format::Format,
+}
+
+impl<S, N> tracing_subscriber::fmt::FormatEvent<S, N> for RolePrefix
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+    N: for<'a> tracing_subscriber::fmt::FormatFields<'a> + 'static,
+{
+    fn format_event(
+        &self,
+        ctx: &tracing_subscriber::fmt::FmtContext<'_, S, N>,
+        mut writer: tracing_subscriber::fmt::format::Writer<'_>,
+        event: &tracing::Event<'_>,
+    ) -> std::fmt::Result {
+        write!(writer, "[{}] ", self.role)?;
+        self.inner.format_event(ctx, writer, event)
+    }
+}
