@@ -10,6 +10,7 @@ pub mod diagnostic;
 pub mod diff;
 pub mod expand;
 pub mod fields;
+pub mod format;
 pub mod overlay;
 pub mod parse;
 pub mod plan;
