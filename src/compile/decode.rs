@@ -308,7 +308,7 @@ fn decode_ports(node: &KdlNode, ctx: &mut Ctx) -> Option<PortsDecl> {
     let from = fields.int("from", 1, 65535, ctx);
     let to = fields.int("to", 1, 65535, ctx);
     for (value, name) in [(from, "from"), (to, "to")] {
-        if value.is_none() && fields.one(name).is_none() {
+        if value.is_none() && fields.missing(name) {
             ctx.error_at(
                 DiagnosticKind::MissingSetting {
                     node: "ports".into(),
@@ -515,7 +515,7 @@ fn decode_lb(node: &KdlNode, ctx: &mut Ctx) -> LbDecl {
     };
     let fields = gather(node, &spec, ctx);
     let listen = fields.address("listen", ctx);
-    if fields.one("listen").is_none() {
+    if fields.missing("listen") {
         let example = match role {
             "rtmp-lb" => "`rtmp-lb listen=\"0.0.0.0:1935\"`",
             "http-lb" => "`http-lb listen=\"0.0.0.0:8080\"`",
@@ -554,7 +554,7 @@ fn decode_static(node: &KdlNode, ctx: &mut Ctx) -> Option<StaticDecl> {
     let fields = gather(node, &spec, ctx);
     let name = name_argument(&fields, node, "static", ctx);
     let root = fields.string("root", ctx);
-    if fields.one("root").is_none() {
+    if fields.missing("root") {
         ctx.error_at(
             DiagnosticKind::MissingSetting {
                 node: "static".into(),
@@ -600,7 +600,7 @@ fn decode_tls(node: &KdlNode, ctx: &mut Ctx) -> TlsDecl {
     };
     let fields = gather(node, &spec, ctx);
     let listen = fields.address("listen", ctx);
-    if fields.one("listen").is_none() {
+    if fields.missing("listen") {
         ctx.error_at(
             DiagnosticKind::MissingSetting {
                 node: "tls".into(),
@@ -626,7 +626,7 @@ fn decode_tls(node: &KdlNode, ctx: &mut Ctx) -> TlsDecl {
         let path = cert_fields.args.first().and_then(|v| v.string("cert", ctx));
         let key = cert_fields.string("key", ctx);
         if path.is_none() || key.is_none() {
-            if cert_fields.args.is_empty() || cert_fields.one("key").is_none() {
+            if cert_fields.args.is_empty() || cert_fields.missing("key") {
                 ctx.error_at(
                     DiagnosticKind::MissingSetting {
                         node: "cert".into(),
@@ -748,7 +748,7 @@ fn decode_proxy(node: &KdlNode, ctx: &mut Ctx) -> Option<ProxyDecl> {
     let fields = gather(node, &spec, ctx);
     let prefix = fields.args.first().and_then(|v| v.string("proxy", ctx));
     let to = fields.string("to", ctx);
-    if fields.args.is_empty() || fields.one("to").is_none() {
+    if fields.args.is_empty() || fields.missing("to") {
         ctx.error_at(
             DiagnosticKind::MissingSetting {
                 node: "proxy".into(),

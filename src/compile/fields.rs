@@ -71,6 +71,9 @@ pub struct Fields<'a> {
     pub args: Vec<Value<'a>>,
     pub blocks: Vec<&'a KdlNode>,
     settings: Vec<Setting<'a>>,
+    /// An unknown property or stray argument was reported: a required setting that looks absent was
+    /// probably attempted there, so "missing" would only repeat the problem.
+    stray: bool,
 }
 
 fn type_name(value: &KdlValue) -> &'static str {
@@ -101,12 +104,14 @@ pub fn gather<'a>(node: &'a KdlNode, spec: &Spec, ctx: &mut Ctx) -> Fields<'a> {
         args: Vec::new(),
         blocks: Vec::new(),
         settings: Vec::new(),
+        stray: false,
     };
     let setting_names = || spec.settings.iter().map(|(n, _)| *n);
     for entry in node.entries() {
         match entry.name() {
             None => {
                 if fields.args.len() >= spec.max_args {
+                    fields.stray = true;
                     ctx.error_at(
                         DiagnosticKind::UnexpectedArgument {
                             node: spec.node.into(),
@@ -129,16 +134,19 @@ pub fn gather<'a>(node: &'a KdlNode, spec: &Spec, ctx: &mut Ctx) -> Fields<'a> {
                         entry.span().into(),
                         ctx,
                     ),
-                    None => ctx.error_at(
-                        DiagnosticKind::UnknownProperty {
-                            name: key_name.into(),
-                            node: spec.node.into(),
-                            suggestion: suggest(key_name, setting_names()),
-                            expected: setting_names().collect(),
-                        },
-                        key.span().into(),
-                        "unknown property",
-                    ),
+                    None => {
+                        fields.stray = true;
+                        ctx.error_at(
+                            DiagnosticKind::UnknownProperty {
+                                name: key_name.into(),
+                                node: spec.node.into(),
+                                suggestion: suggest(key_name, setting_names()),
+                                expected: setting_names().collect(),
+                            },
+                            key.span().into(),
+                            "unknown property",
+                        )
+                    }
                 }
             }
         }
@@ -153,6 +161,7 @@ pub fn gather<'a>(node: &'a KdlNode, spec: &Spec, ctx: &mut Ctx) -> Fields<'a> {
         } else if spec.blocks.contains(&child_name) {
             fields.blocks.push(child);
         } else {
+            fields.stray = true;
             let candidates = setting_names().chain(spec.blocks.iter().copied());
             ctx.error_at(
                 DiagnosticKind::UnknownNode {
@@ -248,6 +257,12 @@ impl<'a> Fields<'a> {
             return;
         }
         self.settings.push(Setting { name, values, span });
+    }
+
+    /// True when required setting `name` is absent and nothing stray on the node could be a
+    /// misspelling of it.
+    pub fn missing(&self, name: &str) -> bool {
+        !self.stray && self.settings.iter().all(|s| s.name != name)
     }
 
     /// The value of a [`Shape::One`] setting.
