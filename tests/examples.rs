@@ -84,7 +84,9 @@ fn plan_snapshots() {
 
 #[test]
 fn default_topology_is_single_kdl() {
-    let single = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(path("single"))).unwrap();
+    let single =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(path("single")))
+            .unwrap();
     assert_eq!(oryx::compile::DEFAULT_TOPOLOGY, single);
     let plan = oryx::compile::compile_source(
         oryx::compile::DEFAULT_TOPOLOGY_NAME,

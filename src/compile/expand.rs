@@ -456,7 +456,8 @@ fn check_conflicts(listeners: &[Listener], ctx: &mut Ctx) {
             ctx.push(
                 Diagnostic::new(DiagnosticKind::PortConflict {
                     port: listener.addr.port(),
-                    wildcard: first.addr.ip().is_unspecified() || listener.addr.ip().is_unspecified(),
+                    wildcard: first.addr.ip().is_unspecified()
+                        || listener.addr.ip().is_unspecified(),
                 })
                 .label(
                     listener.span,

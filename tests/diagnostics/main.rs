@@ -35,7 +35,10 @@ fn check(file: &str, format: &str) -> (i32, String) {
 fn every_code_has_an_example_that_triggers_it() {
     for code in ALL_CODES {
         let file = format!("{}.kdl", code.trim_start_matches("oryx::"));
-        assert!(dir().join(&file).is_file(), "missing tests/diagnostics/{file}");
+        assert!(
+            dir().join(&file).is_file(),
+            "missing tests/diagnostics/{file}"
+        );
         let (status, stdout) = check(&file, "json");
         let report: serde_json::Value = serde_json::from_str(&stdout).expect("json output");
         let codes: Vec<&str> = report["diagnostics"]
