@@ -244,3 +244,18 @@ fn garbage_input_never_panics() {
         }
     }
 }
+
+#[test]
+fn language_reference_example_is_valid() {
+    let doc =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/language.md"))
+            .unwrap();
+    let start = doc.find("```kdl\n").expect("a kdl example") + "```kdl\n".len();
+    let end = start + doc[start..].find("```").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "example.kdl", &doc[start..end]);
+    std::fs::create_dir(dir.path().join("html")).unwrap();
+    let run = oryx(dir.path(), &["check", "--format", "json", "example.kdl"]);
+    let report: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(report["error_count"], 0, "{}", run.stdout);
+}
