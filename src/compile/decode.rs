@@ -116,6 +116,8 @@ const STREAM_SETTINGS: &[(&str, Shape)] = &[
     ("merge-write", Shape::One),
     ("player-queue", Shape::One),
     ("max-connections", Shape::One),
+    ("http-flv", Shape::One),
+    ("hls", Shape::One),
 ];
 const STREAM_BLOCKS: &[&str] = &["http-flv", "hls", "hooks"];
 
@@ -128,6 +130,8 @@ const WORKER_SETTINGS: &[(&str, Shape)] = &[
     ("merge-write", Shape::One),
     ("player-queue", Shape::One),
     ("max-connections", Shape::One),
+    ("http-flv", Shape::One),
+    ("hls", Shape::One),
 ];
 
 const WORKER_KINDS: &[&str] = &["embedded", "srs", "nginx-rtmp"];
@@ -340,6 +344,21 @@ fn decode_stream(fields: &Fields<'_>, ctx: &mut Ctx) -> StreamOverrides {
             .and_then(|v| u32::try_from(v).ok()),
         ..StreamOverrides::default()
     };
+    stream.http_flv_enabled = fields.bool("http-flv", ctx);
+    stream.hls_enabled = fields.bool("hls", ctx);
+    for flag in ["http-flv", "hls"] {
+        if let (Some(property), Some(block)) =
+            (fields.setting_span(flag), fields.blocks_named(flag).next())
+        {
+            ctx.push(
+                Diagnostic::new(DiagnosticKind::DuplicateSetting {
+                    setting: flag.into(),
+                })
+                .label(name_span(block), "given again here")
+                .label(property, "first given here"),
+            );
+        }
+    }
     if let Some(node) = fields.single_block("http-flv", ctx) {
         let spec = Spec {
             node: "http-flv",

@@ -153,13 +153,14 @@ pub fn gather<'a>(node: &'a KdlNode, spec: &Spec, ctx: &mut Ctx) -> Fields<'a> {
     }
     for child in node.iter_children() {
         let child_name = child.name().value();
-        if let Some(&(name, shape)) = spec.settings.iter().find(|(n, _)| *n == child_name) {
+        // A name can be both: `hls=#false` is a setting, `hls fragment="4s"` a block.
+        if spec.blocks.contains(&child_name) {
+            fields.blocks.push(child);
+        } else if let Some(&(name, shape)) = spec.settings.iter().find(|(n, _)| *n == child_name) {
             let values = scalar_child_values(child, shape, ctx);
             if !values.is_empty() {
                 fields.add(name, shape, values, name_span(child), ctx);
             }
-        } else if spec.blocks.contains(&child_name) {
-            fields.blocks.push(child);
         } else {
             fields.stray = true;
             let candidates = setting_names().chain(spec.blocks.iter().copied());
@@ -288,6 +289,14 @@ impl<'a> Fields<'a> {
             .iter()
             .copied()
             .filter(move |b| b.name().value() == name)
+    }
+
+    /// The span where setting `name` was given, if it was.
+    pub fn setting_span(&self, name: &str) -> Option<Span> {
+        self.settings
+            .iter()
+            .find(|s| s.name == name)
+            .map(|s| s.span)
     }
 
     /// The only child block named `name`; a second one is a duplicate error.
