@@ -183,9 +183,28 @@ pub fn compile_source(
     }
 }
 
+/// The largest topology file read (a 10 000-node topology is about 300 KiB).
+pub const MAX_TOPOLOGY_BYTES: u64 = 64 << 20;
+
+/// Read a topology file as UTF-8, refusing files over [`MAX_TOPOLOGY_BYTES`].
+pub fn read_topology(path: &Path) -> std::io::Result<String> {
+    use std::io::Read as _;
+    let file = std::fs::File::open(path)?;
+    let mut text = String::new();
+    file.take(MAX_TOPOLOGY_BYTES + 1)
+        .read_to_string(&mut text)?;
+    if text.len() as u64 > MAX_TOPOLOGY_BYTES {
+        return Err(std::io::Error::other(format!(
+            "larger than {} MiB",
+            MAX_TOPOLOGY_BYTES >> 20
+        )));
+    }
+    Ok(text)
+}
+
 /// Read and compile a file.
 pub fn compile_path(path: &Path, env: Option<&str>) -> Result<plan::Plan, CompileFailure> {
-    let text = std::fs::read_to_string(path).map_err(|err| CompileFailure {
+    let text = read_topology(path).map_err(|err| CompileFailure {
         rendered: format!("cannot read {}: {err}", path.display()),
         error_count: 1,
     })?;
