@@ -324,4 +324,33 @@ mod tests {
         let plan = c.plan.expect("valid");
         assert_eq!(plan.statics[0].proxies[0].to, "http://127.0.0.1:1985");
     }
+
+    #[test]
+    fn mutated_examples_never_panic() {
+        let examples = [
+            DEFAULT_TOPOLOGY,
+            include_str!("../../examples/configs/environments.kdl"),
+        ];
+        for text in examples {
+            let boundaries: Vec<usize> = (0..text.len())
+                .filter(|i| text.is_char_boundary(*i))
+                .collect();
+            for window in boundaries.windows(2).step_by(23) {
+                let (at, next) = (window[0], window[1]);
+                for replacement in ["", "{", "\"", "é"] {
+                    let mutated = format!("{}{replacement}{}", &text[..at], &text[next..]);
+                    let c = compile_text(&mutated);
+                    let _ = c.render_plain();
+                    let _ = report::render_json(
+                        &[report::FileReport {
+                            file: "t.kdl",
+                            text: &c.text,
+                            diagnostics: &c.diagnostics,
+                        }],
+                        false,
+                    );
+                }
+            }
+        }
+    }
 }
