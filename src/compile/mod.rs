@@ -9,6 +9,7 @@ pub mod decode;
 pub mod diagnostic;
 pub mod diff;
 pub mod expand;
+pub mod fast_parse;
 pub mod fields;
 pub mod format;
 pub mod overlay;
@@ -82,6 +83,8 @@ pub struct Compilation {
     pub text: String,
     pub diagnostics: Vec<Diagnostic>,
     pub plan: Option<plan::Plan>,
+    /// The `env` blocks the file declares (empty when it did not parse).
+    pub env_names: Vec<String>,
 }
 
 impl Compilation {
@@ -109,12 +112,14 @@ impl Compilation {
 /// Compile `text` (called `name` in diagnostics): parse → overlay → decode → validate and expand.
 pub fn compile(name: &str, text: &str, options: &Options) -> Compilation {
     let mut ctx = fields::Ctx::default();
+    let mut env_names = Vec::new();
     let plan = match parse::parse(text) {
         Err(syntax_errors) => {
             ctx.diagnostics = syntax_errors;
             None
         }
         Ok(document) => {
+            env_names = overlay::env_names(&document);
             overlay::check_env_nodes(&document, &mut ctx);
             let document = overlay::apply(&document, options.env.as_deref(), &mut ctx);
             let topology = decode::decode(&document, &mut ctx);
@@ -137,6 +142,7 @@ pub fn compile(name: &str, text: &str, options: &Options) -> Compilation {
             plan
         },
         diagnostics,
+        env_names,
     }
 }
 
@@ -147,10 +153,7 @@ pub fn check_all(name: &str, text: &str, options: &Options) -> Compilation {
     if options.env.is_some() {
         return base;
     }
-    let Ok(document) = parse::parse(text) else {
-        return base;
-    };
-    for env in overlay::env_names(&document) {
+    for env in base.env_names.clone() {
         let with_env = Options {
             env: Some(env),
             ..options.clone()
