@@ -294,13 +294,12 @@ impl<'a> Parser<'a> {
         let text: &'a str = self.text;
         let word = &text[start..self.at];
         let bytes = word.as_bytes();
-        let starts_like_number = match bytes {
-            [] => true,
-            [b'0'..=b'9', ..] => true,
-            [b'-' | b'+' | b'.', b'0'..=b'9', ..] => true,
-            [b'-' | b'+', b'.', b'0'..=b'9', ..] => true,
-            _ => false,
-        };
+        let starts_like_number = matches!(
+            bytes,
+            [] | [b'0'..=b'9', ..]
+                | [b'-' | b'+' | b'.', b'0'..=b'9', ..]
+                | [b'-' | b'+', b'.', b'0'..=b'9', ..]
+        );
         if starts_like_number || matches!(word, "true" | "false" | "null" | "inf" | "-inf" | "nan")
         {
             return None;
