@@ -424,4 +424,42 @@ mod tests {
             assert!(parse_fast(text).is_none(), "{text}");
         }
     }
+
+    /// Every topology in the repository, and damaged copies of the examples: whenever the fast path
+    /// accepts a text, the full parser accepts it too and agrees.
+    #[test]
+    fn never_accepts_what_the_full_parser_rejects() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut texts = Vec::new();
+        for dir in ["examples/configs", "tests/diagnostics"] {
+            for entry in std::fs::read_dir(root.join(dir)).unwrap() {
+                let path = entry.unwrap().path();
+                if path.extension().is_some_and(|e| e == "kdl") {
+                    texts.push(std::fs::read_to_string(path).unwrap());
+                }
+            }
+        }
+        let base = include_str!("../../examples/configs/environments.kdl");
+        let boundaries: Vec<usize> = (0..base.len())
+            .filter(|i| base.is_char_boundary(*i))
+            .collect();
+        for window in boundaries.windows(2).step_by(13) {
+            for replacement in ["", "{", "}", "\"", "=", "#", "(", "/", "1", " "] {
+                texts.push(format!(
+                    "{}{replacement}{}",
+                    &base[..window[0]],
+                    &base[window[1]..]
+                ));
+            }
+        }
+        for text in &texts {
+            if parse_fast(text).is_some() {
+                assert!(
+                    KdlDocument::parse_v2(text).is_ok(),
+                    "fast path accepted invalid KDL:\n{text}"
+                );
+                assert_same(text);
+            }
+        }
+    }
 }
