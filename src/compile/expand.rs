@@ -206,6 +206,10 @@ pub fn expand(
             let mut stream = default_stream();
             apply_overrides(&mut stream, &topology.defaults);
             apply_overrides(&mut stream, &decl.stream);
+            stream.hls.path = stream
+                .hls
+                .path
+                .map(|path| resolve_path(environment.base_dir, &path));
             let binary = external_binaries.get(&decl.name.value).cloned();
             WorkerPlan {
                 name: instance.name.clone(),
@@ -360,7 +364,12 @@ fn external_binary(
             .label(span, "not found"),
         );
     }
-    Some(binary)
+    // A path (not a bare program name looked up on PATH) is relative to the topology file.
+    if binary.contains('/') {
+        Some(resolve_path(environment.base_dir, &binary))
+    } else {
+        Some(binary)
+    }
 }
 
 fn binary_exists(binary: &str, base_dir: &Path) -> bool {
