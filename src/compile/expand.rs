@@ -146,7 +146,12 @@ pub fn expand(
     check_duplicate_statics(&topology.statics, ctx);
 
     let reserved: HashSet<u16> = listeners.iter().map(|l| l.addr.port()).collect();
-    let needed = instances.len() * 3 + lbs.len() + topology.statics.len() + 1;
+    // Fixed roles (the shell, a slot for each LB kind whether present or not, static sites) take
+    // their control ports from the top of the pool and workers from the bottom, so adding or removing
+    // a worker never moves another role's port: reloads that only change workers stay `hot` for the
+    // LBs and the shell.
+    let fixed_slots = 1 + 3 + topology.statics.len();
+    let needed = instances.len() * 3 + fixed_slots;
     let allocated = ports.and_then(|(range, span)| {
         for listener in &listeners {
             let port = listener.addr.port();
@@ -164,12 +169,9 @@ pub fn expand(
         }
         let free: Vec<u16> = (range.from..=range.to)
             .filter(|p| !reserved.contains(p))
-            .take(needed)
             .collect();
         if free.len() < needed {
-            let available = (range.from..=range.to)
-                .filter(|p| !reserved.contains(p))
-                .count();
+            let available = free.len();
             let mut diagnostic =
                 Diagnostic::new(DiagnosticKind::PortPoolTooSmall { needed, available });
             if let Some(span) = span {
@@ -190,10 +192,17 @@ pub fn expand(
         return None;
     }
     let (range, free) = allocated?;
-    let mut next = free.into_iter();
-    let mut take = || -> SocketAddr {
-        SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), next.next().unwrap_or(0))
-    };
+    let loopback = |port: u16| SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port);
+    // `free` holds at least `needed` ports, so the two ends never meet.
+    let mut top = free.iter().rev().copied();
+    let mut fixed = || loopback(top.next().unwrap_or(0));
+    let shell_control = fixed();
+    let rtmp_lb_control = fixed();
+    let http_lb_control = fixed();
+    let api_lb_control = fixed();
+    let static_controls: Vec<SocketAddr> = topology.statics.iter().map(|_| fixed()).collect();
+    let mut bottom = free.iter().copied();
+    let mut take = || loopback(bottom.next().unwrap_or(0));
 
     let rtmp_routed: HashSet<String> = lb_workers
         .get("rtmp-lb")
@@ -225,17 +234,17 @@ pub fn expand(
             }
         })
         .collect();
-    let mut lb_plan = |lb: &Option<LbDecl>| -> Option<LbPlan> {
+    let lb_plan = |lb: &Option<LbDecl>, control: SocketAddr| -> Option<LbPlan> {
         let lb = lb.as_ref()?;
         Some(LbPlan {
             listen: lb.listen.as_ref()?.value,
             workers: lb_workers.get(lb.role).cloned().unwrap_or_default(),
-            control: take(),
+            control,
         })
     };
-    let rtmp_lb = lb_plan(&topology.rtmp_lb);
-    let http_lb = lb_plan(&topology.http_lb);
-    let api_lb = lb_plan(&topology.api_lb);
+    let rtmp_lb = lb_plan(&topology.rtmp_lb, rtmp_lb_control);
+    let http_lb = lb_plan(&topology.http_lb, http_lb_control);
+    let api_lb = lb_plan(&topology.api_lb, api_lb_control);
     let lb_addrs: Vec<(&str, SocketAddr)> = [
         ("rtmp-lb", &rtmp_lb),
         ("http-lb", &http_lb),
@@ -247,13 +256,14 @@ pub fn expand(
     let statics: Vec<StaticPlan> = topology
         .statics
         .iter()
-        .map(|site| static_plan(site, &lb_addrs, environment, take()))
+        .zip(static_controls)
+        .map(|(site, control)| static_plan(site, &lb_addrs, environment, control))
         .collect::<Option<_>>()?;
     Some(Plan {
         version: 1,
         env: env_name.map(str::to_string),
         ports: range,
-        shell_control: take(),
+        shell_control,
         workers,
         rtmp_lb,
         http_lb,

@@ -249,9 +249,10 @@ mod tests {
         );
         assert_eq!(
             plan.rtmp_lb.as_ref().unwrap().control.to_string(),
-            "127.0.0.1:19353"
+            "127.0.0.1:19998"
         );
-        assert_eq!(plan.shell_control.to_string(), "127.0.0.1:19356");
+        // Fixed roles count down from the top of the pool, so workers never shift them.
+        assert_eq!(plan.shell_control.to_string(), "127.0.0.1:19999");
         assert_eq!(plan.workers[0].stream, expand::default_stream());
     }
 
