@@ -32,8 +32,23 @@ impl Drop for Pebble {
 
 impl Pebble {
     fn start(dir: &Path, tls_alpn_port: u16, http01_port: u16) -> Pebble {
+        Pebble::start_with_validity(dir, tls_alpn_port, http01_port, None)
+    }
+
+    /// `validity_secs`: the lifetime of issued certificates (pebble's default is five years).
+    fn start_with_validity(
+        dir: &Path,
+        tls_alpn_port: u16,
+        http01_port: u16,
+        validity_secs: Option<u32>,
+    ) -> Pebble {
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/pebble-up");
-        let out = Command::new(script)
+        let mut command = Command::new(script);
+        match validity_secs {
+            Some(secs) => command.env("PEBBLE_CERT_VALIDITY", secs.to_string()),
+            None => command.env_remove("PEBBLE_CERT_VALIDITY"),
+        };
+        let out = command
             .arg(dir)
             .arg(tls_alpn_port.to_string())
             .arg(http01_port.to_string())
@@ -218,4 +233,36 @@ fn http_01_is_answered_on_the_plain_listener_even_when_it_redirects() {
     assert_eq!(resp.status, 308);
     let expected = format!("https://oryx.test:{tls_port}/");
     assert_eq!(resp.header("location"), Some(expected.as_str()));
+}
+
+#[test]
+fn certificates_are_renewed_before_they_expire() {
+    let dir = tempfile::tempdir().unwrap();
+    let (tls_port, http_port) = (free_port(), free_port());
+    // Renewal starts when a third of the lifetime is left: about 6 s after issuance here.
+    let pebble =
+        Pebble::start_with_validity(&dir.path().join("pebble"), tls_port, http_port, Some(9));
+    let plan = acme_plan(
+        dir.path(),
+        &pebble,
+        tls_port,
+        http_port,
+        AcmeChallenge::TlsAlpn01,
+    );
+    let root = pebble.issuing_root(dir.path());
+    let role = Role::start(dir.path(), plan);
+    fetch_verified(&role, &root, Duration::from_secs(20));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while role.log_text().matches("obtained and deployed").count() < 2 {
+        assert!(
+            Instant::now() < deadline,
+            "no renewal in time; role log:\n{}",
+            role.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(pebble.orders() >= 2);
+    // The renewed certificate is the one served now, and it verifies.
+    let body = fetch_verified(&role, &root, Duration::from_secs(5));
+    assert_eq!(body, "hello from oryx over ACME\n");
 }
