@@ -106,6 +106,29 @@ fn byte_ranges_answer_206() {
     assert_eq!(resp.body, expected);
     let resp = http_get(role.http(), "/big.bin", &[("Range", "bytes=200000-")]).unwrap();
     assert_eq!(resp.status, 416);
+    assert_eq!(resp.header("content-range"), Some("bytes */100000"));
+    // If-Range naming the current ETag keeps the range; a stale one gets the whole file.
+    let etag = resp.header("etag").unwrap().to_string();
+    let resp = http_get(
+        role.http(),
+        "/big.bin",
+        &[("Range", "bytes=-5"), ("If-Range", &etag)],
+    )
+    .unwrap();
+    assert_eq!(resp.status, 206);
+    assert_eq!(resp.body.len(), 5);
+    let resp = http_get(
+        role.http(),
+        "/big.bin",
+        &[("Range", "bytes=-5"), ("If-Range", "\"stale\"")],
+    )
+    .unwrap();
+    assert_eq!(resp.status, 200);
+    assert_eq!(resp.body.len(), 100_000);
+    let resp = http_request(role.http(), "HEAD", "/big.bin", &[]).unwrap();
+    assert_eq!(resp.status, 200);
+    assert_eq!(resp.header("content-length"), Some("100000"));
+    assert_eq!(resp.header("accept-ranges"), Some("bytes"));
 }
 
 #[test]
