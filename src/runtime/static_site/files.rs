@@ -176,73 +176,113 @@ fn range_to_honour(headers: &HeaderMap) -> Option<String> {
         .map(str::to_string)
 }
 
-/// Canonicalize `path`; `Err(true)` when it leads outside `root`, `Err(false)` when it does not exist.
-fn inside_root(root: &Path, path: &Path) -> Result<PathBuf, bool> {
-    match std::fs::canonicalize(path) {
-        Ok(real) if real.starts_with(root) => Ok(real),
-        Ok(_) => Err(true),
-        Err(_) => Err(false),
+/// Where a path stands relative to the root.
+enum Resolved {
+    /// Inside the root: the path as named (symlinks inside the root allowed) and its metadata.
+    Inside(PathBuf, std::fs::Metadata),
+    Outside,
+    Missing,
+}
+
+/// Check the last component of `path`, whose parent is known to resolve inside `root`: only a
+/// symlink can lead out, and only then is the (costlier) full canonicalization needed.
+fn check_last(root: &Path, path: PathBuf) -> Resolved {
+    let Ok(meta) = std::fs::symlink_metadata(&path) else {
+        return Resolved::Missing;
+    };
+    if !meta.file_type().is_symlink() {
+        return Resolved::Inside(path, meta);
     }
+    match std::fs::canonicalize(&path) {
+        Ok(real) if real.starts_with(root) => match std::fs::metadata(&real) {
+            Ok(meta) => Resolved::Inside(path, meta),
+            Err(_) => Resolved::Missing,
+        },
+        Ok(_) => Resolved::Outside,
+        Err(_) => Resolved::Missing,
+    }
+}
+
+/// Walk `segments` down from the canonical `root`, one `lstat` per segment.
+fn resolve(root: &Path, segments: &[String]) -> Resolved {
+    let mut path = root.to_path_buf();
+    if segments.is_empty() {
+        return match std::fs::metadata(root) {
+            Ok(meta) => Resolved::Inside(path, meta),
+            Err(_) => Resolved::Missing,
+        };
+    }
+    let mut last = Resolved::Missing;
+    for segment in segments {
+        if let Resolved::Inside(_, meta) = &last {
+            if !meta.is_dir() {
+                return Resolved::Missing;
+            }
+        }
+        path.push(segment);
+        last = check_last(root, path.clone());
+        if !matches!(last, Resolved::Inside(..)) {
+            return last;
+        }
+    }
+    last
 }
 
 const OUTSIDE_ROOT: &str = "resolves outside the site root";
 
 fn lookup(root: &Path, wanted: Wanted, listing: bool, url_path: &str) -> Lookup {
-    let mut path = root.to_path_buf();
-    path.extend(&wanted.segments);
-    let real = match inside_root(root, &path) {
-        Ok(real) => real,
-        Err(true) => return Lookup::Forbidden(OUTSIDE_ROOT),
-        Err(false) => return Lookup::NotFound,
+    let (path, meta) = match resolve(root, &wanted.segments) {
+        Resolved::Inside(path, meta) => (path, meta),
+        Resolved::Outside => return Lookup::Forbidden(OUTSIDE_ROOT),
+        Resolved::Missing => return Lookup::NotFound,
     };
-    let Ok(meta) = std::fs::metadata(&real) else {
-        return Lookup::NotFound;
-    };
-    let (path, real, meta) = if meta.is_dir() {
+    let (path, meta) = if meta.is_dir() {
         if !wanted.ends_with_slash {
             return Lookup::AddSlash;
         }
-        let index = path.join("index.html");
-        match inside_root(root, &index) {
-            Ok(index_real) => match std::fs::metadata(&index_real) {
-                Ok(meta) if meta.is_file() => (index, index_real, meta),
-                _ => return Lookup::NotFound,
-            },
-            Err(true) => return Lookup::Forbidden(OUTSIDE_ROOT),
-            Err(false) if listing => return Lookup::Listing(listing_html(&real, url_path)),
-            Err(false) => return Lookup::NotFound,
+        match check_last(root, path.join("index.html")) {
+            Resolved::Inside(index, meta) if meta.is_file() => (index, meta),
+            Resolved::Inside(..) => return Lookup::NotFound,
+            Resolved::Outside => return Lookup::Forbidden(OUTSIDE_ROOT),
+            Resolved::Missing if listing => return Lookup::Listing(listing_html(&path, url_path)),
+            Resolved::Missing => return Lookup::NotFound,
         }
     } else if meta.is_file() {
-        (path, real, meta)
+        (path, meta)
     } else {
         return Lookup::NotFound;
     };
 
     let base_tag = entity_tag(&meta);
     let modified = meta.modified().unwrap_or(UNIX_EPOCH);
-    let mime = mime_for(&real);
+    let mime = mime_for(&path);
     let mut vary = false;
     let mut chosen = None;
-    // Brotli first: smaller than gzip when both exist and the client takes both.
+    // Brotli first: smaller than gzip when both exist and the client takes both. Siblings are only
+    // looked for when the client accepts them; the identity answer needs no Vary to be correct.
     for (encoding, extension, accepted) in [
         ("br", "br", wanted.accepts_br),
         ("gzip", "gz", wanted.accepts_gzip),
     ] {
+        if !accepted {
+            continue;
+        }
         let mut name = path.as_os_str().to_owned();
         name.push(".");
         name.push(extension);
-        let sibling = PathBuf::from(name);
         // A sibling is only used when it too stays inside the root.
-        if let Ok(sibling_real) = inside_root(root, &sibling) {
-            vary = true;
-            if accepted && chosen.is_none() {
-                chosen = Some((encoding, sibling_real));
+        if let Resolved::Inside(sibling, meta) = check_last(root, PathBuf::from(name)) {
+            if meta.is_file() {
+                vary = true;
+                if chosen.is_none() {
+                    chosen = Some((encoding, sibling));
+                }
             }
         }
     }
     let (encoding, open_path) = match chosen {
         Some((encoding, sibling)) => (Some(encoding), sibling),
-        None => (None, real),
+        None => (None, path),
     };
     let Ok(mut file) = std::fs::File::open(&open_path) else {
         return Lookup::NotFound;
