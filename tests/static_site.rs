@@ -602,3 +602,70 @@ fn hls_through_an_https_proxy_route_plays_with_ffprobe() {
     assert!(streams.contains("h264"), "{streams}");
     assert!(streams.contains("aac"), "{streams}");
 }
+
+/// An upstream that answers each request with the request head it received, as the body.
+fn echo_upstream() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for tcp in listener.incoming() {
+            let Ok(mut tcp) = tcp else { break };
+            let _ = tcp.set_read_timeout(Some(Duration::from_secs(10)));
+            let mut head = Vec::new();
+            let mut byte = [0u8; 1];
+            while !head.ends_with(b"\r\n\r\n") && head.len() < 16 * 1024 {
+                if tcp.read(&mut byte).unwrap_or(0) == 0 {
+                    break;
+                }
+                head.push(byte[0]);
+            }
+            let answer = format!(
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                head.len()
+            );
+            let _ = tcp.write_all(answer.as_bytes());
+            let _ = tcp.write_all(&head);
+        }
+    });
+    port
+}
+
+#[test]
+fn proxy_over_https_and_http2_says_https_and_the_original_host() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = make_site(dir.path());
+    let upstream = echo_upstream();
+    let mut plan = site_plan(&root);
+    plan.tls = Some(tls_on_free_port(CertSource::SelfSigned {
+        names: vec!["localhost".into()],
+    }));
+    plan.proxies = vec![ProxyRoute {
+        prefix: "/api/".into(),
+        to: format!("http://127.0.0.1:{upstream}"),
+        strip_prefix: false,
+    }];
+    let role = Role::start(dir.path(), plan);
+    let port = role.tls_port();
+    let url = format!("https://localhost:{port}/api/v1/streams?x=1");
+    let out = curl(&["-k", "--http2", "-H", "X-Forwarded-For: 10.0.0.7", &url]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let head = String::from_utf8_lossy(&out.stdout).to_ascii_lowercase();
+    assert!(
+        head.starts_with("get /api/v1/streams?x=1 http/1.1\r\n"),
+        "{head}"
+    );
+    assert!(head.contains("x-forwarded-proto: https\r\n"), "{head}");
+    assert!(
+        head.contains(&format!("x-forwarded-host: localhost:{port}\r\n")),
+        "{head}"
+    );
+    // An address the client already claimed is kept, ours appended.
+    assert!(
+        head.contains("x-forwarded-for: 10.0.0.7, 127.0.0.1\r\n"),
+        "{head}"
+    );
+}
