@@ -130,14 +130,13 @@ impl Files {
             .headers()
             .get(header::ACCEPT_ENCODING)
             .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_ascii_lowercase();
+            .unwrap_or("");
         let wanted = Wanted {
             segments,
             ends_with_slash: path.ends_with('/'),
-            accepts_br: accepts.contains("br"),
-            accepts_gzip: accepts.contains("gzip"),
-            range_header: range_to_honour(req.headers()),
+            accepts_br: accepts_encoding(accepts, "br"),
+            accepts_gzip: accepts_encoding(accepts, "gzip"),
+            range_header: raw_range(req.headers()),
             head,
         };
         let root = self.root.clone();
@@ -169,11 +168,29 @@ impl Files {
 
 /// The raw Range header, so the lookup hop can pre-read just that range of a small file; whether it
 /// is honoured (If-Range) is decided when answering.
-fn range_to_honour(headers: &HeaderMap) -> Option<String> {
+fn raw_range(headers: &HeaderMap) -> Option<String> {
     headers
         .get(header::RANGE)
         .and_then(|v| v.to_str().ok())
         .map(str::to_string)
+}
+
+/// Whether an `Accept-Encoding` value takes `coding` (named, or `*`, with a non-zero q).
+fn accepts_encoding(accept: &str, coding: &str) -> bool {
+    accept.split(',').any(|item| {
+        let mut parts = item.split(';');
+        let name = parts.next().unwrap_or("").trim();
+        if !name.eq_ignore_ascii_case(coding) && name != "*" {
+            return false;
+        }
+        !parts.any(|param| {
+            param
+                .trim()
+                .strip_prefix("q=")
+                .and_then(|q| q.trim().parse::<f32>().ok())
+                .is_some_and(|q| q <= 0.0)
+        })
+    })
 }
 
 /// Where a path stands relative to the root.
@@ -736,6 +753,15 @@ mod tests {
         assert_eq!(mime_for(Path::new("seg.TS")), "video/mp2t");
         assert_eq!(mime_for(Path::new("x.png")), "image/png");
         assert_eq!(mime_for(Path::new("x")), "application/octet-stream");
+    }
+
+    #[test]
+    fn accept_encoding_respects_q_zero() {
+        assert!(accepts_encoding("gzip, deflate, br", "br"));
+        assert!(accepts_encoding("GZIP;q=0.5", "gzip"));
+        assert!(!accepts_encoding("gzip;q=0, br", "gzip"));
+        assert!(!accepts_encoding("identity", "gzip"));
+        assert!(accepts_encoding("*", "br"));
     }
 
     #[test]
