@@ -193,6 +193,12 @@ fn tls_alpn_01_certificate_is_issued_then_reused_from_the_cache() {
     assert_eq!(body, "hello from oryx over ACME\n");
     assert_eq!(pebble.orders(), 1);
     assert_cache_private(dir.path());
+    let status = http_get(role.plan.control, "/api/v1/tls", &[]).unwrap();
+    let status: serde_json::Value = serde_json::from_slice(&status.body).unwrap();
+    assert_eq!(status["source"], "acme");
+    assert_eq!(status["state"], "ready");
+    assert_eq!(status["deployed"], 1);
+    assert_eq!(status["names"][0], "oryx.test");
     role.stop();
 
     let role = Role::start(dir.path(), plan);

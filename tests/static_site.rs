@@ -283,6 +283,10 @@ fn self_signed_tls_serves_http2_and_http1() {
     // Not signed by anyone the client trusts: verification must fail.
     let out = curl(&[&url]);
     assert!(!out.status.success());
+    let status = http_get(role.plan.control, "/api/v1/tls", &[]).unwrap();
+    let status: serde_json::Value = serde_json::from_slice(&status.body).unwrap();
+    assert_eq!(status["source"], "self-signed");
+    assert_eq!(status["state"], "ready");
 }
 
 /// A CA and two leaf certificates (for `a.test` and `b.test`) written as PEM files in `dir`.

@@ -28,7 +28,7 @@ pub struct Acme {
 
 /// Start the ACME client task: it loads a cached certificate or orders one, then renews it when a
 /// third of its lifetime remains. Must run inside a tokio runtime.
-pub fn start(plan: &AcmePlan) -> anyhow::Result<Acme> {
+pub fn start(plan: &AcmePlan, status: super::status::TlsStatus) -> anyhow::Result<Acme> {
     if plan.domains.is_empty() {
         anyhow::bail!("acme: no domain given");
     }
@@ -67,13 +67,18 @@ pub fn start(plan: &AcmePlan) -> anyhow::Result<Acme> {
         while let Some(event) = state.next().await {
             match event {
                 Ok(EventOk::DeployedCachedCert) => {
+                    status.deployed();
                     tracing::info!(%domains, "ACME certificate loaded from the cache")
                 }
                 Ok(EventOk::DeployedNewCert) => {
+                    status.deployed();
                     tracing::info!(%domains, "ACME certificate obtained and deployed")
                 }
                 Ok(ok) => tracing::debug!(?ok, "ACME event"),
-                Err(err) => tracing::error!(%domains, %directory, %err, "ACME error (will retry)"),
+                Err(err) => {
+                    status.failed(err.to_string());
+                    tracing::error!(%domains, %directory, %err, "ACME error (will retry)")
+                }
             }
         }
     });

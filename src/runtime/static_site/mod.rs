@@ -8,6 +8,7 @@ pub mod acme;
 pub mod files;
 pub mod proxy;
 pub mod redirect;
+pub mod status;
 pub mod tls;
 
 use crate::compile::plan::{CertSource, Plan, StaticPlan};
@@ -53,7 +54,21 @@ pub fn run(plan: Plan, name: &str) -> anyhow::Result<()> {
 /// Bind every listener of `plan`, mark the role ready, and serve until the process is stopped.
 pub async fn serve(plan: StaticPlan, digest: &str) -> anyhow::Result<()> {
     let control = Control::new(&format!("static/{}", plan.name), digest);
-    control.serve(plan.control, axum::Router::new()).await?;
+    let tls_status = match plan.tls.as_ref().map(|t| &t.certs) {
+        None => status::TlsStatus::new("none", Vec::new(), "none"),
+        Some(CertSource::Files { pairs }) => status::TlsStatus::new(
+            "files",
+            pairs.iter().map(|p| p.cert.clone()).collect(),
+            "ready",
+        ),
+        Some(CertSource::SelfSigned { names }) => {
+            status::TlsStatus::new("self-signed", names.clone(), "ready")
+        }
+        Some(CertSource::Acme(acme_plan)) => {
+            status::TlsStatus::new("acme", acme_plan.domains.clone(), "pending")
+        }
+    };
+    control.serve(plan.control, tls_status.router()).await?;
 
     if plan.listen.is_none() && plan.tls.is_none() {
         anyhow::bail!("static {}: neither a plain nor a TLS listener", plan.name);
@@ -78,7 +93,7 @@ pub async fn serve(plan: StaticPlan, digest: &str) -> anyhow::Result<()> {
                     None,
                 ),
                 CertSource::Acme(acme_plan) => {
-                    let started = acme::start(acme_plan)?;
+                    let started = acme::start(acme_plan, tls_status.clone())?;
                     let regular = tls::server_config(started.resolver.clone())?;
                     let challenge = started.challenge_config.clone();
                     acme_state = Some(started);
