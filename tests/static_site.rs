@@ -73,6 +73,11 @@ fn serves_index_and_redirects_directories_to_their_slash() {
     assert_eq!(resp.status, 404);
     let resp = http_request(role.http(), "POST", "/index.html", &[]).unwrap();
     assert_eq!(resp.status, 405);
+    let metrics = http_get(role.plan.control, "/metrics", &[]).unwrap().text();
+    assert!(
+        metrics.contains("oryx_static_requests_total{class=\"2xx\"} 2"),
+        "{metrics}"
+    );
 }
 
 #[test]

@@ -238,11 +238,14 @@ impl Site {
         } else {
             self.files.serve(req).await
         };
-        metrics::counter!(
-            "oryx_static_requests_total",
-            "status" => resp.status().as_str().to_string()
-        )
-        .increment(1);
+        let class = match resp.status().as_u16() / 100 {
+            1 => "1xx",
+            2 => "2xx",
+            3 => "3xx",
+            4 => "4xx",
+            _ => "5xx",
+        };
+        metrics::counter!("oryx_static_requests_total", "class" => class).increment(1);
         resp
     }
 }
