@@ -292,6 +292,41 @@ fn self_signed_tls_serves_http2_and_http1() {
     let status: serde_json::Value = serde_json::from_slice(&status.body).unwrap();
     assert_eq!(status["source"], "self-signed");
     assert_eq!(status["state"], "ready");
+    // A returning client resumes its session instead of a full handshake (TLS 1.3 and 1.2).
+    for version in ["-tls1_3", "-tls1_2"] {
+        let session = dir.path().join(format!("session{version}.pem"));
+        let connect = format!("127.0.0.1:{}", role.tls_port());
+        // A request answered over the connection keeps s_client around until the server's
+        // session tickets (sent right after the handshake) have arrived.
+        let s_client = |session_flag: &str| {
+            let mut child = std::process::Command::new("openssl")
+                .args([
+                    "s_client",
+                    version,
+                    "-ign_eof",
+                    "-connect",
+                    &connect,
+                    session_flag,
+                ])
+                .arg(&session)
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap();
+            let mut stdin = child.stdin.take().unwrap();
+            stdin
+                .write_all(b"GET /page.html HTTP/1.0\r\nHost: localhost\r\n\r\n")
+                .unwrap();
+            drop(stdin);
+            child.wait_with_output().unwrap()
+        };
+        let first = String::from_utf8_lossy(&s_client("-sess_out").stdout).into_owned();
+        assert!(first.contains("New,"), "{first}");
+        let again = String::from_utf8_lossy(&s_client("-sess_in").stdout).into_owned();
+        assert!(again.contains("Reused,"), "{version}: {again}");
+        assert!(again.contains("<p>page</p>"), "{version}: {again}");
+    }
 }
 
 /// A CA and two leaf certificates (for `a.test` and `b.test`) written as PEM files in `dir`.

@@ -127,6 +127,16 @@ impl SecureDirCache {
             .with_context(|| format!("acme: creating cache {}", dir.display()))?;
         std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
             .with_context(|| format!("acme: securing cache {}", dir.display()))?;
+        // Files left by older versions or copied in by hand get the same protection.
+        for entry in std::fs::read_dir(dir)
+            .with_context(|| format!("acme: reading cache {}", dir.display()))?
+            .flatten()
+        {
+            if entry.file_type().is_ok_and(|t| t.is_file()) {
+                std::fs::set_permissions(entry.path(), std::fs::Permissions::from_mode(0o600))
+                    .with_context(|| format!("acme: securing {}", entry.path().display()))?;
+            }
+        }
         Ok(SecureDirCache {
             dir: dir.to_path_buf(),
         })
@@ -263,6 +273,12 @@ mod tests {
             files += 1;
         }
         assert_eq!(files, 2);
+        // A file made readable by hand is locked down again when the cache is opened.
+        let stray = cache_dir.join("stray.pem");
+        std::fs::write(&stray, "x").unwrap();
+        std::fs::set_permissions(&stray, std::fs::Permissions::from_mode(0o644)).unwrap();
+        SecureDirCache::create(&cache_dir).unwrap();
+        assert_eq!(std::fs::metadata(&stray).unwrap().mode() & 0o777, 0o600);
     }
 
     #[test]
