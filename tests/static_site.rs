@@ -299,8 +299,10 @@ fn self_signed_tls_serves_http2_and_http1() {
         // A request answered over the connection keeps s_client around until the server's
         // session tickets (sent right after the handshake) have arrived.
         let s_client = |session_flag: &str| {
-            let mut child = std::process::Command::new("openssl")
+            let mut child = std::process::Command::new("timeout")
                 .args([
+                    "10",
+                    "openssl",
                     "s_client",
                     version,
                     "-ign_eof",
