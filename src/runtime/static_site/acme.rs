@@ -22,8 +22,6 @@ pub struct Acme {
     pub resolver: Arc<ResolvesServerCertAcme>,
     /// Config for TLS-ALPN-01 validation handshakes.
     pub challenge_config: Arc<ServerConfig>,
-    /// Whether HTTP-01 answers are expected on the plain listener.
-    pub http01: bool,
 }
 
 /// Start the ACME client task: it loads a cached certificate or orders one, then renews it when a
@@ -58,7 +56,6 @@ pub fn start(plan: &AcmePlan, status: super::status::TlsStatus) -> anyhow::Resul
     let acme = Acme {
         resolver: state.resolver(),
         challenge_config: state.challenge_rustls_config_with_provider(super::tls::provider()),
-        http01: plan.challenge == AcmeChallenge::Http01,
     };
     let domains = plan.domains.join(",");
     let directory = plan.directory.clone();

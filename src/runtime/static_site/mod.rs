@@ -11,7 +11,7 @@ pub mod redirect;
 pub mod status;
 pub mod tls;
 
-use crate::compile::plan::{CertSource, Plan, StaticPlan};
+use crate::compile::plan::{AcmeChallenge, CertSource, Plan, StaticPlan};
 use crate::runtime::control::Control;
 use anyhow::Context;
 use axum::body::Body;
@@ -79,6 +79,26 @@ pub async fn serve(plan: StaticPlan, digest: &str) -> anyhow::Result<()> {
             plan.name
         );
     }
+    let http01 = matches!(
+        plan.tls.as_ref().map(|t| &t.certs),
+        Some(CertSource::Acme(acme)) if acme.challenge == AcmeChallenge::Http01
+    );
+    if http01 && plan.listen.is_none() {
+        anyhow::bail!(
+            "static {}: ACME http-01 needs a plain listener to answer its challenges",
+            plan.name
+        );
+    }
+    // Bound before the ACME client starts, so its validation connections always find the ports.
+    let plain_listener = match plan.listen {
+        Some(addr) => Some(bind(addr).await?),
+        None => None,
+    };
+    let tls_listener = match &plan.tls {
+        Some(tls_plan) => Some(bind(tls_plan.listen).await?),
+        None => None,
+    };
+
     let mut acme_state = None;
     let tls_acceptor = match &plan.tls {
         None => None,
@@ -106,19 +126,12 @@ pub async fn serve(plan: StaticPlan, digest: &str) -> anyhow::Result<()> {
             })
         }
     };
-    if acme_state.as_ref().is_some_and(|a| a.http01) && plan.listen.is_none() {
-        anyhow::bail!(
-            "static {}: ACME http-01 needs a plain listener to answer its challenges",
-            plan.name
-        );
-    }
-
     let site = Arc::new(Site {
         files: files::Files::new(&plan.root, plan.directory_listing)?,
         proxy: proxy::Proxy::new(&plan.proxies)?,
         http01: acme_state
             .as_ref()
-            .filter(|a| a.http01)
+            .filter(|_| http01)
             .map(|a| a.resolver.clone()),
         redirect_to_tls_port: match (&plan.tls, plan.redirect_https) {
             (Some(tls_plan), true) => Some(tls_plan.listen.port()),
@@ -127,14 +140,14 @@ pub async fn serve(plan: StaticPlan, digest: &str) -> anyhow::Result<()> {
     });
 
     let mut tasks = tokio::task::JoinSet::new();
-    if let Some(addr) = plan.listen {
-        let listener = bind(addr).await?;
+    if let (Some(addr), Some(listener)) = (plan.listen, plain_listener) {
         tracing::info!(%addr, "plain HTTP listening");
         let site = site.clone();
         tasks.spawn(async move { accept_plain(listener, site).await });
     }
-    if let (Some(tls_plan), Some(acceptor)) = (&plan.tls, tls_acceptor) {
-        let listener = bind(tls_plan.listen).await?;
+    if let (Some(tls_plan), Some(acceptor), Some(listener)) =
+        (&plan.tls, tls_acceptor, tls_listener)
+    {
         tracing::info!(addr = %tls_plan.listen, "HTTPS listening");
         let site = site.clone();
         tasks.spawn(async move { accept_tls(listener, acceptor, site).await });
