@@ -272,3 +272,40 @@ fn certificates_are_renewed_before_they_expire() {
     let body = fetch_verified(&role, &root, Duration::from_secs(5));
     assert_eq!(body, "hello from oryx over ACME\n");
 }
+
+#[test]
+fn an_unreachable_acme_server_is_reported_while_the_site_keeps_serving() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    std::fs::create_dir_all(&root).unwrap();
+    std::fs::write(root.join("index.html"), "plain still works\n").unwrap();
+    let mut plan = site_plan(&root);
+    plan.tls = Some(TlsPlan {
+        listen: loopback(free_port()),
+        certs: CertSource::Acme(AcmePlan {
+            domains: vec!["oryx.test".into()],
+            contacts: Vec::new(),
+            directory: format!("https://127.0.0.1:{}/dir", free_port()),
+            directory_ca: None,
+            challenge: AcmeChallenge::TlsAlpn01,
+            cache: dir.path().join("acme-cache").display().to_string(),
+        }),
+    });
+    let role = Role::start(dir.path(), plan);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        let resp = http_get(role.plan.control, "/api/v1/tls", &[]).unwrap();
+        let status: serde_json::Value = serde_json::from_slice(&resp.body).unwrap();
+        if !status["last_error"].is_null() {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no ACME error reported: {status}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(status["state"], "pending");
+    let resp = http_get(role.http(), "/", &[]).unwrap();
+    assert_eq!(resp.text(), "plain still works\n");
+}

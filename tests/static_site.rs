@@ -715,3 +715,33 @@ fn proxy_over_https_and_http2_says_https_and_the_original_host() {
         "{head}"
     );
 }
+
+#[test]
+fn start_errors_name_the_problem() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = make_site(dir.path());
+    let plan = site_plan(&root);
+    let plan_path = write_plan(dir.path(), &plan);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_oryx"))
+        .args(["role", "static", "no-such-site", "--plan"])
+        .arg(&plan_path)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("no static site named \"no-such-site\""),
+        "{stderr}"
+    );
+
+    let mut plan = site_plan(&root);
+    plan.root = dir.path().join("missing-root").display().to_string();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_oryx"))
+        .args(["role", "static", "site", "--plan"])
+        .arg(write_plan(dir.path(), &plan))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("missing-root"), "{stderr}");
+}
