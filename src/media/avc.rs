@@ -272,7 +272,7 @@ pub fn profile_name(profile_idc: u8) -> &'static str {
 }
 
 pub fn level_name(level_idc: u8) -> String {
-    if level_idc % 10 == 0 {
+    if level_idc.is_multiple_of(10) {
         format!("{}", level_idc / 10)
     } else {
         format!("{}.{}", level_idc / 10, level_idc % 10)

@@ -265,7 +265,7 @@ impl HlsSegmenter {
         for nalu in avc::nal_units(data, length_size) {
             match nalu {
                 Ok(nalu) if nalu.first().is_some_and(|h| h & 0x1f == NAL_AUD) => {}
-                Ok(nalu) if nalu.is_empty() => {}
+                Ok([]) => {}
                 Ok(nalu) => avc::push_annexb(&mut self.scratch, nalu),
                 Err(_) => {
                     self.stats.dropped_frames += 1;
