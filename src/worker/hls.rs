@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 /// The vhost SRS reports when the client named none it knows.
-pub const DEFAULT_VHOST: &str = "__defaultVhost__";
+pub use crate::route::DEFAULT_VHOST;
 /// App and stream names longer than this are refused.
 const MAX_NAME_LEN: usize = 128;
 /// Disk jobs queued for the writer thread before new ones are dropped (and counted).
