@@ -17,7 +17,7 @@ pub const SPARE_SEGMENTS: usize = 2;
 /// A segment is cut regardless of keyframes past this duration or size, so a stream without
 /// keyframes cannot grow one without bound.
 pub const MAX_SEGMENT_MS: u64 = 60_000;
-pub const MAX_SEGMENT_BYTES: usize = 64 * 1024 * 1024;
+pub const MAX_SEGMENT_BYTES: usize = 32 * 1024 * 1024;
 /// A timestamp this far behind the previous one (or this far ahead) starts a new timeline.
 const BACKWARD_JUMP_MS: u64 = 2_000;
 const FORWARD_JUMP_MS: u64 = 30_000;
