@@ -71,7 +71,15 @@ fn api_reports_streams_and_clients_and_kicks() {
     assert_eq!(stream["audio"]["codec"], "AAC");
     assert_eq!(stream["audio"]["sample_rate"], 44100);
     for key in [
-        "id", "vhost", "tcUrl", "live_ms", "clients", "frames", "send_bytes", "recv_bytes", "kbps",
+        "id",
+        "vhost",
+        "tcUrl",
+        "live_ms",
+        "clients",
+        "frames",
+        "send_bytes",
+        "recv_bytes",
+        "kbps",
     ] {
         assert!(stream.get(key).is_some(), "{key} missing in {stream}");
     }
@@ -96,10 +104,24 @@ fn api_reports_streams_and_clients_and_kicks() {
     })
     .expect("player listed");
     for key in [
-        "id", "vhost", "stream", "ip", "tcUrl", "url", "name", "type", "publish", "alive",
-        "send_bytes", "recv_bytes", "kbps",
+        "id",
+        "vhost",
+        "stream",
+        "ip",
+        "tcUrl",
+        "url",
+        "name",
+        "type",
+        "publish",
+        "alive",
+        "send_bytes",
+        "recv_bytes",
+        "kbps",
     ] {
-        assert!(player_client.get(key).is_some(), "{key} missing in {player_client}");
+        assert!(
+            player_client.get(key).is_some(),
+            "{key} missing in {player_client}"
+        );
     }
     assert_eq!(player_client["publish"], false);
     let clients = assert_envelope(&get(http, "/api/v1/clients/").expect("clients"));
@@ -135,7 +157,8 @@ fn api_reports_streams_and_clients_and_kicks() {
     // Metrics carry the stream's counters.
     let metrics = wait_for(Duration::from_secs(6), || {
         let text = get(control, "/metrics")?.text();
-        text.contains("oryx_stream_recv_bytes_total").then_some(text)
+        text.contains("oryx_stream_recv_bytes_total")
+            .then_some(text)
     })
     .expect("stream metrics rendered");
     assert!(metrics.contains("oryx_streams"), "{metrics}");

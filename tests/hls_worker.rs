@@ -52,7 +52,10 @@ fn playlist_fills_and_decodes_over_http() {
     assert!(text.starts_with("#EXTM3U\n#EXT-X-VERSION:3\n"), "{text}");
     for line in text.lines().filter_map(|l| l.strip_prefix("#EXTINF:")) {
         let seconds: f64 = line.trim_end_matches(',').parse().unwrap();
-        assert!(seconds * 1000.0 <= (FRAGMENT_MS + 1000) as f64 + 1.0, "{text}");
+        assert!(
+            seconds * 1000.0 <= (FRAGMENT_MS + 1000) as f64 + 1.0,
+            "{text}"
+        );
     }
 
     let first = &segment_names(&text)[0];
@@ -65,19 +68,45 @@ fn playlist_fills_and_decodes_over_http() {
     let url = format!("http://{http}/live/cam.m3u8");
     let (ok, stdout, stderr) = run_tool(
         "ffprobe",
-        &["-v", "error", "-show_entries", "stream=codec_name", "-of", "csv=p=0", &url],
+        &[
+            "-v",
+            "error",
+            "-show_entries",
+            "stream=codec_name",
+            "-of",
+            "csv=p=0",
+            &url,
+        ],
         Duration::from_secs(20),
     );
     assert!(ok, "ffprobe failed: {stderr}");
-    assert!(stdout.contains("h264") && stdout.contains("aac"), "{stdout}");
+    assert!(
+        stdout.contains("h264") && stdout.contains("aac"),
+        "{stdout}"
+    );
 
     let (ok, _, stderr) = run_tool(
         "ffmpeg",
-        &["-hide_banner", "-v", "error", "-i", &url, "-t", "5", "-f", "null", "-"],
+        &[
+            "-hide_banner",
+            "-v",
+            "error",
+            "-i",
+            &url,
+            "-t",
+            "5",
+            "-f",
+            "null",
+            "-",
+        ],
         Duration::from_secs(30),
     );
     assert!(ok, "ffmpeg failed: {stderr}");
-    assert_eq!(stderr.trim(), "", "ffmpeg reported errors decoding the HLS stream");
+    assert_eq!(
+        stderr.trim(),
+        "",
+        "ffmpeg reported errors decoding the HLS stream"
+    );
 
     // The disk mirror has the playlist and the segments it lists; nothing older than the spares.
     let mirrored = wait_for(Duration::from_secs(5), || {
@@ -143,5 +172,8 @@ fn malformed_requests_get_4xx_and_the_stream_keeps_playing() {
         let sequence = media_sequence(&answer.text())?;
         (sequence > before).then_some(sequence)
     });
-    assert!(later.is_some(), "playlist stopped advancing after malformed requests");
+    assert!(
+        later.is_some(),
+        "playlist stopped advancing after malformed requests"
+    );
 }

@@ -6,11 +6,8 @@
 use crate::compile::plan::HlsSettings;
 use crate::media::flv::TagKind;
 use crate::media::hls::{HlsConfig, HlsSegmenter, Update};
-use axum::extract::{Path, Query, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::Router;
 use bytes::Bytes;
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -233,13 +230,6 @@ impl HlsStore {
             .map(|segment| segment.data.clone())
     }
 
-    /// The HTTP routes: playlists and segments.
-    pub fn router(&self) -> Router {
-        Router::new()
-            .route("/{app}/{file}", get(serve_hls))
-            .with_state(self.clone())
-    }
-
     fn apply(&self, id: &StreamId, state: &mut StreamHls, update: Update) {
         if update.completed.is_none() && update.evicted.is_empty() {
             return;
@@ -405,26 +395,6 @@ pub fn valid_name(name: &str) -> bool {
             .all(|byte| byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~'))
 }
 
-/// The vhost a request names: `?vhost=` (explicit), else the Host header without its port.
-pub fn request_vhost(query: &HashMap<String, String>, headers: &HeaderMap) -> (String, bool) {
-    if let Some(vhost) = query.get("vhost").filter(|v| !v.is_empty()) {
-        return (vhost.clone(), true);
-    }
-    let host = headers
-        .get(header::HOST)
-        .and_then(|value| value.to_str().ok())
-        .unwrap_or("");
-    let host = match host.strip_prefix('[') {
-        Some(bracketed) => bracketed.split(']').next().unwrap_or(""),
-        None => host.split(':').next().unwrap_or(""),
-    };
-    if host.is_empty() {
-        (DEFAULT_VHOST.to_string(), false)
-    } else {
-        (host.to_string(), false)
-    }
-}
-
 /// What an HLS URL asks for.
 #[derive(Debug, PartialEq, Eq)]
 enum HlsFile<'a> {
@@ -468,25 +438,9 @@ fn bad_request(message: &'static str) -> Response {
     )
 }
 
-/// Answers `GET /APP/STREAM.m3u8` and `GET /APP/STREAM-SEQ.ts`; anything else under `/APP/` is
-/// not ours and gets a 404.
-pub async fn serve_hls(
-    State(store): State<HlsStore>,
-    Path((app, file)): Path<(String, String)>,
-    Query(query): Query<HashMap<String, String>>,
-    headers: HeaderMap,
-) -> Response {
-    respond(&store, &app, &file, &query, &headers)
-}
-
-/// The routing decision behind [`serve_hls`], usable by another router that owns `/{app}/{file}`.
-pub fn respond(
-    store: &HlsStore,
-    app: &str,
-    file: &str,
-    query: &HashMap<String, String>,
-    headers: &HeaderMap,
-) -> Response {
+/// Answers `GET /APP/STREAM.m3u8` and `GET /APP/STREAM-SEQ.ts` for a request already split into
+/// vhost (`explicit` when the client named it with `?vhost=`), app and file name.
+pub fn respond(store: &HlsStore, vhost: &str, explicit: bool, app: &str, file: &str) -> Response {
     if !store.enabled() {
         return not_found("HLS is disabled\n");
     }
@@ -496,13 +450,12 @@ pub fn respond(
     let Some(request) = parse_file(file) else {
         return not_found("not an HLS resource\n");
     };
-    let (vhost, explicit) = request_vhost(query, headers);
     match request {
         HlsFile::Playlist { stream } => {
             if !valid_name(stream) {
                 return bad_request("bad stream name\n");
             }
-            match store.playlist(&vhost, explicit, app, stream) {
+            match store.playlist(vhost, explicit, app, stream) {
                 Some(text) => {
                     let mut response = text.to_string().into_response();
                     response.headers_mut().insert(
@@ -518,7 +471,7 @@ pub fn respond(
             if !valid_name(stream) {
                 return bad_request("bad stream name\n");
             }
-            match store.segment(&vhost, explicit, app, stream, sequence) {
+            match store.segment(vhost, explicit, app, stream, sequence) {
                 Some(data) => {
                     let mut response = data.into_response();
                     response
@@ -574,26 +527,6 @@ mod tests {
         }
     }
 
-    #[test]
-    fn vhost_comes_from_query_then_host() {
-        let mut headers = HeaderMap::new();
-        headers.insert(
-            header::HOST,
-            HeaderValue::from_static("live.example.com:8080"),
-        );
-        let mut query = HashMap::new();
-        assert_eq!(
-            request_vhost(&query, &headers),
-            ("live.example.com".to_string(), false)
-        );
-        query.insert("vhost".to_string(), "other".to_string());
-        assert_eq!(request_vhost(&query, &headers), ("other".to_string(), true));
-        assert_eq!(
-            request_vhost(&HashMap::new(), &HeaderMap::new()),
-            (DEFAULT_VHOST.to_string(), false)
-        );
-    }
-
     fn settings(path: Option<String>) -> HlsSettings {
         HlsSettings {
             enabled: true,
@@ -624,12 +557,11 @@ mod tests {
         let store = HlsStore::new(settings(None));
         let mut publisher = store.publish(stream_id("cam")).unwrap();
         feed_audio(&mut publisher, 4);
-        let query = HashMap::new();
-        let mut headers = HeaderMap::new();
-        headers.insert(header::HOST, HeaderValue::from_static("127.0.0.1:9"));
+        let vhost = DEFAULT_VHOST;
+        // A vhost the client did not name explicitly falls back to the only stream of that name.
         let playlist = store.playlist("127.0.0.1", false, "live", "cam").unwrap();
         assert!(playlist.contains("cam-1.ts"), "{playlist}");
-        let response = respond(&store, "live", "cam.m3u8", &query, &headers);
+        let response = respond(&store, vhost, false, "live", "cam.m3u8");
         assert_eq!(response.status(), StatusCode::OK);
         assert_eq!(
             response.headers()[header::CONTENT_TYPE],
@@ -637,7 +569,7 @@ mod tests {
         );
         assert_eq!(response.headers()[header::CACHE_CONTROL], "no-cache");
         assert_eq!(response.headers()[header::ACCESS_CONTROL_ALLOW_ORIGIN], "*");
-        let response = respond(&store, "live", "cam-1.ts", &query, &headers);
+        let response = respond(&store, vhost, false, "live", "cam-1.ts");
         assert_eq!(response.status(), StatusCode::OK);
         assert_eq!(response.headers()[header::CONTENT_TYPE], "video/mp2t");
         for (app, file, status) in [

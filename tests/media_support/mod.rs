@@ -183,7 +183,9 @@ impl HttpAnswer {
 pub fn raw_request(addr: SocketAddr, request: &[u8]) -> Option<HttpAnswer> {
     let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
     stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    stream.set_write_timeout(Some(Duration::from_secs(5))).ok()?;
+    stream
+        .set_write_timeout(Some(Duration::from_secs(5)))
+        .ok()?;
     // The server may answer and close before reading everything (431 on huge headers).
     let _ = stream.write_all(request);
     let mut data = Vec::new();
