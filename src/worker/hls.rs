@@ -581,15 +581,13 @@ mod tests {
             ("live", "c\0am.m3u8", StatusCode::BAD_REQUEST),
         ] {
             assert_eq!(
-                respond(&store, app, file, &query, &headers).status(),
+                respond(&store, vhost, false, app, file).status(),
                 status,
                 "{app}/{file}"
             );
         }
-        let mut explicit = HashMap::new();
-        explicit.insert("vhost".to_string(), "elsewhere".to_string());
         assert_eq!(
-            respond(&store, "live", "cam.m3u8", &explicit, &headers).status(),
+            respond(&store, "elsewhere", true, "live", "cam.m3u8").status(),
             StatusCode::NOT_FOUND
         );
     }
@@ -642,14 +640,7 @@ mod tests {
         let store = HlsStore::new(off);
         assert!(store.publish(stream_id("cam")).is_none());
         assert_eq!(
-            respond(
-                &store,
-                "live",
-                "cam.m3u8",
-                &HashMap::new(),
-                &HeaderMap::new()
-            )
-            .status(),
+            respond(&store, DEFAULT_VHOST, false, "live", "cam.m3u8").status(),
             StatusCode::NOT_FOUND
         );
     }
