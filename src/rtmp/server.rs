@@ -365,11 +365,6 @@ impl ServerSession {
             Amf0::Boolean(true),
         ]);
         self.writer.data(out, stream_id, 0, &access);
-        let start = super::amf0::encode_all(&[
-            Amf0::str("onStatus"),
-            Amf0::Object(vec![("code".into(), Amf0::str("NetStream.Data.Start"))]),
-        ]);
-        self.writer.data(out, stream_id, 0, &start);
     }
 
     pub fn reject_play(&mut self, stream_id: u32, code: &str, description: &str) {
