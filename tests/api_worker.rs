@@ -1,8 +1,10 @@
 //! The SRS-compatible API of a real worker, parsed as JSON: versions, summaries, streams (codec,
 //! size, publish state) and clients on both the control and the HTTP port; DELETE kicks a player.
 
+mod common;
 mod media_support;
 
+use common::{make_media, publish, settings, start_worker, ChildGuard};
 use media_support::*;
 use serde_json::Value;
 use std::process::{Command, Stdio};
@@ -34,10 +36,11 @@ fn rtmp_player(rtmp: std::net::SocketAddr) -> ChildGuard {
 
 #[test]
 fn api_reports_streams_and_clients_and_kicks() {
-    let mut worker = Worker::start(stream_settings(1000, 3, None));
-    let _publisher = publish(worker.plan.rtmp, "live", "cam", 40);
-    let control = worker.plan.control;
-    let http = worker.plan.http;
+    let mut worker = start_worker(settings(), false);
+    let media = make_media(worker.dir.path(), 4);
+    let _publisher = publish(&media, &worker.rtmp_url("live/cam"), true);
+    let control = worker.control;
+    let http = worker.http;
 
     for port in [control, http] {
         let versions = assert_envelope(&get(port, "/api/v1/versions").expect("versions"));
@@ -93,7 +96,7 @@ fn api_reports_streams_and_clients_and_kicks() {
     assert_ne!(missing.json()["code"], 0);
 
     // A player shows up as rtmp-play; DELETE disconnects it.
-    let mut player = rtmp_player(worker.plan.rtmp);
+    let mut player = rtmp_player(worker.rtmp);
     let player_client = wait_for(Duration::from_secs(10), || {
         let json = assert_envelope(&get(control, "/api/v1/clients")?);
         json["clients"]
@@ -137,7 +140,7 @@ fn api_reports_streams_and_clients_and_kicks() {
     let kicked = request(control, "DELETE", &format!("/api/v1/clients/{client_id}")).unwrap();
     assert_envelope(&kicked);
     assert!(
-        wait_for(Duration::from_secs(10), || player.exited().then_some(())).is_some(),
+        player.wait_timeout(Duration::from_secs(10)).is_some(),
         "kicked player still connected"
     );
     let gone = wait_for(Duration::from_secs(5), || {
@@ -163,5 +166,5 @@ fn api_reports_streams_and_clients_and_kicks() {
     .expect("stream metrics rendered");
     assert!(metrics.contains("oryx_streams"), "{metrics}");
     assert!(metrics.contains("oryx_plan_info"), "{metrics}");
-    assert!(worker.alive());
+    assert!(matches!(worker.child.0.try_wait(), Ok(None)), "worker died");
 }

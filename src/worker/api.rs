@@ -80,9 +80,10 @@ impl Api {
 
     fn answer(&self, status: StatusCode, code: i64, payload: Value) -> Response {
         let mut response = (status, axum::Json(self.envelope(code, payload))).into_response();
-        response
-            .headers_mut()
-            .insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+        response.headers_mut().insert(
+            header::ACCESS_CONTROL_ALLOW_ORIGIN,
+            HeaderValue::from_static("*"),
+        );
         response
     }
 }
@@ -112,20 +113,28 @@ pub fn video_json(sequence_header: Option<&[u8]>) -> Value {
         return Value::Null;
     };
     match payload.first().map(|b| b & 0x0f) {
-        Some(7) if payload.len() > 5 => match AvcConfig::parse(&payload[5..]).and_then(|c| c.sps_info()) {
-            Ok(sps) => json!({
-                "codec": "H264",
-                "profile": sps.profile_name(),
-                "level": sps.level_name(),
-                "width": sps.width,
-                "height": sps.height,
-            }),
-            Err(_) => json!({"codec": "H264", "profile": null, "level": null, "width": null, "height": null}),
-        },
-        Some(12) => json!({"codec": "H265", "profile": null, "level": null, "width": null, "height": null}),
+        Some(7) if payload.len() > 5 => {
+            match AvcConfig::parse(&payload[5..]).and_then(|c| c.sps_info()) {
+                Ok(sps) => json!({
+                    "codec": "H264",
+                    "profile": sps.profile_name(),
+                    "level": sps.level_name(),
+                    "width": sps.width,
+                    "height": sps.height,
+                }),
+                Err(_) => {
+                    json!({"codec": "H264", "profile": null, "level": null, "width": null, "height": null})
+                }
+            }
+        }
+        Some(12) => {
+            json!({"codec": "H265", "profile": null, "level": null, "width": null, "height": null})
+        }
         _ if payload.first().is_some_and(|b| b & 0x80 != 0) => {
             // Enhanced RTMP: the FourCC names the codec.
-            let fourcc = payload.get(1..5).map(|f| String::from_utf8_lossy(f).into_owned());
+            let fourcc = payload
+                .get(1..5)
+                .map(|f| String::from_utf8_lossy(f).into_owned());
             let codec = match fourcc.as_deref() {
                 Some("hvc1") => "H265",
                 Some("av01") => "AV1",
@@ -195,13 +204,7 @@ pub fn client_json(client: &ClientSnapshot, now_ms: u64) -> Value {
     let alive_ms = now_ms.saturating_sub(client.connected_ms);
     let alive_secs = alive_ms as f64 / 1000.0;
     // The snapshot has totals only: report the average rate over the connection's life.
-    let kbps = |bytes: u64| {
-        if alive_ms == 0 {
-            0
-        } else {
-            bytes * 8 / alive_ms
-        }
-    };
+    let kbps = |bytes: u64| (bytes * 8).checked_div(alive_ms).unwrap_or(0);
     let publish = client.kind == ClientKind::FmlePublish;
     json!({
         "id": client.id.to_string(),
@@ -321,7 +324,11 @@ async fn client(State(api): State<Api>, Path(id): Path<String>) -> Response {
         return api.answer(StatusCode::BAD_REQUEST, ERROR_BAD_REQUEST, json!({}));
     };
     match api.inner.hub.clients().iter().find(|c| c.id == id) {
-        Some(found) => api.answer(StatusCode::OK, 0, json!({"client": client_json(found, unix_ms())})),
+        Some(found) => api.answer(
+            StatusCode::OK,
+            0,
+            json!({"client": client_json(found, unix_ms())}),
+        ),
         None => api.answer(StatusCode::NOT_FOUND, ERROR_CLIENT_NOT_FOUND, json!({})),
     }
 }

@@ -6,6 +6,8 @@
 use crate::compile::plan::HlsSettings;
 use crate::media::flv::TagKind;
 use crate::media::hls::{HlsConfig, HlsSegmenter, Update};
+use crate::worker::http::{FileRequest, HttpFiles};
+use crate::worker::hub::{Frame, FrameKind, Hub, SinkFactory, StreamKeyInfo, StreamSink};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
@@ -285,6 +287,85 @@ impl Drop for HlsPublisher {
     fn drop(&mut self) {
         self.on_unpublish();
     }
+}
+
+/// The hub's side of HLS: every publish gets a sink feeding that stream's segmenter.
+pub struct HlsSinkFactory {
+    store: HlsStore,
+}
+
+impl HlsSinkFactory {
+    pub fn new(store: HlsStore) -> HlsSinkFactory {
+        HlsSinkFactory { store }
+    }
+}
+
+impl SinkFactory for HlsSinkFactory {
+    fn create(&self, key: &StreamKeyInfo) -> Option<Box<dyn StreamSink>> {
+        let publisher = self.store.publish(StreamId {
+            vhost: key.vhost.clone(),
+            app: key.app.clone(),
+            stream: key.stream.clone(),
+        })?;
+        Some(Box::new(HlsSink(publisher)))
+    }
+}
+
+struct HlsSink(HlsPublisher);
+
+impl StreamSink for HlsSink {
+    fn on_frame(&mut self, frame: &Frame) {
+        let kind = match frame.kind {
+            FrameKind::Audio => TagKind::Audio,
+            FrameKind::Video => TagKind::Video,
+            FrameKind::Script => TagKind::Script,
+        };
+        self.0.on_frame(kind, frame.timestamp, &frame.payload);
+    }
+
+    fn on_unpublish(&mut self) {
+        self.0.on_unpublish();
+    }
+}
+
+/// Sets HLS up in a worker: the store, its sink on the hub, its `.m3u8`/`.ts` handlers.
+pub fn install(hub: &Hub, files: &HttpFiles, settings: HlsSettings) -> HlsStore {
+    let store = HlsStore::new(settings);
+    hub.add_sink_factory(Arc::new(HlsSinkFactory::new(store.clone())));
+    register(&store, files);
+    store
+}
+
+/// Serves `.m3u8` and `.ts` through the worker's HTTP file dispatch.
+pub fn register(store: &HlsStore, files: &HttpFiles) {
+    for ext in [".m3u8", ".ts"] {
+        let store = store.clone();
+        files.register(
+            ext,
+            Arc::new(move |request: FileRequest| {
+                let answer = respond_to(&store, &request);
+                Box::pin(async move { answer })
+            }),
+        );
+    }
+}
+
+/// Answers a stream file request the worker's router already split into vhost, app and stream.
+fn respond_to(store: &HlsStore, request: &FileRequest) -> Response {
+    let explicit = request
+        .name
+        .param
+        .trim_start_matches('?')
+        .split('&')
+        .any(|pair| pair.starts_with("vhost="));
+    let file = request.path.rsplit('/').next().unwrap_or("");
+    respond(
+        store,
+        &request.name.vhost,
+        explicit,
+        &request.name.app,
+        file,
+    )
 }
 
 /// Writes segments and playlists under `root/APP/` on a thread of its own, so the publisher path

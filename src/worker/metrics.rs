@@ -89,7 +89,8 @@ pub fn system_sample() -> SystemSample {
         let available = meminfo_kbyte(&text, "MemAvailable:");
         sample.mem_ram_kbyte = total;
         if total > 0 {
-            sample.mem_ram_percent = (total.saturating_sub(available)) as f64 * 100.0 / total as f64;
+            sample.mem_ram_percent =
+                (total.saturating_sub(available)) as f64 * 100.0 / total as f64;
         }
     }
     sample
@@ -122,7 +123,12 @@ pub fn process_sample() -> ProcessSample {
     let fields: Vec<&str> = stat
         .rsplit_once(')')
         .map_or(Vec::new(), |(_, rest)| rest.split_whitespace().collect());
-    let field = |n: usize| fields.get(n).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    let field = |n: usize| {
+        fields
+            .get(n)
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
     // With the state at index 0: ppid 1, utime 11, stime 12, starttime 19 (proc(5) fields 4, 14, 15, 22).
     sample.ppid = field(1) as u32;
     // SAFETY: sysconf only reads a configuration value.

@@ -1,21 +1,11 @@
-//! Helpers for the worker-level HLS and API tests: a worker process built from a Plan made in the
-//! test, an ffmpeg publisher, and a raw HTTP/1.1 client (raw so tests can also send malformed
-//! requests). Every process is killed on drop and every wait is bounded.
+//! Helpers the HLS and API worker tests add to `tests/common`: a raw HTTP/1.1 client that returns
+//! headers too (raw so tests can also send malformed requests), bounded polling and tool runs.
 #![allow(dead_code)]
 
-use oryx::compile::plan::{
-    HlsSettings, HookSettings, HttpFlvSettings, Plan, PortRange, StreamSettings, WorkerKind,
-    WorkerPlan,
-};
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-pub fn free_addr() -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind port 0");
-    listener.local_addr().expect("local addr")
-}
 
 /// Polls `probe` every 100 ms until it returns `Some` or `timeout` passes.
 pub fn wait_for<T>(timeout: Duration, mut probe: impl FnMut() -> Option<T>) -> Option<T> {
@@ -29,127 +19,6 @@ pub fn wait_for<T>(timeout: Duration, mut probe: impl FnMut() -> Option<T>) -> O
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-}
-
-/// A child process killed (and reaped) when dropped.
-pub struct ChildGuard(pub Child);
-
-impl ChildGuard {
-    /// Whether the process has exited.
-    pub fn exited(&mut self) -> bool {
-        matches!(self.0.try_wait(), Ok(Some(_)))
-    }
-}
-
-impl Drop for ChildGuard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-pub fn stream_settings(fragment_ms: u64, window: u32, hls_path: Option<String>) -> StreamSettings {
-    StreamSettings {
-        gop_cache: true,
-        chunk_size: 60000,
-        merge_write_ms: 0,
-        player_queue_bytes: 8 * 1024 * 1024,
-        max_connections: 0,
-        http_flv: HttpFlvSettings {
-            enabled: true,
-            wait_ms: 0,
-        },
-        hls: HlsSettings {
-            enabled: true,
-            fragment_ms,
-            window,
-            path: hls_path,
-        },
-        hooks: HookSettings::default(),
-    }
-}
-
-/// A running `oryx role worker` with its plan.
-pub struct Worker {
-    pub plan: WorkerPlan,
-    _dir: tempfile::TempDir,
-    process: ChildGuard,
-}
-
-impl Worker {
-    pub fn start(settings: StreamSettings) -> Worker {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let worker = WorkerPlan {
-            name: "media-test".into(),
-            group: "media-test".into(),
-            kind: WorkerKind::Embedded,
-            binary: None,
-            rtmp: free_addr(),
-            http: free_addr(),
-            control: free_addr(),
-            proxy_protocol: false,
-            stream: settings,
-        };
-        let plan = Plan {
-            version: 1,
-            env: None,
-            ports: PortRange {
-                from: 20000,
-                to: 20100,
-            },
-            shell_control: free_addr(),
-            workers: vec![worker.clone()],
-            rtmp_lb: None,
-            http_lb: None,
-            api_lb: None,
-            statics: vec![],
-        };
-        let plan_path = dir.path().join("plan.json");
-        std::fs::write(&plan_path, serde_json::to_string(&plan).unwrap()).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_oryx"))
-            .args(["role", "worker", "media-test", "--plan"])
-            .arg(&plan_path)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("oryx starts");
-        let mut worker = Worker {
-            plan: worker,
-            _dir: dir,
-            process: ChildGuard(child),
-        };
-        let ready = wait_for(Duration::from_secs(15), || {
-            assert!(!worker.process.exited(), "worker exited during start");
-            let response = get(worker.plan.control, "/readyz")?;
-            (response.status == 200).then_some(())
-        });
-        assert!(ready.is_some(), "worker not ready within 15 s");
-        worker
-    }
-
-    pub fn alive(&mut self) -> bool {
-        !self.process.exited()
-    }
-}
-
-/// `ffmpeg -re` publishing test video (H.264, GOP 25 at 25 fps) and AAC for `seconds`.
-pub fn publish(rtmp: SocketAddr, app: &str, stream: &str, seconds: u32) -> ChildGuard {
-    let url = format!("rtmp://{rtmp}/{app}/{stream}");
-    let child = Command::new("ffmpeg")
-        .args(["-hide_banner", "-loglevel", "error", "-re"])
-        .args(["-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25"])
-        .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100"])
-        .args(["-t", &seconds.to_string()])
-        .args(["-c:v", "libx264", "-preset", "ultrafast", "-g", "25"])
-        .args(["-c:a", "aac", "-f", "flv"])
-        .arg(url)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("ffmpeg starts");
-    ChildGuard(child)
 }
 
 /// An HTTP answer.
