@@ -102,7 +102,7 @@ fn api_reports_streams_and_clients_and_kicks() {
         json["clients"]
             .as_array()?
             .iter()
-            .find(|c| c["type"] == "rtmp-play")
+            .find(|c| c["type"] == "rtmp-play" && c["name"] == "cam")
             .cloned()
     })
     .expect("player listed");
@@ -127,6 +127,8 @@ fn api_reports_streams_and_clients_and_kicks() {
         );
     }
     assert_eq!(player_client["publish"], false);
+    assert_eq!(player_client["url"], "/live/cam");
+    assert_eq!(player_client["stream"], stream["id"]);
     let clients = assert_envelope(&get(http, "/api/v1/clients/").expect("clients"));
     assert!(clients["clients"]
         .as_array()

@@ -214,7 +214,11 @@ pub fn client_json(client: &ClientSnapshot, now_ms: u64) -> Value {
         "pageUrl": "",
         "swfUrl": "",
         "tcUrl": client.tc_url,
-        "url": format!("/{}/{}", client.app, client.stream),
+        "url": if client.stream.is_empty() {
+            String::new()
+        } else {
+            format!("/{}/{}", client.app, client.stream)
+        },
         "name": client.stream,
         "type": client_type(client.kind),
         "publish": publish,
@@ -342,5 +346,134 @@ async fn kick(State(api): State<Api>, Path(id): Path<String>) -> Response {
         api.answer(StatusCode::OK, 0, json!({}))
     } else {
         api.answer(StatusCode::NOT_FOUND, ERROR_CLIENT_NOT_FOUND, json!({}))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+
+    // FLV payloads of the sequence headers ffmpeg sends for 320x240 baseline H.264 and 44.1 kHz stereo AAC.
+    fn avc_sequence_header() -> Vec<u8> {
+        let sps = [
+            0x67, 0x42, 0xc0, 0x0d, 0xda, 0x05, 0x07, 0xec, 0x04, 0x40, 0x00, 0x00, 0x03, 0x00,
+            0x40, 0x00, 0x00, 0x0c, 0x83, 0xc5, 0x0a, 0xa8,
+        ];
+        let mut payload = vec![
+            0x17,
+            0,
+            0,
+            0,
+            0,
+            1,
+            0x42,
+            0xc0,
+            0x0d,
+            0xff,
+            0xe1,
+            0,
+            sps.len() as u8,
+        ];
+        payload.extend_from_slice(&sps);
+        payload.extend_from_slice(&[1, 0, 4, 0x68, 0xce, 0x3c, 0x80]);
+        payload
+    }
+
+    fn snapshot() -> StreamSnapshot {
+        StreamSnapshot {
+            id: 7,
+            vhost: "__defaultVhost__".into(),
+            app: "live".into(),
+            name: "cam".into(),
+            tc_url: "rtmp://127.0.0.1/live".into(),
+            publisher_client: Some(3),
+            publish_started_ms: 1_000,
+            clients: 2,
+            frames: 100,
+            recv_bytes: 5000,
+            send_bytes: 9000,
+            kbps_recv_30s: 800,
+            kbps_send_30s: 1600,
+            video_sequence_header: Some(Bytes::from(avc_sequence_header())),
+            audio_sequence_header: Some(Bytes::from_static(&[0xaf, 0, 0x12, 0x10])),
+            metadata: None,
+        }
+    }
+
+    #[test]
+    fn stream_has_srs_keys_and_codec_details() {
+        let json = stream_json(&snapshot());
+        assert_eq!(json["id"], "7");
+        assert_eq!(json["url"], "/live/cam");
+        assert_eq!(json["tcUrl"], "rtmp://127.0.0.1/live");
+        assert_eq!(json["kbps"]["send_30s"], 1600);
+        assert_eq!(json["publish"], json!({"active": true, "cid": "3"}));
+        assert_eq!(
+            json["video"],
+            json!({"codec": "H264", "profile": "Baseline", "level": "1.3", "width": 320, "height": 240})
+        );
+        assert_eq!(
+            json["audio"],
+            json!({"codec": "AAC", "sample_rate": 44100, "channel": 2, "profile": "LC"})
+        );
+    }
+
+    #[test]
+    fn missing_or_broken_codecs_are_null_or_partial() {
+        let mut stream = snapshot();
+        stream.video_sequence_header = None;
+        stream.audio_sequence_header = Some(Bytes::from_static(&[0x2f, 0]));
+        stream.publisher_client = None;
+        let json = stream_json(&stream);
+        assert!(json["video"].is_null());
+        assert!(json["audio"].is_null());
+        assert_eq!(json["publish"]["active"], false);
+        assert_eq!(
+            video_json(Some(&[0x17, 0, 0, 0, 0, 9])),
+            json!({"codec": "H264", "profile": null, "level": null, "width": null, "height": null})
+        );
+        assert_eq!(
+            audio_json(Some(&[0xaf, 0])),
+            json!({"codec": "AAC", "sample_rate": null, "channel": null, "profile": null})
+        );
+    }
+
+    #[test]
+    fn client_has_srs_keys() {
+        let client = ClientSnapshot {
+            id: 9,
+            stream_id: Some(7),
+            vhost: "__defaultVhost__".into(),
+            app: "live".into(),
+            stream: "cam".into(),
+            ip: "10.0.0.1".into(),
+            tc_url: "rtmp://x/live".into(),
+            kind: ClientKind::FlvPlay,
+            connected_ms: 10_000,
+            send_bytes: 125_000,
+            recv_bytes: 0,
+        };
+        let json = client_json(&client, 12_000);
+        assert_eq!(json["id"], "9");
+        assert_eq!(json["stream"], "7");
+        assert_eq!(json["type"], "flv-play");
+        assert_eq!(json["publish"], false);
+        assert_eq!(json["alive"], 2.0);
+        assert_eq!(json["url"], "/live/cam");
+        // 125 000 bytes in 2 s = 500 kbit/s.
+        assert_eq!(json["kbps"]["send_30s"], 500);
+    }
+
+    #[test]
+    fn pages_like_srs() {
+        let mut query = HashMap::new();
+        assert_eq!(page(vec![1, 2, 3, 4], &query), vec![1, 2, 3, 4]);
+        query.insert("start".to_string(), "1".to_string());
+        query.insert("count".to_string(), "2".to_string());
+        assert_eq!(page(vec![1, 2, 3, 4], &query), vec![2, 3]);
+        assert_eq!(parse_id("12"), Some(12));
+        assert_eq!(parse_id("-1"), None);
+        assert_eq!(parse_id("99999999999999999999999"), None);
     }
 }

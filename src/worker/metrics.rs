@@ -54,6 +54,17 @@ pub fn record(hub: &Hub, hls: &HlsStore) {
     metrics::gauge!("oryx_hls_streams").set(hls.stream_ids().len() as f64);
 }
 
+/// A slow player skipped `frames` frames ahead to a keyframe (called by the hub).
+pub fn player_skipped(frames: u64) {
+    metrics::counter!("oryx_player_dropped_frames_total").increment(frames);
+    metrics::counter!("oryx_player_skips_total").increment(1);
+}
+
+/// A player fell behind too often and is disconnected (called by the hub).
+pub fn player_too_slow() {
+    metrics::counter!("oryx_player_too_slow_total").increment(1);
+}
+
 /// System figures for `/api/v1/summaries` (zeros where `/proc` is unavailable).
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct SystemSample {
