@@ -205,3 +205,39 @@ fn malformed_requests_get_4xx_and_the_stream_keeps_playing() {
         "playlist stopped advancing after malformed requests"
     );
 }
+
+#[test]
+fn republish_continues_the_playlist_after_a_discontinuity() {
+    let worker = start_worker(hls_settings(10, None), false);
+    let media = make_media(worker.dir.path(), 3);
+    let url = worker.rtmp_url("live/cam");
+    let playlist = || {
+        get(worker.http, "/live/cam.m3u8")
+            .filter(|answer| answer.status == 200)
+            .map(|answer| answer.text())
+    };
+    // The first publish plays the 3 s file once and ends.
+    let mut first = publish(&media, &url, false);
+    assert!(
+        first.wait_timeout(Duration::from_secs(20)).is_some(),
+        "first publish never ended"
+    );
+    let before =
+        wait_for(Duration::from_secs(5), playlist).expect("playlist after the first publish");
+    let segments_before = segment_names(&before);
+    assert!(!before.contains("#EXT-X-DISCONTINUITY"), "{before}");
+
+    let _second = publish(&media, &url, true);
+    let after = wait_for(Duration::from_secs(10), || {
+        let text = playlist()?;
+        text.contains("#EXT-X-DISCONTINUITY\n").then_some(text)
+    })
+    .expect("a discontinuity after the republish");
+    // Same media sequence numbering, continued: the old segments are still listed first.
+    assert_eq!(media_sequence(&after), Some(0), "{after}");
+    assert!(after.starts_with("#EXTM3U"));
+    assert_eq!(
+        segment_names(&after)[..segments_before.len()],
+        segments_before[..]
+    );
+}

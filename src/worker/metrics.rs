@@ -51,6 +51,8 @@ pub fn record(hub: &Hub, hls: &HlsStore) {
     }
     metrics::gauge!("oryx_live_recv_bytes").set(recv_total as f64);
     metrics::gauge!("oryx_live_send_bytes").set(send_total as f64);
+    // Streams whose publisher left long ago are disposed of here, so they go even if nobody publishes.
+    hls.sweep();
     metrics::gauge!("oryx_hls_streams").set(hls.stream_ids().len() as f64);
 }
 
