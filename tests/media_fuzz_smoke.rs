@@ -108,10 +108,15 @@ fn media_parsers_survive_random_and_mutated_input() {
         .expect("AAC sequence header");
     let frames = frames_input(&tags);
 
+    // `ORYX_FUZZ_ROUNDS=100000 cargo test --release --test media_fuzz_smoke` for a longer soak.
+    let rounds: usize = std::env::var("ORYX_FUZZ_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(300);
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     fuzzing::flv(&file);
     fuzzing::hls_segmenter(&frames);
-    for _ in 0..300 {
+    for _ in 0..rounds {
         let len = rng.below(64);
         let random = rng.bytes(len);
         fuzzing::flv(&random);
@@ -125,7 +130,7 @@ fn media_parsers_survive_random_and_mutated_input() {
     // Whole-file mutations are costlier: fewer rounds, on a prefix of the file.
     let prefix = &file[..file.len().min(20_000)];
     let frame_prefix = &frames[..frames.len().min(20_000)];
-    for _ in 0..40 {
+    for _ in 0..rounds.div_ceil(8) {
         fuzzing::flv(&rng.mutate(prefix));
         fuzzing::hls_segmenter(&rng.mutate(frame_prefix));
     }
