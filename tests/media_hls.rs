@@ -242,7 +242,16 @@ fn b_frames_keep_their_composition_offsets() {
     assert_eq!(decode_errors(&playlist), "");
     // PTS differs from DTS on some frames: the composition offsets made it into the PES headers.
     let output = Command::new("ffprobe")
-        .args(["-v", "error", "-select_streams", "v", "-show_entries", "packet=pts,dts", "-of", "csv=p=0"])
+        .args([
+            "-v",
+            "error",
+            "-select_streams",
+            "v",
+            "-show_entries",
+            "packet=pts,dts",
+            "-of",
+            "csv=p=0",
+        ])
         .arg(&playlist)
         .output()
         .expect("ffprobe runs");

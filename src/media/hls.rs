@@ -184,6 +184,14 @@ impl HlsSegmenter {
         self.segments.iter().skip(skip).cloned().collect()
     }
 
+    /// Sequence numbers of every segment held in memory (listed and spares), oldest first.
+    pub fn held_sequences(&self) -> Vec<u64> {
+        self.segments
+            .iter()
+            .map(|segment| segment.sequence)
+            .collect()
+    }
+
     /// `{stream}-{sequence}.ts`
     pub fn segment_name(&self, sequence: u64) -> String {
         format!("{}-{}.ts", self.config.stream, sequence)

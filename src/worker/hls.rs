@@ -135,15 +135,7 @@ impl HlsStore {
                     .idle_since
                     .is_none_or(|since| since.elapsed() < dispose_after);
             if !keep {
-                disposed.push((
-                    id.clone(),
-                    state
-                        .segmenter
-                        .listed()
-                        .iter()
-                        .map(|s| s.sequence)
-                        .collect::<Vec<_>>(),
-                ));
+                disposed.push((id.clone(), state.segmenter.held_sequences()));
             }
             keep
         });
@@ -712,6 +704,33 @@ mod tests {
             );
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    #[test]
+    fn idle_streams_are_disposed_with_their_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = HlsStore::new(settings(Some(dir.path().display().to_string())));
+        let mut publisher = store.publish(stream_id("gone")).unwrap();
+        feed_audio(&mut publisher, 4);
+        drop(publisher);
+        let playlist = dir.path().join("live/gone.m3u8");
+        let written = (0..250).any(|_| {
+            std::thread::sleep(Duration::from_millis(20));
+            playlist.exists()
+        });
+        assert!(written);
+        // Recently ended streams stay for late readers.
+        store.sweep();
+        assert_eq!(store.stream_ids(), vec![stream_id("gone")]);
+        let entry = store.entry(&stream_id("gone")).unwrap();
+        lock(&entry).idle_since = Instant::now().checked_sub(Duration::from_secs(3600));
+        store.sweep();
+        assert!(store.stream_ids().is_empty());
+        let removed = (0..250).any(|_| {
+            std::thread::sleep(Duration::from_millis(20));
+            std::fs::read_dir(dir.path().join("live")).is_ok_and(|mut d| d.next().is_none())
+        });
+        assert!(removed, "files of a disposed stream remain");
     }
 
     #[test]
