@@ -21,6 +21,9 @@ pub const MAX_SEGMENT_BYTES: usize = 32 * 1024 * 1024;
 /// A timestamp this far behind the previous one (or this far ahead) starts a new timeline.
 const BACKWARD_JUMP_MS: u64 = 2_000;
 const FORWARD_JUMP_MS: u64 = 30_000;
+/// Audio dropped this long while waiting for a first video keyframe means the video track announced
+/// by its sequence header is not coming: segment the audio alone until a keyframe shows up.
+const VIDEO_GIVE_UP_MS: u64 = 5_000;
 /// The access unit delimiter NAL unit (primary_pic_type 7: any slice type).
 const AUD: [u8; 6] = [0, 0, 0, 1, NAL_AUD, 0xf0];
 
@@ -87,6 +90,10 @@ pub struct HlsSegmenter {
     video_interval_ms: u64,
     last_audio_ms: Option<u64>,
     audio_interval_ms: u64,
+    /// Timestamp of the first audio frame dropped while waiting for video; `None` when not waiting.
+    waiting_for_video_since: Option<u64>,
+    /// The announced video track never delivered a keyframe; audio is segmented alone.
+    video_absent: bool,
     stats: HlsStats,
     scratch: Vec<u8>,
 }
@@ -110,6 +117,8 @@ impl HlsSegmenter {
             video_interval_ms: 40,
             last_audio_ms: None,
             audio_interval_ms: 23,
+            waiting_for_video_since: None,
+            video_absent: false,
             stats: HlsStats::default(),
             scratch: Vec::new(),
         }
@@ -141,6 +150,8 @@ impl HlsSegmenter {
         self.last_timestamp = None;
         self.last_video_ms = None;
         self.last_audio_ms = None;
+        self.waiting_for_video_since = None;
+        self.video_absent = false;
         self.pending_discontinuity = self.next_sequence > 0;
         update
     }
@@ -225,6 +236,10 @@ impl HlsSegmenter {
             return update;
         };
         let keyframe = payload[0] >> 4 == 1;
+        if keyframe {
+            self.video_absent = false;
+            self.waiting_for_video_since = None;
+        }
         let composition = i64::from(
             ((u32::from(payload[2]) << 16 | u32::from(payload[3]) << 8 | u32::from(payload[4]))
                 << 8) as i32
@@ -333,10 +348,15 @@ impl HlsSegmenter {
         self.enforce_bounds(ts, &mut update);
         if self.current.is_none() {
             if desired.video {
-                // Wait for the video keyframe that opens the segment.
-                self.stats.dropped_frames += 1;
-                return update;
+                // Wait for the video keyframe that opens the segment, but not forever.
+                let since = *self.waiting_for_video_since.get_or_insert(ts);
+                if ts.saturating_sub(since) < VIDEO_GIVE_UP_MS {
+                    self.stats.dropped_frames += 1;
+                    return update;
+                }
+                self.video_absent = true;
             }
+            let desired = self.desired_tracks();
             self.start_segment(ts, desired);
         }
         self.scratch.clear();
@@ -353,7 +373,7 @@ impl HlsSegmenter {
 
     fn desired_tracks(&self) -> Tracks {
         Tracks {
-            video: self.avc.is_some(),
+            video: self.avc.is_some() && !self.video_absent,
             audio: self.aac.is_some(),
         }
     }
@@ -572,6 +592,30 @@ mod tests {
             );
         }
         assert_eq!(seg.stats().dropped_frames, 0);
+    }
+
+    #[test]
+    fn audio_is_segmented_alone_when_announced_video_never_comes() {
+        let mut seg = segmenter(5);
+        seg.push(TagKind::Video, 0, &video_sequence_header());
+        seg.push(TagKind::Audio, 0, &[0xaf, 0, 0x12, 0x10]);
+        for i in 0..500u32 {
+            seg.push(TagKind::Audio, i * 23, &[0xaf, 1, 0x21, 0x10, 0x04]);
+        }
+        let listed = seg.listed();
+        assert!(listed.len() >= 2, "audio was not segmented");
+        // The PMT lists audio only: no H.264 stream type.
+        assert!(!listed[0].data[188..376]
+            .windows(3)
+            .any(|w| w == [0x1b, 0xe1, 0x00]));
+        // Video arriving later opens a new segment with both tracks.
+        let before = seg.stats().segments;
+        feed_video(&mut seg, 11_500, 100, 25);
+        assert!(seg.stats().segments > before);
+        let last = seg.listed().last().cloned().unwrap();
+        assert!(last.data[188..376]
+            .windows(3)
+            .any(|w| w == [0x1b, 0xe1, 0x00]));
     }
 
     #[test]
