@@ -153,6 +153,15 @@ impl HlsStore {
         ids
     }
 
+    /// Bytes held in segments across all streams (bounded by window + spares per stream).
+    pub fn memory_bytes(&self) -> usize {
+        let entries: Vec<_> = lock(&self.inner.streams).values().cloned().collect();
+        entries
+            .iter()
+            .map(|entry| lock(entry).segmenter.memory_bytes())
+            .sum()
+    }
+
     /// Frames HLS dropped for a stream (before the first keyframe, malformed).
     pub fn dropped_frames(&self, id: &StreamId) -> u64 {
         self.entry(id)
@@ -327,6 +336,7 @@ mod tests {
         let vhost = DEFAULT_VHOST;
         // A vhost the client did not name explicitly falls back to the only stream of that name.
         let playlist = store.playlist("127.0.0.1", false, "live", "cam").unwrap();
+        assert!(store.memory_bytes() > 0);
         assert!(playlist.contains("cam-1.ts"), "{playlist}");
         let response = respond(&store, vhost, false, "live", "cam.m3u8");
         assert_eq!(response.status(), StatusCode::OK);
