@@ -7,6 +7,7 @@ use crate::compile::plan::{Plan, WorkerKind};
 use crate::runtime::control::Control;
 use anyhow::Context;
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 pub fn run(plan: Plan, name: &str) -> anyhow::Result<()> {
     let worker = plan
@@ -31,10 +32,12 @@ pub fn run(plan: Plan, name: &str) -> anyhow::Result<()> {
         let http = tokio::net::TcpListener::bind(worker.http)
             .await
             .with_context(|| format!("HTTP cannot listen on {}", worker.http))?;
+        let files = HttpFiles::default();
+        let control_routes = plug_ins(&ctx, &files);
         let control = Control::new(&format!("worker/{name}"), &plan.digest());
-        control.serve(worker.control, axum::Router::new()).await?;
+        control.serve(worker.control, control_routes).await?;
         tokio::spawn(super::rtmp_conn::serve(rtmp, ctx.clone()));
-        let app = super::http::router(ctx.clone(), HttpFiles::default());
+        let app = super::http::router(ctx.clone(), files);
         tokio::spawn(async move {
             let service = app.into_make_service_with_connect_info::<SocketAddr>();
             if let Err(err) = axum::serve(http, service).await {
@@ -47,6 +50,12 @@ pub fn run(plan: Plan, name: &str) -> anyhow::Result<()> {
         tracing::info!("worker stopping");
         Ok(())
     })
+}
+
+/// The seam for optional parts: HLS registers a sink factory on `ctx.hub` and `.m3u8`/`.ts` handlers
+/// on `files`; the SRS-compatible API returns its `/api/v1/*` routes here (served on the control port).
+fn plug_ins(_ctx: &Arc<WorkerContext>, _files: &HttpFiles) -> axum::Router {
+    axum::Router::new()
 }
 
 async fn shutdown_signal() {
