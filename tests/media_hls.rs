@@ -88,6 +88,17 @@ fn segment_to_dir(dir: &Path, data: &[u8]) -> (PathBuf, Vec<u64>) {
     let playlist = segmenter.playlist().expect("segments exist") + "#EXT-X-ENDLIST\n";
     let path = dir.join("cam.m3u8");
     std::fs::write(&path, &playlist).unwrap();
+    // Container overhead stays modest: TS headers, PES headers, ADTS, AUD, SPS/PPS and stuffing.
+    let media_bytes: usize = tags
+        .iter()
+        .filter(|tag| tag.kind != TagKind::Script)
+        .map(|tag| tag.payload.len())
+        .sum();
+    let ts_bytes: usize = listed.iter().map(|s| s.data.len()).sum();
+    assert!(
+        ts_bytes * 100 <= media_bytes * 125,
+        "TS is {ts_bytes} bytes for {media_bytes} bytes of media"
+    );
     (path, listed.iter().map(|s| s.duration_ms).collect())
 }
 

@@ -24,6 +24,9 @@ const FORWARD_JUMP_MS: u64 = 30_000;
 /// Audio dropped this long while waiting for a first video keyframe means the video track announced
 /// by its sequence header is not coming: segment the audio alone until a keyframe shows up.
 const VIDEO_GIVE_UP_MS: u64 = 5_000;
+/// AAC frames (~23 ms each) carried per audio PES: one frame per PES would spend about 40% of the
+/// audio bytes on TS headers and stuffing.
+const AUDIO_FRAMES_PER_PES: usize = 4;
 /// The access unit delimiter NAL unit (primary_pic_type 7: any slice type).
 const AUD: [u8; 6] = [0, 0, 0, 1, NAL_AUD, 0xf0];
 
@@ -96,6 +99,10 @@ pub struct HlsSegmenter {
     video_absent: bool,
     stats: HlsStats,
     scratch: Vec<u8>,
+    /// ADTS frames waiting to be muxed as one PES, with the first one's timestamp (90 kHz).
+    pending_audio: Vec<u8>,
+    pending_audio_pts: u64,
+    pending_audio_frames: usize,
 }
 
 impl HlsSegmenter {
@@ -121,6 +128,9 @@ impl HlsSegmenter {
             video_absent: false,
             stats: HlsStats::default(),
             scratch: Vec::new(),
+            pending_audio: Vec::new(),
+            pending_audio_pts: 0,
+            pending_audio_frames: 0,
         }
     }
 
@@ -359,16 +369,36 @@ impl HlsSegmenter {
             let desired = self.desired_tracks();
             self.start_segment(ts, desired);
         }
-        self.scratch.clear();
-        self.scratch.extend_from_slice(&header);
-        self.scratch.extend_from_slice(raw);
+        if self.pending_audio_frames == 0 {
+            self.pending_audio_pts = ts * 90;
+        }
+        self.pending_audio.extend_from_slice(&header);
+        self.pending_audio.extend_from_slice(raw);
+        self.pending_audio_frames += 1;
+        if self.pending_audio_frames >= AUDIO_FRAMES_PER_PES {
+            self.flush_audio();
+        }
         let audio_interval = self.audio_interval_ms;
         if let Some(current) = self.current.as_mut() {
-            self.muxer
-                .write_audio(&mut current.data, ts * 90, &self.scratch);
             current.end_ms = current.end_ms.max(ts + audio_interval);
         }
         update
+    }
+
+    /// Muxes the buffered audio frames into the open segment as one PES.
+    fn flush_audio(&mut self) {
+        if self.pending_audio_frames == 0 {
+            return;
+        }
+        if let Some(current) = self.current.as_mut() {
+            self.muxer.write_audio(
+                &mut current.data,
+                self.pending_audio_pts,
+                &self.pending_audio,
+            );
+        }
+        self.pending_audio.clear();
+        self.pending_audio_frames = 0;
     }
 
     fn desired_tracks(&self) -> Tracks {
@@ -423,6 +453,7 @@ impl HlsSegmenter {
     /// Completes the open segment, ending at `end_ms` (the next segment's start) or at its last
     /// frame's end, and slides the window.
     fn finish_segment(&mut self, end_ms: Option<u64>, update: &mut Update) {
+        self.flush_audio();
         let Some(building) = self.current.take() else {
             return;
         };
