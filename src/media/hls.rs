@@ -255,7 +255,14 @@ impl HlsSegmenter {
                 << 8) as i32
                 >> 8,
         );
-        let data = &payload[5..];
+        // Convert first: a malformed frame is dropped before it can cut or open a segment.
+        if self
+            .annexb_access_unit(&payload[5..], length_size, keyframe)
+            .is_err()
+        {
+            self.stats.dropped_frames += 1;
+            return update;
+        }
 
         self.observe_timestamp(ts, &mut update);
         if let Some(previous) = self.last_video_ms.replace(ts) {
@@ -282,6 +289,25 @@ impl HlsSegmenter {
             self.start_segment(ts, desired);
         }
 
+        let dts = ts * 90;
+        let pts = (ts as i64 + composition).max(0) as u64 * 90;
+        let video_interval = self.video_interval_ms;
+        if let Some(current) = self.current.as_mut() {
+            self.muxer
+                .write_video(&mut current.data, pts, dts, &self.scratch, keyframe);
+            current.end_ms = current.end_ms.max(ts + video_interval);
+        }
+        update
+    }
+
+    /// Builds the Annex-B access unit in `scratch`: AUD, SPS/PPS before a keyframe that lacks them,
+    /// then the frame's NAL units (minus any AUD of its own).
+    fn annexb_access_unit(
+        &mut self,
+        data: &[u8],
+        length_size: u8,
+        keyframe: bool,
+    ) -> Result<(), avc::AvcError> {
         self.scratch.clear();
         self.scratch.extend_from_slice(&AUD);
         let has_sps = avc::nal_units(data, length_size)
@@ -296,25 +322,12 @@ impl HlsSegmenter {
             }
         }
         for nalu in avc::nal_units(data, length_size) {
-            match nalu {
-                Ok(nalu) if nalu.first().is_some_and(|h| h & 0x1f == NAL_AUD) => {}
-                Ok([]) => {}
-                Ok(nalu) => avc::push_annexb(&mut self.scratch, nalu),
-                Err(_) => {
-                    self.stats.dropped_frames += 1;
-                    return update;
-                }
+            let nalu = nalu?;
+            if nalu.first().is_some_and(|h| h & 0x1f != NAL_AUD) {
+                avc::push_annexb(&mut self.scratch, nalu);
             }
         }
-        let dts = ts * 90;
-        let pts = (ts as i64 + composition).max(0) as u64 * 90;
-        let video_interval = self.video_interval_ms;
-        if let Some(current) = self.current.as_mut() {
-            self.muxer
-                .write_video(&mut current.data, pts, dts, &self.scratch, keyframe);
-            current.end_ms = current.end_ms.max(ts + video_interval);
-        }
-        update
+        Ok(())
     }
 
     fn push_audio(&mut self, ts: u64, payload: &[u8]) -> Update {
