@@ -1,7 +1,77 @@
-//! Entry point of `oryx role worker NAME`: runs one embedded worker from its plan slice (to be written).
+//! Entry point of `oryx role worker NAME`: runs one embedded worker from its plan slice — RTMP, HTTP
+//! (HTTP-FLV and friends) and the control API — until SIGTERM/SIGINT.
 
-use crate::compile::plan::Plan;
+use super::context::WorkerContext;
+use super::http::HttpFiles;
+use crate::compile::plan::{Plan, WorkerKind};
+use crate::runtime::control::Control;
+use anyhow::Context;
+use std::net::SocketAddr;
+use std::sync::Arc;
 
 pub fn run(plan: Plan, name: &str) -> anyhow::Result<()> {
-    anyhow::bail!("worker {name} not implemented yet (plan {})", plan.digest())
+    let worker = plan
+        .worker(name)
+        .with_context(|| format!("no worker named {name:?} in the plan"))?
+        .clone();
+    if worker.kind != WorkerKind::Embedded {
+        anyhow::bail!(
+            "worker {name} is of kind {}, not embedded",
+            worker.kind.as_str()
+        );
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async move {
+        let ctx = WorkerContext::new(worker.stream.clone(), worker.proxy_protocol);
+        let rtmp = tokio::net::TcpListener::bind(worker.rtmp)
+            .await
+            .with_context(|| format!("RTMP cannot listen on {}", worker.rtmp))?;
+        let http = tokio::net::TcpListener::bind(worker.http)
+            .await
+            .with_context(|| format!("HTTP cannot listen on {}", worker.http))?;
+        let files = HttpFiles::default();
+        let control_routes = plug_ins(&ctx, &files, name);
+        let control = Control::new(&format!("worker/{name}"), &plan.digest());
+        control.serve(worker.control, control_routes.clone()).await?;
+        tokio::spawn(super::rtmp_conn::serve(rtmp, ctx.clone()));
+        // The API answers on the HTTP port too, as SRS serves it on a port of its own.
+        let app = super::http::router(ctx.clone(), files).merge(control_routes);
+        tokio::spawn(async move {
+            let service = app.into_make_service_with_connect_info::<SocketAddr>();
+            if let Err(err) = axum::serve(http, service).await {
+                tracing::error!(%err, "HTTP server stopped");
+            }
+        });
+        control.set_ready(true);
+        tracing::info!(rtmp = %worker.rtmp, http = %worker.http, control = %worker.control, "worker ready");
+        shutdown_signal().await;
+        tracing::info!("worker stopping");
+        Ok(())
+    })
+}
+
+/// The seam for optional parts: HLS registers a sink factory on `ctx.hub` and `.m3u8`/`.ts` handlers
+/// on `files`; the SRS-compatible API returns its `/api/v1/*` routes here (served on the control port).
+fn plug_ins(ctx: &Arc<WorkerContext>, files: &HttpFiles, name: &str) -> axum::Router {
+    let hls = super::hls::install(&ctx.hub, files, ctx.settings.hls.clone());
+    super::metrics::spawn_sampler(ctx.hub.clone(), hls);
+    super::api::Api::new(ctx.hub.clone(), name).router()
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
 }
