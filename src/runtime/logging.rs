@@ -1,6 +1,7 @@
 //! Logging setup for the shell and its roles: human lines prefixed with the role name, or JSON.
 
 use crate::cli::args::LogFormat;
+use std::io::IsTerminal;
 use tracing_subscriber::EnvFilter;
 
 /// Install the global subscriber. `role` (e.g. `worker/live-0`) prefixes every human line so the
@@ -12,6 +13,9 @@ pub fn init(role: &str, format: LogFormat) {
         LogFormat::Human => tracing_subscriber::fmt()
             .with_env_filter(filter)
             .with_target(false)
+            // Colours only on a terminal: the shell forwards its children's lines into files and
+            // collectors, where escape codes are noise.
+            .with_ansi(std::io::stderr().is_terminal())
             .with_writer(std::io::stderr)
             .fmt_fields(tracing_subscriber::fmt::format::DefaultFields::new())
             .event_format(prefixed(role))
@@ -30,7 +34,9 @@ pub fn init(role: &str, format: LogFormat) {
 fn prefixed(role: &str) -> RolePrefix {
     RolePrefix {
         role: role.to_string(),
-        inner: tracing_subscriber::fmt::format().with_target(false),
+        inner: tracing_subscriber::fmt::format()
+            .with_target(false)
+            .with_ansi(std::io::stderr().is_terminal()),
     }
 }
 

@@ -55,7 +55,7 @@ pub fn config(worker: &WorkerPlan, dir: &Path) -> String {
     }
     out.push_str("    }\n}\n\n");
 
-    out.push_str("http {\n    access_log off;\n");
+    out.push_str("http {\n    access_log off;\n    log_not_found off;\n");
     for temp in ["client_body", "proxy", "fastcgi", "uwsgi", "scgi"] {
         let _ = writeln!(out, "    {temp}_temp_path {dir}/tmp/{temp};");
     }

@@ -1,0 +1,74 @@
+//! Supervision by `oryx up`: crash loops are reported, rejected configs are logged, and children die
+//! with the shell even when it is killed with SIGKILL (parent-death signal).
+
+mod up_support;
+
+use oryx::compile::plan::WorkerKind;
+use std::time::Duration;
+use up_support::*;
+
+#[test]
+fn a_child_that_keeps_dying_is_reported_as_a_crash_loop() {
+    let dir = tempfile::tempdir().unwrap();
+    let crasher = crasher(dir.path());
+    let plan = plan(vec![worker(
+        "flaky",
+        WorkerKind::Srs,
+        Some(crasher.to_str().unwrap()),
+    )]);
+    let plan_file = dir.path().join("plan.json");
+    write_plan(&plan_file, &plan);
+    let shell = up(&plan_file, &dir.path().join("run"));
+    wait_for(Duration::from_secs(30), "a crash loop report", || {
+        let log = shell.log_text();
+        (log.contains("crash loop") && log.contains("[worker/flaky] boom")).then_some(())
+    });
+    // The shell itself keeps running and answering.
+    let (status, _) = http(plan.shell_control, "GET", "/status").unwrap();
+    assert_eq!(status, 200);
+}
+
+#[test]
+fn a_rejected_config_is_logged_and_retried() {
+    let dir = tempfile::tempdir().unwrap();
+    // `false` fails the `-t -c FILE` validation.
+    let plan = plan(vec![worker("picky", WorkerKind::Srs, Some("false"))]);
+    let plan_file = dir.path().join("plan.json");
+    write_plan(&plan_file, &plan);
+    let shell = up(&plan_file, &dir.path().join("run"));
+    wait_for(
+        Duration::from_secs(10),
+        "the validation failure in the log",
+        || {
+            shell
+                .log_text()
+                .contains("config rejected by `false -t -c")
+                .then_some(())
+        },
+    );
+}
+
+#[test]
+fn children_die_when_the_shell_is_killed() {
+    let dir = tempfile::tempdir().unwrap();
+    let standin = srs_standin(dir.path());
+    let plan = plan(vec![
+        worker("a", WorkerKind::Srs, Some(standin.to_str().unwrap())),
+        worker("b", WorkerKind::Srs, Some(standin.to_str().unwrap())),
+    ]);
+    let plan_file = dir.path().join("plan.json");
+    write_plan(&plan_file, &plan);
+    let mut shell = up(&plan_file, &dir.path().join("run"));
+    wait_all_ready(&plan, 2, Duration::from_secs(15));
+    let pids = [
+        role_pid(&plan, "worker/a").unwrap(),
+        role_pid(&plan, "worker/b").unwrap(),
+    ];
+    shell.signal(libc::SIGKILL);
+    shell
+        .wait_exit(Duration::from_secs(5))
+        .expect("shell killed");
+    wait_for(Duration::from_secs(5), "orphans to die", || {
+        pids.iter().all(|pid| !alive(*pid)).then_some(())
+    });
+}
