@@ -1,0 +1,505 @@
+//! RTMP chunk stream codec: reassembles messages from chunks (fmt 0–3, 1–3 byte basic headers, extended
+//! timestamps) and splits messages into chunks. Every length is checked before it is trusted.
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use std::collections::HashMap;
+
+/// Chunk size both sides start with.
+pub const DEFAULT_CHUNK_SIZE: usize = 128;
+/// Largest chunk size accepted from a peer (the spec allows 2^31-1; nobody needs more than this).
+pub const MAX_CHUNK_SIZE: usize = 65536;
+/// Largest message accepted (a 4K keyframe fits many times over).
+pub const MAX_MESSAGE_SIZE: usize = 8 * 1024 * 1024;
+/// Most bytes of unfinished messages held per connection, over all chunk streams.
+pub const MAX_PARTIAL_BYTES: usize = 16 * 1024 * 1024;
+/// Most chunk streams one connection may use at once (real clients use fewer than ten).
+pub const MAX_CHUNK_STREAMS: usize = 64;
+
+/// Chunk stream ids oryx sends on.
+pub const CSID_CONTROL: u32 = 2;
+pub const CSID_COMMAND: u32 = 3;
+pub const CSID_AUDIO: u32 = 4;
+pub const CSID_DATA: u32 = 5;
+pub const CSID_VIDEO: u32 = 6;
+
+/// A reassembled RTMP message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawMessage {
+    pub csid: u32,
+    /// Absolute timestamp in milliseconds (wraps at 2^32).
+    pub timestamp: u32,
+    pub type_id: u8,
+    pub stream_id: u32,
+    pub payload: Bytes,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ChunkError {
+    #[error("message of {0} bytes exceeds the {MAX_MESSAGE_SIZE}-byte limit")]
+    MessageTooLarge(usize),
+    #[error("more than {MAX_CHUNK_STREAMS} chunk streams")]
+    TooManyChunkStreams,
+    #[error("chunk stream {0} continues a message it never started")]
+    NoPreviousHeader(u32),
+    #[error("chunk stream {0} starts a new message header in the middle of a message")]
+    InterruptedMessage(u32),
+    #[error("more than {MAX_PARTIAL_BYTES} bytes of unfinished messages")]
+    TooMuchPartialData,
+    #[error("chunk size {0} out of range 1..={MAX_CHUNK_SIZE}")]
+    BadChunkSize(u32),
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct Header {
+    timestamp: u32,
+    /// The timestamp field last read: a delta for fmt 1/2, the absolute time for fmt 0 (what a later
+    /// fmt 3 that starts a new message adds, as ffmpeg and SRS do).
+    delta: u32,
+    length: u32,
+    type_id: u8,
+    stream_id: u32,
+    extended: bool,
+}
+
+#[derive(Debug, Default)]
+struct ChunkStream {
+    header: Option<Header>,
+    partial: BytesMut,
+    /// Bytes of the current message still to come; 0 between messages.
+    remaining: usize,
+}
+
+/// Reassembles messages from the bytes a peer sends.
+#[derive(Debug)]
+pub struct ChunkDecoder {
+    buf: BytesMut,
+    chunk_size: usize,
+    streams: HashMap<u32, ChunkStream>,
+    partial_bytes: usize,
+}
+
+impl Default for ChunkDecoder {
+    fn default() -> Self {
+        ChunkDecoder::new()
+    }
+}
+
+fn be24(b: &[u8]) -> u32 {
+    (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2])
+}
+
+impl ChunkDecoder {
+    pub fn new() -> ChunkDecoder {
+        ChunkDecoder {
+            buf: BytesMut::with_capacity(4096),
+            chunk_size: DEFAULT_CHUNK_SIZE,
+            streams: HashMap::new(),
+            partial_bytes: 0,
+        }
+    }
+
+    /// Apply the peer's Set Chunk Size (affects every chunk after the message that carried it).
+    pub fn set_chunk_size(&mut self, size: u32) -> Result<(), ChunkError> {
+        let size_usize = size as usize;
+        if size == 0 || size_usize > MAX_CHUNK_SIZE {
+            return Err(ChunkError::BadChunkSize(size));
+        }
+        self.chunk_size = size_usize;
+        Ok(())
+    }
+
+    pub fn chunk_size(&self) -> usize {
+        self.chunk_size
+    }
+
+    /// Abort: drop the partial message of a chunk stream.
+    pub fn abort(&mut self, csid: u32) {
+        if let Some(stream) = self.streams.get_mut(&csid) {
+            self.partial_bytes -= stream.partial.len();
+            stream.partial = BytesMut::new();
+            stream.remaining = 0;
+        }
+    }
+
+    /// Append received bytes.
+    pub fn push(&mut self, data: &[u8]) {
+        self.buf.extend_from_slice(data);
+    }
+
+    /// Bytes buffered but not yet decoded (callers bound their reads by this).
+    pub fn buffered(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// Decode chunks until a message completes (`Some`) or the buffered input runs out (`None`).
+    pub fn next_message(&mut self) -> Result<Option<RawMessage>, ChunkError> {
+        loop {
+            match self.decode_chunk()? {
+                ChunkOutcome::Incomplete => return Ok(None),
+                ChunkOutcome::Message(message) => return Ok(Some(message)),
+                ChunkOutcome::Partial => continue,
+            }
+        }
+    }
+
+    fn decode_chunk(&mut self) -> Result<ChunkOutcome, ChunkError> {
+        let buf = &self.buf[..];
+        let Some(&first) = buf.first() else {
+            return Ok(ChunkOutcome::Incomplete);
+        };
+        let fmt = first >> 6;
+        let (csid, mut pos) = match first & 0x3f {
+            0 => match buf.get(1) {
+                Some(&b) => (64 + u32::from(b), 2),
+                None => return Ok(ChunkOutcome::Incomplete),
+            },
+            1 => match buf.get(1..3) {
+                Some(b) => (64 + u32::from(b[0]) + (u32::from(b[1]) << 8), 3),
+                None => return Ok(ChunkOutcome::Incomplete),
+            },
+            id => (u32::from(id), 1),
+        };
+        if !self.streams.contains_key(&csid) && self.streams.len() >= MAX_CHUNK_STREAMS {
+            return Err(ChunkError::TooManyChunkStreams);
+        }
+        let previous = self.streams.get(&csid);
+        let in_message = previous.is_some_and(|s| s.remaining > 0);
+        let header_len = [11usize, 7, 3, 0][usize::from(fmt)];
+        let Some(fields) = buf.get(pos..pos + header_len) else {
+            return Ok(ChunkOutcome::Incomplete);
+        };
+        pos += header_len;
+        let mut header = match (fmt, previous.and_then(|s| s.header)) {
+            (0, _) => Header {
+                timestamp: 0,
+                delta: be24(&fields[0..3]),
+                length: be24(&fields[3..6]),
+                type_id: fields[6],
+                stream_id: u32::from_le_bytes([fields[7], fields[8], fields[9], fields[10]]),
+                extended: false,
+            },
+            (1, Some(prev)) => Header {
+                delta: be24(&fields[0..3]),
+                length: be24(&fields[3..6]),
+                type_id: fields[6],
+                ..prev
+            },
+            (2, Some(prev)) => Header {
+                delta: be24(&fields[0..3]),
+                ..prev
+            },
+            (3, Some(prev)) => prev,
+            _ => return Err(ChunkError::NoPreviousHeader(csid)),
+        };
+        if fmt != 3 && in_message {
+            return Err(ChunkError::InterruptedMessage(csid));
+        }
+        if fmt != 3 {
+            header.extended = header.delta == 0xFF_FFFF;
+        }
+        if header.extended {
+            let Some(ext) = buf.get(pos..pos + 4) else {
+                return Ok(ChunkOutcome::Incomplete);
+            };
+            let ext = u32::from_be_bytes([ext[0], ext[1], ext[2], ext[3]]);
+            if fmt == 3 && in_message {
+                // Continuations repeat the extended timestamp per the errata; some old encoders don't.
+                if ext == header.delta {
+                    pos += 4;
+                }
+            } else {
+                pos += 4;
+                if fmt != 3 {
+                    header.delta = ext;
+                }
+            }
+        }
+        let length = header.length as usize;
+        if length > MAX_MESSAGE_SIZE {
+            return Err(ChunkError::MessageTooLarge(length));
+        }
+        let remaining = if in_message {
+            previous.map_or(0, |s| s.remaining)
+        } else {
+            length
+        };
+        let take = remaining.min(self.chunk_size);
+        if buf.len() < pos + take {
+            return Ok(ChunkOutcome::Incomplete);
+        }
+        // The chunk is complete: commit.
+        if !in_message {
+            header.timestamp = if fmt == 0 {
+                header.delta
+            } else {
+                header.timestamp.wrapping_add(header.delta)
+            };
+        }
+        self.buf.advance(pos);
+        let data = self.buf.split_to(take);
+        let stream = self.streams.entry(csid).or_default();
+        stream.header = Some(header);
+        if !in_message {
+            stream.remaining = length;
+            if take == length {
+                // Single-chunk message: no copy.
+                stream.remaining = 0;
+                return Ok(ChunkOutcome::Message(RawMessage {
+                    csid,
+                    timestamp: header.timestamp,
+                    type_id: header.type_id,
+                    stream_id: header.stream_id,
+                    payload: data.freeze(),
+                }));
+            }
+            // Grow as chunks arrive rather than trusting the declared length up front.
+            stream.partial = BytesMut::with_capacity(take.max(256) * 2);
+        }
+        if self.partial_bytes + take > MAX_PARTIAL_BYTES {
+            return Err(ChunkError::TooMuchPartialData);
+        }
+        self.partial_bytes += take;
+        stream.partial.extend_from_slice(&data);
+        stream.remaining -= take;
+        if stream.remaining > 0 {
+            return Ok(ChunkOutcome::Partial);
+        }
+        self.partial_bytes -= stream.partial.len();
+        let payload = std::mem::take(&mut stream.partial).freeze();
+        Ok(ChunkOutcome::Message(RawMessage {
+            csid,
+            timestamp: header.timestamp,
+            type_id: header.type_id,
+            stream_id: header.stream_id,
+            payload,
+        }))
+    }
+}
+
+enum ChunkOutcome {
+    Incomplete,
+    Partial,
+    Message(RawMessage),
+}
+
+/// Write a chunk basic header.
+pub fn put_basic_header(out: &mut BytesMut, fmt: u8, csid: u32) {
+    let fmt = fmt << 6;
+    if (2..64).contains(&csid) {
+        out.put_u8(fmt | csid as u8);
+    } else if (64..320).contains(&csid) {
+        out.put_u8(fmt);
+        out.put_u8((csid - 64) as u8);
+    } else {
+        let id = csid.saturating_sub(64).min(65535);
+        out.put_u8(fmt | 1);
+        out.put_u16_le(id as u16);
+    }
+}
+
+/// Write a fmt-0 chunk header (basic header, 11-byte message header, extended timestamp if needed).
+pub fn put_message_header(
+    out: &mut BytesMut,
+    csid: u32,
+    timestamp: u32,
+    length: usize,
+    type_id: u8,
+    stream_id: u32,
+) {
+    put_basic_header(out, 0, csid);
+    let field = timestamp.min(0xFF_FFFF);
+    out.put_uint(u64::from(field), 3);
+    out.put_uint(length as u64, 3);
+    out.put_u8(type_id);
+    out.put_u32_le(stream_id);
+    if timestamp >= 0xFF_FFFF {
+        out.put_u32(timestamp);
+    }
+}
+
+/// The part of a chunked message after its first header: the payload with a fmt-3 header between
+/// chunks. It depends only on `csid`, the chunk size and (for extended timestamps) the timestamp, so
+/// one copy can be shared by every player that uses the same chunk size.
+pub fn chunked_body(
+    chunk_size: usize,
+    csid: u32,
+    extended_timestamp: Option<u32>,
+    payload: &[u8],
+) -> Bytes {
+    let chunk_size = chunk_size.max(1);
+    if payload.len() <= chunk_size {
+        return Bytes::copy_from_slice(payload);
+    }
+    let pieces = payload.len().div_ceil(chunk_size);
+    let mut out = BytesMut::with_capacity(payload.len() + pieces * 8);
+    for (i, piece) in payload.chunks(chunk_size).enumerate() {
+        if i > 0 {
+            put_basic_header(&mut out, 3, csid);
+            if let Some(ts) = extended_timestamp {
+                out.put_u32(ts);
+            }
+        }
+        out.put_slice(piece);
+    }
+    out.freeze()
+}
+
+/// Append a whole message as chunks (fmt 0 then fmt 3 continuations).
+pub fn write_message(
+    out: &mut BytesMut,
+    chunk_size: usize,
+    csid: u32,
+    timestamp: u32,
+    type_id: u8,
+    stream_id: u32,
+    payload: &[u8],
+) {
+    put_message_header(out, csid, timestamp, payload.len(), type_id, stream_id);
+    let extended = (timestamp >= 0xFF_FFFF).then_some(timestamp);
+    let chunk_size = chunk_size.max(1);
+    for (i, piece) in payload.chunks(chunk_size).enumerate() {
+        if i > 0 {
+            put_basic_header(out, 3, csid);
+            if let Some(ts) = extended {
+                out.put_u32(ts);
+            }
+        }
+        out.put_slice(piece);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decode_all(decoder: &mut ChunkDecoder) -> Vec<RawMessage> {
+        let mut messages = Vec::new();
+        while let Some(m) = decoder.next_message().unwrap() {
+            messages.push(m);
+        }
+        messages
+    }
+
+    #[test]
+    fn roundtrips_large_messages_across_chunk_sizes_and_csids() {
+        for (chunk_size, csid) in [(128, 3), (4096, 63), (60000, 64), (128, 319), (128, 320)] {
+            let payload: Vec<u8> = (0..10_000u32).map(|i| i as u8).collect();
+            let mut out = BytesMut::new();
+            write_message(&mut out, chunk_size, csid, 1234, 9, 1, &payload);
+            write_message(&mut out, chunk_size, csid, 0x0100_0000, 8, 1, b"abc");
+            let mut decoder = ChunkDecoder::new();
+            decoder.set_chunk_size(chunk_size as u32).unwrap();
+            // Feed in odd pieces to exercise partial chunks.
+            let mut messages = Vec::new();
+            for piece in out.chunks(7) {
+                decoder.push(piece);
+                messages.extend(decode_all(&mut decoder));
+            }
+            assert_eq!(messages.len(), 2);
+            assert_eq!(messages[0].payload, payload);
+            assert_eq!(messages[0].timestamp, 1234);
+            assert_eq!(messages[0].csid, csid);
+            assert_eq!(messages[1].timestamp, 0x0100_0000);
+            assert_eq!(&messages[1].payload[..], b"abc");
+        }
+    }
+
+    #[test]
+    fn extended_timestamp_repeated_on_continuations() {
+        let payload = vec![7u8; 300];
+        let mut out = BytesMut::new();
+        write_message(&mut out, 128, 6, 0x0200_0000, 9, 1, &payload);
+        let mut decoder = ChunkDecoder::new();
+        decoder.push(&out);
+        let m = decoder.next_message().unwrap().unwrap();
+        assert_eq!(m.payload.len(), 300);
+        assert_eq!(m.timestamp, 0x0200_0000);
+        assert!(decoder.next_message().unwrap().is_none());
+    }
+
+    #[test]
+    fn fmt1_2_3_headers_apply_deltas() {
+        let mut out = BytesMut::new();
+        put_message_header(&mut out, 4, 100, 2, 8, 1);
+        out.put_slice(b"aa");
+        // fmt 1: delta 20, length 3, type 8.
+        put_basic_header(&mut out, 1, 4);
+        out.put_uint(20, 3);
+        out.put_uint(3, 3);
+        out.put_u8(8);
+        out.put_slice(b"bbb");
+        // fmt 2: delta 30.
+        put_basic_header(&mut out, 2, 4);
+        out.put_uint(30, 3);
+        out.put_slice(b"ccc");
+        // fmt 3 new message: same delta again.
+        put_basic_header(&mut out, 3, 4);
+        out.put_slice(b"ddd");
+        let mut decoder = ChunkDecoder::new();
+        decoder.push(&out);
+        let ts: Vec<u32> = decode_all(&mut decoder)
+            .iter()
+            .map(|m| m.timestamp)
+            .collect();
+        assert_eq!(ts, vec![100, 120, 150, 180]);
+    }
+
+    #[test]
+    fn abort_discards_partial_message() {
+        let mut out = BytesMut::new();
+        put_message_header(&mut out, 4, 0, 200, 8, 1);
+        out.put_slice(&[1u8; 128]);
+        let mut decoder = ChunkDecoder::new();
+        decoder.push(&out);
+        assert!(decoder.next_message().unwrap().is_none());
+        decoder.abort(4);
+        let mut out = BytesMut::new();
+        put_message_header(&mut out, 4, 5, 1, 8, 1);
+        out.put_u8(9);
+        decoder.push(&out);
+        assert_eq!(&decoder.next_message().unwrap().unwrap().payload[..], &[9]);
+    }
+
+    #[test]
+    fn rejects_bad_input() {
+        let mut decoder = ChunkDecoder::new();
+        decoder.push(&[0xC4]);
+        assert_eq!(decoder.next_message(), Err(ChunkError::NoPreviousHeader(4)));
+        let mut decoder = ChunkDecoder::new();
+        let mut out = BytesMut::new();
+        put_message_header(&mut out, 4, 0, 0xFF_FFFF, 9, 1);
+        decoder.push(&out);
+        assert!(matches!(
+            decoder.next_message(),
+            Err(ChunkError::MessageTooLarge(_))
+        ));
+        assert!(decoder.set_chunk_size(0).is_err());
+        assert!(decoder.set_chunk_size(1 << 20).is_err());
+        let mut decoder = ChunkDecoder::new();
+        let mut out = BytesMut::new();
+        for csid in 2..200 {
+            put_message_header(&mut out, csid, 0, 1, 8, 1);
+            out.put_u8(0);
+        }
+        decoder.push(&out);
+        let mut result = Ok(None);
+        for _ in 0..200 {
+            result = decoder.next_message();
+            if result.is_err() {
+                break;
+            }
+        }
+        assert_eq!(result, Err(ChunkError::TooManyChunkStreams));
+    }
+
+    #[test]
+    fn chunked_body_matches_write_message() {
+        let payload = vec![3u8; 1000];
+        let mut whole = BytesMut::new();
+        write_message(&mut whole, 256, 6, 40, 9, 1, &payload);
+        let mut split = BytesMut::new();
+        put_message_header(&mut split, 6, 40, payload.len(), 9, 1);
+        split.extend_from_slice(&chunked_body(256, 6, None, &payload));
+        assert_eq!(whole, split);
+    }
+}

@@ -1,0 +1,343 @@
+//! Client side of an RTMP connection, sans-IO: handshake, connect, createStream, then play or publish.
+//! Used by the load generator and the RTMP load balancer.
+
+use super::amf0::Amf0;
+use super::chunk::{self, ChunkDecoder, DEFAULT_CHUNK_SIZE};
+use super::handshake::ClientHandshake;
+use super::message::{Command, MediaKind, Message, UserControl, Writer};
+use super::server::SessionError;
+use bytes::{Bytes, BytesMut};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientMode {
+    Play,
+    Publish,
+}
+
+/// Where to connect and what to do there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientConfig {
+    /// `rtmp://host:port/app` (with `?vhost=` if any).
+    pub tc_url: String,
+    pub app: String,
+    /// Stream name, with its query string.
+    pub stream: String,
+    pub mode: ClientMode,
+    /// Chunk size this side sends with.
+    pub chunk_size: u32,
+    /// host:port to connect to.
+    pub address: String,
+}
+
+impl ClientConfig {
+    /// Split `rtmp://host[:port]/app[/more]/stream[?query]`: the last path segment is the stream.
+    pub fn from_url(url: &str, mode: ClientMode) -> Result<ClientConfig, String> {
+        let rest = url
+            .strip_prefix("rtmp://")
+            .ok_or_else(|| format!("{url}: not an rtmp:// URL"))?;
+        let (host, path) = rest
+            .split_once('/')
+            .ok_or_else(|| format!("{url}: no app/stream path"))?;
+        // The stream name is the last segment; its query stays with it.
+        let (path_part, query) = match path.split_once('?') {
+            Some((p, q)) => (p, Some(q)),
+            None => (path, None),
+        };
+        let (app, stream) = path_part
+            .rsplit_once('/')
+            .ok_or_else(|| format!("{url}: needs rtmp://HOST/APP/STREAM"))?;
+        if app.is_empty() || stream.is_empty() || host.is_empty() {
+            return Err(format!("{url}: needs rtmp://HOST/APP/STREAM"));
+        }
+        let stream = match query {
+            Some(q) => format!("{stream}?{q}"),
+            None => stream.to_string(),
+        };
+        let address = if host.contains(':') {
+            host.to_string()
+        } else {
+            format!("{host}:1935")
+        };
+        Ok(ClientConfig {
+            tc_url: format!("rtmp://{host}/{app}"),
+            app: app.to_string(),
+            stream,
+            mode,
+            chunk_size: 4096,
+            address,
+        })
+    }
+}
+
+/// What happened on the connection.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ClientEvent {
+    /// The handshake finished and `connect` succeeded.
+    Connected,
+    /// `NetStream.Play.Start` or `NetStream.Publish.Start`.
+    Started,
+    /// Any onStatus (including errors: `level == "error"`).
+    Status {
+        level: String,
+        code: String,
+        description: String,
+    },
+    /// A `_error` answer to one of our commands.
+    CommandError { description: String },
+    Media {
+        kind: MediaKind,
+        timestamp: u32,
+        payload: Bytes,
+    },
+}
+
+enum Phase {
+    Handshake(ClientHandshake),
+    Chunks,
+}
+
+const TID_CONNECT: f64 = 1.0;
+const TID_CREATE_STREAM: f64 = 4.0;
+
+/// One client-side RTMP connection.
+pub struct ClientSession {
+    config: ClientConfig,
+    phase: Phase,
+    decoder: ChunkDecoder,
+    writer: Writer,
+    out: BytesMut,
+    stream_id: u32,
+    received: u64,
+    last_ack: u64,
+    peer_window: u32,
+}
+
+impl ClientSession {
+    /// A session whose first output is C0+C1.
+    pub fn new(config: ClientConfig) -> ClientSession {
+        let (handshake, c0c1) = ClientHandshake::start(false);
+        let mut out = BytesMut::with_capacity(4096);
+        out.extend_from_slice(&c0c1);
+        ClientSession {
+            config,
+            phase: Phase::Handshake(handshake),
+            decoder: ChunkDecoder::new(),
+            writer: Writer {
+                chunk_size: DEFAULT_CHUNK_SIZE,
+            },
+            out,
+            stream_id: 0,
+            received: 0,
+            last_ack: 0,
+            peer_window: 0,
+        }
+    }
+
+    pub fn config(&self) -> &ClientConfig {
+        &self.config
+    }
+
+    /// The message stream id the server gave us (0 before createStream's answer).
+    pub fn stream_id(&self) -> u32 {
+        self.stream_id
+    }
+
+    pub fn take_output(&mut self) -> Bytes {
+        self.out.split().freeze()
+    }
+
+    /// Feed received bytes; returns what they produced.
+    pub fn feed(&mut self, data: &[u8]) -> Result<Vec<ClientEvent>, SessionError> {
+        let mut events = Vec::new();
+        self.received += data.len() as u64;
+        match &mut self.phase {
+            Phase::Handshake(handshake) => {
+                let step = handshake.feed(data)?;
+                self.out.extend_from_slice(&step.send);
+                let Some(rest) = step.done else {
+                    return Ok(events);
+                };
+                self.phase = Phase::Chunks;
+                self.send_connect();
+                self.decoder.push(&rest);
+            }
+            Phase::Chunks => self.decoder.push(data),
+        }
+        while let Some(raw) = self.decoder.next_message()? {
+            match Message::parse(raw)? {
+                Message::SetChunkSize(size) => self.decoder.set_chunk_size(size)?,
+                Message::Abort(csid) => self.decoder.abort(csid),
+                Message::WindowAckSize(size) => self.peer_window = size,
+                Message::UserControl(UserControl::PingRequest(t)) => self
+                    .writer
+                    .user_control(&mut self.out, &UserControl::PingResponse(t)),
+                Message::Audio(raw) | Message::Video(raw) | Message::Data(raw) => {
+                    let kind = match raw.type_id {
+                        8 => MediaKind::Audio,
+                        9 => MediaKind::Video,
+                        _ => MediaKind::Script,
+                    };
+                    events.push(ClientEvent::Media {
+                        kind,
+                        timestamp: raw.timestamp,
+                        payload: raw.payload,
+                    });
+                }
+                Message::Command { command, .. } => self.command(command, &mut events),
+                _ => {}
+            }
+        }
+        if self.peer_window > 0 && self.received - self.last_ack >= u64::from(self.peer_window) {
+            self.last_ack = self.received;
+            self.writer
+                .acknowledgement(&mut self.out, self.received as u32);
+        }
+        Ok(events)
+    }
+
+    fn send_connect(&mut self) {
+        let chunk_size = self.config.chunk_size.clamp(128, 65536);
+        self.writer.set_chunk_size(&mut self.out, chunk_size);
+        self.writer.chunk_size = chunk_size as usize;
+        let mut object = vec![
+            ("app".into(), Amf0::str(&self.config.app)),
+            ("type".into(), Amf0::str("nonprivate")),
+            ("flashVer".into(), Amf0::str("FMLE/3.0 (compatible; oryx)")),
+            ("tcUrl".into(), Amf0::str(&self.config.tc_url)),
+        ];
+        if self.config.mode == ClientMode::Play {
+            object.push(("fpad".into(), Amf0::Boolean(false)));
+            object.push(("capabilities".into(), Amf0::Number(15.0)));
+            object.push(("audioCodecs".into(), Amf0::Number(4071.0)));
+            object.push(("videoCodecs".into(), Amf0::Number(252.0)));
+            object.push(("videoFunction".into(), Amf0::Number(1.0)));
+        }
+        self.writer.command(
+            &mut self.out,
+            0,
+            &[
+                Amf0::str("connect"),
+                Amf0::Number(TID_CONNECT),
+                Amf0::Object(object),
+            ],
+        );
+    }
+
+    fn command(&mut self, command: Command, events: &mut Vec<ClientEvent>) {
+        match command.name.as_str() {
+            "_result" if command.transaction == TID_CONNECT => {
+                events.push(ClientEvent::Connected);
+                self.writer
+                    .window_ack_size(&mut self.out, super::server::WINDOW_ACK_SIZE);
+                let name = Amf0::str(&self.config.stream);
+                if self.config.mode == ClientMode::Publish {
+                    for (cmd, tid) in [("releaseStream", 2.0), ("FCPublish", 3.0)] {
+                        self.writer.command(
+                            &mut self.out,
+                            0,
+                            &[Amf0::str(cmd), Amf0::Number(tid), Amf0::Null, name.clone()],
+                        );
+                    }
+                }
+                self.writer.command(
+                    &mut self.out,
+                    0,
+                    &[
+                        Amf0::str("createStream"),
+                        Amf0::Number(TID_CREATE_STREAM),
+                        Amf0::Null,
+                    ],
+                );
+            }
+            "_result" if command.transaction == TID_CREATE_STREAM => {
+                self.stream_id = command
+                    .args
+                    .first()
+                    .and_then(Amf0::as_number)
+                    .unwrap_or(1.0) as u32;
+                let name = Amf0::str(&self.config.stream);
+                let values = match self.config.mode {
+                    ClientMode::Publish => vec![
+                        Amf0::str("publish"),
+                        Amf0::Number(5.0),
+                        Amf0::Null,
+                        name,
+                        Amf0::str("live"),
+                    ],
+                    ClientMode::Play => vec![
+                        Amf0::str("play"),
+                        Amf0::Number(5.0),
+                        Amf0::Null,
+                        name,
+                        Amf0::Number(-2000.0),
+                    ],
+                };
+                self.writer.command(&mut self.out, self.stream_id, &values);
+                if self.config.mode == ClientMode::Play {
+                    self.writer.user_control(
+                        &mut self.out,
+                        &UserControl::SetBufferLength {
+                            stream_id: self.stream_id,
+                            millis: 1000,
+                        },
+                    );
+                }
+            }
+            "_error" => {
+                let description = command
+                    .args
+                    .first()
+                    .and_then(|a| a.get("description"))
+                    .and_then(Amf0::as_str)
+                    .unwrap_or("")
+                    .to_string();
+                events.push(ClientEvent::CommandError { description });
+            }
+            "onStatus" => {
+                let info = command.args.first().unwrap_or(&command.object);
+                let field = |k: &str| info.get(k).and_then(Amf0::as_str).unwrap_or("").to_string();
+                let code = field("code");
+                if code == "NetStream.Play.Start" || code == "NetStream.Publish.Start" {
+                    events.push(ClientEvent::Started);
+                }
+                events.push(ClientEvent::Status {
+                    level: field("level"),
+                    code,
+                    description: field("description"),
+                });
+            }
+            _ => {}
+        }
+    }
+
+    /// Send one media message on our stream (publish mode).
+    pub fn send_media(&mut self, kind: MediaKind, timestamp: u32, payload: &[u8]) {
+        chunk::write_message(
+            &mut self.out,
+            self.writer.chunk_size,
+            kind.csid(),
+            timestamp,
+            kind.type_id(),
+            self.stream_id,
+            payload,
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_urls() {
+        let c = ClientConfig::from_url("rtmp://h:19350/live/s?k=v", ClientMode::Play).unwrap();
+        assert_eq!(c.address, "h:19350");
+        assert_eq!(c.app, "live");
+        assert_eq!(c.stream, "s?k=v");
+        assert_eq!(c.tc_url, "rtmp://h:19350/live");
+        let c = ClientConfig::from_url("rtmp://h/a/b/s", ClientMode::Play).unwrap();
+        assert_eq!((c.app.as_str(), c.address.as_str()), ("a/b", "h:1935"));
+        assert!(ClientConfig::from_url("http://h/a/s", ClientMode::Play).is_err());
+        assert!(ClientConfig::from_url("rtmp://h/s", ClientMode::Play).is_err());
+    }
+}

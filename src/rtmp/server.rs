@@ -1,0 +1,464 @@
+//! Server side of an RTMP connection, sans-IO: handshake, chunking, acks, connect/createStream answered
+//! here; publish/play surfaced as events for the application to accept or refuse.
+
+use super::amf0::Amf0;
+use super::chunk::{ChunkDecoder, ChunkError, DEFAULT_CHUNK_SIZE};
+use super::handshake::{HandshakeError, ServerHandshake};
+use super::message::{
+    strip_set_data_frame, Command, MediaKind, Message, MessageError, UserControl, Writer,
+};
+use bytes::{Bytes, BytesMut};
+
+/// Window acknowledgement size and peer bandwidth announced to clients (what SRS and nginx use).
+pub const WINDOW_ACK_SIZE: u32 = 2_500_000;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    #[error("handshake: {0}")]
+    Handshake(#[from] HandshakeError),
+    #[error("chunk stream: {0}")]
+    Chunk(#[from] ChunkError),
+    #[error("message: {0}")]
+    Message(#[from] MessageError),
+    #[error("{0}")]
+    Protocol(String),
+}
+
+/// What the client sent in `connect`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConnectInfo {
+    pub app: String,
+    pub tc_url: String,
+    pub object: Amf0,
+}
+
+/// What happened on the connection, in order.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ServerEvent {
+    /// `connect` was answered with success.
+    Connected(ConnectInfo),
+    /// The client wants to publish `name` (may carry `?query`); answer with `accept_publish` or
+    /// `reject_publish`.
+    Publish { stream_id: u32, name: String },
+    /// The client wants to play `name`; answer with `accept_play` or `reject_play`.
+    Play { stream_id: u32, name: String },
+    /// FCUnpublish, closeStream or deleteStream: the client ends a publish or play.
+    CloseStream { stream_id: u32 },
+    /// Audio, video or metadata (`@setDataFrame` already stripped).
+    Media {
+        kind: MediaKind,
+        timestamp: u32,
+        payload: Bytes,
+    },
+}
+
+enum Phase {
+    Handshake(ServerHandshake),
+    Chunks,
+}
+
+/// One server-side RTMP connection.
+pub struct ServerSession {
+    phase: Phase,
+    decoder: ChunkDecoder,
+    writer: Writer,
+    out_chunk_size: u32,
+    out: BytesMut,
+    received: u64,
+    last_ack: u64,
+    peer_window: u32,
+    connected: bool,
+    next_stream_id: u32,
+}
+
+impl ServerSession {
+    /// `chunk_size` is what this side sends with after `connect` (128..=65536).
+    pub fn new(chunk_size: u32) -> ServerSession {
+        ServerSession {
+            phase: Phase::Handshake(ServerHandshake::new()),
+            decoder: ChunkDecoder::new(),
+            writer: Writer {
+                chunk_size: DEFAULT_CHUNK_SIZE,
+            },
+            out_chunk_size: chunk_size.clamp(128, 65536),
+            out: BytesMut::with_capacity(4096),
+            received: 0,
+            last_ack: 0,
+            peer_window: 0,
+            connected: false,
+            next_stream_id: 1,
+        }
+    }
+
+    /// The chunk size this side writes with now.
+    pub fn out_chunk_size(&self) -> usize {
+        self.writer.chunk_size
+    }
+
+    /// Bytes waiting to be sent.
+    pub fn take_output(&mut self) -> Bytes {
+        self.out.split().freeze()
+    }
+
+    pub fn has_output(&self) -> bool {
+        !self.out.is_empty()
+    }
+
+    /// Feed received bytes; returns the events they produced.
+    pub fn feed(&mut self, data: &[u8]) -> Result<Vec<ServerEvent>, SessionError> {
+        let mut events = Vec::new();
+        self.received += data.len() as u64;
+        let rest = match &mut self.phase {
+            Phase::Handshake(handshake) => {
+                let step = handshake.feed(data)?;
+                self.out.extend_from_slice(&step.send);
+                match step.done {
+                    Some(rest) => {
+                        self.phase = Phase::Chunks;
+                        rest
+                    }
+                    None => return Ok(events),
+                }
+            }
+            Phase::Chunks => Bytes::copy_from_slice(data),
+        };
+        self.decoder.push(&rest);
+        while let Some(raw) = self.decoder.next_message()? {
+            let message = Message::parse(raw)?;
+            self.handle(message, &mut events)?;
+        }
+        if self.peer_window > 0 && self.received - self.last_ack >= u64::from(self.peer_window) {
+            self.last_ack = self.received;
+            self.writer
+                .acknowledgement(&mut self.out, self.received as u32);
+        }
+        Ok(events)
+    }
+
+    fn handle(
+        &mut self,
+        message: Message,
+        events: &mut Vec<ServerEvent>,
+    ) -> Result<(), SessionError> {
+        match message {
+            Message::SetChunkSize(size) => self.decoder.set_chunk_size(size)?,
+            Message::Abort(csid) => self.decoder.abort(csid),
+            Message::WindowAckSize(size) => self.peer_window = size,
+            Message::UserControl(UserControl::PingRequest(t)) => self
+                .writer
+                .user_control(&mut self.out, &UserControl::PingResponse(t)),
+            Message::Acknowledgement(_)
+            | Message::UserControl(_)
+            | Message::SetPeerBandwidth { .. }
+            | Message::Other(_) => {}
+            Message::Audio(raw) | Message::Video(raw) | Message::Data(raw) => {
+                let kind = match raw.type_id {
+                    8 => MediaKind::Audio,
+                    9 => MediaKind::Video,
+                    _ => MediaKind::Script,
+                };
+                let payload = if kind == MediaKind::Script {
+                    strip_set_data_frame(&raw.payload)
+                } else {
+                    raw.payload
+                };
+                events.push(ServerEvent::Media {
+                    kind,
+                    timestamp: raw.timestamp,
+                    payload,
+                });
+            }
+            Message::Command { stream_id, command } => {
+                self.command(stream_id, command, events)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn command(
+        &mut self,
+        stream_id: u32,
+        command: Command,
+        events: &mut Vec<ServerEvent>,
+    ) -> Result<(), SessionError> {
+        let tid = command.transaction;
+        match command.name.as_str() {
+            "connect" => {
+                if self.connected {
+                    return Err(SessionError::Protocol("connect sent twice".into()));
+                }
+                let field = |key: &str| {
+                    command
+                        .object
+                        .get(key)
+                        .and_then(Amf0::as_str)
+                        .unwrap_or("")
+                        .to_string()
+                };
+                let info = ConnectInfo {
+                    app: field("app"),
+                    tc_url: field("tcUrl"),
+                    object: command.object.clone(),
+                };
+                self.connected = true;
+                self.answer_connect(tid);
+                events.push(ServerEvent::Connected(info));
+            }
+            "createStream" => {
+                self.require_connected()?;
+                if self.next_stream_id > 16 {
+                    return Err(SessionError::Protocol("too many streams".into()));
+                }
+                let id = self.next_stream_id;
+                self.next_stream_id += 1;
+                self.writer.command(
+                    &mut self.out,
+                    0,
+                    &[
+                        Amf0::str("_result"),
+                        Amf0::Number(tid),
+                        Amf0::Null,
+                        Amf0::Number(f64::from(id)),
+                    ],
+                );
+            }
+            "releaseStream" | "FCPublish" | "getStreamLength" if tid > 0.0 => {
+                self.writer.command(
+                    &mut self.out,
+                    0,
+                    &[
+                        Amf0::str("_result"),
+                        Amf0::Number(tid),
+                        Amf0::Null,
+                        Amf0::Undefined,
+                    ],
+                );
+            }
+            "publish" | "play" => {
+                self.require_connected()?;
+                let name = command.first_string_arg().unwrap_or("").to_string();
+                let stream_id = if stream_id == 0 { 1 } else { stream_id };
+                events.push(if command.name == "publish" {
+                    ServerEvent::Publish { stream_id, name }
+                } else {
+                    ServerEvent::Play { stream_id, name }
+                });
+            }
+            "FCUnpublish" | "closeStream" | "deleteStream" => {
+                let id = match command.name.as_str() {
+                    "deleteStream" => command
+                        .args
+                        .first()
+                        .and_then(Amf0::as_number)
+                        .map_or(stream_id, |n| n as u32),
+                    _ => stream_id,
+                };
+                events.push(ServerEvent::CloseStream {
+                    stream_id: if id == 0 { 1 } else { id },
+                });
+            }
+            // _checkbw, pause, receiveAudio…: nothing to do for a live server.
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn require_connected(&self) -> Result<(), SessionError> {
+        if self.connected {
+            Ok(())
+        } else {
+            Err(SessionError::Protocol("command before connect".into()))
+        }
+    }
+
+    fn answer_connect(&mut self, tid: f64) {
+        let out = &mut self.out;
+        self.writer.window_ack_size(out, WINDOW_ACK_SIZE);
+        self.writer.set_peer_bandwidth(out, WINDOW_ACK_SIZE, 2);
+        self.writer.set_chunk_size(out, self.out_chunk_size);
+        self.writer.chunk_size = self.out_chunk_size as usize;
+        self.writer.command(
+            out,
+            0,
+            &[
+                Amf0::str("_result"),
+                Amf0::Number(tid),
+                Amf0::Object(vec![
+                    ("fmsVer".into(), Amf0::str("FMS/3,5,3,888")),
+                    ("capabilities".into(), Amf0::Number(127.0)),
+                    ("mode".into(), Amf0::Number(1.0)),
+                ]),
+                Amf0::Object(vec![
+                    ("level".into(), Amf0::str("status")),
+                    ("code".into(), Amf0::str("NetConnection.Connect.Success")),
+                    ("description".into(), Amf0::str("Connection succeeded")),
+                    ("objectEncoding".into(), Amf0::Number(0.0)),
+                ]),
+            ],
+        );
+    }
+
+    pub fn accept_publish(&mut self, stream_id: u32, name: &str) {
+        self.writer
+            .user_control(&mut self.out, &UserControl::StreamBegin(stream_id));
+        self.writer.on_status(
+            &mut self.out,
+            stream_id,
+            "status",
+            "NetStream.Publish.Start",
+            &format!("Started publishing stream {name}."),
+        );
+    }
+
+    /// Refuse a publish (e.g. `NetStream.Publish.BadName`); the caller closes after flushing.
+    pub fn reject_publish(&mut self, stream_id: u32, code: &str, description: &str) {
+        self.writer
+            .on_status(&mut self.out, stream_id, "error", code, description);
+    }
+
+    pub fn accept_play(&mut self, stream_id: u32, name: &str) {
+        let out = &mut self.out;
+        self.writer
+            .user_control(out, &UserControl::StreamBegin(stream_id));
+        self.writer.on_status(
+            out,
+            stream_id,
+            "status",
+            "NetStream.Play.Reset",
+            &format!("Playing and resetting {name}."),
+        );
+        self.writer.on_status(
+            out,
+            stream_id,
+            "status",
+            "NetStream.Play.Start",
+            &format!("Started playing {name}."),
+        );
+        let access = super::amf0::encode_all(&[
+            Amf0::str("|RtmpSampleAccess"),
+            Amf0::Boolean(true),
+            Amf0::Boolean(true),
+        ]);
+        self.writer.data(out, stream_id, 0, &access);
+        let start = super::amf0::encode_all(&[
+            Amf0::str("onStatus"),
+            Amf0::Object(vec![("code".into(), Amf0::str("NetStream.Data.Start"))]),
+        ]);
+        self.writer.data(out, stream_id, 0, &start);
+    }
+
+    pub fn reject_play(&mut self, stream_id: u32, code: &str, description: &str) {
+        self.writer
+            .on_status(&mut self.out, stream_id, "error", code, description);
+    }
+
+    /// Tell a player the publisher left (`NetStream.Play.UnpublishNotify`); it keeps waiting.
+    pub fn unpublish_notify(&mut self, stream_id: u32, name: &str) {
+        self.writer.on_status(
+            &mut self.out,
+            stream_id,
+            "status",
+            "NetStream.Play.UnpublishNotify",
+            &format!("{name} is now unpublished."),
+        );
+    }
+
+    /// Tell a player a publisher (re)started (`NetStream.Play.PublishNotify`).
+    pub fn publish_notify(&mut self, stream_id: u32, name: &str) {
+        self.writer.on_status(
+            &mut self.out,
+            stream_id,
+            "status",
+            "NetStream.Play.PublishNotify",
+            &format!("{name} is now published."),
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rtmp::client::{ClientConfig, ClientEvent, ClientMode, ClientSession};
+
+    /// Shuttle bytes between a client and a server session until neither has output.
+    fn pump(
+        client: &mut ClientSession,
+        server: &mut ServerSession,
+        server_events: &mut Vec<ServerEvent>,
+        client_events: &mut Vec<ClientEvent>,
+    ) {
+        for _ in 0..50 {
+            let to_server = client.take_output();
+            if !to_server.is_empty() {
+                server_events.extend(server.feed(&to_server).unwrap());
+            }
+            let to_client = server.take_output();
+            if !to_client.is_empty() {
+                client_events.extend(client.feed(&to_client).unwrap());
+            }
+            if to_server.is_empty() && to_client.is_empty() {
+                return;
+            }
+        }
+        panic!("sessions never went quiet");
+    }
+
+    fn config(mode: ClientMode) -> ClientConfig {
+        ClientConfig::from_url("rtmp://127.0.0.1:1935/live/s?token=1", mode).unwrap()
+    }
+
+    #[test]
+    fn publish_flow_with_our_client() {
+        let mut client = ClientSession::new(config(ClientMode::Publish));
+        let mut server = ServerSession::new(4096);
+        let (mut se, mut ce) = (Vec::new(), Vec::new());
+        pump(&mut client, &mut server, &mut se, &mut ce);
+        let ServerEvent::Connected(info) = &se[0] else {
+            panic!("{se:?}")
+        };
+        assert_eq!(info.app, "live");
+        assert_eq!(info.tc_url, "rtmp://127.0.0.1:1935/live");
+        let ServerEvent::Publish { stream_id, name } = se[1].clone() else {
+            panic!("{se:?}")
+        };
+        assert_eq!(name, "s?token=1");
+        server.accept_publish(stream_id, &name);
+        pump(&mut client, &mut server, &mut se, &mut ce);
+        assert!(ce.contains(&ClientEvent::Started), "{ce:?}");
+        se.clear();
+        client.send_media(MediaKind::Video, 40, &[0x17, 0, 0, 0, 0]);
+        client.send_media(MediaKind::Audio, 41, &vec![0xAF; 5000]);
+        pump(&mut client, &mut server, &mut se, &mut ce);
+        assert_eq!(se.len(), 2);
+        assert!(
+            matches!(&se[1], ServerEvent::Media { kind: MediaKind::Audio, timestamp: 41, payload } if payload.len() == 5000)
+        );
+    }
+
+    #[test]
+    fn play_flow_and_refusal() {
+        let mut client = ClientSession::new(config(ClientMode::Play));
+        let mut server = ServerSession::new(60000);
+        let (mut se, mut ce) = (Vec::new(), Vec::new());
+        pump(&mut client, &mut server, &mut se, &mut ce);
+        let ServerEvent::Play { stream_id, name } = se[1].clone() else {
+            panic!("{se:?}")
+        };
+        server.accept_play(stream_id, &name);
+        pump(&mut client, &mut server, &mut se, &mut ce);
+        assert!(ce.contains(&ClientEvent::Started));
+        server.unpublish_notify(stream_id, &name);
+        server.reject_play(stream_id, "NetStream.Play.StreamNotFound", "gone");
+        pump(&mut client, &mut server, &mut se, &mut ce);
+        assert!(ce.iter().any(|e| matches!(e, ClientEvent::Status { code, .. } if code == "NetStream.Play.UnpublishNotify")));
+        assert!(ce
+            .iter()
+            .any(|e| matches!(e, ClientEvent::Status { level, .. } if level == "error")));
+    }
+
+    #[test]
+    fn garbage_is_an_error_not_a_panic() {
+        let mut server = ServerSession::new(4096);
+        assert!(server.feed(b"GET / HTTP/1.1\r\n\r\n").is_err());
+    }
+}
