@@ -1,5 +1,6 @@
 //! An nginx-rtmp worker (Debian's nginx + libnginx-mod-rtmp) run by `oryx up` from a compiled
-//! nginx.conf: ffmpeg publishes to it, ffprobe plays HLS back through the http-lb, a `kill -9` of
+//! nginx.conf: ffmpeg publishes through the rtmp-lb, ffprobe plays RTMP back through the rtmp-lb and
+//! HLS through the http-lb, a `kill -9` of
 //! nginx is repaired by the shell, and SIGTERM stops everything with exit 0.
 
 mod up_support;
@@ -27,19 +28,20 @@ fn nginx_rtmp_worker_serves_hls_through_http_lb_and_is_supervised() {
     let legacy = worker("legacy", WorkerKind::NginxRtmp, Some("nginx"));
     let mut plan = plan(vec![legacy.clone()]);
     plan.http_lb = Some(lb(&plan.workers));
+    plan.rtmp_lb = Some(lb(&plan.workers));
     let plan_file = dir.path().join("plan.json");
     write_plan(&plan_file, &plan);
     let run_dir = dir.path().join("run");
     let mut shell = up(&plan_file, &run_dir);
 
-    wait_all_ready(&plan, 2, Duration::from_secs(20));
+    wait_all_ready(&plan, 3, Duration::from_secs(20));
     let conf = std::fs::read_to_string(run_dir.join("workers/legacy/nginx.conf")).unwrap();
     assert!(conf.contains(&format!("listen {};", legacy.rtmp)), "{conf}");
     assert!(shell.log_text().contains("oryx up: plan sha256:"));
 
     let _publisher = publish(
         &media,
-        &format!("rtmp://{}/live/cam", legacy.rtmp),
+        &format!("rtmp://{}/live/cam", plan.rtmp_lb.as_ref().unwrap().listen),
         dir.path().join("ffmpeg.log"),
     );
     let http_lb = plan.http_lb.as_ref().unwrap().listen;
