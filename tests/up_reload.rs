@@ -78,7 +78,8 @@ fn reload_applies_only_the_difference() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(stdout.contains("started   worker/b"), "{stdout}");
-    assert!(stdout.contains("unchanged worker/a, http-lb"), "{stdout}");
+    assert!(stdout.contains("updated   http-lb"), "{stdout}");
+    assert!(stdout.contains("unchanged worker/a"), "{stdout}");
     wait_all_ready(&second, 3, Duration::from_secs(15));
     assert_eq!(role_pid(&second, "worker/a"), Some(a_pid));
     assert_eq!(role_pid(&second, "http-lb"), Some(lb_pid));

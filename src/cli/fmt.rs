@@ -17,7 +17,10 @@ pub fn run(args: &FmtArgs) -> i32 {
         Ok(formatted) => formatted,
         Err(diagnostics) => {
             let color = report::use_color(std::io::stderr().is_terminal());
-            eprint!("{}", report::render_human(&name, &text, &diagnostics, color));
+            eprint!(
+                "{}",
+                report::render_human(&name, &text, &diagnostics, color)
+            );
             return 1;
         }
     };

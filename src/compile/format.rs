@@ -18,7 +18,10 @@ enum State {
     /// `"""…"""`.
     MultiQuoted,
     /// `#"…"#` (`multi`: `#"""…"""#`).
-    Raw { hashes: usize, multi: bool },
+    Raw {
+        hashes: usize,
+        multi: bool,
+    },
     /// `/* … */`, nestable.
     BlockComment(usize),
 }
@@ -189,7 +192,10 @@ fn scan(line: &str, mut state: State, mut depth: usize) -> (String, State, usize
             }
             State::Raw { hashes, multi } => {
                 let quote = if multi { "\"\"\"" } else { "\"" };
-                let closer: String = quote.chars().chain(std::iter::repeat_n('#', hashes)).collect();
+                let closer: String = quote
+                    .chars()
+                    .chain(std::iter::repeat_n('#', hashes))
+                    .collect();
                 if starts_with(i, &closer) {
                     out.push_str(&closer);
                     i += closer.chars().count();

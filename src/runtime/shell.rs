@@ -10,7 +10,8 @@
 use super::backends::http_call;
 use super::supervisor::{ChildSpec, ChildStatus, Readiness, Supervised};
 use crate::cli::args::{LogFormat, ReloadArgs, RoleKind, UpArgs};
-use crate::compile::plan::{LbPlan, Plan, WorkerKind};
+use crate::compile::diff::{ChangeClass, ChangeKind};
+use crate::compile::plan::{Plan, WorkerKind};
 use crate::compile::{self};
 use anyhow::Context;
 use axum::extract::State;
@@ -47,6 +48,8 @@ pub struct ReloadReport {
     pub error: Option<String>,
     pub started: Vec<String>,
     pub restarted: Vec<String>,
+    /// Running roles given new settings in place (an LB's worker set).
+    pub updated: Vec<String>,
     pub stopped: Vec<String>,
     pub unchanged: Vec<String>,
 }
@@ -56,44 +59,35 @@ pub struct ReloadReport {
 pub struct RoleDef {
     pub kind: RoleKind,
     pub name: String,
-    /// `worker/live-0`, `rtmp-lb`, `static/site`.
+    /// `worker/live-0`, `rtmp-lb`, `static/site` (the role names of [`Plan::diff`]).
     pub label: String,
-    /// Canonical JSON of the role's slice. LBs use only their own listeners: worker changes reach
-    /// them as pushed backend sets, not restarts.
-    pub fingerprint: String,
 }
 
 /// Every role of `plan`, in start order: workers first (the LBs route to them), then LBs, then sites.
 pub fn role_defs(plan: &Plan) -> Vec<RoleDef> {
-    let def = |kind: RoleKind, name: &str, slice: serde_json::Value| RoleDef {
+    let def = |kind: RoleKind, name: &str| RoleDef {
         kind,
         name: name.to_string(),
         label: super::role::label(kind, name),
-        fingerprint: slice.to_string(),
     };
-    let lb_slice = |lb: &LbPlan| serde_json::json!({ "listen": lb.listen, "control": lb.control });
     let mut defs: Vec<RoleDef> = plan
         .workers
         .iter()
-        .map(|w| def(RoleKind::Worker, &w.name, to_json(w)))
+        .map(|w| def(RoleKind::Worker, &w.name))
         .collect();
     for (kind, lb) in [
         (RoleKind::RtmpLb, &plan.rtmp_lb),
         (RoleKind::HttpLb, &plan.http_lb),
         (RoleKind::ApiLb, &plan.api_lb),
     ] {
-        if let Some(lb) = lb {
-            defs.push(def(kind, kind_name(kind), lb_slice(lb)));
+        if lb.is_some() {
+            defs.push(def(kind, kind_name(kind)));
         }
     }
     for site in &plan.statics {
-        defs.push(def(RoleKind::Static, &site.name, to_json(site)));
+        defs.push(def(RoleKind::Static, &site.name));
     }
     defs
-}
-
-fn to_json<T: Serialize>(value: &T) -> serde_json::Value {
-    serde_json::to_value(value).unwrap_or_default()
 }
 
 /// The CLI name of a role kind (`rtmp-lb`).
@@ -107,30 +101,35 @@ pub fn kind_name(kind: RoleKind) -> &'static str {
     }
 }
 
-/// Which roles to start, restart, stop or leave alone to go from `old` to `new`.
+/// Which roles to start, restart, stop, update in place or leave alone to go from `old` to `new`,
+/// from [`Plan::diff`]: a change classed `hot` (an LB's worker set) is pushed to the running role.
 #[derive(Debug, Default, PartialEq, Eq)]
-pub struct RoleDiff {
+pub struct ReloadSteps {
     pub added: Vec<RoleDef>,
-    pub changed: Vec<RoleDef>,
+    pub restarted: Vec<RoleDef>,
+    pub hot: Vec<RoleDef>,
     pub removed: Vec<RoleDef>,
     pub unchanged: Vec<RoleDef>,
 }
 
-pub fn diff_roles(old: &[RoleDef], new: &[RoleDef]) -> RoleDiff {
-    let mut diff = RoleDiff::default();
-    for role in new {
-        match old.iter().find(|o| o.label == role.label) {
-            None => diff.added.push(role.clone()),
-            Some(o) if o.fingerprint != role.fingerprint => diff.changed.push(role.clone()),
-            Some(_) => diff.unchanged.push(role.clone()),
+pub fn reload_steps(old: &Plan, new: &Plan) -> ReloadSteps {
+    let changes = old.diff(new);
+    let old_defs = role_defs(old);
+    let mut steps = ReloadSteps::default();
+    for def in role_defs(new) {
+        match changes.iter().find(|c| c.role == def.label) {
+            None => steps.unchanged.push(def),
+            Some(c) if c.kind == ChangeKind::Added => steps.added.push(def),
+            Some(c) if c.class == ChangeClass::Hot => steps.hot.push(def),
+            Some(_) => steps.restarted.push(def),
         }
     }
-    for role in old {
-        if !new.iter().any(|n| n.label == role.label) {
-            diff.removed.push(role.clone());
+    for change in changes.iter().filter(|c| c.kind == ChangeKind::Removed) {
+        if let Some(def) = old_defs.iter().find(|d| d.label == change.role) {
+            steps.removed.push(def.clone());
         }
     }
-    diff
+    steps
 }
 
 /// Read the topology: the built-in default without a file, a plan JSON (`*.json`, as `oryx plan
@@ -408,35 +407,37 @@ impl Shell {
                 "the shell's control address changed; it takes effect at the next `oryx up`"
             );
         }
-        let diff = diff_roles(&role_defs(&self.plan), &role_defs(&new_plan));
+        let steps = reload_steps(&self.plan, &new_plan);
         let labels = |defs: &[RoleDef]| defs.iter().map(|d| d.label.clone()).collect::<Vec<_>>();
         tracing::info!(
             digest = %new_plan.digest(),
-            added = ?labels(&diff.added),
-            changed = ?labels(&diff.changed),
-            removed = ?labels(&diff.removed),
+            added = ?labels(&steps.added),
+            restarted = ?labels(&steps.restarted),
+            updated = ?labels(&steps.hot),
+            removed = ?labels(&steps.removed),
             "applying reload"
         );
-        // Changed roles keep their ports, so the old process must be gone before the new one binds.
-        self.stop_roles(&labels(&diff.changed)).await;
+        // Restarted roles keep their ports, so the old process must be gone before the new one binds.
+        self.stop_roles(&labels(&steps.restarted)).await;
         self.plan = new_plan;
         if let Err(err) = self.write_plan_files() {
             tracing::error!("{err:#}");
         }
-        let mut to_start = diff.changed.clone();
-        to_start.extend(diff.added.iter().cloned());
+        let mut to_start = steps.restarted.clone();
+        to_start.extend(steps.added.iter().cloned());
         self.start_roles(&to_start).await;
         // New workers are up: only now do the LBs learn about them, then the removed ones go away.
         self.push_backends().await;
-        self.stop_roles(&labels(&diff.removed)).await;
+        self.stop_roles(&labels(&steps.removed)).await;
         ReloadReport {
             ok: true,
             digest: self.plan.digest(),
             error: None,
-            started: labels(&diff.added),
-            restarted: labels(&diff.changed),
-            stopped: labels(&diff.removed),
-            unchanged: labels(&diff.unchanged),
+            started: labels(&steps.added),
+            restarted: labels(&steps.restarted),
+            updated: labels(&steps.hot),
+            stopped: labels(&steps.removed),
+            unchanged: labels(&steps.unchanged),
         }
     }
 
@@ -626,6 +627,7 @@ pub fn reload(args: &ReloadArgs) -> anyhow::Result<()> {
     for (what, roles) in [
         ("started", &report.started),
         ("restarted", &report.restarted),
+        ("updated", &report.updated),
         ("stopped", &report.stopped),
         ("unchanged", &report.unchanged),
     ] {
@@ -641,24 +643,36 @@ mod tests {
     use super::*;
     use clap::ValueEnum;
 
-    fn role(label: &str, fingerprint: &str) -> RoleDef {
-        RoleDef {
-            kind: RoleKind::Worker,
-            name: label.into(),
-            label: label.into(),
-            fingerprint: fingerprint.into(),
-        }
+    fn compile(text: &str) -> Plan {
+        compile::compile_source("t.kdl", text, None).unwrap_or_else(|f| panic!("{f}"))
     }
 
     #[test]
-    fn diff_sorts_roles_by_what_happens_to_them() {
-        let old = [role("a", "1"), role("b", "1"), role("c", "1")];
-        let new = [role("a", "1"), role("b", "2"), role("d", "1")];
-        let diff = diff_roles(&old, &new);
-        assert_eq!(diff.unchanged, vec![role("a", "1")]);
-        assert_eq!(diff.changed, vec![role("b", "2")]);
-        assert_eq!(diff.added, vec![role("d", "1")]);
-        assert_eq!(diff.removed, vec![role("c", "1")]);
+    fn reload_steps_start_new_workers_and_update_lbs_in_place() {
+        let base = "oryx 1\nworker \"a\"\nworker \"b\"\nrtmp-lb listen=\"127.0.0.1:1935\"\n";
+        let old = compile(base);
+        // Built by hand: the compiler allocates LB control ports after the workers', so a worker
+        // added in the file also moves them (a restart); a plan that keeps them must be hot.
+        let mut new = old.clone();
+        let mut c = old.workers[1].clone();
+        c.name = "c".into();
+        c.rtmp.set_port(29000);
+        c.http.set_port(29001);
+        c.control.set_port(29002);
+        new.workers.push(c);
+        if let Some(lb) = new.rtmp_lb.as_mut() {
+            lb.workers.push("c".into());
+        }
+        let steps = reload_steps(&old, &new);
+        let labels = |defs: &[RoleDef]| defs.iter().map(|d| d.label.clone()).collect::<Vec<_>>();
+        assert_eq!(labels(&steps.added), ["worker/c"]);
+        assert_eq!(labels(&steps.hot), ["rtmp-lb"]);
+        assert_eq!(labels(&steps.unchanged), ["worker/a", "worker/b"]);
+        assert!(steps.restarted.is_empty() && steps.removed.is_empty());
+
+        let back = reload_steps(&new, &old);
+        assert_eq!(labels(&back.removed), ["worker/c"]);
+        assert_eq!(labels(&back.hot), ["rtmp-lb"]);
     }
 
     #[test]
