@@ -341,3 +341,132 @@ pub fn crasher(dir: &Path) -> PathBuf {
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
     path
 }
+
+/// A fake embedded worker for LB tests: one HTTP/1.1 server (`Connection: close`) playing both its
+/// control API and its HTTP port. It records each request line and answers:
+/// `/healthz` → 200; `/live/slow.flv` → the first bytes, then the rest 3 s later; other `.flv`,
+/// `.m3u8`, `.ts` → `worker=NAME xff=… real=…`; `/api/v1/streams/`, `/api/v1/clients/` → one item
+/// each; `/api/v1/clients/c1` (GET or DELETE) → ok; `/api/v1/summaries` and `/api/v1/versions`.
+pub struct FakeWorker {
+    pub addr: SocketAddr,
+    pub requests: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+pub fn fake_worker(name: &str) -> FakeWorker {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let requests = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = requests.clone();
+    let name = name.to_string();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let name = name.clone();
+            let log = log.clone();
+            std::thread::spawn(move || fake_answer(stream, &name, &log));
+        }
+    });
+    FakeWorker { addr, requests }
+}
+
+fn fake_answer(mut stream: TcpStream, name: &str, log: &std::sync::Mutex<Vec<String>>) {
+    use std::io::BufRead;
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+    let mut reader = std::io::BufReader::new(stream.try_clone().unwrap());
+    let mut request_line = String::new();
+    if reader.read_line(&mut request_line).is_err() {
+        return;
+    }
+    let mut headers = Vec::new();
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 || line.trim().is_empty() {
+            break;
+        }
+        headers.push(line.trim().to_string());
+    }
+    let header = |key: &str| {
+        headers
+            .iter()
+            .find_map(|h| {
+                let (k, v) = h.split_once(':')?;
+                k.eq_ignore_ascii_case(key).then(|| v.trim().to_string())
+            })
+            .unwrap_or_default()
+    };
+    let mut parts = request_line.split_whitespace();
+    let method = parts.next().unwrap_or("").to_string();
+    let target = parts.next().unwrap_or("").to_string();
+    let path = target.split('?').next().unwrap_or("").to_string();
+    log.lock().unwrap().push(format!("{method} {target}"));
+    let reply = |stream: &mut TcpStream, status: &str, body: &str| {
+        let _ = write!(
+            stream,
+            "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+    };
+    match path.as_str() {
+        "/healthz" | "/readyz" => reply(&mut stream, "200 OK", "{\"ready\":true}"),
+        "/live/slow.flv" => {
+            let _ = write!(stream, "HTTP/1.1 200 OK\r\nContent-Type: video/x-flv\r\nConnection: close\r\n\r\nFLV-first");
+            let _ = stream.flush();
+            std::thread::sleep(Duration::from_secs(3));
+            let _ = write!(stream, "-rest");
+        }
+        p if p.ends_with(".flv") || p.ends_with(".m3u8") || p.ends_with(".ts") => {
+            let body = format!(
+                "worker={name} xff={} real={}",
+                header("x-forwarded-for"),
+                header("x-real-ip")
+            );
+            reply(&mut stream, "200 OK", &body);
+        }
+        "/api/v1/streams/" => reply(
+            &mut stream,
+            "200 OK",
+            &format!("{{\"code\":0,\"server\":\"x\",\"streams\":[{{\"id\":\"s1\",\"name\":\"{name}-cam\",\"publish\":{{\"active\":true,\"cid\":\"c1\"}}}}]}}"),
+        ),
+        "/api/v1/clients/" => reply(
+            &mut stream,
+            "200 OK",
+            &format!("{{\"code\":0,\"clients\":[{{\"id\":\"c1\",\"stream\":\"{name}-cam\",\"type\":\"fmle-publish\"}}]}}"),
+        ),
+        "/api/v1/clients/c1" => reply(
+            &mut stream,
+            "200 OK",
+            &format!("{{\"code\":0,\"client\":{{\"id\":\"c1\",\"on\":\"{name}\"}}}}"),
+        ),
+        "/api/v1/summaries" => reply(
+            &mut stream,
+            "200 OK",
+            &format!("{{\"code\":0,\"data\":{{\"ok\":true,\"self\":{{\"name\":\"{name}\"}}}}}}"),
+        ),
+        "/api/v1/versions" => reply(
+            &mut stream,
+            "200 OK",
+            &format!("{{\"code\":0,\"data\":{{\"major\":6,\"answered_by\":\"{name}\"}}}}"),
+        ),
+        _ => reply(&mut stream, "404 Not Found", "{\"code\":2048}"),
+    }
+}
+
+/// A worker plan whose control and HTTP ports are `fake`'s address.
+pub fn fake_worker_plan(name: &str, fake: &FakeWorker) -> WorkerPlan {
+    let mut w = worker(name, WorkerKind::Embedded, None);
+    w.http = fake.addr;
+    w.control = fake.addr;
+    w
+}
+
+/// `oryx role KIND NAME --plan FILE`, waited for until its control API says ready.
+pub fn role(kind: &str, plan: &Plan, control: SocketAddr, dir: &Path) -> Proc {
+    let file = dir.join(format!("{kind}.json"));
+    write_plan(&file, plan);
+    let mut command = Command::new(oryx_bin());
+    command.args(["role", kind, kind, "--plan"]).arg(&file);
+    let proc = Proc::spawn(command, dir.join(format!("{kind}.log")));
+    wait_for(Duration::from_secs(10), "the role to be ready", || {
+        matches!(http(control, "GET", "/readyz"), Ok((200, _))).then_some(())
+    });
+    proc
+}
