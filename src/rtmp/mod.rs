@@ -9,4 +9,5 @@ pub mod chunk;
 pub mod client;
 pub mod handshake;
 pub mod message;
+pub mod names;
 pub mod server;

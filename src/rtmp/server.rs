@@ -69,6 +69,7 @@ pub struct ServerSession {
     peer_window: u32,
     connected: bool,
     next_stream_id: u32,
+    refusal: Option<String>,
 }
 
 impl ServerSession {
@@ -87,7 +88,14 @@ impl ServerSession {
             peer_window: 0,
             connected: false,
             next_stream_id: 1,
+            refusal: None,
         }
+    }
+
+    /// Answer `connect` with `_error` (`NetConnection.Connect.Rejected`) and end the session with an
+    /// error; used when the worker is at its connection limit.
+    pub fn refuse_connect(&mut self, description: &str) {
+        self.refusal = Some(description.to_string());
     }
 
     /// The chunk size this side writes with now.
@@ -186,6 +194,23 @@ impl ServerSession {
             "connect" => {
                 if self.connected {
                     return Err(SessionError::Protocol("connect sent twice".into()));
+                }
+                if let Some(description) = self.refusal.clone() {
+                    self.writer.command(
+                        &mut self.out,
+                        0,
+                        &[
+                            Amf0::str("_error"),
+                            Amf0::Number(tid),
+                            Amf0::Null,
+                            Amf0::Object(vec![
+                                ("level".into(), Amf0::str("error")),
+                                ("code".into(), Amf0::str("NetConnection.Connect.Rejected")),
+                                ("description".into(), Amf0::str(&description)),
+                            ]),
+                        ],
+                    );
+                    return Err(SessionError::Protocol(description));
                 }
                 let field = |key: &str| {
                     command
@@ -340,11 +365,6 @@ impl ServerSession {
             Amf0::Boolean(true),
         ]);
         self.writer.data(out, stream_id, 0, &access);
-        let start = super::amf0::encode_all(&[
-            Amf0::str("onStatus"),
-            Amf0::Object(vec![("code".into(), Amf0::str("NetStream.Data.Start"))]),
-        ]);
-        self.writer.data(out, stream_id, 0, &start);
     }
 
     pub fn reject_play(&mut self, stream_id: u32, code: &str, description: &str) {
@@ -454,6 +474,26 @@ mod tests {
         assert!(ce
             .iter()
             .any(|e| matches!(e, ClientEvent::Status { level, .. } if level == "error")));
+    }
+
+    #[test]
+    fn refused_connect_answers_error() {
+        let mut client = ClientSession::new(config(ClientMode::Play));
+        let mut server = ServerSession::new(4096);
+        server.refuse_connect("full");
+        let mut events = Vec::new();
+        let mut failed = false;
+        for _ in 0..10 {
+            let out = client.take_output();
+            if server.feed(&out).is_err() {
+                failed = true;
+            }
+            events.extend(client.feed(&server.take_output()).unwrap());
+        }
+        assert!(failed);
+        assert!(events.iter().any(
+            |e| matches!(e, ClientEvent::CommandError { description } if description == "full")
+        ));
     }
 
     #[test]

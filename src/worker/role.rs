@@ -1,7 +1,65 @@
-//! Entry point of `oryx role worker NAME`: runs one embedded worker from its plan slice (to be written).
+//! Entry point of `oryx role worker NAME`: runs one embedded worker from its plan slice — RTMP, HTTP
+//! (HTTP-FLV and friends) and the control API — until SIGTERM/SIGINT.
 
-use crate::compile::plan::Plan;
+use super::context::WorkerContext;
+use super::http::HttpFiles;
+use crate::compile::plan::{Plan, WorkerKind};
+use crate::runtime::control::Control;
+use anyhow::Context;
+use std::net::SocketAddr;
 
 pub fn run(plan: Plan, name: &str) -> anyhow::Result<()> {
-    anyhow::bail!("worker {name} not implemented yet (plan {})", plan.digest())
+    let worker = plan
+        .worker(name)
+        .with_context(|| format!("no worker named {name:?} in the plan"))?
+        .clone();
+    if worker.kind != WorkerKind::Embedded {
+        anyhow::bail!(
+            "worker {name} is of kind {}, not embedded",
+            worker.kind.as_str()
+        );
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async move {
+        let ctx = WorkerContext::new(worker.stream.clone(), worker.proxy_protocol);
+        let rtmp = tokio::net::TcpListener::bind(worker.rtmp)
+            .await
+            .with_context(|| format!("RTMP cannot listen on {}", worker.rtmp))?;
+        let http = tokio::net::TcpListener::bind(worker.http)
+            .await
+            .with_context(|| format!("HTTP cannot listen on {}", worker.http))?;
+        let control = Control::new(&format!("worker/{name}"), &plan.digest());
+        control.serve(worker.control, axum::Router::new()).await?;
+        tokio::spawn(super::rtmp_conn::serve(rtmp, ctx.clone()));
+        let app = super::http::router(ctx.clone(), HttpFiles::default());
+        tokio::spawn(async move {
+            let service = app.into_make_service_with_connect_info::<SocketAddr>();
+            if let Err(err) = axum::serve(http, service).await {
+                tracing::error!(%err, "HTTP server stopped");
+            }
+        });
+        control.set_ready(true);
+        tracing::info!(rtmp = %worker.rtmp, http = %worker.http, control = %worker.control, "worker ready");
+        shutdown_signal().await;
+        tracing::info!("worker stopping");
+        Ok(())
+    })
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
 }

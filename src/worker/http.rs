@@ -1,0 +1,146 @@
+//! The worker's HTTP router: `GET /APP/STREAM.flv` (HTTP-FLV), plus other stream files by extension.
+//!
+//! Stream files all live under one catch-all route, dispatched by extension, so HLS (`.m3u8`, `.ts`)
+//! plugs in with [`HttpFiles::register`] while fixed routes (`/api/v1/*`) are merged into the router
+//! as usual (axum prefers static routes to the catch-all).
+
+use super::context::WorkerContext;
+use crate::rtmp::names::{self, StreamName};
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{header, HeaderMap, Method, Response, StatusCode};
+use axum::routing::get;
+use axum::Router;
+use futures_util::future::BoxFuture;
+use std::net::SocketAddr;
+use std::sync::{Arc, RwLock};
+
+/// A request for a stream file, already resolved to its stream.
+pub struct FileRequest {
+    pub name: StreamName,
+    /// The path as requested (`/live/s.m3u8`), without the query.
+    pub path: String,
+    /// The client's address (from `X-Forwarded-For`/`X-Real-IP` when the peer is our loopback LB).
+    pub ip: String,
+    pub headers: HeaderMap,
+}
+
+pub type FileHandler = Arc<dyn Fn(FileRequest) -> BoxFuture<'static, Response<Body>> + Send + Sync>;
+
+/// Handlers by file extension (`.flv` is built in).
+#[derive(Default, Clone)]
+pub struct HttpFiles {
+    handlers: Arc<RwLock<Vec<(String, FileHandler)>>>,
+}
+
+impl HttpFiles {
+    /// Serve files ending in `ext` (with its dot: `.m3u8`) with `handler`.
+    pub fn register(&self, ext: &str, handler: FileHandler) {
+        self.handlers
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .push((ext.to_string(), handler));
+    }
+
+    fn find(&self, path: &str) -> Option<(String, FileHandler)> {
+        self.handlers
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .find(|(ext, _)| path.ends_with(ext.as_str()))
+            .cloned()
+    }
+}
+
+#[derive(Clone)]
+struct HttpState {
+    ctx: Arc<WorkerContext>,
+    files: HttpFiles,
+}
+
+/// The worker's HTTP router. Serve it with `into_make_service_with_connect_info::<SocketAddr>()`.
+pub fn router(ctx: Arc<WorkerContext>, files: HttpFiles) -> Router {
+    Router::new()
+        .route("/{*path}", get(dispatch).options(preflight))
+        .with_state(HttpState { ctx, files })
+}
+
+fn client_ip(peer: SocketAddr, headers: &HeaderMap) -> String {
+    if peer.ip().is_loopback() {
+        let forwarded = headers
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(',').next())
+            .or_else(|| headers.get("x-real-ip").and_then(|v| v.to_str().ok()))
+            .map(str::trim)
+            .filter(|v| v.parse::<std::net::IpAddr>().is_ok());
+        if let Some(ip) = forwarded {
+            return ip.to_string();
+        }
+    }
+    peer.ip().to_string()
+}
+
+fn not_found() -> Response<Body> {
+    let mut response = Response::new(Body::from("not found\n"));
+    *response.status_mut() = StatusCode::NOT_FOUND;
+    response
+}
+
+async fn preflight() -> Response<Body> {
+    let mut response = Response::new(Body::empty());
+    let headers = response.headers_mut();
+    headers.insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        "*".parse().expect("static"),
+    );
+    headers.insert(
+        header::ACCESS_CONTROL_ALLOW_METHODS,
+        "GET, HEAD, OPTIONS".parse().expect("static"),
+    );
+    headers.insert(
+        header::ACCESS_CONTROL_ALLOW_HEADERS,
+        "*".parse().expect("static"),
+    );
+    response
+}
+
+async fn dispatch(
+    State(state): State<HttpState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    request: Request,
+) -> Response<Body> {
+    if request.method() != Method::GET && request.method() != Method::HEAD {
+        return not_found();
+    }
+    let uri = request.uri();
+    let path = uri.path().to_string();
+    let query = uri.query().map(str::to_string);
+    let headers = request.headers().clone();
+    let host = headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .or_else(|| uri.authority().map(|a| a.as_str()))
+        .unwrap_or("")
+        .to_string();
+    let ip = client_ip(peer, &headers);
+    if path.ends_with(".flv") {
+        let Some(name) = names::resolve_http(&host, &path, query.as_deref(), ".flv") else {
+            return not_found();
+        };
+        return super::http_flv::serve(state.ctx, name, ip).await;
+    }
+    let Some((ext, handler)) = state.files.find(&path) else {
+        return not_found();
+    };
+    let Some(name) = names::resolve_http(&host, &path, query.as_deref(), &ext) else {
+        return not_found();
+    };
+    handler(FileRequest {
+        name,
+        path,
+        ip,
+        headers,
+    })
+    .await
+}

@@ -1,0 +1,428 @@
+//! The worker's RTMP listener: accepts connections (optionally behind a PROXY v2 header), drives a
+//! server session, and runs each connection as a publisher into the hub or a player out of it.
+
+use super::context::{HookSubject, WorkerContext};
+use super::hooks::HookAction;
+use super::hub::{ClientGuard, ClientKind, Frame, FrameKind, Player, PlayerEvent, Publisher};
+use super::vectored::WriteQueue;
+use crate::proxy_protocol::{self, Decoded};
+use crate::rtmp::chunk::{chunked_body, put_message_header};
+use crate::rtmp::message::MediaKind;
+use crate::rtmp::names::{self, StreamName};
+use crate::rtmp::server::{ServerEvent, ServerSession};
+use bytes::{Bytes, BytesMut};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::{TcpListener, TcpStream};
+
+/// A connection that says nothing useful for this long is closed (handshake, connect, publisher data).
+const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+/// A player whose socket accepts nothing for this long is disconnected.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Frames taken from the ring per batch.
+const BATCH_FRAMES: usize = 1024;
+const READ_BUFFER: usize = 16 * 1024;
+
+pub fn media_kind(kind: FrameKind) -> MediaKind {
+    match kind {
+        FrameKind::Audio => MediaKind::Audio,
+        FrameKind::Video => MediaKind::Video,
+        FrameKind::Script => MediaKind::Script,
+    }
+}
+
+fn frame_kind(kind: MediaKind) -> FrameKind {
+    match kind {
+        MediaKind::Audio => FrameKind::Audio,
+        MediaKind::Video => FrameKind::Video,
+        MediaKind::Script => FrameKind::Script,
+    }
+}
+
+/// Accept RTMP connections until the listener fails.
+pub async fn serve(listener: TcpListener, ctx: Arc<WorkerContext>) {
+    loop {
+        match listener.accept().await {
+            Ok((socket, peer)) => {
+                let ctx = ctx.clone();
+                tokio::spawn(async move {
+                    if let Err(err) = handle(ctx, socket, peer).await {
+                        tracing::debug!(%peer, %err, "rtmp connection ended");
+                    }
+                });
+            }
+            Err(err) => {
+                // Out of descriptors and the like: back off instead of spinning.
+                tracing::warn!(%err, "rtmp accept failed");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+/// Read a PROXY v2 header if one comes; returns the client address and the bytes after it.
+async fn read_proxy_header(
+    rd: &mut OwnedReadHalf,
+    peer: SocketAddr,
+) -> anyhow::Result<(SocketAddr, Bytes)> {
+    let mut buf = BytesMut::with_capacity(256);
+    loop {
+        match proxy_protocol::decode(&buf)? {
+            Decoded::NotProxy => return Ok((peer, buf.freeze())),
+            Decoded::Header { header, len } => {
+                let rest = buf.split_off(len).freeze();
+                return Ok((header.source.unwrap_or(peer), rest));
+            }
+            Decoded::NeedMore => {
+                let n = tokio::time::timeout(IDLE_TIMEOUT, rd.read_buf(&mut buf)).await??;
+                if n == 0 {
+                    anyhow::bail!("closed before the PROXY header ended");
+                }
+            }
+        }
+    }
+}
+
+struct Conn {
+    ctx: Arc<WorkerContext>,
+    guard: ClientGuard,
+    ip: String,
+    session: ServerSession,
+    wr: OwnedWriteHalf,
+    tc_url: String,
+    app: String,
+}
+
+impl Conn {
+    async fn flush_session(&mut self) -> std::io::Result<()> {
+        if self.session.has_output() {
+            let out = self.session.take_output();
+            self.guard.entry.add_send(out.len() as u64);
+            tokio::time::timeout(WRITE_TIMEOUT, self.wr.write_all(&out))
+                .await
+                .map_err(|_| std::io::Error::from(std::io::ErrorKind::TimedOut))??;
+        }
+        Ok(())
+    }
+
+    fn subject<'a>(&'a self, name: &'a StreamName) -> HookSubject<'a> {
+        HookSubject {
+            client_id: self.guard.entry.id,
+            ip: &self.ip,
+            name,
+            tc_url: &self.tc_url,
+        }
+    }
+}
+
+async fn handle(
+    ctx: Arc<WorkerContext>,
+    socket: TcpStream,
+    peer: SocketAddr,
+) -> anyhow::Result<()> {
+    let _ = socket.set_nodelay(true);
+    let (mut rd, wr) = socket.into_split();
+    let (client, first_bytes) = if ctx.proxy_protocol && peer.ip().is_loopback() {
+        read_proxy_header(&mut rd, peer).await?
+    } else {
+        (peer, Bytes::new())
+    };
+    let slot = ctx.try_connect();
+    let guard = ctx
+        .hub
+        .register_client(&client.ip().to_string(), ClientKind::RtmpPlay);
+    let mut conn = Conn {
+        ip: client.ip().to_string(),
+        session: ServerSession::new(ctx.settings.chunk_size),
+        ctx,
+        guard,
+        wr,
+        tc_url: String::new(),
+        app: String::new(),
+    };
+    if slot.is_none() {
+        conn.session
+            .refuse_connect("NetConnection.Connect.Rejected: too many connections");
+    }
+    let _slot = slot;
+    let mut publisher: Option<(Publisher, StreamName)> = None;
+    let mut buf = vec![0u8; READ_BUFFER];
+    let mut pending = first_bytes;
+    let result = loop {
+        let data: &[u8] = if pending.is_empty() {
+            let cancel = conn.guard.entry.cancel.clone();
+            let n = tokio::select! {
+                r = tokio::time::timeout(IDLE_TIMEOUT, rd.read(&mut buf)) => match r {
+                    Ok(Ok(n)) => n,
+                    Ok(Err(err)) => break Err(err.into()),
+                    Err(_) => break Err(anyhow::anyhow!("idle for {IDLE_TIMEOUT:?}")),
+                },
+                _ = cancel.cancelled() => break Ok(()),
+            };
+            if n == 0 {
+                break Ok(());
+            }
+            &buf[..n]
+        } else {
+            &pending
+        };
+        conn.guard.entry.add_recv(data.len() as u64);
+        let events = match conn.session.feed(data) {
+            Ok(events) => events,
+            Err(err) => {
+                // Whatever the session still wanted to say (a refusal) goes out before the close.
+                let _ = conn.flush_session().await;
+                break Err(err.into());
+            }
+        };
+        pending = Bytes::new();
+        let mut play = None;
+        for event in events {
+            match event {
+                ServerEvent::Connected(info) => {
+                    conn.tc_url = info.tc_url;
+                    conn.app = info.app;
+                }
+                ServerEvent::Publish { stream_id, name } => {
+                    if publisher.is_some() {
+                        conn.session.reject_publish(
+                            stream_id,
+                            "NetStream.Publish.BadName",
+                            "already publishing",
+                        );
+                        continue;
+                    }
+                    let stream_name = names::resolve_rtmp(&conn.tc_url, &conn.app, &name);
+                    if let Err(err) = conn
+                        .ctx
+                        .hook(HookAction::OnPublish, &conn.subject(&stream_name))
+                        .await
+                    {
+                        tracing::info!(stream = %stream_name.key(), %err, "publish refused by hook");
+                        conn.session.reject_publish(
+                            stream_id,
+                            "NetStream.Publish.Unauthorized",
+                            &err,
+                        );
+                        let _ = conn.flush_session().await;
+                        return Ok(());
+                    }
+                    match conn
+                        .ctx
+                        .hub
+                        .publish(&stream_name, &conn.tc_url, conn.guard.entry.id)
+                    {
+                        Ok(p) => {
+                            conn.guard.entry.describe(
+                                ClientKind::FmlePublish,
+                                &conn.tc_url,
+                                Some(&stream_name),
+                                Some(p.stream_id()),
+                            );
+                            conn.session.accept_publish(stream_id, &name);
+                            tracing::info!(stream = %stream_name.key(), client = %conn.ip, "publish");
+                            publisher = Some((p, stream_name));
+                        }
+                        Err(err) => {
+                            tracing::info!(%err, "publish refused");
+                            conn.session.reject_publish(
+                                stream_id,
+                                "NetStream.Publish.BadName",
+                                &err.to_string(),
+                            );
+                            let _ = conn.flush_session().await;
+                            return Ok(());
+                        }
+                    }
+                }
+                ServerEvent::Media {
+                    kind,
+                    timestamp,
+                    payload,
+                } => {
+                    if let Some((p, _)) = publisher.as_mut() {
+                        p.push(Frame {
+                            kind: frame_kind(kind),
+                            timestamp,
+                            payload,
+                        });
+                    }
+                }
+                ServerEvent::CloseStream { .. } => {
+                    if let Some((p, name)) = publisher.take() {
+                        drop(p);
+                        conn.ctx
+                            .hook_after(HookAction::OnUnpublish, &conn.subject(&name));
+                        tracing::info!(stream = %name.key(), "unpublish");
+                    }
+                }
+                ServerEvent::Play { stream_id, name } => {
+                    play = Some((stream_id, name));
+                }
+            }
+        }
+        if let Err(err) = conn.flush_session().await {
+            break Err(err.into());
+        }
+        if let Some((stream_id, name)) = play {
+            if publisher.is_some() {
+                conn.session.reject_play(
+                    stream_id,
+                    "NetStream.Play.Failed",
+                    "this connection publishes",
+                );
+                let _ = conn.flush_session().await;
+                break Ok(());
+            }
+            let stream_name = names::resolve_rtmp(&conn.tc_url, &conn.app, &name);
+            if let Err(err) = conn
+                .ctx
+                .hook(HookAction::OnPlay, &conn.subject(&stream_name))
+                .await
+            {
+                tracing::info!(stream = %stream_name.key(), %err, "play refused by hook");
+                conn.session
+                    .reject_play(stream_id, "NetStream.Play.Unauthorized", &err);
+                let _ = conn.flush_session().await;
+                return Ok(());
+            }
+            let player = conn.ctx.hub.play(&stream_name);
+            conn.guard.entry.describe(
+                ClientKind::RtmpPlay,
+                &conn.tc_url,
+                Some(&stream_name),
+                Some(player.stream().id),
+            );
+            conn.session.accept_play(stream_id, &name);
+            let result = play_loop(&mut conn, &mut rd, player, stream_id, &name).await;
+            conn.ctx
+                .hook_after(HookAction::OnStop, &conn.subject(&stream_name));
+            return result;
+        }
+    };
+    if let Some((p, name)) = publisher.take() {
+        drop(p);
+        conn.ctx
+            .hook_after(HookAction::OnUnpublish, &conn.subject(&name));
+        tracing::info!(stream = %name.key(), "unpublish (connection closed)");
+    }
+    result
+}
+
+/// Send the stream to a player until it leaves, is kicked or falls behind for good.
+async fn play_loop(
+    conn: &mut Conn,
+    rd: &mut OwnedReadHalf,
+    mut player: Player,
+    stream_id: u32,
+    name: &str,
+) -> anyhow::Result<()> {
+    let chunk_size = conn.session.out_chunk_size();
+    let merge = Duration::from_millis(conn.ctx.settings.merge_write_ms);
+    let stream = player.stream().clone();
+    let cancel = conn.guard.entry.cancel.clone();
+    let mut queue = WriteQueue::default();
+    let mut headers = BytesMut::with_capacity(1024);
+    let mut buf = vec![0u8; 4096];
+    loop {
+        let notified = stream.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        let full_batch;
+        match player.poll(BATCH_FRAMES) {
+            PlayerEvent::Frames(frames) => {
+                full_batch = frames.len() >= BATCH_FRAMES;
+                if conn.session.has_output() {
+                    queue.push(conn.session.take_output());
+                }
+                for (cached, ts) in &frames {
+                    let kind = media_kind(cached.frame.kind);
+                    let payload = &cached.frame.payload;
+                    put_message_header(
+                        &mut headers,
+                        kind.csid(),
+                        *ts,
+                        payload.len(),
+                        kind.type_id(),
+                        stream_id,
+                    );
+                    queue.push(headers.split().freeze());
+                    if *ts >= 0xFF_FFFF {
+                        queue.push(chunked_body(chunk_size, kind.csid(), Some(*ts), payload));
+                    } else {
+                        queue.push(cached.chunked(chunk_size).clone());
+                    }
+                }
+                drop(frames);
+                let written = tokio::time::timeout(WRITE_TIMEOUT, queue.flush(&mut conn.wr))
+                    .await
+                    .map_err(|_| {
+                        anyhow::anyhow!("player accepted nothing for {WRITE_TIMEOUT:?}")
+                    })??;
+                conn.guard.entry.add_send(written);
+                stream.add_send_bytes(written);
+            }
+            PlayerEvent::Published => {
+                conn.session.publish_notify(stream_id, name);
+                conn.flush_session().await?;
+                continue;
+            }
+            PlayerEvent::Unpublished => {
+                conn.session.unpublish_notify(stream_id, name);
+                conn.flush_session().await?;
+                continue;
+            }
+            PlayerEvent::TooSlow => {
+                anyhow::bail!("player fell behind too often");
+            }
+            PlayerEvent::Idle => {
+                tokio::select! {
+                    _ = &mut notified => {}
+                    r = rd.read(&mut buf) => {
+                        if !player_input(conn, r?, &buf).await? {
+                            return Ok(());
+                        }
+                    }
+                    _ = cancel.cancelled() => return Ok(()),
+                }
+                continue;
+            }
+        }
+        if !merge.is_zero() && !full_batch {
+            // Merge the next writes: sleep the window, but keep answering the player meanwhile.
+            let sleep = tokio::time::sleep(merge);
+            tokio::pin!(sleep);
+            loop {
+                tokio::select! {
+                    _ = &mut sleep => break,
+                    r = rd.read(&mut buf) => {
+                        if !player_input(conn, r?, &buf).await? {
+                            return Ok(());
+                        }
+                    }
+                    _ = cancel.cancelled() => return Ok(()),
+                }
+            }
+        }
+    }
+}
+
+/// Handle bytes from a player; false when it is done (closed, deleteStream).
+async fn player_input(conn: &mut Conn, n: usize, buf: &[u8]) -> anyhow::Result<bool> {
+    if n == 0 {
+        return Ok(false);
+    }
+    conn.guard.entry.add_recv(n as u64);
+    let events = conn.session.feed(&buf[..n])?;
+    conn.flush_session().await?;
+    if events
+        .iter()
+        .any(|e| matches!(e, ServerEvent::CloseStream { .. }))
+    {
+        return Ok(false);
+    }
+    Ok(true)
+}
