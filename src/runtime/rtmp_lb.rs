@@ -19,7 +19,7 @@ use crate::route;
 use crate::rtmp::handshake::ClientHandshake;
 use crate::rtmp::server::{ServerEvent, ServerSession};
 use anyhow::Context;
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -191,7 +191,9 @@ async fn open_worker(
     let _ = upstream.set_nodelay(true);
     // Only our own worker reads PROXY v2; nginx-rtmp and SRS speak v1 at most.
     if worker.proxy_protocol && worker.kind == WorkerKind::Embedded {
-        upstream.write_all(&proxy_v2_header(peer, local)).await?;
+        upstream
+            .write_all(&crate::proxy_protocol::encode(peer, local))
+            .await?;
     }
     let (mut handshake, c0c1) = ClientHandshake::start(false);
     upstream.write_all(&c0c1).await?;
@@ -211,38 +213,6 @@ async fn open_worker(
             return Ok((upstream, rest));
         }
     }
-}
-
-/// A PROXY protocol v2 header (command PROXY, TCP) carrying `source` → `destination`. Mixed address
-/// families are sent as IPv6 (IPv4-mapped).
-pub fn proxy_v2_header(source: SocketAddr, destination: SocketAddr) -> Bytes {
-    const SIGNATURE: &[u8; 12] = b"\r\n\r\n\0\r\nQUIT\n";
-    let mut out = BytesMut::with_capacity(16 + 36);
-    out.put_slice(SIGNATURE);
-    out.put_u8(0x21);
-    match (source, destination) {
-        (SocketAddr::V4(src), SocketAddr::V4(dst)) => {
-            out.put_u8(0x11);
-            out.put_u16(12);
-            out.put_slice(&src.ip().octets());
-            out.put_slice(&dst.ip().octets());
-            out.put_u16(src.port());
-            out.put_u16(dst.port());
-        }
-        _ => {
-            let v6 = |a: SocketAddr| match a {
-                SocketAddr::V4(v4) => v4.ip().to_ipv6_mapped(),
-                SocketAddr::V6(v6) => *v6.ip(),
-            };
-            out.put_u8(0x21);
-            out.put_u16(36);
-            out.put_slice(&v6(source).octets());
-            out.put_slice(&v6(destination).octets());
-            out.put_u16(source.port());
-            out.put_u16(destination.port());
-        }
-    }
-    out.freeze()
 }
 
 #[cfg(test)]
@@ -267,25 +237,5 @@ mod tests {
         );
         // The same stream named by another host still routes the same way.
         assert_eq!(routing_key("live", "rtmp://localhost/live", "foo"), plain);
-    }
-
-    #[test]
-    fn proxy_v2_header_layout() {
-        let header = proxy_v2_header(
-            "10.1.2.3:5000".parse().unwrap(),
-            "127.0.0.1:1935".parse().unwrap(),
-        );
-        assert_eq!(&header[..12], b"\r\n\r\n\0\r\nQUIT\n");
-        assert_eq!(header[12], 0x21);
-        assert_eq!(header[13], 0x11);
-        assert_eq!(&header[14..16], &[0, 12]);
-        assert_eq!(&header[16..20], &[10, 1, 2, 3]);
-        assert_eq!(&header[20..24], &[127, 0, 0, 1]);
-        assert_eq!(&header[24..26], &5000u16.to_be_bytes());
-        assert_eq!(&header[26..28], &1935u16.to_be_bytes());
-        assert_eq!(header.len(), 28);
-        let v6 = proxy_v2_header("[::1]:1".parse().unwrap(), "127.0.0.1:2".parse().unwrap());
-        assert_eq!(v6[13], 0x21);
-        assert_eq!(v6.len(), 16 + 36);
     }
 }

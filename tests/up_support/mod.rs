@@ -470,3 +470,37 @@ pub fn role(kind: &str, plan: &Plan, control: SocketAddr, dir: &Path) -> Proc {
     });
     proc
 }
+
+/// The first port of `count` consecutive ports that are all free right now.
+pub fn free_port_run(count: u16) -> u16 {
+    use rand::Rng;
+    let mut rng = rand::thread_rng();
+    wait_for(Duration::from_secs(5), "a run of free ports", || {
+        let base: u16 = rng.gen_range(20000..50000);
+        (0..count)
+            .all(|i| TcpListener::bind(("127.0.0.1", base + i)).is_ok())
+            .then_some(base)
+    })
+}
+
+/// ffmpeg playing `url` into `out` (copy, FLV) until killed.
+pub fn play_to_file(url: &str, out: &Path, log: PathBuf) -> Proc {
+    let mut command = Command::new("ffmpeg");
+    command
+        .args([
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-rw_timeout",
+            "10000000",
+            "-i",
+            url,
+        ])
+        .args(["-c", "copy", "-flush_packets", "1", "-f", "flv", "-y"])
+        .arg(out);
+    Proc::spawn(command, log)
+}
+
+pub fn file_len(path: &Path) -> u64 {
+    std::fs::metadata(path).map(|m| m.len()).unwrap_or(0)
+}
