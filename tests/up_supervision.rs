@@ -72,3 +72,48 @@ fn children_die_when_the_shell_is_killed() {
         pids.iter().all(|pid| !alive(*pid)).then_some(())
     });
 }
+
+#[test]
+fn json_logs_carry_the_role_of_every_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let standin = srs_standin(dir.path());
+    let plan = plan(vec![worker(
+        "j",
+        WorkerKind::Srs,
+        Some(standin.to_str().unwrap()),
+    )]);
+    let plan_file = dir.path().join("plan.json");
+    write_plan(&plan_file, &plan);
+    let shell = up_with(
+        &plan_file,
+        &dir.path().join("run"),
+        &["--log-format", "json"],
+    );
+    wait_all_ready(&plan, 1, Duration::from_secs(15));
+    let records: Vec<serde_json::Value> =
+        wait_for(Duration::from_secs(5), "JSON log lines", || {
+            let text = shell.log_text();
+            let records: Vec<serde_json::Value> = text
+                .lines()
+                .filter(|l| l.starts_with('{'))
+                .filter_map(|l| serde_json::from_str(l).ok())
+                .collect();
+            records
+                .iter()
+                .any(|r| r["role"] == "worker/j")
+                .then_some(records)
+        });
+    let forwarded = records.iter().find(|r| r["role"] == "worker/j").unwrap();
+    assert!(forwarded["fields"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("stand-in srs listening"));
+    // The shell's own events are JSON too, with their role and fields.
+    let started = records
+        .iter()
+        .find(|r| r["fields"]["message"] == "started")
+        .expect("the shell's `started` event");
+    assert_eq!(started["role"], "shell");
+    assert_eq!(started["fields"]["role"], "worker/j");
+    assert_eq!(started["level"], "INFO");
+}

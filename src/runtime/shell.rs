@@ -453,9 +453,17 @@ impl Shell {
         *board.lock().unwrap_or_else(|e| e.into_inner()) = (self.plan.digest(), roles);
     }
 
+    /// Stop the front first (LBs, sites: no new sessions), then the workers.
     async fn shutdown(&mut self) {
-        let labels: Vec<String> = self.roles.keys().cloned().collect();
-        self.stop_roles(&labels).await;
+        let (workers, front): (Vec<&RoleDef>, Vec<&RoleDef>) = self
+            .roles
+            .values()
+            .map(|(def, _)| def)
+            .partition(|def| def.kind == RoleKind::Worker);
+        let labels = |defs: Vec<&RoleDef>| defs.iter().map(|d| d.label.clone()).collect::<Vec<_>>();
+        let (workers, front) = (labels(workers), labels(front));
+        self.stop_roles(&front).await;
+        self.stop_roles(&workers).await;
     }
 }
 
@@ -518,6 +526,11 @@ async fn up(args: &UpArgs) -> anyhow::Result<()> {
     let run_dir = std::fs::canonicalize(&args.run_dir)?;
     let exe = std::env::current_exe().context("cannot find the oryx binary")?;
     println!("{}", banner(&plan));
+    println!(
+        "  reload   oryx reload --run-dir {} (or SIGHUP to pid {})",
+        args.run_dir.display(),
+        std::process::id()
+    );
 
     let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;

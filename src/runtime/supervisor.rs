@@ -290,7 +290,7 @@ async fn forward_lines(stream: impl AsyncRead + Unpin, label: String, json: bool
                 }
                 if json {
                     let record = serde_json::json!({
-                        "timestamp": humantime_now(),
+                        "timestamp": super::logging::timestamp_now(),
                         "level": "INFO",
                         "role": label,
                         "fields": { "message": text },
@@ -302,13 +302,6 @@ async fn forward_lines(stream: impl AsyncRead + Unpin, label: String, json: bool
             }
         }
     }
-}
-
-fn humantime_now() -> String {
-    let since = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    format!("{}.{:03}", since.as_secs(), since.subsec_millis())
 }
 
 /// Poll readiness every 100 ms until the child answers, then report it once.

@@ -157,12 +157,18 @@ impl Drop for Proc {
 
 /// `oryx up PLAN --run-dir DIR`.
 pub fn up(plan_file: &Path, run_dir: &Path) -> Proc {
+    up_with(plan_file, run_dir, &[])
+}
+
+/// `oryx up PLAN --run-dir DIR EXTRA…`.
+pub fn up_with(plan_file: &Path, run_dir: &Path, extra: &[&str]) -> Proc {
     let mut command = Command::new(oryx_bin());
     command
         .arg("up")
         .arg(plan_file)
         .arg("--run-dir")
         .arg(run_dir)
+        .args(extra)
         .env("RUST_LOG", "info");
     Proc::spawn(command, run_dir.with_extension("log"))
 }
