@@ -32,9 +32,14 @@ pub fn run(plan: Plan, name: &str) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("HTTP cannot listen on {}", worker.http))?;
         let control = Control::new(&format!("worker/{name}"), &plan.digest());
-        control.serve(worker.control, axum::Router::new()).await?;
+        // HLS, the SRS-compatible API and the metrics sampler (src/worker/{hls,api,metrics}.rs).
+        let files = HttpFiles::default();
+        let hls = super::hls::install(&ctx.hub, &files, worker.stream.hls.clone());
+        let api = super::api::Api::new(ctx.hub.clone(), name);
+        super::metrics::spawn_sampler(ctx.hub.clone(), hls);
+        control.serve(worker.control, api.router()).await?;
         tokio::spawn(super::rtmp_conn::serve(rtmp, ctx.clone()));
-        let app = super::http::router(ctx.clone(), HttpFiles::default());
+        let app = super::http::router(ctx.clone(), files).merge(api.router());
         tokio::spawn(async move {
             let service = app.into_make_service_with_connect_info::<SocketAddr>();
             if let Err(err) = axum::serve(http, service).await {

@@ -297,6 +297,7 @@ async fn handle(
                 Some(player.stream().id),
             );
             conn.session.accept_play(stream_id, &name);
+            conn.flush_session().await?;
             let result = play_loop(&mut conn, &mut rd, player, stream_id, &name).await;
             conn.ctx
                 .hook_after(HookAction::OnStop, &conn.subject(&stream_name));

@@ -178,7 +178,10 @@ pub fn start_worker(settings: StreamSettings, proxy_protocol: bool) -> Worker {
     let child = Command::new(env!("CARGO_BIN_EXE_oryx"))
         .args(["role", "worker", "w", "--plan"])
         .arg(&plan_path)
-        .env("RUST_LOG", "info")
+        .env(
+            "RUST_LOG",
+            std::env::var("ORYX_TEST_LOG").unwrap_or_else(|_| "info".into()),
+        )
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())

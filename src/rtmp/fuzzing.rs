@@ -1,0 +1,73 @@
+//! Fuzz entry points shared by the cargo-fuzz targets in `fuzz/` and the bounded random-input tests
+//! that run with `cargo test` (for machines without a nightly toolchain). Each must never panic.
+
+use super::amf0;
+use super::chunk::ChunkDecoder;
+use super::client::{ClientConfig, ClientMode, ClientSession};
+use super::handshake::{ClientHandshake, ServerHandshake};
+use super::message::Message;
+use super::server::ServerSession;
+
+pub fn handshake(data: &[u8]) {
+    let split = data.first().map_or(0, |b| usize::from(*b)).min(data.len());
+    let mut server = ServerHandshake::new();
+    let _ = server
+        .feed(&data[..split])
+        .and_then(|_| server.feed(&data[split..]));
+    let (mut client, _) = ClientHandshake::start(data.len() % 2 == 0);
+    let _ = client.feed(data);
+}
+
+pub fn chunk_decoder(data: &[u8]) {
+    let mut decoder = ChunkDecoder::new();
+    for piece in data.chunks(97) {
+        decoder.push(piece);
+        loop {
+            match decoder.next_message() {
+                Ok(Some(raw)) => {
+                    if let Ok(Message::SetChunkSize(size)) = Message::parse(raw) {
+                        let _ = decoder.set_chunk_size(size);
+                    }
+                }
+                Ok(None) => break,
+                Err(_) => return,
+            }
+        }
+    }
+}
+
+pub fn amf0(data: &[u8]) {
+    if let Ok(values) = amf0::decode_all(data) {
+        // What decodes must re-encode and decode to the same values (NaN aside).
+        let again = amf0::encode_all(&values);
+        let _ = amf0::decode_all(&again);
+    }
+}
+
+pub fn proxy_protocol(data: &[u8]) {
+    if let Ok(crate::proxy_protocol::Decoded::Header { len, .. }) =
+        crate::proxy_protocol::decode(data)
+    {
+        assert!(len <= data.len());
+    }
+}
+
+/// A server session fed a valid client handshake and connect, then `data`.
+pub fn server_session(data: &[u8]) {
+    let config =
+        ClientConfig::from_url("rtmp://127.0.0.1/live/s", ClientMode::Publish).expect("static url");
+    let mut client = ClientSession::new(config);
+    let mut server = ServerSession::new(4096);
+    let c0c1 = client.take_output();
+    let Ok(_) = server.feed(&c0c1) else { return };
+    let s = server.take_output();
+    let _ = client.feed(&s);
+    let c2_and_connect = client.take_output();
+    let _ = server.feed(&c2_and_connect);
+    for piece in data.chunks(211) {
+        if server.feed(piece).is_err() {
+            return;
+        }
+        let _ = server.take_output();
+    }
+}
