@@ -110,6 +110,41 @@ fn cluster_routes_plays_and_survives_crashes_and_bad_reloads() {
             .map(|s| format!("http://{http_lb}/live/{s}.flv"))
             .collect::<Vec<_>>(),
     );
+    for s in &streams {
+        wait_for(
+            Duration::from_secs(15),
+            "an HLS playlist via http-lb",
+            || {
+                let (status, body) = http(http_lb, "GET", &format!("/live/{s}.m3u8")).ok()?;
+                (status == 200 && body.contains(".ts")).then_some(())
+            },
+        );
+    }
+    let hls: Vec<String> = streams
+        .iter()
+        .map(|s| format!("http://{http_lb}/live/{s}.m3u8"))
+        .collect();
+    probe_all(&hls);
+
+    // The api-lb shows each stream on its worker.
+    let api = plan.api_lb.as_ref().unwrap().listen;
+    let (status, body) = http(api, "GET", "/api/v1/streams").unwrap();
+    assert_eq!(status, 200, "{body}");
+    let listed: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(listed["code"], 0);
+    for (s, w) in streams.iter().zip(&routes) {
+        let item = listed["streams"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["name"] == s.as_str())
+            .unwrap_or_else(|| panic!("{s} missing from {listed}"));
+        assert_eq!(item["worker"], w.as_str(), "{item}");
+        assert!(
+            item["id"].as_str().unwrap().starts_with(&format!("{w}:")),
+            "{item}"
+        );
+    }
 
     // A player on another worker keeps receiving while the worker of s0 is killed.
     let victim = routes[0].clone();
