@@ -317,7 +317,7 @@ impl Shell {
         let json = serde_json::to_string_pretty(&self.plan)?;
         for def in role_defs(&self.plan) {
             let path = self.plan_file(&def);
-            std::fs::write(&path, &json)
+            write_private(&path, json.as_bytes())
                 .with_context(|| format!("cannot write {}", path.display()))?;
         }
         Ok(())
@@ -591,6 +591,19 @@ async fn up(args: &UpArgs) -> anyhow::Result<()> {
     let _ = std::fs::remove_file(run_dir.join(SHELL_FILE));
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Write a file only its owner can read: plans may carry hook URLs with tokens and key paths.
+fn write_private(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
+    file.write_all(contents)
 }
 
 fn write_shell_file(run_dir: &Path, shell: &Shell, control: SocketAddr) -> anyhow::Result<()> {

@@ -24,7 +24,7 @@ pub fn config(worker: &WorkerPlan, dir: &Path) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "# Compiled by oryx from the plan for worker {name}; do not edit (rewritten at every start).",
+        "# Compiled by oryx from the plan for worker {name}; do not edit (rewritten when the plan changes).",
         name = worker.name
     );
     let _ = writeln!(out, "load_module {MODULE_PATH};");
