@@ -117,3 +117,31 @@ fn json_logs_carry_the_role_of_every_line() {
     assert_eq!(started["fields"]["role"], "worker/j");
     assert_eq!(started["level"], "INFO");
 }
+
+#[test]
+fn sigint_stops_every_child_and_exits_zero() {
+    let dir = tempfile::tempdir().unwrap();
+    let standin = srs_standin(dir.path());
+    let plan = plan(vec![worker(
+        "i",
+        WorkerKind::Srs,
+        Some(standin.to_str().unwrap()),
+    )]);
+    let plan_file = dir.path().join("plan.json");
+    write_plan(&plan_file, &plan);
+    let run_dir = dir.path().join("run");
+    let mut shell = up(&plan_file, &run_dir);
+    wait_all_ready(&plan, 1, Duration::from_secs(15));
+    let pid = role_pid(&plan, "worker/i").unwrap();
+    assert!(run_dir.join("shell.json").exists());
+    shell.signal(libc::SIGINT);
+    let status = shell
+        .wait_exit(Duration::from_secs(10))
+        .expect("the shell exits");
+    assert!(status.success(), "{status}\n{}", shell.log_text());
+    assert!(!alive(pid), "the child survived");
+    assert!(
+        !run_dir.join("shell.json").exists(),
+        "shell.json left behind"
+    );
+}

@@ -252,6 +252,11 @@ async fn spawn_child(spec: &ChildSpec) -> anyhow::Result<tokio::process::Child> 
             if libc::getppid() as u32 != parent {
                 return Err(std::io::Error::other("parent exited during spawn"));
             }
+            // Our own process group: a Ctrl-C in the terminal reaches only the shell, which then
+            // stops the roles in order (front first) instead of every role dying at once.
+            if libc::setpgid(0, 0) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
             Ok(())
         });
     }
