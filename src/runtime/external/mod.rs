@@ -95,3 +95,56 @@ pub fn prepare(worker: &WorkerPlan, run_dir: &Path) -> anyhow::Result<ExternalCo
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::compile::plan::Plan;
+
+    fn plan_worker(kind: WorkerKind, binary: Option<&str>) -> WorkerPlan {
+        let text = "oryx 1\nworker \"w\"\n";
+        let plan: Plan =
+            crate::compile::compile_source("t.kdl", text, None).unwrap_or_else(|f| panic!("{f}"));
+        let mut worker = plan.workers[0].clone();
+        worker.kind = kind;
+        worker.binary = binary.map(str::to_string);
+        worker
+    }
+
+    #[test]
+    fn nginx_worker_gets_its_config_and_command() {
+        let dir = tempfile::tempdir().unwrap();
+        let worker = plan_worker(WorkerKind::NginxRtmp, None);
+        let command = prepare(&worker, dir.path()).unwrap();
+        assert_eq!(command.program, PathBuf::from("nginx"));
+        let conf = std::fs::read_to_string(command.dir.join("nginx.conf")).unwrap();
+        assert!(conf.contains(&format!("listen {};", worker.rtmp)));
+        assert!(command.dir.join("hls").is_dir() && command.dir.join("tmp").is_dir());
+        assert!(command.args.ends_with(&[
+            "-c".to_string(),
+            command.dir.join("nginx.conf").display().to_string()
+        ]));
+        assert_eq!(command.validate.as_ref().unwrap()[0], "-t");
+    }
+
+    #[test]
+    fn srs_worker_is_validated_with_dash_t() {
+        let dir = tempfile::tempdir().unwrap();
+        let worker = plan_worker(WorkerKind::Srs, Some("/opt/srs/objs/srs"));
+        let command = prepare(&worker, dir.path()).unwrap();
+        assert_eq!(command.program, PathBuf::from("/opt/srs/objs/srs"));
+        let file = command.dir.join("srs.conf").display().to_string();
+        assert_eq!(
+            command.validate,
+            Some(vec!["-t".into(), "-c".into(), file.clone()])
+        );
+        assert_eq!(command.args, vec!["-c".to_string(), file]);
+    }
+
+    #[test]
+    fn embedded_workers_are_not_external() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = prepare(&plan_worker(WorkerKind::Embedded, None), dir.path()).unwrap_err();
+        assert!(err.to_string().contains("embedded"), "{err}");
+    }
+}
