@@ -10,9 +10,9 @@
 use super::backends::http_call;
 use super::supervisor::{ChildSpec, ChildStatus, Readiness, Supervised};
 use crate::cli::args::{LogFormat, ReloadArgs, RoleKind, UpArgs};
+use crate::compile;
 use crate::compile::diff::{ChangeClass, ChangeKind};
 use crate::compile::plan::{Plan, WorkerKind};
-use crate::compile::{self};
 use anyhow::Context;
 use axum::extract::State;
 use axum::routing::{get, post};
@@ -54,7 +54,7 @@ pub struct ReloadReport {
     pub unchanged: Vec<String>,
 }
 
-/// One role of a plan: its identity and the part of the plan that, when changed, needs a restart.
+/// One role of a plan: what to run and the name [`Plan::diff`] knows it by.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RoleDef {
     pub kind: RoleKind,
