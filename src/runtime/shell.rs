@@ -186,8 +186,12 @@ pub fn banner(plan: &Plan) -> String {
         lines.push(format!("  play     rtmp://{rtmp}/live/STREAM"));
     }
     if let Some(http) = http {
-        lines.push(format!("  flv      http://{http}/live/STREAM.flv"));
-        lines.push(format!("  hls      http://{http}/live/STREAM.m3u8"));
+        if plan.workers.iter().any(|w| w.stream.http_flv.enabled) {
+            lines.push(format!("  flv      http://{http}/live/STREAM.flv"));
+        }
+        if plan.workers.iter().any(|w| w.stream.hls.enabled) {
+            lines.push(format!("  hls      http://{http}/live/STREAM.m3u8"));
+        }
     }
     if let Some(api) = &plan.api_lb {
         lines.push(format!(
