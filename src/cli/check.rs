@@ -9,7 +9,7 @@ pub fn run(args: &CheckArgs) -> i32 {
     let mut compilations: Vec<Compilation> = Vec::new();
     for file in &args.files {
         let name = file.display().to_string();
-        let text = match std::fs::read_to_string(file) {
+        let text = match compile::read_topology(file) {
             Ok(text) => text,
             Err(err) => {
                 eprintln!("oryx check: cannot read {name}: {err}");

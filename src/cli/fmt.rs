@@ -6,7 +6,7 @@ use std::io::IsTerminal;
 
 pub fn run(args: &FmtArgs) -> i32 {
     let name = args.file.display().to_string();
-    let text = match std::fs::read_to_string(&args.file) {
+    let text = match crate::compile::read_topology(&args.file) {
         Ok(text) => text,
         Err(err) => {
             eprintln!("oryx fmt: cannot read {name}: {err}");

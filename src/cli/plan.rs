@@ -60,7 +60,7 @@ pub fn json_with_digest(plan: &Plan) -> String {
 /// Compile `file`; diagnostics go to stderr. Errors map to exit codes (2 unreadable, 1 invalid).
 fn load(file: &Path, env: Option<&str>) -> Result<Plan, i32> {
     let name = file.display().to_string();
-    let text = std::fs::read_to_string(file).map_err(|err| {
+    let text = compile::read_topology(file).map_err(|err| {
         eprintln!("oryx plan: cannot read {name}: {err}");
         super::EXIT_USAGE
     })?;

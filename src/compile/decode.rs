@@ -116,6 +116,8 @@ const STREAM_SETTINGS: &[(&str, Shape)] = &[
     ("merge-write", Shape::One),
     ("player-queue", Shape::One),
     ("max-connections", Shape::One),
+    ("http-flv", Shape::One),
+    ("hls", Shape::One),
 ];
 const STREAM_BLOCKS: &[&str] = &["http-flv", "hls", "hooks"];
 
@@ -128,6 +130,8 @@ const WORKER_SETTINGS: &[(&str, Shape)] = &[
     ("merge-write", Shape::One),
     ("player-queue", Shape::One),
     ("max-connections", Shape::One),
+    ("http-flv", Shape::One),
+    ("hls", Shape::One),
 ];
 
 const WORKER_KINDS: &[&str] = &["embedded", "srs", "nginx-rtmp"];
@@ -308,7 +312,7 @@ fn decode_ports(node: &KdlNode, ctx: &mut Ctx) -> Option<PortsDecl> {
     let from = fields.int("from", 1, 65535, ctx);
     let to = fields.int("to", 1, 65535, ctx);
     for (value, name) in [(from, "from"), (to, "to")] {
-        if value.is_none() && fields.one(name).is_none() {
+        if value.is_none() && fields.missing(name) {
             ctx.error_at(
                 DiagnosticKind::MissingSetting {
                     node: "ports".into(),
@@ -340,6 +344,21 @@ fn decode_stream(fields: &Fields<'_>, ctx: &mut Ctx) -> StreamOverrides {
             .and_then(|v| u32::try_from(v).ok()),
         ..StreamOverrides::default()
     };
+    stream.http_flv_enabled = fields.bool("http-flv", ctx);
+    stream.hls_enabled = fields.bool("hls", ctx);
+    for flag in ["http-flv", "hls"] {
+        if let (Some(property), Some(block)) =
+            (fields.setting_span(flag), fields.blocks_named(flag).next())
+        {
+            ctx.push(
+                Diagnostic::new(DiagnosticKind::DuplicateSetting {
+                    setting: flag.into(),
+                })
+                .label(name_span(block), "given again here")
+                .label(property, "first given here"),
+            );
+        }
+    }
     if let Some(node) = fields.single_block("http-flv", ctx) {
         let spec = Spec {
             node: "http-flv",
@@ -515,7 +534,7 @@ fn decode_lb(node: &KdlNode, ctx: &mut Ctx) -> LbDecl {
     };
     let fields = gather(node, &spec, ctx);
     let listen = fields.address("listen", ctx);
-    if fields.one("listen").is_none() {
+    if fields.missing("listen") {
         let example = match role {
             "rtmp-lb" => "`rtmp-lb listen=\"0.0.0.0:1935\"`",
             "http-lb" => "`http-lb listen=\"0.0.0.0:8080\"`",
@@ -554,7 +573,7 @@ fn decode_static(node: &KdlNode, ctx: &mut Ctx) -> Option<StaticDecl> {
     let fields = gather(node, &spec, ctx);
     let name = name_argument(&fields, node, "static", ctx);
     let root = fields.string("root", ctx);
-    if fields.one("root").is_none() {
+    if fields.missing("root") {
         ctx.error_at(
             DiagnosticKind::MissingSetting {
                 node: "static".into(),
@@ -600,7 +619,7 @@ fn decode_tls(node: &KdlNode, ctx: &mut Ctx) -> TlsDecl {
     };
     let fields = gather(node, &spec, ctx);
     let listen = fields.address("listen", ctx);
-    if fields.one("listen").is_none() {
+    if fields.missing("listen") {
         ctx.error_at(
             DiagnosticKind::MissingSetting {
                 node: "tls".into(),
@@ -626,7 +645,7 @@ fn decode_tls(node: &KdlNode, ctx: &mut Ctx) -> TlsDecl {
         let path = cert_fields.args.first().and_then(|v| v.string("cert", ctx));
         let key = cert_fields.string("key", ctx);
         if path.is_none() || key.is_none() {
-            if cert_fields.args.is_empty() || cert_fields.one("key").is_none() {
+            if cert_fields.args.is_empty() || cert_fields.missing("key") {
                 ctx.error_at(
                     DiagnosticKind::MissingSetting {
                         node: "cert".into(),
@@ -748,7 +767,7 @@ fn decode_proxy(node: &KdlNode, ctx: &mut Ctx) -> Option<ProxyDecl> {
     let fields = gather(node, &spec, ctx);
     let prefix = fields.args.first().and_then(|v| v.string("proxy", ctx));
     let to = fields.string("to", ctx);
-    if fields.args.is_empty() || fields.one("to").is_none() {
+    if fields.args.is_empty() || fields.missing("to") {
         ctx.error_at(
             DiagnosticKind::MissingSetting {
                 node: "proxy".into(),

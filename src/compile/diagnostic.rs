@@ -140,8 +140,10 @@ pub enum DiagnosticKind {
     NoWorkers {
         lb: String,
     },
+    /// `wildcard`: one side listens on 0.0.0.0 or [::].
     PortConflict {
         port: u16,
+        wildcard: bool,
     },
     BadPortRange {
         from: u16,
@@ -329,7 +331,7 @@ impl DiagnosticKind {
             DuplicateSetting { setting } => format!("`{setting}` is set twice"),
             UnknownWorkerGroup { name, .. } => format!("no worker group is named \"{name}\""),
             NoWorkers { lb } => format!("`{lb}` has no worker to route to"),
-            PortConflict { port } => format!("two listeners use port {port}"),
+            PortConflict { port, .. } => format!("two listeners use port {port}"),
             BadPortRange { from, to } => format!("port pool {from}..{to} is empty"),
             PortPoolTooSmall { needed, available } => format!(
                 "the port pool has {available} usable ports but the topology needs {needed}"
@@ -423,10 +425,13 @@ impl DiagnosticKind {
                 }
             }),
             NoWorkers { .. } => Some("add a worker: `worker \"live\"`".into()),
-            PortConflict { .. } => Some(
+            PortConflict { wildcard: true, .. } => Some(
                 "0.0.0.0 and [::] include every address, so they collide with any host on that port; pick another port"
                     .into(),
             ),
+            PortConflict { wildcard: false, .. } => {
+                Some("only one listener can bind an address; pick another port".into())
+            }
             BadPortRange { .. } => Some("`from` must not be greater than `to`".into()),
             PortPoolTooSmall { .. } => Some(
                 "each worker needs 3 ports and each other role 1; widen `ports from=… to=…`".into(),

@@ -5,7 +5,7 @@ use super::decode::{LbDecl, StaticDecl, StreamOverrides, Topology, WorkerDecl};
 use super::diagnostic::{suggest, Diagnostic, DiagnosticKind, Span};
 use super::fields::Ctx;
 use super::plan::*;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Component, Path, PathBuf};
 
@@ -117,10 +117,11 @@ pub fn expand(
     let instances = expand_workers(topology, ctx);
     let groups: Vec<&str> = dedup_groups(&topology.workers);
 
-    let mut external_binaries = Vec::new();
+    let mut external_binaries: HashMap<String, String> = HashMap::new();
+    let mut found_binaries: HashMap<String, bool> = HashMap::new();
     for worker in &topology.workers {
-        if let Some(binary) = external_binary(worker, environment, ctx) {
-            external_binaries.push((worker.name.value.clone(), binary));
+        if let Some(binary) = external_binary(worker, environment, &mut found_binaries, ctx) {
+            external_binaries.insert(worker.name.value.clone(), binary);
         }
     }
 
@@ -144,7 +145,7 @@ pub fn expand(
     }
     check_duplicate_statics(&topology.statics, ctx);
 
-    let reserved: Vec<u16> = listeners.iter().map(|l| l.addr.port()).collect();
+    let reserved: HashSet<u16> = listeners.iter().map(|l| l.addr.port()).collect();
     let needed = instances.len() * 3 + lbs.len() + topology.statics.len() + 1;
     let allocated = ports.and_then(|(range, span)| {
         for listener in &listeners {
@@ -194,7 +195,10 @@ pub fn expand(
         SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), next.next().unwrap_or(0))
     };
 
-    let rtmp_routed: Vec<String> = lb_workers.get("rtmp-lb").cloned().unwrap_or_default();
+    let rtmp_routed: HashSet<String> = lb_workers
+        .get("rtmp-lb")
+        .map(|names| names.iter().cloned().collect())
+        .unwrap_or_default();
     let workers: Vec<WorkerPlan> = instances
         .iter()
         .map(|instance| {
@@ -202,10 +206,11 @@ pub fn expand(
             let mut stream = default_stream();
             apply_overrides(&mut stream, &topology.defaults);
             apply_overrides(&mut stream, &decl.stream);
-            let binary = external_binaries
-                .iter()
-                .find(|(group, _)| *group == decl.name.value)
-                .map(|(_, b)| b.clone());
+            stream.hls.path = stream
+                .hls
+                .path
+                .map(|path| resolve_path(environment.base_dir, &path));
+            let binary = external_binaries.get(&decl.name.value).cloned();
             WorkerPlan {
                 name: instance.name.clone(),
                 group: decl.name.value.clone(),
@@ -281,13 +286,12 @@ fn pool(topology: &Topology, ctx: &mut Ctx) -> Option<(PortRange, Option<Span>)>
 }
 
 fn dedup_groups(workers: &[WorkerDecl]) -> Vec<&str> {
-    let mut groups: Vec<&str> = Vec::new();
-    for w in workers {
-        if !groups.contains(&w.name.value.as_str()) {
-            groups.push(&w.name.value);
-        }
-    }
-    groups
+    let mut seen = HashSet::new();
+    workers
+        .iter()
+        .map(|w| w.name.value.as_str())
+        .filter(|name| seen.insert(*name))
+        .collect()
 }
 
 fn expand_workers<'a>(topology: &'a Topology, ctx: &mut Ctx) -> Vec<Instance<'a>> {
@@ -336,6 +340,7 @@ fn expand_workers<'a>(topology: &'a Topology, ctx: &mut Ctx) -> Vec<Instance<'a>
 fn external_binary(
     worker: &WorkerDecl,
     environment: &Environment<'_>,
+    found: &mut HashMap<String, bool>,
     ctx: &mut Ctx,
 ) -> Option<String> {
     let default = match worker.kind {
@@ -347,7 +352,10 @@ fn external_binary(
         Some(b) => (b.value.clone(), b.span),
         None => (default.to_string(), worker.name.span),
     };
-    if environment.check_files && !binary_exists(&binary, environment.base_dir) {
+    let exists = *found.entry(binary.clone()).or_insert_with(|| {
+        !environment.check_files || binary_exists(&binary, environment.base_dir)
+    });
+    if !exists {
         ctx.push(
             Diagnostic::new(DiagnosticKind::MissingBinary {
                 binary: binary.clone(),
@@ -356,7 +364,12 @@ fn external_binary(
             .label(span, "not found"),
         );
     }
-    Some(binary)
+    // A path (not a bare program name looked up on PATH) is relative to the topology file.
+    if binary.contains('/') {
+        Some(resolve_path(environment.base_dir, &binary))
+    } else {
+        Some(binary)
+    }
 }
 
 fn binary_exists(binary: &str, base_dir: &Path) -> bool {
@@ -379,9 +392,10 @@ fn resolve_lb_workers(
     let selected: Vec<String> = match &lb.workers {
         None => instances.iter().map(|i| i.name.clone()).collect(),
         Some(wanted) => {
-            let mut names = Vec::new();
+            let known: HashSet<&str> = groups.iter().copied().collect();
+            let mut wanted_groups: HashSet<&str> = HashSet::new();
             for group in wanted {
-                if !groups.contains(&group.value.as_str()) {
+                if !known.contains(group.value.as_str()) {
                     ctx.error_at(
                         DiagnosticKind::UnknownWorkerGroup {
                             name: group.value.clone(),
@@ -393,16 +407,14 @@ fn resolve_lb_workers(
                     );
                     continue;
                 }
-                for instance in instances
-                    .iter()
-                    .filter(|i| i.decl.name.value == group.value)
-                {
-                    if !names.contains(&instance.name) {
-                        names.push(instance.name.clone());
-                    }
-                }
+                wanted_groups.insert(&group.value);
             }
-            names
+            // Instances in plan order, each once, whatever order and repetition the groups were named in.
+            instances
+                .iter()
+                .filter(|i| wanted_groups.contains(i.decl.name.value.as_str()))
+                .map(|i| i.name.clone())
+                .collect()
         }
     };
     if topology.workers.is_empty() {
@@ -456,6 +468,8 @@ fn check_conflicts(listeners: &[Listener], ctx: &mut Ctx) {
             ctx.push(
                 Diagnostic::new(DiagnosticKind::PortConflict {
                     port: listener.addr.port(),
+                    wildcard: first.addr.ip().is_unspecified()
+                        || listener.addr.ip().is_unspecified(),
                 })
                 .label(
                     listener.span,

@@ -71,6 +71,9 @@ pub struct Fields<'a> {
     pub args: Vec<Value<'a>>,
     pub blocks: Vec<&'a KdlNode>,
     settings: Vec<Setting<'a>>,
+    /// An unknown property or stray argument was reported: a required setting that looks absent was
+    /// probably attempted there, so "missing" would only repeat the problem.
+    stray: bool,
 }
 
 fn type_name(value: &KdlValue) -> &'static str {
@@ -101,12 +104,14 @@ pub fn gather<'a>(node: &'a KdlNode, spec: &Spec, ctx: &mut Ctx) -> Fields<'a> {
         args: Vec::new(),
         blocks: Vec::new(),
         settings: Vec::new(),
+        stray: false,
     };
     let setting_names = || spec.settings.iter().map(|(n, _)| *n);
     for entry in node.entries() {
         match entry.name() {
             None => {
                 if fields.args.len() >= spec.max_args {
+                    fields.stray = true;
                     ctx.error_at(
                         DiagnosticKind::UnexpectedArgument {
                             node: spec.node.into(),
@@ -129,30 +134,35 @@ pub fn gather<'a>(node: &'a KdlNode, spec: &Spec, ctx: &mut Ctx) -> Fields<'a> {
                         entry.span().into(),
                         ctx,
                     ),
-                    None => ctx.error_at(
-                        DiagnosticKind::UnknownProperty {
-                            name: key_name.into(),
-                            node: spec.node.into(),
-                            suggestion: suggest(key_name, setting_names()),
-                            expected: setting_names().collect(),
-                        },
-                        key.span().into(),
-                        "unknown property",
-                    ),
+                    None => {
+                        fields.stray = true;
+                        ctx.error_at(
+                            DiagnosticKind::UnknownProperty {
+                                name: key_name.into(),
+                                node: spec.node.into(),
+                                suggestion: suggest(key_name, setting_names()),
+                                expected: setting_names().collect(),
+                            },
+                            key.span().into(),
+                            "unknown property",
+                        )
+                    }
                 }
             }
         }
     }
     for child in node.iter_children() {
         let child_name = child.name().value();
-        if let Some(&(name, shape)) = spec.settings.iter().find(|(n, _)| *n == child_name) {
+        // A name can be both: `hls=#false` is a setting, `hls fragment="4s"` a block.
+        if spec.blocks.contains(&child_name) {
+            fields.blocks.push(child);
+        } else if let Some(&(name, shape)) = spec.settings.iter().find(|(n, _)| *n == child_name) {
             let values = scalar_child_values(child, shape, ctx);
             if !values.is_empty() {
                 fields.add(name, shape, values, name_span(child), ctx);
             }
-        } else if spec.blocks.contains(&child_name) {
-            fields.blocks.push(child);
         } else {
+            fields.stray = true;
             let candidates = setting_names().chain(spec.blocks.iter().copied());
             ctx.error_at(
                 DiagnosticKind::UnknownNode {
@@ -250,6 +260,12 @@ impl<'a> Fields<'a> {
         self.settings.push(Setting { name, values, span });
     }
 
+    /// True when required setting `name` is absent and nothing stray on the node could be a
+    /// misspelling of it.
+    pub fn missing(&self, name: &str) -> bool {
+        !self.stray && self.settings.iter().all(|s| s.name != name)
+    }
+
     /// The value of a [`Shape::One`] setting.
     pub fn one(&self, name: &str) -> Option<Value<'a>> {
         self.settings
@@ -273,6 +289,14 @@ impl<'a> Fields<'a> {
             .iter()
             .copied()
             .filter(move |b| b.name().value() == name)
+    }
+
+    /// The span where setting `name` was given, if it was.
+    pub fn setting_span(&self, name: &str) -> Option<Span> {
+        self.settings
+            .iter()
+            .find(|s| s.name == name)
+            .map(|s| s.span)
     }
 
     /// The only child block named `name`; a second one is a duplicate error.

@@ -9,6 +9,7 @@ pub mod decode;
 pub mod diagnostic;
 pub mod diff;
 pub mod expand;
+pub mod fast_parse;
 pub mod fields;
 pub mod format;
 pub mod overlay;
@@ -82,6 +83,8 @@ pub struct Compilation {
     pub text: String,
     pub diagnostics: Vec<Diagnostic>,
     pub plan: Option<plan::Plan>,
+    /// The `env` blocks the file declares (empty when it did not parse).
+    pub env_names: Vec<String>,
 }
 
 impl Compilation {
@@ -109,12 +112,14 @@ impl Compilation {
 /// Compile `text` (called `name` in diagnostics): parse → overlay → decode → validate and expand.
 pub fn compile(name: &str, text: &str, options: &Options) -> Compilation {
     let mut ctx = fields::Ctx::default();
+    let mut env_names = Vec::new();
     let plan = match parse::parse(text) {
         Err(syntax_errors) => {
             ctx.diagnostics = syntax_errors;
             None
         }
         Ok(document) => {
+            env_names = overlay::env_names(&document);
             overlay::check_env_nodes(&document, &mut ctx);
             let document = overlay::apply(&document, options.env.as_deref(), &mut ctx);
             let topology = decode::decode(&document, &mut ctx);
@@ -137,6 +142,7 @@ pub fn compile(name: &str, text: &str, options: &Options) -> Compilation {
             plan
         },
         diagnostics,
+        env_names,
     }
 }
 
@@ -147,10 +153,7 @@ pub fn check_all(name: &str, text: &str, options: &Options) -> Compilation {
     if options.env.is_some() {
         return base;
     }
-    let Ok(document) = parse::parse(text) else {
-        return base;
-    };
-    for env in overlay::env_names(&document) {
+    for env in base.env_names.clone() {
         let with_env = Options {
             env: Some(env),
             ..options.clone()
@@ -183,9 +186,28 @@ pub fn compile_source(
     }
 }
 
+/// The largest topology file read (a 10 000-node topology is about 300 KiB).
+pub const MAX_TOPOLOGY_BYTES: u64 = 64 << 20;
+
+/// Read a topology file as UTF-8, refusing files over [`MAX_TOPOLOGY_BYTES`].
+pub fn read_topology(path: &Path) -> std::io::Result<String> {
+    use std::io::Read as _;
+    let file = std::fs::File::open(path)?;
+    let mut text = String::new();
+    file.take(MAX_TOPOLOGY_BYTES + 1)
+        .read_to_string(&mut text)?;
+    if text.len() as u64 > MAX_TOPOLOGY_BYTES {
+        return Err(std::io::Error::other(format!(
+            "larger than {} MiB",
+            MAX_TOPOLOGY_BYTES >> 20
+        )));
+    }
+    Ok(text)
+}
+
 /// Read and compile a file.
 pub fn compile_path(path: &Path, env: Option<&str>) -> Result<plan::Plan, CompileFailure> {
-    let text = std::fs::read_to_string(path).map_err(|err| CompileFailure {
+    let text = read_topology(path).map_err(|err| CompileFailure {
         rendered: format!("cannot read {}: {err}", path.display()),
         error_count: 1,
     })?;
@@ -304,5 +326,34 @@ mod tests {
         );
         let plan = c.plan.expect("valid");
         assert_eq!(plan.statics[0].proxies[0].to, "http://127.0.0.1:1985");
+    }
+
+    #[test]
+    fn mutated_examples_never_panic() {
+        let examples = [
+            DEFAULT_TOPOLOGY,
+            include_str!("../../examples/configs/environments.kdl"),
+        ];
+        for text in examples {
+            let boundaries: Vec<usize> = (0..text.len())
+                .filter(|i| text.is_char_boundary(*i))
+                .collect();
+            for window in boundaries.windows(2).step_by(23) {
+                let (at, next) = (window[0], window[1]);
+                for replacement in ["", "{", "\"", "é"] {
+                    let mutated = format!("{}{replacement}{}", &text[..at], &text[next..]);
+                    let c = compile_text(&mutated);
+                    let _ = c.render_plain();
+                    let _ = report::render_json(
+                        &[report::FileReport {
+                            file: "t.kdl",
+                            text: &c.text,
+                            diagnostics: &c.diagnostics,
+                        }],
+                        false,
+                    );
+                }
+            }
+        }
     }
 }

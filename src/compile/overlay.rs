@@ -8,6 +8,7 @@
 use super::diagnostic::{suggest, Diagnostic, DiagnosticKind};
 use super::fields::{name_span, Ctx};
 use kdl::{KdlDocument, KdlNode};
+use std::borrow::Cow;
 
 /// Nodes identified by their first argument as well as their name.
 const NAMED: &[&str] = &["worker", "static", "proxy"];
@@ -91,12 +92,11 @@ pub fn check_env_nodes(doc: &KdlDocument, ctx: &mut Ctx) {
     }
 }
 
-/// The document with `env`'s overlay applied (or unchanged when `env` is `None`).
+/// The document with `env`'s overlay applied (borrowed unchanged when `env` is `None`).
 /// An unknown `env` is reported and the base document is returned.
-pub fn apply(doc: &KdlDocument, env: Option<&str>, ctx: &mut Ctx) -> KdlDocument {
-    let mut base = doc.clone();
+pub fn apply<'a>(doc: &'a KdlDocument, env: Option<&str>, ctx: &mut Ctx) -> Cow<'a, KdlDocument> {
     let Some(env) = env else {
-        return base;
+        return Cow::Borrowed(doc);
     };
     let names = env_names(doc);
     let overlay = doc.nodes().iter().find(|n| {
@@ -109,8 +109,9 @@ pub fn apply(doc: &KdlDocument, env: Option<&str>, ctx: &mut Ctx) -> KdlDocument
             suggestion: suggest(env, &names),
             known: names,
         }));
-        return base;
+        return Cow::Borrowed(doc);
     };
+    let mut base = doc.clone();
     if let Some(children) = overlay.children() {
         let allowed: Vec<KdlNode> = children
             .nodes()
@@ -120,7 +121,7 @@ pub fn apply(doc: &KdlDocument, env: Option<&str>, ctx: &mut Ctx) -> KdlDocument
             .collect();
         merge_nodes(&mut base, &allowed);
     }
-    base
+    Cow::Owned(base)
 }
 
 fn identity(node: &KdlNode) -> (String, Option<String>) {
@@ -204,7 +205,7 @@ mod tests {
     fn merged(text: &str, env: &str) -> String {
         let doc = KdlDocument::parse_v2(text).unwrap();
         let mut ctx = Ctx::default();
-        let mut out = apply(&doc, Some(env), &mut ctx);
+        let mut out = apply(&doc, Some(env), &mut ctx).into_owned();
         assert!(ctx.diagnostics.is_empty(), "{:?}", ctx.diagnostics);
         out.nodes_mut().retain(|n| n.name().value() != "env");
         out.clear_format_recursive();
