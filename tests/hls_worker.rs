@@ -54,20 +54,24 @@ fn playlist_fills_and_decodes_over_http() {
     let (mut worker, _publisher) =
         worker_with_publisher(4, Some(hls_dir.path().display().to_string()));
     let http = worker.http;
+    // The clock starts when the publish does (the API shows it), not when ffmpeg is launched.
+    let published = wait_for(Duration::from_secs(10), || {
+        let answer = get(worker.control, "/api/v1/streams")?;
+        answer.text().contains("\"active\":true").then_some(())
+    });
+    assert!(published.is_some(), "the publish never started");
     let started = Instant::now();
 
     // Within 3 × fragment of the first segment being possible, at least two are listed.
-    let playlist = wait_for(Duration::from_millis(3 * FRAGMENT_MS + 4000), || {
+    let playlist = wait_for(Duration::from_millis(3 * FRAGMENT_MS + 2000), || {
         let answer = get(http, "/live/cam.m3u8")?;
         (answer.status == 200 && segment_names(&answer.text()).len() >= 2).then_some(answer)
     })
     .unwrap_or_else(|| panic!("no playlist with 2 segments after {:?}", started.elapsed()));
-    // 3 × fragment of media, plus the publisher's start-up (ffmpeg launch, RTMP handshake).
     let elapsed = started.elapsed();
-    eprintln!("two segments listed {elapsed:?} after the publisher started");
     assert!(
-        elapsed <= Duration::from_millis(3 * FRAGMENT_MS + 1500),
-        "two segments took {elapsed:?}"
+        elapsed <= Duration::from_millis(3 * FRAGMENT_MS),
+        "two segments took {elapsed:?} after the publish started"
     );
     assert_eq!(
         playlist.header("content-type"),
@@ -180,9 +184,7 @@ fn malformed_requests_get_4xx_and_the_stream_keeps_playing() {
         ("garbage".into(), b"\x16\x03\x01\x02\x00 hello\r\n\r\n".to_vec()),
     ];
     for (name, request) in &cases {
-        let answer = raw_request(http, request);
-        eprintln!("{name}: {:?}", answer.as_ref().map(|a| a.status));
-        if let Some(answer) = answer {
+        if let Some(answer) = raw_request(http, request) {
             assert!(
                 (400..500).contains(&answer.status),
                 "{name}: status {} ({})",

@@ -21,6 +21,12 @@ pub const MAX_SEGMENT_BYTES: usize = 32 * 1024 * 1024;
 /// A timestamp this far behind the previous one (or this far ahead) starts a new timeline.
 const BACKWARD_JUMP_MS: u64 = 2_000;
 const FORWARD_JUMP_MS: u64 = 30_000;
+/// Audio dropped this long while waiting for a first video keyframe means the video track announced
+/// by its sequence header is not coming: segment the audio alone until a keyframe shows up.
+const VIDEO_GIVE_UP_MS: u64 = 5_000;
+/// AAC frames (~23 ms each) carried per audio PES: one frame per PES would spend about 40% of the
+/// audio bytes on TS headers and stuffing.
+const AUDIO_FRAMES_PER_PES: usize = 4;
 /// The access unit delimiter NAL unit (primary_pic_type 7: any slice type).
 const AUD: [u8; 6] = [0, 0, 0, 1, NAL_AUD, 0xf0];
 
@@ -87,8 +93,16 @@ pub struct HlsSegmenter {
     video_interval_ms: u64,
     last_audio_ms: Option<u64>,
     audio_interval_ms: u64,
+    /// Timestamp of the first audio frame dropped while waiting for video; `None` when not waiting.
+    waiting_for_video_since: Option<u64>,
+    /// The announced video track never delivered a keyframe; audio is segmented alone.
+    video_absent: bool,
     stats: HlsStats,
     scratch: Vec<u8>,
+    /// ADTS frames waiting to be muxed as one PES, with the first one's timestamp (90 kHz).
+    pending_audio: Vec<u8>,
+    pending_audio_pts: u64,
+    pending_audio_frames: usize,
 }
 
 impl HlsSegmenter {
@@ -110,8 +124,13 @@ impl HlsSegmenter {
             video_interval_ms: 40,
             last_audio_ms: None,
             audio_interval_ms: 23,
+            waiting_for_video_since: None,
+            video_absent: false,
             stats: HlsStats::default(),
             scratch: Vec::new(),
+            pending_audio: Vec::new(),
+            pending_audio_pts: 0,
+            pending_audio_frames: 0,
         }
     }
 
@@ -141,6 +160,8 @@ impl HlsSegmenter {
         self.last_timestamp = None;
         self.last_video_ms = None;
         self.last_audio_ms = None;
+        self.waiting_for_video_since = None;
+        self.video_absent = false;
         self.pending_discontinuity = self.next_sequence > 0;
         update
     }
@@ -184,6 +205,14 @@ impl HlsSegmenter {
         self.segments.iter().skip(skip).cloned().collect()
     }
 
+    /// Sequence numbers of every segment held in memory (listed and spares), oldest first.
+    pub fn held_sequences(&self) -> Vec<u64> {
+        self.segments
+            .iter()
+            .map(|segment| segment.sequence)
+            .collect()
+    }
+
     /// `{stream}-{sequence}.ts`
     pub fn segment_name(&self, sequence: u64) -> String {
         format!("{}-{}.ts", self.config.stream, sequence)
@@ -217,12 +246,23 @@ impl HlsSegmenter {
             return update;
         };
         let keyframe = payload[0] >> 4 == 1;
+        if keyframe {
+            self.video_absent = false;
+            self.waiting_for_video_since = None;
+        }
         let composition = i64::from(
             ((u32::from(payload[2]) << 16 | u32::from(payload[3]) << 8 | u32::from(payload[4]))
                 << 8) as i32
                 >> 8,
         );
-        let data = &payload[5..];
+        // Convert first: a malformed frame is dropped before it can cut or open a segment.
+        if self
+            .annexb_access_unit(&payload[5..], length_size, keyframe)
+            .is_err()
+        {
+            self.stats.dropped_frames += 1;
+            return update;
+        }
 
         self.observe_timestamp(ts, &mut update);
         if let Some(previous) = self.last_video_ms.replace(ts) {
@@ -249,6 +289,25 @@ impl HlsSegmenter {
             self.start_segment(ts, desired);
         }
 
+        let dts = ts * 90;
+        let pts = (ts as i64 + composition).max(0) as u64 * 90;
+        let video_interval = self.video_interval_ms;
+        if let Some(current) = self.current.as_mut() {
+            self.muxer
+                .write_video(&mut current.data, pts, dts, &self.scratch, keyframe);
+            current.end_ms = current.end_ms.max(ts + video_interval);
+        }
+        update
+    }
+
+    /// Builds the Annex-B access unit in `scratch`: AUD, SPS/PPS before a keyframe that lacks them,
+    /// then the frame's NAL units (minus any AUD of its own).
+    fn annexb_access_unit(
+        &mut self,
+        data: &[u8],
+        length_size: u8,
+        keyframe: bool,
+    ) -> Result<(), avc::AvcError> {
         self.scratch.clear();
         self.scratch.extend_from_slice(&AUD);
         let has_sps = avc::nal_units(data, length_size)
@@ -263,25 +322,12 @@ impl HlsSegmenter {
             }
         }
         for nalu in avc::nal_units(data, length_size) {
-            match nalu {
-                Ok(nalu) if nalu.first().is_some_and(|h| h & 0x1f == NAL_AUD) => {}
-                Ok([]) => {}
-                Ok(nalu) => avc::push_annexb(&mut self.scratch, nalu),
-                Err(_) => {
-                    self.stats.dropped_frames += 1;
-                    return update;
-                }
+            let nalu = nalu?;
+            if nalu.first().is_some_and(|h| h & 0x1f != NAL_AUD) {
+                avc::push_annexb(&mut self.scratch, nalu);
             }
         }
-        let dts = ts * 90;
-        let pts = (ts as i64 + composition).max(0) as u64 * 90;
-        let video_interval = self.video_interval_ms;
-        if let Some(current) = self.current.as_mut() {
-            self.muxer
-                .write_video(&mut current.data, pts, dts, &self.scratch, keyframe);
-            current.end_ms = current.end_ms.max(ts + video_interval);
-        }
-        update
+        Ok(())
     }
 
     fn push_audio(&mut self, ts: u64, payload: &[u8]) -> Update {
@@ -325,27 +371,52 @@ impl HlsSegmenter {
         self.enforce_bounds(ts, &mut update);
         if self.current.is_none() {
             if desired.video {
-                // Wait for the video keyframe that opens the segment.
-                self.stats.dropped_frames += 1;
-                return update;
+                // Wait for the video keyframe that opens the segment, but not forever.
+                let since = *self.waiting_for_video_since.get_or_insert(ts);
+                if ts.saturating_sub(since) < VIDEO_GIVE_UP_MS {
+                    self.stats.dropped_frames += 1;
+                    return update;
+                }
+                self.video_absent = true;
             }
+            let desired = self.desired_tracks();
             self.start_segment(ts, desired);
         }
-        self.scratch.clear();
-        self.scratch.extend_from_slice(&header);
-        self.scratch.extend_from_slice(raw);
+        if self.pending_audio_frames == 0 {
+            self.pending_audio_pts = ts * 90;
+        }
+        self.pending_audio.extend_from_slice(&header);
+        self.pending_audio.extend_from_slice(raw);
+        self.pending_audio_frames += 1;
+        if self.pending_audio_frames >= AUDIO_FRAMES_PER_PES {
+            self.flush_audio();
+        }
         let audio_interval = self.audio_interval_ms;
         if let Some(current) = self.current.as_mut() {
-            self.muxer
-                .write_audio(&mut current.data, ts * 90, &self.scratch);
             current.end_ms = current.end_ms.max(ts + audio_interval);
         }
         update
     }
 
+    /// Muxes the buffered audio frames into the open segment as one PES.
+    fn flush_audio(&mut self) {
+        if self.pending_audio_frames == 0 {
+            return;
+        }
+        if let Some(current) = self.current.as_mut() {
+            self.muxer.write_audio(
+                &mut current.data,
+                self.pending_audio_pts,
+                &self.pending_audio,
+            );
+        }
+        self.pending_audio.clear();
+        self.pending_audio_frames = 0;
+    }
+
     fn desired_tracks(&self) -> Tracks {
         Tracks {
-            video: self.avc.is_some(),
+            video: self.avc.is_some() && !self.video_absent,
             audio: self.aac.is_some(),
         }
     }
@@ -395,6 +466,7 @@ impl HlsSegmenter {
     /// Completes the open segment, ending at `end_ms` (the next segment's start) or at its last
     /// frame's end, and slides the window.
     fn finish_segment(&mut self, end_ms: Option<u64>, update: &mut Update) {
+        self.flush_audio();
         let Some(building) = self.current.take() else {
             return;
         };
@@ -564,6 +636,30 @@ mod tests {
             );
         }
         assert_eq!(seg.stats().dropped_frames, 0);
+    }
+
+    #[test]
+    fn audio_is_segmented_alone_when_announced_video_never_comes() {
+        let mut seg = segmenter(5);
+        seg.push(TagKind::Video, 0, &video_sequence_header());
+        seg.push(TagKind::Audio, 0, &[0xaf, 0, 0x12, 0x10]);
+        for i in 0..500u32 {
+            seg.push(TagKind::Audio, i * 23, &[0xaf, 1, 0x21, 0x10, 0x04]);
+        }
+        let listed = seg.listed();
+        assert!(listed.len() >= 2, "audio was not segmented");
+        // The PMT lists audio only: no H.264 stream type.
+        assert!(!listed[0].data[188..376]
+            .windows(3)
+            .any(|w| w == [0x1b, 0xe1, 0x00]));
+        // Video arriving later opens a new segment with both tracks.
+        let before = seg.stats().segments;
+        feed_video(&mut seg, 11_500, 100, 25);
+        assert!(seg.stats().segments > before);
+        let last = seg.listed().last().cloned().unwrap();
+        assert!(last.data[188..376]
+            .windows(3)
+            .any(|w| w == [0x1b, 0xe1, 0x00]));
     }
 
     #[test]

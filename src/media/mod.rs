@@ -5,6 +5,7 @@ pub mod avc;
 pub mod bits;
 pub mod crc32;
 pub mod flv;
+pub mod fuzzing;
 pub mod hls;
 pub mod playlist;
 pub mod ts;

@@ -91,7 +91,8 @@ fn be24(b: &[u8]) -> u32 {
 impl ChunkDecoder {
     pub fn new() -> ChunkDecoder {
         ChunkDecoder {
-            buf: BytesMut::with_capacity(4096),
+            // Grows on demand: players send little, and thousands of them share a worker.
+            buf: BytesMut::new(),
             chunk_size: DEFAULT_CHUNK_SIZE,
             streams: HashMap::new(),
             partial_bytes: 0,

@@ -14,7 +14,7 @@ pub fn handshake(data: &[u8]) {
     let _ = server
         .feed(&data[..split])
         .and_then(|_| server.feed(&data[split..]));
-    let (mut client, _) = ClientHandshake::start(data.len() % 2 == 0);
+    let (mut client, _) = ClientHandshake::start(data.len().is_multiple_of(2));
     let _ = client.feed(data);
 }
 

@@ -82,7 +82,7 @@ impl ServerSession {
                 chunk_size: DEFAULT_CHUNK_SIZE,
             },
             out_chunk_size: chunk_size.clamp(128, 65536),
-            out: BytesMut::with_capacity(4096),
+            out: BytesMut::new(),
             received: 0,
             last_ack: 0,
             peer_window: 0,

@@ -485,8 +485,9 @@ impl Hub {
                 let mut state = s.lock();
                 let now = Instant::now();
                 state.samples.push_back((now, recv, send));
-                while state.samples.len() > 2
-                    && now.duration_since(state.samples[1].0) >= Duration::from_secs(30)
+                while state.samples.len() > 64
+                    || (state.samples.len() > 2
+                        && now.duration_since(state.samples[1].0) >= Duration::from_secs(30))
                 {
                     state.samples.pop_front();
                 }

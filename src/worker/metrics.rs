@@ -54,6 +54,7 @@ pub fn record(hub: &Hub, hls: &HlsStore) {
     // Streams whose publisher left long ago are disposed of here, so they go even if nobody publishes.
     hls.sweep();
     metrics::gauge!("oryx_hls_streams").set(hls.stream_ids().len() as f64);
+    metrics::gauge!("oryx_hls_memory_bytes").set(hls.memory_bytes() as f64);
 }
 
 /// A slow player skipped `frames` frames ahead to a keyframe (called by the hub).

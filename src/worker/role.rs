@@ -7,6 +7,7 @@ use crate::compile::plan::{Plan, WorkerKind};
 use crate::runtime::control::Control;
 use anyhow::Context;
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 pub fn run(plan: Plan, name: &str) -> anyhow::Result<()> {
     let worker = plan
@@ -31,15 +32,13 @@ pub fn run(plan: Plan, name: &str) -> anyhow::Result<()> {
         let http = tokio::net::TcpListener::bind(worker.http)
             .await
             .with_context(|| format!("HTTP cannot listen on {}", worker.http))?;
-        let control = Control::new(&format!("worker/{name}"), &plan.digest());
-        // HLS, the SRS-compatible API and the metrics sampler (src/worker/{hls,api,metrics}.rs).
         let files = HttpFiles::default();
-        let hls = super::hls::install(&ctx.hub, &files, worker.stream.hls.clone());
-        let api = super::api::Api::new(ctx.hub.clone(), name);
-        super::metrics::spawn_sampler(ctx.hub.clone(), hls);
-        control.serve(worker.control, api.router()).await?;
+        let control_routes = plug_ins(&ctx, &files, name);
+        let control = Control::new(&format!("worker/{name}"), &plan.digest());
+        control.serve(worker.control, control_routes.clone()).await?;
         tokio::spawn(super::rtmp_conn::serve(rtmp, ctx.clone()));
-        let app = super::http::router(ctx.clone(), files).merge(api.router());
+        // The API answers on the HTTP port too, as SRS serves it on a port of its own.
+        let app = super::http::router(ctx.clone(), files).merge(control_routes);
         tokio::spawn(async move {
             let service = app.into_make_service_with_connect_info::<SocketAddr>();
             if let Err(err) = axum::serve(http, service).await {
@@ -52,6 +51,14 @@ pub fn run(plan: Plan, name: &str) -> anyhow::Result<()> {
         tracing::info!("worker stopping");
         Ok(())
     })
+}
+
+/// The seam for optional parts: HLS registers a sink factory on `ctx.hub` and `.m3u8`/`.ts` handlers
+/// on `files`; the SRS-compatible API returns its `/api/v1/*` routes here (served on the control port).
+fn plug_ins(ctx: &Arc<WorkerContext>, files: &HttpFiles, name: &str) -> axum::Router {
+    let hls = super::hls::install(&ctx.hub, files, ctx.settings.hls.clone());
+    super::metrics::spawn_sampler(ctx.hub.clone(), hls);
+    super::api::Api::new(ctx.hub.clone(), name).router()
 }
 
 async fn shutdown_signal() {

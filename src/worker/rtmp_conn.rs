@@ -298,6 +298,8 @@ async fn handle(
             );
             conn.session.accept_play(stream_id, &name);
             conn.flush_session().await?;
+            // Players read little: free the publisher-sized read buffer before the long wait.
+            drop(std::mem::take(&mut buf));
             let result = play_loop(&mut conn, &mut rd, player, stream_id, &name).await;
             conn.ctx
                 .hook_after(HookAction::OnStop, &conn.subject(&stream_name));
@@ -326,8 +328,8 @@ async fn play_loop(
     let stream = player.stream().clone();
     let cancel = conn.guard.entry.cancel.clone();
     let mut queue = WriteQueue::default();
-    let mut headers = BytesMut::with_capacity(1024);
-    let mut buf = vec![0u8; 4096];
+    let mut headers = BytesMut::with_capacity(256);
+    let mut buf = vec![0u8; 1024];
     loop {
         let notified = stream.notified();
         tokio::pin!(notified);

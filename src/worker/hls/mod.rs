@@ -1,28 +1,28 @@
 //! HLS in the embedded worker: one in-memory segmenter per published stream (fed by the hub's
-//! publisher path), the `GET /APP/STREAM.m3u8` and `GET /APP/STREAM-SEQ.ts` routes, and the optional
-//! mirror of segments and playlists into `hls.path` for a CDN (atomic renames, cleanup as the window
-//! slides).
+//! publisher path through [`sink`]), served as `GET /APP/STREAM.m3u8` and `GET /APP/STREAM-SEQ.ts`
+//! ([`serve`]), optionally mirrored into `hls.path` for a CDN ([`disk`]).
+
+mod disk;
+pub mod serve;
+pub mod sink;
 
 use crate::compile::plan::HlsSettings;
 use crate::media::flv::TagKind;
 use crate::media::hls::{HlsConfig, HlsSegmenter, Update};
-use crate::worker::http::{FileRequest, HttpFiles};
-use crate::worker::hub::{Frame, FrameKind, Hub, SinkFactory, StreamKeyInfo, StreamSink};
-use axum::http::{header, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
+use crate::worker::http::HttpFiles;
+use crate::worker::hub::Hub;
 use bytes::Bytes;
+use disk::DiskMirror;
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::mpsc::{sync_channel, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+pub use serve::{register, respond, valid_name};
+pub use sink::HlsSinkFactory;
+
 /// The vhost SRS reports when the client named none it knows.
 pub use crate::route::DEFAULT_VHOST;
-/// App and stream names longer than this are refused.
-const MAX_NAME_LEN: usize = 128;
-/// Disk jobs queued for the writer thread before new ones are dropped (and counted).
-const DISK_QUEUE: usize = 256;
 
 /// `vhost/app/stream`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -135,15 +135,7 @@ impl HlsStore {
                     .idle_since
                     .is_none_or(|since| since.elapsed() < dispose_after);
             if !keep {
-                disposed.push((
-                    id.clone(),
-                    state
-                        .segmenter
-                        .listed()
-                        .iter()
-                        .map(|s| s.sequence)
-                        .collect::<Vec<_>>(),
-                ));
+                disposed.push((id.clone(), state.segmenter.held_sequences()));
             }
             keep
         });
@@ -159,6 +151,15 @@ impl HlsStore {
         let mut ids: Vec<StreamId> = lock(&self.inner.streams).keys().cloned().collect();
         ids.sort();
         ids
+    }
+
+    /// Bytes held in segments across all streams (bounded by window + spares per stream).
+    pub fn memory_bytes(&self) -> usize {
+        let entries: Vec<_> = lock(&self.inner.streams).values().cloned().collect();
+        entries
+            .iter()
+            .map(|entry| lock(entry).segmenter.memory_bytes())
+            .sum()
     }
 
     /// Frames HLS dropped for a stream (before the first keyframe, malformed).
@@ -289,45 +290,6 @@ impl Drop for HlsPublisher {
     }
 }
 
-/// The hub's side of HLS: every publish gets a sink feeding that stream's segmenter.
-pub struct HlsSinkFactory {
-    store: HlsStore,
-}
-
-impl HlsSinkFactory {
-    pub fn new(store: HlsStore) -> HlsSinkFactory {
-        HlsSinkFactory { store }
-    }
-}
-
-impl SinkFactory for HlsSinkFactory {
-    fn create(&self, key: &StreamKeyInfo) -> Option<Box<dyn StreamSink>> {
-        let publisher = self.store.publish(StreamId {
-            vhost: key.vhost.clone(),
-            app: key.app.clone(),
-            stream: key.stream.clone(),
-        })?;
-        Some(Box::new(HlsSink(publisher)))
-    }
-}
-
-struct HlsSink(HlsPublisher);
-
-impl StreamSink for HlsSink {
-    fn on_frame(&mut self, frame: &Frame) {
-        let kind = match frame.kind {
-            FrameKind::Audio => TagKind::Audio,
-            FrameKind::Video => TagKind::Video,
-            FrameKind::Script => TagKind::Script,
-        };
-        self.0.on_frame(kind, frame.timestamp, &frame.payload);
-    }
-
-    fn on_unpublish(&mut self) {
-        self.0.on_unpublish();
-    }
-}
-
 /// Sets HLS up in a worker: the store, its sink on the hub, its `.m3u8`/`.ts` handlers.
 pub fn install(hub: &Hub, files: &HttpFiles, settings: HlsSettings) -> HlsStore {
     let store = HlsStore::new(settings);
@@ -336,277 +298,10 @@ pub fn install(hub: &Hub, files: &HttpFiles, settings: HlsSettings) -> HlsStore 
     store
 }
 
-/// Serves `.m3u8` and `.ts` through the worker's HTTP file dispatch.
-pub fn register(store: &HlsStore, files: &HttpFiles) {
-    for ext in [".m3u8", ".ts"] {
-        let store = store.clone();
-        files.register(
-            ext,
-            Arc::new(move |request: FileRequest| {
-                let answer = respond_to(&store, &request);
-                Box::pin(async move { answer })
-            }),
-        );
-    }
-}
-
-/// Answers a stream file request the worker's router already split into vhost, app and stream.
-fn respond_to(store: &HlsStore, request: &FileRequest) -> Response {
-    let explicit = request
-        .name
-        .param
-        .trim_start_matches('?')
-        .split('&')
-        .any(|pair| pair.starts_with("vhost="));
-    let file = request.path.rsplit('/').next().unwrap_or("");
-    respond(
-        store,
-        &request.name.vhost,
-        explicit,
-        &request.name.app,
-        file,
-    )
-}
-
-/// Writes segments and playlists under `root/APP/` on a thread of its own, so the publisher path
-/// never waits for a disk.
-struct DiskMirror {
-    root: PathBuf,
-    jobs: SyncSender<DiskJob>,
-}
-
-enum DiskJob {
-    Write { path: PathBuf, data: Bytes },
-    Remove { path: PathBuf },
-}
-
-impl DiskMirror {
-    fn start(root: PathBuf) -> DiskMirror {
-        let (jobs, queue) = sync_channel::<DiskJob>(DISK_QUEUE);
-        let spawned = std::thread::Builder::new()
-            .name("hls-disk".into())
-            .spawn(move || {
-                for job in queue {
-                    match job {
-                        DiskJob::Write { path, data } => {
-                            if let Err(err) = write_atomically(&path, &data) {
-                                tracing::warn!(path = %path.display(), %err, "cannot write HLS file");
-                            }
-                        }
-                        DiskJob::Remove { path } => {
-                            if let Err(err) = std::fs::remove_file(&path) {
-                                if err.kind() != std::io::ErrorKind::NotFound {
-                                    tracing::warn!(path = %path.display(), %err, "cannot remove HLS file");
-                                }
-                            }
-                        }
-                    }
-                }
-            });
-        if let Err(err) = spawned {
-            tracing::error!(%err, "cannot start the HLS disk writer");
-        }
-        DiskMirror { root, jobs }
-    }
-
-    fn dir(&self, id: &StreamId) -> PathBuf {
-        self.root.join(&id.app)
-    }
-
-    fn send(&self, job: DiskJob) {
-        match self.jobs.try_send(job) {
-            Ok(()) => {}
-            Err(TrySendError::Full(_)) => {
-                metrics::counter!("oryx_hls_disk_jobs_dropped_total").increment(1);
-                tracing::warn!("HLS disk writer is behind; a file update was skipped");
-            }
-            Err(TrySendError::Disconnected(_)) => {}
-        }
-    }
-
-    fn write_segment(&self, id: &StreamId, name: &str, data: Bytes) {
-        self.send(DiskJob::Write {
-            path: self.dir(id).join(name),
-            data,
-        });
-    }
-
-    fn write_playlist(&self, id: &StreamId, text: Arc<str>) {
-        self.send(DiskJob::Write {
-            path: self.dir(id).join(format!("{}.m3u8", id.stream)),
-            data: Bytes::copy_from_slice(text.as_bytes()),
-        });
-    }
-
-    fn remove_segment(&self, id: &StreamId, name: &str) {
-        self.send(DiskJob::Remove {
-            path: self.dir(id).join(name),
-        });
-    }
-
-    fn remove_stream(&self, id: &StreamId, sequences: &[u64]) {
-        self.send(DiskJob::Remove {
-            path: self.dir(id).join(format!("{}.m3u8", id.stream)),
-        });
-        for sequence in sequences {
-            self.remove_segment(id, &format!("{}-{}.ts", id.stream, sequence));
-        }
-    }
-}
-
-/// Writes `path.tmp` then renames it over `path`, so CDN readers never see a partial file.
-fn write_atomically(path: &std::path::Path, data: &[u8]) -> std::io::Result<()> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    let mut temporary = path.as_os_str().to_owned();
-    temporary.push(".tmp");
-    let temporary = PathBuf::from(temporary);
-    std::fs::write(&temporary, data)?;
-    std::fs::rename(&temporary, path)
-}
-
-/// An app or stream name we accept in a URL: short, no path tricks, no control characters.
-pub fn valid_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= MAX_NAME_LEN
-        && !name.starts_with('.')
-        && name
-            .bytes()
-            .all(|byte| byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~'))
-}
-
-/// What an HLS URL asks for.
-#[derive(Debug, PartialEq, Eq)]
-enum HlsFile<'a> {
-    Playlist { stream: &'a str },
-    Segment { stream: &'a str, sequence: u64 },
-}
-
-fn parse_file(file: &str) -> Option<HlsFile<'_>> {
-    if let Some(stream) = file.strip_suffix(".m3u8") {
-        return Some(HlsFile::Playlist { stream });
-    }
-    let base = file.strip_suffix(".ts")?;
-    let (stream, sequence) = base.rsplit_once('-')?;
-    if sequence.is_empty() || sequence.len() > 19 || !sequence.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    Some(HlsFile::Segment {
-        stream,
-        sequence: sequence.parse().ok()?,
-    })
-}
-
-fn with_common_headers(mut response: Response, cache: &'static str) -> Response {
-    let headers = response.headers_mut();
-    headers.insert(
-        header::ACCESS_CONTROL_ALLOW_ORIGIN,
-        HeaderValue::from_static("*"),
-    );
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
-    response
-}
-
-fn not_found(message: &'static str) -> Response {
-    with_common_headers((StatusCode::NOT_FOUND, message).into_response(), "no-cache")
-}
-
-fn bad_request(message: &'static str) -> Response {
-    with_common_headers(
-        (StatusCode::BAD_REQUEST, message).into_response(),
-        "no-cache",
-    )
-}
-
-/// Answers `GET /APP/STREAM.m3u8` and `GET /APP/STREAM-SEQ.ts` for a request already split into
-/// vhost (`explicit` when the client named it with `?vhost=`), app and file name.
-pub fn respond(store: &HlsStore, vhost: &str, explicit: bool, app: &str, file: &str) -> Response {
-    if !store.enabled() {
-        return not_found("HLS is disabled\n");
-    }
-    if !valid_name(app) || file.len() > MAX_NAME_LEN + 24 || file.contains("..") {
-        return bad_request("bad app or file name\n");
-    }
-    let Some(request) = parse_file(file) else {
-        return not_found("not an HLS resource\n");
-    };
-    match request {
-        HlsFile::Playlist { stream } => {
-            if !valid_name(stream) {
-                return bad_request("bad stream name\n");
-            }
-            match store.playlist(vhost, explicit, app, stream) {
-                Some(text) => {
-                    let mut response = text.to_string().into_response();
-                    response.headers_mut().insert(
-                        header::CONTENT_TYPE,
-                        HeaderValue::from_static("application/vnd.apple.mpegurl"),
-                    );
-                    with_common_headers(response, "no-cache")
-                }
-                None => not_found("no such stream\n"),
-            }
-        }
-        HlsFile::Segment { stream, sequence } => {
-            if !valid_name(stream) {
-                return bad_request("bad stream name\n");
-            }
-            match store.segment(vhost, explicit, app, stream, sequence) {
-                Some(data) => {
-                    let mut response = data.into_response();
-                    response
-                        .headers_mut()
-                        .insert(header::CONTENT_TYPE, HeaderValue::from_static("video/mp2t"));
-                    // A segment never changes once published.
-                    with_common_headers(response, "public, max-age=60")
-                }
-                None => not_found("no such segment\n"),
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn parses_hls_file_names() {
-        assert_eq!(
-            parse_file("cam.m3u8"),
-            Some(HlsFile::Playlist { stream: "cam" })
-        );
-        assert_eq!(
-            parse_file("my-cam-12.ts"),
-            Some(HlsFile::Segment {
-                stream: "my-cam",
-                sequence: 12
-            })
-        );
-        assert_eq!(parse_file("cam.flv"), None);
-        assert_eq!(parse_file("cam-.ts"), None);
-        assert_eq!(parse_file("cam-1x.ts"), None);
-        assert_eq!(parse_file("cam-99999999999999999999.ts"), None);
-    }
-
-    #[test]
-    fn validates_names() {
-        assert!(valid_name("live"));
-        assert!(valid_name("cam_1.hd"));
-        for bad in [
-            "",
-            "..",
-            ".hidden",
-            "a/b",
-            "a\0b",
-            "a b",
-            "é",
-            &"x".repeat(129),
-        ] {
-            assert!(!valid_name(bad), "{bad:?}");
-        }
-    }
+    use axum::http::{header, StatusCode};
 
     fn settings(path: Option<String>) -> HlsSettings {
         HlsSettings {
@@ -641,6 +336,7 @@ mod tests {
         let vhost = DEFAULT_VHOST;
         // A vhost the client did not name explicitly falls back to the only stream of that name.
         let playlist = store.playlist("127.0.0.1", false, "live", "cam").unwrap();
+        assert!(store.memory_bytes() > 0);
         assert!(playlist.contains("cam-1.ts"), "{playlist}");
         let response = respond(&store, vhost, false, "live", "cam.m3u8");
         assert_eq!(response.status(), StatusCode::OK);
@@ -712,6 +408,33 @@ mod tests {
             );
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    #[test]
+    fn idle_streams_are_disposed_with_their_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = HlsStore::new(settings(Some(dir.path().display().to_string())));
+        let mut publisher = store.publish(stream_id("gone")).unwrap();
+        feed_audio(&mut publisher, 4);
+        drop(publisher);
+        let playlist = dir.path().join("live/gone.m3u8");
+        let written = (0..250).any(|_| {
+            std::thread::sleep(Duration::from_millis(20));
+            playlist.exists()
+        });
+        assert!(written);
+        // Recently ended streams stay for late readers.
+        store.sweep();
+        assert_eq!(store.stream_ids(), vec![stream_id("gone")]);
+        let entry = store.entry(&stream_id("gone")).unwrap();
+        lock(&entry).idle_since = Instant::now().checked_sub(Duration::from_secs(3600));
+        store.sweep();
+        assert!(store.stream_ids().is_empty());
+        let removed = (0..250).any(|_| {
+            std::thread::sleep(Duration::from_millis(20));
+            std::fs::read_dir(dir.path().join("live")).is_ok_and(|mut d| d.next().is_none())
+        });
+        assert!(removed, "files of a disposed stream remain");
     }
 
     #[test]
