@@ -34,7 +34,7 @@ pub struct Backend {
     pub healthy: bool,
     /// Consecutive failed checks (0 when healthy).
     pub failures: u32,
-    /// Milliseconds since the last check finished, `None` before the first.
+    /// When the last check finished, `None` before the first.
     #[serde(skip)]
     pub checked_at: Option<Instant>,
 }
