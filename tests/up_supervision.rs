@@ -145,3 +145,32 @@ fn sigint_stops_every_child_and_exits_zero() {
         "shell.json left behind"
     );
 }
+
+#[test]
+fn sigterm_during_startup_stops_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    // A worker that never gets ready: its program does not exist.
+    let missing = dir.path().join("no-such-srs");
+    let plan = plan(vec![worker(
+        "m",
+        WorkerKind::Srs,
+        Some(missing.to_str().unwrap()),
+    )]);
+    let plan_file = dir.path().join("plan.json");
+    write_plan(&plan_file, &plan);
+    let mut shell = up(&plan_file, &dir.path().join("run"));
+    wait_for(
+        Duration::from_secs(10),
+        "the start failure in the log",
+        || {
+            let log = shell.log_text();
+            log.contains(&format!("cannot run {}", missing.display()))
+                .then_some(())
+        },
+    );
+    shell.signal(libc::SIGTERM);
+    let status = shell
+        .wait_exit(Duration::from_secs(5))
+        .expect("the shell exits promptly");
+    assert!(status.success(), "{status}\n{}", shell.log_text());
+}

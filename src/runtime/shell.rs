@@ -328,7 +328,15 @@ impl Shell {
     }
 
     /// Start `defs` and wait (bounded, in parallel) until each is ready.
+    /// Start `defs` and wait (bounded, in parallel) until each is ready.
     async fn start_roles(&mut self, defs: &[RoleDef]) -> Vec<String> {
+        let started = self.spawn_roles(defs);
+        self.wait_ready(&started).await;
+        started
+    }
+
+    /// Start supervising `defs`; returns the labels that started.
+    fn spawn_roles(&mut self, defs: &[RoleDef]) -> Vec<String> {
         let mut started = Vec::new();
         for def in defs {
             match self.child_spec(def) {
@@ -340,7 +348,12 @@ impl Shell {
                 Err(err) => tracing::error!(role = %def.label, "cannot start: {err:#}"),
             }
         }
-        let waits = started.iter().filter_map(|label| {
+        started
+    }
+
+    /// Wait until the `labels` roles are ready, at most [`READY_TIMEOUT`], reporting laggards.
+    async fn wait_ready(&self, labels: &[String]) {
+        let waits = labels.iter().filter_map(|label| {
             self.roles
                 .get(label)
                 .map(|(_, sup)| async move { (label.clone(), sup.wait_ready(READY_TIMEOUT).await) })
@@ -350,7 +363,6 @@ impl Shell {
                 tracing::error!(role = %label, "not ready after {READY_TIMEOUT:?}; still trying");
             }
         }
-        started
     }
 
     async fn stop_roles(&mut self, labels: &[String]) {
@@ -567,9 +579,21 @@ async fn up(args: &UpArgs) -> anyhow::Result<()> {
     };
     shell.write_plan_files()?;
     let defs = role_defs(&shell.plan);
-    shell.start_roles(&defs).await;
+    let started = shell.spawn_roles(&defs);
+    // A SIGTERM/SIGINT while roles are still coming up stops everything at once.
+    let interrupted = tokio::select! {
+        _ = shell.wait_ready(&started) => false,
+        _ = term.recv() => true,
+        _ = int.recv() => true,
+    };
     shell.publish_status(&board);
     write_shell_file(&run_dir, &shell, control_addr)?;
+    if interrupted {
+        tracing::info!("stopping every role");
+        shell.shutdown().await;
+        let _ = std::fs::remove_file(run_dir.join(SHELL_FILE));
+        return Ok(());
+    }
     tracing::info!(digest = %shell.plan.digest(), control = %control_addr, "all roles started");
 
     let mut status_tick = tokio::time::interval(Duration::from_millis(500));

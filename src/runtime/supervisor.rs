@@ -220,7 +220,8 @@ async fn spawn_child(spec: &ChildSpec) -> anyhow::Result<tokio::process::Child> 
                 .output(),
         )
         .await
-        .map_err(|_| anyhow::anyhow!("config validation took longer than 10 s"))??;
+        .map_err(|_| anyhow::anyhow!("config validation took longer than 10 s"))?
+        .map_err(|err| anyhow::anyhow!("cannot run {}: {err}", spec.program.display()))?;
         if !output.status.success() {
             let mut text = String::from_utf8_lossy(&output.stderr).into_owned();
             text.push_str(&String::from_utf8_lossy(&output.stdout));
