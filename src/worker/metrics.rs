@@ -499,6 +499,22 @@ mod tests {
         let text = exposition(&hub, &hls, &rates);
         assert!(!text.contains("stream=\""), "{text}");
         assert!(text.contains("oryx_streams 0\n"), "{text}");
+        // Many short streams leave nothing behind, neither series nor rate samples.
+        for n in 0..50 {
+            let name = crate::rtmp::names::resolve_rtmp(
+                "rtmp://127.0.0.1/live",
+                "live",
+                &format!("short-{n}"),
+            );
+            let publisher = hub.publish(&name, "rtmp://127.0.0.1/live", 2).unwrap();
+            sample(&hub, &rates);
+            assert_eq!(rates.tracked(), 1);
+            drop(publisher);
+        }
+        sample(&hub, &rates);
+        assert_eq!(rates.tracked(), 0);
+        let text = exposition(&hub, &hls, &rates);
+        assert!(!text.contains("short-"), "{text}");
         // Every line is a comment or `name{labels} value` with a numeric value.
         for line in text.lines().filter(|l| !l.starts_with('#')) {
             let (_, value) = line.rsplit_once(' ').expect("series line");
