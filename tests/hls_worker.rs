@@ -243,3 +243,42 @@ fn republish_continues_the_playlist_after_a_discontinuity() {
         segments_before[..]
     );
 }
+
+#[test]
+fn disk_mirror_keeps_vhosts_apart() {
+    let hls_dir = tempfile::tempdir().unwrap();
+    let worker = start_worker(
+        hls_settings(4, Some(hls_dir.path().display().to_string())),
+        false,
+    );
+    let media = make_media(worker.dir.path(), 4);
+    let _default = publish(&media, &worker.rtmp_url("live/cam"), true);
+    // The second publish starts later, so the two playlists differ (media sequence, segments).
+    std::thread::sleep(Duration::from_millis(2500));
+    let _other = publish(&media, &worker.rtmp_url("live/cam?vhost=example.com"), true);
+    // The default vhost keeps `PATH/APP/`; another vhost gets `PATH/VHOST/APP/`. Each directory
+    // holds the playlist HTTP serves for its vhost, and the segments it lists.
+    let mirrored = |dir: std::path::PathBuf, query: &str| {
+        let on_disk = std::fs::read_to_string(dir.join("cam.m3u8")).ok()?;
+        let served = get(worker.http, &format!("/live/cam.m3u8{query}"))?;
+        let names = segment_names(&on_disk);
+        (served.status == 200
+            && served.text() == on_disk
+            && names.len() >= 2
+            && names.iter().all(|name| dir.join(name).exists()))
+        .then_some(on_disk)
+    };
+    let default_dir = hls_dir.path().join("live");
+    let other_dir = hls_dir.path().join("example.com").join("live");
+    let both = wait_for(Duration::from_secs(15), || {
+        let default_playlist = mirrored(default_dir.clone(), "?vhost=__defaultVhost__")?;
+        let other_playlist = mirrored(other_dir.clone(), "?vhost=example.com")?;
+        (default_playlist != other_playlist).then_some(())
+    });
+    assert!(
+        both.is_some(),
+        "vhosts not mirrored apart: {:?} / {:?}",
+        std::fs::read_to_string(default_dir.join("cam.m3u8")),
+        std::fs::read_to_string(other_dir.join("cam.m3u8"))
+    );
+}

@@ -6,6 +6,7 @@
 use crate::media::aac::AudioSpecificConfig;
 use crate::media::avc::AvcConfig;
 use crate::worker::hub::{ClientKind, ClientSnapshot, Hub, StreamSnapshot};
+use crate::worker::metrics::{Kbps, Rates};
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -29,6 +30,8 @@ pub struct Api {
 
 struct ApiInner {
     hub: Arc<Hub>,
+    /// The 30 s byte rates of streams and clients, sampled by the metrics sampler.
+    rates: Arc<Rates>,
     /// SRS's `server` id: this process.
     server: String,
     /// SRS's `service` id: this run (changes on restart).
@@ -37,13 +40,14 @@ struct ApiInner {
 }
 
 impl Api {
-    pub fn new(hub: Arc<Hub>, worker_name: &str) -> Api {
+    pub fn new(hub: Arc<Hub>, worker_name: &str, rates: Arc<Rates>) -> Api {
         let nanos = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos());
         Api {
             inner: Arc::new(ApiInner {
                 hub,
+                rates,
                 server: format!("vid-{worker_name}"),
                 service: format!("{:x}", (nanos as u64) ^ u64::from(std::process::id())),
                 started: Instant::now(),
@@ -76,6 +80,24 @@ impl Api {
             object.extend(extra);
         }
         Value::Object(object)
+    }
+
+    fn stream_kbps(&self, stream: &StreamSnapshot) -> Kbps {
+        self.inner.rates.kbps(
+            stream.id,
+            stream.recv_bytes,
+            stream.send_bytes,
+            Instant::now(),
+        )
+    }
+
+    fn client_kbps(&self, client: &ClientSnapshot) -> Kbps {
+        self.inner.rates.kbps(
+            client.id,
+            client.recv_bytes,
+            client.send_bytes,
+            Instant::now(),
+        )
     }
 
     fn answer(&self, status: StatusCode, code: i64, payload: Value) -> Response {
@@ -166,8 +188,13 @@ pub fn audio_json(sequence_header: Option<&[u8]>) -> Value {
     }
 }
 
-/// One stream in SRS 6's shape.
-pub fn stream_json(stream: &StreamSnapshot) -> Value {
+/// One stream in SRS 6's shape; `now_ms` is the current Unix time in ms.
+pub fn stream_json(stream: &StreamSnapshot, kbps: Kbps, now_ms: u64) -> Value {
+    // SRS sets `cid` only while a publisher is there.
+    let publish = match stream.publisher_client {
+        Some(id) => json!({"active": true, "cid": id.to_string()}),
+        None => json!({"active": false}),
+    };
     json!({
         "id": stream.id.to_string(),
         "name": stream.name,
@@ -175,17 +202,15 @@ pub fn stream_json(stream: &StreamSnapshot) -> Value {
         "app": stream.app,
         "tcUrl": stream.tc_url,
         "url": format!("/{}/{}", stream.app, stream.name),
-        // When the stream went live (Unix ms).
-        "live_ms": stream.publish_started_ms,
+        // SRS reports the time of the answer here (not when the stream went live); scripts
+        // written for SRS compute ages against it, so it is the same.
+        "live_ms": now_ms,
         "clients": stream.clients,
         "frames": stream.frames,
         "send_bytes": stream.send_bytes,
         "recv_bytes": stream.recv_bytes,
-        "kbps": {"recv_30s": stream.kbps_recv_30s, "send_30s": stream.kbps_send_30s},
-        "publish": {
-            "active": stream.publisher_client.is_some(),
-            "cid": stream.publisher_client.map(|id| id.to_string()),
-        },
+        "kbps": {"recv_30s": kbps.recv_30s, "send_30s": kbps.send_30s},
+        "publish": publish,
         "video": video_json(stream.video_sequence_header.as_deref()),
         "audio": audio_json(stream.audio_sequence_header.as_deref()),
     })
@@ -199,12 +224,9 @@ fn client_type(kind: ClientKind) -> &'static str {
     }
 }
 
-/// One client in SRS 6's shape.
-pub fn client_json(client: &ClientSnapshot, now_ms: u64) -> Value {
-    let alive_ms = now_ms.saturating_sub(client.connected_ms);
-    let alive_secs = alive_ms as f64 / 1000.0;
-    // The snapshot has totals only: report the average rate over the connection's life.
-    let kbps = |bytes: u64| (bytes * 8).checked_div(alive_ms).unwrap_or(0);
+/// One client in SRS 6's shape; `kbps` are its 30 s rates.
+pub fn client_json(client: &ClientSnapshot, now_ms: u64, kbps: Kbps) -> Value {
+    let alive_secs = now_ms.saturating_sub(client.connected_ms) as f64 / 1000.0;
     let publish = client.kind == ClientKind::FmlePublish;
     json!({
         "id": client.id.to_string(),
@@ -225,7 +247,7 @@ pub fn client_json(client: &ClientSnapshot, now_ms: u64) -> Value {
         "alive": alive_secs,
         "send_bytes": client.send_bytes,
         "recv_bytes": client.recv_bytes,
-        "kbps": {"recv_30s": kbps(client.recv_bytes), "send_30s": kbps(client.send_bytes)},
+        "kbps": {"recv_30s": kbps.recv_30s, "send_30s": kbps.send_30s},
     })
 }
 
@@ -291,7 +313,11 @@ async fn summaries(State(api): State<Api>) -> Response {
 async fn streams(State(api): State<Api>, Query(query): Query<HashMap<String, String>>) -> Response {
     let mut snapshots = api.inner.hub.streams();
     snapshots.sort_by_key(|s| s.id);
-    let list: Vec<Value> = page(snapshots, &query).iter().map(stream_json).collect();
+    let now = unix_ms();
+    let list: Vec<Value> = page(snapshots, &query)
+        .iter()
+        .map(|s| stream_json(s, api.stream_kbps(s), now))
+        .collect();
     api.answer(StatusCode::OK, 0, json!({"streams": list}))
 }
 
@@ -307,7 +333,11 @@ async fn stream(State(api): State<Api>, Path(id): Path<String>) -> Response {
         return api.answer(StatusCode::BAD_REQUEST, ERROR_BAD_REQUEST, json!({}));
     };
     match api.inner.hub.streams().iter().find(|s| s.id == id) {
-        Some(found) => api.answer(StatusCode::OK, 0, json!({"stream": stream_json(found)})),
+        Some(found) => api.answer(
+            StatusCode::OK,
+            0,
+            json!({"stream": stream_json(found, api.stream_kbps(found), unix_ms())}),
+        ),
         None => api.answer(StatusCode::NOT_FOUND, ERROR_STREAM_NOT_FOUND, json!({})),
     }
 }
@@ -318,7 +348,7 @@ async fn clients(State(api): State<Api>, Query(query): Query<HashMap<String, Str
     let now = unix_ms();
     let list: Vec<Value> = page(snapshots, &query)
         .iter()
-        .map(|c| client_json(c, now))
+        .map(|c| client_json(c, now, api.client_kbps(c)))
         .collect();
     api.answer(StatusCode::OK, 0, json!({"clients": list}))
 }
@@ -331,7 +361,7 @@ async fn client(State(api): State<Api>, Path(id): Path<String>) -> Response {
         Some(found) => api.answer(
             StatusCode::OK,
             0,
-            json!({"client": client_json(found, unix_ms())}),
+            json!({"client": client_json(found, unix_ms(), api.client_kbps(found))}),
         ),
         None => api.answer(StatusCode::NOT_FOUND, ERROR_CLIENT_NOT_FOUND, json!({})),
     }
@@ -403,11 +433,17 @@ mod tests {
 
     #[test]
     fn stream_has_srs_keys_and_codec_details() {
-        let json = stream_json(&snapshot());
+        let kbps = Kbps {
+            recv_30s: 800,
+            send_30s: 1600,
+        };
+        let json = stream_json(&snapshot(), kbps, 1_764_000_000_000);
         assert_eq!(json["id"], "7");
+        // As SRS: the time of the answer, not of the publish.
+        assert_eq!(json["live_ms"], 1_764_000_000_000u64);
         assert_eq!(json["url"], "/live/cam");
         assert_eq!(json["tcUrl"], "rtmp://127.0.0.1/live");
-        assert_eq!(json["kbps"]["send_30s"], 1600);
+        assert_eq!(json["kbps"], json!({"recv_30s": 800, "send_30s": 1600}));
         assert_eq!(json["publish"], json!({"active": true, "cid": "3"}));
         assert_eq!(
             json["video"],
@@ -425,10 +461,10 @@ mod tests {
         stream.video_sequence_header = None;
         stream.audio_sequence_header = Some(Bytes::from_static(&[0x2f, 0]));
         stream.publisher_client = None;
-        let json = stream_json(&stream);
+        let json = stream_json(&stream, Kbps::default(), 0);
         assert!(json["video"].is_null());
         assert!(json["audio"].is_null());
-        assert_eq!(json["publish"]["active"], false);
+        assert_eq!(json["publish"], json!({"active": false}));
         assert_eq!(
             video_json(Some(&[0x17, 0, 0, 0, 0, 9])),
             json!({"codec": "H264", "profile": null, "level": null, "width": null, "height": null})
@@ -454,15 +490,18 @@ mod tests {
             send_bytes: 125_000,
             recv_bytes: 0,
         };
-        let json = client_json(&client, 12_000);
+        let kbps = Kbps {
+            recv_30s: 0,
+            send_30s: 500,
+        };
+        let json = client_json(&client, 12_000, kbps);
         assert_eq!(json["id"], "9");
         assert_eq!(json["stream"], "7");
         assert_eq!(json["type"], "flv-play");
         assert_eq!(json["publish"], false);
         assert_eq!(json["alive"], 2.0);
         assert_eq!(json["url"], "/live/cam");
-        // 125 000 bytes in 2 s = 500 kbit/s.
-        assert_eq!(json["kbps"]["send_30s"], 500);
+        assert_eq!(json["kbps"], json!({"recv_30s": 0, "send_30s": 500}));
     }
 
     #[test]

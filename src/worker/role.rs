@@ -33,8 +33,8 @@ pub fn run(plan: Plan, name: &str) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("HTTP cannot listen on {}", worker.http))?;
         let files = HttpFiles::default();
-        let control_routes = plug_ins(&ctx, &files, name);
         let control = Control::new(&format!("worker/{name}"), &plan.digest());
+        let control_routes = plug_ins(&ctx, &files, name, &control);
         control.serve(worker.control, control_routes.clone()).await?;
         tokio::spawn(super::rtmp_conn::serve(rtmp, ctx.clone()));
         // The API answers on the HTTP port too, as SRS serves it on a port of its own.
@@ -54,11 +54,22 @@ pub fn run(plan: Plan, name: &str) -> anyhow::Result<()> {
 }
 
 /// The seam for optional parts: HLS registers a sink factory on `ctx.hub` and `.m3u8`/`.ts` handlers
-/// on `files`; the SRS-compatible API returns its `/api/v1/*` routes here (served on the control port).
-fn plug_ins(ctx: &Arc<WorkerContext>, files: &HttpFiles, name: &str) -> axum::Router {
+/// on `files`; metrics add their section to `control`'s `/metrics`; the SRS-compatible API returns
+/// its `/api/v1/*` routes here (served on the control port).
+fn plug_ins(
+    ctx: &Arc<WorkerContext>,
+    files: &HttpFiles,
+    name: &str,
+    control: &Control,
+) -> axum::Router {
     let hls = super::hls::install(&ctx.hub, files, ctx.settings.hls.clone());
-    super::metrics::spawn_sampler(ctx.hub.clone(), hls);
-    super::api::Api::new(ctx.hub.clone(), name).router()
+    let rates = super::metrics::Rates::new();
+    super::metrics::spawn_sampler(ctx.hub.clone(), hls.clone(), rates.clone());
+    let (hub, section_rates) = (ctx.hub.clone(), rates.clone());
+    control.add_metrics_section(Arc::new(move || {
+        super::metrics::exposition(&hub, &hls, &section_rates)
+    }));
+    super::api::Api::new(ctx.hub.clone(), name, rates).router()
 }
 
 async fn shutdown_signal() {

@@ -1,7 +1,8 @@
-//! The `hls.path` mirror: segments and playlists written under `ROOT/APP/` by a thread of its own
-//! (atomic renames, so CDN readers never see a partial file), and removed as the window slides.
+//! The `hls.path` mirror: segments and playlists written under `ROOT/APP/` (default vhost) or
+//! `ROOT/VHOST/APP/` (any other) by a thread of its own (atomic renames, so CDN readers never see a
+//! partial file), and removed as the window slides.
 
-use super::StreamId;
+use super::{valid_name, StreamId, DEFAULT_VHOST};
 use bytes::Bytes;
 use std::path::PathBuf;
 use std::sync::mpsc::{sync_channel, SyncSender, TrySendError};
@@ -10,8 +11,8 @@ use std::sync::Arc;
 /// Disk jobs queued for the writer thread before new ones are dropped (and counted).
 const DISK_QUEUE: usize = 256;
 
-/// Writes segments and playlists under `root/APP/` on a thread of its own, so the publisher path
-/// never waits for a disk.
+/// Writes segments and playlists under `root/APP/` or `root/VHOST/APP/` on a thread of its own, so
+/// the publisher path never waits for a disk.
 pub(super) struct DiskMirror {
     root: PathBuf,
     jobs: SyncSender<DiskJob>,
@@ -51,8 +52,9 @@ impl DiskMirror {
         DiskMirror { root, jobs }
     }
 
-    fn dir(&self, id: &StreamId) -> PathBuf {
-        self.root.join(&id.app)
+    /// The directory of a stream's files, or `None` when its names cannot be mirrored safely.
+    pub(super) fn dir(&self, id: &StreamId) -> Option<PathBuf> {
+        stream_dir(&self.root, id)
     }
 
     fn send(&self, job: DiskJob) {
@@ -67,33 +69,69 @@ impl DiskMirror {
     }
 
     pub(super) fn write_segment(&self, id: &StreamId, name: &str, data: Bytes) {
-        self.send(DiskJob::Write {
-            path: self.dir(id).join(name),
-            data,
-        });
+        if let Some(dir) = self.dir(id) {
+            self.send(DiskJob::Write {
+                path: dir.join(name),
+                data,
+            });
+        }
     }
 
     pub(super) fn write_playlist(&self, id: &StreamId, text: Arc<str>) {
-        self.send(DiskJob::Write {
-            path: self.dir(id).join(format!("{}.m3u8", id.stream)),
-            data: Bytes::copy_from_slice(text.as_bytes()),
-        });
+        if let Some(dir) = self.dir(id) {
+            self.send(DiskJob::Write {
+                path: dir.join(format!("{}.m3u8", id.stream)),
+                data: Bytes::copy_from_slice(text.as_bytes()),
+            });
+        }
     }
 
     pub(super) fn remove_segment(&self, id: &StreamId, name: &str) {
-        self.send(DiskJob::Remove {
-            path: self.dir(id).join(name),
-        });
+        if let Some(dir) = self.dir(id) {
+            self.send(DiskJob::Remove {
+                path: dir.join(name),
+            });
+        }
     }
 
     pub(super) fn remove_stream(&self, id: &StreamId, sequences: &[u64]) {
+        let Some(dir) = self.dir(id) else {
+            return;
+        };
         self.send(DiskJob::Remove {
-            path: self.dir(id).join(format!("{}.m3u8", id.stream)),
+            path: dir.join(format!("{}.m3u8", id.stream)),
         });
         for sequence in sequences {
-            self.remove_segment(id, &format!("{}-{}.ts", id.stream, sequence));
+            self.send(DiskJob::Remove {
+                path: dir.join(format!("{}-{}.ts", id.stream, sequence)),
+            });
         }
     }
+}
+
+/// Where a stream's files go: `root/APP/` for the default vhost (the layout CDNs and SRS users
+/// expect), `root/VHOST/APP/` for the others, so one app/stream on two vhosts never shares a file.
+///
+/// `None` when a name could escape `root` or collide: every part must be a plain file name
+/// ([`valid_name`]: no `/`, no leading `.`), and an app may not look like one of our files
+/// (`*.m3u8`, `*.ts`, `*.tmp`), since `root/VHOST/APP` shares its parent with the default vhost's
+/// `root/APP/STREAM.m3u8`-style files when VHOST equals a default-vhost app.
+pub(super) fn stream_dir(root: &std::path::Path, id: &StreamId) -> Option<PathBuf> {
+    let file_like = |name: &str| {
+        [".m3u8", ".ts", ".tmp"]
+            .iter()
+            .any(|ext| name.ends_with(ext))
+    };
+    if !valid_name(&id.app) || !valid_name(&id.stream) || file_like(&id.app) {
+        return None;
+    }
+    if id.vhost == DEFAULT_VHOST {
+        return Some(root.join(&id.app));
+    }
+    if !valid_name(&id.vhost) {
+        return None;
+    }
+    Some(root.join(&id.vhost).join(&id.app))
 }
 
 /// Writes `path.tmp` then renames it over `path`, so CDN readers never see a partial file.

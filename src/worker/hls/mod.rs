@@ -93,6 +93,14 @@ impl HlsStore {
             return None;
         }
         self.sweep();
+        if let Some(disk) = &self.inner.disk {
+            if disk.dir(&id).is_none() {
+                tracing::warn!(
+                    vhost = %id.vhost, app = %id.app, stream = %id.stream,
+                    "HLS names unfit for a file path; this stream is served from memory only"
+                );
+            }
+        }
         let entry = {
             let mut streams = lock(&self.inner.streams);
             streams
@@ -435,6 +443,101 @@ mod tests {
             std::fs::read_dir(dir.path().join("live")).is_ok_and(|mut d| d.next().is_none())
         });
         assert!(removed, "files of a disposed stream remain");
+    }
+
+    fn wait_for_file(path: &std::path::Path) -> bool {
+        (0..250).any(|_| {
+            std::thread::sleep(Duration::from_millis(20));
+            path.exists()
+        })
+    }
+
+    #[test]
+    fn vhosts_get_their_own_directories() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = HlsStore::new(settings(Some(dir.path().display().to_string())));
+        let other = StreamId {
+            vhost: "example.com".into(),
+            ..stream_id("cam")
+        };
+        let mut default_publisher = store.publish(stream_id("cam")).unwrap();
+        let mut other_publisher = store.publish(other.clone()).unwrap();
+        feed_audio(&mut default_publisher, 4);
+        feed_audio(&mut other_publisher, 8);
+        drop(default_publisher);
+        drop(other_publisher);
+        let default_playlist = dir.path().join("live/cam.m3u8");
+        let other_playlist = dir.path().join("example.com/live/cam.m3u8");
+        assert!(wait_for_file(&default_playlist) && wait_for_file(&other_playlist));
+        // Each file holds its own vhost's playlist: the same ones the HTTP routes serve.
+        let settled = (0..250).any(|_| {
+            std::thread::sleep(Duration::from_millis(20));
+            let on_disk =
+                |path: &std::path::Path| std::fs::read_to_string(path).unwrap_or_default();
+            let default_text = store.playlist(DEFAULT_VHOST, true, "live", "cam");
+            let other_text = store.playlist("example.com", true, "live", "cam");
+            default_text.as_deref() == Some(on_disk(&default_playlist).as_str())
+                && other_text.as_deref() == Some(on_disk(&other_playlist).as_str())
+        });
+        assert!(settled, "playlists on disk differ from the served ones");
+        assert_ne!(
+            std::fs::read_to_string(&default_playlist).unwrap(),
+            std::fs::read_to_string(&other_playlist).unwrap()
+        );
+        // Disposing of one vhost's stream leaves the other's files alone.
+        let entry = store.entry(&other).unwrap();
+        lock(&entry).idle_since = Instant::now().checked_sub(Duration::from_secs(3600));
+        store.sweep();
+        let removed = (0..250).any(|_| {
+            std::thread::sleep(Duration::from_millis(20));
+            !other_playlist.exists()
+        });
+        assert!(removed);
+        assert!(default_playlist.exists());
+    }
+
+    #[test]
+    fn unsafe_names_are_not_mirrored() {
+        let root = std::path::Path::new("/srv/hls");
+        let id = |vhost: &str, app: &str, stream: &str| StreamId {
+            vhost: vhost.into(),
+            app: app.into(),
+            stream: stream.into(),
+        };
+        assert_eq!(
+            disk::stream_dir(root, &id(DEFAULT_VHOST, "live", "cam")),
+            Some(root.join("live"))
+        );
+        assert_eq!(
+            disk::stream_dir(root, &id("a.example", "live", "cam")),
+            Some(root.join("a.example/live"))
+        );
+        for bad in [
+            id(DEFAULT_VHOST, "..", "cam"),
+            id(DEFAULT_VHOST, "live/sub", "cam"),
+            id(DEFAULT_VHOST, "live", "../cam"),
+            id(DEFAULT_VHOST, "cam.m3u8", "x"),
+            id("a.example", "live.ts", "x"),
+            id("..", "live", "cam"),
+            id("a/b", "live", "cam"),
+        ] {
+            assert_eq!(disk::stream_dir(root, &bad), None, "{bad:?}");
+        }
+        // The stream still plays from memory; nothing lands outside the root.
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("root");
+        let store = HlsStore::new(settings(Some(root.display().to_string())));
+        let escaping = StreamId {
+            app: "..".into(),
+            ..stream_id("cam")
+        };
+        let mut publisher = store.publish(escaping).unwrap();
+        feed_audio(&mut publisher, 6);
+        drop(publisher);
+        assert!(store.playlist(DEFAULT_VHOST, true, "..", "cam").is_some());
+        std::thread::sleep(Duration::from_millis(200));
+        assert!(!dir.path().join("cam.m3u8").exists());
+        assert!(!root.exists() || std::fs::read_dir(&root).unwrap().next().is_none());
     }
 
     #[test]
