@@ -195,7 +195,13 @@ static "site" {{
 
     let shell = up(&kdl, &run_dir);
     wait_all_ready(&plan, 2, Duration::from_secs(20));
-    let body = fetch_verified(&shell, &issuing_root, tls_port, "/", Duration::from_secs(30));
+    let body = fetch_verified(
+        &shell,
+        &issuing_root,
+        tls_port,
+        "/",
+        Duration::from_secs(30),
+    );
     assert_eq!(body, "hello over HTTPS from oryx up\n");
     assert_eq!(pebble.orders(), 1, "one order for the first certificate");
     assert!(
@@ -226,5 +232,95 @@ static "site" {{
         shell.log_text()
     );
     assert_eq!(pebble.orders(), 1, "a restart must not order again");
+    stop_shell(shell);
+}
+
+/// `ffprobe URL` (TLS not verified: the site's certificate is self-signed) listing the codecs it finds,
+/// bounded to 15 s; empty when it fails.
+fn probe_codecs(url: &str, log: PathBuf) -> String {
+    let mut command = Command::new("ffprobe");
+    command
+        .args(["-v", "error", "-tls_verify", "0", "-rw_timeout", "10000000"])
+        .args(["-show_entries", "stream=codec_name", "-of", "csv=p=0", url]);
+    let mut probe = Proc::spawn(command, log);
+    match probe.wait_exit(Duration::from_secs(15)) {
+        Some(status) if status.success() => probe.log_text(),
+        _ => String::new(),
+    }
+}
+
+#[test]
+fn up_serves_hls_and_http_flv_over_https_through_the_static_sites_proxy() {
+    let dir = tempfile::tempdir().unwrap();
+    let media = make_media(dir.path());
+    let root = site_root(dir.path(), "<h1>oryx player</h1>\n");
+    let [rtmp_lb, http_lb, tls_port] = [0, 1, 2].map(|_| free_addr().port());
+    let kdl = dir.path().join("live.kdl");
+    std::fs::write(
+        &kdl,
+        format!(
+            r#"oryx 1
+{ports}
+defaults {{
+    hls fragment="1s" window=6
+}}
+worker "live"
+rtmp-lb listen="127.0.0.1:{rtmp_lb}"
+http-lb listen="127.0.0.1:{http_lb}"
+static "site" {{
+    root "{root}"
+    tls listen="127.0.0.1:{tls_port}" {{
+        self-signed "oryx.test"
+    }}
+    proxy "/live/" to="http-lb"
+}}
+"#,
+            ports = ports_line(),
+            root = root.display(),
+        ),
+    )
+    .unwrap();
+    let plan = compile(&kdl);
+    let shell = up(&kdl, &dir.path().join("run"));
+    wait_all_ready(&plan, 4, Duration::from_secs(20));
+
+    let site = format!("https://127.0.0.1:{tls_port}");
+    let page = static_common::curl(&["--fail", "--insecure", &format!("{site}/")]);
+    assert_eq!(
+        String::from_utf8_lossy(&page.stdout),
+        "<h1>oryx player</h1>\n",
+        "{}",
+        String::from_utf8_lossy(&page.stderr)
+    );
+
+    let _publisher = publish(
+        &media,
+        &format!("rtmp://127.0.0.1:{rtmp_lb}/live/s"),
+        dir.path().join("publish.log"),
+    );
+    for (kind, url) in [
+        ("HLS", format!("{site}/live/s.m3u8")),
+        ("HTTP-FLV", format!("{site}/live/s.flv")),
+    ] {
+        let mut attempt = 0;
+        wait_for(Duration::from_secs(40), kind, || {
+            attempt += 1;
+            let log = dir.path().join(format!("probe-{kind}-{attempt}.log"));
+            let codecs = probe_codecs(&url, log);
+            (codecs.contains("h264") && codecs.contains("aac")).then_some(codecs)
+        });
+    }
+    // The playlist itself came through the proxy with its type intact.
+    let playlist = static_common::curl(&[
+        "--fail",
+        "--insecure",
+        "--write-out",
+        "%{content_type}",
+        &format!("{site}/live/s.m3u8"),
+    ]);
+    let text = String::from_utf8_lossy(&playlist.stdout);
+    assert!(text.starts_with("#EXTM3U"), "{text}");
+    assert!(text.contains(".ts"), "{text}");
+    assert!(text.to_lowercase().contains("mpegurl"), "{text}");
     stop_shell(shell);
 }
