@@ -165,6 +165,13 @@ pub enum DiagnosticKind {
     RedirectWithoutTls {
         name: String,
     },
+    Http01WithoutListener {
+        name: String,
+    },
+    CertificateUnreadable {
+        path: String,
+        reason: String,
+    },
     UnknownProxyTarget {
         target: String,
         suggestion: Option<String>,
@@ -218,6 +225,8 @@ pub const ALL_CODES: &[&str] = &[
     "oryx::conflicting-certificates",
     "oryx::static-without-listener",
     "oryx::redirect-without-tls",
+    "oryx::http01-without-listener",
+    "oryx::certificate-unreadable",
     "oryx::unknown-proxy-target",
     "oryx::binary-on-embedded",
     "oryx::missing-binary",
@@ -271,6 +280,8 @@ impl DiagnosticKind {
             ConflictingCertificates => "oryx::conflicting-certificates",
             StaticWithoutListener { .. } => "oryx::static-without-listener",
             RedirectWithoutTls { .. } => "oryx::redirect-without-tls",
+            Http01WithoutListener { .. } => "oryx::http01-without-listener",
+            CertificateUnreadable { .. } => "oryx::certificate-unreadable",
             UnknownProxyTarget { .. } => "oryx::unknown-proxy-target",
             BinaryOnEmbedded => "oryx::binary-on-embedded",
             MissingBinary { .. } => "oryx::missing-binary",
@@ -283,9 +294,10 @@ impl DiagnosticKind {
     pub fn severity(&self) -> Severity {
         use DiagnosticKind::*;
         match self {
-            MissingBinary { .. } | StaticRootMissing { .. } | PoolOverlapsListener { .. } => {
-                Severity::Warning
-            }
+            MissingBinary { .. }
+            | StaticRootMissing { .. }
+            | PoolOverlapsListener { .. }
+            | CertificateUnreadable { .. } => Severity::Warning,
             _ => Severity::Error,
         }
     }
@@ -345,6 +357,12 @@ impl DiagnosticKind {
             StaticWithoutListener { name } => format!("static site \"{name}\" listens nowhere"),
             RedirectWithoutTls { name } => {
                 format!("static site \"{name}\" redirects to HTTPS but has no `tls`")
+            }
+            Http01WithoutListener { name } => format!(
+                "static site \"{name}\" asks for ACME http-01 but has no plain `listen` to answer it"
+            ),
+            CertificateUnreadable { path, reason } => {
+                format!("certificate file \"{path}\" cannot be read: {reason}")
             }
             UnknownProxyTarget { target, .. } => {
                 format!("proxy target \"{target}\" is neither a load balancer of this topology nor an http(s) URL")
@@ -456,6 +474,14 @@ impl DiagnosticKind {
             RedirectWithoutTls { .. } => {
                 Some("add a `tls` listener or remove `redirect-https`".into())
             }
+            Http01WithoutListener { .. } => Some(
+                "add `listen \"0.0.0.0:80\"` (the CA validates http-01 on port 80) or use `challenge \"tls-alpn-01\"`"
+                    .into(),
+            ),
+            CertificateUnreadable { .. } => Some(
+                "the site cannot start until the file exists and is readable; relative paths start at the topology file's directory"
+                    .into(),
+            ),
             UnknownProxyTarget { suggestion, .. } => did_you_mean(suggestion).or_else(|| {
                 Some("name a load balancer declared in this file (`rtmp-lb`, `http-lb`, `api-lb`) or a URL like \"http://127.0.0.1:9000\"".into())
             }),

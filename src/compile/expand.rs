@@ -570,6 +570,33 @@ fn check_static(
             if acme.domains.is_empty() {
                 ctx.error_at(DiagnosticKind::AcmeWithoutDomain, acme.span, "no `domain`");
             }
+            if acme.challenge == AcmeChallenge::Http01 && site.listen.is_none() {
+                ctx.error_at(
+                    DiagnosticKind::Http01WithoutListener {
+                        name: site.name.value.clone(),
+                    },
+                    acme.span,
+                    "validated over plain HTTP",
+                );
+            }
+        }
+        // With conflicting sources that error comes first; the files may not even be meant.
+        if environment.check_files && sources == 1 {
+            for pair in &tls.certs {
+                for file in [&pair.cert, &pair.key] {
+                    let path = resolve_path(environment.base_dir, file);
+                    if let Err(err) = std::fs::File::open(&path) {
+                        ctx.error_at(
+                            DiagnosticKind::CertificateUnreadable {
+                                path,
+                                reason: err.to_string(),
+                            },
+                            tls.span,
+                            "read when the site starts",
+                        );
+                    }
+                }
+            }
         }
     }
     for proxy in &site.proxies {
