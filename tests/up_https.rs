@@ -1,8 +1,8 @@
 //! `oryx up` with HTTPS on the static role, as a user runs it: a KDL topology whose static site gets
 //! its certificate from a real ACME server (pebble, started by `scripts/pebble-up`) and keeps it in
 //! its cache across a restart of the whole shell; and a full topology (worker, rtmp-lb, http-lb,
-//! static site with TLS proxying `/live/` to the http-lb) where ffmpeg publishes through the rtmp-lb
-//! and ffprobe plays HLS and HTTP-FLV over HTTPS from the static site.
+//! api-lb, static site with TLS proxying `/live/` to the http-lb and `/api/` to the api-lb) where
+//! ffmpeg publishes through the rtmp-lb and ffprobe plays HLS and HTTP-FLV over HTTPS from the site.
 
 mod static_common;
 mod up_support;
@@ -130,6 +130,14 @@ fn site_root(dir: &Path, text: &str) -> PathBuf {
     root
 }
 
+/// `N` different loopback ports, free right now (held together while chosen so none repeats).
+fn distinct_ports<const N: usize>() -> [u16; N] {
+    let held: Vec<std::net::TcpListener> = (0..N)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port"))
+        .collect();
+    std::array::from_fn(|i| held[i].local_addr().unwrap().port())
+}
+
 /// The `ports` pool line for a run of 20 free ports.
 fn ports_line() -> String {
     let base = free_port_run(20);
@@ -154,7 +162,7 @@ fn stop_shell(mut shell: Proc) {
 #[test]
 fn up_gets_an_acme_certificate_from_pebble_and_reuses_it_after_a_restart() {
     let dir = tempfile::tempdir().unwrap();
-    let [http_port, tls_port] = [0, 1].map(|_| free_addr().port());
+    let [http_port, tls_port] = distinct_ports();
     let pebble = Pebble::start(&dir.path().join("pebble"), tls_port, http_port);
     let issuing_root = pebble.issuing_root(dir.path());
     let root = site_root(dir.path(), "hello over HTTPS from oryx up\n");
@@ -224,7 +232,7 @@ static "site" {{
     // The whole shell again: the certificate comes from the cache, at once, with no new order.
     let shell = up(&kdl, &run_dir);
     wait_all_ready(&plan, 2, Duration::from_secs(20));
-    let body = fetch_verified(&shell, &issuing_root, tls_port, "/", Duration::from_secs(3));
+    let body = fetch_verified(&shell, &issuing_root, tls_port, "/", Duration::from_secs(5));
     assert_eq!(body, "hello over HTTPS from oryx up\n");
     assert!(
         shell.log_text().contains("loaded from the cache"),
@@ -254,7 +262,7 @@ fn up_serves_hls_and_http_flv_over_https_through_the_static_sites_proxy() {
     let dir = tempfile::tempdir().unwrap();
     let media = make_media(dir.path());
     let root = site_root(dir.path(), "<h1>oryx player</h1>\n");
-    let [rtmp_lb, http_lb, tls_port] = [0, 1, 2].map(|_| free_addr().port());
+    let [rtmp_lb, http_lb, api_lb, tls_port] = distinct_ports();
     let kdl = dir.path().join("live.kdl");
     std::fs::write(
         &kdl,
@@ -267,12 +275,14 @@ defaults {{
 worker "live"
 rtmp-lb listen="127.0.0.1:{rtmp_lb}"
 http-lb listen="127.0.0.1:{http_lb}"
+api-lb listen="127.0.0.1:{api_lb}"
 static "site" {{
     root "{root}"
     tls listen="127.0.0.1:{tls_port}" {{
         self-signed "oryx.test"
     }}
     proxy "/live/" to="http-lb"
+    proxy "/api/" to="api-lb"
 }}
 "#,
             ports = ports_line(),
@@ -282,7 +292,7 @@ static "site" {{
     .unwrap();
     let plan = compile(&kdl);
     let shell = up(&kdl, &dir.path().join("run"));
-    wait_all_ready(&plan, 4, Duration::from_secs(20));
+    wait_all_ready(&plan, 5, Duration::from_secs(20));
 
     let site = format!("https://127.0.0.1:{tls_port}");
     let page = static_common::curl(&["--fail", "--insecure", &format!("{site}/")]);
@@ -322,5 +332,16 @@ static "site" {{
     assert!(text.starts_with("#EXTM3U"), "{text}");
     assert!(text.contains(".ts"), "{text}");
     assert!(text.to_lowercase().contains("mpegurl"), "{text}");
+    // The API on the same origin sees the stream published through the rtmp-lb.
+    let api = static_common::curl(&["--fail", "--insecure", &format!("{site}/api/v1/streams")]);
+    let streams: serde_json::Value = serde_json::from_slice(&api.stdout)
+        .unwrap_or_else(|err| panic!("{err}: {}", String::from_utf8_lossy(&api.stdout)));
+    assert_eq!(streams["code"], 0, "{streams}");
+    assert!(
+        streams["streams"]
+            .as_array()
+            .is_some_and(|list| list.iter().any(|s| s["name"] == "s")),
+        "{streams}"
+    );
     stop_shell(shell);
 }
