@@ -154,7 +154,28 @@ pub fn load_plan(file: Option<&Path>, env: Option<&str>) -> Result<Plan, String>
                 })
                 .map_err(|err| format!("{} is not a plan: {err}", path.display()))
         }
-        Some(path) => compile::compile_path(path, env).map_err(|f| f.to_string()),
+        Some(path) => {
+            let name = path.display().to_string();
+            let text =
+                compile::read_topology(path).map_err(|err| format!("cannot read {name}: {err}"))?;
+            let compilation =
+                compile::compile(&name, &text, &compile::Options::for_file(&name, env));
+            match compilation.plan {
+                Some(ref plan) => {
+                    // Warnings (a missing external binary, a missing static root) do not stop `up`,
+                    // but the operator must see them: the role they concern will fail to start.
+                    if compilation.warning_count() > 0 {
+                        tracing::warn!("topology warnings:\n{}", compilation.render_plain());
+                    }
+                    Ok(plan.clone())
+                }
+                None => Err(format!(
+                    "{} error(s) in topology\n{}",
+                    compilation.error_count(),
+                    compilation.render_plain()
+                )),
+            }
+        }
     }
 }
 

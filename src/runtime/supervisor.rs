@@ -161,7 +161,7 @@ async fn supervise(
                     s.pid = pid;
                     s.starts += 1;
                 });
-                tracing::info!(role = %spec.label, pid = ?pid, "started");
+                tracing::info!(role = %spec.label, pid = pid.unwrap_or_default(), "started");
                 let ready = wait_until_ready(spec.readiness, &spec.label, &ready_tx);
                 tokio::pin!(ready);
                 let mut ready_done = false;
