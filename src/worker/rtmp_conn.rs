@@ -330,7 +330,26 @@ async fn play_loop(
     let mut queue = WriteQueue::default();
     let mut headers = BytesMut::with_capacity(256);
     let mut buf = vec![0u8; 1024];
+    let mut merge_next = false;
     loop {
+        if merge_next {
+            // Merge the next writes: sleep the window (not registered as a waiter, so the publisher
+            // does not touch this player), but keep answering the player meanwhile.
+            let sleep = tokio::time::sleep(merge);
+            tokio::pin!(sleep);
+            loop {
+                tokio::select! {
+                    _ = &mut sleep => break,
+                    r = rd.read(&mut buf) => {
+                        if !player_input(conn, r?, &buf).await? {
+                            return Ok(());
+                        }
+                    }
+                    _ = cancel.cancelled() => return Ok(()),
+                }
+            }
+            merge_next = false;
+        }
         let notified = stream.notified();
         tokio::pin!(notified);
         notified.as_mut().enable();
@@ -394,22 +413,7 @@ async fn play_loop(
                 continue;
             }
         }
-        if !merge.is_zero() && !full_batch {
-            // Merge the next writes: sleep the window, but keep answering the player meanwhile.
-            let sleep = tokio::time::sleep(merge);
-            tokio::pin!(sleep);
-            loop {
-                tokio::select! {
-                    _ = &mut sleep => break,
-                    r = rd.read(&mut buf) => {
-                        if !player_input(conn, r?, &buf).await? {
-                            return Ok(());
-                        }
-                    }
-                    _ = cancel.cancelled() => return Ok(()),
-                }
-            }
-        }
+        merge_next = !merge.is_zero() && !full_batch;
     }
 }
 
