@@ -63,7 +63,7 @@ impl WriteQueue {
             }
         }
         // A GOP burst grows the queue; thousands of idle players should not keep that capacity.
-        if self.parts.capacity() > 64 {
+        if self.parts.capacity() > 8 {
             self.parts = VecDeque::new();
         }
         Ok(written)
