@@ -24,7 +24,11 @@ const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Frames taken from the ring per batch.
 const BATCH_FRAMES: usize = 1024;
+/// Read buffer of a publisher.
 const READ_BUFFER: usize = 16 * 1024;
+/// Read buffer until a connection publishes: enough for the handshake and commands, and small, since
+/// thousands of players connect at once and the allocator keeps what they briefly used.
+const HELLO_BUFFER: usize = 2048;
 
 pub fn media_kind(kind: FrameKind) -> MediaKind {
     match kind {
@@ -149,8 +153,9 @@ async fn handle(
     }
     let _slot = slot;
     let mut publisher: Option<(Publisher, StreamName)> = None;
-    let mut buf = vec![0u8; READ_BUFFER];
+    let mut buf = vec![0u8; HELLO_BUFFER];
     let mut pending = first_bytes;
+    let mut grow_buffer = false;
     let result = loop {
         let data: &[u8] = if pending.is_empty() {
             let cancel = conn.guard.entry.cancel.clone();
@@ -223,6 +228,7 @@ async fn handle(
                                 Some(p.stream_id()),
                             );
                             conn.session.accept_publish(stream_id, &name);
+                            grow_buffer = true;
                             tracing::info!(stream = %stream_name.key(), client = %conn.ip, "publish");
                             publisher = Some((p, stream_name));
                         }
@@ -266,6 +272,9 @@ async fn handle(
         }
         if let Err(err) = conn.flush_session().await {
             break Err(err.into());
+        }
+        if std::mem::take(&mut grow_buffer) {
+            buf = vec![0u8; READ_BUFFER];
         }
         if let Some((stream_id, name)) = play {
             if publisher.is_some() {
