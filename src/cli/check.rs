@@ -1,8 +1,77 @@
-//! `oryx check` (to be written by the compiler work).
+//! `oryx check FILE…`: compile each topology (and each of its `env` overlays) and report every problem
+//! as human text, JSON, GitHub workflow commands or SARIF.
 
-use super::args::*;
+use super::args::{CheckArgs, CheckFormat};
+use crate::compile::{self, report, Compilation, Options};
+use std::io::IsTerminal;
 
-pub fn run(_args: &CheckArgs) -> i32 {
-    eprintln!("oryx check: not implemented yet");
-    super::EXIT_USAGE
+pub fn run(args: &CheckArgs) -> i32 {
+    let mut compilations: Vec<Compilation> = Vec::new();
+    for file in &args.files {
+        let name = file.display().to_string();
+        let text = match compile::read_topology(file) {
+            Ok(text) => text,
+            Err(err) => {
+                eprintln!("oryx check: cannot read {name}: {err}");
+                return super::EXIT_USAGE;
+            }
+        };
+        let options = Options::for_file(&name, args.env.as_deref());
+        compilations.push(compile::check_all(&name, &text, &options));
+    }
+    let reports: Vec<report::FileReport<'_>> = compilations
+        .iter()
+        .map(|c| report::FileReport {
+            file: &c.name,
+            text: &c.text,
+            diagnostics: &c.diagnostics,
+        })
+        .collect();
+    let output = match args.format {
+        CheckFormat::Human => human(&compilations),
+        CheckFormat::Json => report::render_json(&reports, args.deny_warnings),
+        CheckFormat::Github => report::render_github(&reports),
+        CheckFormat::Sarif => report::render_sarif(&reports),
+    };
+    print!("{output}");
+    let errors: usize = compilations.iter().map(Compilation::error_count).sum();
+    let warnings: usize = compilations.iter().map(Compilation::warning_count).sum();
+    if errors > 0 || (args.deny_warnings && warnings > 0) {
+        1
+    } else {
+        0
+    }
+}
+
+fn plural(n: usize, word: &str) -> String {
+    if n == 1 {
+        format!("1 {word}")
+    } else {
+        format!("{n} {word}s")
+    }
+}
+
+fn human(compilations: &[Compilation]) -> String {
+    let color = report::use_color(std::io::stdout().is_terminal());
+    let mut out = String::new();
+    for c in compilations {
+        out.push_str(&report::render_human(
+            &c.name,
+            &c.text,
+            &c.diagnostics,
+            color,
+        ));
+        let (errors, warnings) = (c.error_count(), c.warning_count());
+        if errors == 0 && warnings == 0 {
+            out.push_str(&format!("{}: ok\n", c.name));
+        } else {
+            out.push_str(&format!(
+                "{}: {}, {}\n",
+                c.name,
+                plural(errors, "error"),
+                plural(warnings, "warning")
+            ));
+        }
+    }
+    out
 }

@@ -4,6 +4,7 @@ pub mod args;
 pub mod check;
 pub mod completions;
 pub mod fmt;
+pub mod man;
 pub mod plan;
 
 use args::{Cli, Command};

@@ -1,8 +1,110 @@
-//! `oryx plan` (to be written by the compiler work).
+//! `oryx plan FILE`: compile a topology and show the plan as a text tree or canonical JSON, the
+//! changes against an older file (`--diff`), or the worker a stream goes to (`--route`).
+//!
+//! With several options, `--route` wins over `--diff`, which wins over the plain plan; `--json`
+//! switches any of them to JSON.
 
-use super::args::*;
+use super::args::PlanArgs;
+use crate::compile::{self, plan::Plan, render, report, Options};
+use crate::route;
+use serde_json::{json, Value};
+use std::io::IsTerminal;
+use std::path::Path;
 
-pub fn run(_args: &PlanArgs) -> i32 {
-    eprintln!("oryx plan: not implemented yet");
-    super::EXIT_USAGE
+pub fn run(args: &PlanArgs) -> i32 {
+    let plan = match load(&args.file, args.env.as_deref()) {
+        Ok(plan) => plan,
+        Err(code) => return code,
+    };
+    if let Some(spec) = &args.route {
+        return show_route(&plan, spec, args.json);
+    }
+    if let Some(old_file) = &args.diff {
+        let old = match load(old_file, args.env.as_deref()) {
+            Ok(plan) => plan,
+            Err(code) => return code,
+        };
+        let changes = old.diff(&plan);
+        if args.json {
+            let document = json!({
+                "old_digest": old.digest(),
+                "new_digest": plan.digest(),
+                "changes": changes,
+            });
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&document).unwrap_or_default()
+            );
+        } else {
+            print!("{}", render::diff_text(&old, &plan, &changes));
+        }
+        return 0;
+    }
+    if args.json {
+        println!("{}", json_with_digest(&plan));
+    } else {
+        print!("{}", render::plan_text(&plan));
+    }
+    0
+}
+
+/// The canonical JSON with a `"digest"` key (of the JSON without it) added; keys stay sorted.
+pub fn json_with_digest(plan: &Plan) -> String {
+    let mut value: Value = serde_json::from_str(&plan.canonical_json()).unwrap_or(Value::Null);
+    if let Value::Object(map) = &mut value {
+        map.insert("digest".into(), Value::String(plan.digest()));
+    }
+    serde_json::to_string(&value).unwrap_or_default()
+}
+
+/// Compile `file`; diagnostics go to stderr. Errors map to exit codes (2 unreadable, 1 invalid).
+fn load(file: &Path, env: Option<&str>) -> Result<Plan, i32> {
+    let name = file.display().to_string();
+    let text = compile::read_topology(file).map_err(|err| {
+        eprintln!("oryx plan: cannot read {name}: {err}");
+        super::EXIT_USAGE
+    })?;
+    let compilation = compile::compile(&name, &text, &Options::for_file(&name, env));
+    if !compilation.diagnostics.is_empty() {
+        let color = report::use_color(std::io::stderr().is_terminal());
+        eprint!(
+            "{}",
+            report::render_human(&name, &text, &compilation.diagnostics, color)
+        );
+    }
+    compilation.plan.ok_or(1)
+}
+
+fn show_route(plan: &Plan, spec: &str, as_json: bool) -> i32 {
+    let Some(key) = route::parse_route(spec) else {
+        eprintln!("oryx plan: --route wants VHOST/APP/STREAM or APP/STREAM, got \"{spec}\"");
+        return super::EXIT_USAGE;
+    };
+    let candidates: Vec<String> = match &plan.rtmp_lb {
+        Some(lb) => lb.workers.clone(),
+        None => plan.workers.iter().map(|w| w.name.clone()).collect(),
+    };
+    if candidates.is_empty() {
+        eprintln!("oryx plan: no worker to route to");
+        return 1;
+    }
+    let ranked = route::rank(&key, &candidates);
+    if as_json {
+        let document = json!({"key": key, "worker": ranked[0], "fallbacks": &ranked[1..]});
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&document).unwrap_or_default()
+        );
+        return 0;
+    }
+    println!("route {key}");
+    for (i, name) in ranked.iter().enumerate() {
+        let rtmp = plan
+            .worker(name)
+            .map(|w| w.rtmp.to_string())
+            .unwrap_or_default();
+        let role = if i == 0 { "serves" } else { "fallback" };
+        println!("  {}. {name:<16} rtmp {rtmp}  {role}", i + 1);
+    }
+    0
 }

@@ -1,10 +1,26 @@
 //! The topology compiler: KDL text → spanned document → typed config → validated, expanded [`plan::Plan`].
 //!
-//! This module never opens sockets or spawns processes.
+//! [`compile`] reads like the pipeline in DESIGN.md §1: parse, apply the `--env` overlay, decode
+//! against the schema, then validate and expand into a plan. Every stage adds to one list of
+//! diagnostics, so a run reports every problem at once. This module never opens sockets or spawns
+//! processes; it only looks at the filesystem to warn about missing binaries and static roots.
 
+pub mod decode;
+pub mod diagnostic;
+pub mod diff;
+pub mod expand;
+pub mod fast_parse;
+pub mod fields;
+pub mod format;
+pub mod overlay;
+pub mod parse;
 pub mod plan;
+pub mod render;
+pub mod report;
+pub mod units;
 
-use std::path::Path;
+use diagnostic::{Diagnostic, Severity};
+use std::path::{Path, PathBuf};
 
 /// The built-in default topology `oryx up` runs without a file.
 pub const DEFAULT_TOPOLOGY: &str = include_str!("../../examples/configs/single.kdl");
@@ -30,25 +46,315 @@ impl std::fmt::Display for CompileFailure {
 
 impl std::error::Error for CompileFailure {}
 
+/// How to compile.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The `env "NAME"` overlay to apply.
+    pub env: Option<String>,
+    /// Directory relative paths (static root, ACME cache, cert files) start from.
+    pub base_dir: PathBuf,
+    /// Warn about missing external binaries and static roots.
+    pub check_files: bool,
+}
+
+impl Options {
+    /// Options for a topology named `name`: paths relative to its directory, files checked.
+    pub fn for_file(name: &str, env: Option<&str>) -> Self {
+        let base_dir = if name.starts_with('<') {
+            PathBuf::new()
+        } else {
+            Path::new(name)
+                .parent()
+                .map(Path::to_path_buf)
+                .unwrap_or_default()
+        };
+        Options {
+            env: env.map(str::to_string),
+            base_dir,
+            check_files: true,
+        }
+    }
+}
+
+/// The outcome of compiling one source: every diagnostic, and the plan when there was no error.
+#[derive(Debug)]
+pub struct Compilation {
+    pub name: String,
+    pub text: String,
+    pub diagnostics: Vec<Diagnostic>,
+    pub plan: Option<plan::Plan>,
+    /// The `env` blocks the file declares (empty when it did not parse).
+    pub env_names: Vec<String>,
+}
+
+impl Compilation {
+    pub fn error_count(&self) -> usize {
+        self.count(Severity::Error)
+    }
+
+    pub fn warning_count(&self) -> usize {
+        self.count(Severity::Warning)
+    }
+
+    fn count(&self, severity: Severity) -> usize {
+        self.diagnostics
+            .iter()
+            .filter(|d| d.severity() == severity)
+            .count()
+    }
+
+    /// The diagnostics as miette text, without color (for logs and `CompileFailure`).
+    pub fn render_plain(&self) -> String {
+        report::render_human(&self.name, &self.text, &self.diagnostics, false)
+    }
+}
+
+/// Compile `text` (called `name` in diagnostics): parse → overlay → decode → validate and expand.
+pub fn compile(name: &str, text: &str, options: &Options) -> Compilation {
+    let mut ctx = fields::Ctx::default();
+    let mut env_names = Vec::new();
+    let plan = match parse::parse(text) {
+        Err(syntax_errors) => {
+            ctx.diagnostics = syntax_errors;
+            None
+        }
+        Ok(document) => {
+            env_names = overlay::env_names(&document);
+            overlay::check_env_nodes(&document, &mut ctx);
+            let document = overlay::apply(&document, options.env.as_deref(), &mut ctx);
+            let topology = decode::decode(&document, &mut ctx);
+            let environment = expand::Environment {
+                base_dir: &options.base_dir,
+                check_files: options.check_files,
+            };
+            expand::expand(&topology, options.env.as_deref(), &environment, &mut ctx)
+        }
+    };
+    let mut diagnostics = ctx.diagnostics;
+    // Present problems in file order; the sort is stable, so ties keep their discovery order.
+    diagnostics.sort_by_key(|d| d.labels.first().map_or(0, |l| l.span.offset));
+    Compilation {
+        name: name.to_string(),
+        text: text.to_string(),
+        plan: if diagnostics.iter().any(|d| d.severity() == Severity::Error) {
+            None
+        } else {
+            plan
+        },
+        diagnostics,
+        env_names,
+    }
+}
+
+/// Compile for `oryx check`: the base document, and when no `env` is chosen, every `env` overlay too,
+/// so problems inside any environment are found. Diagnostics are deduplicated.
+pub fn check_all(name: &str, text: &str, options: &Options) -> Compilation {
+    let mut base = compile(name, text, options);
+    if options.env.is_some() {
+        return base;
+    }
+    for env in base.env_names.clone() {
+        let with_env = Options {
+            env: Some(env),
+            ..options.clone()
+        };
+        for diagnostic in compile(name, text, &with_env).diagnostics {
+            if !base.diagnostics.contains(&diagnostic) {
+                base.diagnostics.push(diagnostic);
+            }
+        }
+    }
+    base.diagnostics
+        .sort_by_key(|d| d.labels.first().map_or(0, |l| l.span.offset));
+    base
+}
+
 /// Compile source text (named `name` in diagnostics) into a plan, with an optional env overlay.
-/// Warnings do not fail compilation.
+/// Warnings do not fail compilation. Relative paths start from `name`'s directory.
 pub fn compile_source(
     name: &str,
     text: &str,
     env: Option<&str>,
 ) -> Result<plan::Plan, CompileFailure> {
-    let _ = (name, text, env);
-    Err(CompileFailure {
-        rendered: "the compiler is not implemented yet".into(),
-        error_count: 1,
-    })
+    let compilation = compile(name, text, &Options::for_file(name, env));
+    match compilation.plan {
+        Some(plan) => Ok(plan),
+        None => Err(CompileFailure {
+            rendered: compilation.render_plain(),
+            error_count: compilation.error_count(),
+        }),
+    }
+}
+
+/// The largest topology file read (a 10 000-node topology is about 300 KiB).
+pub const MAX_TOPOLOGY_BYTES: u64 = 64 << 20;
+
+/// Read a topology file as UTF-8, refusing files over [`MAX_TOPOLOGY_BYTES`].
+pub fn read_topology(path: &Path) -> std::io::Result<String> {
+    use std::io::Read as _;
+    let file = std::fs::File::open(path)?;
+    let mut text = String::new();
+    file.take(MAX_TOPOLOGY_BYTES + 1)
+        .read_to_string(&mut text)?;
+    if text.len() as u64 > MAX_TOPOLOGY_BYTES {
+        return Err(std::io::Error::other(format!(
+            "larger than {} MiB",
+            MAX_TOPOLOGY_BYTES >> 20
+        )));
+    }
+    Ok(text)
 }
 
 /// Read and compile a file.
 pub fn compile_path(path: &Path, env: Option<&str>) -> Result<plan::Plan, CompileFailure> {
-    let text = std::fs::read_to_string(path).map_err(|err| CompileFailure {
+    let text = read_topology(path).map_err(|err| CompileFailure {
         rendered: format!("cannot read {}: {err}", path.display()),
         error_count: 1,
     })?;
     compile_source(&path.display().to_string(), &text, env)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn compile_text(text: &str) -> Compilation {
+        compile(
+            "test.kdl",
+            text,
+            &Options {
+                env: None,
+                base_dir: PathBuf::new(),
+                check_files: false,
+            },
+        )
+    }
+
+    fn codes(c: &Compilation) -> Vec<&'static str> {
+        c.diagnostics.iter().map(|d| d.code()).collect()
+    }
+
+    #[test]
+    fn default_topology_compiles() {
+        let plan = compile_source(DEFAULT_TOPOLOGY_NAME, DEFAULT_TOPOLOGY, None).unwrap();
+        assert_eq!(plan.workers.len(), 1);
+        assert_eq!(plan.workers[0].name, "live");
+        assert_eq!(plan.workers[0].rtmp.to_string(), "127.0.0.1:19350");
+        assert_eq!(plan.workers[0].http.to_string(), "127.0.0.1:19351");
+        assert_eq!(plan.workers[0].control.to_string(), "127.0.0.1:19352");
+        assert!(plan.workers[0].proxy_protocol);
+        assert_eq!(
+            plan.rtmp_lb.as_ref().unwrap().listen.to_string(),
+            "0.0.0.0:1935"
+        );
+        assert_eq!(
+            plan.rtmp_lb.as_ref().unwrap().control.to_string(),
+            "127.0.0.1:19998"
+        );
+        // Fixed roles count down from the top of the pool, so workers never shift them.
+        assert_eq!(plan.shell_control.to_string(), "127.0.0.1:19999");
+        assert_eq!(plan.workers[0].stream, expand::default_stream());
+    }
+
+    #[test]
+    fn count_expands_and_groups_select() {
+        let c = compile_text(
+            "oryx 1\nworker \"a\" count=2\nworker \"b\"\nrtmp-lb listen=\"0.0.0.0:1935\" workers=\"a\"\n",
+        );
+        let plan = c.plan.expect("valid");
+        let names: Vec<_> = plan.workers.iter().map(|w| w.name.as_str()).collect();
+        assert_eq!(names, ["a-0", "a-1", "b"]);
+        assert_eq!(plan.rtmp_lb.unwrap().workers, ["a-0", "a-1"]);
+        assert!(plan.workers[0].proxy_protocol);
+        assert!(!plan.workers[2].proxy_protocol);
+    }
+
+    #[test]
+    fn defaults_and_worker_settings_merge() {
+        let c = compile_text(
+            "oryx 1\ndefaults { gop-cache #false; hls fragment=\"4s\"; }\nworker \"a\" chunk-size=4096 { hls window=3; http-flv #false; }\n",
+        );
+        let plan = c.plan.expect("valid");
+        let s = &plan.workers[0].stream;
+        assert!(!s.gop_cache);
+        assert_eq!(s.chunk_size, 4096);
+        // Settings merge one by one: the worker's `hls` block keeps the defaults' fragment.
+        assert_eq!(s.hls.fragment_ms, 4000);
+        assert_eq!(s.hls.window, 3);
+        assert!(!s.http_flv.enabled);
+    }
+
+    #[test]
+    fn reports_every_problem_at_once() {
+        let c = compile_text(
+            "oryx 1\nworker \"a\" chunksize=1\nrtmp-lb listen=\"0.0.0.0:0\" workers=\"b\"\nbogus\n",
+        );
+        assert!(c.plan.is_none());
+        assert_eq!(
+            codes(&c),
+            [
+                "oryx::unknown-property",
+                "oryx::out-of-range",
+                "oryx::unknown-worker-group",
+                "oryx::unknown-node"
+            ]
+        );
+    }
+
+    #[test]
+    fn listeners_on_any_address_collide() {
+        let c = compile_text(
+            "oryx 1\nworker \"a\"\nrtmp-lb listen=\"0.0.0.0:1935\"\nhttp-lb listen=\"127.0.0.1:1935\"\n",
+        );
+        assert_eq!(codes(&c), ["oryx::port-conflict"]);
+        assert_eq!(c.diagnostics[0].labels.len(), 2);
+    }
+
+    #[test]
+    fn pool_skips_listener_ports_with_a_warning() {
+        let c = compile_text(
+            "oryx 1\nports from=2000 to=2010\nworker \"a\"\nrtmp-lb listen=\"0.0.0.0:2001\"\n",
+        );
+        assert_eq!(codes(&c), ["oryx::pool-overlaps-listener"]);
+        let plan = c.plan.expect("warnings do not fail");
+        assert_eq!(plan.workers[0].http.port(), 2002);
+    }
+
+    #[test]
+    fn proxy_to_role_resolves_to_loopback() {
+        let c = compile_text(
+            "oryx 1\nworker \"a\"\napi-lb listen=\"0.0.0.0:1985\"\nstatic \"s\" { root \".\"; listen \"127.0.0.1:8081\"; proxy \"/api/\" to=\"api-lb\"; }\n",
+        );
+        let plan = c.plan.expect("valid");
+        assert_eq!(plan.statics[0].proxies[0].to, "http://127.0.0.1:1985");
+    }
+
+    #[test]
+    fn mutated_examples_never_panic() {
+        let examples = [
+            DEFAULT_TOPOLOGY,
+            include_str!("../../examples/configs/environments.kdl"),
+        ];
+        for text in examples {
+            let boundaries: Vec<usize> = (0..text.len())
+                .filter(|i| text.is_char_boundary(*i))
+                .collect();
+            for window in boundaries.windows(2).step_by(23) {
+                let (at, next) = (window[0], window[1]);
+                for replacement in ["", "{", "\"", "é"] {
+                    let mutated = format!("{}{replacement}{}", &text[..at], &text[next..]);
+                    let c = compile_text(&mutated);
+                    let _ = c.render_plain();
+                    let _ = report::render_json(
+                        &[report::FileReport {
+                            file: "t.kdl",
+                            text: &c.text,
+                            diagnostics: &c.diagnostics,
+                        }],
+                        false,
+                    );
+                }
+            }
+        }
+    }
 }

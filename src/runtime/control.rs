@@ -11,7 +11,10 @@ use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use serde::Serialize;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
+
+/// Text a role appends to `/metrics`, rendered at each scrape (series it must be able to drop).
+pub type MetricsSection = Arc<dyn Fn() -> String + Send + Sync>;
 
 /// Shared state of a role's control API.
 #[derive(Clone)]
@@ -24,6 +27,7 @@ struct ControlInner {
     digest: String,
     ready: AtomicBool,
     metrics: PrometheusHandle,
+    sections: Mutex<Vec<MetricsSection>>,
 }
 
 #[derive(Serialize)]
@@ -61,6 +65,7 @@ impl Control {
                 digest: digest.to_string(),
                 ready: AtomicBool::new(false),
                 metrics,
+                sections: Mutex::new(Vec::new()),
             }),
         }
     }
@@ -71,6 +76,16 @@ impl Control {
 
     pub fn is_ready(&self) -> bool {
         self.inner.ready.load(Ordering::SeqCst)
+    }
+
+    /// Appends `section` to every `/metrics` answer, after the recorder's series. For per-object
+    /// series (one per stream) that must vanish with their object, which the recorder cannot do.
+    pub fn add_metrics_section(&self, section: MetricsSection) {
+        self.inner
+            .sections
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(section);
     }
 
     pub fn digest(&self) -> &str {
@@ -130,8 +145,18 @@ async fn readyz(State(control): State<Control>) -> (StatusCode, axum::Json<serde
 async fn metrics_text(
     State(control): State<Control>,
 ) -> ([(&'static str, &'static str); 1], String) {
-    (
-        [("content-type", "text/plain; version=0.0.4")],
-        control.inner.metrics.render(),
-    )
+    let mut text = control.inner.metrics.render();
+    let sections = control
+        .inner
+        .sections
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
+    for section in sections {
+        if !text.is_empty() && !text.ends_with('\n') {
+            text.push('\n');
+        }
+        text.push_str(&section());
+    }
+    ([("content-type", "text/plain; version=0.0.4")], text)
 }

@@ -1,7 +1,274 @@
-//! The http-lb role (to be written).
+//! The http-lb role: a streaming reverse proxy for `/APP/STREAM.flv`, `.m3u8` and `-SEQ.ts` that sends
+//! every request of a stream to the worker holding it (the same rendezvous ranking as the rtmp-lb).
+//!
+//! Bodies stream through untouched (a live FLV response never ends; nothing is buffered). The client's
+//! address goes to the worker in `X-Forwarded-For` and `X-Real-IP`. If the chosen worker cannot be
+//! reached, the next in the ranking is tried; if none can, the client gets a 502 saying so.
 
-use crate::compile::plan::Plan;
+use super::backends::{effective_vhost, query_param, Backends};
+use super::control::Control;
+use crate::compile::plan::{Plan, WorkerPlan};
+use crate::route;
+use anyhow::Context;
+use bytes::Bytes;
+use http::{header, HeaderValue, Method, Request, Response, StatusCode};
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Empty, Full};
+use hyper::body::Incoming;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+type ProxyBody = BoxBody<Bytes, hyper::Error>;
+
+/// What a request path asks for.
+#[derive(Debug, PartialEq, Eq)]
+pub struct StreamRequest {
+    pub app: String,
+    pub stream: String,
+}
+
+/// Parse `/APP/STREAM.flv`, `/APP/STREAM.m3u8` or `/APP/STREAM-SEQ.ts`; anything else is `None`.
+pub fn parse_stream_path(path: &str) -> Option<StreamRequest> {
+    let rest = path.strip_prefix('/')?;
+    let (app, file) = rest.split_once('/')?;
+    if app.is_empty() || file.contains('/') {
+        return None;
+    }
+    let stream = if let Some(stem) = file.strip_suffix(".flv") {
+        stem
+    } else if let Some(stem) = file.strip_suffix(".m3u8") {
+        stem
+    } else if let Some(stem) = file.strip_suffix(".ts") {
+        // Segments are STREAM-SEQ.ts: the stream is everything before the last `-digits`.
+        let (stream, seq) = stem.rsplit_once('-')?;
+        if seq.is_empty() || !seq.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        stream
+    } else {
+        return None;
+    };
+    if stream.is_empty() {
+        return None;
+    }
+    Some(StreamRequest {
+        app: app.to_string(),
+        stream: stream.to_string(),
+    })
+}
+
+struct Proxy {
+    backends: Backends,
+    client: Client<HttpConnector, Empty<Bytes>>,
+}
 
 pub fn run(plan: Plan) -> anyhow::Result<()> {
-    anyhow::bail!("http-lb not implemented yet (plan {})", plan.digest())
+    let lb = plan.http_lb.clone().context("the plan has no http-lb")?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let control = Control::new("http-lb", &plan.digest());
+        let backends = Backends::from_plan(&plan, &lb.workers);
+        backends.poll_once().await;
+        backends.spawn_poller();
+        control.serve(lb.control, backends.router()).await?;
+        let listener = tokio::net::TcpListener::bind(lb.listen)
+            .await
+            .with_context(|| format!("http-lb cannot listen on {}", lb.listen))?;
+        tracing::info!(listen = %lb.listen, workers = ?lb.workers, "http-lb serving");
+        control.set_ready(true);
+        serve(listener, backends).await
+    })
+}
+
+/// Accept and proxy connections on `listener` forever.
+pub async fn serve(listener: tokio::net::TcpListener, backends: Backends) -> anyhow::Result<()> {
+    let mut connector = HttpConnector::new();
+    connector.set_connect_timeout(Some(Duration::from_secs(2)));
+    connector.set_nodelay(true);
+    let client = Client::builder(TokioExecutor::new()).build(connector);
+    let proxy = Arc::new(Proxy { backends, client });
+    loop {
+        let (stream, peer) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(err) => {
+                // Out of descriptors and the like: back off instead of spinning.
+                tracing::warn!(%err, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let proxy = proxy.clone();
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |request| {
+                let proxy = proxy.clone();
+                async move { Ok::<_, std::convert::Infallible>(proxy.handle(request, peer).await) }
+            });
+            let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+            let _ = builder
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}
+
+fn text(status: StatusCode, body: String) -> Response<ProxyBody> {
+    let mut response = Response::new(
+        Full::new(Bytes::from(body))
+            .map_err(|never| match never {})
+            .boxed(),
+    );
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    response
+}
+
+impl Proxy {
+    async fn handle(&self, request: Request<Incoming>, peer: SocketAddr) -> Response<ProxyBody> {
+        let path = request.uri().path().to_string();
+        let Some(target) = parse_stream_path(&path) else {
+            return text(
+                StatusCode::NOT_FOUND,
+                format!(
+                    "not found: {path} (the http-lb serves /APP/STREAM.flv, .m3u8 and -SEQ.ts)\n"
+                ),
+            );
+        };
+        if request.method() != Method::GET && request.method() != Method::HEAD {
+            return text(
+                StatusCode::METHOD_NOT_ALLOWED,
+                format!("{} is not allowed here\n", request.method()),
+            );
+        }
+        let query = request.uri().query().unwrap_or("");
+        let vhost = effective_vhost(query_param(query, "vhost"));
+        let key = route::stream_key(vhost, &target.app, &target.stream);
+        let candidates = self.backends.candidates(&key);
+        if candidates.is_empty() {
+            return text(
+                StatusCode::BAD_GATEWAY,
+                format!("no worker serves {key}: this http-lb has no workers\n"),
+            );
+        }
+        let mut failures = Vec::new();
+        for worker in &candidates {
+            match self.forward(&request, peer, worker).await {
+                Ok(response) => {
+                    metrics::counter!("oryx_http_lb_requests_total", "worker" => worker.name.clone())
+                        .increment(1);
+                    return response.map(|body| body.boxed());
+                }
+                Err(err) => {
+                    tracing::warn!(worker = %worker.name, %key, "cannot reach worker: {err}");
+                    self.backends.mark_down(&worker.name);
+                    failures.push(format!("{} ({})", worker.name, worker.http));
+                }
+            }
+        }
+        metrics::counter!("oryx_http_lb_unavailable_total").increment(1);
+        text(
+            StatusCode::BAD_GATEWAY,
+            format!(
+                "no worker serves {key}: every worker is unreachable: {}\n",
+                failures.join(", ")
+            ),
+        )
+    }
+
+    /// Send `request` to `worker`; only a failure to reach it at all is an error (worker answers,
+    /// 404 included, go back to the client).
+    async fn forward(
+        &self,
+        request: &Request<Incoming>,
+        peer: SocketAddr,
+        worker: &WorkerPlan,
+    ) -> Result<Response<Incoming>, hyper_util::client::legacy::Error> {
+        let path_and_query = request
+            .uri()
+            .path_and_query()
+            .map(|pq| pq.as_str())
+            .unwrap_or("/");
+        let uri = format!("http://{}{}", worker.http, path_and_query);
+        let mut outgoing = Request::new(Empty::<Bytes>::new());
+        *outgoing.method_mut() = request.method().clone();
+        *outgoing.uri_mut() = uri.parse().unwrap_or_default();
+        let headers = outgoing.headers_mut();
+        for (name, value) in request.headers() {
+            if !is_hop_by_hop(name) {
+                headers.append(name.clone(), value.clone());
+            }
+        }
+        let client_ip = peer.ip().to_string();
+        let forwarded_for = match request.headers().get("x-forwarded-for") {
+            Some(prior) => format!("{}, {client_ip}", prior.to_str().unwrap_or("")),
+            None => client_ip.clone(),
+        };
+        if let Ok(value) = HeaderValue::from_str(&forwarded_for) {
+            headers.insert("x-forwarded-for", value);
+        }
+        if let Ok(value) = HeaderValue::from_str(&client_ip) {
+            headers.insert("x-real-ip", value);
+        }
+        self.client.request(outgoing).await
+    }
+}
+
+fn is_hop_by_hop(name: &header::HeaderName) -> bool {
+    matches!(
+        name.as_str(),
+        "connection"
+            | "keep-alive"
+            | "proxy-connection"
+            | "transfer-encoding"
+            | "upgrade"
+            | "te"
+            | "trailer"
+            | "content-length"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_three_stream_url_shapes() {
+        let want = |app: &str, stream: &str| {
+            Some(StreamRequest {
+                app: app.into(),
+                stream: stream.into(),
+            })
+        };
+        assert_eq!(parse_stream_path("/live/foo.flv"), want("live", "foo"));
+        assert_eq!(parse_stream_path("/live/foo.m3u8"), want("live", "foo"));
+        assert_eq!(parse_stream_path("/live/foo-12.ts"), want("live", "foo"));
+        assert_eq!(parse_stream_path("/live/cam-1-7.ts"), want("live", "cam-1"));
+    }
+
+    #[test]
+    fn rejects_other_paths() {
+        for path in [
+            "/",
+            "/live",
+            "/live/",
+            "/live/foo",
+            "/live/.flv",
+            "/live/foo.ts",
+            "/live/foo-x.ts",
+            "/a/b/c.flv",
+            "//foo.flv",
+            "/live/foo.mp4",
+        ] {
+            assert_eq!(parse_stream_path(path), None, "{path}");
+        }
+    }
 }

@@ -1,10 +1,11 @@
 //! Logging setup for the shell and its roles: human lines prefixed with the role name, or JSON.
 
 use crate::cli::args::LogFormat;
+use std::io::IsTerminal;
 use tracing_subscriber::EnvFilter;
 
 /// Install the global subscriber. `role` (e.g. `worker/live-0`) prefixes every human line so the
-/// shell's merged output says which child spoke; JSON lines carry it as a field via the span.
+/// shell's merged output says which child spoke; JSON lines carry it as a top-level `role` field.
 /// The level comes from `RUST_LOG` (default `info`).
 pub fn init(role: &str, format: LogFormat) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
@@ -12,6 +13,9 @@ pub fn init(role: &str, format: LogFormat) {
         LogFormat::Human => tracing_subscriber::fmt()
             .with_env_filter(filter)
             .with_target(false)
+            // Colours only on a terminal: the shell forwards its children's lines into files and
+            // collectors, where escape codes are noise.
+            .with_ansi(std::io::stderr().is_terminal())
             .with_writer(std::io::stderr)
             .fmt_fields(tracing_subscriber::fmt::format::DefaultFields::new())
             .event_format(prefixed(role))
@@ -19,8 +23,9 @@ pub fn init(role: &str, format: LogFormat) {
         LogFormat::Json => tracing_subscriber::fmt()
             .with_env_filter(filter)
             .with_writer(std::io::stderr)
-            .json()
-            .with_current_span(false)
+            .event_format(JsonWithRole {
+                role: role.to_string(),
+            })
             .try_init(),
     };
     // A second init (tests running roles in one process) keeps the first subscriber.
@@ -30,7 +35,9 @@ pub fn init(role: &str, format: LogFormat) {
 fn prefixed(role: &str) -> RolePrefix {
     RolePrefix {
         role: role.to_string(),
-        inner: tracing_subscriber::fmt::format().with_target(false),
+        inner: tracing_subscriber::fmt::format()
+            .with_target(false)
+            .with_ansi(std::io::stderr().is_terminal()),
     }
 }
 
@@ -54,4 +61,63 @@ where
         write!(writer, "[{}] ", self.role)?;
         self.inner.format_event(ctx, writer, event)
     }
+}
+
+/// Formats events as one JSON object per line: `timestamp`, `level`, `role`, `fields` (the message
+/// and every field of the event), the same shape the shell writes for external programs' lines.
+struct JsonWithRole {
+    role: String,
+}
+
+impl<S, N> tracing_subscriber::fmt::FormatEvent<S, N> for JsonWithRole
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+    N: for<'a> tracing_subscriber::fmt::FormatFields<'a> + 'static,
+{
+    fn format_event(
+        &self,
+        _ctx: &tracing_subscriber::fmt::FmtContext<'_, S, N>,
+        mut writer: tracing_subscriber::fmt::format::Writer<'_>,
+        event: &tracing::Event<'_>,
+    ) -> std::fmt::Result {
+        let mut fields = FieldMap::default();
+        event.record(&mut fields);
+        let record = serde_json::json!({
+            "timestamp": timestamp_now(),
+            "level": event.metadata().level().as_str(),
+            "role": self.role,
+            "fields": serde_json::Value::Object(fields.0),
+        });
+        writeln!(writer, "{record}")
+    }
+}
+
+#[derive(Default)]
+struct FieldMap(serde_json::Map<String, serde_json::Value>);
+
+impl tracing::field::Visit for FieldMap {
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        self.0
+            .insert(field.name().to_string(), format!("{value:?}").into());
+    }
+    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+        self.0.insert(field.name().to_string(), value.into());
+    }
+    fn record_i64(&mut self, field: &tracing::field::Field, value: i64) {
+        self.0.insert(field.name().to_string(), value.into());
+    }
+    fn record_u64(&mut self, field: &tracing::field::Field, value: u64) {
+        self.0.insert(field.name().to_string(), value.into());
+    }
+    fn record_bool(&mut self, field: &tracing::field::Field, value: bool) {
+        self.0.insert(field.name().to_string(), value.into());
+    }
+}
+
+/// Seconds since the Unix epoch with milliseconds (`1764075600.123`), cheap and sortable.
+pub fn timestamp_now() -> String {
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    format!("{}.{:03}", since.as_secs(), since.subsec_millis())
 }

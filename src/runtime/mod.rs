@@ -1,10 +1,13 @@
 //! The runtime: executes a [`crate::compile::plan::Plan`] as supervised role processes. Never reads KDL.
 
 pub mod api_lb;
+pub mod backends;
 pub mod control;
+pub mod external;
 pub mod http_lb;
 pub mod logging;
 pub mod role;
 pub mod rtmp_lb;
 pub mod shell;
 pub mod static_site;
+pub mod supervisor;

@@ -1,7 +1,241 @@
-//! The rtmp-lb role (to be written).
+//! The rtmp-lb role: learns which stream an RTMP client wants, hands the connection to the worker that
+//! holds that stream, then relays bytes both ways without parsing them.
+//!
+//! Routing needs `connect` (app, tcUrl) and the first `publish`/`play` (stream name), and a client sends
+//! `publish`/`play` only after `connect` and `createStream` are answered, so the LB answers those itself
+//! with the sans-IO [`ServerSession`] (at the default 128-byte chunk size, so the client's decoder is
+//! left exactly as a fresh connection's). It records every byte the client sent after the handshake.
+//! Then it connects to the chosen worker (PROXY v2 header first when the worker expects one),
+//! handshakes as a client, and replays the recorded bytes verbatim, so the worker's chunk-stream state
+//! is exactly the client's. From there both directions are plain byte copies. The worker's answers
+//! to `connect` and `createStream` reach the client a second time; their transaction ids are already
+//! settled, so clients (ffmpeg, OBS/librtmp) ignore them, and every chunk stream the worker uses starts
+//! with a full header, so the client decodes the worker's output from its first byte.
 
-use crate::compile::plan::Plan;
+use super::backends::{effective_vhost, query_param, Backends};
+use super::control::Control;
+use crate::compile::plan::{Plan, WorkerKind, WorkerPlan};
+use crate::route;
+use crate::rtmp::handshake::ClientHandshake;
+use crate::rtmp::server::{ServerEvent, ServerSession};
+use anyhow::Context;
+use bytes::{Bytes, BytesMut};
+use std::net::SocketAddr;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// C0 + C1 + C2: the client bytes the handshake consumes before the chunk stream starts.
+const CLIENT_HANDSHAKE_LEN: usize = 1 + 1536 + 1536;
+/// A client must name its stream within this time.
+const ROUTING_TIMEOUT: Duration = Duration::from_secs(15);
+/// Most bytes a client may send before its `publish`/`play` (commands are small; media comes later).
+const MAX_PREAMBLE: usize = 1 << 20;
+/// Connecting to and handshaking with one worker.
+const WORKER_TIMEOUT: Duration = Duration::from_secs(3);
+/// Relay buffer per direction.
+const RELAY_BUFFER: usize = 64 * 1024;
+
+/// What the client asked for, and everything needed to replay it.
+#[derive(Debug)]
+pub struct Routed {
+    pub key: String,
+    pub publish: bool,
+    /// Client bytes after the handshake, to replay to the worker.
+    pub replay: Bytes,
+}
 
 pub fn run(plan: Plan) -> anyhow::Result<()> {
-    anyhow::bail!("rtmp-lb not implemented yet (plan {})", plan.digest())
+    let lb = plan.rtmp_lb.clone().context("the plan has no rtmp-lb")?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let control = Control::new("rtmp-lb", &plan.digest());
+        let backends = Backends::from_plan(&plan, &lb.workers);
+        backends.poll_once().await;
+        backends.spawn_poller();
+        control.serve(lb.control, backends.router()).await?;
+        let listener = tokio::net::TcpListener::bind(lb.listen)
+            .await
+            .with_context(|| format!("rtmp-lb cannot listen on {}", lb.listen))?;
+        tracing::info!(listen = %lb.listen, workers = ?lb.workers, "rtmp-lb serving");
+        control.set_ready(true);
+        loop {
+            let (client, peer) = match listener.accept().await {
+                Ok(accepted) => accepted,
+                Err(err) => {
+                    tracing::warn!(%err, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            };
+            let backends = backends.clone();
+            tokio::spawn(async move {
+                metrics::gauge!("oryx_rtmp_lb_connections").increment(1.0);
+                if let Err(err) = serve_client(client, peer, backends).await {
+                    tracing::info!(%peer, "connection ended: {err:#}");
+                }
+                metrics::gauge!("oryx_rtmp_lb_connections").decrement(1.0);
+            });
+        }
+    })
+}
+
+async fn serve_client(
+    mut client: TcpStream,
+    peer: SocketAddr,
+    backends: Backends,
+) -> anyhow::Result<()> {
+    let _ = client.set_nodelay(true);
+    let routed = tokio::time::timeout(ROUTING_TIMEOUT, read_route(&mut client))
+        .await
+        .map_err(|_| anyhow::anyhow!("no publish/play within {ROUTING_TIMEOUT:?}"))??;
+    let local = client.local_addr()?;
+    let mut tried = Vec::new();
+    for worker in backends.candidates(&routed.key) {
+        match tokio::time::timeout(WORKER_TIMEOUT, open_worker(&worker, peer, local)).await {
+            Ok(Ok((mut upstream, early))) => {
+                tracing::info!(%peer, key = %routed.key, worker = %worker.name,
+                    publish = routed.publish, "routed");
+                metrics::counter!("oryx_rtmp_lb_routed_total", "worker" => worker.name.clone())
+                    .increment(1);
+                upstream.write_all(&routed.replay).await?;
+                client.write_all(&early).await?;
+                let _ = tokio::io::copy_bidirectional_with_sizes(
+                    &mut client,
+                    &mut upstream,
+                    RELAY_BUFFER,
+                    RELAY_BUFFER,
+                )
+                .await;
+                return Ok(());
+            }
+            Ok(Err(err)) => {
+                tracing::warn!(worker = %worker.name, "cannot reach worker: {err:#}");
+                backends.mark_down(&worker.name);
+            }
+            Err(_) => {
+                tracing::warn!(worker = %worker.name, "worker did not handshake in {WORKER_TIMEOUT:?}");
+                backends.mark_down(&worker.name);
+            }
+        }
+        tried.push(worker.name);
+    }
+    anyhow::bail!("no worker serves {} (tried: {:?})", routed.key, tried)
+}
+
+/// Answer the client until it names its stream; returns the routing key and the bytes to replay.
+pub async fn read_route(client: &mut TcpStream) -> anyhow::Result<Routed> {
+    // 128 keeps the client's view of our chunk size at the protocol default, which is what the
+    // worker's output (a fresh connection's) assumes.
+    let mut session = ServerSession::new(128);
+    let mut received = BytesMut::with_capacity(8192);
+    let mut buf = vec![0u8; 16 * 1024];
+    let mut connect: Option<(String, String)> = None;
+    loop {
+        let n = client.read(&mut buf).await?;
+        if n == 0 {
+            anyhow::bail!("client closed before publish/play");
+        }
+        if received.len() + n > MAX_PREAMBLE {
+            anyhow::bail!("client sent over {MAX_PREAMBLE} bytes before publish/play");
+        }
+        received.extend_from_slice(&buf[..n]);
+        let events = session
+            .feed(&buf[..n])
+            .map_err(|err| anyhow::anyhow!("bad RTMP from client: {err}"))?;
+        if session.has_output() {
+            client.write_all(&session.take_output()).await?;
+        }
+        for event in events {
+            let (publish, name) = match event {
+                ServerEvent::Connected(info) => {
+                    connect = Some((info.app, info.tc_url));
+                    continue;
+                }
+                ServerEvent::Publish { name, .. } => (true, name),
+                ServerEvent::Play { name, .. } => (false, name),
+                _ => continue,
+            };
+            let (app, tc_url) = connect.clone().unwrap_or_default();
+            let replay = received.split_off(CLIENT_HANDSHAKE_LEN.min(received.len()));
+            return Ok(Routed {
+                key: routing_key(&app, &tc_url, &name),
+                publish,
+                replay: replay.freeze(),
+            });
+        }
+    }
+}
+
+/// The routing key of a session: the vhost comes from an explicit `?vhost=` in the tcUrl, the app or
+/// the stream name (SRS accepts all three), the app and stream without their queries.
+pub fn routing_key(app: &str, tc_url: &str, stream: &str) -> String {
+    let query_of = |s: &str| s.split_once('?').map(|(_, q)| q.to_string());
+    let vhost = [tc_url, app, stream]
+        .iter()
+        .filter_map(|s| query_of(s))
+        .find_map(|q| query_param(&q, "vhost").map(str::to_string));
+    route::stream_key(effective_vhost(vhost.as_deref()), app, stream)
+}
+
+/// Connect to `worker`, send the PROXY header if it wants one, handshake as a client. Returns the
+/// stream and any worker bytes that arrived after the handshake (to pass on to the client).
+async fn open_worker(
+    worker: &WorkerPlan,
+    peer: SocketAddr,
+    local: SocketAddr,
+) -> anyhow::Result<(TcpStream, Bytes)> {
+    let mut upstream = TcpStream::connect(worker.rtmp).await?;
+    let _ = upstream.set_nodelay(true);
+    // Only our own worker reads PROXY v2; nginx-rtmp and SRS speak v1 at most.
+    if worker.proxy_protocol && worker.kind == WorkerKind::Embedded {
+        upstream
+            .write_all(&crate::proxy_protocol::encode(peer, local))
+            .await?;
+    }
+    let (mut handshake, c0c1) = ClientHandshake::start(false);
+    upstream.write_all(&c0c1).await?;
+    let mut buf = vec![0u8; 8192];
+    loop {
+        let n = upstream.read(&mut buf).await?;
+        if n == 0 {
+            anyhow::bail!("worker closed during the handshake");
+        }
+        let step = handshake
+            .feed(&buf[..n])
+            .map_err(|err| anyhow::anyhow!("worker handshake: {err}"))?;
+        if !step.send.is_empty() {
+            upstream.write_all(&step.send).await?;
+        }
+        if let Some(rest) = step.done {
+            return Ok((upstream, rest));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routing_key_takes_an_explicit_vhost_from_anywhere() {
+        let plain = routing_key("live", "rtmp://127.0.0.1:1935/live", "foo");
+        assert_eq!(plain, "__defaultVhost__/live/foo");
+        assert_eq!(
+            routing_key("live", "rtmp://h/live?vhost=v1", "foo"),
+            "v1/live/foo"
+        );
+        assert_eq!(
+            routing_key("live?vhost=v2", "rtmp://h/live", "foo"),
+            "v2/live/foo"
+        );
+        assert_eq!(
+            routing_key("live", "rtmp://h/live", "foo?vhost=v3&token=x"),
+            "v3/live/foo"
+        );
+        // The same stream named by another host still routes the same way.
+        assert_eq!(routing_key("live", "rtmp://localhost/live", "foo"), plain);
+    }
 }

@@ -1,14 +1,739 @@
 //! The shell (`oryx up`): compiles the topology, spawns and supervises every role, reloads on SIGHUP.
+//!
+//! Each role runs as a child process (`oryx role KIND NAME --plan RUN_DIR/plans/ROLE.json`, or the
+//! external program of an nginx-rtmp/SRS worker with a config compiled into the run directory). A
+//! reload (SIGHUP or `oryx reload`, which calls the shell's loopback control API) re-compiles the file;
+//! errors leave the running plan untouched, otherwise only the roles whose slice of the plan changed
+//! are restarted, and the load balancers get their new worker sets pushed instead of restarting, so
+//! their relayed connections survive.
 
-use crate::cli::args::{ReloadArgs, UpArgs};
+use super::backends::http_call;
+use super::supervisor::{ChildSpec, ChildStatus, Readiness, Supervised};
+use crate::cli::args::{LogFormat, ReloadArgs, RoleKind, UpArgs};
+use crate::compile;
+use crate::compile::diff::{ChangeClass, ChangeKind};
+use crate::compile::plan::{Plan, WorkerKind};
+use anyhow::Context;
+use axum::extract::State;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
 
-pub fn run(args: &UpArgs) -> anyhow::Result<()> {
-    anyhow::bail!("oryx up not implemented yet ({:?})", args.file)
+/// How long `up` and reload wait for a started role to report ready before moving on.
+const READY_TIMEOUT: Duration = Duration::from_secs(20);
+/// The file in the run directory that tells `oryx reload` where the shell listens.
+pub const SHELL_FILE: &str = "shell.json";
+
+/// What `RUN_DIR/shell.json` holds.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ShellFile {
+    pub pid: u32,
+    pub control: SocketAddr,
+    pub digest: String,
+    pub file: Option<PathBuf>,
 }
 
+/// The outcome of one reload, as the control API and `oryx reload` report it.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ReloadReport {
+    pub ok: bool,
+    pub digest: String,
+    /// Compile errors (the running plan was kept), or a problem applying the plan.
+    pub error: Option<String>,
+    pub started: Vec<String>,
+    pub restarted: Vec<String>,
+    /// Running roles given new settings in place (an LB's worker set).
+    pub updated: Vec<String>,
+    pub stopped: Vec<String>,
+    pub unchanged: Vec<String>,
+}
+
+/// One role of a plan: what to run and the name [`Plan::diff`] knows it by.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoleDef {
+    pub kind: RoleKind,
+    pub name: String,
+    /// `worker/live-0`, `rtmp-lb`, `static/site` (the role names of [`Plan::diff`]).
+    pub label: String,
+}
+
+/// Every role of `plan`, in start order: workers first (the LBs route to them), then LBs, then sites.
+pub fn role_defs(plan: &Plan) -> Vec<RoleDef> {
+    let def = |kind: RoleKind, name: &str| RoleDef {
+        kind,
+        name: name.to_string(),
+        label: super::role::label(kind, name),
+    };
+    let mut defs: Vec<RoleDef> = plan
+        .workers
+        .iter()
+        .map(|w| def(RoleKind::Worker, &w.name))
+        .collect();
+    for (kind, lb) in [
+        (RoleKind::RtmpLb, &plan.rtmp_lb),
+        (RoleKind::HttpLb, &plan.http_lb),
+        (RoleKind::ApiLb, &plan.api_lb),
+    ] {
+        if lb.is_some() {
+            defs.push(def(kind, kind_name(kind)));
+        }
+    }
+    for site in &plan.statics {
+        defs.push(def(RoleKind::Static, &site.name));
+    }
+    defs
+}
+
+/// The CLI name of a role kind (`rtmp-lb`).
+pub fn kind_name(kind: RoleKind) -> &'static str {
+    match kind {
+        RoleKind::Worker => "worker",
+        RoleKind::RtmpLb => "rtmp-lb",
+        RoleKind::HttpLb => "http-lb",
+        RoleKind::ApiLb => "api-lb",
+        RoleKind::Static => "static",
+    }
+}
+
+/// Which roles to start, restart, stop, update in place or leave alone to go from `old` to `new`,
+/// from [`Plan::diff`]: a change classed `hot` (an LB's worker set) is pushed to the running role.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct ReloadSteps {
+    pub added: Vec<RoleDef>,
+    pub restarted: Vec<RoleDef>,
+    pub hot: Vec<RoleDef>,
+    pub removed: Vec<RoleDef>,
+    pub unchanged: Vec<RoleDef>,
+}
+
+pub fn reload_steps(old: &Plan, new: &Plan) -> ReloadSteps {
+    let changes = old.diff(new);
+    let old_defs = role_defs(old);
+    let mut steps = ReloadSteps::default();
+    for def in role_defs(new) {
+        match changes.iter().find(|c| c.role == def.label) {
+            None => steps.unchanged.push(def),
+            Some(c) if c.kind == ChangeKind::Added => steps.added.push(def),
+            Some(c) if c.class == ChangeClass::Hot => steps.hot.push(def),
+            Some(_) => steps.restarted.push(def),
+        }
+    }
+    for change in changes.iter().filter(|c| c.kind == ChangeKind::Removed) {
+        if let Some(def) = old_defs.iter().find(|d| d.label == change.role) {
+            steps.removed.push(def.clone());
+        }
+    }
+    steps
+}
+
+/// Read the topology: the built-in default without a file, a plan JSON (`*.json`, as `oryx plan
+/// --json` prints a plan) as is, else a KDL file compiled with the env overlay.
+pub fn load_plan(file: Option<&Path>, env: Option<&str>) -> Result<Plan, String> {
+    match file {
+        None => compile::compile_source(
+            compile::DEFAULT_TOPOLOGY_NAME,
+            compile::DEFAULT_TOPOLOGY,
+            env,
+        )
+        .map_err(|f| f.to_string()),
+        Some(path) if path.extension().is_some_and(|e| e == "json") => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|err| format!("cannot read {}: {err}", path.display()))?;
+            serde_json::from_str::<Plan>(&text)
+                .or_else(|_| {
+                    // `oryx plan --json` may wrap the plan with its digest.
+                    serde_json::from_str::<serde_json::Value>(&text).and_then(|v| {
+                        serde_json::from_value::<Plan>(v.get("plan").cloned().unwrap_or_default())
+                    })
+                })
+                .map_err(|err| format!("{} is not a plan: {err}", path.display()))
+        }
+        Some(path) => compile::compile_path(path, env).map_err(|f| f.to_string()),
+    }
+}
+
+/// The address users type for a listener: wildcard binds are shown as 127.0.0.1.
+fn public(addr: SocketAddr) -> SocketAddr {
+    let mut shown = addr;
+    if addr.ip().is_unspecified() {
+        shown.set_ip([127, 0, 0, 1].into());
+    }
+    shown
+}
+
+/// The lines `oryx up` prints: the digest and the URLs users need.
+pub fn banner(plan: &Plan) -> String {
+    let mut lines = vec![format!("oryx up: plan {}", plan.digest())];
+    let first = plan.workers.first();
+    let rtmp = plan
+        .rtmp_lb
+        .as_ref()
+        .map(|lb| public(lb.listen))
+        .or(first.map(|w| w.rtmp));
+    let http = plan
+        .http_lb
+        .as_ref()
+        .map(|lb| public(lb.listen))
+        .or(first.map(|w| w.http));
+    if let Some(rtmp) = rtmp {
+        lines.push(format!("  publish  rtmp://{rtmp}/live/STREAM"));
+        lines.push(format!("  play     rtmp://{rtmp}/live/STREAM"));
+    }
+    if let Some(http) = http {
+        if plan.workers.iter().any(|w| w.stream.http_flv.enabled) {
+            lines.push(format!("  flv      http://{http}/live/STREAM.flv"));
+        }
+        if plan.workers.iter().any(|w| w.stream.hls.enabled) {
+            lines.push(format!("  hls      http://{http}/live/STREAM.m3u8"));
+        }
+    }
+    if let Some(api) = &plan.api_lb {
+        lines.push(format!(
+            "  api      http://{}/api/v1/streams",
+            public(api.listen)
+        ));
+    }
+    for site in &plan.statics {
+        if let Some(listen) = site.listen {
+            lines.push(format!(
+                "  static   http://{}/ ({})",
+                public(listen),
+                site.name
+            ));
+        }
+        if let Some(tls) = &site.tls {
+            lines.push(format!(
+                "  static   https://{}/ ({})",
+                public(tls.listen),
+                site.name
+            ));
+        }
+    }
+    for w in &plan.workers {
+        lines.push(format!(
+            "  worker   {} ({}) rtmp {} http {} control {}",
+            w.name,
+            w.kind.as_str(),
+            w.rtmp,
+            w.http,
+            w.control
+        ));
+    }
+    lines.join("\n")
+}
+
+/// The running system: the plan in force and one supervisor per role.
+struct Shell {
+    file: Option<PathBuf>,
+    env: Option<String>,
+    run_dir: PathBuf,
+    exe: PathBuf,
+    log_format: LogFormat,
+    plan: Plan,
+    roles: BTreeMap<String, (RoleDef, Supervised)>,
+}
+
+enum ShellRequest {
+    Reload(oneshot::Sender<ReloadReport>),
+}
+
+/// What the control API's `/status` shows.
+#[derive(Serialize)]
+struct RoleStatus {
+    role: String,
+    #[serde(flatten)]
+    status: ChildStatus,
+}
+
+type StatusBoard = Arc<Mutex<(String, Vec<RoleStatus>)>>;
+
+impl Shell {
+    fn plan_file(&self, def: &RoleDef) -> PathBuf {
+        self.run_dir
+            .join("plans")
+            .join(format!("{}.json", def.label.replace('/', "-")))
+    }
+
+    fn child_spec(&self, def: &RoleDef) -> anyhow::Result<ChildSpec> {
+        let json = self.log_format == LogFormat::Json;
+        if def.kind == RoleKind::Worker {
+            let worker = self
+                .plan
+                .worker(&def.name)
+                .with_context(|| format!("worker {} missing from plan", def.name))?;
+            if worker.kind != WorkerKind::Embedded {
+                let command = super::external::prepare(worker, &self.run_dir)?;
+                return Ok(ChildSpec {
+                    label: def.label.clone(),
+                    program: command.program,
+                    args: command.args,
+                    validate: command.validate,
+                    readiness: Readiness::Tcp(worker.rtmp),
+                    prefix_output: true,
+                    json_output: json,
+                });
+            }
+        }
+        let control = match def.kind {
+            RoleKind::Worker => self.plan.worker(&def.name).map(|w| w.control),
+            RoleKind::RtmpLb => self.plan.rtmp_lb.as_ref().map(|lb| lb.control),
+            RoleKind::HttpLb => self.plan.http_lb.as_ref().map(|lb| lb.control),
+            RoleKind::ApiLb => self.plan.api_lb.as_ref().map(|lb| lb.control),
+            RoleKind::Static => self
+                .plan
+                .statics
+                .iter()
+                .find(|s| s.name == def.name)
+                .map(|s| s.control),
+        }
+        .with_context(|| format!("role {} missing from plan", def.label))?;
+        let log_format = if json { "json" } else { "human" };
+        Ok(ChildSpec {
+            label: def.label.clone(),
+            program: self.exe.clone(),
+            args: vec![
+                "role".into(),
+                kind_name(def.kind).into(),
+                def.name.clone(),
+                "--plan".into(),
+                self.plan_file(def).display().to_string(),
+                "--log-format".into(),
+                log_format.into(),
+            ],
+            validate: None,
+            readiness: Readiness::Control(control),
+            prefix_output: false,
+            json_output: json,
+        })
+    }
+
+    /// Write the plan every role of the current plan reads when it (re)starts.
+    fn write_plan_files(&self) -> anyhow::Result<()> {
+        let dir = self.run_dir.join("plans");
+        std::fs::create_dir_all(&dir)
+            .with_context(|| format!("cannot create {}", dir.display()))?;
+        let json = serde_json::to_string_pretty(&self.plan)?;
+        for def in role_defs(&self.plan) {
+            let path = self.plan_file(&def);
+            write_private(&path, json.as_bytes())
+                .with_context(|| format!("cannot write {}", path.display()))?;
+        }
+        Ok(())
+    }
+
+    /// Start `defs` and wait (bounded, in parallel) until each is ready.
+    /// Start `defs` and wait (bounded, in parallel) until each is ready.
+    async fn start_roles(&mut self, defs: &[RoleDef]) -> Vec<String> {
+        let started = self.spawn_roles(defs);
+        self.wait_ready(&started).await;
+        started
+    }
+
+    /// Start supervising `defs`; returns the labels that started.
+    fn spawn_roles(&mut self, defs: &[RoleDef]) -> Vec<String> {
+        let mut started = Vec::new();
+        for def in defs {
+            match self.child_spec(def) {
+                Ok(spec) => {
+                    self.roles
+                        .insert(def.label.clone(), (def.clone(), Supervised::start(spec)));
+                    started.push(def.label.clone());
+                }
+                Err(err) => tracing::error!(role = %def.label, "cannot start: {err:#}"),
+            }
+        }
+        started
+    }
+
+    /// Wait until the `labels` roles are ready, at most [`READY_TIMEOUT`], reporting laggards.
+    async fn wait_ready(&self, labels: &[String]) {
+        let waits = labels.iter().filter_map(|label| {
+            self.roles
+                .get(label)
+                .map(|(_, sup)| async move { (label.clone(), sup.wait_ready(READY_TIMEOUT).await) })
+        });
+        for (label, ready) in futures_util::future::join_all(waits).await {
+            if !ready {
+                tracing::error!(role = %label, "not ready after {READY_TIMEOUT:?}; still trying");
+            }
+        }
+    }
+
+    async fn stop_roles(&mut self, labels: &[String]) {
+        let stopping: Vec<Supervised> = labels
+            .iter()
+            .filter_map(|label| self.roles.remove(label).map(|(_, sup)| sup))
+            .collect();
+        futures_util::future::join_all(stopping.into_iter().map(Supervised::stop)).await;
+    }
+
+    /// Tell every running LB the workers it routes to in the current plan.
+    async fn push_backends(&self) {
+        for (kind, lb) in [
+            (RoleKind::RtmpLb, &self.plan.rtmp_lb),
+            (RoleKind::HttpLb, &self.plan.http_lb),
+            (RoleKind::ApiLb, &self.plan.api_lb),
+        ] {
+            let Some(lb) = lb else { continue };
+            let workers: Vec<_> = lb
+                .workers
+                .iter()
+                .filter_map(|name| self.plan.worker(name).cloned())
+                .collect();
+            let body = serde_json::to_string(&workers).unwrap_or_default();
+            let answer = http_call(
+                lb.control,
+                "PUT",
+                "/api/v1/backends",
+                Some(body),
+                Duration::from_secs(3),
+            )
+            .await;
+            match answer {
+                Ok((200, _)) => tracing::info!(role = kind_name(kind), "backends pushed"),
+                Ok((status, text)) => {
+                    tracing::warn!(role = kind_name(kind), status, %text, "backend push refused")
+                }
+                Err(err) => tracing::warn!(role = kind_name(kind), "backend push failed: {err:#}"),
+            }
+        }
+    }
+
+    async fn reload(&mut self) -> ReloadReport {
+        let new_plan = match load_plan(self.file.as_deref(), self.env.as_deref()) {
+            Ok(plan) => plan,
+            Err(errors) => {
+                tracing::error!("reload refused, the running plan stays:\n{errors}");
+                return ReloadReport {
+                    ok: false,
+                    digest: self.plan.digest(),
+                    error: Some(errors),
+                    ..ReloadReport::default()
+                };
+            }
+        };
+        if new_plan.shell_control != self.plan.shell_control {
+            tracing::warn!(
+                "the shell's control address changed; it takes effect at the next `oryx up`"
+            );
+        }
+        let steps = reload_steps(&self.plan, &new_plan);
+        let labels = |defs: &[RoleDef]| defs.iter().map(|d| d.label.clone()).collect::<Vec<_>>();
+        tracing::info!(
+            digest = %new_plan.digest(),
+            added = ?labels(&steps.added),
+            restarted = ?labels(&steps.restarted),
+            updated = ?labels(&steps.hot),
+            removed = ?labels(&steps.removed),
+            "applying reload"
+        );
+        // Restarted roles keep their ports, so the old process must be gone before the new one binds.
+        self.stop_roles(&labels(&steps.restarted)).await;
+        self.plan = new_plan;
+        if let Err(err) = self.write_plan_files() {
+            tracing::error!("{err:#}");
+        }
+        let mut to_start = steps.restarted.clone();
+        to_start.extend(steps.added.iter().cloned());
+        self.start_roles(&to_start).await;
+        // New workers are up: only now do the LBs learn about them, then the removed ones go away.
+        self.push_backends().await;
+        self.stop_roles(&labels(&steps.removed)).await;
+        ReloadReport {
+            ok: true,
+            digest: self.plan.digest(),
+            error: None,
+            started: labels(&steps.added),
+            restarted: labels(&steps.restarted),
+            updated: labels(&steps.hot),
+            stopped: labels(&steps.removed),
+            unchanged: labels(&steps.unchanged),
+        }
+    }
+
+    fn publish_status(&self, board: &StatusBoard) {
+        let roles = self
+            .roles
+            .values()
+            .map(|(def, sup)| RoleStatus {
+                role: def.label.clone(),
+                status: sup.status(),
+            })
+            .collect();
+        *board.lock().unwrap_or_else(|e| e.into_inner()) = (self.plan.digest(), roles);
+    }
+
+    /// Stop the front first (LBs, sites: no new sessions), then the workers.
+    async fn shutdown(&mut self) {
+        let (workers, front): (Vec<&RoleDef>, Vec<&RoleDef>) = self
+            .roles
+            .values()
+            .map(|(def, _)| def)
+            .partition(|def| def.kind == RoleKind::Worker);
+        let labels = |defs: Vec<&RoleDef>| defs.iter().map(|d| d.label.clone()).collect::<Vec<_>>();
+        let (workers, front) = (labels(workers), labels(front));
+        self.stop_roles(&front).await;
+        self.stop_roles(&workers).await;
+    }
+}
+
+#[derive(Clone)]
+struct ControlState {
+    requests: mpsc::Sender<ShellRequest>,
+    board: StatusBoard,
+}
+
+fn control_router(state: ControlState) -> Router {
+    Router::new()
+        .route(
+            "/healthz",
+            get(|| async { Json(serde_json::json!({"role": "shell", "ok": true})) }),
+        )
+        .route(
+            "/readyz",
+            get(|| async { Json(serde_json::json!({"role": "shell", "ready": true})) }),
+        )
+        .route("/status", get(status_handler))
+        .route("/reload", post(reload_handler))
+        .with_state(state)
+}
+
+async fn status_handler(State(state): State<ControlState>) -> Json<serde_json::Value> {
+    let board = state.board.lock().unwrap_or_else(|e| e.into_inner());
+    Json(serde_json::json!({ "pid": std::process::id(), "digest": board.0, "roles": board.1 }))
+}
+
+async fn reload_handler(State(state): State<ControlState>) -> Json<ReloadReport> {
+    let (tx, rx) = oneshot::channel();
+    if state.requests.send(ShellRequest::Reload(tx)).await.is_err() {
+        return Json(ReloadReport {
+            error: Some("the shell is shutting down".into()),
+            ..ReloadReport::default()
+        });
+    }
+    Json(rx.await.unwrap_or_else(|_| ReloadReport {
+        error: Some("the shell is shutting down".into()),
+        ..ReloadReport::default()
+    }))
+}
+
+/// `oryx up`.
+pub fn run(args: &UpArgs) -> anyhow::Result<()> {
+    super::logging::init("shell", args.log_format);
+    // One thread: every fork happens on the main thread, which lives as long as the shell, so the
+    // children's parent-death signal fires exactly when the shell dies.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(up(args))
+}
+
+async fn up(args: &UpArgs) -> anyhow::Result<()> {
+    let plan = load_plan(args.file.as_deref(), args.env.as_deref())
+        .map_err(|errors| anyhow::anyhow!("{errors}"))?;
+    std::fs::create_dir_all(&args.run_dir)
+        .with_context(|| format!("cannot create run dir {}", args.run_dir.display()))?;
+    let run_dir = std::fs::canonicalize(&args.run_dir)?;
+    let exe = std::env::current_exe().context("cannot find the oryx binary")?;
+    println!("{}", banner(&plan));
+    println!(
+        "  reload   oryx reload --run-dir {} (or SIGHUP to pid {})",
+        args.run_dir.display(),
+        std::process::id()
+    );
+
+    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
+
+    let control_listener = tokio::net::TcpListener::bind(plan.shell_control)
+        .await
+        .with_context(|| format!("shell control API cannot listen on {}", plan.shell_control))?;
+    let control_addr = control_listener.local_addr()?;
+    let (requests_tx, mut requests) = mpsc::channel(4);
+    let board: StatusBoard = Arc::default();
+    let router = control_router(ControlState {
+        requests: requests_tx,
+        board: board.clone(),
+    });
+    tokio::spawn(async move {
+        if let Err(err) = axum::serve(control_listener, router).await {
+            tracing::error!(%err, "shell control API stopped");
+        }
+    });
+
+    let mut shell = Shell {
+        file: args.file.clone(),
+        env: args.env.clone(),
+        run_dir: run_dir.clone(),
+        exe,
+        log_format: args.log_format,
+        plan,
+        roles: BTreeMap::new(),
+    };
+    shell.write_plan_files()?;
+    let defs = role_defs(&shell.plan);
+    let started = shell.spawn_roles(&defs);
+    // A SIGTERM/SIGINT while roles are still coming up stops everything at once.
+    let interrupted = tokio::select! {
+        _ = shell.wait_ready(&started) => false,
+        _ = term.recv() => true,
+        _ = int.recv() => true,
+    };
+    shell.publish_status(&board);
+    write_shell_file(&run_dir, &shell, control_addr)?;
+    if interrupted {
+        tracing::info!("stopping every role");
+        shell.shutdown().await;
+        let _ = std::fs::remove_file(run_dir.join(SHELL_FILE));
+        return Ok(());
+    }
+    tracing::info!(digest = %shell.plan.digest(), control = %control_addr, "all roles started");
+
+    let mut status_tick = tokio::time::interval(Duration::from_millis(500));
+    loop {
+        tokio::select! {
+            _ = term.recv() => break,
+            _ = int.recv() => break,
+            _ = hup.recv() => {
+                tracing::info!("SIGHUP: reloading");
+                shell.reload().await;
+                write_shell_file(&run_dir, &shell, control_addr)?;
+            }
+            Some(ShellRequest::Reload(reply)) = requests.recv() => {
+                let report = shell.reload().await;
+                write_shell_file(&run_dir, &shell, control_addr)?;
+                let _ = reply.send(report);
+            }
+            _ = status_tick.tick() => shell.publish_status(&board),
+        }
+    }
+    tracing::info!("stopping every role");
+    shell.shutdown().await;
+    let _ = std::fs::remove_file(run_dir.join(SHELL_FILE));
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Write a file only its owner can read: plans may carry hook URLs with tokens and key paths.
+fn write_private(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
+    file.write_all(contents)
+}
+
+fn write_shell_file(run_dir: &Path, shell: &Shell, control: SocketAddr) -> anyhow::Result<()> {
+    let file = ShellFile {
+        pid: std::process::id(),
+        control,
+        digest: shell.plan.digest(),
+        file: shell.file.clone(),
+    };
+    let path = run_dir.join(SHELL_FILE);
+    std::fs::write(&path, serde_json::to_string_pretty(&file)?)
+        .with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// `oryx reload`: ask the shell running from `--run-dir` to re-read its topology.
 pub fn reload(args: &ReloadArgs) -> anyhow::Result<()> {
-    anyhow::bail!(
-        "oryx reload not implemented yet ({})",
-        args.run_dir.display()
-    )
+    let path = args.run_dir.join(SHELL_FILE);
+    let text = std::fs::read_to_string(&path).with_context(|| {
+        format!(
+            "no running `oryx up` found: cannot read {} (is --run-dir right?)",
+            path.display()
+        )
+    })?;
+    let shell: ShellFile =
+        serde_json::from_str(&text).with_context(|| format!("{} is damaged", path.display()))?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    // A reload may start roles and wait for them; allow for that.
+    let (status, body) = runtime
+        .block_on(http_call(
+            shell.control,
+            "POST",
+            "/reload",
+            None,
+            READY_TIMEOUT + Duration::from_secs(30),
+        ))
+        .with_context(|| format!("the shell (pid {}) did not answer", shell.pid))?;
+    if status != 200 {
+        anyhow::bail!("the shell answered {status}: {body}");
+    }
+    let report: ReloadReport = serde_json::from_str(&body).context("unexpected answer")?;
+    if let Some(error) = &report.error {
+        anyhow::bail!("reload refused, the running plan stays:\n{error}");
+    }
+    println!("reloaded: plan {}", report.digest);
+    for (what, roles) in [
+        ("started", &report.started),
+        ("restarted", &report.restarted),
+        ("updated", &report.updated),
+        ("stopped", &report.stopped),
+        ("unchanged", &report.unchanged),
+    ] {
+        if !roles.is_empty() {
+            println!("  {what:<9} {}", roles.join(", "));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::ValueEnum;
+
+    fn compile(text: &str) -> Plan {
+        compile::compile_source("t.kdl", text, None).unwrap_or_else(|f| panic!("{f}"))
+    }
+
+    #[test]
+    fn reload_steps_start_new_workers_and_update_lbs_in_place() {
+        let base = "oryx 1\nworker \"a\"\nworker \"b\"\nrtmp-lb listen=\"127.0.0.1:1935\"\n";
+        let old = compile(base);
+        // Built by hand: the compiler allocates LB control ports after the workers', so a worker
+        // added in the file also moves them (a restart); a plan that keeps them must be hot.
+        let mut new = old.clone();
+        let mut c = old.workers[1].clone();
+        c.name = "c".into();
+        c.rtmp.set_port(29000);
+        c.http.set_port(29001);
+        c.control.set_port(29002);
+        new.workers.push(c);
+        if let Some(lb) = new.rtmp_lb.as_mut() {
+            lb.workers.push("c".into());
+        }
+        let steps = reload_steps(&old, &new);
+        let labels = |defs: &[RoleDef]| defs.iter().map(|d| d.label.clone()).collect::<Vec<_>>();
+        assert_eq!(labels(&steps.added), ["worker/c"]);
+        assert_eq!(labels(&steps.hot), ["rtmp-lb"]);
+        assert_eq!(labels(&steps.unchanged), ["worker/a", "worker/b"]);
+        assert!(steps.restarted.is_empty() && steps.removed.is_empty());
+
+        let back = reload_steps(&new, &old);
+        assert_eq!(labels(&back.removed), ["worker/c"]);
+        assert_eq!(labels(&back.hot), ["rtmp-lb"]);
+    }
+
+    #[test]
+    fn kind_names_match_the_cli() {
+        for kind in RoleKind::value_variants() {
+            let name = kind.to_possible_value().map(|v| v.get_name().to_string());
+            assert_eq!(name.as_deref(), Some(kind_name(*kind)));
+        }
+    }
 }

@@ -786,8 +786,10 @@ impl Player {
                     self.skips.pop_front();
                 }
                 if self.skips.len() as u32 > MAX_SKIPS {
+                    crate::worker::metrics::player_too_slow();
                     return PlayerEvent::TooSlow;
                 }
+                let skipped_from = self.next_seq;
                 match state.gop_start {
                     Some(g) if g > self.next_seq => self.next_seq = g,
                     // No newer keyframe yet: drop everything queued and resume at the next one.
@@ -796,6 +798,7 @@ impl Player {
                         self.await_keyframe = true;
                     }
                 }
+                crate::worker::metrics::player_skipped(self.next_seq.saturating_sub(skipped_from));
             }
         }
         let first = index_of(self.next_seq).unwrap_or(0);

@@ -1,10 +1,13 @@
 //! The embedded streaming worker: stream hub (one publisher → many players, GOP cache), RTMP, HTTP-FLV,
 //! HLS and the SRS-compatible API.
+pub mod api;
 pub mod context;
+pub mod hls;
 pub mod hooks;
 pub mod http;
 pub mod http_flv;
 pub mod hub;
+pub mod metrics;
 pub mod role;
 pub mod rtmp_conn;
 pub mod vectored;

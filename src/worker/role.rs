@@ -33,11 +33,12 @@ pub fn run(plan: Plan, name: &str) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("HTTP cannot listen on {}", worker.http))?;
         let files = HttpFiles::default();
-        let control_routes = plug_ins(&ctx, &files);
         let control = Control::new(&format!("worker/{name}"), &plan.digest());
-        control.serve(worker.control, control_routes).await?;
+        let control_routes = plug_ins(&ctx, &files, name, &control);
+        control.serve(worker.control, control_routes.clone()).await?;
         tokio::spawn(super::rtmp_conn::serve(rtmp, ctx.clone()));
-        let app = super::http::router(ctx.clone(), files);
+        // The API answers on the HTTP port too, as SRS serves it on a port of its own.
+        let app = super::http::router(ctx.clone(), files).merge(control_routes);
         tokio::spawn(async move {
             let service = app.into_make_service_with_connect_info::<SocketAddr>();
             if let Err(err) = axum::serve(http, service).await {
@@ -53,9 +54,22 @@ pub fn run(plan: Plan, name: &str) -> anyhow::Result<()> {
 }
 
 /// The seam for optional parts: HLS registers a sink factory on `ctx.hub` and `.m3u8`/`.ts` handlers
-/// on `files`; the SRS-compatible API returns its `/api/v1/*` routes here (served on the control port).
-fn plug_ins(_ctx: &Arc<WorkerContext>, _files: &HttpFiles) -> axum::Router {
-    axum::Router::new()
+/// on `files`; metrics add their section to `control`'s `/metrics`; the SRS-compatible API returns
+/// its `/api/v1/*` routes here (served on the control port).
+fn plug_ins(
+    ctx: &Arc<WorkerContext>,
+    files: &HttpFiles,
+    name: &str,
+    control: &Control,
+) -> axum::Router {
+    let hls = super::hls::install(&ctx.hub, files, ctx.settings.hls.clone());
+    let rates = super::metrics::Rates::new();
+    super::metrics::spawn_sampler(ctx.hub.clone(), hls.clone(), rates.clone());
+    let (hub, section_rates) = (ctx.hub.clone(), rates.clone());
+    control.add_metrics_section(Arc::new(move || {
+        super::metrics::exposition(&hub, &hls, &section_rates)
+    }));
+    super::api::Api::new(ctx.hub.clone(), name, rates).router()
 }
 
 async fn shutdown_signal() {

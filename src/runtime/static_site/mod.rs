@@ -1,10 +1,264 @@
 //! The static role: files, HTTPS (ACME, file or self-signed certificates), reverse proxy routes.
+//!
+//! `oryx role static NAME --plan FILE` runs `plan.statics[NAME]`: a plain HTTP listener (serving the
+//! site, or redirecting to HTTPS), a TLS listener, and the control API, which turns ready once every
+//! listener is bound (with ACME, the first certificate may still be on its way then).
 
-use crate::compile::plan::Plan;
+pub mod acme;
+pub mod files;
+pub mod proxy;
+pub mod redirect;
+pub mod status;
+pub mod tls;
+
+use crate::compile::plan::{AcmeChallenge, CertSource, Plan, StaticPlan};
+use crate::runtime::control::Control;
+use anyhow::Context;
+use axum::body::Body;
+use http::{Request, Response};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use rustls_acme::ResolvesServerCertAcme;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpListener;
+
+/// Everything a request handler needs, shared by all connections.
+pub struct Site {
+    files: files::Files,
+    proxy: proxy::Proxy,
+    /// Set when ACME with HTTP-01 runs: the plain listener answers its challenges.
+    http01: Option<Arc<ResolvesServerCertAcme>>,
+    /// Set when the plain listener only redirects: the TLS port to send clients to.
+    redirect_to_tls_port: Option<u16>,
+}
 
 pub fn run(plan: Plan, name: &str) -> anyhow::Result<()> {
-    anyhow::bail!(
-        "static role {name} not implemented yet (plan {})",
-        plan.digest()
-    )
+    let site = plan
+        .statics
+        .iter()
+        .find(|s| s.name == name)
+        .cloned()
+        .with_context(|| format!("the plan has no static site named {name:?}"))?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(serve(site, &plan.digest()))
+}
+
+/// Bind every listener of `plan`, mark the role ready, and serve until the process is stopped.
+pub async fn serve(plan: StaticPlan, digest: &str) -> anyhow::Result<()> {
+    let control = Control::new(&format!("static/{}", plan.name), digest);
+    let tls_status = match plan.tls.as_ref().map(|t| &t.certs) {
+        None => status::TlsStatus::new("none", Vec::new(), "none"),
+        Some(CertSource::Files { pairs }) => status::TlsStatus::new(
+            "files",
+            pairs.iter().map(|p| p.cert.clone()).collect(),
+            "ready",
+        ),
+        Some(CertSource::SelfSigned { names }) => {
+            status::TlsStatus::new("self-signed", names.clone(), "ready")
+        }
+        Some(CertSource::Acme(acme_plan)) => {
+            status::TlsStatus::new("acme", acme_plan.domains.clone(), "pending")
+        }
+    };
+    control.serve(plan.control, tls_status.router()).await?;
+
+    if plan.listen.is_none() && plan.tls.is_none() {
+        anyhow::bail!("static {}: neither a plain nor a TLS listener", plan.name);
+    }
+    if plan.redirect_https && plan.tls.is_none() {
+        anyhow::bail!(
+            "static {}: redirect to HTTPS needs a tls listener",
+            plan.name
+        );
+    }
+    let http01 = matches!(
+        plan.tls.as_ref().map(|t| &t.certs),
+        Some(CertSource::Acme(acme)) if acme.challenge == AcmeChallenge::Http01
+    );
+    if http01 && plan.listen.is_none() {
+        anyhow::bail!(
+            "static {}: ACME http-01 needs a plain listener to answer its challenges",
+            plan.name
+        );
+    }
+    // Bound before the ACME client starts, so its validation connections always find the ports.
+    let plain_listener = match plan.listen {
+        Some(addr) => Some(bind(addr).await?),
+        None => None,
+    };
+    let tls_listener = match &plan.tls {
+        Some(tls_plan) => Some(bind(tls_plan.listen).await?),
+        None => None,
+    };
+
+    let mut acme_state = None;
+    let tls_acceptor = match &plan.tls {
+        None => None,
+        Some(tls_plan) => {
+            let (regular, acme_challenge) = match &tls_plan.certs {
+                CertSource::Files { pairs } => (
+                    tls::server_config(Arc::new(tls::files_resolver(pairs)?))?,
+                    None,
+                ),
+                CertSource::SelfSigned { names } => (
+                    tls::server_config(Arc::new(tls::self_signed_resolver(names)?))?,
+                    None,
+                ),
+                CertSource::Acme(acme_plan) => {
+                    let started = acme::start(acme_plan, tls_status.clone())?;
+                    let regular = tls::server_config(started.resolver.clone())?;
+                    let challenge = started.challenge_config.clone();
+                    acme_state = Some(started);
+                    (regular, Some(challenge))
+                }
+            };
+            Some(tls::TlsAcceptor {
+                regular,
+                acme_challenge,
+            })
+        }
+    };
+    let site = Arc::new(Site {
+        files: files::Files::new(&plan.root, plan.directory_listing)?,
+        proxy: proxy::Proxy::new(&plan.proxies)?,
+        http01: acme_state
+            .as_ref()
+            .filter(|_| http01)
+            .map(|a| a.resolver.clone()),
+        redirect_to_tls_port: match (&plan.tls, plan.redirect_https) {
+            (Some(tls_plan), true) => Some(tls_plan.listen.port()),
+            _ => None,
+        },
+    });
+
+    let mut tasks = tokio::task::JoinSet::new();
+    if let (Some(addr), Some(listener)) = (plan.listen, plain_listener) {
+        tracing::info!(%addr, "plain HTTP listening");
+        let site = site.clone();
+        tasks.spawn(async move { accept_plain(listener, site).await });
+    }
+    if let (Some(tls_plan), Some(acceptor), Some(listener)) =
+        (&plan.tls, tls_acceptor, tls_listener)
+    {
+        tracing::info!(addr = %tls_plan.listen, "HTTPS listening");
+        let site = site.clone();
+        tasks.spawn(async move { accept_tls(listener, acceptor, site).await });
+    }
+    control.set_ready(true);
+    tracing::info!(name = %plan.name, root = %plan.root, "static site ready");
+    match tasks.join_next().await {
+        Some(Ok(result)) => result,
+        Some(Err(err)) => Err(anyhow::anyhow!("a listener task failed: {err}")),
+        None => Ok(()),
+    }
+}
+
+async fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr}"))
+}
+
+async fn accept_plain(listener: TcpListener, site: Arc<Site>) -> anyhow::Result<()> {
+    loop {
+        let (tcp, peer) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(err) => {
+                // Out of file descriptors and the like: keep serving once it passes.
+                tracing::warn!(%err, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let _ = tcp.set_nodelay(true);
+        let site = site.clone();
+        tokio::spawn(async move { serve_connection(tcp, peer, site, false).await });
+    }
+}
+
+async fn accept_tls(
+    listener: TcpListener,
+    acceptor: tls::TlsAcceptor,
+    site: Arc<Site>,
+) -> anyhow::Result<()> {
+    loop {
+        let (tcp, peer) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(err) => {
+                tracing::warn!(%err, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let _ = tcp.set_nodelay(true);
+        let site = site.clone();
+        let acceptor = acceptor.clone();
+        tokio::spawn(async move {
+            if let Some(stream) = acceptor.accept(tcp).await {
+                serve_connection(stream, peer, site, true).await;
+            }
+        });
+    }
+}
+
+async fn serve_connection<IO>(io: IO, peer: SocketAddr, site: Arc<Site>, https: bool)
+where
+    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let service = service_fn(move |req: Request<Incoming>| {
+        let site = site.clone();
+        async move { Ok::<_, std::convert::Infallible>(site.handle(req, peer, https).await) }
+    });
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(Duration::from_secs(30));
+    if let Err(err) = builder.serve_connection(TokioIo::new(io), service).await {
+        tracing::debug!(%peer, %err, "connection ended with an error");
+    }
+}
+
+impl Site {
+    /// Route one request: ACME HTTP-01 → redirect → proxy routes → files.
+    pub async fn handle(
+        &self,
+        req: Request<Incoming>,
+        peer: SocketAddr,
+        https: bool,
+    ) -> Response<Body> {
+        let path = req.uri().path();
+        if !https {
+            if let Some(resolver) = &self.http01 {
+                if let Some(resp) = redirect::http01_answer(resolver, path) {
+                    return resp;
+                }
+            }
+            if let Some(port) = self.redirect_to_tls_port {
+                return redirect::to_https(&req, port);
+            }
+        }
+        let resp = if self.proxy.matches(path) {
+            self.proxy.forward(req, peer, https).await
+        } else {
+            self.files.serve(req).await
+        };
+        let class = match resp.status().as_u16() / 100 {
+            1 => "1xx",
+            2 => "2xx",
+            3 => "3xx",
+            4 => "4xx",
+            _ => "5xx",
+        };
+        metrics::counter!("oryx_static_requests_total", "class" => class).increment(1);
+        resp
+    }
 }

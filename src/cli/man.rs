@@ -1,0 +1,30 @@
+//! Man pages generated from the clap definition: `oryx.1` and one page per subcommand
+//! (`oryx-check.1`, `oryx-bench-play.1`, …). `tests/man_pages.rs` keeps `man/` current.
+
+use super::args::Cli;
+use clap::CommandFactory;
+
+/// Every man page as (file name, roff text), sorted by file name.
+pub fn render_all() -> std::io::Result<Vec<(String, Vec<u8>)>> {
+    let mut command = Cli::command();
+    command.build();
+    let mut pages = Vec::new();
+    render(&command, &mut pages)?;
+    pages.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(pages)
+}
+
+/// `command` must be built: clap then names subcommands `oryx-check` (page) and `oryx check` (usage).
+fn render(command: &clap::Command, pages: &mut Vec<(String, Vec<u8>)>) -> std::io::Result<()> {
+    let man = clap_mangen::Man::new(command.clone());
+    let mut roff = Vec::new();
+    man.render(&mut roff)?;
+    pages.push((man.get_filename(), roff));
+    for sub in command.get_subcommands() {
+        if sub.get_name() == "help" {
+            continue;
+        }
+        render(sub, pages)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,253 @@
+//! The plan's text view: a readable, deterministic tree with the digest and every role's addresses.
+
+use super::diff::{ChangeKind, RoleChange};
+use super::plan::*;
+use std::fmt::Write as _;
+
+/// `2s`, `500ms`, `1m`.
+pub fn duration(ms: u64) -> String {
+    if ms == 0 {
+        "0".into()
+    } else if ms.is_multiple_of(60_000) {
+        format!("{}m", ms / 60_000)
+    } else if ms.is_multiple_of(1000) {
+        format!("{}s", ms / 1000)
+    } else {
+        format!("{ms}ms")
+    }
+}
+
+/// `4MiB`, `64KiB`, `1000B`.
+pub fn size(bytes: u64) -> String {
+    for (unit, scale) in [("GiB", 1u64 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)] {
+        if bytes >= scale && bytes.is_multiple_of(scale) {
+            return format!("{}{unit}", bytes / scale);
+        }
+    }
+    format!("{bytes}B")
+}
+
+fn on_off(b: bool) -> &'static str {
+    if b {
+        "on"
+    } else {
+        "off"
+    }
+}
+
+fn stream_lines(s: &StreamSettings, out: &mut String) {
+    let _ = writeln!(
+        out,
+        "    stream    gop-cache {}, chunk-size {}, merge-write {}, player-queue {}, max-connections {}",
+        on_off(s.gop_cache),
+        s.chunk_size,
+        duration(s.merge_write_ms),
+        size(s.player_queue_bytes),
+        s.max_connections
+    );
+    let flv = if s.http_flv.enabled {
+        format!("on (wait {})", duration(s.http_flv.wait_ms))
+    } else {
+        "off".into()
+    };
+    let hls = if s.hls.enabled {
+        let mut hls = format!(
+            "on (fragment {}, window {}",
+            duration(s.hls.fragment_ms),
+            s.hls.window
+        );
+        if let Some(path) = &s.hls.path {
+            let _ = write!(hls, ", path {path}");
+        }
+        hls.push(')');
+        hls
+    } else {
+        "off".into()
+    };
+    let _ = writeln!(out, "    http-flv  {flv}");
+    let _ = writeln!(out, "    hls       {hls}");
+    let hooks = &s.hooks;
+    for (name, urls) in [
+        ("on-publish", &hooks.on_publish),
+        ("on-unpublish", &hooks.on_unpublish),
+        ("on-play", &hooks.on_play),
+        ("on-stop", &hooks.on_stop),
+    ] {
+        for url in urls {
+            let _ = writeln!(
+                out,
+                "    hook      {name} {url} (timeout {})",
+                duration(hooks.timeout_ms)
+            );
+        }
+    }
+}
+
+fn lb_line(name: &str, lb: &LbPlan, out: &mut String) {
+    let _ = writeln!(
+        out,
+        "{name:<8} listen {}  control {}",
+        lb.listen, lb.control
+    );
+    let _ = writeln!(out, "    routes to {}", lb.workers.join(", "));
+}
+
+/// The plan as a text tree.
+pub fn plan_text(plan: &Plan) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "plan {}", plan.digest());
+    let _ = writeln!(out, "env {}", plan.env.as_deref().unwrap_or("(none)"));
+    let _ = writeln!(
+        out,
+        "ports {}..={}, shell control {}",
+        plan.ports.from, plan.ports.to, plan.shell_control
+    );
+    let _ = writeln!(out);
+    let _ = writeln!(out, "workers ({})", plan.workers.len());
+    for w in &plan.workers {
+        let _ = write!(out, "  {} [{}, group {}]", w.name, w.kind.as_str(), w.group);
+        if let Some(binary) = &w.binary {
+            let _ = write!(out, " binary {binary}");
+        }
+        let _ = writeln!(out);
+        let _ = writeln!(
+            out,
+            "    listen    rtmp {}  http {}  control {}{}",
+            w.rtmp,
+            w.http,
+            w.control,
+            if w.proxy_protocol {
+                "  (PROXY v2 from rtmp-lb)"
+            } else {
+                ""
+            }
+        );
+        stream_lines(&w.stream, &mut out);
+    }
+    for (name, lb) in [
+        ("rtmp-lb", &plan.rtmp_lb),
+        ("http-lb", &plan.http_lb),
+        ("api-lb", &plan.api_lb),
+    ] {
+        if let Some(lb) = lb {
+            let _ = writeln!(out);
+            lb_line(name, lb, &mut out);
+        }
+    }
+    for site in &plan.statics {
+        let _ = writeln!(out);
+        let _ = writeln!(out, "static {}", site.name);
+        let _ = writeln!(out, "    root      {}", site.root);
+        if let Some(listen) = site.listen {
+            let _ = writeln!(
+                out,
+                "    listen    {listen}{}",
+                if site.redirect_https {
+                    " (redirects to https)"
+                } else {
+                    ""
+                }
+            );
+        }
+        if let Some(tls) = &site.tls {
+            let source = match &tls.certs {
+                CertSource::Acme(acme) => format!(
+                    "acme {} for {} via {}, cache {}{}{}",
+                    match acme.challenge {
+                        AcmeChallenge::TlsAlpn01 => "tls-alpn-01",
+                        AcmeChallenge::Http01 => "http-01",
+                    },
+                    acme.domains.join(", "),
+                    acme.directory,
+                    acme.cache,
+                    if acme.contacts.is_empty() {
+                        String::new()
+                    } else {
+                        format!(", contact {}", acme.contacts.join(", "))
+                    },
+                    acme.directory_ca
+                        .as_ref()
+                        .map(|ca| format!(", directory CA {ca}"))
+                        .unwrap_or_default()
+                ),
+                CertSource::Files { pairs } => format!(
+                    "files {}",
+                    pairs
+                        .iter()
+                        .map(|p| format!("{} + {}", p.cert, p.key))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+                CertSource::SelfSigned { names } => {
+                    format!("self-signed for {}", names.join(", "))
+                }
+            };
+            let _ = writeln!(out, "    tls       {}  {source}", tls.listen);
+        }
+        if site.directory_listing {
+            let _ = writeln!(out, "    directory listing on");
+        }
+        for proxy in &site.proxies {
+            let _ = writeln!(
+                out,
+                "    proxy     {} -> {}{}",
+                proxy.prefix,
+                proxy.to,
+                if proxy.strip_prefix {
+                    " (prefix stripped)"
+                } else {
+                    ""
+                }
+            );
+        }
+        let _ = writeln!(out, "    control   {}", site.control);
+    }
+    out
+}
+
+/// `oryx plan --diff` text: one line per role, with the changed fields under it.
+pub fn diff_text(old: &Plan, new: &Plan, changes: &[RoleChange]) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "old {}", old.digest());
+    let _ = writeln!(out, "new {}", new.digest());
+    if changes.is_empty() {
+        let _ = writeln!(out, "no changes");
+        return out;
+    }
+    for change in changes {
+        let sign = match change.kind {
+            ChangeKind::Added => '+',
+            ChangeKind::Removed => '-',
+            ChangeKind::Changed => '~',
+        };
+        let kind = match change.kind {
+            ChangeKind::Added => "added",
+            ChangeKind::Removed => "removed",
+            ChangeKind::Changed => "changed",
+        };
+        let _ = writeln!(
+            out,
+            "{sign} {:<20} {kind:<8} {}",
+            change.role,
+            change.class.as_str()
+        );
+        for field in &change.fields {
+            let _ = writeln!(out, "    {}: {} -> {}", field.path, field.old, field.new);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn units_read_naturally() {
+        assert_eq!(duration(2000), "2s");
+        assert_eq!(duration(500), "500ms");
+        assert_eq!(duration(120_000), "2m");
+        assert_eq!(size(4 << 20), "4MiB");
+        assert_eq!(size(1000), "1000B");
+    }
+}

@@ -1,0 +1,154 @@
+//! Parsing of the language's unit-bearing strings: durations, sizes, addresses and URLs.
+
+use std::net::SocketAddr;
+
+/// Why an address was rejected.
+#[derive(Debug, PartialEq, Eq)]
+pub enum AddressError {
+    /// Not `host:port` at all.
+    Malformed,
+    /// The port is 0 or above 65535 (the number as written).
+    PortOutOfRange(String),
+}
+
+/// `"500ms"`, `"2s"`, `"1m"`, `"1h"` or `"0"` → milliseconds.
+pub fn parse_duration_ms(text: &str) -> Option<u64> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (digits, unit) = text.split_at(split);
+    if digits.is_empty() || digits.len() > 12 {
+        return None;
+    }
+    let number: u64 = digits.parse().ok()?;
+    let scale = match unit {
+        "ms" => 1,
+        "s" => 1_000,
+        "m" | "min" => 60_000,
+        "h" => 3_600_000,
+        "" if number == 0 => 1,
+        _ => return None,
+    };
+    number.checked_mul(scale)
+}
+
+/// `"4096"`, `"64KiB"`, `"8MiB"`, `"1GiB"` (also `KB`/`MB`/`GB` decimal, `B`) → bytes.
+pub fn parse_size_bytes(text: &str) -> Option<u64> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (digits, unit) = text.split_at(split);
+    if digits.is_empty() || digits.len() > 15 {
+        return None;
+    }
+    let number: u64 = digits.parse().ok()?;
+    let scale: u64 = match unit.trim() {
+        "" | "B" => 1,
+        "KiB" | "K" => 1 << 10,
+        "MiB" | "M" => 1 << 20,
+        "GiB" | "G" => 1 << 30,
+        "KB" => 1_000,
+        "MB" => 1_000_000,
+        "GB" => 1_000_000_000,
+        _ => return None,
+    };
+    number.checked_mul(scale)
+}
+
+/// `host:port` with an IP host (`0.0.0.0:1935`, `[::1]:1935`); `localhost` means 127.0.0.1.
+pub fn parse_address(text: &str) -> Result<SocketAddr, AddressError> {
+    let text = text.trim();
+    let (host, port) = text.rsplit_once(':').ok_or(AddressError::Malformed)?;
+    if port.is_empty() || !port.bytes().all(|b| b.is_ascii_digit()) || port.len() > 10 {
+        return Err(AddressError::Malformed);
+    }
+    let number: u64 = port.parse().map_err(|_| AddressError::Malformed)?;
+    if number == 0 || number > 65535 {
+        return Err(AddressError::PortOutOfRange(port.to_string()));
+    }
+    let host = if host == "localhost" {
+        "127.0.0.1"
+    } else {
+        host
+    };
+    format!("{host}:{number}")
+        .parse()
+        .map_err(|_| AddressError::Malformed)
+}
+
+/// An absolute `http://` or `https://` URL with a host.
+pub fn is_http_url(text: &str) -> bool {
+    let rest = text
+        .strip_prefix("http://")
+        .or_else(|| text.strip_prefix("https://"));
+    match rest {
+        Some(rest) => {
+            let host = rest.split(['/', '?', '#']).next().unwrap_or("");
+            !host.is_empty() && !text.chars().any(char::is_whitespace)
+        }
+        None => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration_ms("500ms"), Some(500));
+        assert_eq!(parse_duration_ms("2s"), Some(2000));
+        assert_eq!(parse_duration_ms("1m"), Some(60_000));
+        assert_eq!(parse_duration_ms("0"), Some(0));
+        assert_eq!(parse_duration_ms("2"), None);
+        assert_eq!(parse_duration_ms("2 s"), None);
+        assert_eq!(parse_duration_ms("fast"), None);
+        assert_eq!(parse_duration_ms("99999999999999999999s"), None);
+    }
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size_bytes("4096"), Some(4096));
+        assert_eq!(parse_size_bytes("64KiB"), Some(65536));
+        assert_eq!(parse_size_bytes("4MiB"), Some(4 << 20));
+        assert_eq!(parse_size_bytes("1GB"), Some(1_000_000_000));
+        assert_eq!(parse_size_bytes("lots"), None);
+        assert_eq!(parse_size_bytes("4 furlongs"), None);
+    }
+
+    #[test]
+    fn addresses() {
+        assert_eq!(
+            parse_address("0.0.0.0:1935").unwrap().to_string(),
+            "0.0.0.0:1935"
+        );
+        assert_eq!(parse_address("[::1]:80").unwrap().to_string(), "[::1]:80");
+        assert_eq!(
+            parse_address("localhost:8080").unwrap().to_string(),
+            "127.0.0.1:8080"
+        );
+        assert_eq!(
+            parse_address("0.0.0.0:0"),
+            Err(AddressError::PortOutOfRange("0".into()))
+        );
+        assert_eq!(
+            parse_address("0.0.0.0:65536"),
+            Err(AddressError::PortOutOfRange("65536".into()))
+        );
+        assert_eq!(parse_address("1935"), Err(AddressError::Malformed));
+        assert_eq!(
+            parse_address("example.com:80"),
+            Err(AddressError::Malformed)
+        );
+    }
+
+    #[test]
+    fn urls() {
+        assert!(is_http_url("http://127.0.0.1:8085/auth"));
+        assert!(is_http_url("https://example.com"));
+        assert!(!is_http_url("ftp://x"));
+        assert!(!is_http_url("http://"));
+    }
+}

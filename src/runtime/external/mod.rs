@@ -1,0 +1,150 @@
+//! External workers (nginx-rtmp, SRS): their configuration compiled from the plan, and how to run them.
+//!
+//! The shell supervises an external worker exactly like an embedded one; only the command differs. The
+//! config is written into the run directory, and an optional validation command runs first so a broken
+//! config is reported before the worker is started.
+
+pub mod nginx_rtmp;
+pub mod srs;
+
+use crate::compile::plan::{WorkerKind, WorkerPlan};
+use std::path::{Path, PathBuf};
+
+/// How to run one external worker.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExternalCommand {
+    pub program: PathBuf,
+    pub args: Vec<String>,
+    /// Run before every start; a non-zero exit means the config is unusable.
+    pub validate: Option<Vec<String>>,
+    /// The worker's own directory (config, logs, HLS files).
+    pub dir: PathBuf,
+}
+
+/// The default program for each external kind when the plan gives no `binary`.
+pub fn default_binary(kind: WorkerKind) -> Option<&'static str> {
+    match kind {
+        WorkerKind::Embedded => None,
+        WorkerKind::NginxRtmp => Some("nginx"),
+        WorkerKind::Srs => Some("srs"),
+    }
+}
+
+/// Write the worker's config under `run_dir/workers/NAME/` and return the command that runs it.
+/// Errors if the worker is embedded or the directory cannot be written.
+pub fn prepare(worker: &WorkerPlan, run_dir: &Path) -> anyhow::Result<ExternalCommand> {
+    let dir = run_dir.join("workers").join(&worker.name);
+    std::fs::create_dir_all(&dir)
+        .map_err(|err| anyhow::anyhow!("cannot create {}: {err}", dir.display()))?;
+    // Both programs resolve relative paths against their own prefix; give them absolute ones.
+    let dir = std::fs::canonicalize(&dir)?;
+    let program = PathBuf::from(
+        worker
+            .binary
+            .as_deref()
+            .or(default_binary(worker.kind))
+            .ok_or_else(|| anyhow::anyhow!("worker {} is embedded, not external", worker.name))?,
+    );
+    match worker.kind {
+        WorkerKind::Embedded => anyhow::bail!("worker {} is embedded, not external", worker.name),
+        WorkerKind::NginxRtmp => {
+            for sub in ["logs", "tmp", "hls"] {
+                std::fs::create_dir_all(dir.join(sub))?;
+            }
+            let conf = nginx_rtmp::config(worker, &dir);
+            let file = dir.join("nginx.conf");
+            std::fs::write(&file, conf)?;
+            let prefix = format!("{}/", dir.display());
+            let file = file.display().to_string();
+            Ok(ExternalCommand {
+                // `-e stderr` keeps nginx from opening its compiled-in log path before it reads ours.
+                validate: Some(vec![
+                    "-t".into(),
+                    "-q".into(),
+                    "-e".into(),
+                    "stderr".into(),
+                    "-p".into(),
+                    prefix.clone(),
+                    "-c".into(),
+                    file.clone(),
+                ]),
+                args: vec![
+                    "-e".into(),
+                    "stderr".into(),
+                    "-p".into(),
+                    prefix,
+                    "-c".into(),
+                    file,
+                ],
+                program,
+                dir,
+            })
+        }
+        WorkerKind::Srs => {
+            std::fs::create_dir_all(dir.join("html"))?;
+            let conf = srs::config(worker, &dir);
+            let file = dir.join("srs.conf");
+            std::fs::write(&file, conf)?;
+            let file = file.display().to_string();
+            Ok(ExternalCommand {
+                validate: Some(vec!["-t".into(), "-c".into(), file.clone()]),
+                args: vec!["-c".into(), file],
+                program,
+                dir,
+            })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::compile::plan::Plan;
+
+    fn plan_worker(kind: WorkerKind, binary: Option<&str>) -> WorkerPlan {
+        let text = "oryx 1\nworker \"w\"\n";
+        let plan: Plan =
+            crate::compile::compile_source("t.kdl", text, None).unwrap_or_else(|f| panic!("{f}"));
+        let mut worker = plan.workers[0].clone();
+        worker.kind = kind;
+        worker.binary = binary.map(str::to_string);
+        worker
+    }
+
+    #[test]
+    fn nginx_worker_gets_its_config_and_command() {
+        let dir = tempfile::tempdir().unwrap();
+        let worker = plan_worker(WorkerKind::NginxRtmp, None);
+        let command = prepare(&worker, dir.path()).unwrap();
+        assert_eq!(command.program, PathBuf::from("nginx"));
+        let conf = std::fs::read_to_string(command.dir.join("nginx.conf")).unwrap();
+        assert!(conf.contains(&format!("listen {};", worker.rtmp)));
+        assert!(command.dir.join("hls").is_dir() && command.dir.join("tmp").is_dir());
+        assert!(command.args.ends_with(&[
+            "-c".to_string(),
+            command.dir.join("nginx.conf").display().to_string()
+        ]));
+        assert_eq!(command.validate.as_ref().unwrap()[0], "-t");
+    }
+
+    #[test]
+    fn srs_worker_is_validated_with_dash_t() {
+        let dir = tempfile::tempdir().unwrap();
+        let worker = plan_worker(WorkerKind::Srs, Some("/opt/srs/objs/srs"));
+        let command = prepare(&worker, dir.path()).unwrap();
+        assert_eq!(command.program, PathBuf::from("/opt/srs/objs/srs"));
+        let file = command.dir.join("srs.conf").display().to_string();
+        assert_eq!(
+            command.validate,
+            Some(vec!["-t".into(), "-c".into(), file.clone()])
+        );
+        assert_eq!(command.args, vec!["-c".to_string(), file]);
+    }
+
+    #[test]
+    fn embedded_workers_are_not_external() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = prepare(&plan_worker(WorkerKind::Embedded, None), dir.path()).unwrap_err();
+        assert!(err.to_string().contains("embedded"), "{err}");
+    }
+}

@@ -1,0 +1,71 @@
+//! nginx.conf for a `kind="nginx-rtmp"` worker (Debian's nginx + libnginx-mod-rtmp).
+//!
+//! One process (`master_process off`) so the parent-death signal the shell sets reaches everything that
+//! holds the worker's ports, and so the RTMP module needs no cross-process push. RTMP on the plan's
+//! loopback port with one application, `live`; HLS written under the worker's directory and served
+//! by an HTTP server on the plan's HTTP port as `/APP/STREAM.m3u8` and `/APP/STREAM-N.ts`, the URL
+//! shape the http-lb routes.
+
+use crate::compile::plan::WorkerPlan;
+use std::fmt::Write;
+use std::path::Path;
+
+/// Where Debian installs the RTMP module.
+pub const MODULE_PATH: &str = "/usr/lib/nginx/modules/ngx_rtmp_module.so";
+
+/// The applications every worker serves. The plan has no per-app settings yet; `live` is the app
+/// every URL the shell prints uses.
+pub const APPS: &[&str] = &["live"];
+
+/// Render the nginx.conf for `worker`, whose files live under `dir` (absolute).
+pub fn config(worker: &WorkerPlan, dir: &Path) -> String {
+    let dir = dir.display();
+    let stream = &worker.stream;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "# Compiled by oryx from the plan for worker {name}; do not edit (rewritten when the plan changes).",
+        name = worker.name
+    );
+    let _ = writeln!(out, "load_module {MODULE_PATH};");
+    out.push_str("daemon off;\nmaster_process off;\nworker_processes 1;\n");
+    let _ = writeln!(out, "pid {dir}/logs/nginx.pid;");
+    out.push_str("error_log stderr warn;\n");
+    out.push_str("events { worker_connections 16384; }\n\n");
+
+    out.push_str("rtmp {\n    server {\n");
+    let _ = writeln!(out, "        listen {};", worker.rtmp);
+    let _ = writeln!(out, "        chunk_size {};", stream.chunk_size);
+    if stream.max_connections > 0 {
+        let _ = writeln!(out, "        max_connections {};", stream.max_connections);
+    }
+    for app in APPS {
+        let _ = writeln!(out, "        application {app} {{");
+        out.push_str("            live on;\n            record off;\n");
+        if stream.hls.enabled {
+            let fragment = stream.hls.fragment_ms.max(1);
+            let playlist = fragment.saturating_mul(u64::from(stream.hls.window.max(1)));
+            out.push_str("            hls on;\n");
+            let _ = writeln!(out, "            hls_path {dir}/hls/{app};");
+            let _ = writeln!(out, "            hls_fragment {fragment}ms;");
+            let _ = writeln!(out, "            hls_playlist_length {playlist}ms;");
+            out.push_str("            hls_cleanup on;\n");
+        }
+        out.push_str("        }\n");
+    }
+    out.push_str("    }\n}\n\n");
+
+    out.push_str("http {\n    access_log off;\n    log_not_found off;\n");
+    for temp in ["client_body", "proxy", "fastcgi", "uwsgi", "scgi"] {
+        let _ = writeln!(out, "    {temp}_temp_path {dir}/tmp/{temp};");
+    }
+    out.push_str("    types { application/vnd.apple.mpegurl m3u8; video/mp2t ts; }\n");
+    out.push_str("    server {\n");
+    let _ = writeln!(out, "        listen {};", worker.http);
+    let _ = writeln!(out, "        root {dir}/hls;");
+    out.push_str("        location ~ \\.m3u8$ { add_header Cache-Control no-cache; }\n");
+    out.push_str("        location ~ \\.ts$ { add_header Cache-Control max-age=60; }\n");
+    out.push_str("        location / { return 404; }\n");
+    out.push_str("    }\n}\n");
+    out
+}

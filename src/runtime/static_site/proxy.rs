@@ -1,0 +1,263 @@
+//! Reverse-proxy routes: the longest matching prefix forwards the request to its upstream, bodies
+//! streamed both ways without buffering (HTTP-FLV keeps flowing), with `X-Forwarded-*` headers.
+
+use crate::compile::plan::ProxyRoute;
+use axum::body::Body;
+use http::header::{self, HeaderName, HeaderValue};
+use http::uri::{Authority, PathAndQuery, Scheme};
+use http::{Request, Response, StatusCode, Uri};
+use hyper::body::Incoming;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// Headers that describe one hop, never forwarded (RFC 9110 7.6.1).
+const HOP_BY_HOP: [&str; 9] = [
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+/// One route, its upstream parsed once at start.
+struct Route {
+    prefix: String,
+    strip_prefix: bool,
+    /// Shown in errors.
+    to: String,
+    authority: Authority,
+    /// Upstream base path without its trailing slash (`""` for `http://host:port/`).
+    base_path: String,
+}
+
+pub struct Proxy {
+    /// Longest prefix first, so the first match wins.
+    routes: Vec<Route>,
+    client: Client<HttpConnector, Incoming>,
+}
+
+impl Proxy {
+    pub fn new(routes: &[ProxyRoute]) -> anyhow::Result<Proxy> {
+        let mut parsed = Vec::new();
+        for route in routes {
+            if !route.prefix.starts_with('/') {
+                anyhow::bail!("proxy {:?}: the prefix must start with '/'", route.prefix);
+            }
+            let uri: Uri = route.to.parse().map_err(|err| {
+                anyhow::anyhow!(
+                    "proxy {:?}: bad upstream URL {:?}: {err}",
+                    route.prefix,
+                    route.to
+                )
+            })?;
+            if uri.scheme() != Some(&Scheme::HTTP) {
+                anyhow::bail!(
+                    "proxy {:?}: upstream {:?} must be an http:// URL",
+                    route.prefix,
+                    route.to
+                );
+            }
+            let authority = uri.authority().cloned().ok_or_else(|| {
+                anyhow::anyhow!(
+                    "proxy {:?}: upstream {:?} has no host",
+                    route.prefix,
+                    route.to
+                )
+            })?;
+            parsed.push(Route {
+                prefix: route.prefix.clone(),
+                strip_prefix: route.strip_prefix,
+                to: route.to.clone(),
+                authority,
+                base_path: uri.path().trim_end_matches('/').to_string(),
+            });
+        }
+        parsed.sort_by_key(|r| std::cmp::Reverse(r.prefix.len()));
+        let mut connector = HttpConnector::new();
+        connector.set_connect_timeout(Some(Duration::from_secs(5)));
+        connector.set_nodelay(true);
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(30))
+            .build(connector);
+        Ok(Proxy {
+            routes: parsed,
+            client,
+        })
+    }
+
+    /// Whether some route takes this path.
+    pub fn matches(&self, path: &str) -> bool {
+        self.route_for(path).is_some()
+    }
+
+    fn route_for(&self, path: &str) -> Option<&Route> {
+        self.routes.iter().find(|r| path.starts_with(&r.prefix))
+    }
+
+    /// Forward `req` to the route's upstream. `https` says how the client reached us.
+    pub async fn forward(
+        &self,
+        mut req: Request<Incoming>,
+        peer: SocketAddr,
+        https: bool,
+    ) -> Response<Body> {
+        let path = req.uri().path().to_string();
+        let Some(route) = self.route_for(&path) else {
+            return super::files::text(StatusCode::NOT_FOUND, "not found\n");
+        };
+        let rest = if route.strip_prefix {
+            let rest = &path[route.prefix.len()..];
+            if rest.starts_with('/') {
+                rest.to_string()
+            } else {
+                format!("/{rest}")
+            }
+        } else {
+            path.clone()
+        };
+        let mut target = format!("{}{}", route.base_path, rest);
+        if let Some(query) = req.uri().query() {
+            target.push('?');
+            target.push_str(query);
+        }
+        let path_and_query: PathAndQuery = match target.parse() {
+            Ok(pq) => pq,
+            Err(_) => return super::files::text(StatusCode::BAD_REQUEST, "bad request path\n"),
+        };
+        let uri = Uri::builder()
+            .scheme(Scheme::HTTP)
+            .authority(route.authority.clone())
+            .path_and_query(path_and_query)
+            .build();
+        let Ok(uri) = uri else {
+            return super::files::text(StatusCode::BAD_REQUEST, "bad request path\n");
+        };
+        // The client's host: Host for HTTP/1.1, the URI authority for HTTP/2.
+        let original_host = req.headers().get(header::HOST).cloned().or_else(|| {
+            req.uri()
+                .authority()
+                .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+        });
+        *req.uri_mut() = uri;
+        *req.version_mut() = http::Version::HTTP_11;
+        let headers = req.headers_mut();
+        strip_hop_by_hop(headers);
+        if let Ok(host) = HeaderValue::from_str(route.authority.as_str()) {
+            headers.insert(header::HOST, host);
+        }
+        let client_ip = peer.ip().to_string();
+        let forwarded_for = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
+            Some(earlier) => format!("{earlier}, {client_ip}"),
+            None => client_ip,
+        };
+        if let Ok(value) = HeaderValue::from_str(&forwarded_for) {
+            headers.insert(HeaderName::from_static("x-forwarded-for"), value);
+        }
+        headers.insert(
+            HeaderName::from_static("x-forwarded-proto"),
+            HeaderValue::from_static(if https { "https" } else { "http" }),
+        );
+        if let Some(host) = original_host {
+            headers.insert(HeaderName::from_static("x-forwarded-host"), host);
+        }
+        match self.client.request(req).await {
+            Ok(resp) => {
+                let (mut parts, body) = resp.into_parts();
+                strip_hop_by_hop(&mut parts.headers);
+                Response::from_parts(parts, Body::new(body))
+            }
+            Err(err) => {
+                tracing::warn!(upstream = %route.to, %err, "proxy upstream failed");
+                super::files::text(
+                    StatusCode::BAD_GATEWAY,
+                    &format!(
+                        "502 bad gateway: upstream {} for {} is unreachable ({})\n",
+                        route.to,
+                        route.prefix,
+                        error_chain(&err)
+                    ),
+                )
+            }
+        }
+    }
+}
+
+/// Remove hop-by-hop headers, including those the `Connection` header names.
+fn strip_hop_by_hop(headers: &mut http::HeaderMap) {
+    let named: Vec<String> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|name| name.trim().to_ascii_lowercase())
+        .filter(|name| !name.is_empty())
+        .collect();
+    for name in HOP_BY_HOP.iter().map(|s| s.to_string()).chain(named) {
+        headers.remove(name.as_str());
+    }
+}
+
+fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn route(prefix: &str, to: &str) -> ProxyRoute {
+        ProxyRoute {
+            prefix: prefix.into(),
+            to: to.into(),
+            strip_prefix: false,
+        }
+    }
+
+    #[test]
+    fn longest_prefix_wins() {
+        let proxy = Proxy::new(&[
+            route("/api/", "http://127.0.0.1:1"),
+            route("/api/v2/", "http://127.0.0.1:2"),
+        ])
+        .unwrap();
+        assert_eq!(
+            proxy.route_for("/api/v2/x").unwrap().to,
+            "http://127.0.0.1:2"
+        );
+        assert_eq!(proxy.route_for("/api/x").unwrap().to, "http://127.0.0.1:1");
+        assert!(proxy.route_for("/other").is_none());
+    }
+
+    #[test]
+    fn bad_upstreams_are_refused_at_start() {
+        assert!(Proxy::new(&[route("/a/", "https://example.com")]).is_err());
+        assert!(Proxy::new(&[route("/a/", "not a url")]).is_err());
+        assert!(Proxy::new(&[route("a/", "http://127.0.0.1:1")]).is_err());
+    }
+
+    #[test]
+    fn connection_named_headers_are_stripped() {
+        let mut headers = http::HeaderMap::new();
+        headers.insert("connection", HeaderValue::from_static("close, x-secret"));
+        headers.insert("x-secret", HeaderValue::from_static("1"));
+        headers.insert("x-kept", HeaderValue::from_static("1"));
+        strip_hop_by_hop(&mut headers);
+        assert!(headers.get("x-secret").is_none());
+        assert!(headers.get("connection").is_none());
+        assert!(headers.get("x-kept").is_some());
+    }
+}

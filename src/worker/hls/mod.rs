@@ -1,0 +1,554 @@
+//! HLS in the embedded worker: one in-memory segmenter per published stream (fed by the hub's
+//! publisher path through [`sink`]), served as `GET /APP/STREAM.m3u8` and `GET /APP/STREAM-SEQ.ts`
+//! ([`serve`]), optionally mirrored into `hls.path` for a CDN ([`disk`]).
+
+mod disk;
+pub mod serve;
+pub mod sink;
+
+use crate::compile::plan::HlsSettings;
+use crate::media::flv::TagKind;
+use crate::media::hls::{HlsConfig, HlsSegmenter, Update};
+use crate::worker::http::HttpFiles;
+use crate::worker::hub::Hub;
+use bytes::Bytes;
+use disk::DiskMirror;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+pub use serve::{register, respond, valid_name};
+pub use sink::HlsSinkFactory;
+
+/// The vhost SRS reports when the client named none it knows.
+pub use crate::route::DEFAULT_VHOST;
+
+/// `vhost/app/stream`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct StreamId {
+    pub vhost: String,
+    pub app: String,
+    pub stream: String,
+}
+
+/// One stream's HLS state; it outlives a publish so a republish continues the playlist.
+struct StreamHls {
+    segmenter: HlsSegmenter,
+    playlist: Option<Arc<str>>,
+    publishing: bool,
+    /// When the publisher left (the stream is disposed of some time later).
+    idle_since: Option<Instant>,
+}
+
+/// All streams' segmenters, shared by the hub's sinks and the HTTP routes.
+#[derive(Clone)]
+pub struct HlsStore {
+    inner: Arc<StoreInner>,
+}
+
+struct StoreInner {
+    settings: HlsSettings,
+    streams: Mutex<HashMap<StreamId, Arc<Mutex<StreamHls>>>>,
+    disk: Option<DiskMirror>,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic elsewhere must not take HLS down with it: the data is still consistent per call.
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl HlsStore {
+    pub fn new(settings: HlsSettings) -> HlsStore {
+        let disk = settings
+            .path
+            .as_ref()
+            .map(|root| DiskMirror::start(PathBuf::from(root)));
+        HlsStore {
+            inner: Arc::new(StoreInner {
+                settings,
+                streams: Mutex::new(HashMap::new()),
+                disk,
+            }),
+        }
+    }
+
+    pub fn enabled(&self) -> bool {
+        self.inner.settings.enabled
+    }
+
+    /// How long a stream's segments stay after its publisher left: long enough for players to
+    /// drain the window, short enough that dead streams do not pile up.
+    fn dispose_after(&self) -> Duration {
+        let window_ms =
+            self.inner.settings.fragment_ms.max(100) * u64::from(self.inner.settings.window.max(1));
+        Duration::from_millis((window_ms * 2).max(10_000))
+    }
+
+    /// A publisher started: returns the sink its frames go to. `None` when HLS is off.
+    pub fn publish(&self, id: StreamId) -> Option<HlsPublisher> {
+        if !self.enabled() {
+            return None;
+        }
+        self.sweep();
+        if let Some(disk) = &self.inner.disk {
+            if disk.dir(&id).is_none() {
+                tracing::warn!(
+                    vhost = %id.vhost, app = %id.app, stream = %id.stream,
+                    "HLS names unfit for a file path; this stream is served from memory only"
+                );
+            }
+        }
+        let entry = {
+            let mut streams = lock(&self.inner.streams);
+            streams
+                .entry(id.clone())
+                .or_insert_with(|| {
+                    Arc::new(Mutex::new(StreamHls {
+                        segmenter: HlsSegmenter::new(HlsConfig {
+                            stream: id.stream.clone(),
+                            fragment_ms: self.inner.settings.fragment_ms,
+                            window: self.inner.settings.window as usize,
+                        }),
+                        playlist: None,
+                        publishing: false,
+                        idle_since: None,
+                    }))
+                })
+                .clone()
+        };
+        {
+            let mut state = lock(&entry);
+            state.publishing = true;
+            state.idle_since = None;
+        }
+        Some(HlsPublisher {
+            store: self.clone(),
+            id,
+            entry,
+            ended: false,
+        })
+    }
+
+    /// Drops streams whose publisher left longer ago than the dispose delay.
+    pub fn sweep(&self) {
+        let dispose_after = self.dispose_after();
+        let mut disposed = Vec::new();
+        lock(&self.inner.streams).retain(|id, entry| {
+            let state = lock(entry);
+            let keep = state.publishing
+                || state
+                    .idle_since
+                    .is_none_or(|since| since.elapsed() < dispose_after);
+            if !keep {
+                disposed.push((id.clone(), state.segmenter.held_sequences()));
+            }
+            keep
+        });
+        if let Some(disk) = &self.inner.disk {
+            for (id, sequences) in disposed {
+                disk.remove_stream(&id, &sequences);
+            }
+        }
+    }
+
+    /// Streams known to the store (publishing or recently ended).
+    pub fn stream_ids(&self) -> Vec<StreamId> {
+        let mut ids: Vec<StreamId> = lock(&self.inner.streams).keys().cloned().collect();
+        ids.sort();
+        ids
+    }
+
+    /// Bytes held in segments across all streams (bounded by window + spares per stream).
+    pub fn memory_bytes(&self) -> usize {
+        let entries: Vec<_> = lock(&self.inner.streams).values().cloned().collect();
+        entries
+            .iter()
+            .map(|entry| lock(entry).segmenter.memory_bytes())
+            .sum()
+    }
+
+    /// Frames HLS dropped for a stream (before the first keyframe, malformed).
+    pub fn dropped_frames(&self, id: &StreamId) -> u64 {
+        self.entry(id)
+            .map_or(0, |entry| lock(&entry).segmenter.stats().dropped_frames)
+    }
+
+    fn entry(&self, id: &StreamId) -> Option<Arc<Mutex<StreamHls>>> {
+        lock(&self.inner.streams).get(id).cloned()
+    }
+
+    /// Finds the stream a request means: the exact vhost first; when the client named no vhost
+    /// explicitly (only a Host header), the only stream with that app and name on any vhost.
+    fn resolve(
+        &self,
+        vhost: &str,
+        explicit: bool,
+        app: &str,
+        stream: &str,
+    ) -> Option<Arc<Mutex<StreamHls>>> {
+        let streams = lock(&self.inner.streams);
+        let exact = StreamId {
+            vhost: vhost.to_string(),
+            app: app.to_string(),
+            stream: stream.to_string(),
+        };
+        if let Some(entry) = streams.get(&exact) {
+            return Some(entry.clone());
+        }
+        if explicit {
+            return None;
+        }
+        let mut matches = streams
+            .iter()
+            .filter(|(id, _)| id.app == app && id.stream == stream);
+        let first = matches.next()?;
+        if matches.next().is_some() {
+            return None;
+        }
+        Some(first.1.clone())
+    }
+
+    /// The current playlist of a stream.
+    pub fn playlist(
+        &self,
+        vhost: &str,
+        explicit: bool,
+        app: &str,
+        stream: &str,
+    ) -> Option<Arc<str>> {
+        let entry = self.resolve(vhost, explicit, app, stream)?;
+        let state = lock(&entry);
+        state.playlist.clone()
+    }
+
+    /// A segment still held in memory.
+    pub fn segment(
+        &self,
+        vhost: &str,
+        explicit: bool,
+        app: &str,
+        stream: &str,
+        sequence: u64,
+    ) -> Option<Bytes> {
+        let entry = self.resolve(vhost, explicit, app, stream)?;
+        let state = lock(&entry);
+        state
+            .segmenter
+            .segment(sequence)
+            .map(|segment| segment.data.clone())
+    }
+
+    fn apply(&self, id: &StreamId, state: &mut StreamHls, update: Update) {
+        if update.completed.is_none() && update.evicted.is_empty() {
+            return;
+        }
+        let playlist: Option<Arc<str>> = state.segmenter.playlist().map(Arc::from);
+        state.playlist = playlist.clone();
+        if let Some(disk) = &self.inner.disk {
+            if let Some(segment) = &update.completed {
+                disk.write_segment(
+                    id,
+                    &state.segmenter.segment_name(segment.sequence),
+                    segment.data.clone(),
+                );
+            }
+            if let Some(text) = playlist {
+                disk.write_playlist(id, text);
+            }
+            for sequence in update.evicted {
+                disk.remove_segment(id, &state.segmenter.segment_name(sequence));
+            }
+        }
+    }
+}
+
+/// The HLS side of one publish: the hub hands it every frame.
+pub struct HlsPublisher {
+    store: HlsStore,
+    id: StreamId,
+    entry: Arc<Mutex<StreamHls>>,
+    ended: bool,
+}
+
+impl HlsPublisher {
+    pub fn on_frame(&mut self, kind: TagKind, timestamp: u32, payload: &[u8]) {
+        let mut state = lock(&self.entry);
+        let update = state.segmenter.push(kind, timestamp, payload);
+        self.store.apply(&self.id, &mut state, update);
+    }
+
+    pub fn on_unpublish(&mut self) {
+        if std::mem::replace(&mut self.ended, true) {
+            return;
+        }
+        let mut state = lock(&self.entry);
+        let update = state.segmenter.end_of_stream();
+        self.store.apply(&self.id, &mut state, update);
+        state.publishing = false;
+        state.idle_since = Some(Instant::now());
+    }
+}
+
+impl Drop for HlsPublisher {
+    fn drop(&mut self) {
+        self.on_unpublish();
+    }
+}
+
+/// Sets HLS up in a worker: the store, its sink on the hub, its `.m3u8`/`.ts` handlers.
+pub fn install(hub: &Hub, files: &HttpFiles, settings: HlsSettings) -> HlsStore {
+    let store = HlsStore::new(settings);
+    hub.add_sink_factory(Arc::new(HlsSinkFactory::new(store.clone())));
+    register(&store, files);
+    store
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::{header, StatusCode};
+
+    fn settings(path: Option<String>) -> HlsSettings {
+        HlsSettings {
+            enabled: true,
+            fragment_ms: 1000,
+            window: 2,
+            path,
+        }
+    }
+
+    fn stream_id(stream: &str) -> StreamId {
+        StreamId {
+            vhost: DEFAULT_VHOST.into(),
+            app: "live".into(),
+            stream: stream.into(),
+        }
+    }
+
+    /// Audio-only AAC frames: simplest way to make segments without a real encoder.
+    fn feed_audio(publisher: &mut HlsPublisher, seconds: u32) {
+        publisher.on_frame(TagKind::Audio, 0, &[0xaf, 0, 0x12, 0x10]);
+        for i in 0..seconds * 43 {
+            publisher.on_frame(TagKind::Audio, i * 1000 / 43, &[0xaf, 1, 0x21, 0x10, 0x04]);
+        }
+    }
+
+    #[test]
+    fn serves_playlists_and_segments_from_memory() {
+        let store = HlsStore::new(settings(None));
+        let mut publisher = store.publish(stream_id("cam")).unwrap();
+        feed_audio(&mut publisher, 4);
+        let vhost = DEFAULT_VHOST;
+        // A vhost the client did not name explicitly falls back to the only stream of that name.
+        let playlist = store.playlist("127.0.0.1", false, "live", "cam").unwrap();
+        assert!(store.memory_bytes() > 0);
+        assert!(playlist.contains("cam-1.ts"), "{playlist}");
+        let response = respond(&store, vhost, false, "live", "cam.m3u8");
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(
+            response.headers()[header::CONTENT_TYPE],
+            "application/vnd.apple.mpegurl"
+        );
+        assert_eq!(response.headers()[header::CACHE_CONTROL], "no-cache");
+        assert_eq!(response.headers()[header::ACCESS_CONTROL_ALLOW_ORIGIN], "*");
+        let response = respond(&store, vhost, false, "live", "cam-1.ts");
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(response.headers()[header::CONTENT_TYPE], "video/mp2t");
+        for (app, file, status) in [
+            ("live", "nope.m3u8", StatusCode::NOT_FOUND),
+            ("live", "cam-999.ts", StatusCode::NOT_FOUND),
+            ("live", "cam.flv", StatusCode::NOT_FOUND),
+            ("..", "cam.m3u8", StatusCode::BAD_REQUEST),
+            ("live", "..cam.m3u8", StatusCode::BAD_REQUEST),
+            ("live", "c\0am.m3u8", StatusCode::BAD_REQUEST),
+        ] {
+            assert_eq!(
+                respond(&store, vhost, false, app, file).status(),
+                status,
+                "{app}/{file}"
+            );
+        }
+        assert_eq!(
+            respond(&store, "elsewhere", true, "live", "cam.m3u8").status(),
+            StatusCode::NOT_FOUND
+        );
+    }
+
+    #[test]
+    fn mirrors_to_disk_and_cleans_up() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = HlsStore::new(settings(Some(dir.path().display().to_string())));
+        let mut publisher = store.publish(stream_id("cam")).unwrap();
+        feed_audio(&mut publisher, 10);
+        publisher.on_unpublish();
+        let app_dir = dir.path().join("live");
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let mut names: Vec<String> = std::fs::read_dir(&app_dir)
+                .map(|entries| {
+                    entries
+                        .filter_map(|e| e.ok())
+                        .map(|e| e.file_name().to_string_lossy().into_owned())
+                        .collect()
+                })
+                .unwrap_or_default();
+            names.sort();
+            let playlist = std::fs::read_to_string(app_dir.join("cam.m3u8")).unwrap_or_default();
+            let listed: Vec<&str> = playlist.lines().filter(|l| l.ends_with(".ts")).collect();
+            // Window 2 plus spares; older segments were deleted; no temporary files remain.
+            let settled = listed.len() == 2
+                && names.iter().all(|n| !n.ends_with(".tmp"))
+                && names.iter().filter(|n| n.ends_with(".ts")).count()
+                    <= 2 + crate::media::hls::SPARE_SEGMENTS
+                && !names.contains(&"cam-0.ts".to_string());
+            if settled {
+                for name in listed {
+                    assert!(names.contains(&name.to_string()), "{name} in {names:?}");
+                }
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "disk mirror did not settle: {names:?}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    #[test]
+    fn idle_streams_are_disposed_with_their_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = HlsStore::new(settings(Some(dir.path().display().to_string())));
+        let mut publisher = store.publish(stream_id("gone")).unwrap();
+        feed_audio(&mut publisher, 4);
+        drop(publisher);
+        let playlist = dir.path().join("live/gone.m3u8");
+        let written = (0..250).any(|_| {
+            std::thread::sleep(Duration::from_millis(20));
+            playlist.exists()
+        });
+        assert!(written);
+        // Recently ended streams stay for late readers.
+        store.sweep();
+        assert_eq!(store.stream_ids(), vec![stream_id("gone")]);
+        let entry = store.entry(&stream_id("gone")).unwrap();
+        lock(&entry).idle_since = Instant::now().checked_sub(Duration::from_secs(3600));
+        store.sweep();
+        assert!(store.stream_ids().is_empty());
+        let removed = (0..250).any(|_| {
+            std::thread::sleep(Duration::from_millis(20));
+            std::fs::read_dir(dir.path().join("live")).is_ok_and(|mut d| d.next().is_none())
+        });
+        assert!(removed, "files of a disposed stream remain");
+    }
+
+    fn wait_for_file(path: &std::path::Path) -> bool {
+        (0..250).any(|_| {
+            std::thread::sleep(Duration::from_millis(20));
+            path.exists()
+        })
+    }
+
+    #[test]
+    fn vhosts_get_their_own_directories() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = HlsStore::new(settings(Some(dir.path().display().to_string())));
+        let other = StreamId {
+            vhost: "example.com".into(),
+            ..stream_id("cam")
+        };
+        let mut default_publisher = store.publish(stream_id("cam")).unwrap();
+        let mut other_publisher = store.publish(other.clone()).unwrap();
+        feed_audio(&mut default_publisher, 4);
+        feed_audio(&mut other_publisher, 8);
+        drop(default_publisher);
+        drop(other_publisher);
+        let default_playlist = dir.path().join("live/cam.m3u8");
+        let other_playlist = dir.path().join("example.com/live/cam.m3u8");
+        assert!(wait_for_file(&default_playlist) && wait_for_file(&other_playlist));
+        // Each file holds its own vhost's playlist: the same ones the HTTP routes serve.
+        let settled = (0..250).any(|_| {
+            std::thread::sleep(Duration::from_millis(20));
+            let on_disk =
+                |path: &std::path::Path| std::fs::read_to_string(path).unwrap_or_default();
+            let default_text = store.playlist(DEFAULT_VHOST, true, "live", "cam");
+            let other_text = store.playlist("example.com", true, "live", "cam");
+            default_text.as_deref() == Some(on_disk(&default_playlist).as_str())
+                && other_text.as_deref() == Some(on_disk(&other_playlist).as_str())
+        });
+        assert!(settled, "playlists on disk differ from the served ones");
+        assert_ne!(
+            std::fs::read_to_string(&default_playlist).unwrap(),
+            std::fs::read_to_string(&other_playlist).unwrap()
+        );
+        // Disposing of one vhost's stream leaves the other's files alone.
+        let entry = store.entry(&other).unwrap();
+        lock(&entry).idle_since = Instant::now().checked_sub(Duration::from_secs(3600));
+        store.sweep();
+        let removed = (0..250).any(|_| {
+            std::thread::sleep(Duration::from_millis(20));
+            !other_playlist.exists()
+        });
+        assert!(removed);
+        assert!(default_playlist.exists());
+    }
+
+    #[test]
+    fn unsafe_names_are_not_mirrored() {
+        let root = std::path::Path::new("/srv/hls");
+        let id = |vhost: &str, app: &str, stream: &str| StreamId {
+            vhost: vhost.into(),
+            app: app.into(),
+            stream: stream.into(),
+        };
+        assert_eq!(
+            disk::stream_dir(root, &id(DEFAULT_VHOST, "live", "cam")),
+            Some(root.join("live"))
+        );
+        assert_eq!(
+            disk::stream_dir(root, &id("a.example", "live", "cam")),
+            Some(root.join("a.example/live"))
+        );
+        for bad in [
+            id(DEFAULT_VHOST, "..", "cam"),
+            id(DEFAULT_VHOST, "live/sub", "cam"),
+            id(DEFAULT_VHOST, "live", "../cam"),
+            id(DEFAULT_VHOST, "cam.m3u8", "x"),
+            id("a.example", "live.ts", "x"),
+            id("..", "live", "cam"),
+            id("a/b", "live", "cam"),
+        ] {
+            assert_eq!(disk::stream_dir(root, &bad), None, "{bad:?}");
+        }
+        // The stream still plays from memory; nothing lands outside the root.
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("root");
+        let store = HlsStore::new(settings(Some(root.display().to_string())));
+        let escaping = StreamId {
+            app: "..".into(),
+            ..stream_id("cam")
+        };
+        let mut publisher = store.publish(escaping).unwrap();
+        feed_audio(&mut publisher, 6);
+        drop(publisher);
+        assert!(store.playlist(DEFAULT_VHOST, true, "..", "cam").is_some());
+        std::thread::sleep(Duration::from_millis(200));
+        assert!(!dir.path().join("cam.m3u8").exists());
+        assert!(!root.exists() || std::fs::read_dir(&root).unwrap().next().is_none());
+    }
+
+    #[test]
+    fn disabled_store_makes_no_publishers() {
+        let mut off = settings(None);
+        off.enabled = false;
+        let store = HlsStore::new(off);
+        assert!(store.publish(stream_id("cam")).is_none());
+        assert_eq!(
+            respond(&store, DEFAULT_VHOST, false, "live", "cam.m3u8").status(),
+            StatusCode::NOT_FOUND
+        );
+    }
+}

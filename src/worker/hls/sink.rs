@@ -1,0 +1,44 @@
+//! The hub's side of HLS: a sink per publish that hands every frame to the stream's segmenter.
+
+use super::{HlsPublisher, HlsStore, StreamId};
+use crate::media::flv::TagKind;
+use crate::worker::hub::{Frame, FrameKind, SinkFactory, StreamKeyInfo, StreamSink};
+
+/// The hub's side of HLS: every publish gets a sink feeding that stream's segmenter.
+pub struct HlsSinkFactory {
+    store: HlsStore,
+}
+
+impl HlsSinkFactory {
+    pub fn new(store: HlsStore) -> HlsSinkFactory {
+        HlsSinkFactory { store }
+    }
+}
+
+impl SinkFactory for HlsSinkFactory {
+    fn create(&self, key: &StreamKeyInfo) -> Option<Box<dyn StreamSink>> {
+        let publisher = self.store.publish(StreamId {
+            vhost: key.vhost.clone(),
+            app: key.app.clone(),
+            stream: key.stream.clone(),
+        })?;
+        Some(Box::new(HlsSink(publisher)))
+    }
+}
+
+struct HlsSink(HlsPublisher);
+
+impl StreamSink for HlsSink {
+    fn on_frame(&mut self, frame: &Frame) {
+        let kind = match frame.kind {
+            FrameKind::Audio => TagKind::Audio,
+            FrameKind::Video => TagKind::Video,
+            FrameKind::Script => TagKind::Script,
+        };
+        self.0.on_frame(kind, frame.timestamp, &frame.payload);
+    }
+
+    fn on_unpublish(&mut self) {
+        self.0.on_unpublish();
+    }
+}

@@ -1,0 +1,158 @@
+//! `oryx plan`: deterministic text and JSON, the digest, `--diff` classification and `--route`.
+
+use sha2::{Digest, Sha256};
+use std::path::Path;
+use std::process::Command;
+
+fn oryx(dir: &Path, args: &[&str]) -> (i32, String, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_oryx"))
+        .args(args)
+        .current_dir(dir)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run oryx");
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+const CLUSTER: &str = "oryx 1\nworker \"live\" count=3\nworker \"big\" kind=\"srs\" binary=\"/bin/sh\"\nrtmp-lb listen=\"0.0.0.0:1935\" workers=\"live\"\nhttp-lb listen=\"0.0.0.0:8080\"\napi-lb listen=\"127.0.0.1:1985\"\n";
+
+#[test]
+fn output_is_byte_identical_across_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("t.kdl"), CLUSTER).unwrap();
+    for args in [&["plan", "t.kdl"][..], &["plan", "--json", "t.kdl"][..]] {
+        let first = oryx(dir.path(), args);
+        let second = oryx(dir.path(), args);
+        assert_eq!(first.0, 0, "{}", first.2);
+        assert_eq!(first.1, second.1);
+    }
+}
+
+#[test]
+fn json_is_canonical_with_digest() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("t.kdl"), CLUSTER).unwrap();
+    let (status, json, _) = oryx(dir.path(), &["plan", "--json", "t.kdl"]);
+    assert_eq!(status, 0);
+    let mut value: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let digest = value["digest"].as_str().unwrap().to_string();
+    value.as_object_mut().unwrap().remove("digest");
+    let canonical = serde_json::to_string(&value).unwrap();
+    let expected = format!(
+        "sha256:{}",
+        hex::encode(Sha256::digest(canonical.as_bytes()))
+    );
+    assert_eq!(digest, expected);
+    // Round trip: the JSON is a Plan the roles can read back.
+    let plan: oryx::compile::plan::Plan = serde_json::from_value(value).unwrap();
+    assert_eq!(plan.digest(), digest);
+    let names: Vec<_> = plan.workers.iter().map(|w| w.name.as_str()).collect();
+    assert_eq!(names, ["live-0", "live-1", "live-2", "big"]);
+    assert_eq!(
+        plan.rtmp_lb.as_ref().unwrap().workers,
+        ["live-0", "live-1", "live-2"]
+    );
+    assert!(
+        !plan.workers[3].proxy_protocol,
+        "srs is not behind the rtmp-lb"
+    );
+    let (_, text, _) = oryx(dir.path(), &["plan", "t.kdl"]);
+    assert!(text.starts_with(&format!("plan {digest}\n")), "{text}");
+}
+
+#[test]
+fn invalid_topology_fails_with_diagnostics_on_stderr() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("bad.kdl"), "oryx 1\nworker \"a\" count=0\n").unwrap();
+    let (status, stdout, stderr) = oryx(dir.path(), &["plan", "bad.kdl"]);
+    assert_eq!(status, 1);
+    assert!(stdout.is_empty());
+    assert!(stderr.contains("oryx::out-of-range"), "{stderr}");
+    assert_eq!(oryx(dir.path(), &["plan", "nope.kdl"]).0, 2);
+}
+
+#[test]
+fn diff_classifies_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("old.kdl"), CLUSTER).unwrap();
+    let new = CLUSTER
+        .replace(
+            "worker \"big\" kind=\"srs\" binary=\"/bin/sh\"",
+            "worker \"big\" kind=\"srs\" binary=\"/bin/sh\" chunk-size=4096",
+        )
+        .replace(
+            "http-lb listen=\"0.0.0.0:8080\"",
+            "http-lb listen=\"0.0.0.0:8080\" workers=\"big\"",
+        );
+    std::fs::write(dir.path().join("new.kdl"), new).unwrap();
+    let (status, text, stderr) = oryx(dir.path(), &["plan", "new.kdl", "--diff", "old.kdl"]);
+    assert_eq!(status, 0, "{stderr}");
+    assert!(text.contains("~ worker/big"), "{text}");
+    assert!(text.contains("drops-streams"), "{text}");
+    assert!(text.contains("stream.chunk_size: 60000 -> 4096"), "{text}");
+    assert!(
+        text.contains("~ http-lb              changed  hot"),
+        "{text}"
+    );
+    let (_, json, _) = oryx(
+        dir.path(),
+        &["plan", "new.kdl", "--diff", "old.kdl", "--json"],
+    );
+    let value: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let changes: Vec<(String, String)> = value["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["role"].as_str().unwrap().into(),
+                c["class"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        changes,
+        [
+            ("worker/big".to_string(), "drops-streams".to_string()),
+            ("http-lb".into(), "hot".into())
+        ]
+    );
+    let (_, same, _) = oryx(dir.path(), &["plan", "old.kdl", "--diff", "old.kdl"]);
+    assert!(same.ends_with("no changes\n"), "{same}");
+}
+
+#[test]
+fn route_matches_rendezvous_ranking() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("t.kdl"), CLUSTER).unwrap();
+    let (status, json, stderr) = oryx(
+        dir.path(),
+        &["plan", "t.kdl", "--route", "live/foo", "--json"],
+    );
+    assert_eq!(status, 0, "{stderr}");
+    let value: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let key = oryx::route::parse_route("live/foo").unwrap();
+    let workers = ["live-0", "live-1", "live-2"];
+    let ranked = oryx::route::rank(&key, &workers);
+    assert_eq!(value["key"], key);
+    assert_eq!(value["worker"], ranked[0]);
+    assert_eq!(value["fallbacks"], serde_json::json!(ranked[1..]));
+    let (_, text, _) = oryx(dir.path(), &["plan", "t.kdl", "--route", "live/foo"]);
+    assert!(
+        text.starts_with("route __defaultVhost__/live/foo\n  1. "),
+        "{text}"
+    );
+    assert!(text.lines().nth(1).unwrap().contains(ranked[0]), "{text}");
+    assert_eq!(
+        text.lines().count(),
+        4,
+        "only the rtmp-lb's workers: {text}"
+    );
+    let (status, _, stderr) = oryx(dir.path(), &["plan", "t.kdl", "--route", "nonsense"]);
+    assert_eq!(status, 2);
+    assert!(stderr.contains("VHOST/APP/STREAM"), "{stderr}");
+}

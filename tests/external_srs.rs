@@ -1,0 +1,73 @@
+//! The srs.conf compiled for a `kind="srs"` worker, pinned with a snapshot, and an SRS worker supervised
+//! by `oryx up` (a stand-in program plays SRS: it is not packaged here).
+
+mod up_support;
+
+use oryx::compile::plan::WorkerKind;
+use oryx::runtime::external;
+use std::path::Path;
+use std::time::Duration;
+use up_support::*;
+
+fn fixed_worker() -> oryx::compile::plan::WorkerPlan {
+    let mut w = worker("origin-0", WorkerKind::Srs, Some("/usr/local/srs/objs/srs"));
+    w.rtmp = "127.0.0.1:19350".parse().unwrap();
+    w.http = "127.0.0.1:19351".parse().unwrap();
+    w.control = "127.0.0.1:19352".parse().unwrap();
+    w.stream.merge_write_ms = 350;
+    w.stream.hooks.on_publish = vec!["http://127.0.0.1:8085/api/v1/streams".into()];
+    w
+}
+
+#[test]
+fn srs_conf_is_compiled_from_the_plan() {
+    let conf = external::srs::config(&fixed_worker(), Path::new("/run/oryx/workers/origin-0"));
+    insta::assert_snapshot!("srs_conf", conf);
+}
+
+#[test]
+fn nginx_conf_is_compiled_from_the_plan() {
+    let mut w = fixed_worker();
+    w.kind = WorkerKind::NginxRtmp;
+    w.stream.max_connections = 1000;
+    let conf = external::nginx_rtmp::config(&w, Path::new("/run/oryx/workers/origin-0"));
+    insta::assert_snapshot!("nginx_conf", conf);
+}
+
+#[test]
+fn srs_worker_is_validated_started_and_restarted() {
+    let dir = tempfile::tempdir().unwrap();
+    let standin = srs_standin(dir.path());
+    let origin = worker("origin", WorkerKind::Srs, Some(standin.to_str().unwrap()));
+    let plan = plan(vec![origin.clone()]);
+    let plan_file = dir.path().join("plan.json");
+    write_plan(&plan_file, &plan);
+    let run_dir = dir.path().join("run");
+    let shell = up(&plan_file, &run_dir);
+
+    wait_all_ready(&plan, 1, Duration::from_secs(15));
+    let conf = std::fs::read_to_string(run_dir.join("workers/origin/srs.conf")).unwrap();
+    assert!(conf.contains(&format!("listen {};", origin.rtmp)));
+    wait_for(
+        Duration::from_secs(5),
+        "the stand-in's output, prefixed",
+        || {
+            shell
+                .log_text()
+                .contains("[worker/origin] stand-in srs listening")
+                .then_some(())
+        },
+    );
+
+    let old = role_pid(&plan, "worker/origin").unwrap();
+    unsafe { libc::kill(old, libc::SIGKILL) };
+    let start = std::time::Instant::now();
+    wait_for(Duration::from_secs(5), "the SRS worker restarted", || {
+        role_pid(&plan, "worker/origin").filter(|pid| *pid != old)
+    });
+    assert!(
+        start.elapsed() < Duration::from_secs(2),
+        "restart took {:?}",
+        start.elapsed()
+    );
+}

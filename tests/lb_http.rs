@@ -1,0 +1,147 @@
+//! The http-lb in front of fake workers: stream affinity by rendezvous hashing, fallback to the next
+//! worker, 502 when none serves, 404 for other paths, forwarded-for headers, streamed bodies.
+
+mod up_support;
+
+use oryx::route;
+use std::io::{Read, Write};
+use std::time::{Duration, Instant};
+use up_support::*;
+
+#[test]
+fn http_lb_routes_streams_to_their_worker_and_falls_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let fakes: Vec<FakeWorker> = ["w-0", "w-1", "w-2"]
+        .iter()
+        .map(|n| fake_worker(n))
+        .collect();
+    let mut workers: Vec<_> = ["w-0", "w-1", "w-2"]
+        .iter()
+        .zip(&fakes)
+        .map(|(n, f)| fake_worker_plan(n, f))
+        .collect();
+    // w-3 exists in the plan but nothing listens: it is down.
+    workers.push(worker(
+        "w-3",
+        oryx::compile::plan::WorkerKind::Embedded,
+        None,
+    ));
+    let mut plan = plan(workers);
+    plan.http_lb = Some(lb(&plan.workers));
+    let lb_plan = plan.http_lb.clone().unwrap();
+    let _lb = role("http-lb", &plan, lb_plan.control, dir.path());
+    let names = ["w-0", "w-1", "w-2", "w-3"];
+
+    let mut served_by = std::collections::BTreeSet::new();
+    for i in 0..16 {
+        let stream = format!("s{i}");
+        let key = route::stream_key("", "live", &stream);
+        // The first healthy worker in the ranking (w-3 is down).
+        let expected = *route::rank(&key, &names)
+            .iter()
+            .find(|w| **w != "w-3")
+            .unwrap();
+        for path in [
+            format!("/live/{stream}.flv"),
+            format!("/live/{stream}.m3u8"),
+            format!("/live/{stream}-7.ts"),
+        ] {
+            let (status, body) = http(lb_plan.listen, "GET", &path).unwrap();
+            assert_eq!(status, 200, "{path}: {body}");
+            assert!(
+                body.starts_with(&format!("worker={expected} ")),
+                "{path}: {body}"
+            );
+            assert!(body.contains("xff=127.0.0.1 real=127.0.0.1"), "{body}");
+        }
+        served_by.insert(expected);
+    }
+    assert!(
+        served_by.len() > 1,
+        "all streams on one worker: {served_by:?}"
+    );
+
+    // An explicit vhost is part of the key.
+    let key = route::stream_key("v.example", "live", "s1");
+    let expected = *route::rank(&key, &names)
+        .iter()
+        .find(|w| **w != "w-3")
+        .unwrap();
+    let (_, body) = http(lb_plan.listen, "GET", "/live/s1.flv?vhost=v.example").unwrap();
+    assert!(body.starts_with(&format!("worker={expected} ")), "{body}");
+
+    // A prior X-Forwarded-For is extended.
+    let (_, body) = http_with(
+        lb_plan.listen,
+        "GET",
+        "/live/s1.flv",
+        &[("X-Forwarded-For", "10.0.0.9")],
+    )
+    .unwrap();
+    assert!(body.contains("xff=10.0.0.9, 127.0.0.1"), "{body}");
+
+    let (status, body) = http(lb_plan.listen, "GET", "/index.html").unwrap();
+    assert_eq!(status, 404, "{body}");
+
+    // The backends API shows the health the LB sees.
+    let (_, backends) = http(lb_plan.control, "GET", "/api/v1/backends").unwrap();
+    let backends: serde_json::Value = serde_json::from_str(&backends).unwrap();
+    let down: Vec<_> = backends["backends"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|b| b["healthy"] == false)
+        .map(|b| b["name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(down, ["w-3"]);
+}
+
+#[test]
+fn http_lb_streams_bodies_without_buffering() {
+    let dir = tempfile::tempdir().unwrap();
+    let fake = fake_worker("only");
+    let mut plan = plan(vec![fake_worker_plan("only", &fake)]);
+    plan.http_lb = Some(lb(&plan.workers));
+    let lb_plan = plan.http_lb.clone().unwrap();
+    let _lb = role("http-lb", &plan, lb_plan.control, dir.path());
+
+    let mut stream = std::net::TcpStream::connect(lb_plan.listen).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    write!(stream, "GET /live/slow.flv HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let start = Instant::now();
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !String::from_utf8_lossy(&seen).contains("FLV-first") {
+        let n = stream.read(&mut buf).unwrap();
+        assert!(n > 0, "closed early: {}", String::from_utf8_lossy(&seen));
+        seen.extend_from_slice(&buf[..n]);
+    }
+    // The worker holds the rest back for 3 s; the first bytes must not wait for it.
+    assert!(
+        start.elapsed() < Duration::from_secs(2),
+        "first bytes took {:?}",
+        start.elapsed()
+    );
+    assert!(!String::from_utf8_lossy(&seen).contains("-rest"));
+}
+
+#[test]
+fn http_lb_answers_502_when_no_worker_serves() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut plan = plan(vec![worker(
+        "gone",
+        oryx::compile::plan::WorkerKind::Embedded,
+        None,
+    )]);
+    plan.http_lb = Some(lb(&plan.workers));
+    let lb_plan = plan.http_lb.clone().unwrap();
+    let _lb = role("http-lb", &plan, lb_plan.control, dir.path());
+    let (status, body) = http(lb_plan.listen, "GET", "/live/cam.flv").unwrap();
+    assert_eq!(status, 502);
+    assert!(
+        body.contains("no worker serves __defaultVhost__/live/cam"),
+        "{body}"
+    );
+}

@@ -1,0 +1,347 @@
+//! `oryx up` with HTTPS on the static role, as a user runs it: a KDL topology whose static site gets
+//! its certificate from a real ACME server (pebble, started by `scripts/pebble-up`) and keeps it in
+//! its cache across a restart of the whole shell; and a full topology (worker, rtmp-lb, http-lb,
+//! api-lb, static site with TLS proxying `/live/` to the http-lb and `/api/` to the api-lb) where
+//! ffmpeg publishes through the rtmp-lb and ffprobe plays HLS and HTTP-FLV over HTTPS from the site.
+
+mod static_common;
+mod up_support;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+use up_support::*;
+
+/// pebble and challtestsrv as started by `scripts/pebble-up`, killed by pid when dropped.
+struct Pebble {
+    directory: String,
+    ca_pem: String,
+    roots_url: String,
+    log: PathBuf,
+    pids: Vec<i32>,
+}
+
+impl Drop for Pebble {
+    fn drop(&mut self) {
+        // Only the two processes pebble-up reported starting.
+        for pid in &self.pids {
+            unsafe {
+                libc::kill(*pid, libc::SIGKILL);
+            }
+        }
+    }
+}
+
+impl Pebble {
+    /// pebble validating TLS-ALPN-01 on `tls_alpn_port` and HTTP-01 on `http01_port`.
+    fn start(dir: &Path, tls_alpn_port: u16, http01_port: u16) -> Pebble {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/pebble-up");
+        let out = Command::new(script)
+            .env_remove("PEBBLE_CERT_VALIDITY")
+            .arg(dir)
+            .arg(tls_alpn_port.to_string())
+            .arg(http01_port.to_string())
+            .output()
+            .expect("scripts/pebble-up runs");
+        assert!(
+            out.status.success(),
+            "pebble-up failed (is the pebble package installed?): {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let vars: HashMap<String, String> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|line| line.split_once('='))
+            .map(|(k, v)| (k.to_string(), v.trim_matches('\'').to_string()))
+            .collect();
+        Pebble {
+            directory: vars["ACME_DIRECTORY"].clone(),
+            ca_pem: vars["ACME_CA_PEM"].clone(),
+            roots_url: vars["PEBBLE_ROOTS_URL"].clone(),
+            log: PathBuf::from(&vars["PEBBLE_LOG"]),
+            pids: vars["PEBBLE_PIDS"]
+                .split_whitespace()
+                .map(|pid| pid.parse().unwrap())
+                .collect(),
+        }
+    }
+
+    /// New orders pebble has received so far.
+    fn orders(&self) -> usize {
+        std::fs::read_to_string(&self.log)
+            .unwrap_or_default()
+            .lines()
+            .filter(|line| line.contains("POST /order-plz"))
+            .count()
+    }
+
+    /// pebble's issuing root (fresh each run), written to `dir/issuing-root.pem`.
+    fn issuing_root(&self, dir: &Path) -> PathBuf {
+        let path = dir.join("issuing-root.pem");
+        let out = static_common::curl(&[
+            "--cacert",
+            &self.ca_pem,
+            "-o",
+            path.to_str().unwrap(),
+            &self.roots_url,
+        ]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        path
+    }
+}
+
+/// `curl --cacert ROOT --resolve oryx.test:PORT:127.0.0.1 https://oryx.test:PORT/PATH`, retried
+/// until it verifies and succeeds or `within` is over; returns the body.
+fn fetch_verified(shell: &Proc, root: &Path, port: u16, path: &str, within: Duration) -> String {
+    let resolve = format!("oryx.test:{port}:127.0.0.1");
+    let url = format!("https://oryx.test:{port}{path}");
+    let deadline = Instant::now() + within;
+    loop {
+        let out = static_common::curl(&[
+            "--fail",
+            "--cacert",
+            root.to_str().unwrap(),
+            "--resolve",
+            &resolve,
+            &url,
+        ]);
+        if out.status.success() {
+            return String::from_utf8_lossy(&out.stdout).into_owned();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no verified answer from {url} in time: {}\noryx up log:\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            shell.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// A directory with the site's `index.html`.
+fn site_root(dir: &Path, text: &str) -> PathBuf {
+    let root = dir.join("html");
+    std::fs::create_dir_all(&root).unwrap();
+    std::fs::write(root.join("index.html"), text).unwrap();
+    root
+}
+
+/// `N` different loopback ports, free right now (held together while chosen so none repeats).
+fn distinct_ports<const N: usize>() -> [u16; N] {
+    let held: Vec<std::net::TcpListener> = (0..N)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port"))
+        .collect();
+    std::array::from_fn(|i| held[i].local_addr().unwrap().port())
+}
+
+/// The `ports` pool line for a run of 20 free ports.
+fn ports_line() -> String {
+    let base = free_port_run(20);
+    format!("ports from={base} to={}", base + 19)
+}
+
+fn compile(kdl: &Path) -> oryx::compile::plan::Plan {
+    oryx::compile::compile_path(kdl, None).unwrap_or_else(|failure| panic!("{failure}"))
+}
+
+/// SIGTERM to the shell: it stops every role and exits 0 within a bound.
+fn stop_shell(mut shell: Proc) {
+    shell.signal(libc::SIGTERM);
+    let status = shell.wait_exit(Duration::from_secs(15));
+    assert!(
+        matches!(status, Some(s) if s.success()),
+        "oryx up did not exit 0 on SIGTERM: {status:?}\n{}",
+        shell.log_text()
+    );
+}
+
+#[test]
+fn up_gets_an_acme_certificate_from_pebble_and_reuses_it_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let [http_port, tls_port] = distinct_ports();
+    let pebble = Pebble::start(&dir.path().join("pebble"), tls_port, http_port);
+    let issuing_root = pebble.issuing_root(dir.path());
+    let root = site_root(dir.path(), "hello over HTTPS from oryx up\n");
+    let cache = dir.path().join("acme-cache");
+    let kdl = dir.path().join("https.kdl");
+    std::fs::write(
+        &kdl,
+        format!(
+            r#"oryx 1
+{ports}
+worker "live"
+static "site" {{
+    root "{root}"
+    listen "127.0.0.1:{http_port}"
+    redirect-https #true
+    tls listen="127.0.0.1:{tls_port}" {{
+        acme {{
+            domain "oryx.test"
+            contact "mailto:ops@oryx.test"
+            directory "{directory}"
+            directory-ca "{ca}"
+            challenge "tls-alpn-01"
+            cache "{cache}"
+        }}
+    }}
+}}
+"#,
+            ports = ports_line(),
+            root = root.display(),
+            directory = pebble.directory,
+            ca = pebble.ca_pem,
+            cache = cache.display(),
+        ),
+    )
+    .unwrap();
+    let plan = compile(&kdl);
+    let run_dir = dir.path().join("run");
+
+    let shell = up(&kdl, &run_dir);
+    wait_all_ready(&plan, 2, Duration::from_secs(20));
+    let body = fetch_verified(
+        &shell,
+        &issuing_root,
+        tls_port,
+        "/",
+        Duration::from_secs(30),
+    );
+    assert_eq!(body, "hello over HTTPS from oryx up\n");
+    assert_eq!(pebble.orders(), 1, "one order for the first certificate");
+    assert!(
+        shell
+            .log_text()
+            .contains(&format!("static   https://127.0.0.1:{tls_port}/")),
+        "{}",
+        shell.log_text()
+    );
+    // The plain listener sends browsers to HTTPS.
+    let http_addr = ([127, 0, 0, 1], http_port).into();
+    let (status, _) = http_with(http_addr, "GET", "/", &[("Host", "oryx.test")]).unwrap();
+    assert_eq!(status, 308);
+    stop_shell(shell);
+    assert!(
+        std::fs::read_dir(&cache).unwrap().count() >= 2,
+        "the account key and the certificate are cached"
+    );
+
+    // The whole shell again: the certificate comes from the cache, at once, with no new order.
+    let shell = up(&kdl, &run_dir);
+    wait_all_ready(&plan, 2, Duration::from_secs(20));
+    let body = fetch_verified(&shell, &issuing_root, tls_port, "/", Duration::from_secs(5));
+    assert_eq!(body, "hello over HTTPS from oryx up\n");
+    assert!(
+        shell.log_text().contains("loaded from the cache"),
+        "{}",
+        shell.log_text()
+    );
+    assert_eq!(pebble.orders(), 1, "a restart must not order again");
+    stop_shell(shell);
+}
+
+/// `ffprobe URL` (TLS not verified: the site's certificate is self-signed) listing the codecs it finds,
+/// bounded to 15 s; empty when it fails.
+fn probe_codecs(url: &str, log: PathBuf) -> String {
+    let mut command = Command::new("ffprobe");
+    command
+        .args(["-v", "error", "-tls_verify", "0", "-rw_timeout", "10000000"])
+        .args(["-show_entries", "stream=codec_name", "-of", "csv=p=0", url]);
+    let mut probe = Proc::spawn(command, log);
+    match probe.wait_exit(Duration::from_secs(15)) {
+        Some(status) if status.success() => probe.log_text(),
+        _ => String::new(),
+    }
+}
+
+#[test]
+fn up_serves_hls_and_http_flv_over_https_through_the_static_sites_proxy() {
+    let dir = tempfile::tempdir().unwrap();
+    let media = make_media(dir.path());
+    let root = site_root(dir.path(), "<h1>oryx player</h1>\n");
+    let [rtmp_lb, http_lb, api_lb, tls_port] = distinct_ports();
+    let kdl = dir.path().join("live.kdl");
+    std::fs::write(
+        &kdl,
+        format!(
+            r#"oryx 1
+{ports}
+defaults {{
+    hls fragment="1s" window=6
+}}
+worker "live"
+rtmp-lb listen="127.0.0.1:{rtmp_lb}"
+http-lb listen="127.0.0.1:{http_lb}"
+api-lb listen="127.0.0.1:{api_lb}"
+static "site" {{
+    root "{root}"
+    tls listen="127.0.0.1:{tls_port}" {{
+        self-signed "oryx.test"
+    }}
+    proxy "/live/" to="http-lb"
+    proxy "/api/" to="api-lb"
+}}
+"#,
+            ports = ports_line(),
+            root = root.display(),
+        ),
+    )
+    .unwrap();
+    let plan = compile(&kdl);
+    let shell = up(&kdl, &dir.path().join("run"));
+    wait_all_ready(&plan, 5, Duration::from_secs(20));
+
+    let site = format!("https://127.0.0.1:{tls_port}");
+    let page = static_common::curl(&["--fail", "--insecure", &format!("{site}/")]);
+    assert_eq!(
+        String::from_utf8_lossy(&page.stdout),
+        "<h1>oryx player</h1>\n",
+        "{}",
+        String::from_utf8_lossy(&page.stderr)
+    );
+
+    let _publisher = publish(
+        &media,
+        &format!("rtmp://127.0.0.1:{rtmp_lb}/live/s"),
+        dir.path().join("publish.log"),
+    );
+    for (kind, url) in [
+        ("HLS", format!("{site}/live/s.m3u8")),
+        ("HTTP-FLV", format!("{site}/live/s.flv")),
+    ] {
+        let mut attempt = 0;
+        wait_for(Duration::from_secs(40), kind, || {
+            attempt += 1;
+            let log = dir.path().join(format!("probe-{kind}-{attempt}.log"));
+            let codecs = probe_codecs(&url, log);
+            (codecs.contains("h264") && codecs.contains("aac")).then_some(codecs)
+        });
+    }
+    // The playlist itself came through the proxy with its type intact.
+    let playlist = static_common::curl(&[
+        "--fail",
+        "--insecure",
+        "--write-out",
+        "%{content_type}",
+        &format!("{site}/live/s.m3u8"),
+    ]);
+    let text = String::from_utf8_lossy(&playlist.stdout);
+    assert!(text.starts_with("#EXTM3U"), "{text}");
+    assert!(text.contains(".ts"), "{text}");
+    assert!(text.to_lowercase().contains("mpegurl"), "{text}");
+    // The API on the same origin sees the stream published through the rtmp-lb.
+    let api = static_common::curl(&["--fail", "--insecure", &format!("{site}/api/v1/streams")]);
+    let streams: serde_json::Value = serde_json::from_slice(&api.stdout)
+        .unwrap_or_else(|err| panic!("{err}: {}", String::from_utf8_lossy(&api.stdout)));
+    assert_eq!(streams["code"], 0, "{streams}");
+    assert!(
+        streams["streams"]
+            .as_array()
+            .is_some_and(|list| list.iter().any(|s| s["name"] == "s")),
+        "{streams}"
+    );
+    stop_shell(shell);
+}

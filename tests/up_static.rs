@@ -1,0 +1,50 @@
+//! `oryx up` with a static site next to a worker and the api-lb: the shell starts and waits for the
+//! static role like any other, which serves its files and proxies `/api/` to the api-lb.
+
+mod up_support;
+
+use std::time::Duration;
+use up_support::*;
+
+#[test]
+fn static_site_runs_under_the_shell_and_proxies_the_api() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("html");
+    std::fs::create_dir_all(&root).unwrap();
+    std::fs::write(root.join("index.html"), "<h1>oryx player</h1>").unwrap();
+    let base = free_port_run(20);
+    let [api, site] = [0u16, 1].map(|_| free_addr().port());
+    let kdl = dir.path().join("site.kdl");
+    std::fs::write(
+        &kdl,
+        format!(
+            r#"oryx 1
+ports from={base} to={to}
+worker "live"
+api-lb listen="127.0.0.1:{api}"
+static "site" {{
+    root "{root}"
+    listen "127.0.0.1:{site}"
+    proxy "/api/" to="api-lb"
+}}
+"#,
+            to = base + 19,
+            root = root.display()
+        ),
+    )
+    .unwrap();
+    let plan = oryx::compile::compile_path(&kdl, None).unwrap_or_else(|f| panic!("{f}"));
+    let shell = up(&kdl, &dir.path().join("run"));
+    wait_all_ready(&plan, 3, Duration::from_secs(20));
+    assert!(shell.log_text().contains("static   http://127.0.0.1:"));
+
+    let site_addr: std::net::SocketAddr = ([127, 0, 0, 1], site).into();
+    let (status, body) = http(site_addr, "GET", "/index.html").unwrap();
+    assert_eq!(status, 200);
+    assert!(body.contains("oryx player"));
+    let (status, body) = http(site_addr, "GET", "/api/v1/streams").unwrap();
+    assert_eq!(status, 200, "{body}");
+    let value: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(value["code"], 0, "{body}");
+    assert!(value["streams"].is_array(), "{body}");
+}
