@@ -122,7 +122,8 @@ pub fn run(args: &BenchPlayArgs) -> anyhow::Result<()> {
 async fn drive(target: Arc<Target>, args: &BenchPlayArgs) -> anyhow::Result<Report> {
     let duration = Duration::from_secs(args.seconds);
     let started = Instant::now();
-    let end = started + duration;
+    let measure_from = started + Duration::from_secs(args.warmup);
+    let end = measure_from + duration;
     let mut tasks = Vec::with_capacity(args.players as usize);
     for i in 0..args.players as usize {
         if i > 0 && i % WAVE == 0 {
@@ -132,7 +133,8 @@ async fn drive(target: Arc<Target>, args: &BenchPlayArgs) -> anyhow::Result<Repo
         tasks.push(tokio::spawn(async move {
             let deadline = tokio::time::Instant::from_std(end);
             let mut result = PlayerResult::default();
-            let outcome = tokio::time::timeout_at(deadline, play(&target, &mut result)).await;
+            let outcome =
+                tokio::time::timeout_at(deadline, play(&target, measure_from, &mut result)).await;
             if let Ok(Err(err)) = outcome {
                 result.error = Some(format!("{err:#}"));
             }
@@ -143,14 +145,21 @@ async fn drive(target: Arc<Target>, args: &BenchPlayArgs) -> anyhow::Result<Repo
     for task in tasks {
         results.push(task.await.unwrap_or_default());
     }
-    let elapsed = started.elapsed().as_secs_f64();
-    Ok(summarize(&args.url, args.players, elapsed, &results))
+    let measured = Instant::now().saturating_duration_since(measure_from);
+    Ok(summarize(
+        &args.url,
+        args.players,
+        measured.as_secs_f64(),
+        &results,
+    ))
 }
 
 /// Tracks first byte and stalls for one player.
 struct Meter<'a> {
     result: &'a mut PlayerResult,
     start: Instant,
+    /// Bytes count only from here (after the warm-up).
+    measure_from: Instant,
     last: Option<Instant>,
 }
 
@@ -166,11 +175,17 @@ impl Meter<'_> {
             }
         }
         self.last = Some(now);
-        self.result.bytes += n as u64;
+        if now >= self.measure_from {
+            self.result.bytes += n as u64;
+        }
     }
 }
 
-async fn play(target: &Target, result: &mut PlayerResult) -> anyhow::Result<()> {
+async fn play(
+    target: &Target,
+    measure_from: Instant,
+    result: &mut PlayerResult,
+) -> anyhow::Result<()> {
     let start = Instant::now();
     let mut buf = vec![0u8; 64 * 1024];
     match target {
@@ -182,6 +197,7 @@ async fn play(target: &Target, result: &mut PlayerResult) -> anyhow::Result<()> 
             let mut meter = Meter {
                 result,
                 start,
+                measure_from,
                 last: None,
             };
             loop {
@@ -213,6 +229,7 @@ async fn play(target: &Target, result: &mut PlayerResult) -> anyhow::Result<()> 
             let mut meter = Meter {
                 result,
                 start,
+                measure_from,
                 last: None,
             };
             loop {

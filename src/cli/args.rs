@@ -154,6 +154,9 @@ pub struct BenchPlayArgs {
     /// How long to play.
     #[arg(long, default_value_t = 10)]
     pub seconds: u64,
+    /// Play this many seconds before the measured window starts (bytes received then are not counted).
+    #[arg(long, default_value_t = 0)]
+    pub warmup: u64,
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,

@@ -136,7 +136,13 @@ impl ChunkDecoder {
     pub fn next_message(&mut self) -> Result<Option<RawMessage>, ChunkError> {
         loop {
             match self.decode_chunk()? {
-                ChunkOutcome::Incomplete => return Ok(None),
+                ChunkOutcome::Incomplete => {
+                    if self.buf.is_empty() {
+                        // Release the read allocation (payloads already taken share it, not us).
+                        self.buf = BytesMut::new();
+                    }
+                    return Ok(None);
+                }
                 ChunkOutcome::Message(message) => return Ok(Some(message)),
                 ChunkOutcome::Partial => continue,
             }

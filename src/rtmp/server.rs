@@ -105,7 +105,8 @@ impl ServerSession {
 
     /// Bytes waiting to be sent.
     pub fn take_output(&mut self) -> Bytes {
-        self.out.split().freeze()
+        // Take the whole buffer (not `split`), so an idle connection keeps no allocation alive.
+        std::mem::take(&mut self.out).freeze()
     }
 
     pub fn has_output(&self) -> bool {

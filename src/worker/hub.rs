@@ -845,7 +845,7 @@ impl Drop for Player {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::compile::plan::{HlsSettings, HookSettings, HttpFlvSettings};
 

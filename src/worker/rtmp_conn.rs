@@ -24,7 +24,11 @@ const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Frames taken from the ring per batch.
 const BATCH_FRAMES: usize = 1024;
+/// Read buffer of a publisher.
 const READ_BUFFER: usize = 16 * 1024;
+/// Read buffer until a connection publishes: enough for the handshake and commands, and small, since
+/// thousands of players connect at once and the allocator keeps what they briefly used.
+const HELLO_BUFFER: usize = 2048;
 
 pub fn media_kind(kind: FrameKind) -> MediaKind {
     match kind {
@@ -149,8 +153,9 @@ async fn handle(
     }
     let _slot = slot;
     let mut publisher: Option<(Publisher, StreamName)> = None;
-    let mut buf = vec![0u8; READ_BUFFER];
+    let mut buf = vec![0u8; HELLO_BUFFER];
     let mut pending = first_bytes;
+    let mut grow_buffer = false;
     let result = loop {
         let data: &[u8] = if pending.is_empty() {
             let cancel = conn.guard.entry.cancel.clone();
@@ -223,6 +228,7 @@ async fn handle(
                                 Some(p.stream_id()),
                             );
                             conn.session.accept_publish(stream_id, &name);
+                            grow_buffer = true;
                             tracing::info!(stream = %stream_name.key(), client = %conn.ip, "publish");
                             publisher = Some((p, stream_name));
                         }
@@ -266,6 +272,9 @@ async fn handle(
         }
         if let Err(err) = conn.flush_session().await {
             break Err(err.into());
+        }
+        if std::mem::take(&mut grow_buffer) {
+            buf = vec![0u8; READ_BUFFER];
         }
         if let Some((stream_id, name)) = play {
             if publisher.is_some() {
@@ -330,7 +339,26 @@ async fn play_loop(
     let mut queue = WriteQueue::default();
     let mut headers = BytesMut::with_capacity(256);
     let mut buf = vec![0u8; 1024];
+    let mut merge_next = false;
     loop {
+        if merge_next {
+            // Merge the next writes: sleep the window (not registered as a waiter, so the publisher
+            // does not touch this player), but keep answering the player meanwhile.
+            let sleep = tokio::time::sleep(merge);
+            tokio::pin!(sleep);
+            loop {
+                tokio::select! {
+                    _ = &mut sleep => break,
+                    r = rd.read(&mut buf) => {
+                        if !player_input(conn, r?, &buf).await? {
+                            return Ok(());
+                        }
+                    }
+                    _ = cancel.cancelled() => return Ok(()),
+                }
+            }
+            merge_next = false;
+        }
         let notified = stream.notified();
         tokio::pin!(notified);
         notified.as_mut().enable();
@@ -394,22 +422,7 @@ async fn play_loop(
                 continue;
             }
         }
-        if !merge.is_zero() && !full_batch {
-            // Merge the next writes: sleep the window, but keep answering the player meanwhile.
-            let sleep = tokio::time::sleep(merge);
-            tokio::pin!(sleep);
-            loop {
-                tokio::select! {
-                    _ = &mut sleep => break,
-                    r = rd.read(&mut buf) => {
-                        if !player_input(conn, r?, &buf).await? {
-                            return Ok(());
-                        }
-                    }
-                    _ = cancel.cancelled() => return Ok(()),
-                }
-            }
-        }
+        merge_next = !merge.is_zero() && !full_batch;
     }
 }
 
@@ -428,4 +441,60 @@ async fn player_input(conn: &mut Conn, n: usize, buf: &[u8]) -> anyhow::Result<b
         return Ok(false);
     }
     Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rtmp::client::{ClientConfig, ClientEvent, ClientMode, ClientSession};
+
+    async fn until<F: FnMut() -> bool>(mut check: F) -> bool {
+        for _ in 0..100 {
+            if check() {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        false
+    }
+
+    #[tokio::test]
+    async fn kick_disconnects_a_player_and_the_hub_forgets_it() {
+        let ctx = WorkerContext::new(crate::worker::hub::tests::settings(), false);
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(serve(listener, ctx.clone()));
+        let config =
+            ClientConfig::from_url(&format!("rtmp://{addr}/live/k"), ClientMode::Play).unwrap();
+        let mut session = ClientSession::new(config);
+        let mut sock = TcpStream::connect(addr).await.unwrap();
+        sock.write_all(&session.take_output()).await.unwrap();
+        let mut buf = vec![0u8; 8192];
+        let started = tokio::time::timeout(Duration::from_secs(5), async {
+            loop {
+                let n = sock.read(&mut buf).await.unwrap();
+                assert!(n > 0, "closed before play started");
+                let events = session.feed(&buf[..n]).unwrap();
+                sock.write_all(&session.take_output()).await.unwrap();
+                if events.contains(&ClientEvent::Started) {
+                    return;
+                }
+            }
+        })
+        .await;
+        assert!(started.is_ok());
+        let hub = ctx.hub.clone();
+        assert!(until(|| hub.clients().iter().any(|c| c.stream == "k")).await);
+        let client = hub.clients()[0].clone();
+        assert_eq!(client.kind, ClientKind::RtmpPlay);
+        assert_eq!(client.ip, "127.0.0.1");
+        assert_eq!(hub.streams().len(), 1);
+        assert!(hub.kick(client.id));
+        let closed = tokio::time::timeout(Duration::from_secs(5), async {
+            while sock.read(&mut buf).await.unwrap_or(0) > 0 {}
+        })
+        .await;
+        assert!(closed.is_ok(), "kicked player was not disconnected");
+        assert!(until(|| hub.clients().is_empty() && hub.streams().is_empty()).await);
+    }
 }

@@ -62,6 +62,10 @@ impl WriteQueue {
                 }
             }
         }
+        // A GOP burst grows the queue; thousands of idle players should not keep that capacity.
+        if self.parts.capacity() > 8 {
+            self.parts = VecDeque::new();
+        }
         Ok(written)
     }
 }
