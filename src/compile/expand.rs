@@ -28,7 +28,9 @@ pub fn default_stream() -> StreamSettings {
     StreamSettings {
         gop_cache: true,
         chunk_size: 60000,
-        merge_write_ms: 100,
+        // SRS's default (mw_latency 350): fan-out CPU is paid per write call, so merging 350 ms of
+        // frames per write costs ~1/3 of 100 ms. New players get the GOP cache at once regardless.
+        merge_write_ms: 350,
         player_queue_bytes: 4 << 20,
         max_connections: 10000,
         http_flv: HttpFlvSettings {
