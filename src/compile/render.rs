@@ -76,11 +76,48 @@ fn stream_lines(s: &StreamSettings, out: &mut String) {
         for url in urls {
             let _ = writeln!(
                 out,
-                "    hook      {name} {url} (timeout {})",
+                "    hook      {name} {} (timeout {})",
+                redact_url(url),
                 duration(hooks.timeout_ms)
             );
         }
     }
+}
+
+/// A URL as the text view shows it: a password in the user info and every query value are secrets
+/// operators put in hook URLs (`?token=…`), so they are masked. The JSON plan keeps them: it is what
+/// the roles run from.
+pub fn redact_url(url: &str) -> String {
+    let (before_query, query) = match url.split_once('?') {
+        Some((head, query)) => (head, Some(query)),
+        None => (url, None),
+    };
+    let mut shown = match before_query.split_once("://") {
+        Some((scheme, rest)) => {
+            let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+            let authority = match authority.rsplit_once('@') {
+                Some((userinfo, host)) => match userinfo.split_once(':') {
+                    Some((user, _password)) => format!("{user}:***@{host}"),
+                    None => format!("{userinfo}@{host}"),
+                },
+                None => authority.to_string(),
+            };
+            format!("{scheme}://{authority}{path}")
+        }
+        None => before_query.to_string(),
+    };
+    if let Some(query) = query {
+        let masked: Vec<String> = query
+            .split('&')
+            .map(|pair| match pair.split_once('=') {
+                Some((key, _value)) => format!("{key}=***"),
+                None => pair.to_string(),
+            })
+            .collect();
+        shown.push('?');
+        shown.push_str(&masked.join("&"));
+    }
+    shown
 }
 
 fn lb_line(name: &str, lb: &LbPlan, out: &mut String) {
@@ -249,5 +286,24 @@ mod tests {
         assert_eq!(duration(120_000), "2m");
         assert_eq!(size(4 << 20), "4MiB");
         assert_eq!(size(1000), "1000B");
+    }
+}
+
+#[cfg(test)]
+mod redact_tests {
+    use super::redact_url;
+
+    #[test]
+    fn secrets_in_hook_urls_are_masked() {
+        assert_eq!(
+            redact_url("http://127.0.0.1:8085/auth?token=s3cret&x=1"),
+            "http://127.0.0.1:8085/auth?token=***&x=***"
+        );
+        assert_eq!(
+            redact_url("http://ops:pw@hooks.example/a"),
+            "http://ops:***@hooks.example/a"
+        );
+        assert_eq!(redact_url("http://h/a"), "http://h/a");
+        assert_eq!(redact_url("http://u@h/?flag"), "http://u@h/?flag");
     }
 }
