@@ -245,7 +245,11 @@ mod tests {
         ] {
             let wire = encode(&handoff).unwrap();
             for cut in 0..wire.len() {
-                assert_eq!(decode(&wire[..cut]).unwrap(), Decoded::NeedMore, "cut {cut}");
+                assert_eq!(
+                    decode(&wire[..cut]).unwrap(),
+                    Decoded::NeedMore,
+                    "cut {cut}"
+                );
             }
             let mut longer = wire.clone();
             longer.extend_from_slice(b"tail");
@@ -269,7 +273,10 @@ mod tests {
         huge.extend_from_slice(&u32::MAX.to_be_bytes());
         assert_eq!(decode(&huge), Err(HandoffError::TooLong(u32::MAX as usize)));
         let too_long = sample("127.0.0.1:1", &vec![0; MAX_REPLAY + 1]);
-        assert_eq!(encode(&too_long), Err(HandoffError::TooLong(MAX_REPLAY + 1)));
+        assert_eq!(
+            encode(&too_long),
+            Err(HandoffError::TooLong(MAX_REPLAY + 1))
+        );
         assert_eq!(decode(b"").unwrap(), Decoded::NeedMore);
     }
 

@@ -31,8 +31,8 @@ use crate::rtmp::server::{ServerEvent, ServerSession};
 use anyhow::Context;
 use bytes::{Bytes, BytesMut};
 use std::net::SocketAddr;
-use std::time::Duration;
 use std::os::fd::AsRawFd;
+use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt, Interest};
 use tokio::net::{TcpStream, UnixStream};
 
@@ -198,7 +198,11 @@ async fn hand_off(
     let mut stream = match tokio::time::timeout(WORKER_TIMEOUT, sent).await {
         Ok(Ok(stream)) => stream,
         Ok(Err(err)) => return Ok(Taken::No(err)),
-        Err(_) => return Ok(Taken::No(anyhow::anyhow!("handoff not sent in {WORKER_TIMEOUT:?}"))),
+        Err(_) => {
+            return Ok(Taken::No(anyhow::anyhow!(
+                "handoff not sent in {WORKER_TIMEOUT:?}"
+            )))
+        }
     };
     let mut answer = [0u8; 1];
     match tokio::time::timeout(WORKER_TIMEOUT, stream.read(&mut answer)).await {
