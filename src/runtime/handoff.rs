@@ -289,10 +289,10 @@ mod tests {
             seed ^= seed << 17;
             let len = (seed % 48) as usize;
             let mut buf: Vec<u8> = (0..len).map(|i| (seed >> (i % 8 * 8)) as u8).collect();
-            if seed % 3 == 0 && buf.len() >= 6 {
+            if seed.is_multiple_of(3) && buf.len() >= 6 {
                 buf[..4].copy_from_slice(&MAGIC);
                 buf[4] = VERSION;
-                buf[5] = if seed % 2 == 0 { 4 } else { 6 };
+                buf[5] = if seed.is_multiple_of(2) { 4 } else { 6 };
             }
             let _ = decode(&buf);
         }
