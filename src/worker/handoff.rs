@@ -179,6 +179,34 @@ mod tests {
         after.slice(1536..)
     }
 
+    #[tokio::test]
+    async fn a_message_without_a_socket_or_with_a_non_tcp_one_is_refused() {
+        let message = protocol::encode(&Handoff {
+            client: "127.0.0.2:5000".parse().unwrap(),
+            replay: bytes::Bytes::from_static(b"replay"),
+        })
+        .unwrap();
+        let (mut lb, worker) = UnixStream::pair().unwrap();
+        lb.write_all(&message).await.unwrap();
+        let err = receive(&worker).await.unwrap_err();
+        assert!(err.to_string().contains("no socket"), "{err}");
+
+        let (lb, worker) = UnixStream::pair().unwrap();
+        let (not_tcp, _other) = std::os::unix::net::UnixStream::pair().unwrap();
+        let sent = protocol::send_with_fd(lb.as_raw_fd(), &message, not_tcp.as_raw_fd()).unwrap();
+        assert_eq!(sent, message.len());
+        let (handoff, fd) = receive(&worker).await.unwrap();
+        assert_eq!(handoff.replay.as_ref(), b"replay");
+        assert!(tcp_socket(fd).is_err(), "a Unix socket is not a client");
+
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (accepted, _) = listener.accept().await.unwrap();
+        let fd = OwnedFd::from(accepted.into_std().unwrap());
+        let taken = tcp_socket(fd).unwrap();
+        assert_eq!(taken.peer_addr().unwrap(), client.local_addr().unwrap());
+    }
+
     #[test]
     fn stand_in_session_takes_the_client_commands_and_says_nothing_of_the_handshake() {
         let mut session = stand_in_session(4096).unwrap();
