@@ -1,7 +1,7 @@
 //! The rtmp-lb in front of one real embedded worker and one dead one: a stream whose first choice is
 //! the dead worker is published and played through the next in the ranking, so publishers and players
-//! still meet; a player from 127.0.0.2 is seen by the worker with that address (from the handoff); garbage
-//! from a client closes only that connection.
+//! still meet; a player from 127.0.0.2 is seen by the worker with that address (from the handoff);
+//! garbage from a client closes only that connection.
 
 mod up_support;
 
