@@ -1,7 +1,7 @@
 //! The rtmp-lb in front of one real embedded worker and one dead one: a stream whose first choice is
 //! the dead worker is published and played through the next in the ranking, so publishers and players
-//! still meet; a player from 127.0.0.2 is seen by the worker with that address (PROXY v2); garbage
-//! from a client closes only that connection.
+//! still meet; a player from 127.0.0.2 is seen by the worker with that address (from the handoff);
+//! garbage from a client closes only that connection.
 
 mod up_support;
 
@@ -62,7 +62,7 @@ fn rtmp_lb_falls_back_to_the_next_worker_and_survives_garbage() {
     );
 
     // A player from 127.0.0.2 (oryx's own sans-IO client): the worker sees that address through the
-    // LB's PROXY v2 header, and the player gets media.
+    // socket handoff (PROXY v2 on the relay path), and the player gets media.
     let url = format!("rtmp://{}/live/{stream}", lb_plan.listen);
     let config = ClientConfig::from_url(&url, ClientMode::Play).unwrap();
     let mut session = ClientSession::new(config);

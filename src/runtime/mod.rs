@@ -4,6 +4,7 @@ pub mod api_lb;
 pub mod backends;
 pub mod control;
 pub mod external;
+pub mod handoff;
 pub mod http_lb;
 pub mod logging;
 pub mod role;

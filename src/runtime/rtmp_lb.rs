@@ -1,19 +1,29 @@
-//! The rtmp-lb role: learns which stream an RTMP client wants, hands the connection to the worker that
-//! holds that stream, then relays bytes both ways without parsing them.
+//! The rtmp-lb role: learns which stream an RTMP client wants, then gives the connection to the worker
+//! that holds that stream — handing over the socket itself to an embedded worker, relaying bytes to
+//! an external one.
 //!
 //! Routing needs `connect` (app, tcUrl) and the first `publish`/`play` (stream name), and a client sends
 //! `publish`/`play` only after `connect` and `createStream` are answered, so the LB answers those itself
 //! with the sans-IO [`ServerSession`] (at the default 128-byte chunk size, so the client's decoder is
 //! left exactly as a fresh connection's). It records every byte the client sent after the handshake.
-//! Then it connects to the chosen worker (PROXY v2 header first when the worker expects one),
-//! handshakes as a client, and replays the recorded bytes verbatim, so the worker's chunk-stream state
-//! is exactly the client's. From there both directions are plain byte copies. The worker's answers
-//! to `connect` and `createStream` reach the client a second time; their transaction ids are already
-//! settled, so clients (ffmpeg, OBS/librtmp) ignore them, and every chunk stream the worker uses starts
-//! with a full header, so the client decodes the worker's output from its first byte.
+//!
+//! An embedded worker gets the client's TCP socket over its handoff Unix socket (SCM_RIGHTS, see
+//! [`super::handoff`]) with the client's address and the recorded bytes; once it acknowledges, the LB
+//! closes its copy and is out of the data path, so a delivered byte costs one process's syscalls.
+//!
+//! Otherwise (nginx-rtmp, SRS, or a handoff that was not taken) the LB connects to the worker (PROXY
+//! v2 header first when the worker expects one), handshakes as a client, and replays the recorded
+//! bytes verbatim, so the worker's chunk-stream state is exactly the client's. From there both
+//! directions are plain byte copies.
+//!
+//! Either way the worker's answers to `connect` and `createStream` reach the client a second time;
+//! their transaction ids are already settled, so clients (ffmpeg, OBS/librtmp) ignore them, and every
+//! chunk stream the worker uses starts with a full header, so the client decodes the worker's output
+//! from its first byte.
 
 use super::backends::{effective_vhost, query_param, Backends};
 use super::control::Control;
+use super::handoff::{self, Handoff};
 use crate::compile::plan::{Plan, WorkerKind, WorkerPlan};
 use crate::route;
 use crate::rtmp::handshake::ClientHandshake;
@@ -21,9 +31,10 @@ use crate::rtmp::server::{ServerEvent, ServerSession};
 use anyhow::Context;
 use bytes::{Bytes, BytesMut};
 use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncReadExt, AsyncWriteExt, Interest};
+use tokio::net::{TcpStream, UnixStream};
 
 /// C0 + C1 + C2: the client bytes the handshake consumes before the chunk stream starts.
 const CLIENT_HANDSHAKE_LEN: usize = 1 + 1536 + 1536;
@@ -94,11 +105,33 @@ async fn serve_client(
     let local = client.local_addr()?;
     let mut tried = Vec::new();
     for worker in backends.candidates(&routed.key) {
+        if worker.kind == WorkerKind::Embedded {
+            match hand_off(&client, peer, &routed.replay, &worker).await? {
+                Taken::Yes => {
+                    tracing::info!(%peer, key = %routed.key, worker = %worker.name,
+                        publish = routed.publish, "handed off");
+                    metrics::counter!("oryx_rtmp_lb_routed_total", "worker" => worker.name.clone())
+                        .increment(1);
+                    metrics::counter!("oryx_rtmp_lb_handoffs_total", "worker" => worker.name.clone())
+                        .increment(1);
+                    // Dropping our copy of the socket leaves the client to the worker.
+                    return Ok(());
+                }
+                Taken::No(err) => {
+                    tracing::debug!(worker = %worker.name, "no handoff, relaying: {err:#}");
+                    metrics::counter!("oryx_rtmp_lb_handoff_failures_total",
+                        "worker" => worker.name.clone())
+                    .increment(1);
+                }
+            }
+        }
         match tokio::time::timeout(WORKER_TIMEOUT, open_worker(&worker, peer, local)).await {
             Ok(Ok((mut upstream, early))) => {
                 tracing::info!(%peer, key = %routed.key, worker = %worker.name,
                     publish = routed.publish, "routed");
                 metrics::counter!("oryx_rtmp_lb_routed_total", "worker" => worker.name.clone())
+                    .increment(1);
+                metrics::counter!("oryx_rtmp_lb_relays_total", "worker" => worker.name.clone())
                     .increment(1);
                 upstream.write_all(&routed.replay).await?;
                 client.write_all(&early).await?;
@@ -123,6 +156,78 @@ async fn serve_client(
         tried.push(worker.name);
     }
     anyhow::bail!("no worker serves {} (tried: {:?})", routed.key, tried)
+}
+
+/// Whether a worker took a handed-over client.
+enum Taken {
+    /// The worker owns the client now.
+    Yes,
+    /// The worker does not have the client (no handoff socket, refused, gone): relaying is safe.
+    No(anyhow::Error),
+}
+
+/// Pass the client's socket, its address and the replay bytes to an embedded worker's handoff
+/// socket. An error means the outcome is unknown (no answer in time): the client is dropped rather
+/// than risk two processes serving it.
+async fn hand_off(
+    client: &TcpStream,
+    peer: SocketAddr,
+    replay: &Bytes,
+    worker: &WorkerPlan,
+) -> anyhow::Result<Taken> {
+    let handoff = Handoff {
+        client: peer,
+        replay: replay.clone(),
+    };
+    let sent = async {
+        let message = handoff::encode(&handoff)?;
+        let mut stream = connect_handoff(worker.rtmp)?;
+        let cred = stream.peer_cred()?;
+        if cred.uid() != handoff::own_uid() {
+            anyhow::bail!("handoff socket belongs to uid {}", cred.uid());
+        }
+        let first = stream
+            .async_io(Interest::WRITABLE, || {
+                handoff::send_with_fd(stream.as_raw_fd(), &message, client.as_raw_fd())
+            })
+            .await?;
+        stream.write_all(&message[first..]).await?;
+        anyhow::Ok(stream)
+    };
+    // A worker that did not get the whole message drops the socket when we close the connection.
+    let mut stream = match tokio::time::timeout(WORKER_TIMEOUT, sent).await {
+        Ok(Ok(stream)) => stream,
+        Ok(Err(err)) => return Ok(Taken::No(err)),
+        Err(_) => {
+            return Ok(Taken::No(anyhow::anyhow!(
+                "handoff not sent in {WORKER_TIMEOUT:?}"
+            )))
+        }
+    };
+    let mut answer = [0u8; 1];
+    match tokio::time::timeout(WORKER_TIMEOUT, stream.read(&mut answer)).await {
+        Ok(Ok(1)) if answer[0] == handoff::ACK => Ok(Taken::Yes),
+        Ok(Ok(0)) => Ok(Taken::No(anyhow::anyhow!("the worker refused the handoff"))),
+        Ok(Err(err)) => Ok(Taken::No(anyhow::anyhow!("the worker went away: {err}"))),
+        Ok(Ok(_)) => anyhow::bail!("worker {} answered the handoff with garbage", worker.name),
+        Err(_) => anyhow::bail!(
+            "worker {} did not answer the handoff in {WORKER_TIMEOUT:?}",
+            worker.name
+        ),
+    }
+}
+
+/// Connect (without blocking) to the handoff socket of the embedded worker listening on `rtmp`.
+fn connect_handoff(rtmp: SocketAddr) -> anyhow::Result<UnixStream> {
+    let name = format!("\0{}", handoff::socket_name(rtmp));
+    let addr = socket2::SockAddr::unix(&name)?;
+    // socket2 opens it close-on-exec.
+    let socket = socket2::Socket::new(socket2::Domain::UNIX, socket2::Type::STREAM, None)?;
+    socket.set_nonblocking(true)?;
+    // Unix stream connects complete at once or fail (EAGAIN when the backlog is full).
+    socket.connect(&addr)?;
+    let std_stream = std::os::unix::net::UnixStream::from(std::os::fd::OwnedFd::from(socket));
+    Ok(UnixStream::from_std(std_stream)?)
 }
 
 /// Answer the client until it names its stream; returns the routing key and the bytes to replay.

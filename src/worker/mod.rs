@@ -2,6 +2,7 @@
 //! HLS and the SRS-compatible API.
 pub mod api;
 pub mod context;
+pub mod handoff;
 pub mod hls;
 pub mod hooks;
 pub mod http;

@@ -37,6 +37,10 @@ pub fn run(plan: Plan, name: &str) -> anyhow::Result<()> {
         let control_routes = plug_ins(&ctx, &files, name, &control);
         control.serve(worker.control, control_routes.clone()).await?;
         tokio::spawn(super::rtmp_conn::serve(rtmp, ctx.clone()));
+        match super::handoff::bind(worker.rtmp) {
+            Ok(listener) => drop(tokio::spawn(super::handoff::serve(listener, ctx.clone()))),
+            Err(err) => tracing::warn!(%err, "no handoff socket: the rtmp-lb will relay to us"),
+        }
         // The API answers on the HTTP port too, as SRS serves it on a port of its own.
         let app = super::http::router(ctx.clone(), files).merge(control_routes);
         tokio::spawn(async move {

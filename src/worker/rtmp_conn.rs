@@ -134,13 +134,27 @@ async fn handle(
     } else {
         (peer, Bytes::new())
     };
+    let session = ServerSession::new(ctx.settings.chunk_size);
+    serve_session(ctx, rd, wr, client, first_bytes, session).await
+}
+
+/// Serve a connection from `session`'s state on, `first_bytes` being its first input. Also the entry
+/// point for sockets the rtmp-lb hands over (`super::handoff`), whose handshake happened elsewhere.
+pub(crate) async fn serve_session(
+    ctx: Arc<WorkerContext>,
+    mut rd: OwnedReadHalf,
+    wr: OwnedWriteHalf,
+    client: SocketAddr,
+    first_bytes: Bytes,
+    session: ServerSession,
+) -> anyhow::Result<()> {
     let slot = ctx.try_connect();
     let guard = ctx
         .hub
         .register_client(&client.ip().to_string(), ClientKind::RtmpPlay);
     let mut conn = Conn {
         ip: client.ip().to_string(),
-        session: ServerSession::new(ctx.settings.chunk_size),
+        session,
         ctx,
         guard,
         wr,
