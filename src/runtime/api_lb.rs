@@ -48,7 +48,9 @@ pub fn run(plan: Plan) -> anyhow::Result<()> {
             .with_context(|| format!("api-lb cannot listen on {}", lb.listen))?;
         tracing::info!(listen = %lb.listen, workers = ?lb.workers, "api-lb serving");
         control.set_ready(true);
-        axum::serve(listener, router(backends)).await?;
+        axum::serve(listener, router(backends))
+            .with_graceful_shutdown(super::shutdown::requested())
+            .await?;
         Ok(())
     })
 }

@@ -86,36 +86,48 @@ pub fn run(plan: Plan) -> anyhow::Result<()> {
     })
 }
 
-/// Accept and proxy connections on `listener` forever.
+/// Accept and proxy connections on `listener` until SIGTERM/SIGINT, then stop accepting and let
+/// in-flight requests finish (bounded: a live FLV response never ends on its own).
 pub async fn serve(listener: tokio::net::TcpListener, backends: Backends) -> anyhow::Result<()> {
     let mut connector = HttpConnector::new();
     connector.set_connect_timeout(Some(Duration::from_secs(2)));
     connector.set_nodelay(true);
     let client = Client::builder(TokioExecutor::new()).build(connector);
     let proxy = Arc::new(Proxy { backends, client });
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let stop = super::shutdown::requested();
+    tokio::pin!(stop);
     loop {
-        let (stream, peer) = match listener.accept().await {
-            Ok(accepted) => accepted,
-            Err(err) => {
-                // Out of descriptors and the like: back off instead of spinning.
-                tracing::warn!(%err, "accept failed");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            }
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(err) => {
+                    // Out of descriptors and the like: back off instead of spinning.
+                    tracing::warn!(%err, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = &mut stop => break,
         };
         let _ = stream.set_nodelay(true);
         let proxy = proxy.clone();
+        let service = hyper::service::service_fn(move |request| {
+            let proxy = proxy.clone();
+            async move { Ok::<_, std::convert::Infallible>(proxy.handle(request, peer).await) }
+        });
+        let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+        let connection = builder
+            .serve_connection(TokioIo::new(stream), service)
+            .into_owned();
+        let connection = graceful.watch(connection);
         tokio::spawn(async move {
-            let service = hyper::service::service_fn(move |request| {
-                let proxy = proxy.clone();
-                async move { Ok::<_, std::convert::Infallible>(proxy.handle(request, peer).await) }
-            });
-            let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-            let _ = builder
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
+            let _ = connection.await;
         });
     }
+    drop(listener);
+    super::shutdown::drain("http-lb", graceful.shutdown()).await;
+    Ok(())
 }
 
 fn text(status: StatusCode, body: String) -> Response<ProxyBody> {

@@ -10,5 +10,6 @@ pub mod logging;
 pub mod role;
 pub mod rtmp_lb;
 pub mod shell;
+pub mod shutdown;
 pub mod static_site;
 pub mod supervisor;

@@ -72,17 +72,25 @@ pub fn run(plan: Plan) -> anyhow::Result<()> {
             .with_context(|| format!("rtmp-lb cannot listen on {}", lb.listen))?;
         tracing::info!(listen = %lb.listen, workers = ?lb.workers, "rtmp-lb serving");
         control.set_ready(true);
+        // Handed-off clients no longer depend on this process; the tracker holds the ones still
+        // being routed or relayed, which get a bounded drain when we are asked to stop.
+        let connections = tokio_util::task::TaskTracker::new();
+        let stop = super::shutdown::requested();
+        tokio::pin!(stop);
         loop {
-            let (client, peer) = match listener.accept().await {
-                Ok(accepted) => accepted,
-                Err(err) => {
-                    tracing::warn!(%err, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
+            let (client, peer) = tokio::select! {
+                accepted = listener.accept() => match accepted {
+                    Ok(accepted) => accepted,
+                    Err(err) => {
+                        tracing::warn!(%err, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                },
+                _ = &mut stop => break,
             };
             let backends = backends.clone();
-            tokio::spawn(async move {
+            connections.spawn(async move {
                 metrics::gauge!("oryx_rtmp_lb_connections").increment(1.0);
                 if let Err(err) = serve_client(client, peer, backends).await {
                     tracing::info!(%peer, "connection ended: {err:#}");
@@ -90,6 +98,11 @@ pub fn run(plan: Plan) -> anyhow::Result<()> {
                 metrics::gauge!("oryx_rtmp_lb_connections").decrement(1.0);
             });
         }
+        drop(listener);
+        connections.close();
+        control.set_ready(false);
+        super::shutdown::drain("rtmp-lb", connections.wait()).await;
+        Ok(())
     })
 }
 

@@ -51,7 +51,7 @@ pub fn run(plan: Plan, name: &str) -> anyhow::Result<()> {
         });
         control.set_ready(true);
         tracing::info!(rtmp = %worker.rtmp, http = %worker.http, control = %worker.control, "worker ready");
-        shutdown_signal().await;
+        crate::runtime::shutdown::requested().await;
         tracing::info!("worker stopping");
         Ok(())
     })
@@ -74,19 +74,4 @@ fn plug_ins(
         super::metrics::exposition(&hub, &hls, &section_rates)
     }));
     super::api::Api::new(ctx.hub.clone(), name, rates).router()
-}
-
-async fn shutdown_signal() {
-    use tokio::signal::unix::{signal, SignalKind};
-    match signal(SignalKind::terminate()) {
-        Ok(mut term) => {
-            tokio::select! {
-                _ = term.recv() => {}
-                _ = tokio::signal::ctrl_c() => {}
-            }
-        }
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
-        }
-    }
 }

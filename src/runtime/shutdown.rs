@@ -1,0 +1,34 @@
+//! Graceful stop for roles: wait for SIGTERM/SIGINT, then stop accepting and drain for a bounded time.
+//!
+//! The shell sends SIGTERM and escalates to SIGKILL after its own grace period, so a role's drain must
+//! end well before that: [`DRAIN_TIMEOUT`] is what in-flight requests get to finish.
+
+use std::future::Future;
+use std::time::Duration;
+
+/// How long a stopping role waits for in-flight work (below the shell's 5 s grace).
+pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Resolves when the process is asked to stop (SIGTERM or SIGINT).
+pub async fn requested() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
+
+/// Wait for `work` (the in-flight connections finishing) at most [`DRAIN_TIMEOUT`]; says which.
+pub async fn drain(role: &str, work: impl Future<Output = ()>) {
+    match tokio::time::timeout(DRAIN_TIMEOUT, work).await {
+        Ok(()) => tracing::info!(role, "drained"),
+        Err(_) => tracing::info!(role, "drain window over, closing the rest"),
+    }
+}
