@@ -285,6 +285,10 @@ fn skip_scaling_list(bits: &mut BitReader<'_>, size: usize) -> Result<(), AvcErr
     for _ in 0..size {
         if next_scale != 0 {
             let delta = bits.read_se()?;
+            // The spec bounds delta_scale to -128..=127; anything else is garbage (and could overflow).
+            if !(-128..=127).contains(&delta) {
+                return Err(AvcError::SpsOutOfRange("delta_scale"));
+            }
             next_scale = (last_scale + delta).rem_euclid(256);
         }
         if next_scale != 0 {
@@ -389,6 +393,17 @@ mod tests {
     const SPS_1920X1080_HIGH: &str = "67640028acd940780227e5c044000003000400000300c83c60c658";
     const SPS_330X250_BASELINE: &str = "6742c00dda05421e493011000003000100000300320f142aa0";
     const SPS_640X360_HIGH444: &str = "67f4001e919680a02ff89c0440000003004000000c83c58ba8";
+
+    #[test]
+    fn rejects_out_of_range_scaling_list_delta() {
+        // Found by the media_avc fuzz target: a High-profile SPS whose scaling list delta_scale is
+        // near i32::MAX overflowed `last_scale + delta`.
+        let sps = hex("677600ffffffff030000fe000000002f00000000000000ffffffea8d");
+        assert_eq!(
+            SpsInfo::parse(&sps),
+            Err(AvcError::SpsOutOfRange("delta_scale"))
+        );
+    }
 
     #[test]
     fn parses_baseline_320x240() {
