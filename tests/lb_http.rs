@@ -145,3 +145,45 @@ fn http_lb_answers_502_when_no_worker_serves() {
         "{body}"
     );
 }
+
+#[test]
+fn http_lb_stops_accepting_on_sigterm_and_exits_within_the_drain_window() {
+    let dir = tempfile::tempdir().unwrap();
+    let fake = fake_worker("only");
+    let mut plan = plan(vec![fake_worker_plan("only", &fake)]);
+    plan.http_lb = Some(lb(&plan.workers));
+    let lb_plan = plan.http_lb.clone().unwrap();
+    let mut lb = role("http-lb", &plan, lb_plan.control, dir.path());
+
+    // A live response in flight (the fake worker holds its rest back for 3 s).
+    let mut stream = std::net::TcpStream::connect(lb_plan.listen).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    write!(stream, "GET /live/slow.flv HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let mut buf = [0u8; 1024];
+    let n = stream.read(&mut buf).unwrap();
+    assert!(n > 0);
+
+    let asked = Instant::now();
+    lb.signal(libc::SIGTERM);
+    // No new connections once stopping (bounded wait for the listener to close).
+    wait_for(Duration::from_secs(2), "the listener to close", || {
+        std::net::TcpStream::connect(lb_plan.listen)
+            .is_err()
+            .then_some(())
+    });
+    let status = lb
+        .wait_exit(Duration::from_secs(6))
+        .expect("the http-lb exits within its drain window");
+    assert!(status.success(), "{status}\n{}", lb.log_text());
+    // It gave the in-flight response time (the fake ends it ~3 s after the request) rather than
+    // dropping it at once, and did not wait beyond its bound.
+    let took = asked.elapsed();
+    assert!(
+        took > Duration::from_millis(1500),
+        "exited at once: {took:?}"
+    );
+    assert!(took < Duration::from_secs(5), "{took:?}");
+    assert!(lb.log_text().contains("http-lb"), "{}", lb.log_text());
+}
