@@ -27,14 +27,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-/// What a frame carries.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum FrameKind {
-    Audio,
-    Video,
-    /// AMF0 data: `onMetaData`.
-    Script,
-}
+/// What a frame carries: the FLV tag type, since a frame is an FLV tag body.
+pub use crate::media::flv::TagKind as FrameKind;
 
 /// One media message: the RTMP message body, which is also the FLV tag body.
 #[derive(Debug, Clone, PartialEq, Eq)]
