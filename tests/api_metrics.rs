@@ -4,10 +4,10 @@
 //! stream's series disappear once it is gone, so short streams do not pile up labels.
 
 mod common;
-mod media_support;
 
+use common::http::get;
+use common::wait::wait_for;
 use common::{make_media, publish, settings, start_worker, ChildGuard};
-use media_support::*;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::process::{Command, Stdio};

@@ -2,10 +2,10 @@
 //! size, publish state) and clients on both the control and the HTTP port; DELETE kicks a player.
 
 mod common;
-mod media_support;
 
+use common::http::{get, request, HttpAnswer};
+use common::wait::wait_for;
 use common::{make_media, publish, settings, start_worker, ChildGuard};
-use media_support::*;
 use serde_json::Value;
 use std::process::{Command, Stdio};
 use std::time::Duration;
