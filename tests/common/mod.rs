@@ -3,6 +3,7 @@
 #![allow(dead_code, unused_imports)]
 
 pub mod cluster;
+pub mod fuzz;
 pub mod http;
 pub mod media;
 pub mod net;
