@@ -4,9 +4,9 @@
 
 mod common;
 
-use common::http::{curl, get_with_headers};
+use common::http::get_with_headers;
 use common::net::{free_port, loopback};
-use common::pebble::Pebble;
+use common::pebble::{fetch_verified, Pebble};
 use common::static_role::*;
 use oryx::compile::plan::{AcmeChallenge, AcmePlan, CertSource, StaticPlan, TlsPlan};
 use std::os::unix::fs::MetadataExt;
@@ -37,33 +37,6 @@ fn acme_plan(
         }),
     });
     plan
-}
-
-/// curl https://oryx.test:PORT/ verifying against `root`, retried until the certificate is there.
-fn fetch_verified(role: &Role, root: &Path, within: Duration) -> String {
-    let port = role.tls_port();
-    let resolve = format!("oryx.test:{port}:127.0.0.1");
-    let url = format!("https://oryx.test:{port}/");
-    let deadline = Instant::now() + within;
-    loop {
-        let out = curl(&[
-            "--cacert",
-            root.to_str().unwrap(),
-            "--resolve",
-            &resolve,
-            &url,
-        ]);
-        if out.status.success() {
-            return String::from_utf8_lossy(&out.stdout).into_owned();
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no verified HTTPS answer in time: {}\nrole log:\n{}",
-            String::from_utf8_lossy(&out.stderr),
-            role.log_text()
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
 }
 
 fn assert_cache_private(dir: &Path) {
@@ -98,7 +71,9 @@ fn tls_alpn_01_certificate_is_issued_then_reused_from_the_cache() {
     let root = pebble.issuing_root(dir.path());
 
     let role = Role::start(dir.path(), plan.clone());
-    let body = fetch_verified(&role, &root, Duration::from_secs(20));
+    let body = fetch_verified(&root, role.tls_port(), "/", Duration::from_secs(20), || {
+        role.log_text()
+    });
     assert_eq!(body, "hello from oryx over ACME\n");
     assert_eq!(pebble.orders(), 1);
     assert_cache_private(dir.path());
@@ -111,7 +86,9 @@ fn tls_alpn_01_certificate_is_issued_then_reused_from_the_cache() {
     role.stop();
 
     let role = Role::start(dir.path(), plan);
-    let body = fetch_verified(&role, &root, Duration::from_secs(5));
+    let body = fetch_verified(&root, role.tls_port(), "/", Duration::from_secs(5), || {
+        role.log_text()
+    });
     assert_eq!(body, "hello from oryx over ACME\n");
     assert!(
         role.log_text().contains("loaded from the cache"),
@@ -137,7 +114,9 @@ fn http_01_is_answered_on_the_plain_listener_even_when_it_redirects() {
     let root = pebble.issuing_root(dir.path());
 
     let role = Role::start(dir.path(), plan);
-    let body = fetch_verified(&role, &root, Duration::from_secs(20));
+    let body = fetch_verified(&root, role.tls_port(), "/", Duration::from_secs(20), || {
+        role.log_text()
+    });
     assert_eq!(body, "hello from oryx over ACME\n");
     assert!(
         role.log_text().contains("HTTP-01 validation"),
@@ -166,7 +145,9 @@ fn certificates_are_renewed_before_they_expire() {
     );
     let root = pebble.issuing_root(dir.path());
     let role = Role::start(dir.path(), plan);
-    fetch_verified(&role, &root, Duration::from_secs(20));
+    fetch_verified(&root, role.tls_port(), "/", Duration::from_secs(20), || {
+        role.log_text()
+    });
     let deadline = Instant::now() + Duration::from_secs(20);
     while role.log_text().matches("obtained and deployed").count() < 2 {
         assert!(
@@ -178,7 +159,9 @@ fn certificates_are_renewed_before_they_expire() {
     }
     assert!(pebble.orders() >= 2);
     // The renewed certificate is the one served now, and it verifies.
-    let body = fetch_verified(&role, &root, Duration::from_secs(5));
+    let body = fetch_verified(&root, role.tls_port(), "/", Duration::from_secs(5), || {
+        role.log_text()
+    });
     assert_eq!(body, "hello from oryx over ACME\n");
 }
 

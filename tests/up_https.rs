@@ -8,38 +8,10 @@ mod common;
 
 use common::cluster::*;
 use common::http::curl;
-use common::pebble::Pebble;
+use common::pebble::{fetch_verified, Pebble};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
-
-/// `curl --cacert ROOT --resolve oryx.test:PORT:127.0.0.1 https://oryx.test:PORT/PATH`, retried
-/// until it verifies and succeeds or `within` is over; returns the body.
-fn fetch_verified(shell: &Proc, root: &Path, port: u16, path: &str, within: Duration) -> String {
-    let resolve = format!("oryx.test:{port}:127.0.0.1");
-    let url = format!("https://oryx.test:{port}{path}");
-    let deadline = Instant::now() + within;
-    loop {
-        let out = curl(&[
-            "--fail",
-            "--cacert",
-            root.to_str().unwrap(),
-            "--resolve",
-            &resolve,
-            &url,
-        ]);
-        if out.status.success() {
-            return String::from_utf8_lossy(&out.stdout).into_owned();
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no verified answer from {url} in time: {}\noryx up log:\n{}",
-            String::from_utf8_lossy(&out.stderr),
-            shell.log_text()
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
+use std::time::Duration;
 
 /// A directory with the site's `index.html`.
 fn site_root(dir: &Path, text: &str) -> PathBuf {
@@ -123,11 +95,11 @@ static "site" {{
     let shell = up(&kdl, &run_dir);
     wait_all_ready(&plan, 2, Duration::from_secs(20));
     let body = fetch_verified(
-        &shell,
         &issuing_root,
         tls_port,
         "/",
         Duration::from_secs(30),
+        || shell.log_text(),
     );
     assert_eq!(body, "hello over HTTPS from oryx up\n");
     assert_eq!(pebble.orders(), 1, "one order for the first certificate");
@@ -151,7 +123,9 @@ static "site" {{
     // The whole shell again: the certificate comes from the cache, at once, with no new order.
     let shell = up(&kdl, &run_dir);
     wait_all_ready(&plan, 2, Duration::from_secs(20));
-    let body = fetch_verified(&shell, &issuing_root, tls_port, "/", Duration::from_secs(5));
+    let body = fetch_verified(&issuing_root, tls_port, "/", Duration::from_secs(5), || {
+        shell.log_text()
+    });
     assert_eq!(body, "hello over HTTPS from oryx up\n");
     assert!(
         shell.log_text().contains("loaded from the cache"),

@@ -71,6 +71,19 @@ pub fn publish_logged(media: &Path, url: &str, log: PathBuf) -> Proc {
     Proc::spawn(publish_command(media, url, true), log)
 }
 
+/// ffmpeg playing `url` and decoding it to nothing until killed, its output discarded.
+pub fn play_to_null(url: &str) -> ChildGuard {
+    let child = Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-i", url])
+        .args(["-f", "null", "-"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("ffmpeg player starts");
+    ChildGuard(child)
+}
+
 /// ffmpeg playing `url` into `out` (copy, FLV) until killed.
 pub fn play_to_file(url: &str, out: &Path, log: PathBuf) -> Proc {
     let mut command = Command::new("ffmpeg");

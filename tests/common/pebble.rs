@@ -1,9 +1,11 @@
-//! pebble (a test ACME server) and challtestsrv as started by `scripts/pebble-up`.
+//! pebble (a test ACME server) and challtestsrv as started by `scripts/pebble-up`, and HTTPS fetches
+//! verified against its roots.
 
 use super::http::curl;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::{Duration, Instant};
 
 /// pebble and challtestsrv, killed by pid when dropped.
 pub struct Pebble {
@@ -97,5 +99,40 @@ impl Pebble {
             String::from_utf8_lossy(&out.stderr)
         );
         path
+    }
+}
+
+/// `curl --fail --cacert ROOT --resolve oryx.test:PORT:127.0.0.1 https://oryx.test:PORT/PATH`, retried
+/// every 200 ms until it verifies and succeeds or `within` is over (then the test fails with curl's
+/// error and `server_log()`); returns the body.
+pub fn fetch_verified(
+    root: &Path,
+    port: u16,
+    path: &str,
+    within: Duration,
+    server_log: impl Fn() -> String,
+) -> String {
+    let resolve = format!("oryx.test:{port}:127.0.0.1");
+    let url = format!("https://oryx.test:{port}{path}");
+    let deadline = Instant::now() + within;
+    loop {
+        let out = curl(&[
+            "--fail",
+            "--cacert",
+            root.to_str().unwrap(),
+            "--resolve",
+            &resolve,
+            &url,
+        ]);
+        if out.status.success() {
+            return String::from_utf8_lossy(&out.stdout).into_owned();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no verified answer from {url} in time: {}\nserver log:\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            server_log()
+        );
+        std::thread::sleep(Duration::from_millis(200));
     }
 }

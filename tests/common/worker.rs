@@ -1,13 +1,13 @@
 //! An embedded worker started from a hand-built plan, and a blocking RTMP client built on oryx's own
 //! sans-IO client session.
 
+use super::cluster::plan;
 use super::http::http_get;
 use super::net::free_addr;
 use super::process::ChildGuard;
 use super::wait::expect_within;
 use oryx::compile::plan::{
-    HlsSettings, HookSettings, HttpFlvSettings, Plan, PortRange, StreamSettings, WorkerKind,
-    WorkerPlan,
+    HlsSettings, HookSettings, HttpFlvSettings, StreamSettings, WorkerKind, WorkerPlan,
 };
 use oryx::rtmp::client::{ClientConfig, ClientEvent, ClientMode, ClientSession};
 use std::collections::VecDeque;
@@ -76,30 +76,17 @@ impl Worker {
 pub fn start_worker(settings: StreamSettings, proxy_protocol: bool) -> Worker {
     let dir = tempfile::tempdir().expect("tempdir");
     let (rtmp, http, control) = (free_addr(), free_addr(), free_addr());
-    let plan = Plan {
-        version: 1,
-        env: None,
-        ports: PortRange {
-            from: 19350,
-            to: 19999,
-        },
-        shell_control: free_addr(),
-        workers: vec![WorkerPlan {
-            name: "w".into(),
-            group: "w".into(),
-            kind: WorkerKind::Embedded,
-            binary: None,
-            rtmp,
-            http,
-            control,
-            proxy_protocol,
-            stream: settings,
-        }],
-        rtmp_lb: None,
-        http_lb: None,
-        api_lb: None,
-        statics: vec![],
-    };
+    let plan = plan(vec![WorkerPlan {
+        name: "w".into(),
+        group: "w".into(),
+        kind: WorkerKind::Embedded,
+        binary: None,
+        rtmp,
+        http,
+        control,
+        proxy_protocol,
+        stream: settings,
+    }]);
     let plan_path = dir.path().join("plan.json");
     std::fs::write(&plan_path, serde_json::to_string(&plan).unwrap()).unwrap();
     let child = Command::new(env!("CARGO_BIN_EXE_oryx"))
