@@ -4,13 +4,13 @@
 //! stream's series disappear once it is gone, so short streams do not pile up labels.
 
 mod common;
-mod media_support;
 
-use common::{make_media, publish, settings, start_worker, ChildGuard};
-use media_support::*;
+use common::http::get;
+use common::media::play_to_null;
+use common::wait::wait_for;
+use common::{make_media, publish, settings, start_worker};
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// One parsed exposition: `name{labels}` (exactly as rendered) → value.
@@ -74,20 +74,6 @@ const CAM: [&str; 3] = [
     "stream=\"cam\"",
 ];
 
-fn flv_player(http: SocketAddr) -> ChildGuard {
-    let child = Command::new("ffmpeg")
-        .args(["-hide_banner", "-loglevel", "error"])
-        .arg("-i")
-        .arg(format!("http://{http}/live/cam.flv"))
-        .args(["-f", "null", "-"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("ffmpeg player starts");
-    ChildGuard(child)
-}
-
 fn stream_json(control: SocketAddr) -> Option<serde_json::Value> {
     let json = get(control, "/api/v1/streams")?.json();
     json["streams"]
@@ -102,7 +88,7 @@ fn metrics_and_rates_follow_a_real_publish_and_play() {
     let worker = start_worker(settings(), false);
     let media = make_media(worker.dir.path(), 4);
     let publisher = publish(&media, &worker.rtmp_url("live/cam"), true);
-    let player = flv_player(worker.http);
+    let player = play_to_null(&format!("http://{}/live/cam.flv", worker.http));
     let control = worker.control;
 
     // Publisher and player are both counted, and bytes and frames flow both ways.

@@ -2,12 +2,12 @@
 //! size, publish state) and clients on both the control and the HTTP port; DELETE kicks a player.
 
 mod common;
-mod media_support;
 
-use common::{make_media, publish, settings, start_worker, ChildGuard};
-use media_support::*;
+use common::http::{get, request, HttpAnswer};
+use common::media::play_to_null;
+use common::wait::wait_for;
+use common::{make_media, publish, settings, start_worker};
 use serde_json::Value;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 fn assert_envelope(answer: &HttpAnswer) -> Value {
@@ -18,20 +18,6 @@ fn assert_envelope(answer: &HttpAnswer) -> Value {
         assert!(json.get(key).is_some(), "{key} missing in {json}");
     }
     json
-}
-
-fn rtmp_player(rtmp: std::net::SocketAddr) -> ChildGuard {
-    let child = Command::new("ffmpeg")
-        .args(["-hide_banner", "-loglevel", "error"])
-        .arg("-i")
-        .arg(format!("rtmp://{rtmp}/live/cam"))
-        .args(["-f", "null", "-"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("ffmpeg player starts");
-    ChildGuard(child)
 }
 
 #[test]
@@ -96,7 +82,7 @@ fn api_reports_streams_and_clients_and_kicks() {
     assert_ne!(missing.json()["code"], 0);
 
     // A player shows up as rtmp-play; DELETE disconnects it.
-    let mut player = rtmp_player(worker.rtmp);
+    let mut player = play_to_null(&format!("rtmp://{}/live/cam", worker.rtmp));
     let player_client = wait_for(Duration::from_secs(10), || {
         let json = assert_envelope(&get(control, "/api/v1/clients")?);
         json["clients"]

@@ -1,7 +1,8 @@
 //! `oryx check`: exit codes, output formats (JSON, GitHub, SARIF), several files, env overlays.
 
+mod common;
+
 use std::path::Path;
-use std::process::Command;
 
 struct Run {
     status: i32,
@@ -10,16 +11,11 @@ struct Run {
 }
 
 fn oryx(dir: &Path, args: &[&str]) -> Run {
-    let output = Command::new(env!("CARGO_BIN_EXE_oryx"))
-        .args(args)
-        .current_dir(dir)
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("run oryx");
+    let (status, stdout, stderr) = common::cli::oryx(dir, args);
     Run {
-        status: output.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        status,
+        stdout,
+        stderr,
     }
 }
 

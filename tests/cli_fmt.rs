@@ -1,19 +1,8 @@
 //! `oryx fmt`: rewrites in place, `--check` reports without writing, comments survive.
 
-use std::process::Command;
+mod common;
 
-fn oryx(dir: &std::path::Path, args: &[&str]) -> (i32, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_oryx"))
-        .args(args)
-        .current_dir(dir)
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("run oryx");
-    (
-        output.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
-}
+use common::cli::oryx;
 
 const MESSY: &str = "// the edge\noryx 1\n\n\n\nworker   \"live\"  count = 2 {\n  // tuned for OBS\n        chunk-size 4096   // bytes\n}\n";
 const TIDY: &str = "// the edge\noryx 1\n\nworker \"live\" count=2 {\n    // tuned for OBS\n    chunk-size 4096 // bytes\n}\n";
@@ -23,7 +12,7 @@ fn check_reports_and_fmt_rewrites() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("t.kdl");
     std::fs::write(&file, MESSY).unwrap();
-    let (status, stderr) = oryx(dir.path(), &["fmt", "--check", "t.kdl"]);
+    let (status, _, stderr) = oryx(dir.path(), &["fmt", "--check", "t.kdl"]);
     assert_eq!(status, 1);
     assert!(stderr.contains("t.kdl: not formatted"), "{stderr}");
     assert_eq!(
@@ -40,7 +29,7 @@ fn check_reports_and_fmt_rewrites() {
 fn syntax_errors_and_missing_files() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("bad.kdl"), "worker \"live {\n").unwrap();
-    let (status, stderr) = oryx(dir.path(), &["fmt", "bad.kdl"]);
+    let (status, _, stderr) = oryx(dir.path(), &["fmt", "bad.kdl"]);
     assert_eq!(status, 1);
     assert!(stderr.contains("oryx::syntax"), "{stderr}");
     assert_eq!(

@@ -1,22 +1,9 @@
 //! `oryx plan`: deterministic text and JSON, the digest, `--diff` classification and `--route`.
 
-use sha2::{Digest, Sha256};
-use std::path::Path;
-use std::process::Command;
+mod common;
 
-fn oryx(dir: &Path, args: &[&str]) -> (i32, String, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_oryx"))
-        .args(args)
-        .current_dir(dir)
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("run oryx");
-    (
-        output.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
-}
+use common::cli::oryx;
+use sha2::{Digest, Sha256};
 
 const CLUSTER: &str = "oryx 1\nworker \"live\" count=3\nworker \"big\" kind=\"srs\" binary=\"/bin/sh\"\nrtmp-lb listen=\"0.0.0.0:1935\" workers=\"live\"\nhttp-lb listen=\"0.0.0.0:8080\"\napi-lb listen=\"127.0.0.1:1985\"\n";
 

@@ -1,22 +1,13 @@
 //! Every example topology passes `oryx check` and has snapshots of its plan (text and JSON).
 
+mod common;
+
 use std::path::Path;
-use std::process::Command;
 
 const EXAMPLES: &[&str] = &["single", "cluster", "https", "external", "environments"];
 
 fn oryx(args: &[&str]) -> (i32, String, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_oryx"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("run oryx");
-    (
-        output.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
+    common::cli::oryx(Path::new(env!("CARGO_MANIFEST_DIR")), args)
 }
 
 fn path(name: &str) -> String {

@@ -3,11 +3,11 @@
 //! HLS through the http-lb, a `kill -9` of
 //! nginx is repaired by the shell, and SIGTERM stops everything with exit 0.
 
-mod up_support;
+mod common;
 
+use common::cluster::*;
 use oryx::compile::plan::WorkerKind;
 use std::time::Duration;
-use up_support::*;
 
 fn nginx_available() -> bool {
     std::path::Path::new(oryx::runtime::external::nginx_rtmp::MODULE_PATH).exists()

@@ -1,13 +1,13 @@
 //! The srs.conf compiled for a `kind="srs"` worker, pinned with a snapshot, and an SRS worker supervised
 //! by `oryx up` (a stand-in program plays SRS: it is not packaged here).
 
-mod up_support;
+mod common;
 
+use common::cluster::*;
 use oryx::compile::plan::WorkerKind;
 use oryx::runtime::external;
 use std::path::Path;
 use std::time::Duration;
-use up_support::*;
 
 fn fixed_worker() -> oryx::compile::plan::WorkerPlan {
     let mut w = worker("origin-0", WorkerKind::Srs, Some("/usr/local/srs/objs/srs"));

@@ -3,10 +3,11 @@
 //! get 4xx without disturbing the stream.
 
 mod common;
-mod media_support;
 
+use common::http::{get, raw_request};
+use common::process::run_tool;
+use common::wait::wait_for;
 use common::{make_media, publish, settings, start_worker, Worker};
-use media_support::*;
 use oryx::compile::plan::StreamSettings;
 use std::time::{Duration, Instant};
 

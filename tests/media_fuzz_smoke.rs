@@ -1,76 +1,17 @@
 //! The media fuzz targets' entry points on seeded random and mutated inputs (real ffmpeg output as
 //! seeds), so `cargo test` exercises them without nightly or cargo-fuzz. Deterministic, seconds long.
 
+mod common;
+
+use common::fuzz::Rng;
+use common::media::make_flv;
 use oryx::media::flv::{self, TagKind};
 use oryx::media::fuzzing;
-use std::process::{Command, Stdio};
-
-/// xorshift64*: deterministic, no dependencies.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-
-    fn bytes(&mut self, len: usize) -> Vec<u8> {
-        (0..len).map(|_| self.next() as u8).collect()
-    }
-
-    /// Flips, inserts, deletes and truncates at random.
-    fn mutate(&mut self, seed: &[u8]) -> Vec<u8> {
-        let mut out = seed.to_vec();
-        for _ in 0..=self.below(8) {
-            match self.below(4) {
-                0 if !out.is_empty() => {
-                    let i = self.below(out.len());
-                    out[i] ^= 1 << self.below(8);
-                }
-                1 => {
-                    let i = self.below(out.len() + 1);
-                    out.insert(i, self.next() as u8);
-                }
-                2 if !out.is_empty() => {
-                    let i = self.below(out.len());
-                    out.remove(i);
-                }
-                _ => out.truncate(self.below(out.len() + 1)),
-            }
-        }
-        out
-    }
-}
 
 fn real_flv() -> Vec<u8> {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("seed.flv");
-    let status = Command::new("ffmpeg")
-        .args(["-hide_banner", "-loglevel", "error", "-y"])
-        .args(["-f", "lavfi", "-i", "testsrc2=size=160x120:rate=25"])
-        .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100"])
-        .args([
-            "-t",
-            "2",
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-g",
-            "10",
-        ])
-        .args(["-c:a", "aac", "-f", "flv"])
-        .arg(&path)
-        .stdin(Stdio::null())
-        .status()
-        .expect("ffmpeg runs");
-    assert!(status.success());
+    make_flv(&path, "160x120", 2, 10);
     std::fs::read(path).unwrap()
 }
 

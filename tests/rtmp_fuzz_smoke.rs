@@ -1,53 +1,13 @@
 //! The fuzz targets' entry points on bounded random and mutated inputs, so `cargo test` exercises them
 //! without a nightly toolchain or cargo-fuzz. Deterministic (seeded), a few seconds in debug builds.
 
+mod common;
+
+use common::fuzz::Rng;
 use oryx::rtmp::amf0::{self, Amf0};
 use oryx::rtmp::chunk::write_message;
 use oryx::rtmp::fuzzing;
 use oryx::rtmp::message::Writer;
-
-/// xorshift64*: deterministic, no dependencies.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-
-    fn bytes(&mut self, len: usize) -> Vec<u8> {
-        (0..len).map(|_| self.next() as u8).collect()
-    }
-
-    /// Flip, insert, delete and truncate at random.
-    fn mutate(&mut self, seed: &[u8]) -> Vec<u8> {
-        let mut out = seed.to_vec();
-        for _ in 0..=self.below(8) {
-            match self.below(4) {
-                0 if !out.is_empty() => {
-                    let i = self.below(out.len());
-                    out[i] ^= 1 << self.below(8);
-                }
-                1 => {
-                    let i = self.below(out.len() + 1);
-                    out.insert(i, self.next() as u8);
-                }
-                2 if !out.is_empty() => {
-                    let i = self.below(out.len());
-                    out.remove(i);
-                }
-                _ => out.truncate(self.below(out.len() + 1)),
-            }
-        }
-        out
-    }
-}
 
 fn seeds() -> Vec<Vec<u8>> {
     let command = amf0::encode_all(&[

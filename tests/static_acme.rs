@@ -2,107 +2,16 @@
 //! `oryx.test` to the static role, curl verifies the chain against pebble's root, and a restart reuses
 //! the cached certificate without a new order.
 
-mod static_common;
+mod common;
 
+use common::http::get_with_headers;
+use common::net::{free_port, loopback};
+use common::pebble::{fetch_verified, Pebble};
+use common::static_role::*;
 use oryx::compile::plan::{AcmeChallenge, AcmePlan, CertSource, StaticPlan, TlsPlan};
-use static_common::*;
-use std::collections::HashMap;
 use std::os::unix::fs::MetadataExt;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 use std::time::{Duration, Instant};
-
-/// pebble and challtestsrv, killed when dropped.
-struct Pebble {
-    directory: String,
-    ca_pem: String,
-    roots_url: String,
-    log: PathBuf,
-    pids: Vec<u32>,
-}
-
-impl Drop for Pebble {
-    fn drop(&mut self) {
-        // Only the two pids pebble-up reported for the processes it started.
-        let _ = Command::new("kill")
-            .args(self.pids.iter().map(|pid| pid.to_string()))
-            .status();
-    }
-}
-
-impl Pebble {
-    fn start(dir: &Path, tls_alpn_port: u16, http01_port: u16) -> Pebble {
-        Pebble::start_with_validity(dir, tls_alpn_port, http01_port, None)
-    }
-
-    /// `validity_secs`: the lifetime of issued certificates (pebble's default is five years).
-    fn start_with_validity(
-        dir: &Path,
-        tls_alpn_port: u16,
-        http01_port: u16,
-        validity_secs: Option<u32>,
-    ) -> Pebble {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/pebble-up");
-        let mut command = Command::new(script);
-        match validity_secs {
-            Some(secs) => command.env("PEBBLE_CERT_VALIDITY", secs.to_string()),
-            None => command.env_remove("PEBBLE_CERT_VALIDITY"),
-        };
-        let out = command
-            .arg(dir)
-            .arg(tls_alpn_port.to_string())
-            .arg(http01_port.to_string())
-            .output()
-            .expect("scripts/pebble-up runs");
-        assert!(
-            out.status.success(),
-            "pebble-up failed (is the pebble package installed?): {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let vars: HashMap<String, String> = String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .filter_map(|line| line.split_once('='))
-            .map(|(k, v)| (k.to_string(), v.trim_matches('\'').to_string()))
-            .collect();
-        Pebble {
-            directory: vars["ACME_DIRECTORY"].clone(),
-            ca_pem: vars["ACME_CA_PEM"].clone(),
-            roots_url: vars["PEBBLE_ROOTS_URL"].clone(),
-            log: PathBuf::from(&vars["PEBBLE_LOG"]),
-            pids: vars["PEBBLE_PIDS"]
-                .split_whitespace()
-                .map(|pid| pid.parse().unwrap())
-                .collect(),
-        }
-    }
-
-    /// New orders pebble has received so far.
-    fn orders(&self) -> usize {
-        std::fs::read_to_string(&self.log)
-            .unwrap_or_default()
-            .lines()
-            .filter(|line| line.contains("POST /order-plz"))
-            .count()
-    }
-
-    /// pebble's issuing root (a fresh one each run), written to `dir/issuing-root.pem`.
-    fn issuing_root(&self, dir: &Path) -> PathBuf {
-        let path = dir.join("issuing-root.pem");
-        let out = curl(&[
-            "--cacert",
-            &self.ca_pem,
-            "-o",
-            path.to_str().unwrap(),
-            &self.roots_url,
-        ]);
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        path
-    }
-}
 
 fn acme_plan(
     dir: &Path,
@@ -128,33 +37,6 @@ fn acme_plan(
         }),
     });
     plan
-}
-
-/// curl https://oryx.test:PORT/ verifying against `root`, retried until the certificate is there.
-fn fetch_verified(role: &Role, root: &Path, within: Duration) -> String {
-    let port = role.tls_port();
-    let resolve = format!("oryx.test:{port}:127.0.0.1");
-    let url = format!("https://oryx.test:{port}/");
-    let deadline = Instant::now() + within;
-    loop {
-        let out = curl(&[
-            "--cacert",
-            root.to_str().unwrap(),
-            "--resolve",
-            &resolve,
-            &url,
-        ]);
-        if out.status.success() {
-            return String::from_utf8_lossy(&out.stdout).into_owned();
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no verified HTTPS answer in time: {}\nrole log:\n{}",
-            String::from_utf8_lossy(&out.stderr),
-            role.log_text()
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
 }
 
 fn assert_cache_private(dir: &Path) {
@@ -189,11 +71,13 @@ fn tls_alpn_01_certificate_is_issued_then_reused_from_the_cache() {
     let root = pebble.issuing_root(dir.path());
 
     let role = Role::start(dir.path(), plan.clone());
-    let body = fetch_verified(&role, &root, Duration::from_secs(20));
+    let body = fetch_verified(&root, role.tls_port(), "/", Duration::from_secs(20), || {
+        role.log_text()
+    });
     assert_eq!(body, "hello from oryx over ACME\n");
     assert_eq!(pebble.orders(), 1);
     assert_cache_private(dir.path());
-    let status = http_get(role.plan.control, "/api/v1/tls", &[]).unwrap();
+    let status = get_with_headers(role.plan.control, "/api/v1/tls", &[]).unwrap();
     let status: serde_json::Value = serde_json::from_slice(&status.body).unwrap();
     assert_eq!(status["source"], "acme");
     assert_eq!(status["state"], "ready");
@@ -202,7 +86,9 @@ fn tls_alpn_01_certificate_is_issued_then_reused_from_the_cache() {
     role.stop();
 
     let role = Role::start(dir.path(), plan);
-    let body = fetch_verified(&role, &root, Duration::from_secs(5));
+    let body = fetch_verified(&root, role.tls_port(), "/", Duration::from_secs(5), || {
+        role.log_text()
+    });
     assert_eq!(body, "hello from oryx over ACME\n");
     assert!(
         role.log_text().contains("loaded from the cache"),
@@ -228,14 +114,16 @@ fn http_01_is_answered_on_the_plain_listener_even_when_it_redirects() {
     let root = pebble.issuing_root(dir.path());
 
     let role = Role::start(dir.path(), plan);
-    let body = fetch_verified(&role, &root, Duration::from_secs(20));
+    let body = fetch_verified(&root, role.tls_port(), "/", Duration::from_secs(20), || {
+        role.log_text()
+    });
     assert_eq!(body, "hello from oryx over ACME\n");
     assert!(
         role.log_text().contains("HTTP-01 validation"),
         "{}",
         role.log_text()
     );
-    let resp = http_get(role.http(), "/", &[("Host", "oryx.test")]).unwrap();
+    let resp = get_with_headers(role.http(), "/", &[("Host", "oryx.test")]).unwrap();
     assert_eq!(resp.status, 308);
     let expected = format!("https://oryx.test:{tls_port}/");
     assert_eq!(resp.header("location"), Some(expected.as_str()));
@@ -257,7 +145,9 @@ fn certificates_are_renewed_before_they_expire() {
     );
     let root = pebble.issuing_root(dir.path());
     let role = Role::start(dir.path(), plan);
-    fetch_verified(&role, &root, Duration::from_secs(20));
+    fetch_verified(&root, role.tls_port(), "/", Duration::from_secs(20), || {
+        role.log_text()
+    });
     let deadline = Instant::now() + Duration::from_secs(20);
     while role.log_text().matches("obtained and deployed").count() < 2 {
         assert!(
@@ -269,7 +159,9 @@ fn certificates_are_renewed_before_they_expire() {
     }
     assert!(pebble.orders() >= 2);
     // The renewed certificate is the one served now, and it verifies.
-    let body = fetch_verified(&role, &root, Duration::from_secs(5));
+    let body = fetch_verified(&root, role.tls_port(), "/", Duration::from_secs(5), || {
+        role.log_text()
+    });
     assert_eq!(body, "hello from oryx over ACME\n");
 }
 
@@ -294,7 +186,7 @@ fn an_unreachable_acme_server_is_reported_while_the_site_keeps_serving() {
     let role = Role::start(dir.path(), plan);
     let deadline = Instant::now() + Duration::from_secs(10);
     let status = loop {
-        let resp = http_get(role.plan.control, "/api/v1/tls", &[]).unwrap();
+        let resp = get_with_headers(role.plan.control, "/api/v1/tls", &[]).unwrap();
         let status: serde_json::Value = serde_json::from_slice(&resp.body).unwrap();
         if !status["last_error"].is_null() {
             break status;
@@ -306,6 +198,6 @@ fn an_unreachable_acme_server_is_reported_while_the_site_keeps_serving() {
         std::thread::sleep(Duration::from_millis(100));
     };
     assert_eq!(status["state"], "pending");
-    let resp = http_get(role.http(), "/", &[]).unwrap();
+    let resp = get_with_headers(role.http(), "/", &[]).unwrap();
     assert_eq!(resp.text(), "plain still works\n");
 }

@@ -1,10 +1,12 @@
 //! The static role as a user runs it (`oryx role static NAME --plan FILE`): files, path safety, TLS
 //! (self-signed, certificate files chosen by SNI), HTTPS redirect, reverse-proxy routes.
 
-mod static_common;
+mod common;
 
+use common::http::{curl, get_with_headers, request_with_headers};
+use common::net::free_port;
+use common::static_role::*;
 use oryx::compile::plan::{CertPair, CertSource, ProxyRoute};
-use static_common::*;
 use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::path::Path;
@@ -57,23 +59,25 @@ fn files_role(dir: &Path, listing: bool) -> Role {
 fn serves_index_and_redirects_directories_to_their_slash() {
     let dir = tempfile::tempdir().unwrap();
     let role = files_role(dir.path(), false);
-    let resp = http_get(role.http(), "/", &[]).unwrap();
+    let resp = get_with_headers(role.http(), "/", &[]).unwrap();
     assert_eq!(resp.status, 200);
     assert_eq!(resp.text(), "<h1>oryx home</h1>\n");
     assert_eq!(
         resp.header("content-type"),
         Some("text/html; charset=utf-8")
     );
-    let resp = http_get(role.http(), "/sub?x=1", &[]).unwrap();
+    let resp = get_with_headers(role.http(), "/sub?x=1", &[]).unwrap();
     assert_eq!(resp.status, 308);
     assert_eq!(resp.header("location"), Some("/sub/?x=1"));
-    let resp = http_get(role.http(), "/sub/", &[]).unwrap();
+    let resp = get_with_headers(role.http(), "/sub/", &[]).unwrap();
     assert_eq!(resp.text(), "sub index\n");
-    let resp = http_get(role.http(), "/missing.txt", &[]).unwrap();
+    let resp = get_with_headers(role.http(), "/missing.txt", &[]).unwrap();
     assert_eq!(resp.status, 404);
-    let resp = http_request(role.http(), "POST", "/index.html", &[]).unwrap();
+    let resp = request_with_headers(role.http(), "POST", "/index.html", &[]).unwrap();
     assert_eq!(resp.status, 405);
-    let metrics = http_get(role.plan.control, "/metrics", &[]).unwrap().text();
+    let metrics = get_with_headers(role.plan.control, "/metrics", &[])
+        .unwrap()
+        .text();
     assert!(
         metrics.contains("oryx_static_requests_total{class=\"2xx\"} 2"),
         "{metrics}"
@@ -94,7 +98,7 @@ fn mime_types_fit_players_and_browsers() {
         ("/style.css", "text/css; charset=utf-8"),
         ("/mod.wasm", "application/wasm"),
     ] {
-        let resp = http_get(role.http(), path, &[]).unwrap();
+        let resp = get_with_headers(role.http(), path, &[]).unwrap();
         assert_eq!(resp.status, 200, "{path}");
         assert_eq!(resp.header("content-type"), Some(mime), "{path}");
     }
@@ -104,17 +108,17 @@ fn mime_types_fit_players_and_browsers() {
 fn byte_ranges_answer_206() {
     let dir = tempfile::tempdir().unwrap();
     let role = files_role(dir.path(), false);
-    let resp = http_get(role.http(), "/big.bin", &[("Range", "bytes=1000-1009")]).unwrap();
+    let resp = get_with_headers(role.http(), "/big.bin", &[("Range", "bytes=1000-1009")]).unwrap();
     assert_eq!(resp.status, 206);
     assert_eq!(resp.header("content-range"), Some("bytes 1000-1009/100000"));
     let expected: Vec<u8> = (1000..1010u32).map(|i| (i % 251) as u8).collect();
     assert_eq!(resp.body, expected);
-    let resp = http_get(role.http(), "/big.bin", &[("Range", "bytes=200000-")]).unwrap();
+    let resp = get_with_headers(role.http(), "/big.bin", &[("Range", "bytes=200000-")]).unwrap();
     assert_eq!(resp.status, 416);
     assert_eq!(resp.header("content-range"), Some("bytes */100000"));
     // If-Range naming the current ETag keeps the range; a stale one gets the whole file.
     let etag = resp.header("etag").unwrap().to_string();
-    let resp = http_get(
+    let resp = get_with_headers(
         role.http(),
         "/big.bin",
         &[("Range", "bytes=-5"), ("If-Range", &etag)],
@@ -122,7 +126,7 @@ fn byte_ranges_answer_206() {
     .unwrap();
     assert_eq!(resp.status, 206);
     assert_eq!(resp.body.len(), 5);
-    let resp = http_get(
+    let resp = get_with_headers(
         role.http(),
         "/big.bin",
         &[("Range", "bytes=-5"), ("If-Range", "\"stale\"")],
@@ -130,7 +134,7 @@ fn byte_ranges_answer_206() {
     .unwrap();
     assert_eq!(resp.status, 200);
     assert_eq!(resp.body.len(), 100_000);
-    let resp = http_request(role.http(), "HEAD", "/big.bin", &[]).unwrap();
+    let resp = request_with_headers(role.http(), "HEAD", "/big.bin", &[]).unwrap();
     assert_eq!(resp.status, 200);
     assert_eq!(resp.header("content-length"), Some("100000"));
     assert_eq!(resp.header("accept-ranges"), Some("bytes"));
@@ -140,17 +144,17 @@ fn byte_ranges_answer_206() {
 fn etag_and_last_modified_give_304() {
     let dir = tempfile::tempdir().unwrap();
     let role = files_role(dir.path(), false);
-    let first = http_get(role.http(), "/page.html", &[]).unwrap();
+    let first = get_with_headers(role.http(), "/page.html", &[]).unwrap();
     let etag = first.header("etag").expect("an ETag").to_string();
     let modified = first
         .header("last-modified")
         .expect("a Last-Modified")
         .to_string();
-    let resp = http_get(role.http(), "/page.html", &[("If-None-Match", &etag)]).unwrap();
+    let resp = get_with_headers(role.http(), "/page.html", &[("If-None-Match", &etag)]).unwrap();
     assert_eq!(resp.status, 304);
     assert!(resp.body.is_empty());
     assert_eq!(resp.header("etag"), Some(etag.as_str()));
-    let resp = http_get(
+    let resp = get_with_headers(
         role.http(),
         "/page.html",
         &[("If-Modified-Since", &modified)],
@@ -158,7 +162,7 @@ fn etag_and_last_modified_give_304() {
     .unwrap();
     assert_eq!(resp.status, 304);
     // A different tag means a changed file: the full body, even if the date would say "unchanged".
-    let resp = http_get(
+    let resp = get_with_headers(
         role.http(),
         "/page.html",
         &[
@@ -175,17 +179,17 @@ fn etag_and_last_modified_give_304() {
 fn precompressed_siblings_are_sent_to_clients_that_accept_them() {
     let dir = tempfile::tempdir().unwrap();
     let role = files_role(dir.path(), false);
-    let resp = http_get(role.http(), "/app.js", &[("Accept-Encoding", "gzip")]).unwrap();
+    let resp = get_with_headers(role.http(), "/app.js", &[("Accept-Encoding", "gzip")]).unwrap();
     assert_eq!(resp.header("content-encoding"), Some("gzip"));
     assert_eq!(resp.text(), "GZIP-VARIANT");
     assert_eq!(
         resp.header("content-type"),
         Some("text/javascript; charset=utf-8")
     );
-    let resp = http_get(role.http(), "/app.js", &[("Accept-Encoding", "br")]).unwrap();
+    let resp = get_with_headers(role.http(), "/app.js", &[("Accept-Encoding", "br")]).unwrap();
     assert_eq!(resp.header("content-encoding"), Some("br"));
     assert_eq!(resp.text(), "BROTLI-VARIANT");
-    let resp = http_get(role.http(), "/app.js", &[]).unwrap();
+    let resp = get_with_headers(role.http(), "/app.js", &[]).unwrap();
     assert_eq!(resp.header("content-encoding"), None);
     assert_eq!(resp.text(), "console.log('plain')");
 }
@@ -194,7 +198,7 @@ fn precompressed_siblings_are_sent_to_clients_that_accept_them() {
 fn directory_listing_is_off_by_default() {
     let dir = tempfile::tempdir().unwrap();
     let role = files_role(dir.path(), false);
-    let resp = http_get(role.http(), "/empty/", &[]).unwrap();
+    let resp = get_with_headers(role.http(), "/empty/", &[]).unwrap();
     assert_eq!(resp.status, 404);
     assert!(!resp.text().contains("a.txt"));
 }
@@ -203,13 +207,13 @@ fn directory_listing_is_off_by_default() {
 fn directory_listing_when_on_names_entries_escaped() {
     let dir = tempfile::tempdir().unwrap();
     let role = files_role(dir.path(), true);
-    let resp = http_get(role.http(), "/empty/", &[]).unwrap();
+    let resp = get_with_headers(role.http(), "/empty/", &[]).unwrap();
     assert_eq!(resp.status, 200);
     let html = resp.text();
     assert!(html.contains("href=\"a%2Etxt\""), "{html}");
     assert!(html.contains("b &lt;&amp;&gt;.txt"), "{html}");
     // Directories with an index.html still serve it.
-    let resp = http_get(role.http(), "/sub/", &[]).unwrap();
+    let resp = get_with_headers(role.http(), "/sub/", &[]).unwrap();
     assert_eq!(resp.text(), "sub index\n");
 }
 
@@ -217,7 +221,7 @@ fn directory_listing_when_on_names_entries_escaped() {
 fn assert_refused(raw_path: &str) {
     let dir = tempfile::tempdir().unwrap();
     let role = files_role(dir.path(), true);
-    let resp = http_get(role.http(), raw_path, &[]).unwrap();
+    let resp = get_with_headers(role.http(), raw_path, &[]).unwrap();
     assert!(
         resp.status == 403 || resp.status == 404,
         "{raw_path} answered {}",
@@ -261,7 +265,7 @@ fn symlinks_leading_outside_the_root_are_refused() {
 fn symlinks_inside_the_root_are_served() {
     let dir = tempfile::tempdir().unwrap();
     let role = files_role(dir.path(), false);
-    let resp = http_get(role.http(), "/inside-link.html", &[]).unwrap();
+    let resp = get_with_headers(role.http(), "/inside-link.html", &[]).unwrap();
     assert_eq!(resp.status, 200);
     assert_eq!(resp.text(), "<p>page</p>");
 }
@@ -288,7 +292,7 @@ fn self_signed_tls_serves_http2_and_http1() {
     // Not signed by anyone the client trusts: verification must fail.
     let out = curl(&[&url]);
     assert!(!out.status.success());
-    let status = http_get(role.plan.control, "/api/v1/tls", &[]).unwrap();
+    let status = get_with_headers(role.plan.control, "/api/v1/tls", &[]).unwrap();
     let status: serde_json::Value = serde_json::from_slice(&status.body).unwrap();
     assert_eq!(status["source"], "self-signed");
     assert_eq!(status["state"], "ready");
@@ -425,7 +429,7 @@ fn plain_listener_redirects_to_https_when_asked() {
     }));
     plan.redirect_https = true;
     let role = Role::start(dir.path(), plan);
-    let resp = http_get(
+    let resp = get_with_headers(
         role.http(),
         "/page.html?a=1",
         &[("Host", "example.test:8080")],
@@ -556,7 +560,7 @@ fn proxy_answers_502_when_the_upstream_is_down() {
         strip_prefix: false,
     }];
     let role = Role::start(dir.path(), plan);
-    let resp = http_get(role.http(), "/api/v1/versions", &[]).unwrap();
+    let resp = get_with_headers(role.http(), "/api/v1/versions", &[]).unwrap();
     assert_eq!(resp.status, 502);
     assert!(
         resp.text().contains(&format!("127.0.0.1:{dead}")),
@@ -564,7 +568,7 @@ fn proxy_answers_502_when_the_upstream_is_down() {
         resp.text()
     );
     // Paths outside every route are still files.
-    let resp = http_get(role.http(), "/page.html", &[]).unwrap();
+    let resp = get_with_headers(role.http(), "/page.html", &[]).unwrap();
     assert_eq!(resp.status, 200);
 }
 

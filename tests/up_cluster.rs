@@ -5,13 +5,13 @@
 //! worker keeps receiving; a broken file on SIGHUP changes nothing; SIGTERM stops every child and
 //! exits 0. A worker added by reload leaves running players alone and takes the streams it ranks first.
 
-mod up_support;
+mod common;
 
+use common::cluster::*;
 use oryx::compile::plan::Plan;
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
-use up_support::*;
 
 fn cluster_kdl(base: u16, rtmp: u16, http: u16, api: u16) -> String {
     format!(

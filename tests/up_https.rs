@@ -4,123 +4,14 @@
 //! api-lb, static site with TLS proxying `/live/` to the http-lb and `/api/` to the api-lb) where
 //! ffmpeg publishes through the rtmp-lb and ffprobe plays HLS and HTTP-FLV over HTTPS from the site.
 
-mod static_common;
-mod up_support;
+mod common;
 
-use std::collections::HashMap;
+use common::cluster::*;
+use common::http::curl;
+use common::pebble::{fetch_verified, Pebble};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
-use up_support::*;
-
-/// pebble and challtestsrv as started by `scripts/pebble-up`, killed by pid when dropped.
-struct Pebble {
-    directory: String,
-    ca_pem: String,
-    roots_url: String,
-    log: PathBuf,
-    pids: Vec<i32>,
-}
-
-impl Drop for Pebble {
-    fn drop(&mut self) {
-        // Only the two processes pebble-up reported starting.
-        for pid in &self.pids {
-            unsafe {
-                libc::kill(*pid, libc::SIGKILL);
-            }
-        }
-    }
-}
-
-impl Pebble {
-    /// pebble validating TLS-ALPN-01 on `tls_alpn_port` and HTTP-01 on `http01_port`.
-    fn start(dir: &Path, tls_alpn_port: u16, http01_port: u16) -> Pebble {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/pebble-up");
-        let out = Command::new(script)
-            .env_remove("PEBBLE_CERT_VALIDITY")
-            .arg(dir)
-            .arg(tls_alpn_port.to_string())
-            .arg(http01_port.to_string())
-            .output()
-            .expect("scripts/pebble-up runs");
-        assert!(
-            out.status.success(),
-            "pebble-up failed (is the pebble package installed?): {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let vars: HashMap<String, String> = String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .filter_map(|line| line.split_once('='))
-            .map(|(k, v)| (k.to_string(), v.trim_matches('\'').to_string()))
-            .collect();
-        Pebble {
-            directory: vars["ACME_DIRECTORY"].clone(),
-            ca_pem: vars["ACME_CA_PEM"].clone(),
-            roots_url: vars["PEBBLE_ROOTS_URL"].clone(),
-            log: PathBuf::from(&vars["PEBBLE_LOG"]),
-            pids: vars["PEBBLE_PIDS"]
-                .split_whitespace()
-                .map(|pid| pid.parse().unwrap())
-                .collect(),
-        }
-    }
-
-    /// New orders pebble has received so far.
-    fn orders(&self) -> usize {
-        std::fs::read_to_string(&self.log)
-            .unwrap_or_default()
-            .lines()
-            .filter(|line| line.contains("POST /order-plz"))
-            .count()
-    }
-
-    /// pebble's issuing root (fresh each run), written to `dir/issuing-root.pem`.
-    fn issuing_root(&self, dir: &Path) -> PathBuf {
-        let path = dir.join("issuing-root.pem");
-        let out = static_common::curl(&[
-            "--cacert",
-            &self.ca_pem,
-            "-o",
-            path.to_str().unwrap(),
-            &self.roots_url,
-        ]);
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        path
-    }
-}
-
-/// `curl --cacert ROOT --resolve oryx.test:PORT:127.0.0.1 https://oryx.test:PORT/PATH`, retried
-/// until it verifies and succeeds or `within` is over; returns the body.
-fn fetch_verified(shell: &Proc, root: &Path, port: u16, path: &str, within: Duration) -> String {
-    let resolve = format!("oryx.test:{port}:127.0.0.1");
-    let url = format!("https://oryx.test:{port}{path}");
-    let deadline = Instant::now() + within;
-    loop {
-        let out = static_common::curl(&[
-            "--fail",
-            "--cacert",
-            root.to_str().unwrap(),
-            "--resolve",
-            &resolve,
-            &url,
-        ]);
-        if out.status.success() {
-            return String::from_utf8_lossy(&out.stdout).into_owned();
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no verified answer from {url} in time: {}\noryx up log:\n{}",
-            String::from_utf8_lossy(&out.stderr),
-            shell.log_text()
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
+use std::time::Duration;
 
 /// A directory with the site's `index.html`.
 fn site_root(dir: &Path, text: &str) -> PathBuf {
@@ -204,11 +95,11 @@ static "site" {{
     let shell = up(&kdl, &run_dir);
     wait_all_ready(&plan, 2, Duration::from_secs(20));
     let body = fetch_verified(
-        &shell,
         &issuing_root,
         tls_port,
         "/",
         Duration::from_secs(30),
+        || shell.log_text(),
     );
     assert_eq!(body, "hello over HTTPS from oryx up\n");
     assert_eq!(pebble.orders(), 1, "one order for the first certificate");
@@ -232,7 +123,9 @@ static "site" {{
     // The whole shell again: the certificate comes from the cache, at once, with no new order.
     let shell = up(&kdl, &run_dir);
     wait_all_ready(&plan, 2, Duration::from_secs(20));
-    let body = fetch_verified(&shell, &issuing_root, tls_port, "/", Duration::from_secs(5));
+    let body = fetch_verified(&issuing_root, tls_port, "/", Duration::from_secs(5), || {
+        shell.log_text()
+    });
     assert_eq!(body, "hello over HTTPS from oryx up\n");
     assert!(
         shell.log_text().contains("loaded from the cache"),
@@ -295,7 +188,7 @@ static "site" {{
     wait_all_ready(&plan, 5, Duration::from_secs(20));
 
     let site = format!("https://127.0.0.1:{tls_port}");
-    let page = static_common::curl(&["--fail", "--insecure", &format!("{site}/")]);
+    let page = curl(&["--fail", "--insecure", &format!("{site}/")]);
     assert_eq!(
         String::from_utf8_lossy(&page.stdout),
         "<h1>oryx player</h1>\n",
@@ -321,7 +214,7 @@ static "site" {{
         });
     }
     // The playlist itself came through the proxy with its type intact.
-    let playlist = static_common::curl(&[
+    let playlist = curl(&[
         "--fail",
         "--insecure",
         "--write-out",
@@ -333,7 +226,7 @@ static "site" {{
     assert!(text.contains(".ts"), "{text}");
     assert!(text.to_lowercase().contains("mpegurl"), "{text}");
     // The API on the same origin sees the stream published through the rtmp-lb.
-    let api = static_common::curl(&["--fail", "--insecure", &format!("{site}/api/v1/streams")]);
+    let api = curl(&["--fail", "--insecure", &format!("{site}/api/v1/streams")]);
     let streams: serde_json::Value = serde_json::from_slice(&api.stdout)
         .unwrap_or_else(|err| panic!("{err}: {}", String::from_utf8_lossy(&api.stdout)));
     assert_eq!(streams["code"], 0, "{streams}");

@@ -2,12 +2,12 @@
 //! a new worker starts without touching the running roles, the LBs get the new worker set pushed (they
 //! are not restarted), and a removed worker is stopped.
 
-mod up_support;
+mod common;
 
+use common::cluster::*;
 use oryx::compile::plan::WorkerKind;
 use std::process::Command;
 use std::time::Duration;
-use up_support::*;
 
 fn reload(run_dir: &std::path::Path) -> std::process::Output {
     Command::new(oryx_bin())

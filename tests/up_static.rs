@@ -1,10 +1,10 @@
 //! `oryx up` with a static site next to a worker and the api-lb: the shell starts and waits for the
 //! static role like any other, which serves its files and proxies `/api/` to the api-lb.
 
-mod up_support;
+mod common;
 
+use common::cluster::*;
 use std::time::Duration;
-use up_support::*;
 
 #[test]
 fn static_site_runs_under_the_shell_and_proxies_the_api() {

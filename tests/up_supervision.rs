@@ -1,11 +1,11 @@
 //! Supervision by `oryx up`: crash loops are reported, rejected configs are logged, and children die
 //! with the shell even when it is killed with SIGKILL (parent-death signal).
 
-mod up_support;
+mod common;
 
+use common::cluster::*;
 use oryx::compile::plan::WorkerKind;
 use std::time::Duration;
-use up_support::*;
 
 #[test]
 fn a_child_that_keeps_dying_is_reported_as_a_crash_loop() {

@@ -188,18 +188,18 @@ async fn play(
 ) -> anyhow::Result<()> {
     let start = Instant::now();
     let mut buf = vec![0u8; 64 * 1024];
+    let mut meter = Meter {
+        result,
+        start,
+        measure_from,
+        last: None,
+    };
     match target {
         Target::Rtmp(config) => {
             let mut sock = TcpStream::connect(&config.address).await?;
             sock.set_nodelay(true)?;
             let mut session = ClientSession::new(config.clone());
             sock.write_all(&session.take_output()).await?;
-            let mut meter = Meter {
-                result,
-                start,
-                measure_from,
-                last: None,
-            };
             loop {
                 let n = sock.read(&mut buf).await?;
                 if n == 0 {
@@ -226,12 +226,6 @@ async fn play(
             let mut sock = TcpStream::connect(address).await?;
             sock.write_all(request.as_bytes()).await?;
             let mut head = Vec::new();
-            let mut meter = Meter {
-                result,
-                start,
-                measure_from,
-                last: None,
-            };
             loop {
                 let n = sock.read(&mut buf).await?;
                 if n == 0 {

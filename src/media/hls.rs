@@ -265,20 +265,10 @@ impl HlsSegmenter {
         }
 
         self.observe_timestamp(ts, &mut update);
-        if let Some(previous) = self.last_video_ms.replace(ts) {
-            if ts > previous && ts - previous < 1000 {
-                self.video_interval_ms = ts - previous;
-            }
-        }
+        learn_interval(&mut self.last_video_ms, &mut self.video_interval_ms, ts);
         let desired = self.desired_tracks();
         if keyframe {
-            if let Some(current) = &self.current {
-                if current.tracks != desired
-                    || ts.saturating_sub(current.start_ms) >= self.config.fragment_ms
-                {
-                    self.finish_segment(Some(ts), &mut update);
-                }
-            }
+            self.cut_if_due(ts, desired, &mut update);
         }
         self.enforce_bounds(ts, &mut update);
         if self.current.is_none() {
@@ -353,20 +343,10 @@ impl HlsSegmenter {
             return update;
         };
         self.observe_timestamp(ts, &mut update);
-        if let Some(previous) = self.last_audio_ms.replace(ts) {
-            if ts > previous && ts - previous < 1000 {
-                self.audio_interval_ms = ts - previous;
-            }
-        }
+        learn_interval(&mut self.last_audio_ms, &mut self.audio_interval_ms, ts);
         let desired = self.desired_tracks();
         if !desired.video {
-            if let Some(current) = &self.current {
-                if current.tracks != desired
-                    || ts.saturating_sub(current.start_ms) >= self.config.fragment_ms
-                {
-                    self.finish_segment(Some(ts), &mut update);
-                }
-            }
+            self.cut_if_due(ts, desired, &mut update);
         }
         self.enforce_bounds(ts, &mut update);
         if self.current.is_none() {
@@ -412,6 +392,17 @@ impl HlsSegmenter {
         }
         self.pending_audio.clear();
         self.pending_audio_frames = 0;
+    }
+
+    /// Ends the open segment at `ts` when its tracks are no longer `desired` or it is a fragment long.
+    fn cut_if_due(&mut self, ts: u64, desired: Tracks, update: &mut Update) {
+        if let Some(current) = &self.current {
+            if current.tracks != desired
+                || ts.saturating_sub(current.start_ms) >= self.config.fragment_ms
+            {
+                self.finish_segment(Some(ts), update);
+            }
+        }
     }
 
     fn desired_tracks(&self) -> Tracks {
@@ -493,6 +484,16 @@ impl HlsSegmenter {
             }
         }
         update.completed = Some(segment);
+    }
+}
+
+/// Learns a track's usual frame interval from consecutive timestamps (gaps of a second or more are
+/// pauses, not the frame rate).
+fn learn_interval(last_ms: &mut Option<u64>, interval_ms: &mut u64, ts: u64) {
+    if let Some(previous) = last_ms.replace(ts) {
+        if ts > previous && ts - previous < 1000 {
+            *interval_ms = ts - previous;
+        }
     }
 }
 

@@ -172,11 +172,7 @@ impl ClientSession {
                     .writer
                     .user_control(&mut self.out, &UserControl::PingResponse(t)),
                 Message::Audio(raw) | Message::Video(raw) | Message::Data(raw) => {
-                    let kind = match raw.type_id {
-                        8 => MediaKind::Audio,
-                        9 => MediaKind::Video,
-                        _ => MediaKind::Script,
-                    };
+                    let kind = MediaKind::of_message(raw.type_id);
                     events.push(ClientEvent::Media {
                         kind,
                         timestamp: raw.timestamp,

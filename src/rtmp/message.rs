@@ -34,6 +34,15 @@ pub enum MediaKind {
 }
 
 impl MediaKind {
+    /// The kind of an audio, video or data message by its type id (every data type is `Script`).
+    pub fn of_message(type_id: u8) -> MediaKind {
+        match type_id {
+            TYPE_AUDIO => MediaKind::Audio,
+            TYPE_VIDEO => MediaKind::Video,
+            _ => MediaKind::Script,
+        }
+    }
+
     pub fn type_id(self) -> u8 {
         match self {
             MediaKind::Audio => TYPE_AUDIO,

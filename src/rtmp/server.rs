@@ -161,11 +161,7 @@ impl ServerSession {
             | Message::SetPeerBandwidth { .. }
             | Message::Other(_) => {}
             Message::Audio(raw) | Message::Video(raw) | Message::Data(raw) => {
-                let kind = match raw.type_id {
-                    8 => MediaKind::Audio,
-                    9 => MediaKind::Video,
-                    _ => MediaKind::Script,
-                };
+                let kind = MediaKind::of_message(raw.type_id);
                 let payload = if kind == MediaKind::Script {
                     strip_set_data_frame(&raw.payload)
                 } else {

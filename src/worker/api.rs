@@ -423,8 +423,6 @@ mod tests {
             frames: 100,
             recv_bytes: 5000,
             send_bytes: 9000,
-            kbps_recv_30s: 800,
-            kbps_send_30s: 1600,
             video_sequence_header: Some(Bytes::from(avc_sequence_header())),
             audio_sequence_header: Some(Bytes::from_static(&[0xaf, 0, 0x12, 0x10])),
             metadata: None,

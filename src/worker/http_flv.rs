@@ -3,34 +3,16 @@
 
 use super::context::{HookSubject, WorkerContext};
 use super::hooks::HookAction;
-use super::hub::{ClientGuard, ClientKind, FrameKind, Player, PlayerEvent};
+use super::hub::{ClientGuard, ClientKind, Player, PlayerEvent};
+use crate::media::flv;
 use crate::rtmp::names::StreamName;
 use axum::body::Body;
 use axum::http::{header, HeaderValue, Response, StatusCode};
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 use std::sync::Arc;
 use std::time::Duration;
 
 const BATCH_FRAMES: usize = 1024;
-
-/// FLV file header (audio + video flags) and PreviousTagSize0.
-pub const FLV_HEADER: [u8; 13] = [b'F', b'L', b'V', 1, 0x05, 0, 0, 0, 9, 0, 0, 0, 0];
-
-/// Append one FLV tag (header, body, PreviousTagSize).
-pub fn put_tag(out: &mut BytesMut, kind: FrameKind, timestamp: u32, body: &[u8]) {
-    let tag_type = match kind {
-        FrameKind::Audio => 8,
-        FrameKind::Video => 9,
-        FrameKind::Script => 18,
-    };
-    out.put_u8(tag_type);
-    out.put_uint(body.len() as u64, 3);
-    out.put_uint(u64::from(timestamp & 0xFF_FFFF), 3);
-    out.put_u8((timestamp >> 24) as u8);
-    out.put_uint(0, 3);
-    out.put_slice(body);
-    out.put_u32(11 + body.len() as u32);
-}
 
 fn status(code: StatusCode, text: &str) -> Response<Body> {
     let mut response = Response::new(Body::from(text.to_string()));
@@ -82,13 +64,18 @@ impl FlvPlayback {
                 PlayerEvent::Frames(frames) => {
                     self.merge_next = frames.len() < BATCH_FRAMES;
                     let size: usize = frames.iter().map(|(f, _)| f.frame.payload.len() + 15).sum();
-                    let mut out = BytesMut::with_capacity(size + FLV_HEADER.len());
+                    let mut out = BytesMut::with_capacity(size + flv::FILE_HEADER_LEN);
                     if !self.header_sent {
-                        out.put_slice(&FLV_HEADER);
+                        out.extend_from_slice(&flv::file_header(true, true));
                         self.header_sent = true;
                     }
                     for (cached, ts) in &frames {
-                        put_tag(&mut out, cached.frame.kind, *ts, &cached.frame.payload);
+                        let frame = &cached.frame;
+                        // An RTMP message length is 24-bit too, so every frame fits a tag.
+                        if let Err(err) = flv::write_tag(&mut out, frame.kind, *ts, &frame.payload)
+                        {
+                            tracing::warn!(stream = %self.name.key(), "FLV tag dropped: {err}");
+                        }
                     }
                     let n = out.len() as u64;
                     self.guard.entry.add_send(n);
@@ -192,20 +179,4 @@ pub async fn serve(ctx: Arc<WorkerContext>, name: StreamName, ip: String) -> Res
         HeaderValue::from_static("*"),
     );
     response
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn tags_have_sizes_and_extended_timestamps() {
-        let mut out = BytesMut::new();
-        put_tag(&mut out, FrameKind::Video, 0x0123_4567, &[1, 2, 3]);
-        assert_eq!(out[0], 9);
-        assert_eq!(&out[1..4], &[0, 0, 3]);
-        assert_eq!(&out[4..8], &[0x23, 0x45, 0x67, 0x01]);
-        assert_eq!(&out[11..14], &[1, 2, 3]);
-        assert_eq!(&out[14..18], &14u32.to_be_bytes());
-    }
 }

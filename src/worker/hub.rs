@@ -27,14 +27,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-/// What a frame carries.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum FrameKind {
-    Audio,
-    Video,
-    /// AMF0 data: `onMetaData`.
-    Script,
-}
+/// What a frame carries: the FLV tag type, since a frame is an FLV tag body.
+pub use crate::media::flv::TagKind as FrameKind;
 
 /// One media message: the RTMP message body, which is also the FLV tag body.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -127,8 +121,6 @@ pub struct StreamSnapshot {
     pub frames: u64,
     pub recv_bytes: u64,
     pub send_bytes: u64,
-    pub kbps_recv_30s: u64,
-    pub kbps_send_30s: u64,
     pub video_sequence_header: Option<Bytes>,
     pub audio_sequence_header: Option<Bytes>,
     pub metadata: Option<Bytes>,
@@ -204,7 +196,6 @@ struct StreamState {
     gop_start: Option<u64>,
     has_video: bool,
     players: u32,
-    samples: VecDeque<(Instant, u64, u64)>,
 }
 
 /// One live stream.
@@ -482,24 +473,7 @@ impl Hub {
             .map(|s| {
                 let recv = s.recv_bytes.load(Ordering::Relaxed);
                 let send = s.send_bytes.load(Ordering::Relaxed);
-                let mut state = s.lock();
-                let now = Instant::now();
-                state.samples.push_back((now, recv, send));
-                while state.samples.len() > 64
-                    || (state.samples.len() > 2
-                        && now.duration_since(state.samples[1].0) >= Duration::from_secs(30))
-                {
-                    state.samples.pop_front();
-                }
-                let (t0, r0, s0) = state.samples[0];
-                let secs = now.duration_since(t0).as_secs_f64();
-                let kbps = |delta: u64| {
-                    if secs > 0.5 {
-                        (delta as f64 * 8.0 / 1000.0 / secs) as u64
-                    } else {
-                        0
-                    }
-                };
+                let state = s.lock();
                 StreamSnapshot {
                     id: s.id,
                     vhost: s.name.vhost.clone(),
@@ -512,8 +486,6 @@ impl Hub {
                     frames: s.frames.load(Ordering::Relaxed),
                     recv_bytes: recv,
                     send_bytes: send,
-                    kbps_recv_30s: kbps(recv - r0),
-                    kbps_send_30s: kbps(send - s0),
                     video_sequence_header: state.video_sh.as_ref().map(|f| f.frame.payload.clone()),
                     audio_sequence_header: state.audio_sh.as_ref().map(|f| f.frame.payload.clone()),
                     metadata: state.metadata.as_ref().map(|f| f.frame.payload.clone()),

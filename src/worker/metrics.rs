@@ -384,30 +384,9 @@ pub fn process_sample() -> ProcessSample {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::compile::plan::{HlsSettings, HookSettings, HttpFlvSettings, StreamSettings};
+    use crate::worker::hub::tests::settings as stream_settings;
     use crate::worker::hub::{Frame, FrameKind};
     use bytes::Bytes;
-
-    fn stream_settings() -> StreamSettings {
-        StreamSettings {
-            gop_cache: true,
-            chunk_size: 4096,
-            merge_write_ms: 0,
-            player_queue_bytes: 64 * 1024,
-            max_connections: 0,
-            http_flv: HttpFlvSettings {
-                enabled: true,
-                wait_ms: 0,
-            },
-            hls: HlsSettings {
-                enabled: false,
-                fragment_ms: 2000,
-                window: 6,
-                path: None,
-            },
-            hooks: HookSettings::default(),
-        }
-    }
 
     #[test]
     fn rates_cover_the_last_thirty_seconds() {

@@ -21,6 +21,14 @@ pub struct ExternalCommand {
     pub dir: PathBuf,
 }
 
+/// The first line of every config oryx writes for an external worker.
+fn config_banner(worker: &WorkerPlan) -> String {
+    format!(
+        "# Compiled by oryx from the plan for worker {}; do not edit (rewritten when the plan changes).\n",
+        worker.name
+    )
+}
+
 /// The default program for each external kind when the plan gives no `binary`.
 pub fn default_binary(kind: WorkerKind) -> Option<&'static str> {
     match kind {

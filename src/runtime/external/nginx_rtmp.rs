@@ -21,12 +21,7 @@ pub const APPS: &[&str] = &["live"];
 pub fn config(worker: &WorkerPlan, dir: &Path) -> String {
     let dir = dir.display();
     let stream = &worker.stream;
-    let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "# Compiled by oryx from the plan for worker {name}; do not edit (rewritten when the plan changes).",
-        name = worker.name
-    );
+    let mut out = super::config_banner(worker);
     let _ = writeln!(out, "load_module {MODULE_PATH};");
     out.push_str("daemon off;\nmaster_process off;\nworker_processes 1;\n");
     let _ = writeln!(out, "pid {dir}/logs/nginx.pid;");

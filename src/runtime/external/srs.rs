@@ -13,12 +13,7 @@ use std::path::Path;
 pub fn config(worker: &WorkerPlan, dir: &Path) -> String {
     let dir = dir.display();
     let stream = &worker.stream;
-    let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "# Compiled by oryx from the plan for worker {name}; do not edit (rewritten when the plan changes).",
-        name = worker.name
-    );
+    let mut out = super::config_banner(worker);
     let _ = writeln!(out, "listen {};", worker.rtmp);
     if stream.max_connections > 0 {
         let _ = writeln!(out, "max_connections {};", stream.max_connections);

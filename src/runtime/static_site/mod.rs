@@ -25,7 +25,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 
 /// Everything a request handler needs, shared by all connections.
 pub struct Site {
@@ -167,18 +167,26 @@ async fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
         .with_context(|| format!("cannot listen on {addr}"))
 }
 
-async fn accept_plain(listener: TcpListener, site: Arc<Site>) -> anyhow::Result<()> {
+/// The next connection, with Nagle off; accept errors (out of file descriptors and the like) are
+/// logged and retried, so the site keeps serving once they pass.
+async fn next_connection(listener: &TcpListener) -> (TcpStream, SocketAddr) {
     loop {
-        let (tcp, peer) = match listener.accept().await {
-            Ok(accepted) => accepted,
+        match listener.accept().await {
+            Ok((tcp, peer)) => {
+                let _ = tcp.set_nodelay(true);
+                return (tcp, peer);
+            }
             Err(err) => {
-                // Out of file descriptors and the like: keep serving once it passes.
                 tracing::warn!(%err, "accept failed");
                 tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
             }
-        };
-        let _ = tcp.set_nodelay(true);
+        }
+    }
+}
+
+async fn accept_plain(listener: TcpListener, site: Arc<Site>) -> anyhow::Result<()> {
+    loop {
+        let (tcp, peer) = next_connection(&listener).await;
         let site = site.clone();
         tokio::spawn(async move { serve_connection(tcp, peer, site, false).await });
     }
@@ -190,15 +198,7 @@ async fn accept_tls(
     site: Arc<Site>,
 ) -> anyhow::Result<()> {
     loop {
-        let (tcp, peer) = match listener.accept().await {
-            Ok(accepted) => accepted,
-            Err(err) => {
-                tracing::warn!(%err, "accept failed");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            }
-        };
-        let _ = tcp.set_nodelay(true);
+        let (tcp, peer) = next_connection(&listener).await;
         let site = site.clone();
         let acceptor = acceptor.clone();
         tokio::spawn(async move {

@@ -1,8 +1,7 @@
 //! The hub's side of HLS: a sink per publish that hands every frame to the stream's segmenter.
 
 use super::{HlsPublisher, HlsStore, StreamId};
-use crate::media::flv::TagKind;
-use crate::worker::hub::{Frame, FrameKind, SinkFactory, StreamKeyInfo, StreamSink};
+use crate::worker::hub::{Frame, SinkFactory, StreamKeyInfo, StreamSink};
 
 /// The hub's side of HLS: every publish gets a sink feeding that stream's segmenter.
 pub struct HlsSinkFactory {
@@ -30,12 +29,7 @@ struct HlsSink(HlsPublisher);
 
 impl StreamSink for HlsSink {
     fn on_frame(&mut self, frame: &Frame) {
-        let kind = match frame.kind {
-            FrameKind::Audio => TagKind::Audio,
-            FrameKind::Video => TagKind::Video,
-            FrameKind::Script => TagKind::Script,
-        };
-        self.0.on_frame(kind, frame.timestamp, &frame.payload);
+        self.0.on_frame(frame.kind, frame.timestamp, &frame.payload);
     }
 
     fn on_unpublish(&mut self) {

@@ -1,0 +1,299 @@
+//! The shell, LB and external-worker tests' vocabulary: plans with free ports, `oryx up` and single
+//! roles as guarded process groups, stand-in worker binaries and a fake embedded worker, plus the
+//! shared helpers those tests use under the names they use.
+
+pub use super::http::{http, http_with};
+pub use super::media::{file_len, play_to_file, probe, publish_logged as publish};
+pub use super::net::{free_addr, free_port_run};
+pub use super::process::{alive, Proc};
+pub use super::wait::expect_within as wait_for;
+use oryx::compile::plan::*;
+use std::io::Write;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+/// A 6 s H.264 + AAC FLV made with ffmpeg.
+pub fn make_media(dir: &Path) -> PathBuf {
+    super::media::make_media(dir, 6)
+}
+
+pub fn oryx_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_oryx"))
+}
+
+pub fn stream_settings() -> StreamSettings {
+    StreamSettings {
+        gop_cache: true,
+        chunk_size: 4096,
+        merge_write_ms: 0,
+        player_queue_bytes: 8 << 20,
+        max_connections: 0,
+        http_flv: HttpFlvSettings {
+            enabled: true,
+            wait_ms: 0,
+        },
+        hls: HlsSettings {
+            enabled: true,
+            fragment_ms: 1000,
+            window: 6,
+            path: None,
+        },
+        hooks: HookSettings::default(),
+    }
+}
+
+pub fn worker(name: &str, kind: WorkerKind, binary: Option<&str>) -> WorkerPlan {
+    WorkerPlan {
+        name: name.into(),
+        group: name.split('-').next().unwrap_or(name).into(),
+        kind,
+        binary: binary.map(str::to_string),
+        rtmp: free_addr(),
+        http: free_addr(),
+        control: free_addr(),
+        proxy_protocol: false,
+        stream: stream_settings(),
+    }
+}
+
+pub fn lb(workers: &[WorkerPlan]) -> LbPlan {
+    LbPlan {
+        listen: free_addr(),
+        workers: workers.iter().map(|w| w.name.clone()).collect(),
+        control: free_addr(),
+    }
+}
+
+pub fn plan(workers: Vec<WorkerPlan>) -> Plan {
+    Plan {
+        version: 1,
+        env: None,
+        ports: PortRange {
+            from: 19350,
+            to: 19999,
+        },
+        shell_control: free_addr(),
+        workers,
+        rtmp_lb: None,
+        http_lb: None,
+        api_lb: None,
+        statics: Vec::new(),
+    }
+}
+
+pub fn write_plan(path: &Path, plan: &Plan) {
+    std::fs::write(path, serde_json::to_string_pretty(plan).unwrap()).unwrap();
+}
+
+/// `oryx up PLAN --run-dir DIR`.
+pub fn up(plan_file: &Path, run_dir: &Path) -> Proc {
+    up_with(plan_file, run_dir, &[])
+}
+
+/// `oryx up PLAN --run-dir DIR EXTRA…`.
+pub fn up_with(plan_file: &Path, run_dir: &Path, extra: &[&str]) -> Proc {
+    let mut command = Command::new(oryx_bin());
+    command
+        .arg("up")
+        .arg(plan_file)
+        .arg("--run-dir")
+        .arg(run_dir)
+        .args(extra)
+        .env("RUST_LOG", "info");
+    Proc::spawn(command, run_dir.with_extension("log"))
+}
+
+/// The shell's `/status` answer, once every role in it is ready.
+pub fn wait_all_ready(plan: &Plan, roles: usize, timeout: Duration) -> serde_json::Value {
+    wait_for(timeout, "every role ready", || {
+        let (status, body) = http(plan.shell_control, "GET", "/status").ok()?;
+        let value: serde_json::Value = serde_json::from_str(&body).ok()?;
+        let list = value["roles"].as_array()?;
+        (status == 200 && list.len() == roles && list.iter().all(|r| r["ready"] == true))
+            .then_some(value)
+    })
+}
+
+/// The pid the shell reports for `role`.
+pub fn role_pid(plan: &Plan, role: &str) -> Option<i32> {
+    let (_, body) = http(plan.shell_control, "GET", "/status").ok()?;
+    let value: serde_json::Value = serde_json::from_str(&body).ok()?;
+    value["roles"]
+        .as_array()?
+        .iter()
+        .find(|r| r["role"] == role && r["ready"] == true)?["pid"]
+        .as_i64()
+        .map(|p| p as i32)
+}
+
+/// A stand-in for the `srs` binary (SRS is not packaged here): `-t -c FILE` accepts a config with a
+/// `listen` line, `-c FILE` accepts TCP connections on that RTMP address until killed.
+pub fn srs_standin(dir: &Path) -> PathBuf {
+    let path = dir.join("srs-standin");
+    let script = r#"#!/usr/bin/env bash
+if [ "$1" = "-t" ]; then
+  grep -q '^listen ' "$3" && exit 0
+  echo "stand-in: no listen directive" >&2; exit 1
+fi
+port=$(sed -n 's/^listen .*:\([0-9]*\);$/\1/p' "$2")
+echo "stand-in srs listening on $port"
+exec python3 -c '
+import socket
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", '"$port"'))
+s.listen(64)
+while True:
+    c, _ = s.accept()
+    c.close()
+'
+"#;
+    std::fs::write(&path, script).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    path
+}
+
+/// A program that fails at once, with a message.
+pub fn crasher(dir: &Path) -> PathBuf {
+    let path = dir.join("crasher");
+    std::fs::write(
+        &path,
+        "#!/bin/sh\n[ \"$1\" = -t ] && exit 0\necho boom >&2\nexit 3\n",
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    path
+}
+
+/// A fake embedded worker for LB tests: one HTTP/1.1 server (`Connection: close`) playing both its
+/// control API and its HTTP port. It records each request line and answers:
+/// `/healthz` → 200; `/live/slow.flv` → the first bytes, then the rest 3 s later; other `.flv`,
+/// `.m3u8`, `.ts` → `worker=NAME xff=… real=…`; `/api/v1/streams/`, `/api/v1/clients/` → one item
+/// each; `/api/v1/clients/c1` (GET or DELETE) → ok; `/api/v1/summaries` and `/api/v1/versions`.
+pub struct FakeWorker {
+    pub addr: SocketAddr,
+    pub requests: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+pub fn fake_worker(name: &str) -> FakeWorker {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let requests = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = requests.clone();
+    let name = name.to_string();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let name = name.clone();
+            let log = log.clone();
+            std::thread::spawn(move || fake_answer(stream, &name, &log));
+        }
+    });
+    FakeWorker { addr, requests }
+}
+
+fn fake_answer(mut stream: TcpStream, name: &str, log: &std::sync::Mutex<Vec<String>>) {
+    use std::io::BufRead;
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+    let mut reader = std::io::BufReader::new(stream.try_clone().unwrap());
+    let mut request_line = String::new();
+    if reader.read_line(&mut request_line).is_err() {
+        return;
+    }
+    let mut headers = Vec::new();
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 || line.trim().is_empty() {
+            break;
+        }
+        headers.push(line.trim().to_string());
+    }
+    let header = |key: &str| {
+        headers
+            .iter()
+            .find_map(|h| {
+                let (k, v) = h.split_once(':')?;
+                k.eq_ignore_ascii_case(key).then(|| v.trim().to_string())
+            })
+            .unwrap_or_default()
+    };
+    let mut parts = request_line.split_whitespace();
+    let method = parts.next().unwrap_or("").to_string();
+    let target = parts.next().unwrap_or("").to_string();
+    let path = target.split('?').next().unwrap_or("").to_string();
+    log.lock().unwrap().push(format!("{method} {target}"));
+    let reply = |stream: &mut TcpStream, status: &str, body: &str| {
+        let _ = write!(
+            stream,
+            "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+    };
+    match path.as_str() {
+        "/healthz" | "/readyz" => reply(&mut stream, "200 OK", "{\"ready\":true}"),
+        "/live/slow.flv" => {
+            let _ = write!(stream, "HTTP/1.1 200 OK\r\nContent-Type: video/x-flv\r\nConnection: close\r\n\r\nFLV-first");
+            let _ = stream.flush();
+            std::thread::sleep(Duration::from_secs(3));
+            let _ = write!(stream, "-rest");
+        }
+        p if p.ends_with(".flv") || p.ends_with(".m3u8") || p.ends_with(".ts") => {
+            let body = format!(
+                "worker={name} xff={} real={}",
+                header("x-forwarded-for"),
+                header("x-real-ip")
+            );
+            reply(&mut stream, "200 OK", &body);
+        }
+        "/api/v1/streams/" => reply(
+            &mut stream,
+            "200 OK",
+            &format!("{{\"code\":0,\"server\":\"x\",\"streams\":[{{\"id\":\"s1\",\"name\":\"{name}-cam\",\"publish\":{{\"active\":true,\"cid\":\"c1\"}}}}]}}"),
+        ),
+        "/api/v1/clients/" => reply(
+            &mut stream,
+            "200 OK",
+            &format!("{{\"code\":0,\"clients\":[{{\"id\":\"c1\",\"stream\":\"{name}-cam\",\"type\":\"fmle-publish\"}}]}}"),
+        ),
+        "/api/v1/clients/c1" => reply(
+            &mut stream,
+            "200 OK",
+            &format!("{{\"code\":0,\"client\":{{\"id\":\"c1\",\"on\":\"{name}\"}}}}"),
+        ),
+        "/api/v1/summaries" => reply(
+            &mut stream,
+            "200 OK",
+            &format!("{{\"code\":0,\"data\":{{\"ok\":true,\"self\":{{\"name\":\"{name}\"}}}}}}"),
+        ),
+        "/api/v1/versions" => reply(
+            &mut stream,
+            "200 OK",
+            &format!("{{\"code\":0,\"data\":{{\"major\":6,\"answered_by\":\"{name}\"}}}}"),
+        ),
+        _ => reply(&mut stream, "404 Not Found", "{\"code\":2048}"),
+    }
+}
+
+/// A worker plan whose control and HTTP ports are `fake`'s address.
+pub fn fake_worker_plan(name: &str, fake: &FakeWorker) -> WorkerPlan {
+    let mut w = worker(name, WorkerKind::Embedded, None);
+    w.http = fake.addr;
+    w.control = fake.addr;
+    w
+}
+
+/// `oryx role KIND NAME --plan FILE`, waited for until its control API says ready.
+pub fn role(kind: &str, plan: &Plan, control: SocketAddr, dir: &Path) -> Proc {
+    let file = dir.join(format!("{kind}.json"));
+    write_plan(&file, plan);
+    let mut command = Command::new(oryx_bin());
+    command.args(["role", kind, kind, "--plan"]).arg(&file);
+    let proc = Proc::spawn(command, dir.join(format!("{kind}.log")));
+    wait_for(Duration::from_secs(10), "the role to be ready", || {
+        matches!(http(control, "GET", "/readyz"), Ok((200, _))).then_some(())
+    });
+    proc
+}
