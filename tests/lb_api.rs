@@ -2,10 +2,10 @@
 //! cluster-unique ids, per-worker summaries, `DELETE /api/v1/clients/WORKER:ID` reaching the right
 //! worker, bare ids searched, other calls proxied, the SRS envelope on every answer.
 
-mod up_support;
+mod common;
 
+use common::cluster::*;
 use serde_json::Value;
-use up_support::*;
 
 fn get(addr: std::net::SocketAddr, path: &str) -> (u16, Value) {
     let (status, body) = http(addr, "GET", path).unwrap();

@@ -4,8 +4,9 @@
 //! the client (here: squatted by the test, which refuses every handoff) is served through the relay.
 //! The LB's `/metrics` counts both paths.
 
-mod up_support;
+mod common;
 
+use common::cluster::*;
 use oryx::compile::plan::WorkerKind;
 use oryx::route;
 use oryx::rtmp::client::{ClientConfig, ClientEvent, ClientMode, ClientSession};
@@ -13,7 +14,6 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::os::linux::net::SocketAddrExt;
 use std::time::{Duration, Instant};
-use up_support::*;
 
 /// A player speaking RTMP with oryx's sans-IO client from a chosen local address.
 struct Player {

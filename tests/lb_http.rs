@@ -1,12 +1,12 @@
 //! The http-lb in front of fake workers: stream affinity by rendezvous hashing, fallback to the next
 //! worker, 502 when none serves, 404 for other paths, forwarded-for headers, streamed bodies.
 
-mod up_support;
+mod common;
 
+use common::cluster::*;
 use oryx::route;
 use std::io::{Read, Write};
 use std::time::{Duration, Instant};
-use up_support::*;
 
 #[test]
 fn http_lb_routes_streams_to_their_worker_and_falls_back() {

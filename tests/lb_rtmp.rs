@@ -3,14 +3,14 @@
 //! still meet; a player from 127.0.0.2 is seen by the worker with that address (from the handoff);
 //! garbage from a client closes only that connection.
 
-mod up_support;
+mod common;
 
+use common::cluster::*;
 use oryx::compile::plan::WorkerKind;
 use oryx::route;
 use oryx::rtmp::client::{ClientConfig, ClientEvent, ClientMode, ClientSession};
 use std::io::{Read, Write};
 use std::time::Duration;
-use up_support::*;
 
 #[test]
 fn rtmp_lb_falls_back_to_the_next_worker_and_survives_garbage() {
