@@ -8,9 +8,7 @@
 //! (`?worker=NAME` picks it; else the first healthy one).
 
 use super::backends::{http_call, query_param, Backends};
-use super::control::Control;
 use crate::compile::plan::{Plan, WorkerKind, WorkerPlan};
-use anyhow::Context;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{Method, StatusCode, Uri};
@@ -33,22 +31,8 @@ struct ApiLb {
 }
 
 pub fn run(plan: Plan) -> anyhow::Result<()> {
-    let lb = plan.api_lb.clone().context("the plan has no api-lb")?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    runtime.block_on(async move {
-        let control = Control::new("api-lb", &plan.digest());
-        let backends = Backends::from_plan(&plan, &lb.workers);
-        backends.poll_once().await;
-        backends.spawn_poller();
-        control.serve(lb.control, backends.router()).await?;
-        let listener = tokio::net::TcpListener::bind(lb.listen)
-            .await
-            .with_context(|| format!("api-lb cannot listen on {}", lb.listen))?;
-        tracing::info!(listen = %lb.listen, workers = ?lb.workers, "api-lb serving");
-        control.set_ready(true);
-        axum::serve(listener, router(backends))
+    super::lb_start::run(plan, "api-lb", |lb| async move {
+        axum::serve(lb.listener, router(lb.backends))
             .with_graceful_shutdown(super::shutdown::requested())
             .await?;
         Ok(())

@@ -6,10 +6,8 @@
 //! reached, the next in the ranking is tried; if none can, the client gets a 502 saying so.
 
 use super::backends::{effective_vhost, query_param, Backends};
-use super::control::Control;
 use crate::compile::plan::{Plan, WorkerPlan};
 use crate::route;
-use anyhow::Context;
 use bytes::Bytes;
 use http::{header, HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::combinators::BoxBody;
@@ -67,23 +65,7 @@ struct Proxy {
 }
 
 pub fn run(plan: Plan) -> anyhow::Result<()> {
-    let lb = plan.http_lb.clone().context("the plan has no http-lb")?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    runtime.block_on(async move {
-        let control = Control::new("http-lb", &plan.digest());
-        let backends = Backends::from_plan(&plan, &lb.workers);
-        backends.poll_once().await;
-        backends.spawn_poller();
-        control.serve(lb.control, backends.router()).await?;
-        let listener = tokio::net::TcpListener::bind(lb.listen)
-            .await
-            .with_context(|| format!("http-lb cannot listen on {}", lb.listen))?;
-        tracing::info!(listen = %lb.listen, workers = ?lb.workers, "http-lb serving");
-        control.set_ready(true);
-        serve(listener, backends).await
-    })
+    super::lb_start::run(plan, "http-lb", |lb| serve(lb.listener, lb.backends))
 }
 
 /// Accept and proxy connections on `listener` until SIGTERM/SIGINT, then stop accepting and let

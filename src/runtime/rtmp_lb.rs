@@ -22,13 +22,11 @@
 //! from its first byte.
 
 use super::backends::{effective_vhost, query_param, Backends};
-use super::control::Control;
 use super::handoff::{self, Handoff};
 use crate::compile::plan::{Plan, WorkerKind, WorkerPlan};
 use crate::route;
 use crate::rtmp::handshake::ClientHandshake;
 use crate::rtmp::server::{ServerEvent, ServerSession};
-use anyhow::Context;
 use bytes::{Bytes, BytesMut};
 use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
@@ -57,21 +55,12 @@ pub struct Routed {
 }
 
 pub fn run(plan: Plan) -> anyhow::Result<()> {
-    let lb = plan.rtmp_lb.clone().context("the plan has no rtmp-lb")?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    runtime.block_on(async move {
-        let control = Control::new("rtmp-lb", &plan.digest());
-        let backends = Backends::from_plan(&plan, &lb.workers);
-        backends.poll_once().await;
-        backends.spawn_poller();
-        control.serve(lb.control, backends.router()).await?;
-        let listener = tokio::net::TcpListener::bind(lb.listen)
-            .await
-            .with_context(|| format!("rtmp-lb cannot listen on {}", lb.listen))?;
-        tracing::info!(listen = %lb.listen, workers = ?lb.workers, "rtmp-lb serving");
-        control.set_ready(true);
+    super::lb_start::run(plan, "rtmp-lb", |lb| async move {
+        let super::lb_start::StartedLb {
+            control,
+            backends,
+            listener,
+        } = lb;
         // Handed-off clients no longer depend on this process; the tracker holds the ones still
         // being routed or relayed, which get a bounded drain when we are asked to stop.
         let connections = tokio_util::task::TaskTracker::new();
