@@ -51,7 +51,7 @@ impl FlvPlayback {
         if self.merge_next && !self.merge.is_zero() {
             let cancel = self.guard.entry.cancel.clone();
             tokio::select! {
-                _ = tokio::time::sleep(self.merge) => {}
+                _ = tokio::time::sleep_until(super::context::merge_deadline(self.merge)) => {}
                 _ = cancel.cancelled() => return None,
             }
         }

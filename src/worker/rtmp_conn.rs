@@ -358,7 +358,7 @@ async fn play_loop(
         if merge_next {
             // Merge the next writes: sleep the window (not registered as a waiter, so the publisher
             // does not touch this player), but keep answering the player meanwhile.
-            let sleep = tokio::time::sleep(merge);
+            let sleep = tokio::time::sleep_until(super::context::merge_deadline(merge));
             tokio::pin!(sleep);
             loop {
                 tokio::select! {
