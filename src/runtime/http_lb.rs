@@ -77,21 +77,8 @@ pub async fn serve(listener: tokio::net::TcpListener, backends: Backends) -> any
     let client = Client::builder(TokioExecutor::new()).build(connector);
     let proxy = Arc::new(Proxy { backends, client });
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-    let stop = super::shutdown::requested();
-    tokio::pin!(stop);
-    loop {
-        let (stream, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(accepted) => accepted,
-                Err(err) => {
-                    // Out of descriptors and the like: back off instead of spinning.
-                    tracing::warn!(%err, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            _ = &mut stop => break,
-        };
+    let mut acceptor = super::shutdown::Acceptor::new(listener);
+    while let Some((stream, peer)) = acceptor.next().await {
         let _ = stream.set_nodelay(true);
         let proxy = proxy.clone();
         let service = hyper::service::service_fn(move |request| {
@@ -107,7 +94,7 @@ pub async fn serve(listener: tokio::net::TcpListener, backends: Backends) -> any
             let _ = connection.await;
         });
     }
-    drop(listener);
+    drop(acceptor);
     super::shutdown::drain("http-lb", graceful.shutdown()).await;
     Ok(())
 }

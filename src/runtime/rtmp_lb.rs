@@ -64,20 +64,8 @@ pub fn run(plan: Plan) -> anyhow::Result<()> {
         // Handed-off clients no longer depend on this process; the tracker holds the ones still
         // being routed or relayed, which get a bounded drain when we are asked to stop.
         let connections = tokio_util::task::TaskTracker::new();
-        let stop = super::shutdown::requested();
-        tokio::pin!(stop);
-        loop {
-            let (client, peer) = tokio::select! {
-                accepted = listener.accept() => match accepted {
-                    Ok(accepted) => accepted,
-                    Err(err) => {
-                        tracing::warn!(%err, "accept failed");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
-                },
-                _ = &mut stop => break,
-            };
+        let mut acceptor = super::shutdown::Acceptor::new(listener);
+        while let Some((client, peer)) = acceptor.next().await {
             let backends = backends.clone();
             connections.spawn(async move {
                 metrics::gauge!("oryx_rtmp_lb_connections").increment(1.0);
@@ -87,7 +75,7 @@ pub fn run(plan: Plan) -> anyhow::Result<()> {
                 metrics::gauge!("oryx_rtmp_lb_connections").decrement(1.0);
             });
         }
-        drop(listener);
+        drop(acceptor);
         connections.close();
         control.set_ready(false);
         super::shutdown::drain("rtmp-lb", connections.wait()).await;

@@ -32,3 +32,36 @@ pub async fn drain(role: &str, work: impl Future<Output = ()>) {
         Err(_) => tracing::info!(role, "drain window over, closing the rest"),
     }
 }
+
+/// Accepts connections until the process is asked to stop.
+pub struct Acceptor {
+    listener: tokio::net::TcpListener,
+    stop: std::pin::Pin<Box<dyn Future<Output = ()> + Send>>,
+}
+
+impl Acceptor {
+    pub fn new(listener: tokio::net::TcpListener) -> Acceptor {
+        Acceptor {
+            listener,
+            stop: Box::pin(requested()),
+        }
+    }
+
+    /// The next connection, or `None` once SIGTERM/SIGINT arrived (the listener then closes when the
+    /// acceptor is dropped). Accept errors (out of descriptors and the like) back off briefly instead
+    /// of spinning.
+    pub async fn next(&mut self) -> Option<(tokio::net::TcpStream, std::net::SocketAddr)> {
+        loop {
+            tokio::select! {
+                accepted = self.listener.accept() => match accepted {
+                    Ok(accepted) => return Some(accepted),
+                    Err(err) => {
+                        tracing::warn!(%err, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                },
+                _ = &mut self.stop => return None,
+            }
+        }
+    }
+}
