@@ -526,6 +526,17 @@ impl Diagnostic {
         }
     }
 
+    /// `oryx::duplicate-name`: a `what` (worker, static site, environment) named `name` twice, with
+    /// labels on the second name and the first.
+    pub fn duplicate_name(what: &'static str, name: &str, again: Span, first: Span) -> Self {
+        Diagnostic::new(DiagnosticKind::DuplicateName {
+            what,
+            name: name.to_string(),
+        })
+        .label(again, "named again here")
+        .label(first, "first named here")
+    }
+
     pub fn label(mut self, span: Span, text: impl Into<String>) -> Self {
         self.labels.push(Label {
             span,

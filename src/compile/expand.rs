@@ -312,14 +312,12 @@ fn expand_workers<'a>(topology: &'a Topology, ctx: &mut Ctx) -> Vec<Instance<'a>
     let mut instances = Vec::new();
     for worker in &topology.workers {
         if let Some(first) = seen_groups.get(worker.name.value.as_str()) {
-            ctx.push(
-                Diagnostic::new(DiagnosticKind::DuplicateName {
-                    what: "worker",
-                    name: worker.name.value.clone(),
-                })
-                .label(worker.name.span, "named again here")
-                .label(*first, "first named here"),
-            );
+            ctx.push(Diagnostic::duplicate_name(
+                "worker",
+                &worker.name.value,
+                worker.name.span,
+                *first,
+            ));
             continue;
         }
         seen_groups.insert(&worker.name.value, worker.name.span);
@@ -501,14 +499,12 @@ fn check_duplicate_statics(statics: &[StaticDecl], ctx: &mut Ctx) {
     let mut seen: HashMap<&str, Span> = HashMap::new();
     for site in statics {
         if let Some(first) = seen.get(site.name.value.as_str()) {
-            ctx.push(
-                Diagnostic::new(DiagnosticKind::DuplicateName {
-                    what: "static site",
-                    name: site.name.value.clone(),
-                })
-                .label(site.name.span, "named again here")
-                .label(*first, "first named here"),
-            );
+            ctx.push(Diagnostic::duplicate_name(
+                "static site",
+                &site.name.value,
+                site.name.span,
+                *first,
+            ));
         } else {
             seen.insert(&site.name.value, site.name.span);
         }

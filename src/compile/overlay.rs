@@ -57,14 +57,12 @@ pub fn check_env_nodes(doc: &KdlDocument, ctx: &mut Ctx) {
             continue;
         };
         if let Some((_, first)) = seen.iter().find(|(n, _)| *n == name) {
-            ctx.push(
-                Diagnostic::new(DiagnosticKind::DuplicateName {
-                    what: "environment",
-                    name: name.clone(),
-                })
-                .label(entry.span().into(), "named again here")
-                .label(first.span().into(), "first named here"),
-            );
+            ctx.push(Diagnostic::duplicate_name(
+                "environment",
+                &name,
+                entry.span().into(),
+                first.span().into(),
+            ));
             continue;
         }
         for extra in node.entries().iter().skip(1) {
