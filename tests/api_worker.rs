@@ -1,5 +1,6 @@
 //! The SRS-compatible API of a real worker, parsed as JSON: versions, summaries, streams (codec,
-//! size, publish state) and clients on both the control and the HTTP port; DELETE kicks a player.
+//! size, publish state) and clients on both the control and the HTTP port; DELETE kicks a player;
+//! the published-streams report the LBs poll.
 
 mod common;
 
@@ -80,6 +81,14 @@ fn api_reports_streams_and_clients_and_kicks() {
     let missing = get(control, "/api/v1/streams/999999999").expect("answer");
     assert_eq!(missing.status, 404);
     assert_ne!(missing.json()["code"], 0);
+
+    // The LBs' report lists the published stream by name only.
+    let published = get(control, "/api/v1/published").expect("published");
+    assert_eq!(published.status, 200, "{}", published.text());
+    assert_eq!(
+        published.json(),
+        serde_json::json!({"streams": [{"vhost": "__defaultVhost__", "app": "live", "stream": "cam"}]})
+    );
 
     // A player shows up as rtmp-play; DELETE disconnects it.
     let mut player = play_to_null(&format!("rtmp://{}/live/cam", worker.rtmp));

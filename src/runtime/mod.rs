@@ -8,6 +8,7 @@ pub mod handoff;
 pub mod http_lb;
 pub mod lb_start;
 pub mod logging;
+pub mod published;
 pub mod role;
 pub mod rtmp_lb;
 pub mod shell;

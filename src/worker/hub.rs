@@ -466,6 +466,17 @@ impl Hub {
             .is_some_and(|s| s.lock().publisher.is_some())
     }
 
+    /// The names of the streams that have a publisher now, in no particular order: all the LBs need
+    /// to route by, without [`Hub::streams`]'s counters and headers.
+    pub fn published(&self) -> Vec<StreamKeyInfo> {
+        let streams: Vec<Arc<Stream>> = self.lock_streams().values().cloned().collect();
+        streams
+            .iter()
+            .filter(|s| s.lock().publisher.is_some())
+            .map(|s| s.name.clone())
+            .collect()
+    }
+
     pub fn streams(&self) -> Vec<StreamSnapshot> {
         let streams: Vec<Arc<Stream>> = self.lock_streams().values().cloned().collect();
         let mut out: Vec<StreamSnapshot> = streams

@@ -9,6 +9,7 @@ pub mod http;
 pub mod http_flv;
 pub mod hub;
 pub mod metrics;
+pub mod published;
 pub mod role;
 pub mod rtmp_conn;
 pub mod vectored;

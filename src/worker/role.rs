@@ -58,8 +58,9 @@ pub fn run(plan: Plan, name: &str) -> anyhow::Result<()> {
 }
 
 /// The seam for optional parts: HLS registers a sink factory on `ctx.hub` and `.m3u8`/`.ts` handlers
-/// on `files`; metrics add their section to `control`'s `/metrics`; the SRS-compatible API returns
-/// its `/api/v1/*` routes here (served on the control port).
+/// on `files`; metrics add their section to `control`'s `/metrics`; the SRS-compatible API and the
+/// published-streams report the LBs poll return their `/api/v1/*` routes here (served on the control
+/// port).
 fn plug_ins(
     ctx: &Arc<WorkerContext>,
     files: &HttpFiles,
@@ -73,5 +74,7 @@ fn plug_ins(
     control.add_metrics_section(Arc::new(move || {
         super::metrics::exposition(&hub, &hls, &section_rates)
     }));
-    super::api::Api::new(ctx.hub.clone(), name, rates).router()
+    super::api::Api::new(ctx.hub.clone(), name, rates)
+        .router()
+        .merge(super::published::router(ctx.hub.clone()))
 }

@@ -1,0 +1,138 @@
+//! The published-streams report: what an embedded worker tells the LBs it publishes (`GET
+//! /api/v1/published`), and which LB routing keys each of its streams answers.
+//!
+//! The LBs poll it as their health check, so they learn where each stream's publisher actually is and
+//! send its players there, even when that is not the worker rendezvous hashing ranks first (the
+//! stream was published while that worker was down). The worker side is `crate::worker::published`.
+
+use crate::route;
+use serde::{Deserialize, Serialize};
+use std::collections::HashSet;
+
+/// Where the worker serves the report, on its control port.
+pub const PATH: &str = "/api/v1/published";
+
+/// One stream that has a publisher, named as the worker's hub names it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct PublishedStream {
+    /// An explicit `?vhost=`, else the one the client's host name stands for
+    /// ([`crate::rtmp::names::vhost_for_host`]).
+    pub vhost: String,
+    pub app: String,
+    pub stream: String,
+}
+
+/// The report's body: `{"streams":[{"vhost":…,"app":…,"stream":…}, …]}`, one entry per published stream.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PublishedReport {
+    pub streams: Vec<PublishedStream>,
+}
+
+/// The routing keys one worker's published streams answer, for a constant-time look-up per client.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PublishedKeys {
+    keys: HashSet<String>,
+    streams: usize,
+}
+
+impl PublishedKeys {
+    /// Index `report` by the routing keys its streams answer.
+    ///
+    /// The LBs' key has the vhost only when the client named one with `?vhost=` (they ignore host
+    /// names, see [`super::backends::effective_vhost`]), while the worker also makes a DNS host name
+    /// its own vhost. So a stream answers its own `vhost/app/stream` (which an LB key with that
+    /// explicit vhost equals) and the default-vhost key of its app and stream (the LB key of a client
+    /// that named no vhost, whatever host it used). The worker cannot tell a host-derived vhost from
+    /// an explicit one, so an explicit one answers the default-vhost key too; at worst that sends the
+    /// clients of that key to a worker publishing the same app/stream in another vhost, and as all of
+    /// them go there alike, that key's publisher and players still meet.
+    pub fn from_report(report: &PublishedReport) -> PublishedKeys {
+        let mut keys = HashSet::with_capacity(report.streams.len() * 2);
+        for published in &report.streams {
+            keys.insert(route::stream_key(
+                &published.vhost,
+                &published.app,
+                &published.stream,
+            ));
+            keys.insert(route::stream_key(
+                route::DEFAULT_VHOST,
+                &published.app,
+                &published.stream,
+            ));
+        }
+        PublishedKeys {
+            keys,
+            streams: report.streams.len(),
+        }
+    }
+
+    /// Whether a client routed by `key` (an LB routing key) would find one of these streams.
+    pub fn answers(&self, key: &str) -> bool {
+        self.keys.contains(key)
+    }
+
+    /// How many streams the report listed.
+    pub fn stream_count(&self) -> usize {
+        self.streams
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys(streams: &[(&str, &str, &str)]) -> PublishedKeys {
+        let streams = streams
+            .iter()
+            .map(|(vhost, app, stream)| PublishedStream {
+                vhost: vhost.to_string(),
+                app: app.to_string(),
+                stream: stream.to_string(),
+            })
+            .collect();
+        PublishedKeys::from_report(&PublishedReport { streams })
+    }
+
+    #[test]
+    fn an_explicit_vhost_must_match() {
+        let published = keys(&[("v1", "live", "foo")]);
+        assert!(published.answers(&route::stream_key("v1", "live", "foo")));
+        assert!(!published.answers(&route::stream_key("v2", "live", "foo")));
+        assert!(!published.answers(&route::stream_key("v1", "live", "bar")));
+        assert!(!published.answers(&route::stream_key("v1", "other", "foo")));
+        assert_eq!(published.stream_count(), 1);
+    }
+
+    #[test]
+    fn the_default_vhost_matches_any_vhost_of_the_same_app_and_stream() {
+        let default_key = route::stream_key("", "live", "foo");
+        assert!(keys(&[(route::DEFAULT_VHOST, "live", "foo")]).answers(&default_key));
+        // A publisher on rtmp://live.example.com/live: the worker's vhost came from the host name,
+        // which the LB ignored.
+        let host_derived = keys(&[("live.example.com", "live", "foo")]);
+        assert!(host_derived.answers(&default_key));
+        assert!(host_derived.answers(&route::stream_key("live.example.com", "live", "foo")));
+        assert!(!host_derived.answers(&route::stream_key("", "live", "bar")));
+        assert!(!keys(&[]).answers(&default_key));
+    }
+
+    #[test]
+    fn the_report_round_trips_as_json() {
+        let report = PublishedReport {
+            streams: vec![PublishedStream {
+                vhost: route::DEFAULT_VHOST.into(),
+                app: "live".into(),
+                stream: "cam".into(),
+            }],
+        };
+        let text = serde_json::to_string(&report).unwrap();
+        assert_eq!(
+            text,
+            r#"{"streams":[{"vhost":"__defaultVhost__","app":"live","stream":"cam"}]}"#
+        );
+        assert_eq!(
+            serde_json::from_str::<PublishedReport>(&text).unwrap(),
+            report
+        );
+    }
+}

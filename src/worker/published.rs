@@ -1,0 +1,78 @@
+//! The worker's side of the published-streams report: `GET /api/v1/published` on the control port
+//! lists the streams that have a publisher now (format and use in [`crate::runtime::published`]).
+//!
+//! Every LB asks twice a second, so the answer is built from names only, one entry per published
+//! stream; query strings are left out (they may carry a publisher's token).
+
+use super::hub::Hub;
+use crate::runtime::published::{PublishedReport, PublishedStream, PATH};
+use axum::extract::State;
+use axum::routing::get;
+use axum::{Json, Router};
+use std::sync::Arc;
+
+/// The report for `hub` now, sorted so equal states give equal answers.
+pub fn report(hub: &Hub) -> PublishedReport {
+    let mut streams: Vec<PublishedStream> = hub
+        .published()
+        .into_iter()
+        .map(|name| PublishedStream {
+            vhost: name.vhost,
+            app: name.app,
+            stream: name.stream,
+        })
+        .collect();
+    streams.sort();
+    PublishedReport { streams }
+}
+
+/// The `/api/v1/published` route over `hub`.
+pub fn router(hub: Arc<Hub>) -> Router {
+    Router::new().route(PATH, get(answer)).with_state(hub)
+}
+
+async fn answer(State(hub): State<Arc<Hub>>) -> Json<PublishedReport> {
+    Json(report(&hub))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rtmp::names::resolve_rtmp;
+    use crate::worker::hub::tests::settings;
+
+    fn listed(hub: &Hub) -> Vec<(String, String, String)> {
+        report(hub)
+            .streams
+            .into_iter()
+            .map(|s| (s.vhost, s.app, s.stream))
+            .collect()
+    }
+
+    #[test]
+    fn lists_only_streams_with_a_publisher_by_name() {
+        let hub = Hub::new(settings());
+        let cam = resolve_rtmp("rtmp://127.0.0.1/live", "live", "cam?token=secret");
+        let other = resolve_rtmp("rtmp://live.example.com/live", "live", "other");
+        let waiting = resolve_rtmp("rtmp://127.0.0.1/live", "live", "waiting");
+        let publisher = hub.publish(&cam, "rtmp://127.0.0.1/live", 1).unwrap();
+        let _other_publisher = hub
+            .publish(&other, "rtmp://live.example.com/live", 2)
+            .unwrap();
+        // A player waiting for a stream nobody publishes yet does not make it published.
+        let _player = hub.play(&waiting);
+        let own = |vhost: &str, stream: &str| (vhost.to_string(), "live".into(), stream.into());
+        assert_eq!(
+            listed(&hub),
+            [
+                own("__defaultVhost__", "cam"),
+                own("live.example.com", "other")
+            ]
+        );
+        let text = serde_json::to_string(&report(&hub)).unwrap();
+        assert!(!text.contains("secret"), "{text}");
+
+        drop(publisher);
+        assert_eq!(listed(&hub), [own("live.example.com", "other")]);
+    }
+}
