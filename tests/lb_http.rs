@@ -1,5 +1,6 @@
 //! The http-lb in front of fake workers: stream affinity by rendezvous hashing, fallback to the next
-//! worker, 502 when none serves, 404 for other paths, forwarded-for headers, streamed bodies.
+//! worker, the worker that reports publishing a stream preferred, 502 when none serves, 404 for other
+//! paths, forwarded-for headers, streamed bodies.
 
 mod common;
 
@@ -94,6 +95,77 @@ fn http_lb_routes_streams_to_their_worker_and_falls_back() {
         .map(|b| b["name"].as_str().unwrap().to_string())
         .collect();
     assert_eq!(down, ["w-3"]);
+}
+
+#[test]
+fn http_lb_sends_a_stream_to_the_worker_that_publishes_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let names = ["w-0", "w-1", "w-2"];
+    let last_choice = |key: &str| route::rank(key, &names)[2].to_string();
+    // Each stream is published on its last rendezvous choice: `cam` from a host name (the worker made
+    // the host its vhost; the LB ignores host names), `show` in an explicit vhost.
+    let cam_worker = last_choice(&route::stream_key("", "live", "cam"));
+    let show_worker = last_choice(&route::stream_key("v.example", "live", "show"));
+    let fakes: Vec<FakeWorker> = names
+        .iter()
+        .map(|name| {
+            let mut streams = Vec::new();
+            if *name == cam_worker {
+                streams.push(("live.example.com", "live", "cam"));
+            }
+            if *name == show_worker {
+                streams.push(("v.example", "live", "show"));
+            }
+            fake_worker_publishing(name, &streams)
+        })
+        .collect();
+    let workers: Vec<_> = names
+        .iter()
+        .zip(&fakes)
+        .map(|(n, f)| fake_worker_plan(n, f))
+        .collect();
+    let mut plan = plan(workers);
+    plan.http_lb = Some(lb(&plan.workers));
+    let lb_plan = plan.http_lb.clone().unwrap();
+    // The LB polls its workers once before it reports ready.
+    let _lb = role("http-lb", &plan, lb_plan.control, dir.path());
+    let served_by = |path: &str| {
+        let (status, body) = http(lb_plan.listen, "GET", path).unwrap();
+        assert_eq!(status, 200, "{path}: {body}");
+        body.strip_prefix("worker=")
+            .and_then(|rest| rest.split(' ').next())
+            .unwrap_or_else(|| panic!("{path}: {body}"))
+            .to_string()
+    };
+
+    for path in ["/live/cam.flv", "/live/cam.m3u8", "/live/cam-3.ts"] {
+        assert_eq!(served_by(path), cam_worker, "{path}");
+    }
+    assert_eq!(served_by("/live/show.flv?vhost=v.example"), show_worker);
+    // Without a vhost the key matches a publisher of the same app and stream in any vhost.
+    assert_eq!(served_by("/live/show.flv"), show_worker);
+    // Another explicit vhost is another stream: plain rendezvous.
+    let other = route::stream_key("w.example", "live", "show");
+    assert_eq!(
+        served_by("/live/show.flv?vhost=w.example"),
+        route::rank(&other, &names)[0]
+    );
+    let unpublished = route::stream_key("", "live", "nobody");
+    assert_eq!(
+        served_by("/live/nobody.flv"),
+        route::rank(&unpublished, &names)[0]
+    );
+
+    // The backends API counts what each worker publishes.
+    let (_, backends) = http(lb_plan.control, "GET", "/api/v1/backends").unwrap();
+    let backends: serde_json::Value = serde_json::from_str(&backends).unwrap();
+    let total: u64 = backends["backends"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["published"].as_u64().unwrap())
+        .sum();
+    assert_eq!(total, 2, "{backends}");
 }
 
 #[test]

@@ -1,12 +1,15 @@
-//! The load balancers' backend sets: which workers exist, which are healthy, and which one serves a stream.
+//! The load balancers' backend sets: which workers exist, which are healthy, what each publishes, and
+//! which one serves a stream.
 //!
 //! Each LB holds a [`Backends`] built from its `LbPlan.workers`. A poller checks every worker twice a
-//! second (embedded workers: `GET /healthz` on their control port; external workers: a TCP connect to
-//! their RTMP port, since nginx-rtmp has no control API). Routing ranks the healthy workers with
-//! rendezvous hashing, so every LB process picks the same worker for a stream. The shell replaces the
-//! set on reload with `PUT /api/v1/backends`, so an LB never restarts (and never drops its
-//! connections) when workers are added or removed.
+//! second (embedded workers: `GET /api/v1/published` on their control port, which also says which
+//! streams they publish now; external workers: a TCP connect to their RTMP port, since nginx-rtmp has
+//! no control API, and no stream list). Routing prefers the healthy worker that publishes the stream,
+//! then ranks the healthy workers with rendezvous hashing, so every LB process picks the same worker
+//! for a stream. The shell replaces the set on reload with `PUT /api/v1/backends`, so an LB never
+//! restarts (and never drops its connections) when workers are added or removed.
 
+use super::published::{self, PublishedKeys, PublishedReport};
 use crate::compile::plan::{Plan, WorkerKind, WorkerPlan};
 use crate::route;
 use axum::extract::State;
@@ -37,6 +40,10 @@ pub struct Backend {
     /// When the last check finished, `None` before the first.
     #[serde(skip)]
     pub checked_at: Option<Instant>,
+    /// The streams the worker published at its last successful check (none for external workers,
+    /// and none once a check fails: a worker that stopped answering may have lost them).
+    #[serde(skip)]
+    pub published: Arc<PublishedKeys>,
 }
 
 /// The shared, swappable set of workers an LB routes to.
@@ -96,6 +103,7 @@ impl Backends {
                     healthy: true,
                     failures: 0,
                     checked_at: None,
+                    published: Arc::default(),
                 },
             })
             .collect();
@@ -106,26 +114,29 @@ impl Backends {
         self.inner.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
-    /// Workers to try for `key`, best first: the healthy ones in rendezvous order, then the unhealthy
-    /// ones (a worker may have come back since the last poll; trying it beats refusing the client).
+    /// Workers to try for `key`, best first: the healthy ones that publish the stream now (a stream
+    /// exists only where its publisher is, wherever rendezvous would put it: it may have been published
+    /// while its first choice was down), then the other healthy ones in rendezvous order, then the
+    /// unhealthy ones (a worker may have come back since the last poll; trying it beats refusing the
+    /// client). A publish of a stream that is already published goes to its publisher's worker too,
+    /// which refuses it, rather than starting a second copy elsewhere.
     pub fn candidates(&self, key: &str) -> Vec<WorkerPlan> {
-        let backends = self.snapshot();
+        let backends = self.inner.read().unwrap_or_else(|e| e.into_inner());
         let names: Vec<&str> = backends.iter().map(|b| b.plan.name.as_str()).collect();
-        let ranked = route::rank(key, &names);
-        let find = |name: &str| backends.iter().find(|b| b.plan.name == name);
-        let mut healthy = Vec::new();
-        let mut unhealthy = Vec::new();
-        for name in ranked {
-            if let Some(backend) = find(name) {
-                if backend.healthy {
-                    healthy.push(backend.plan.clone());
-                } else {
-                    unhealthy.push(backend.plan.clone());
-                }
-            }
-        }
-        healthy.extend(unhealthy);
-        healthy
+        let ranked: Vec<&Backend> = route::rank(key, &names)
+            .into_iter()
+            .filter_map(|name| backends.iter().find(|b| b.plan.name == name))
+            .collect();
+        let (healthy, unhealthy): (Vec<&Backend>, Vec<&Backend>) =
+            ranked.into_iter().partition(|b| b.healthy);
+        let (publishing, others): (Vec<&Backend>, Vec<&Backend>) =
+            healthy.into_iter().partition(|b| b.published.answers(key));
+        publishing
+            .into_iter()
+            .chain(others)
+            .chain(unhealthy)
+            .map(|b| b.plan.clone())
+            .collect()
     }
 
     /// Healthy workers, in plan order.
@@ -153,21 +164,30 @@ impl Backends {
         let plans: Vec<WorkerPlan> = self.snapshot().into_iter().map(|b| b.plan).collect();
         let checks = plans.iter().map(check_worker);
         let results = futures_util::future::join_all(checks).await;
+        for (plan, result) in plans.iter().zip(results) {
+            self.record_check(plan, result);
+        }
+    }
+
+    /// Record one check of `plan`: `Some` with what it publishes when it answered, `None` when not.
+    /// A worker whose plan changed meanwhile (a reload) is left for the next poll.
+    pub fn record_check(&self, plan: &WorkerPlan, result: Option<PublishedKeys>) {
         let mut guard = self.inner.write().unwrap_or_else(|e| e.into_inner());
-        for (plan, ok) in plans.iter().zip(results) {
-            if let Some(backend) = guard.iter_mut().find(|b| &b.plan == plan) {
-                if backend.healthy != ok {
-                    if ok {
-                        tracing::info!(worker = %plan.name, "worker healthy");
-                    } else {
-                        tracing::warn!(worker = %plan.name, "worker down");
-                    }
-                }
-                backend.healthy = ok;
-                backend.failures = if ok { 0 } else { backend.failures + 1 };
-                backend.checked_at = Some(Instant::now());
+        let Some(backend) = guard.iter_mut().find(|b| &b.plan == plan) else {
+            return;
+        };
+        let ok = result.is_some();
+        if backend.healthy != ok {
+            if ok {
+                tracing::info!(worker = %plan.name, "worker healthy");
+            } else {
+                tracing::warn!(worker = %plan.name, "worker down");
             }
         }
+        backend.healthy = ok;
+        backend.failures = if ok { 0 } else { backend.failures + 1 };
+        backend.checked_at = Some(Instant::now());
+        backend.published = Arc::new(result.unwrap_or_default());
     }
 
     /// Poll forever in the background.
@@ -200,6 +220,8 @@ struct BackendView {
     healthy: bool,
     failures: u32,
     checked_ms_ago: Option<u128>,
+    /// How many streams the worker publishes, as of its last check.
+    published: usize,
 }
 
 async fn list_backends(State(backends): State<Backends>) -> Json<serde_json::Value> {
@@ -215,6 +237,7 @@ async fn list_backends(State(backends): State<Backends>) -> Json<serde_json::Val
             healthy: b.healthy,
             failures: b.failures,
             checked_ms_ago: b.checked_at.map(|t| t.elapsed().as_millis()),
+            published: b.published.stream_count(),
         })
         .collect();
     Json(serde_json::json!({ "code": 0, "backends": views }))
@@ -239,15 +262,29 @@ async fn put_backends(
     }
 }
 
-/// One health check: embedded workers answer `/healthz` on their control port; external ones only
-/// prove their RTMP port accepts connections.
-pub async fn check_worker(worker: &WorkerPlan) -> bool {
+/// One health check: `Some` with the streams the worker publishes when it is up, `None` when not.
+/// An embedded worker is up when it answers `GET /api/v1/published` with 200 (its report is the answer;
+/// an unreadable one counts as no streams). An external worker only proves its RTMP port accepts
+/// connections, and reports no streams.
+pub async fn check_worker(worker: &WorkerPlan) -> Option<PublishedKeys> {
     match worker.kind {
-        WorkerKind::Embedded => matches!(
-            http_call(worker.control, "GET", "/healthz", None, CHECK_TIMEOUT).await,
-            Ok((200, _))
-        ),
-        WorkerKind::Srs | WorkerKind::NginxRtmp => tcp_accepts(worker.rtmp, CHECK_TIMEOUT).await,
+        WorkerKind::Embedded => {
+            let answer =
+                http_call(worker.control, "GET", published::PATH, None, CHECK_TIMEOUT).await;
+            match answer {
+                Ok((200, body)) => {
+                    let report = serde_json::from_str::<PublishedReport>(&body).unwrap_or_else(|err| {
+                        tracing::debug!(worker = %worker.name, "unreadable published report: {err}");
+                        PublishedReport::default()
+                    });
+                    Some(PublishedKeys::from_report(&report))
+                }
+                _ => None,
+            }
+        }
+        WorkerKind::Srs | WorkerKind::NginxRtmp => tcp_accepts(worker.rtmp, CHECK_TIMEOUT)
+            .await
+            .then(PublishedKeys::default),
     }
 }
 
@@ -365,6 +402,137 @@ mod tests {
         assert_eq!(backends.healthy().len(), 2);
     }
 
+    /// What a worker reports when it publishes `streams` (vhost, app, stream).
+    fn publishing(streams: &[(&str, &str, &str)]) -> Option<PublishedKeys> {
+        let streams = streams
+            .iter()
+            .map(|(vhost, app, stream)| published::PublishedStream {
+                vhost: vhost.to_string(),
+                app: app.to_string(),
+                stream: stream.to_string(),
+            })
+            .collect();
+        Some(PublishedKeys::from_report(&PublishedReport { streams }))
+    }
+
+    fn names(workers: Vec<WorkerPlan>) -> Vec<String> {
+        workers.into_iter().map(|w| w.name).collect()
+    }
+
+    /// Three workers, and `key`'s rendezvous order over them.
+    fn three_workers(key: &str) -> (Backends, Vec<WorkerPlan>, Vec<String>) {
+        let plans = vec![worker("a", 1000), worker("b", 2000), worker("c", 3000)];
+        let backends = Backends::default();
+        backends.replace(plans.clone());
+        let ranked = route::rank(key, &["a", "b", "c"])
+            .into_iter()
+            .map(str::to_string)
+            .collect();
+        (backends, plans, ranked)
+    }
+
+    fn plan_of<'a>(plans: &'a [WorkerPlan], name: &str) -> &'a WorkerPlan {
+        plans.iter().find(|w| w.name == name).unwrap()
+    }
+
+    #[test]
+    fn the_worker_that_publishes_a_stream_comes_first() {
+        let key = route::stream_key("", "live", "foo");
+        let (backends, plans, ranked) = three_workers(&key);
+        // The stream was published on the last choice (say while the others were down).
+        let publisher = plan_of(&plans, &ranked[2]);
+        backends.record_check(
+            publisher,
+            publishing(&[(route::DEFAULT_VHOST, "live", "foo")]),
+        );
+        assert_eq!(
+            names(backends.candidates(&key)),
+            [&*ranked[2], &*ranked[0], &*ranked[1]]
+        );
+        let counts: Vec<(String, usize)> = backends
+            .snapshot()
+            .into_iter()
+            .map(|b| (b.plan.name, b.published.stream_count()))
+            .filter(|(_, count)| *count > 0)
+            .collect();
+        assert_eq!(counts, [(ranked[2].clone(), 1)]);
+        // Other streams keep their rendezvous order.
+        let other = route::stream_key("", "live", "bar");
+        assert_eq!(
+            names(backends.candidates(&other)),
+            route::rank(&other, &["a", "b", "c"])
+        );
+    }
+
+    #[test]
+    fn an_explicit_vhost_prefers_only_a_publisher_in_that_vhost() {
+        let key = route::stream_key("v1.example", "live", "foo");
+        let (backends, plans, ranked) = three_workers(&key);
+        let publisher = plan_of(&plans, &ranked[1]);
+        backends.record_check(publisher, publishing(&[("v1.example", "live", "foo")]));
+        assert_eq!(names(backends.candidates(&key))[0], ranked[1]);
+
+        let elsewhere = route::stream_key("v2.example", "live", "foo");
+        assert_eq!(
+            names(backends.candidates(&elsewhere)),
+            route::rank(&elsewhere, &["a", "b", "c"])
+        );
+    }
+
+    #[test]
+    fn the_default_vhost_prefers_a_publisher_whose_vhost_came_from_its_host_name() {
+        // A publisher on rtmp://live.example.com/live/foo: the LB ignored the host, the worker made
+        // it the stream's vhost.
+        let key = route::stream_key("", "live", "foo");
+        let (backends, plans, ranked) = three_workers(&key);
+        let publisher = plan_of(&plans, &ranked[2]);
+        backends.record_check(
+            publisher,
+            publishing(&[("live.example.com", "live", "foo")]),
+        );
+        assert_eq!(names(backends.candidates(&key))[0], ranked[2]);
+        // An LB key naming a different vhost explicitly is another stream.
+        let explicit = route::stream_key("v.example", "live", "foo");
+        assert_eq!(
+            names(backends.candidates(&explicit)),
+            route::rank(&explicit, &["a", "b", "c"])
+        );
+    }
+
+    #[test]
+    fn an_unhealthy_publisher_is_not_preferred() {
+        let key = route::stream_key("", "live", "foo");
+        let (backends, plans, ranked) = three_workers(&key);
+        let publisher = plan_of(&plans, &ranked[0]).clone();
+        backends.record_check(
+            &publisher,
+            publishing(&[(route::DEFAULT_VHOST, "live", "foo")]),
+        );
+        // Marked down by an LB that could not reach it: tried last despite its (stale) report.
+        backends.mark_down(&publisher.name);
+        assert_eq!(
+            names(backends.candidates(&key)),
+            [&*ranked[1], &*ranked[2], &*ranked[0]]
+        );
+        // A failed check forgets what it published: back healthy, it is the rendezvous first choice
+        // again, not a publisher, until a report says so.
+        backends.record_check(&publisher, None);
+        let down = backends.snapshot();
+        let down = down.iter().find(|b| b.plan == publisher).unwrap();
+        assert!(!down.healthy && down.failures == 1);
+        assert_eq!(down.published.stream_count(), 0);
+        let publisher_b = plan_of(&plans, &ranked[1]);
+        backends.record_check(
+            publisher_b,
+            publishing(&[(route::DEFAULT_VHOST, "live", "foo")]),
+        );
+        backends.record_check(&publisher, publishing(&[]));
+        assert_eq!(
+            names(backends.candidates(&key)),
+            [&*ranked[1], &*ranked[0], &*ranked[2]]
+        );
+    }
+
     #[test]
     fn replace_keeps_health_of_unchanged_workers() {
         let backends = Backends::default();
@@ -401,8 +569,8 @@ mod tests {
         let mut plan = worker("gone", 1000);
         plan.control = ([127, 0, 0, 1], port).into();
         plan.rtmp = plan.control;
-        assert!(!check_worker(&plan).await);
+        assert!(check_worker(&plan).await.is_none());
         plan.kind = WorkerKind::NginxRtmp;
-        assert!(!check_worker(&plan).await);
+        assert!(check_worker(&plan).await.is_none());
     }
 }

@@ -1,5 +1,6 @@
 //! The http-lb role: a streaming reverse proxy for `/APP/STREAM.flv`, `.m3u8` and `-SEQ.ts` that sends
-//! every request of a stream to the worker holding it (the same rendezvous ranking as the rtmp-lb).
+//! every request of a stream to the worker holding it (the same ranking as the rtmp-lb: the worker
+//! that publishes the stream, else rendezvous hashing; see [`Backends::candidates`]).
 //!
 //! Bodies stream through untouched (a live FLV response never ends; nothing is buffered). The client's
 //! address goes to the worker in `X-Forwarded-For` and `X-Real-IP`. If the chosen worker cannot be

@@ -171,31 +171,48 @@ pub fn crasher(dir: &Path) -> PathBuf {
 
 /// A fake embedded worker for LB tests: one HTTP/1.1 server (`Connection: close`) playing both its
 /// control API and its HTTP port. It records each request line and answers:
-/// `/healthz` → 200; `/live/slow.flv` → the first bytes, then the rest 3 s later; other `.flv`,
-/// `.m3u8`, `.ts` → `worker=NAME xff=… real=…`; `/api/v1/streams/`, `/api/v1/clients/` → one item
-/// each; `/api/v1/clients/c1` (GET or DELETE) → ok; `/api/v1/summaries` and `/api/v1/versions`.
+/// `/healthz` → 200; `/api/v1/published` → the streams it was told it publishes (none by default);
+/// `/live/slow.flv` → the first bytes, then the rest 3 s later; other `.flv`, `.m3u8`, `.ts` →
+/// `worker=NAME xff=… real=…`; `/api/v1/streams/`, `/api/v1/clients/` → one item each;
+/// `/api/v1/clients/c1` (GET or DELETE) → ok; `/api/v1/summaries` and `/api/v1/versions`.
 pub struct FakeWorker {
     pub addr: SocketAddr,
     pub requests: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 pub fn fake_worker(name: &str) -> FakeWorker {
+    fake_worker_publishing(name, &[])
+}
+
+/// A fake worker whose `/api/v1/published` lists `streams` (vhost, app, stream).
+pub fn fake_worker_publishing(name: &str, streams: &[(&str, &str, &str)]) -> FakeWorker {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     let requests = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let log = requests.clone();
     let name = name.to_string();
+    let published = serde_json::json!({
+        "streams": streams
+            .iter()
+            .map(|(vhost, app, stream)| serde_json::json!({"vhost": vhost, "app": app, "stream": stream}))
+            .collect::<Vec<_>>()
+    })
+    .to_string();
     std::thread::spawn(move || {
         for stream in listener.incoming().flatten() {
-            let name = name.clone();
-            let log = log.clone();
-            std::thread::spawn(move || fake_answer(stream, &name, &log));
+            let (name, published, log) = (name.clone(), published.clone(), log.clone());
+            std::thread::spawn(move || fake_answer(stream, &name, &published, &log));
         }
     });
     FakeWorker { addr, requests }
 }
 
-fn fake_answer(mut stream: TcpStream, name: &str, log: &std::sync::Mutex<Vec<String>>) {
+fn fake_answer(
+    mut stream: TcpStream,
+    name: &str,
+    published: &str,
+    log: &std::sync::Mutex<Vec<String>>,
+) {
     use std::io::BufRead;
     let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
     let mut reader = std::io::BufReader::new(stream.try_clone().unwrap());
@@ -234,6 +251,7 @@ fn fake_answer(mut stream: TcpStream, name: &str, log: &std::sync::Mutex<Vec<Str
     };
     match path.as_str() {
         "/healthz" | "/readyz" => reply(&mut stream, "200 OK", "{\"ready\":true}"),
+        "/api/v1/published" => reply(&mut stream, "200 OK", published),
         "/live/slow.flv" => {
             let _ = write!(stream, "HTTP/1.1 200 OK\r\nContent-Type: video/x-flv\r\nConnection: close\r\n\r\nFLV-first");
             let _ = stream.flush();
