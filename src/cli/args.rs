@@ -70,7 +70,8 @@ pub struct PlanArgs {
     /// Compare against an older topology file and classify each change.
     #[arg(long, value_name = "OLD")]
     pub diff: Option<PathBuf>,
-    /// Show which worker serves VHOST/APP/STREAM (or APP/STREAM) and the fallback order.
+    /// Show the worker rendezvous hashing picks for VHOST/APP/STREAM (or APP/STREAM) and the fallback
+    /// order (running LBs prefer a worker that already publishes the stream).
     #[arg(long, value_name = "VHOST/APP/STREAM")]
     pub route: Option<String>,
 }
