@@ -107,15 +107,17 @@ pub struct ClientSession {
     writer: Writer,
     out: BytesMut,
     stream_id: u32,
+    server_verified: bool,
     received: u64,
     last_ack: u64,
     peer_window: u32,
 }
 
 impl ClientSession {
-    /// A session whose first output is C0+C1.
+    /// A session whose first output is C0+C1. The handshake is the complex one, as Flash clients
+    /// send it: servers that want it (FMS-style) get it, and the others answer the simple one.
     pub fn new(config: ClientConfig) -> ClientSession {
-        let (handshake, c0c1) = ClientHandshake::start(false);
+        let (handshake, c0c1) = ClientHandshake::start(true);
         let mut out = BytesMut::with_capacity(4096);
         out.extend_from_slice(&c0c1);
         ClientSession {
@@ -127,6 +129,7 @@ impl ClientSession {
             },
             out,
             stream_id: 0,
+            server_verified: false,
             received: 0,
             last_ack: 0,
             peer_window: 0,
@@ -140,6 +143,12 @@ impl ClientSession {
     /// The message stream id the server gave us (0 before createStream's answer).
     pub fn stream_id(&self) -> u32 {
         self.stream_id
+    }
+
+    /// True once the server answered the complex handshake with a valid signature (false for a
+    /// simple-handshake server).
+    pub fn server_verified(&self) -> bool {
+        self.server_verified
     }
 
     pub fn take_output(&mut self) -> Bytes {
@@ -157,6 +166,7 @@ impl ClientSession {
                 let Some(rest) = step.done else {
                     return Ok(events);
                 };
+                self.server_verified = handshake.server_verified();
                 self.phase = Phase::Chunks;
                 self.send_connect();
                 self.decoder.push(&rest);

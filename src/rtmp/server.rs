@@ -430,6 +430,7 @@ mod tests {
         let mut server = ServerSession::new(4096);
         let (mut se, mut ce) = (Vec::new(), Vec::new());
         pump(&mut client, &mut server, &mut se, &mut ce);
+        assert!(client.server_verified(), "complex handshake by default");
         let ServerEvent::Connected(info) = &se[0] else {
             panic!("{se:?}")
         };
