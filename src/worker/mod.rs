@@ -12,3 +12,4 @@ pub mod metrics;
 pub mod role;
 pub mod rtmp_conn;
 pub mod vectored;
+pub mod write_deadline;
