@@ -1,12 +1,14 @@
 //! An nginx-rtmp worker (Debian's nginx + libnginx-mod-rtmp) run by `oryx up` from a compiled
 //! nginx.conf: ffmpeg publishes through the rtmp-lb, ffprobe plays RTMP back through the rtmp-lb and
-//! HLS through the http-lb, a `kill -9` of
+//! HLS through the http-lb, our client session plays straight from nginx with a verified complex
+//! handshake, a `kill -9` of
 //! nginx is repaired by the shell, and SIGTERM stops everything with exit 0.
 
 mod common;
 
 use common::cluster::*;
 use oryx::compile::plan::WorkerKind;
+use oryx::rtmp::client::{ClientEvent, ClientMode};
 use std::time::Duration;
 
 fn nginx_available() -> bool {
@@ -59,6 +61,24 @@ fn nginx_rtmp_worker_serves_hls_through_http_lb_and_is_supervised() {
     );
     let (status, _) = http(http_lb, "GET", "/favicon.ico").unwrap();
     assert_eq!(status, 404);
+
+    // Our client session straight to nginx: its complex handshake is answered and verified (nginx
+    // signs S2 for our C1), and the stream plays.
+    let mut player = common::TestClient::connect(
+        &format!("rtmp://{}/live/cam", legacy.rtmp),
+        ClientMode::Play,
+    );
+    assert!(
+        player
+            .wait_for(Duration::from_secs(10), |e| matches!(
+                e,
+                ClientEvent::Media { .. }
+            ))
+            .is_some(),
+        "media from nginx over our client session"
+    );
+    assert!(player.session.server_verified(), "nginx's S2 verified");
+    drop(player);
 
     // kill -9 nginx: the shell restarts it (first retry well under a second) and it serves again.
     let old = role_pid(&plan, "worker/legacy").expect("nginx pid");

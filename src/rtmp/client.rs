@@ -2,11 +2,12 @@
 //! Used by the load generator and the RTMP load balancer.
 
 use super::amf0::Amf0;
-use super::chunk::{self, ChunkDecoder, DEFAULT_CHUNK_SIZE};
+use super::chunk;
 use super::handshake::ClientHandshake;
-use super::message::{Command, MediaKind, Message, UserControl, Writer};
+use super::link::Link;
+use super::message::{Command, MediaKind, Message, UserControl};
 use super::server::SessionError;
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ClientMode {
@@ -103,33 +104,26 @@ const TID_CREATE_STREAM: f64 = 4.0;
 pub struct ClientSession {
     config: ClientConfig,
     phase: Phase,
-    decoder: ChunkDecoder,
-    writer: Writer,
-    out: BytesMut,
+    link: Link,
     stream_id: u32,
-    received: u64,
-    last_ack: u64,
-    peer_window: u32,
+    server_verified: bool,
 }
 
 impl ClientSession {
-    /// A session whose first output is C0+C1.
+    /// A session whose first output is C0+C1. The handshake is the complex one, as Flash clients
+    /// send it: servers that want it (FMS-style) get it, and the others answer the simple one.
     pub fn new(config: ClientConfig) -> ClientSession {
-        let (handshake, c0c1) = ClientHandshake::start(false);
-        let mut out = BytesMut::with_capacity(4096);
-        out.extend_from_slice(&c0c1);
+        let (handshake, c0c1) = ClientHandshake::start(true);
+        let mut link = Link::new();
+        // Room for C2 and the commands that follow it, so they reuse this allocation.
+        link.out.reserve(4096);
+        link.out.extend_from_slice(&c0c1);
         ClientSession {
             config,
             phase: Phase::Handshake(handshake),
-            decoder: ChunkDecoder::new(),
-            writer: Writer {
-                chunk_size: DEFAULT_CHUNK_SIZE,
-            },
-            out,
+            link,
             stream_id: 0,
-            received: 0,
-            last_ack: 0,
-            peer_window: 0,
+            server_verified: false,
         }
     }
 
@@ -142,35 +136,36 @@ impl ClientSession {
         self.stream_id
     }
 
+    /// True once the server answered the complex handshake with a valid signature (false for a
+    /// simple-handshake server).
+    pub fn server_verified(&self) -> bool {
+        self.server_verified
+    }
+
     pub fn take_output(&mut self) -> Bytes {
-        self.out.split().freeze()
+        self.link.out.split().freeze()
     }
 
     /// Feed received bytes; returns what they produced.
     pub fn feed(&mut self, data: &[u8]) -> Result<Vec<ClientEvent>, SessionError> {
         let mut events = Vec::new();
-        self.received += data.len() as u64;
+        self.link.count_received(data.len());
         match &mut self.phase {
             Phase::Handshake(handshake) => {
                 let step = handshake.feed(data)?;
-                self.out.extend_from_slice(&step.send);
+                self.link.out.extend_from_slice(&step.send);
                 let Some(rest) = step.done else {
                     return Ok(events);
                 };
+                self.server_verified = handshake.server_verified();
                 self.phase = Phase::Chunks;
                 self.send_connect();
-                self.decoder.push(&rest);
+                self.link.push(&rest);
             }
-            Phase::Chunks => self.decoder.push(data),
+            Phase::Chunks => self.link.push(data),
         }
-        while let Some(raw) = self.decoder.next_message()? {
-            match Message::parse(raw)? {
-                Message::SetChunkSize(size) => self.decoder.set_chunk_size(size)?,
-                Message::Abort(csid) => self.decoder.abort(csid),
-                Message::WindowAckSize(size) => self.peer_window = size,
-                Message::UserControl(UserControl::PingRequest(t)) => self
-                    .writer
-                    .user_control(&mut self.out, &UserControl::PingResponse(t)),
+        while let Some(message) = self.link.next_message()? {
+            match message {
                 Message::Audio(raw) | Message::Video(raw) | Message::Data(raw) => {
                     let kind = MediaKind::of_message(raw.type_id);
                     events.push(ClientEvent::Media {
@@ -180,21 +175,18 @@ impl ClientSession {
                     });
                 }
                 Message::Command { command, .. } => self.command(command, &mut events),
+                // Protocol control was handled by the link; stream begin/EOF and the like need
+                // no answer.
                 _ => {}
             }
         }
-        if self.peer_window > 0 && self.received - self.last_ack >= u64::from(self.peer_window) {
-            self.last_ack = self.received;
-            self.writer
-                .acknowledgement(&mut self.out, self.received as u32);
-        }
+        self.link.acknowledge_if_due();
         Ok(events)
     }
 
     fn send_connect(&mut self) {
-        let chunk_size = self.config.chunk_size.clamp(128, 65536);
-        self.writer.set_chunk_size(&mut self.out, chunk_size);
-        self.writer.chunk_size = chunk_size as usize;
+        self.link
+            .set_chunk_size(self.config.chunk_size.clamp(128, 65536));
         let mut object = vec![
             ("app".into(), Amf0::str(&self.config.app)),
             ("type".into(), Amf0::str("nonprivate")),
@@ -208,8 +200,8 @@ impl ClientSession {
             object.push(("videoCodecs".into(), Amf0::Number(252.0)));
             object.push(("videoFunction".into(), Amf0::Number(1.0)));
         }
-        self.writer.command(
-            &mut self.out,
+        self.link.writer.command(
+            &mut self.link.out,
             0,
             &[
                 Amf0::str("connect"),
@@ -223,20 +215,21 @@ impl ClientSession {
         match command.name.as_str() {
             "_result" if command.transaction == TID_CONNECT => {
                 events.push(ClientEvent::Connected);
-                self.writer
-                    .window_ack_size(&mut self.out, super::server::WINDOW_ACK_SIZE);
+                self.link
+                    .writer
+                    .window_ack_size(&mut self.link.out, super::server::WINDOW_ACK_SIZE);
                 let name = Amf0::str(&self.config.stream);
                 if self.config.mode == ClientMode::Publish {
                     for (cmd, tid) in [("releaseStream", 2.0), ("FCPublish", 3.0)] {
-                        self.writer.command(
-                            &mut self.out,
+                        self.link.writer.command(
+                            &mut self.link.out,
                             0,
                             &[Amf0::str(cmd), Amf0::Number(tid), Amf0::Null, name.clone()],
                         );
                     }
                 }
-                self.writer.command(
-                    &mut self.out,
+                self.link.writer.command(
+                    &mut self.link.out,
                     0,
                     &[
                         Amf0::str("createStream"),
@@ -268,10 +261,12 @@ impl ClientSession {
                         Amf0::Number(-2000.0),
                     ],
                 };
-                self.writer.command(&mut self.out, self.stream_id, &values);
+                self.link
+                    .writer
+                    .command(&mut self.link.out, self.stream_id, &values);
                 if self.config.mode == ClientMode::Play {
-                    self.writer.user_control(
-                        &mut self.out,
+                    self.link.writer.user_control(
+                        &mut self.link.out,
                         &UserControl::SetBufferLength {
                             stream_id: self.stream_id,
                             millis: 1000,
@@ -309,8 +304,8 @@ impl ClientSession {
     /// Send one media message on our stream (publish mode).
     pub fn send_media(&mut self, kind: MediaKind, timestamp: u32, payload: &[u8]) {
         chunk::write_message(
-            &mut self.out,
-            self.writer.chunk_size,
+            &mut self.link.out,
+            self.link.writer.chunk_size,
             kind.csid(),
             timestamp,
             kind.type_id(),

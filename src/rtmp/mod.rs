@@ -9,6 +9,7 @@ pub mod chunk;
 pub mod client;
 pub mod fuzzing;
 pub mod handshake;
+pub mod link;
 pub mod message;
 pub mod names;
 pub mod server;

@@ -2,12 +2,13 @@
 //! here; publish/play surfaced as events for the application to accept or refuse.
 
 use super::amf0::Amf0;
-use super::chunk::{ChunkDecoder, ChunkError, DEFAULT_CHUNK_SIZE};
+use super::chunk::ChunkError;
 use super::handshake::{HandshakeError, ServerHandshake};
+use super::link::Link;
 use super::message::{
-    strip_set_data_frame, Command, MediaKind, Message, MessageError, UserControl, Writer,
+    strip_set_data_frame, Command, MediaKind, Message, MessageError, UserControl,
 };
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 
 /// Window acknowledgement size and peer bandwidth announced to clients (what SRS and nginx use).
 pub const WINDOW_ACK_SIZE: u32 = 2_500_000;
@@ -60,13 +61,8 @@ enum Phase {
 /// One server-side RTMP connection.
 pub struct ServerSession {
     phase: Phase,
-    decoder: ChunkDecoder,
-    writer: Writer,
+    link: Link,
     out_chunk_size: u32,
-    out: BytesMut,
-    received: u64,
-    last_ack: u64,
-    peer_window: u32,
     connected: bool,
     next_stream_id: u32,
     refusal: Option<String>,
@@ -77,15 +73,8 @@ impl ServerSession {
     pub fn new(chunk_size: u32) -> ServerSession {
         ServerSession {
             phase: Phase::Handshake(ServerHandshake::new()),
-            decoder: ChunkDecoder::new(),
-            writer: Writer {
-                chunk_size: DEFAULT_CHUNK_SIZE,
-            },
+            link: Link::new(),
             out_chunk_size: chunk_size.clamp(128, 65536),
-            out: BytesMut::new(),
-            received: 0,
-            last_ack: 0,
-            peer_window: 0,
             connected: false,
             next_stream_id: 1,
             refusal: None,
@@ -100,47 +89,39 @@ impl ServerSession {
 
     /// The chunk size this side writes with now.
     pub fn out_chunk_size(&self) -> usize {
-        self.writer.chunk_size
+        self.link.writer.chunk_size
     }
 
     /// Bytes waiting to be sent.
     pub fn take_output(&mut self) -> Bytes {
         // Take the whole buffer (not `split`), so an idle connection keeps no allocation alive.
-        std::mem::take(&mut self.out).freeze()
+        std::mem::take(&mut self.link.out).freeze()
     }
 
     pub fn has_output(&self) -> bool {
-        !self.out.is_empty()
+        !self.link.out.is_empty()
     }
 
     /// Feed received bytes; returns the events they produced.
     pub fn feed(&mut self, data: &[u8]) -> Result<Vec<ServerEvent>, SessionError> {
         let mut events = Vec::new();
-        self.received += data.len() as u64;
-        let rest = match &mut self.phase {
+        self.link.count_received(data.len());
+        match &mut self.phase {
             Phase::Handshake(handshake) => {
                 let step = handshake.feed(data)?;
-                self.out.extend_from_slice(&step.send);
-                match step.done {
-                    Some(rest) => {
-                        self.phase = Phase::Chunks;
-                        rest
-                    }
-                    None => return Ok(events),
-                }
+                self.link.out.extend_from_slice(&step.send);
+                let Some(rest) = step.done else {
+                    return Ok(events);
+                };
+                self.phase = Phase::Chunks;
+                self.link.push(&rest);
             }
-            Phase::Chunks => Bytes::copy_from_slice(data),
-        };
-        self.decoder.push(&rest);
-        while let Some(raw) = self.decoder.next_message()? {
-            let message = Message::parse(raw)?;
+            Phase::Chunks => self.link.push(data),
+        }
+        while let Some(message) = self.link.next_message()? {
             self.handle(message, &mut events)?;
         }
-        if self.peer_window > 0 && self.received - self.last_ack >= u64::from(self.peer_window) {
-            self.last_ack = self.received;
-            self.writer
-                .acknowledgement(&mut self.out, self.received as u32);
-        }
+        self.link.acknowledge_if_due();
         Ok(events)
     }
 
@@ -150,16 +131,6 @@ impl ServerSession {
         events: &mut Vec<ServerEvent>,
     ) -> Result<(), SessionError> {
         match message {
-            Message::SetChunkSize(size) => self.decoder.set_chunk_size(size)?,
-            Message::Abort(csid) => self.decoder.abort(csid),
-            Message::WindowAckSize(size) => self.peer_window = size,
-            Message::UserControl(UserControl::PingRequest(t)) => self
-                .writer
-                .user_control(&mut self.out, &UserControl::PingResponse(t)),
-            Message::Acknowledgement(_)
-            | Message::UserControl(_)
-            | Message::SetPeerBandwidth { .. }
-            | Message::Other(_) => {}
             Message::Audio(raw) | Message::Video(raw) | Message::Data(raw) => {
                 let kind = MediaKind::of_message(raw.type_id);
                 let payload = if kind == MediaKind::Script {
@@ -176,6 +147,9 @@ impl ServerSession {
             Message::Command { stream_id, command } => {
                 self.command(stream_id, command, events)?;
             }
+            // Protocol control was handled by the link; other user control events and unknown
+            // types need nothing from a live server.
+            _ => {}
         }
         Ok(())
     }
@@ -193,8 +167,8 @@ impl ServerSession {
                     return Err(SessionError::Protocol("connect sent twice".into()));
                 }
                 if let Some(description) = self.refusal.clone() {
-                    self.writer.command(
-                        &mut self.out,
+                    self.link.writer.command(
+                        &mut self.link.out,
                         0,
                         &[
                             Amf0::str("_error"),
@@ -233,8 +207,8 @@ impl ServerSession {
                 }
                 let id = self.next_stream_id;
                 self.next_stream_id += 1;
-                self.writer.command(
-                    &mut self.out,
+                self.link.writer.command(
+                    &mut self.link.out,
                     0,
                     &[
                         Amf0::str("_result"),
@@ -245,8 +219,8 @@ impl ServerSession {
                 );
             }
             "releaseStream" | "FCPublish" | "getStreamLength" if tid > 0.0 => {
-                self.writer.command(
-                    &mut self.out,
+                self.link.writer.command(
+                    &mut self.link.out,
                     0,
                     &[
                         Amf0::str("_result"),
@@ -294,13 +268,13 @@ impl ServerSession {
     }
 
     fn answer_connect(&mut self, tid: f64) {
-        let out = &mut self.out;
-        self.writer.window_ack_size(out, WINDOW_ACK_SIZE);
-        self.writer.set_peer_bandwidth(out, WINDOW_ACK_SIZE, 2);
-        self.writer.set_chunk_size(out, self.out_chunk_size);
-        self.writer.chunk_size = self.out_chunk_size as usize;
-        self.writer.command(
-            out,
+        let link = &mut self.link;
+        link.writer.window_ack_size(&mut link.out, WINDOW_ACK_SIZE);
+        link.writer
+            .set_peer_bandwidth(&mut link.out, WINDOW_ACK_SIZE, 2);
+        link.set_chunk_size(self.out_chunk_size);
+        link.writer.command(
+            &mut link.out,
             0,
             &[
                 Amf0::str("_result"),
@@ -321,10 +295,11 @@ impl ServerSession {
     }
 
     pub fn accept_publish(&mut self, stream_id: u32, name: &str) {
-        self.writer
-            .user_control(&mut self.out, &UserControl::StreamBegin(stream_id));
-        self.writer.on_status(
-            &mut self.out,
+        self.link
+            .writer
+            .user_control(&mut self.link.out, &UserControl::StreamBegin(stream_id));
+        self.link.writer.on_status(
+            &mut self.link.out,
             stream_id,
             "status",
             "NetStream.Publish.Start",
@@ -334,22 +309,22 @@ impl ServerSession {
 
     /// Refuse a publish (e.g. `NetStream.Publish.BadName`); the caller closes after flushing.
     pub fn reject_publish(&mut self, stream_id: u32, code: &str, description: &str) {
-        self.writer
-            .on_status(&mut self.out, stream_id, "error", code, description);
+        self.link
+            .writer
+            .on_status(&mut self.link.out, stream_id, "error", code, description);
     }
 
     pub fn accept_play(&mut self, stream_id: u32, name: &str) {
-        let out = &mut self.out;
-        self.writer
-            .user_control(out, &UserControl::StreamBegin(stream_id));
-        self.writer.on_status(
+        let (writer, out) = (&self.link.writer, &mut self.link.out);
+        writer.user_control(out, &UserControl::StreamBegin(stream_id));
+        writer.on_status(
             out,
             stream_id,
             "status",
             "NetStream.Play.Reset",
             &format!("Playing and resetting {name}."),
         );
-        self.writer.on_status(
+        writer.on_status(
             out,
             stream_id,
             "status",
@@ -361,18 +336,19 @@ impl ServerSession {
             Amf0::Boolean(true),
             Amf0::Boolean(true),
         ]);
-        self.writer.data(out, stream_id, 0, &access);
+        writer.data(out, stream_id, 0, &access);
     }
 
     pub fn reject_play(&mut self, stream_id: u32, code: &str, description: &str) {
-        self.writer
-            .on_status(&mut self.out, stream_id, "error", code, description);
+        self.link
+            .writer
+            .on_status(&mut self.link.out, stream_id, "error", code, description);
     }
 
     /// Tell a player the publisher left (`NetStream.Play.UnpublishNotify`); it keeps waiting.
     pub fn unpublish_notify(&mut self, stream_id: u32, name: &str) {
-        self.writer.on_status(
-            &mut self.out,
+        self.link.writer.on_status(
+            &mut self.link.out,
             stream_id,
             "status",
             "NetStream.Play.UnpublishNotify",
@@ -382,8 +358,8 @@ impl ServerSession {
 
     /// Tell a player a publisher (re)started (`NetStream.Play.PublishNotify`).
     pub fn publish_notify(&mut self, stream_id: u32, name: &str) {
-        self.writer.on_status(
-            &mut self.out,
+        self.link.writer.on_status(
+            &mut self.link.out,
             stream_id,
             "status",
             "NetStream.Play.PublishNotify",
@@ -430,6 +406,7 @@ mod tests {
         let mut server = ServerSession::new(4096);
         let (mut se, mut ce) = (Vec::new(), Vec::new());
         pump(&mut client, &mut server, &mut se, &mut ce);
+        assert!(client.server_verified(), "complex handshake by default");
         let ServerEvent::Connected(info) = &se[0] else {
             panic!("{se:?}")
         };

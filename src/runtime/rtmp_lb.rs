@@ -290,7 +290,9 @@ async fn open_worker(
             .write_all(&crate::proxy_protocol::encode(peer, local))
             .await?;
     }
-    let (mut handshake, c0c1) = ClientHandshake::start(false);
+    // Complex, like ClientSession: nginx-rtmp and SRS answer it, and a server that signs S1 is
+    // checked to have seen our C1.
+    let (mut handshake, c0c1) = ClientHandshake::start(true);
     upstream.write_all(&c0c1).await?;
     let mut buf = vec![0u8; 8192];
     loop {

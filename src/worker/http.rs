@@ -3,8 +3,12 @@
 //! Stream files all live under one catch-all route, dispatched by extension, so HLS (`.m3u8`, `.ts`)
 //! plugs in with [`HttpFiles::register`] while fixed routes (`/api/v1/*`) are merged into the router
 //! as usual (axum prefers static routes to the catch-all).
+//!
+//! [`serve`] runs it with each connection's address and a write deadline, so a player that stops
+//! reading is disconnected like a stalled RTMP player.
 
 use super::context::WorkerContext;
+use super::write_deadline::{PeerAddr, WriteDeadlineListener};
 use crate::rtmp::names::{self, StreamName};
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
@@ -14,6 +18,8 @@ use axum::Router;
 use futures_util::future::BoxFuture;
 use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
+use std::time::Duration;
+use tokio::net::TcpListener;
 
 /// A request for a stream file, already resolved to its stream.
 pub struct FileRequest {
@@ -58,11 +64,27 @@ struct HttpState {
     files: HttpFiles,
 }
 
-/// The worker's HTTP router. Serve it with `into_make_service_with_connect_info::<SocketAddr>()`.
+/// The worker's HTTP router. Serve it with [`serve`].
 pub fn router(ctx: Arc<WorkerContext>, files: HttpFiles) -> Router {
     Router::new()
         .route("/{*path}", get(dispatch).options(preflight))
         .with_state(HttpState { ctx, files })
+}
+
+/// Serve `app` (the router, and whatever was merged into it) on the worker's HTTP port until the
+/// listener fails. A connection whose writes make no progress for `write_timeout` is closed, which
+/// ends its response and the player behind it; the role passes [`super::write_deadline::WRITE_TIMEOUT`].
+pub async fn serve(
+    listener: TcpListener,
+    app: Router,
+    write_timeout: Duration,
+) -> std::io::Result<()> {
+    let listener = WriteDeadlineListener::new(listener, write_timeout);
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<PeerAddr>(),
+    )
+    .await
 }
 
 fn client_ip(peer: SocketAddr, headers: &HeaderMap) -> String {
@@ -107,7 +129,7 @@ async fn preflight() -> Response<Body> {
 
 async fn dispatch(
     State(state): State<HttpState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ConnectInfo(PeerAddr(peer)): ConnectInfo<PeerAddr>,
     request: Request,
 ) -> Response<Body> {
     if request.method() != Method::GET && request.method() != Method::HEAD {

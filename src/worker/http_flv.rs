@@ -180,3 +180,142 @@ pub async fn serve(ctx: Arc<WorkerContext>, name: StreamName, ip: String) -> Res
     );
     response
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::worker::http::{self, HttpFiles};
+    use crate::worker::hub::{Frame, FrameKind, Publisher};
+    use std::net::SocketAddr;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::{TcpListener, TcpSocket, TcpStream};
+    use tokio::time::Instant;
+
+    const WRITE_TIMEOUT: Duration = Duration::from_millis(300);
+
+    fn video(key: bool, timestamp: u32, len: usize) -> Frame {
+        let mut payload = vec![if key { 0x17 } else { 0x27 }, 1];
+        payload.resize(len, 0);
+        Frame {
+            kind: FrameKind::Video,
+            timestamp,
+            payload: Bytes::from(payload),
+        }
+    }
+
+    /// Push 32 KiB frames (a keyframe every 25) until the returned task is aborted.
+    fn keep_publishing(mut publisher: Publisher) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(async move {
+            publisher.push(Frame {
+                kind: FrameKind::Video,
+                timestamp: 0,
+                payload: Bytes::from_static(&[0x17, 0, 0, 0, 0, 1, 0x64, 0, 0x1f]),
+            });
+            for i in 0u32.. {
+                publisher.push(video(i % 25 == 0, i * 10, 32 * 1024));
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+    }
+
+    async fn request_flv(sock: &mut TcpStream) {
+        sock.write_all(b"GET /live/s.flv HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            .await
+            .unwrap();
+    }
+
+    fn flv_players(ctx: &WorkerContext) -> Vec<u64> {
+        let clients = ctx.hub.clients();
+        let players = clients.iter().filter(|c| c.kind == ClientKind::FlvPlay);
+        players.map(|c| c.id).collect()
+    }
+
+    /// Poll `check` every 10 ms until it holds or `within` passes.
+    async fn eventually(within: Duration, mut check: impl FnMut() -> bool) -> bool {
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            if check() {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        check()
+    }
+
+    #[tokio::test]
+    async fn a_player_that_never_reads_is_disconnected_and_forgotten_while_a_reader_plays_on() {
+        let mut settings = crate::worker::hub::tests::settings();
+        // The reading player must never be skipped for lag, even on a busy machine.
+        settings.player_queue_bytes = 64 << 20;
+        let ctx = WorkerContext::new(settings, false);
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr: SocketAddr = listener.local_addr().unwrap();
+        let app = http::router(ctx.clone(), HttpFiles::default());
+        let server = tokio::spawn(http::serve(listener, app, WRITE_TIMEOUT));
+        let name = crate::rtmp::names::resolve_rtmp("rtmp://127.0.0.1/live", "live", "s");
+        let publishing = keep_publishing(ctx.hub.publish(&name, "", 0).unwrap());
+
+        // The stalled player: a small receive buffer, and it never reads.
+        let socket = TcpSocket::new_v4().unwrap();
+        socket.set_recv_buffer_size(4096).unwrap();
+        let mut stalled = socket.connect(addr).await.unwrap();
+        request_flv(&mut stalled).await;
+        assert!(eventually(Duration::from_secs(5), || flv_players(&ctx).len() == 1).await);
+        let stalled_id = flv_players(&ctx)[0];
+
+        // The reading player: its response starts as it should, then it counts what it gets.
+        let mut reader = TcpStream::connect(addr).await.unwrap();
+        request_flv(&mut reader).await;
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut head = Vec::new();
+        while head.len() < 12 {
+            let n = tokio::time::timeout(Duration::from_secs(5), reader.read(&mut buf))
+                .await
+                .expect("the reader's response within 5 s")
+                .unwrap();
+            assert!(n > 0, "closed before the response");
+            head.extend_from_slice(&buf[..n]);
+        }
+        assert!(head.starts_with(b"HTTP/1.1 200"), "{head:?}");
+        let received = Arc::new(AtomicU64::new(0));
+        let counter = received.clone();
+        let reading = tokio::spawn(async move {
+            while let Ok(n @ 1..) = reader.read(&mut buf).await {
+                counter.fetch_add(n as u64, Ordering::Relaxed);
+            }
+        });
+        assert!(eventually(Duration::from_secs(5), || flv_players(&ctx).len() == 2).await);
+        let reader_id = *flv_players(&ctx)
+            .iter()
+            .find(|id| **id != stalled_id)
+            .unwrap();
+
+        // Its socket buffers fill, its writes stall: the connection ends and the hub forgets it.
+        assert!(
+            eventually(Duration::from_secs(10), || flv_players(&ctx) == [reader_id]).await,
+            "the stalled player is still listed: {:?}",
+            ctx.hub.clients()
+        );
+        let closed = tokio::time::timeout(Duration::from_secs(5), async {
+            let mut buf = vec![0u8; 64 * 1024];
+            while stalled.read(&mut buf).await.unwrap_or(0) > 0 {}
+        })
+        .await;
+        assert!(closed.is_ok(), "the stalled player's socket stayed open");
+
+        // The reader plays on, for longer than the write timeout.
+        let before = received.load(Ordering::Relaxed);
+        tokio::time::sleep(WRITE_TIMEOUT * 3).await;
+        assert!(
+            received.load(Ordering::Relaxed) > before,
+            "the reader stopped receiving"
+        );
+        assert!(!reading.is_finished(), "the reader was disconnected");
+        assert_eq!(flv_players(&ctx), [reader_id]);
+
+        publishing.abort();
+        server.abort();
+        reading.abort();
+    }
+}

@@ -13,3 +13,4 @@ pub mod published;
 pub mod role;
 pub mod rtmp_conn;
 pub mod vectored;
+pub mod write_deadline;

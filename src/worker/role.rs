@@ -6,7 +6,6 @@ use super::http::HttpFiles;
 use crate::compile::plan::{Plan, WorkerKind};
 use crate::runtime::control::Control;
 use anyhow::Context;
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 pub fn run(plan: Plan, name: &str) -> anyhow::Result<()> {
@@ -44,8 +43,8 @@ pub fn run(plan: Plan, name: &str) -> anyhow::Result<()> {
         // The API answers on the HTTP port too, as SRS serves it on a port of its own.
         let app = super::http::router(ctx.clone(), files).merge(control_routes);
         tokio::spawn(async move {
-            let service = app.into_make_service_with_connect_info::<SocketAddr>();
-            if let Err(err) = axum::serve(http, service).await {
+            let write_timeout = super::write_deadline::WRITE_TIMEOUT;
+            if let Err(err) = super::http::serve(http, app, write_timeout).await {
                 tracing::error!(%err, "HTTP server stopped");
             }
         });

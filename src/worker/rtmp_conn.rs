@@ -5,6 +5,7 @@ use super::context::{HookSubject, WorkerContext};
 use super::hooks::HookAction;
 use super::hub::{ClientGuard, ClientKind, Frame, FrameKind, Player, PlayerEvent, Publisher};
 use super::vectored::WriteQueue;
+use super::write_deadline::WRITE_TIMEOUT;
 use crate::proxy_protocol::{self, Decoded};
 use crate::rtmp::chunk::{chunked_body, put_message_header};
 use crate::rtmp::message::MediaKind;
@@ -20,8 +21,6 @@ use tokio::net::{TcpListener, TcpStream};
 
 /// A connection that says nothing useful for this long is closed (handshake, connect, publisher data).
 const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
-/// A player whose socket accepts nothing for this long is disconnected.
-const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Frames taken from the ring per batch.
 const BATCH_FRAMES: usize = 1024;
 /// Read buffer of a publisher.

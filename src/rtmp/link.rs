@@ -1,0 +1,167 @@
+//! The chunk-level state one RTMP connection keeps in both directions, sans-IO: the chunk decoder,
+//! the writer and its output buffer, and the acknowledgement window. Protocol control (chunk size,
+//! abort, acknowledgements, window, peer bandwidth, ping) ends here, the same for server and client
+//! sessions; every other message goes back to the session.
+
+use super::chunk::{ChunkDecoder, DEFAULT_CHUNK_SIZE};
+use super::message::{Message, UserControl, Writer};
+use super::server::SessionError;
+use bytes::BytesMut;
+
+/// One connection's chunk streams: what came in, what goes out, and what is owed to the peer.
+pub struct Link {
+    decoder: ChunkDecoder,
+    /// Builds outgoing messages at this side's chunk size (change it with `set_chunk_size`).
+    pub writer: Writer,
+    /// Bytes waiting to be sent.
+    pub out: BytesMut,
+    received: u64,
+    last_ack: u64,
+    peer_window: u32,
+}
+
+impl Default for Link {
+    fn default() -> Link {
+        Link::new()
+    }
+}
+
+impl Link {
+    pub fn new() -> Link {
+        Link {
+            decoder: ChunkDecoder::new(),
+            writer: Writer {
+                chunk_size: DEFAULT_CHUNK_SIZE,
+            },
+            out: BytesMut::new(),
+            received: 0,
+            last_ack: 0,
+            peer_window: 0,
+        }
+    }
+
+    /// Count bytes read from the peer, handshake included: the peer's window counts every byte.
+    pub fn count_received(&mut self, len: usize) {
+        self.received += len as u64;
+    }
+
+    /// Bytes of the peer's chunk stream, in order.
+    pub fn push(&mut self, data: &[u8]) {
+        self.decoder.push(data);
+    }
+
+    /// The next complete message that is not protocol control; protocol control met on the way is
+    /// applied (and a ping answered) here.
+    pub fn next_message(&mut self) -> Result<Option<Message>, SessionError> {
+        while let Some(raw) = self.decoder.next_message()? {
+            match Message::parse(raw)? {
+                Message::SetChunkSize(size) => self.decoder.set_chunk_size(size)?,
+                Message::Abort(csid) => self.decoder.abort(csid),
+                Message::WindowAckSize(size) => self.peer_window = size,
+                Message::UserControl(UserControl::PingRequest(time)) => self
+                    .writer
+                    .user_control(&mut self.out, &UserControl::PingResponse(time)),
+                // We send no more than the peer reads, so its acks and bandwidth limit change nothing.
+                Message::Acknowledgement(_) | Message::SetPeerBandwidth { .. } => {}
+                message => return Ok(Some(message)),
+            }
+        }
+        Ok(None)
+    }
+
+    /// Send an Acknowledgement if a whole peer window arrived since the last one; call after the
+    /// messages of a read are handled, so one read yields at most one ack.
+    pub fn acknowledge_if_due(&mut self) {
+        if self.peer_window > 0 && self.received - self.last_ack >= u64::from(self.peer_window) {
+            self.last_ack = self.received;
+            // The sequence number is the byte count modulo 2^32: it wraps, as the spec has it.
+            self.writer
+                .acknowledgement(&mut self.out, self.received as u32);
+        }
+    }
+
+    /// Announce a new chunk size for what this side sends, then send with it.
+    pub fn set_chunk_size(&mut self, size: u32) {
+        self.writer.set_chunk_size(&mut self.out, size);
+        self.writer.chunk_size = size as usize;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rtmp::chunk::write_message;
+
+    /// Every message in `bytes`, decoded by a fresh link (as the peer would).
+    fn messages(bytes: &[u8]) -> Vec<Message> {
+        let mut peer = Link::new();
+        peer.push(bytes);
+        let mut messages = Vec::new();
+        while let Some(raw) = peer.decoder.next_message().unwrap() {
+            messages.push(Message::parse(raw).unwrap());
+        }
+        messages
+    }
+
+    #[test]
+    fn control_is_consumed_and_the_rest_handed_back() {
+        let mut sender = Link::new();
+        sender.set_chunk_size(4096);
+        sender.writer.window_ack_size(&mut sender.out, 10);
+        sender
+            .writer
+            .user_control(&mut sender.out, &UserControl::PingRequest(7));
+        sender
+            .writer
+            .user_control(&mut sender.out, &UserControl::StreamBegin(1));
+        // Bigger than the default chunk size: it only decodes if Set Chunk Size was applied.
+        sender.writer.data(&mut sender.out, 1, 0, &[0x02; 3000]);
+
+        let mut link = Link::new();
+        link.push(&sender.out);
+        let first = link.next_message().unwrap();
+        assert_eq!(
+            first,
+            Some(Message::UserControl(UserControl::StreamBegin(1)))
+        );
+        let Some(Message::Data(raw)) = link.next_message().unwrap() else {
+            panic!("the data message comes back")
+        };
+        assert_eq!(raw.payload.len(), 3000);
+        assert_eq!(link.next_message().unwrap(), None);
+        assert_eq!(link.peer_window, 10);
+        // The ping was answered.
+        assert_eq!(
+            messages(&link.out),
+            vec![Message::UserControl(UserControl::PingResponse(7))]
+        );
+    }
+
+    #[test]
+    fn an_ack_goes_out_once_per_peer_window() {
+        let mut link = Link::new();
+        let mut window = BytesMut::new();
+        link.writer.window_ack_size(&mut window, 100);
+        link.count_received(window.len());
+        link.push(&window);
+        assert_eq!(link.next_message().unwrap(), None);
+        link.acknowledge_if_due();
+        assert!(link.out.is_empty(), "window not reached yet");
+
+        let mut audio = BytesMut::new();
+        write_message(&mut audio, DEFAULT_CHUNK_SIZE, 4, 0, 8, 1, &[0xAF; 100]);
+        link.count_received(audio.len());
+        link.push(&audio);
+        assert!(matches!(
+            link.next_message().unwrap(),
+            Some(Message::Audio(_))
+        ));
+        link.acknowledge_if_due();
+        let total = (window.len() + audio.len()) as u32;
+        assert_eq!(messages(&link.out), vec![Message::Acknowledgement(total)]);
+
+        link.out.clear();
+        link.acknowledge_if_due();
+        assert!(link.out.is_empty(), "one ack per window");
+    }
+}
