@@ -15,6 +15,7 @@ fn fixed_worker() -> oryx::compile::plan::WorkerPlan {
     w.http = "127.0.0.1:19351".parse().unwrap();
     w.control = "127.0.0.1:19352".parse().unwrap();
     w.stream.merge_write_ms = 350;
+    w.stream.merge_read_ms = 100;
     w.stream.hooks.on_publish = vec!["http://127.0.0.1:8085/api/v1/streams".into()];
     w
 }

@@ -31,6 +31,10 @@ pub fn default_stream() -> StreamSettings {
         // SRS's default (mw_latency 350): fan-out CPU is paid per write call, so merging 350 ms of
         // frames per write costs ~1/3 of 100 ms. New players get the GOP cache at once regardless.
         merge_write_ms: 350,
+        // One wakeup reads ~100 ms of a publisher's media instead of one TCP segment, which cuts the
+        // fixed per-stream CPU; every player of the stream sees at most 100 ms more latency, on top of
+        // merge-write's window, so this one is kept shorter.
+        merge_read_ms: 100,
         player_queue_bytes: 4 << 20,
         max_connections: 10000,
         http_flv: HttpFlvSettings {
@@ -59,6 +63,7 @@ fn apply_overrides(base: &mut StreamSettings, o: &StreamOverrides) {
     set(&mut base.gop_cache, &o.gop_cache);
     set(&mut base.chunk_size, &o.chunk_size);
     set(&mut base.merge_write_ms, &o.merge_write_ms);
+    set(&mut base.merge_read_ms, &o.merge_read_ms);
     set(&mut base.player_queue_bytes, &o.player_queue_bytes);
     set(&mut base.max_connections, &o.max_connections);
     set(&mut base.http_flv.enabled, &o.http_flv_enabled);

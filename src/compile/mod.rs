@@ -285,6 +285,25 @@ mod tests {
     }
 
     #[test]
+    fn merge_read_is_a_stream_setting_like_merge_write() {
+        let text = "oryx 1\ndefaults merge-read=\"250ms\"\nworker \"a\"\nworker \"b\" { merge-read \"0\"; }\nworker \"c\"\nenv \"dev\" { worker \"c\" merge-read=\"1s\"; }\n";
+        let plan = compile_text(text).plan.expect("valid");
+        let windows: Vec<_> = plan
+            .workers
+            .iter()
+            .map(|w| w.stream.merge_read_ms)
+            .collect();
+        assert_eq!(windows, [250, 0, 250]);
+        let dev = compile_source("test.kdl", text, Some("dev")).unwrap();
+        assert_eq!(dev.workers[2].stream.merge_read_ms, 1000);
+        let untouched = compile_text("oryx 1\nworker \"a\"\n").plan.expect("valid");
+        assert_eq!(untouched.workers[0].stream.merge_read_ms, 100);
+
+        let c = compile_text("oryx 1\nworker \"a\" merge-read=\"100\"\n");
+        assert_eq!(codes(&c), ["oryx::bad-duration"]);
+    }
+
+    #[test]
     fn reports_every_problem_at_once() {
         let c = compile_text(
             "oryx 1\nworker \"a\" chunksize=1\nrtmp-lb listen=\"0.0.0.0:0\" workers=\"b\"\nbogus\n",

@@ -90,6 +90,9 @@ pub struct StreamSettings {
     /// How long a player's writes are merged (0 = write at once). New players get the GOP cache
     /// without waiting.
     pub merge_write_ms: u64,
+    /// How long a publisher's reads are merged: after a read the worker waits this long before the
+    /// next; 0 = read at once.
+    pub merge_read_ms: u64,
     /// Per-player queue bound in bytes before the player skips to the next keyframe.
     pub player_queue_bytes: u64,
     /// Refuse new connections past this many (0 = unlimited).

@@ -38,10 +38,11 @@ fn on_off(b: bool) -> &'static str {
 fn stream_lines(s: &StreamSettings, out: &mut String) {
     let _ = writeln!(
         out,
-        "    stream    gop-cache {}, chunk-size {}, merge-write {}, player-queue {}, max-connections {}",
+        "    stream    gop-cache {}, chunk-size {}, merge-write {}, merge-read {}, player-queue {}, max-connections {}",
         on_off(s.gop_cache),
         s.chunk_size,
         duration(s.merge_write_ms),
+        duration(s.merge_read_ms),
         size(s.player_queue_bytes),
         s.max_connections
     );

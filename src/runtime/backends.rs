@@ -356,6 +356,7 @@ mod tests {
                 gop_cache: true,
                 chunk_size: 4096,
                 merge_write_ms: 0,
+                merge_read_ms: 0,
                 player_queue_bytes: 1 << 20,
                 max_connections: 0,
                 http_flv: HttpFlvSettings {

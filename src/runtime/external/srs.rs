@@ -42,6 +42,13 @@ pub fn config(worker: &WorkerPlan, dir: &Path) -> String {
         let _ = writeln!(out, "        mw_latency {};", stream.merge_write_ms);
     }
     out.push_str("    }\n");
+    // SRS's merged read (off by default there) is the same trade as ours: fewer reads per publisher
+    // for at most `mr_latency` more latency.
+    if stream.merge_read_ms > 0 {
+        out.push_str("    publish {\n        mr on;\n");
+        let _ = writeln!(out, "        mr_latency {};", stream.merge_read_ms);
+        out.push_str("    }\n");
+    }
     out.push_str("    http_remux {\n");
     let _ = writeln!(out, "        enabled {};", on_off(stream.http_flv.enabled));
     out.push_str("        mount [app]/[stream].flv;\n    }\n");
