@@ -3,6 +3,7 @@
 
 use super::hooks::{self, HookAction, HookEvent};
 use super::hub::Hub;
+use super::merge_clock::MergeClock;
 use crate::compile::plan::StreamSettings;
 use crate::rtmp::names::StreamName;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -12,6 +13,8 @@ use std::time::Duration;
 pub struct WorkerContext {
     pub hub: Arc<Hub>,
     pub settings: StreamSettings,
+    /// Ticks every `merge-write` window; players wait on it between their merged writes.
+    pub merge_clock: Arc<MergeClock>,
     /// Accept a PROXY v2 header from loopback peers.
     pub proxy_protocol: bool,
     connections: AtomicUsize,
@@ -40,6 +43,7 @@ impl WorkerContext {
     pub fn new(settings: StreamSettings, proxy_protocol: bool) -> Arc<WorkerContext> {
         Arc::new(WorkerContext {
             hub: Hub::new(settings.clone()),
+            merge_clock: MergeClock::new(Duration::from_millis(settings.merge_write_ms)),
             settings,
             proxy_protocol,
             connections: AtomicUsize::new(0),
@@ -115,39 +119,5 @@ impl WorkerContext {
                 }
             });
         }
-    }
-}
-
-/// When a player's merge window ends: the next tick of a grid of `window`-long ticks shared by the
-/// whole process, so every player wakes at the same instant and one runtime wakeup writes them all,
-/// instead of one wakeup (and often one thread unpark) per player spread over the window.
-pub fn merge_deadline(window: std::time::Duration) -> tokio::time::Instant {
-    static GRID_START: std::sync::OnceLock<tokio::time::Instant> = std::sync::OnceLock::new();
-    let start = *GRID_START.get_or_init(tokio::time::Instant::now);
-    let now = tokio::time::Instant::now();
-    let window_ns = window.as_nanos().max(1);
-    let ticks = now.duration_since(start).as_nanos() / window_ns + 1;
-    let offset = u64::try_from(ticks.saturating_mul(window_ns)).unwrap_or(u64::MAX);
-    start + std::time::Duration::from_nanos(offset)
-}
-
-#[cfg(test)]
-mod merge_grid_tests {
-    use super::merge_deadline;
-    use std::time::Duration;
-
-    #[tokio::test]
-    async fn players_share_one_deadline_within_the_window() {
-        let window = Duration::from_millis(350);
-        let first = merge_deadline(window);
-        let now = tokio::time::Instant::now();
-        assert!(first > now && first <= now + window, "{first:?} vs {now:?}");
-        // Another player a moment later in the same tick wakes at the same instant.
-        tokio::time::sleep(Duration::from_millis(5)).await;
-        let second = merge_deadline(window);
-        assert!(second == first || second == first + window);
-        // Deadlines sit on one grid: they differ by whole windows.
-        let gap = second.duration_since(first).as_nanos();
-        assert_eq!(gap % window.as_nanos(), 0);
     }
 }

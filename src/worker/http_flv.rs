@@ -28,8 +28,7 @@ struct FlvPlayback {
     name: StreamName,
     ip: String,
     header_sent: bool,
-    merge: Duration,
-    /// Sleep the merge window before the next poll (not after the first batch: the GOP goes at once).
+    /// Wait for the merge tick before the next poll (not after the first batch: the GOP goes at once).
     merge_next: bool,
 }
 
@@ -48,10 +47,10 @@ impl Drop for FlvPlayback {
 impl FlvPlayback {
     /// The next piece of the body; `None` ends the response.
     async fn next_chunk(&mut self) -> Option<Bytes> {
-        if self.merge_next && !self.merge.is_zero() {
+        if self.merge_next && !self.ctx.merge_clock.window().is_zero() {
             let cancel = self.guard.entry.cancel.clone();
             tokio::select! {
-                _ = tokio::time::sleep_until(super::context::merge_deadline(self.merge)) => {}
+                _ = self.ctx.merge_clock.next_tick() => {}
                 _ = cancel.cancelled() => return None,
             }
         }
@@ -144,7 +143,6 @@ pub async fn serve(ctx: Arc<WorkerContext>, name: StreamName, ip: String) -> Res
         }
     }
     let playback = FlvPlayback {
-        merge: Duration::from_millis(ctx.settings.merge_write_ms),
         ctx,
         player,
         guard,

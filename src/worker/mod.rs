@@ -8,6 +8,7 @@ pub mod hooks;
 pub mod http;
 pub mod http_flv;
 pub mod hub;
+pub mod merge_clock;
 pub mod metrics;
 pub mod published;
 pub mod role;
