@@ -1,8 +1,12 @@
 //! HTTP-FLV on the worker's HTTP port: waits for a late publisher, streams an FLV with CORS headers,
-//! resolves the vhost from `?vhost=`, and answers 404 for paths that are not streams.
+//! resolves the vhost from `?vhost=`, answers 404 for paths that are not streams, and keeps a response
+//! open across a publisher's reconnect within the wait window.
 
 mod common;
 
+use common::media::file_len;
+use common::process::run_tool;
+use common::wait::expect_within;
 use common::*;
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -61,4 +65,70 @@ fn flv_waits_for_a_late_publisher_and_streams_with_cors() {
     assert_eq!(status, 404);
     let (status, _) = http_get(worker.http, "/nothing-here").unwrap();
     assert_eq!(status, 404);
+}
+
+/// Video DTS values of an FLV file, as ffprobe reads them.
+fn video_dts(file: &std::path::Path) -> Vec<i64> {
+    let (ok, out, err) = run_tool(
+        "ffprobe",
+        &[
+            "-v",
+            "error",
+            "-select_streams",
+            "v",
+            "-show_entries",
+            "packet=dts",
+            "-of",
+            "csv=p=0",
+            &file.display().to_string(),
+        ],
+        Duration::from_secs(20),
+    );
+    assert!(ok, "ffprobe failed: {err}");
+    out.lines().filter_map(|l| l.trim().parse().ok()).collect()
+}
+
+#[test]
+fn flv_response_survives_a_publisher_reconnect_within_the_wait_window() {
+    let worker = start_worker(settings(), false);
+    let media = make_media(worker.dir.path(), 6);
+    let url = worker.rtmp_url("live/again");
+    let body = worker.dir.path().join("body.flv");
+    let mut publisher = publish(&media, &url, true);
+    let mut reader = ChildGuard(
+        std::process::Command::new("curl")
+            .args(["-sN", "--max-time", "60", "-o"])
+            .arg(&body)
+            .arg(worker.http_url("live/again.flv"))
+            .spawn()
+            .expect("curl starts"),
+    );
+    expect_within(Duration::from_secs(15), "the first bytes", || {
+        (file_len(&body) > 100_000).then_some(())
+    });
+    // The encoder drops and comes back within the wait window (3 s in the test settings).
+    drop(publisher);
+    std::thread::sleep(Duration::from_millis(500));
+    let before = file_len(&body);
+    publisher = publish(&media, &url, true);
+    expect_within(Duration::from_secs(15), "bytes of the republish", || {
+        (file_len(&body) > before + 100_000).then_some(())
+    });
+    assert!(
+        reader.wait_timeout(Duration::from_millis(10)).is_none(),
+        "the response ended at the unpublish"
+    );
+    // One FLV, both codecs, timestamps that never go back across the reconnect.
+    let codecs = probe_codecs(&body.display().to_string());
+    assert_eq!(codecs, ["aac", "h264"]);
+    let dts = video_dts(&body);
+    assert!(dts.len() > 50, "{} video packets", dts.len());
+    assert!(
+        dts.windows(2).all(|w| w[1] >= w[0]),
+        "video DTS went backwards: {dts:?}"
+    );
+    // No publisher for longer than the window: the response ends.
+    drop(publisher);
+    let ended = reader.wait_timeout(Duration::from_secs(15));
+    assert!(ended.is_some(), "the response never ended");
 }

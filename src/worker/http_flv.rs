@@ -1,5 +1,6 @@
 //! HTTP-FLV playback: `GET /APP/STREAM.flv` streams the FLV header, metadata, sequence headers, the
-//! GOP cache and then live tags, with the same slow-consumer rules as RTMP players.
+//! GOP cache and then live tags, with the same slow-consumer rules as RTMP players. A republish
+//! within the `http-flv wait` window continues the same response.
 
 use super::context::{HookSubject, WorkerContext};
 use super::hooks::HookAction;
@@ -82,8 +83,23 @@ impl FlvPlayback {
                     return Some(out.freeze());
                 }
                 PlayerEvent::Published => continue,
-                // An FLV body cannot say "unpublished"; ending it lets the client reconnect.
-                PlayerEvent::Unpublished | PlayerEvent::TooSlow => return None,
+                // An FLV body cannot say "unpublished". An encoder that reconnects (OBS does) is
+                // back within seconds: keep the response open for `wait`, and a republish goes on
+                // in the same body, timestamps continuing and fresh sequence headers first, as for
+                // RTMP players. Past `wait`, end it so the client can reconnect.
+                PlayerEvent::Unpublished => {
+                    let wait = Duration::from_millis(self.ctx.settings.http_flv.wait_ms);
+                    let deadline = tokio::time::Instant::now() + wait;
+                    let cancel = self.guard.entry.cancel.clone();
+                    let republished = tokio::select! {
+                        published = wait_for_publisher(&mut self.player, deadline) => published,
+                        _ = cancel.cancelled() => false,
+                    };
+                    if !republished {
+                        return None;
+                    }
+                }
+                PlayerEvent::TooSlow => return None,
                 PlayerEvent::Idle => {
                     let cancel = self.guard.entry.cancel.clone();
                     tokio::select! {
@@ -92,6 +108,25 @@ impl FlvPlayback {
                     }
                 }
             }
+        }
+    }
+}
+
+/// Wait until `player`'s stream has a publisher, at most until `deadline`; false when none came.
+async fn wait_for_publisher(player: &mut Player, deadline: tokio::time::Instant) -> bool {
+    loop {
+        let stream = player.stream().clone();
+        let notified = stream.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        if matches!(player.poll(0), PlayerEvent::Published) {
+            return true;
+        }
+        if tokio::time::timeout_at(deadline, &mut notified)
+            .await
+            .is_err()
+        {
+            return false;
         }
     }
 }
@@ -122,25 +157,10 @@ pub async fn serve(ctx: Arc<WorkerContext>, name: StreamName, ip: String) -> Res
         Some(&name),
         Some(player.stream().id),
     );
-    // Wait for a publisher up to `wait_ms`.
     let deadline =
         tokio::time::Instant::now() + Duration::from_millis(ctx.settings.http_flv.wait_ms);
-    loop {
-        let stream = player.stream().clone();
-        let notified = stream.notified();
-        tokio::pin!(notified);
-        notified.as_mut().enable();
-        match player.poll(0) {
-            PlayerEvent::Published => break,
-            _ => {
-                if tokio::time::timeout_at(deadline, &mut notified)
-                    .await
-                    .is_err()
-                {
-                    return status(StatusCode::NOT_FOUND, "stream not found\n");
-                }
-            }
-        }
+    if !wait_for_publisher(&mut player, deadline).await {
+        return status(StatusCode::NOT_FOUND, "stream not found\n");
     }
     let playback = FlvPlayback {
         ctx,

@@ -745,7 +745,16 @@ impl Player {
             if let Some(f) = index_of(start_seq).and_then(|i| state.ring.get(i)) {
                 self.base = Some(f.frame.timestamp);
             }
-            for f in [&state.metadata, &state.video_sh, &state.audio_sh]
+            // A player continuing across a republish gets the new sequence headers (decoders need
+            // them) but not the metadata again: mid-stream onMetaData at a timestamp past 0 is what
+            // FFmpeg's FLV reader takes for a new subtitle stream, and the codec facts it repeats are
+            // all in the sequence headers.
+            let metadata = if self.sent_any {
+                &None
+            } else {
+                &state.metadata
+            };
+            for f in [metadata, &state.video_sh, &state.audio_sh]
                 .into_iter()
                 .flatten()
             {
@@ -913,6 +922,47 @@ pub(crate) mod tests {
         publisher.push(video(5, true, 10));
         assert!(matches!(player.poll(10), PlayerEvent::Published));
         assert_eq!(frames(player.poll(10)).len(), 1);
+    }
+
+    fn metadata() -> Frame {
+        use crate::rtmp::amf0::{encode_all, Amf0};
+        let body = encode_all(&[Amf0::str("onMetaData"), Amf0::Object(vec![])]);
+        Frame {
+            kind: FrameKind::Script,
+            timestamp: 0,
+            payload: body.freeze(),
+        }
+    }
+
+    #[test]
+    fn a_republish_resends_sequence_headers_but_not_metadata_and_timestamps_go_on() {
+        let hub = Hub::new(settings());
+        let sequence_header = Frame {
+            kind: FrameKind::Video,
+            timestamp: 0,
+            payload: Bytes::from_static(&[0x17, 0, 0, 0, 0, 1]),
+        };
+        let mut publisher = hub.publish(&name("s"), "", 1).unwrap();
+        publisher.push(metadata());
+        publisher.push(sequence_header.clone());
+        publisher.push(video(0, true, 10));
+        publisher.push(video(40, false, 10));
+        let mut player = hub.play(&name("s"));
+        assert!(matches!(player.poll(10), PlayerEvent::Published));
+        let first = frames(player.poll(10));
+        assert!(first[0].0.frame.is_metadata());
+        let last_ts = first.last().unwrap().1;
+        drop(publisher);
+        assert!(matches!(player.poll(10), PlayerEvent::Unpublished));
+        let mut publisher = hub.publish(&name("s"), "", 2).unwrap();
+        publisher.push(metadata());
+        publisher.push(sequence_header);
+        publisher.push(video(0, true, 10));
+        assert!(matches!(player.poll(10), PlayerEvent::Published));
+        let again = frames(player.poll(10));
+        assert!(again.iter().all(|(f, _)| !f.frame.is_metadata()));
+        assert!(again[0].0.frame.is_sequence_header());
+        assert!(again.iter().all(|(_, ts)| *ts > last_ts), "{again:?}");
     }
 
     #[test]
