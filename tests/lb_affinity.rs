@@ -8,6 +8,7 @@
 mod common;
 
 use common::cluster::*;
+use common::http::metric;
 use oryx::compile::plan::{Plan, WorkerKind, WorkerPlan};
 use oryx::route;
 use std::path::Path;
@@ -43,13 +44,6 @@ fn published_on(worker: &WorkerPlan) -> Vec<serde_json::Value> {
     let (_, body) = http(worker.control, "GET", "/api/v1/published").unwrap();
     let value: serde_json::Value = serde_json::from_str(&body).unwrap();
     value["streams"].as_array().unwrap().clone()
-}
-
-/// The value of one series on a `/metrics` page (0 when absent).
-fn metric(page: &str, series: &str) -> f64 {
-    page.lines()
-        .find_map(|line| line.strip_prefix(series)?.trim().parse().ok())
-        .unwrap_or(0.0)
 }
 
 #[test]

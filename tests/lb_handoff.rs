@@ -7,6 +7,7 @@
 mod common;
 
 use common::cluster::*;
+use common::http::metric;
 use oryx::compile::plan::WorkerKind;
 use oryx::route;
 use oryx::rtmp::client::{ClientConfig, ClientEvent, ClientMode, ClientSession};
@@ -59,13 +60,6 @@ impl Player {
         }
         media
     }
-}
-
-/// The value of one series on a `/metrics` page (0 when absent).
-fn metric(page: &str, series: &str) -> f64 {
-    page.lines()
-        .find_map(|line| line.strip_prefix(series)?.trim().parse().ok())
-        .unwrap_or(0.0)
 }
 
 #[test]

@@ -239,3 +239,10 @@ pub fn curl(args: &[&str]) -> Output {
         .output()
         .expect("curl runs")
 }
+
+/// The value of one series on a `/metrics` page (0 when absent).
+pub fn metric(page: &str, series: &str) -> f64 {
+    page.lines()
+        .find_map(|line| line.strip_prefix(series)?.trim().parse().ok())
+        .unwrap_or(0.0)
+}
