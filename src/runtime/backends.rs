@@ -148,6 +148,16 @@ impl Backends {
             .collect()
     }
 
+    /// Record that this LB just sent a publisher of `key` to worker `name`, so its players go there
+    /// at once rather than after the worker's next report (up to [`POLL_INTERVAL`] later, when a
+    /// stream published on a fallback would otherwise split from players sent to its first choice).
+    pub fn note_publisher(&self, name: &str, key: &str) {
+        let mut guard = self.inner.write().unwrap_or_else(|e| e.into_inner());
+        if let Some(backend) = guard.iter_mut().find(|b| b.plan.name == name) {
+            backend.published = Arc::new(backend.published.with_key(key));
+        }
+    }
+
     /// Mark a worker down at once (the LB failed to reach it), without waiting for the poller.
     pub fn mark_down(&self, name: &str) {
         let mut guard = self.inner.write().unwrap_or_else(|e| e.into_inner());
@@ -498,6 +508,18 @@ mod tests {
             names(backends.candidates(&explicit)),
             route::rank(&explicit, &["a", "b", "c"])
         );
+    }
+
+    #[test]
+    fn a_publisher_the_lb_routed_is_preferred_before_the_next_report() {
+        let key = route::stream_key("", "live", "foo");
+        let (backends, plans, ranked) = three_workers(&key);
+        backends.note_publisher(&ranked[1], &key);
+        assert_eq!(names(backends.candidates(&key))[0], ranked[1]);
+        // The worker's next report is the truth: it does not publish the stream (say the publish
+        // was refused), so the rendezvous order is back.
+        backends.record_check(plan_of(&plans, &ranked[1]), publishing(&[]));
+        assert_eq!(names(backends.candidates(&key)), ranked);
     }
 
     #[test]

@@ -75,6 +75,14 @@ impl PublishedKeys {
     pub fn stream_count(&self) -> usize {
         self.streams
     }
+
+    /// These keys plus `key`: a publisher the LB itself just sent to this worker, known before the
+    /// worker's next report (which replaces the set with the worker's own word).
+    pub fn with_key(&self, key: &str) -> PublishedKeys {
+        let mut keys = self.keys.clone();
+        let streams = self.streams + usize::from(keys.insert(key.to_string()));
+        PublishedKeys { keys, streams }
+    }
 }
 
 #[cfg(test)]
@@ -114,6 +122,16 @@ mod tests {
         assert!(host_derived.answers(&route::stream_key("live.example.com", "live", "foo")));
         assert!(!host_derived.answers(&route::stream_key("", "live", "bar")));
         assert!(!keys(&[]).answers(&default_key));
+    }
+
+    #[test]
+    fn a_noted_key_answers_until_the_next_report() {
+        let key = route::stream_key("", "live", "foo");
+        let noted = keys(&[]).with_key(&key);
+        assert!(noted.answers(&key));
+        assert_eq!(noted.stream_count(), 1);
+        assert_eq!(noted.with_key(&key).stream_count(), 1);
+        assert!(!noted.answers(&route::stream_key("", "live", "bar")));
     }
 
     #[test]

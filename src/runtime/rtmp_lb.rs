@@ -100,6 +100,9 @@ async fn serve_client(
                 Taken::Yes => {
                     tracing::info!(%peer, key = %routed.key, worker = %worker.name,
                         publish = routed.publish, "handed off");
+                    if routed.publish {
+                        backends.note_publisher(&worker.name, &routed.key);
+                    }
                     metrics::counter!("oryx_rtmp_lb_routed_total", "worker" => worker.name.clone())
                         .increment(1);
                     metrics::counter!("oryx_rtmp_lb_handoffs_total", "worker" => worker.name.clone())
@@ -119,6 +122,9 @@ async fn serve_client(
             Ok(Ok((mut upstream, early))) => {
                 tracing::info!(%peer, key = %routed.key, worker = %worker.name,
                     publish = routed.publish, "routed");
+                if routed.publish {
+                    backends.note_publisher(&worker.name, &routed.key);
+                }
                 metrics::counter!("oryx_rtmp_lb_routed_total", "worker" => worker.name.clone())
                     .increment(1);
                 metrics::counter!("oryx_rtmp_lb_relays_total", "worker" => worker.name.clone())
