@@ -23,8 +23,6 @@ use tokio::net::{TcpListener, TcpStream};
 const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 /// Longest fmt-0 chunk header: 3-byte basic header, 11-byte message header, extended timestamp.
 const MAX_MESSAGE_HEADER: usize = 18;
-/// Header buffer a player keeps between batches (about one merge window of frames at 25 fps).
-const MAX_KEPT_HEADER_BYTES: usize = 1024;
 /// Frames taken from the ring per batch.
 const BATCH_FRAMES: usize = 1024;
 /// Read buffer of a publisher: a merged read of ~100 ms of a 4 Mbit/s stream in one call.
@@ -365,7 +363,6 @@ async fn play_loop(
     let stream = player.stream().clone();
     let cancel = conn.guard.entry.cancel.clone();
     let mut queue = WriteQueue::default();
-    let mut headers = BytesMut::new();
     let mut buf = vec![0u8; 1024];
     let mut merge_next = false;
     loop {
@@ -400,8 +397,9 @@ async fn play_loop(
                     queue.push(conn.session.take_output());
                 }
                 // All headers of the batch go into one buffer, cut into one slice per frame: one
-                // allocation per batch instead of one growth step per header.
-                headers.reserve(frames.len() * MAX_MESSAGE_HEADER);
+                // allocation per batch instead of one growth step per header, and none kept by an
+                // idle player (a GOP burst's would be kilobytes).
+                let mut headers = BytesMut::with_capacity(frames.len() * MAX_MESSAGE_HEADER);
                 let mut ends = Vec::with_capacity(frames.len());
                 for (cached, ts) in &frames {
                     let kind = media_kind(cached.frame.kind);
@@ -415,7 +413,7 @@ async fn play_loop(
                     );
                     ends.push(headers.len());
                 }
-                let all_headers = headers.split().freeze();
+                let all_headers = headers.freeze();
                 queue.reserve(2 * frames.len());
                 let mut start = 0;
                 for ((cached, ts), end) in frames.iter().zip(ends) {
@@ -437,10 +435,6 @@ async fn play_loop(
                     })??;
                 conn.guard.entry.add_send(written);
                 stream.add_send_bytes(written);
-                // The GOP burst needed a big header buffer; an idle player should not keep it.
-                if headers.capacity() > MAX_KEPT_HEADER_BYTES {
-                    headers = BytesMut::new();
-                }
             }
             PlayerEvent::Published => {
                 conn.session.publish_notify(stream_id, name);
