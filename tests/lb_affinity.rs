@@ -11,21 +11,7 @@ use common::cluster::*;
 use common::http::metric;
 use oryx::compile::plan::{Plan, WorkerKind, WorkerPlan};
 use oryx::route;
-use std::path::Path;
 use std::time::Duration;
-
-/// `oryx role worker NAME` from `plan_file`, waited for until its control API says ready.
-fn start_worker(plan_file: &Path, worker: &WorkerPlan, dir: &Path) -> Proc {
-    let mut command = std::process::Command::new(oryx_bin());
-    command
-        .args(["role", "worker", &worker.name, "--plan"])
-        .arg(plan_file);
-    let proc = Proc::spawn(command, dir.join(format!("{}.log", worker.name)));
-    wait_for(Duration::from_secs(10), "the worker to be ready", || {
-        matches!(http(worker.control, "GET", "/readyz"), Ok((200, _))).then_some(())
-    });
-    proc
-}
 
 /// The `/api/v1/backends` entry for `worker` on the LB whose control API is at `control`.
 fn backend_view(control: std::net::SocketAddr, worker: &str) -> Option<serde_json::Value> {
@@ -65,7 +51,7 @@ fn players_reach_a_stream_published_while_its_first_choice_was_down() {
         .unwrap();
 
     // Only the fallback runs: the publish through the rtmp-lb lands there.
-    let _fallback_proc = start_worker(&plan_file, &fallback, dir.path());
+    let _fallback_proc = worker_role(&plan_file, &fallback, dir.path());
     let _rtmp_lb_proc = role("rtmp-lb", &plan, rtmp_lb.control, dir.path());
     let _http_lb_proc = role("http-lb", &plan, http_lb.control, dir.path());
     let _publisher = publish(
@@ -84,7 +70,7 @@ fn players_reach_a_stream_published_while_its_first_choice_was_down() {
     );
 
     // The first choice comes back; both LBs see it healthy and see where the stream is.
-    let _first_choice_proc = start_worker(&plan_file, &first_choice, dir.path());
+    let _first_choice_proc = worker_role(&plan_file, &first_choice, dir.path());
     for control in [rtmp_lb.control, http_lb.control] {
         wait_for(
             Duration::from_secs(10),

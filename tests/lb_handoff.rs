@@ -87,17 +87,7 @@ fn handed_off_clients_outlive_the_lb_and_refused_handoffs_are_relayed() {
     write_plan(&plan_file, &plan);
     let mut workers = Vec::new();
     for w in [&taking, &refusing] {
-        let mut command = std::process::Command::new(oryx_bin());
-        command
-            .args(["role", "worker", &w.name, "--plan"])
-            .arg(&plan_file);
-        workers.push(Proc::spawn(
-            command,
-            dir.path().join(format!("{}.log", w.name)),
-        ));
-        wait_for(Duration::from_secs(10), "a worker", || {
-            matches!(http(w.control, "GET", "/readyz"), Ok((200, _))).then_some(())
-        });
+        workers.push(worker_role(&plan_file, w, dir.path()));
     }
     let mut lb = role("rtmp-lb", &plan, lb_plan.control, dir.path());
 

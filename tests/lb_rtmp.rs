@@ -25,14 +25,7 @@ fn rtmp_lb_falls_back_to_the_next_worker_and_survives_garbage() {
 
     let plan_file = dir.path().join("plan.json");
     write_plan(&plan_file, &plan);
-    let mut command = std::process::Command::new(oryx_bin());
-    command
-        .args(["role", "worker", "w-0", "--plan"])
-        .arg(&plan_file);
-    let _worker = Proc::spawn(command, dir.path().join("worker.log"));
-    wait_for(Duration::from_secs(10), "the worker", || {
-        matches!(http(alive_worker.control, "GET", "/readyz"), Ok((200, _))).then_some(())
-    });
+    let _worker = worker_role(&plan_file, &alive_worker, dir.path());
     let _lb = role("rtmp-lb", &plan, lb_plan.control, dir.path());
 
     // Garbage instead of a handshake: that connection is closed, the LB keeps serving.

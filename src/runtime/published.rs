@@ -71,7 +71,7 @@ impl PublishedKeys {
         self.keys.contains(key)
     }
 
-    /// How many streams the report listed.
+    /// How many streams: those the report listed, plus publishers noted since ([`Self::with_key`]).
     pub fn stream_count(&self) -> usize {
         self.streams
     }

@@ -304,15 +304,33 @@ pub fn fake_worker_plan(name: &str, fake: &FakeWorker) -> WorkerPlan {
     w
 }
 
-/// `oryx role KIND NAME --plan FILE`, waited for until its control API says ready.
-pub fn role(kind: &str, plan: &Plan, control: SocketAddr, dir: &Path) -> Proc {
-    let file = dir.join(format!("{kind}.json"));
-    write_plan(&file, plan);
+/// `oryx role KIND NAME --plan FILE`, logging to `log`, waited for until its control API at
+/// `control` says ready.
+fn spawn_ready(
+    kind: &str,
+    name: &str,
+    plan_file: &Path,
+    control: SocketAddr,
+    log: PathBuf,
+) -> Proc {
     let mut command = Command::new(oryx_bin());
-    command.args(["role", kind, kind, "--plan"]).arg(&file);
-    let proc = Proc::spawn(command, dir.join(format!("{kind}.log")));
+    command.args(["role", kind, name, "--plan"]).arg(plan_file);
+    let proc = Proc::spawn(command, log);
     wait_for(Duration::from_secs(10), "the role to be ready", || {
         matches!(http(control, "GET", "/readyz"), Ok((200, _))).then_some(())
     });
     proc
+}
+
+/// The role `kind` (an LB: its name is its kind) from `plan`, written to `dir/KIND.json`; ready.
+pub fn role(kind: &str, plan: &Plan, control: SocketAddr, dir: &Path) -> Proc {
+    let file = dir.join(format!("{kind}.json"));
+    write_plan(&file, plan);
+    spawn_ready(kind, kind, &file, control, dir.join(format!("{kind}.log")))
+}
+
+/// The embedded `worker` from the plan in `plan_file`, logging to `dir/NAME.log`; ready.
+pub fn worker_role(plan_file: &Path, worker: &WorkerPlan, dir: &Path) -> Proc {
+    let log = dir.join(format!("{}.log", worker.name));
+    spawn_ready("worker", &worker.name, plan_file, worker.control, log)
 }
