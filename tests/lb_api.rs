@@ -21,9 +21,24 @@ fn api_lb_aggregates_and_routes_by_id() {
     let a = fake_worker("a");
     let b = fake_worker("b");
     let mut plan = plan(vec![fake_worker_plan("a", &a), fake_worker_plan("b", &b)]);
-    plan.api_lb = Some(lb(&plan.workers));
+    plan.api_lb = Some(oryx::compile::plan::LbPlan {
+        auth: Some(oryx::compile::plan::ApiAuth {
+            scheme: oryx::compile::plan::ApiAuthScheme::Bearer {
+                token_env: "ORYX_TEST_TOKEN".into(),
+            },
+            reads: false,
+        }),
+        ..lb(&plan.workers)
+    });
     let api = plan.api_lb.clone().unwrap();
-    let _lb = role("api-lb", &plan, api.control, dir.path());
+    let _lb = role_with_env(
+        "api-lb",
+        &plan,
+        api.control,
+        dir.path(),
+        &[("ORYX_TEST_TOKEN", "tok")],
+    );
+    let auth = [("Authorization", "Bearer tok")];
 
     for path in ["/api/v1/streams", "/api/v1/streams/"] {
         let (status, body) = get(api.listen, path);
@@ -54,7 +69,7 @@ fn api_lb_aggregates_and_routes_by_id() {
 
     // DELETE with a qualified id reaches only that worker, with the worker's own id.
     let before_a = a.requests.lock().unwrap().len();
-    let (status, body) = http(api.listen, "DELETE", "/api/v1/clients/b:c1").unwrap();
+    let (status, body) = http_with(api.listen, "DELETE", "/api/v1/clients/b:c1", &auth).unwrap();
     assert_eq!(status, 200, "{body}");
     let body: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(body["worker"], "b");
@@ -71,7 +86,7 @@ fn api_lb_aggregates_and_routes_by_id() {
     // A bare id is searched on every worker; an unknown worker is a clear 404.
     let (status, _) = http(api.listen, "GET", "/api/v1/clients/c1").unwrap();
     assert_eq!(status, 200);
-    let (status, body) = http(api.listen, "DELETE", "/api/v1/clients/zz:c1").unwrap();
+    let (status, body) = http_with(api.listen, "DELETE", "/api/v1/clients/zz:c1", &auth).unwrap();
     assert_eq!(status, 404);
     assert!(body.contains("no worker named zz"), "{body}");
 

@@ -85,6 +85,20 @@ fn serves_index_and_redirects_directories_to_their_slash() {
 }
 
 #[test]
+fn a_file_with_a_trailing_slash_is_not_found_like_nginx() {
+    let dir = tempfile::tempdir().unwrap();
+    let role = files_role(dir.path(), false);
+    for path in ["/index.html/", "/page.html/", "/sub/index.html/"] {
+        let resp = get_with_headers(role.http(), path, &[]).unwrap();
+        assert_eq!(resp.status, 404, "{path} must not serve the file");
+        assert!(!resp.text().contains("oryx home"), "{path}");
+    }
+    // The file itself still answers.
+    let resp = get_with_headers(role.http(), "/page.html", &[]).unwrap();
+    assert_eq!(resp.status, 200);
+}
+
+#[test]
 fn mime_types_fit_players_and_browsers() {
     let dir = tempfile::tempdir().unwrap();
     let role = files_role(dir.path(), false);
@@ -492,11 +506,13 @@ fn proxy_streams_bodies_and_sets_forwarded_headers() {
             prefix: "/live/".into(),
             to: "http://127.0.0.1:1/never".into(),
             strip_prefix: false,
+            writes: true,
         },
         ProxyRoute {
             prefix: "/live/flv/".into(),
             to: format!("http://127.0.0.1:{upstream_port}/up"),
             strip_prefix: true,
+            writes: true,
         },
     ];
     let role = Role::start(dir.path(), plan);
@@ -558,6 +574,7 @@ fn proxy_answers_502_when_the_upstream_is_down() {
         prefix: "/api/".into(),
         to: format!("http://127.0.0.1:{dead}"),
         strip_prefix: false,
+        writes: true,
     }];
     let role = Role::start(dir.path(), plan);
     let resp = get_with_headers(role.http(), "/api/v1/versions", &[]).unwrap();
@@ -626,6 +643,7 @@ fn hls_through_an_https_proxy_route_plays_with_ffprobe() {
         prefix: "/live/".into(),
         to: format!("http://{}", upstream.http()),
         strip_prefix: true,
+        writes: true,
     }];
     let role = Role::start(&site_dir, plan);
     let url = format!("https://localhost:{}/live/s.m3u8", role.tls_port());
@@ -693,6 +711,7 @@ fn proxy_over_https_and_http2_says_https_and_the_original_host() {
         prefix: "/api/".into(),
         to: format!("http://127.0.0.1:{upstream}"),
         strip_prefix: false,
+        writes: true,
     }];
     let role = Role::start(dir.path(), plan);
     let port = role.tls_port();

@@ -3,7 +3,7 @@
 
 use super::diagnostic::{suggest, Diagnostic, DiagnosticKind, Span};
 use super::fields::{gather, name_span, Ctx, Fields, Shape, Spanned, Spec};
-use super::plan::{AcmeChallenge, CertPair, WorkerKind};
+use super::plan::{AcmeChallenge, ApiAuth, ApiAuthScheme, CertPair, WorkerKind};
 use kdl::{KdlDocument, KdlNode};
 use std::net::SocketAddr;
 
@@ -64,6 +64,10 @@ pub struct LbDecl {
     pub span: Span,
     pub listen: Option<Spanned<SocketAddr>>,
     pub workers: Option<Vec<Spanned<String>>>,
+    /// api-lb only: the credential API writes need.
+    pub auth: Option<ApiAuth>,
+    /// api-lb only: origins CORS allows (`None`: any).
+    pub cors_origins: Option<Vec<String>>,
 }
 
 #[derive(Debug)]
@@ -105,6 +109,8 @@ pub struct ProxyDecl {
     pub prefix: String,
     pub to: Spanned<String>,
     pub strip_prefix: bool,
+    /// `writes=#true|#false` as given; the default depends on the target (reads only to the api-lb).
+    pub writes: Option<bool>,
 }
 
 const TOP_LEVEL: &[&str] = &[
@@ -530,11 +536,24 @@ fn decode_lb(node: &KdlNode, ctx: &mut Ctx) -> LbDecl {
         "http-lb" => "http-lb",
         _ => "api-lb",
     };
-    let spec = Spec {
-        node: role,
-        max_args: 0,
-        settings: &[("listen", Shape::One), ("workers", Shape::List)],
-        blocks: &[],
+    let spec = if role == "api-lb" {
+        Spec {
+            node: role,
+            max_args: 0,
+            settings: &[
+                ("listen", Shape::One),
+                ("workers", Shape::List),
+                ("cors-origins", Shape::List),
+            ],
+            blocks: &["auth"],
+        }
+    } else {
+        Spec {
+            node: role,
+            max_args: 0,
+            settings: &[("listen", Shape::One), ("workers", Shape::List)],
+            blocks: &[],
+        }
     };
     let fields = gather(node, &spec, ctx);
     let listen = fields.address("listen", ctx);
@@ -559,7 +578,57 @@ fn decode_lb(node: &KdlNode, ctx: &mut Ctx) -> LbDecl {
         span: name_span(node),
         listen,
         workers: fields.strings("workers", ctx),
+        auth: fields
+            .single_block("auth", ctx)
+            .and_then(|auth| decode_api_auth(auth, ctx)),
+        cors_origins: fields
+            .strings("cors-origins", ctx)
+            .map(|list| list.into_iter().map(|o| o.value).collect()),
     }
+}
+
+/// `auth token-env="ORYX_API_TOKEN"` (bearer) or `auth user="ops" password-env="ORYX_API_PASSWORD"`
+/// (basic), optionally `reads=#true`. Only the names of environment variables are in the topology and
+/// the plan: the secret itself is read by the api-lb when it starts.
+fn decode_api_auth(node: &KdlNode, ctx: &mut Ctx) -> Option<ApiAuth> {
+    let spec = Spec {
+        node: "auth",
+        max_args: 0,
+        settings: &[
+            ("token-env", Shape::One),
+            ("user", Shape::One),
+            ("password-env", Shape::One),
+            ("reads", Shape::One),
+        ],
+        blocks: &[],
+    };
+    let fields = gather(node, &spec, ctx);
+    let token_env = fields.string("token-env", ctx);
+    let user = fields.string("user", ctx);
+    let password_env = fields.string("password-env", ctx);
+    let reads = fields.bool("reads", ctx).unwrap_or(false);
+    let scheme = match (token_env, user, password_env) {
+        (Some(token), None, None) => ApiAuthScheme::Bearer {
+            token_env: token.value,
+        },
+        (None, Some(user), Some(password)) => ApiAuthScheme::Basic {
+            user: user.value,
+            password_env: password.value,
+        },
+        _ => {
+            ctx.error_at(
+                DiagnosticKind::MissingSetting {
+                    node: "auth".into(),
+                    setting: "either `token-env` or both `user` and `password-env`".into(),
+                    example: "`auth token-env=\"ORYX_API_TOKEN\"`".into(),
+                },
+                name_span(node),
+                "give one kind of credential",
+            );
+            return None;
+        }
+    };
+    Some(ApiAuth { scheme, reads })
 }
 
 fn decode_static(node: &KdlNode, ctx: &mut Ctx) -> Option<StaticDecl> {
@@ -765,7 +834,11 @@ fn decode_proxy(node: &KdlNode, ctx: &mut Ctx) -> Option<ProxyDecl> {
     let spec = Spec {
         node: "proxy",
         max_args: 1,
-        settings: &[("to", Shape::One), ("strip-prefix", Shape::One)],
+        settings: &[
+            ("to", Shape::One),
+            ("strip-prefix", Shape::One),
+            ("writes", Shape::One),
+        ],
         blocks: &[],
     };
     let fields = gather(node, &spec, ctx);
@@ -786,5 +859,6 @@ fn decode_proxy(node: &KdlNode, ctx: &mut Ctx) -> Option<ProxyDecl> {
         prefix: prefix?.value,
         to: to?,
         strip_prefix: fields.bool("strip-prefix", ctx).unwrap_or(false),
+        writes: fields.bool("writes", ctx),
     })
 }

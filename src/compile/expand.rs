@@ -247,6 +247,8 @@ pub fn expand(
             listen: lb.listen.as_ref()?.value,
             workers: lb_workers.get(lb.role).cloned().unwrap_or_default(),
             control,
+            auth: lb.auth.clone(),
+            cors_origins: lb.cors_origins.clone(),
         })
     };
     let rtmp_lb = lb_plan(&topology.rtmp_lb, rtmp_lb_control);
@@ -698,6 +700,7 @@ fn static_plan(
                 prefix: p.prefix.clone(),
                 to,
                 strip_prefix: p.strip_prefix,
+                writes: p.writes.unwrap_or(p.to.value != "api-lb"),
             }
         })
         .collect();

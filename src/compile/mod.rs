@@ -349,6 +349,45 @@ mod tests {
     }
 
     #[test]
+    fn api_auth_cors_and_proxy_writes_reach_the_plan() {
+        use plan::{ApiAuthScheme, LbPlan};
+        let c = compile_text(
+            "oryx 1\nworker \"a\"\napi-lb listen=\"0.0.0.0:1985\" {\n  auth user=\"ops\" password-env=\"PW\" reads=#true\n  cors-origins \"https://a.example\" \"https://b.example\"\n}\nstatic \"s\" { root \".\"; listen \"127.0.0.1:8081\"; proxy \"/api/\" to=\"api-lb\"; proxy \"/w/\" to=\"api-lb\" writes=#true; proxy \"/x/\" to=\"http://127.0.0.1:9\"; }\n",
+        );
+        let plan = c.plan.expect("valid");
+        let LbPlan {
+            auth, cors_origins, ..
+        } = plan.api_lb.unwrap();
+        let auth = auth.unwrap();
+        assert!(auth.reads);
+        assert_eq!(
+            auth.scheme,
+            ApiAuthScheme::Basic {
+                user: "ops".into(),
+                password_env: "PW".into()
+            }
+        );
+        assert_eq!(
+            cors_origins.unwrap(),
+            ["https://a.example", "https://b.example"]
+        );
+        let writes: Vec<bool> = plan.statics[0].proxies.iter().map(|p| p.writes).collect();
+        // Longest prefix first is the runtime's business; the plan keeps file order.
+        assert_eq!(writes, [false, true, true]);
+
+        // Half a credential is an error that says what to give.
+        let c = compile_text(
+            "oryx 1\nworker \"a\"\napi-lb listen=\"0.0.0.0:1985\" { auth user=\"ops\"; }\n",
+        );
+        assert_eq!(codes(&c), ["oryx::missing-setting"]);
+        // `auth` belongs to the api-lb only.
+        let c = compile_text(
+            "oryx 1\nworker \"a\"\nhttp-lb listen=\"0.0.0.0:8080\" { auth token-env=\"T\"; }\n",
+        );
+        assert!(codes(&c).contains(&"oryx::unknown-node"), "{:?}", codes(&c));
+    }
+
+    #[test]
     fn mutated_examples_never_panic() {
         let examples = [
             DEFAULT_TOPOLOGY,

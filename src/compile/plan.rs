@@ -138,6 +138,31 @@ pub struct LbPlan {
     pub workers: Vec<String>,
     /// Loopback control API: `/healthz`, `/readyz`, `/metrics`, `/api/v1/backends`.
     pub control: SocketAddr,
+    /// api-lb only: the credential API writes (and, with `reads`, every call) need. Without it the
+    /// api-lb refuses every write.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth: Option<ApiAuth>,
+    /// api-lb only: the origins CORS allows; `None` allows any (`*`), like SRS.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cors_origins: Option<Vec<String>>,
+}
+
+/// How API callers prove who they are. Only environment variable names are kept: the plan is written
+/// to disk and printed, so the secret itself is read by the api-lb when it starts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiAuth {
+    pub scheme: ApiAuthScheme,
+    /// Reads need the credential too (by default only writes do).
+    pub reads: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", tag = "kind")]
+pub enum ApiAuthScheme {
+    /// `Authorization: Bearer TOKEN`.
+    Bearer { token_env: String },
+    /// `Authorization: Basic base64(user:password)`.
+    Basic { user: String, password_env: String },
 }
 
 /// A static HTTP/HTTPS site.
@@ -211,6 +236,14 @@ pub struct ProxyRoute {
     pub to: String,
     /// Remove the prefix before forwarding.
     pub strip_prefix: bool,
+    /// Forward methods other than GET/HEAD/OPTIONS. Off by default for a proxy to the api-lb, so a
+    /// public site never exposes API writes (client kicks) unless told to.
+    #[serde(default = "yes")]
+    pub writes: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// Well-known ACME directories.

@@ -128,6 +128,29 @@ fn lb_line(name: &str, lb: &LbPlan, out: &mut String) {
         lb.listen, lb.control
     );
     let _ = writeln!(out, "    routes to {}", lb.workers.join(", "));
+    if name == "api-lb" {
+        // Only variable names: the secret itself never reaches the plan.
+        let auth = match &lb.auth {
+            None => "none (writes refused)".to_string(),
+            Some(auth) => {
+                let scope = if auth.reads { "every call" } else { "writes" };
+                match &auth.scheme {
+                    ApiAuthScheme::Bearer { token_env } => {
+                        format!("bearer token from ${token_env}, for {scope}")
+                    }
+                    ApiAuthScheme::Basic { user, password_env } => {
+                        format!("basic user {user}, password from ${password_env}, for {scope}")
+                    }
+                }
+            }
+        };
+        let _ = writeln!(out, "    auth      {auth}");
+        let origins = lb
+            .cors_origins
+            .as_ref()
+            .map_or("*".to_string(), |list| list.join(", "));
+        let _ = writeln!(out, "    cors      {origins}");
+    }
 }
 
 /// The plan as a text tree.
@@ -231,10 +254,11 @@ pub fn plan_text(plan: &Plan) -> String {
                 "    proxy     {} -> {}{}",
                 proxy.prefix,
                 proxy.to,
-                if proxy.strip_prefix {
-                    " (prefix stripped)"
-                } else {
-                    ""
+                match (proxy.strip_prefix, proxy.writes) {
+                    (true, true) => " (prefix stripped)",
+                    (true, false) => " (prefix stripped, reads only)",
+                    (false, true) => "",
+                    (false, false) => " (reads only)",
                 }
             );
         }

@@ -7,6 +7,7 @@
 //! bare id is tried on every worker. Any other `/api/v1/*` request is proxied to one worker
 //! (`?worker=NAME` picks it; else the first healthy one).
 
+use super::api_access::{guard, Access};
 use super::backends::{http_call, query_param, Backends};
 use crate::compile::plan::{Plan, WorkerKind, WorkerPlan};
 use axum::body::Bytes;
@@ -31,8 +32,14 @@ struct ApiLb {
 }
 
 pub fn run(plan: Plan) -> anyhow::Result<()> {
+    let lb_plan = plan
+        .api_lb
+        .clone()
+        .ok_or_else(|| anyhow::anyhow!("the plan has no api-lb"))?;
+    let access = Access::from_plan(&lb_plan)?;
     super::lb_start::run(plan, "api-lb", |lb| async move {
-        axum::serve(lb.listener, router(lb.backends))
+        let app = guard(router(lb.backends), access, lb_plan.cors_origins.as_deref());
+        axum::serve(lb.listener, app)
             .with_graceful_shutdown(super::shutdown::requested())
             .await?;
         Ok(())
@@ -144,7 +151,10 @@ impl ApiLb {
             let path = format!("/api/v1/{kind}/{local}");
             match http_call(worker.control, method.as_str(), &path, None, WORKER_TIMEOUT).await {
                 Ok((status, text)) => {
-                    let body: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+                    // A worker that answers with something other than JSON (an external worker's
+                    // plain error page) is passed on as a JSON string, never as `null`.
+                    let body: Value = serde_json::from_str(&text)
+                        .unwrap_or_else(|_| json!({ "code": status, "error": text.trim() }));
                     let code = body.get("code").and_then(Value::as_i64).unwrap_or(-1);
                     if status == 200 && code == 0 {
                         let mut body = body;
@@ -248,6 +258,9 @@ async fn summaries(State(lb): State<ApiLb>) -> Json<Value> {
 }
 
 async fn one_stream(State(lb): State<ApiLb>, method: Method, Path(id): Path<String>) -> Response {
+    if method == Method::DELETE {
+        return crate::worker::api::stream_delete_refused();
+    }
     lb.one(&method, "streams", &id).await
 }
 

@@ -1,5 +1,6 @@
 //! The runtime: executes a [`crate::compile::plan::Plan`] as supervised role processes. Never reads KDL.
 
+pub mod api_access;
 pub mod api_lb;
 pub mod backends;
 pub mod control;

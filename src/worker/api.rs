@@ -62,7 +62,10 @@ impl Api {
             .route("/api/v1/summaries", get(summaries))
             .route("/api/v1/streams", get(streams))
             .route("/api/v1/streams/", get(streams))
-            .route("/api/v1/streams/{id}", get(stream))
+            .route(
+                "/api/v1/streams/{id}",
+                get(stream).delete(|| async { stream_delete_refused() }),
+            )
             .route("/api/v1/clients", get(clients))
             .route("/api/v1/clients/", get(clients))
             .route("/api/v1/clients/{id}", get(client).delete(kick))
@@ -108,6 +111,21 @@ impl Api {
         );
         response
     }
+}
+
+/// SRS answers `DELETE /api/v1/streams/ID` with 405; so do we, but with a JSON body that says what
+/// to do instead (kick the publisher), since an operator who tries it wants the stream gone.
+pub fn stream_delete_refused() -> Response {
+    (
+        StatusCode::METHOD_NOT_ALLOWED,
+        [(header::ALLOW, "GET")],
+        axum::Json(json!({
+            "code": 405,
+            "error": "streams cannot be deleted; kick the publisher with DELETE /api/v1/clients/ID \
+                      (the stream's publish.cid)",
+        })),
+    )
+        .into_response()
 }
 
 fn unix_ms() -> u64 {

@@ -64,6 +64,8 @@ pub fn lb(workers: &[WorkerPlan]) -> LbPlan {
         listen: free_addr(),
         workers: workers.iter().map(|w| w.name.clone()).collect(),
         control: free_addr(),
+        auth: None,
+        cors_origins: None,
     }
 }
 
@@ -313,8 +315,20 @@ fn spawn_ready(
     control: SocketAddr,
     log: PathBuf,
 ) -> Proc {
+    spawn_ready_with_env(kind, name, plan_file, control, log, &[])
+}
+
+fn spawn_ready_with_env(
+    kind: &str,
+    name: &str,
+    plan_file: &Path,
+    control: SocketAddr,
+    log: PathBuf,
+    env: &[(&str, &str)],
+) -> Proc {
     let mut command = Command::new(oryx_bin());
     command.args(["role", kind, name, "--plan"]).arg(plan_file);
+    command.envs(env.iter().copied());
     let proc = Proc::spawn(command, log);
     wait_for(Duration::from_secs(10), "the role to be ready", || {
         matches!(http(control, "GET", "/readyz"), Ok((200, _))).then_some(())
@@ -327,6 +341,21 @@ pub fn role(kind: &str, plan: &Plan, control: SocketAddr, dir: &Path) -> Proc {
     let file = dir.join(format!("{kind}.json"));
     write_plan(&file, plan);
     spawn_ready(kind, kind, &file, control, dir.join(format!("{kind}.log")))
+}
+
+/// Like [`role`], with extra environment variables (secrets a topology names by variable).
+#[allow(dead_code)]
+pub fn role_with_env(
+    kind: &str,
+    plan: &Plan,
+    control: SocketAddr,
+    dir: &Path,
+    env: &[(&str, &str)],
+) -> Proc {
+    let file = dir.join(format!("{kind}.json"));
+    write_plan(&file, plan);
+    let log = dir.join(format!("{kind}.log"));
+    spawn_ready_with_env(kind, kind, &file, control, log, env)
 }
 
 /// The embedded `worker` from the plan in `plan_file`, logging to `dir/NAME.log`; ready.

@@ -264,9 +264,11 @@ fn lookup(root: &Path, wanted: Wanted, listing: bool, url_path: &str) -> Lookup 
             Resolved::Missing if listing => return Lookup::Listing(listing_html(&path, url_path)),
             Resolved::Missing => return Lookup::NotFound,
         }
-    } else if meta.is_file() {
+    } else if meta.is_file() && !wanted.ends_with_slash {
         (path, meta)
     } else {
+        // `/index.html/` names a directory that does not exist: 404, as nginx answers (ENOTDIR),
+        // never the file itself under a second URL.
         return Lookup::NotFound;
     };
 

@@ -26,6 +26,13 @@ const HOP_BY_HOP: [&str; 9] = [
     "upgrade",
 ];
 
+fn is_read(method: &http::Method) -> bool {
+    matches!(
+        *method,
+        http::Method::GET | http::Method::HEAD | http::Method::OPTIONS
+    )
+}
+
 /// One route, its upstream parsed once at start.
 struct Route {
     prefix: String,
@@ -35,6 +42,8 @@ struct Route {
     authority: Authority,
     /// Upstream base path without its trailing slash (`""` for `http://host:port/`).
     base_path: String,
+    /// Methods other than GET/HEAD/OPTIONS are forwarded (off for the api-lb unless told).
+    writes: bool,
 }
 
 pub struct Proxy {
@@ -77,6 +86,7 @@ impl Proxy {
                 to: route.to.clone(),
                 authority,
                 base_path: uri.path().trim_end_matches('/').to_string(),
+                writes: route.writes,
             });
         }
         parsed.sort_by_key(|r| std::cmp::Reverse(r.prefix.len()));
@@ -112,6 +122,18 @@ impl Proxy {
         let Some(route) = self.route_for(&path) else {
             return super::files::text(StatusCode::NOT_FOUND, "not found\n");
         };
+        if !route.writes && !is_read(req.method()) {
+            // A public site in front of the api-lb must not expose client kicks to the internet.
+            let mut refused = super::files::text(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "this proxy forwards reads only (GET, HEAD, OPTIONS); see `writes=#true`\n",
+            );
+            refused.headers_mut().insert(
+                header::ALLOW,
+                HeaderValue::from_static("GET, HEAD, OPTIONS"),
+            );
+            return refused;
+        }
         let rest = if route.strip_prefix {
             let rest = &path[route.prefix.len()..];
             if rest.starts_with('/') {
@@ -224,6 +246,7 @@ mod tests {
             prefix: prefix.into(),
             to: to.into(),
             strip_prefix: false,
+            writes: true,
         }
     }
 
