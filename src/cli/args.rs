@@ -14,21 +14,45 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Validate topology files and report every problem.
+    #[command(
+        after_help = "Examples:\n  oryx check topology.kdl\n  oryx check topology.kdl --env prod --deny-warnings\n  oryx check configs/*.kdl --format github     # annotations in a GitHub Actions log"
+    )]
     Check(CheckArgs),
     /// Compile a topology and show the plan (text, JSON, diff or route).
+    #[command(
+        after_help = "Examples:\n  oryx plan topology.kdl\n  oryx plan topology.kdl --json | jq .workers\n  oryx plan new.kdl --diff old.kdl               # what a reload would restart\n  oryx plan topology.kdl --env prod --diff old.kdl --old-env=\n  oryx plan topology.kdl --route live/cam        # which worker serves live/cam"
+    )]
     Plan(PlanArgs),
     /// Format a topology file in place (or check that it is formatted).
+    #[command(
+        after_help = "Examples:\n  oryx fmt topology.kdl\n  oryx fmt topology.kdl --check                  # in CI: exit 1 when not formatted"
+    )]
     Fmt(FmtArgs),
     /// Run a topology: start and supervise every role.
+    #[command(
+        after_help = "Examples:\n  oryx up                                        # the built-in default topology\n  oryx up topology.kdl --env prod --run-dir /var/run/oryx\n  RUST_LOG=debug oryx up topology.kdl            # more detail in the log\n\nSignals: HUP reloads the topology file (like `oryx reload`); TERM and INT stop every role in\norder (each drains for up to 3 s)."
+    )]
     Up(UpArgs),
     /// Ask a running `oryx up` to re-read its topology file.
+    #[command(
+        after_help = "Examples:\n  oryx reload                                    # the `oryx up` whose run directory is ./.oryx\n  oryx reload --run-dir /var/run/oryx"
+    )]
     Reload(ReloadArgs),
     /// Run one role of a plan (started by `oryx up`; usable standalone).
+    #[command(
+        after_help = "Examples:\n  oryx plan topology.kdl --json > plan.json\n  oryx role worker live --plan plan.json\n  oryx role rtmp-lb rtmp-lb --plan plan.json"
+    )]
     Role(RoleArgs),
     /// Load generators: many players in one process.
     #[command(subcommand)]
+    #[command(
+        after_help = "Examples:\n  oryx bench play rtmp://127.0.0.1:1935/live/cam --players 500 --seconds 30"
+    )]
     Bench(BenchCommand),
     /// Print shell completions.
+    #[command(
+        after_help = "Examples:\n  oryx completions bash > /etc/bash_completion.d/oryx\n  oryx completions zsh > \"${fpath[1]}/_oryx\""
+    )]
     Completions(CompletionsArgs),
 }
 
@@ -67,9 +91,14 @@ pub struct PlanArgs {
     /// Print the canonical JSON plan with its digest.
     #[arg(long)]
     pub json: bool,
-    /// Compare against an older topology file and classify each change.
+    /// Compare against an older topology file and classify each change. OLD is compiled with the
+    /// same `--env` overlay unless `--old-env` says otherwise.
     #[arg(long, value_name = "OLD")]
     pub diff: Option<PathBuf>,
+    /// With `--diff`: the overlay applied to OLD (default: the same as `--env`); an empty value
+    /// (`--old-env=`) compiles OLD without any overlay.
+    #[arg(long, value_name = "NAME", requires = "diff")]
+    pub old_env: Option<String>,
     /// Show the worker rendezvous hashing picks for VHOST/APP/STREAM (or APP/STREAM) and the fallback
     /// order (running LBs prefer a worker that already publishes the stream).
     #[arg(long, value_name = "VHOST/APP/STREAM")]

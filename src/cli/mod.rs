@@ -5,6 +5,7 @@ pub mod check;
 pub mod completions;
 pub mod fmt;
 pub mod man;
+pub mod man_sections;
 pub mod plan;
 
 use args::{Cli, Command};
@@ -22,6 +23,12 @@ pub fn main() -> i32 {
             return if err.use_stderr() { EXIT_USAGE } else { 0 };
         }
     };
+    if matches!(
+        cli.command,
+        Command::Check(_) | Command::Plan(_) | Command::Fmt(_) | Command::Completions(_)
+    ) {
+        exit_quietly_on_closed_pipe();
+    }
     match cli.command {
         Command::Check(args) => check::run(&args),
         Command::Plan(args) => plan::run(&args),
@@ -31,6 +38,16 @@ pub fn main() -> i32 {
         Command::Reload(args) => report(crate::runtime::shell::reload(&args)),
         Command::Role(args) => report(crate::runtime::role::run(&args)),
         Command::Bench(args::BenchCommand::Play(args)) => report(crate::bench::play::run(&args)),
+    }
+}
+
+/// Commands that only print: `oryx plan … | head` must end quietly when the reader goes away, like
+/// any Unix filter, instead of panicking in `println!`. Only these commands: the roles write to
+/// sockets, where a closed peer must be an error to handle, never a signal that kills the process.
+fn exit_quietly_on_closed_pipe() {
+    // SAFETY: restoring the default disposition of one signal before any thread is started.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
 

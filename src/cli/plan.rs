@@ -20,7 +20,12 @@ pub fn run(args: &PlanArgs) -> i32 {
         return show_route(&plan, spec, args.json);
     }
     if let Some(old_file) = &args.diff {
-        let old = match load(old_file, args.env.as_deref()) {
+        let old_env = match args.old_env.as_deref() {
+            Some("") => None,
+            Some(name) => Some(name),
+            None => args.env.as_deref(),
+        };
+        let old = match load(old_file, old_env) {
             Ok(plan) => plan,
             Err(code) => return code,
         };

@@ -434,7 +434,12 @@ fn resolve_lb_workers(
                 .collect()
         }
     };
-    if topology.workers.is_empty() {
+    // A misspelt `worker` node was already reported with its suggestion: one error per LB saying
+    // there is no worker would only repeat it.
+    let misspelt_worker = ctx.diagnostics.iter().any(|d| {
+        matches!(&d.kind, DiagnosticKind::UnknownNode { suggestion: Some(s), .. } if s == "worker")
+    });
+    if topology.workers.is_empty() && !misspelt_worker {
         ctx.error_at(
             DiagnosticKind::NoWorkers { lb: lb.role.into() },
             lb.span,

@@ -340,6 +340,17 @@ mod tests {
     }
 
     #[test]
+    fn a_misspelt_worker_is_one_error_not_one_per_lb() {
+        let c = compile_text(
+            "oryx 1\nwroker \"a\"\nrtmp-lb listen=\"0.0.0.0:1935\"\nhttp-lb listen=\"0.0.0.0:8080\"\n",
+        );
+        assert_eq!(codes(&c), ["oryx::unknown-node"]);
+        // With nothing that looks like a worker, each LB still says it routes to nothing.
+        let c = compile_text("oryx 1\nrtmp-lb listen=\"0.0.0.0:1935\"\n");
+        assert_eq!(codes(&c), ["oryx::no-workers"]);
+    }
+
+    #[test]
     fn proxy_to_role_resolves_to_loopback() {
         let c = compile_text(
             "oryx 1\nworker \"a\"\napi-lb listen=\"0.0.0.0:1985\"\nstatic \"s\" { root \".\"; listen \"127.0.0.1:8081\"; proxy \"/api/\" to=\"api-lb\"; }\n",

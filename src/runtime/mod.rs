@@ -9,6 +9,8 @@ pub mod handoff;
 pub mod http_lb;
 pub mod lb_start;
 pub mod logging;
+pub mod metrics_merge;
+pub mod preflight;
 pub mod published;
 pub mod role;
 pub mod rtmp_lb;

@@ -490,6 +490,32 @@ impl Shell {
         *board.lock().unwrap_or_else(|e| e.into_inner()) = (self.plan.digest(), roles);
     }
 
+    /// Where each oryx role of the current plan serves `/metrics` (external workers have none).
+    fn metrics_targets(&self) -> Vec<(String, SocketAddr)> {
+        role_defs(&self.plan)
+            .into_iter()
+            .filter_map(|def| {
+                let control = match def.kind {
+                    RoleKind::Worker => self
+                        .plan
+                        .worker(&def.name)
+                        .filter(|w| w.kind == WorkerKind::Embedded)
+                        .map(|w| w.control),
+                    RoleKind::RtmpLb => self.plan.rtmp_lb.as_ref().map(|lb| lb.control),
+                    RoleKind::HttpLb => self.plan.http_lb.as_ref().map(|lb| lb.control),
+                    RoleKind::ApiLb => self.plan.api_lb.as_ref().map(|lb| lb.control),
+                    RoleKind::Static => self
+                        .plan
+                        .statics
+                        .iter()
+                        .find(|s| s.name == def.name)
+                        .map(|s| s.control),
+                }?;
+                Some((def.label, control))
+            })
+            .collect()
+    }
+
     /// Stop the front first (LBs, sites: no new sessions), then the workers.
     async fn shutdown(&mut self) {
         let (workers, front): (Vec<&RoleDef>, Vec<&RoleDef>) = self
@@ -508,6 +534,8 @@ impl Shell {
 struct ControlState {
     requests: mpsc::Sender<ShellRequest>,
     board: StatusBoard,
+    /// Each role's control address, for the merged `/metrics`.
+    targets: Arc<Mutex<Vec<(String, SocketAddr)>>>,
 }
 
 fn control_router(state: ControlState) -> Router {
@@ -521,6 +549,7 @@ fn control_router(state: ControlState) -> Router {
             get(|| async { Json(serde_json::json!({"role": "shell", "ready": true})) }),
         )
         .route("/status", get(status_handler))
+        .route("/metrics", get(metrics_handler))
         .route("/reload", post(reload_handler))
         .with_state(state)
 }
@@ -528,6 +557,76 @@ fn control_router(state: ControlState) -> Router {
 async fn status_handler(State(state): State<ControlState>) -> Json<serde_json::Value> {
     let board = state.board.lock().unwrap_or_else(|e| e.into_inner());
     Json(serde_json::json!({ "pid": std::process::id(), "digest": board.0, "roles": board.1 }))
+}
+
+/// Every role's `/metrics` with a `role` label, and the supervisor's view of each role: one page for
+/// the whole topology, so one Prometheus scrape job covers it.
+async fn metrics_handler(State(state): State<ControlState>) -> impl axum::response::IntoResponse {
+    let targets = state
+        .targets
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
+    let pages =
+        futures_util::future::join_all(targets.iter().map(|(_, control)| {
+            http_call(*control, "GET", "/metrics", None, Duration::from_secs(2))
+        }))
+        .await;
+    let mut merged = super::metrics_merge::Merged::default();
+    for ((role, _), page) in targets.iter().zip(pages) {
+        let scraped = match page {
+            Ok((200, text)) => {
+                merged.add(role, &text);
+                1.0
+            }
+            _ => 0.0,
+        };
+        merged.own(
+            "oryx_shell_role_scrape_ok",
+            "gauge",
+            "1 when the shell could read the role's own /metrics.",
+            role,
+            scraped,
+        );
+    }
+    let roles: Vec<(String, ChildStatus)> = {
+        let board = state.board.lock().unwrap_or_else(|e| e.into_inner());
+        board
+            .1
+            .iter()
+            .map(|r| (r.role.clone(), r.status.clone()))
+            .collect()
+    };
+    for (role, status) in roles {
+        merged.own(
+            "oryx_shell_role_ready",
+            "gauge",
+            "1 when the role reports ready.",
+            &role,
+            f64::from(u8::from(status.ready)),
+        );
+        merged.own(
+            "oryx_shell_role_restarts_total",
+            "counter",
+            "Times the supervisor restarted the role.",
+            &role,
+            f64::from(status.starts.saturating_sub(1)),
+        );
+        merged.own(
+            "oryx_shell_role_crash_loop",
+            "gauge",
+            "1 while the role is in a crash loop (restarting with the longest backoff).",
+            &role,
+            f64::from(u8::from(status.crash_loop)),
+        );
+    }
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4",
+        )],
+        merged.render(),
+    )
 }
 
 async fn reload_handler(State(state): State<ControlState>) -> Json<ReloadReport> {
@@ -561,12 +660,19 @@ async fn up(args: &UpArgs) -> anyhow::Result<()> {
     std::fs::create_dir_all(&args.run_dir)
         .with_context(|| format!("cannot create run dir {}", args.run_dir.display()))?;
     let run_dir = std::fs::canonicalize(&args.run_dir)?;
+    // Held until `up` returns; the kernel drops it if the shell dies.
+    let _lock = super::preflight::lock_run_dir(&run_dir)?;
+    super::preflight::check_public_listeners(&plan)?;
     let exe = std::env::current_exe().context("cannot find the oryx binary")?;
     println!("{}", banner(&plan));
     println!(
         "  reload   oryx reload --run-dir {} (or SIGHUP to pid {})",
         args.run_dir.display(),
         std::process::id()
+    );
+    println!(
+        "  metrics  http://{}/metrics (every role, with a role label)",
+        plan.shell_control
     );
 
     let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
@@ -579,9 +685,11 @@ async fn up(args: &UpArgs) -> anyhow::Result<()> {
     let control_addr = control_listener.local_addr()?;
     let (requests_tx, mut requests) = mpsc::channel(4);
     let board: StatusBoard = Arc::default();
+    let targets: Arc<Mutex<Vec<(String, SocketAddr)>>> = Arc::default();
     let router = control_router(ControlState {
         requests: requests_tx,
         board: board.clone(),
+        targets: targets.clone(),
     });
     tokio::spawn(async move {
         if let Err(err) = axum::serve(control_listener, router).await {
@@ -608,6 +716,7 @@ async fn up(args: &UpArgs) -> anyhow::Result<()> {
         _ = int.recv() => true,
     };
     shell.publish_status(&board);
+    *targets.lock().unwrap_or_else(|e| e.into_inner()) = shell.metrics_targets();
     write_shell_file(&run_dir, &shell, control_addr)?;
     if interrupted {
         tracing::info!("stopping every role");
@@ -632,7 +741,10 @@ async fn up(args: &UpArgs) -> anyhow::Result<()> {
                 write_shell_file(&run_dir, &shell, control_addr)?;
                 let _ = reply.send(report);
             }
-            _ = status_tick.tick() => shell.publish_status(&board),
+            _ = status_tick.tick() => {
+                shell.publish_status(&board);
+                *targets.lock().unwrap_or_else(|e| e.into_inner()) = shell.metrics_targets();
+            }
         }
     }
     tracing::info!("stopping every role");
