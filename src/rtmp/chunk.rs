@@ -1,5 +1,8 @@
 //! RTMP chunk stream codec: reassembles messages from chunks (fmt 0–3, 1–3 byte basic headers, extended
-//! timestamps) and splits messages into chunks. Every length is checked before it is trusted.
+//! timestamps) and splits messages into chunks. Every length is checked before it is trusted, and the
+//! decoder reports what it holds ([`ChunkDecoder::held_bytes`]) and refuses to hold more than the
+//! budget its owner gives it ([`ChunkDecoder::set_partial_limit`]): what a budget should be is the
+//! owner's decision (a worker gives a player less than a publisher).
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use std::collections::HashMap;
@@ -10,7 +13,8 @@ pub const DEFAULT_CHUNK_SIZE: usize = 128;
 pub const MAX_CHUNK_SIZE: usize = 65536;
 /// Largest message accepted (a 4K keyframe fits many times over).
 pub const MAX_MESSAGE_SIZE: usize = 8 * 1024 * 1024;
-/// Most bytes of unfinished messages held per connection, over all chunk streams.
+/// Most bytes of unfinished messages held per connection, over all chunk streams, unless the owner
+/// sets a smaller budget.
 pub const MAX_PARTIAL_BYTES: usize = 16 * 1024 * 1024;
 /// Most chunk streams one connection may use at once (real clients use fewer than ten).
 pub const MAX_CHUNK_STREAMS: usize = 64;
@@ -43,8 +47,14 @@ pub enum ChunkError {
     NoPreviousHeader(u32),
     #[error("chunk stream {0} starts a new message header in the middle of a message")]
     InterruptedMessage(u32),
-    #[error("more than {MAX_PARTIAL_BYTES} bytes of unfinished messages")]
-    TooMuchPartialData,
+    /// Unfinished messages would take more than the budget (the figure in the error).
+    #[error("unfinished messages over the {0}-byte budget of this connection")]
+    TooMuchPartialData(usize),
+    /// A message declared longer than the whole budget for unfinished messages.
+    #[error("message of {length} bytes is over the {limit}-byte budget of this connection")]
+    MessageOverBudget { length: usize, limit: usize },
+    /// Set Chunk Size with a value out of range, as the peer sent it (all 32 bits, so 2^31 shows as
+    /// 2147483648, not as the 0 its low 31 bits make).
     #[error("chunk size {0} out of range 1..={MAX_CHUNK_SIZE}")]
     BadChunkSize(u32),
 }
@@ -64,7 +74,9 @@ struct Header {
 #[derive(Debug, Default)]
 struct ChunkStream {
     header: Option<Header>,
-    partial: BytesMut,
+    /// A `Vec` (not `BytesMut`) so its capacity is ours to choose: the budget counts capacity, and
+    /// it never grows past the declared length.
+    partial: Vec<u8>,
     /// Bytes of the current message still to come; 0 between messages.
     remaining: usize,
 }
@@ -75,7 +87,9 @@ pub struct ChunkDecoder {
     buf: BytesMut,
     chunk_size: usize,
     streams: HashMap<u32, ChunkStream>,
+    /// Capacity of every partial message buffer: the memory unfinished messages take.
     partial_bytes: usize,
+    partial_limit: usize,
 }
 
 impl Default for ChunkDecoder {
@@ -96,7 +110,30 @@ impl ChunkDecoder {
             chunk_size: DEFAULT_CHUNK_SIZE,
             streams: HashMap::new(),
             partial_bytes: 0,
+            partial_limit: MAX_PARTIAL_BYTES,
         }
+    }
+
+    /// Hold at most `limit` bytes of unfinished messages (capped at [`MAX_PARTIAL_BYTES`]): a
+    /// message declared longer, or a chunk that would take more, is an error. Takes effect from the
+    /// next chunk; what is already held stays until its message completes.
+    pub fn set_partial_limit(&mut self, limit: usize) {
+        self.partial_limit = limit.min(MAX_PARTIAL_BYTES);
+    }
+
+    pub fn partial_limit(&self) -> usize {
+        self.partial_limit
+    }
+
+    /// Memory this decoder holds for the peer: unfinished messages (allocated capacity) and input
+    /// not decoded yet (at most a chunk and a read).
+    pub fn held_bytes(&self) -> usize {
+        self.partial_bytes + self.buf.len()
+    }
+
+    /// Whether a message is under way: some of a chunk or of a message came, not all.
+    pub fn has_partial(&self) -> bool {
+        !self.buf.is_empty() || self.streams.values().any(|s| s.remaining > 0)
     }
 
     /// Apply the peer's Set Chunk Size (affects every chunk after the message that carried it).
@@ -116,8 +153,8 @@ impl ChunkDecoder {
     /// Abort: drop the partial message of a chunk stream.
     pub fn abort(&mut self, csid: u32) {
         if let Some(stream) = self.streams.get_mut(&csid) {
-            self.partial_bytes -= stream.partial.len();
-            stream.partial = BytesMut::new();
+            self.partial_bytes -= stream.partial.capacity();
+            stream.partial = Vec::new();
             stream.remaining = 0;
         }
     }
@@ -225,6 +262,13 @@ impl ChunkDecoder {
         if length > MAX_MESSAGE_SIZE {
             return Err(ChunkError::MessageTooLarge(length));
         }
+        if !in_message && length > self.partial_limit {
+            // Refused at its header: no chunk of it is buffered.
+            return Err(ChunkError::MessageOverBudget {
+                length,
+                limit: self.partial_limit,
+            });
+        }
         let remaining = if in_message {
             previous.map_or(0, |s| s.remaining)
         } else {
@@ -259,20 +303,31 @@ impl ChunkDecoder {
                     payload: data.freeze(),
                 }));
             }
-            // Grow as chunks arrive rather than trusting the declared length up front.
-            stream.partial = BytesMut::with_capacity(take.max(256) * 2);
+            stream.partial = Vec::new();
         }
-        if self.partial_bytes + take > MAX_PARTIAL_BYTES {
-            return Err(ChunkError::TooMuchPartialData);
+        let needed = stream.partial.len() + take;
+        let capacity = stream.partial.capacity();
+        if needed > capacity {
+            // Grow as chunks arrive rather than trusting the declared length up front: doubling,
+            // never past the declared length (so the last step fits exactly), and only within budget.
+            let others = self.partial_bytes - capacity;
+            let mut grown = (capacity * 2).max(needed).max(4096).min(length);
+            if others + grown > self.partial_limit {
+                grown = needed;
+            }
+            if others + grown > self.partial_limit {
+                return Err(ChunkError::TooMuchPartialData(self.partial_limit));
+            }
+            stream.partial.reserve_exact(grown - stream.partial.len());
+            self.partial_bytes = self.partial_bytes - capacity + stream.partial.capacity();
         }
-        self.partial_bytes += take;
         stream.partial.extend_from_slice(&data);
         stream.remaining -= take;
         if stream.remaining > 0 {
             return Ok(ChunkOutcome::Partial);
         }
-        self.partial_bytes -= stream.partial.len();
-        let payload = std::mem::take(&mut stream.partial).freeze();
+        self.partial_bytes -= stream.partial.capacity();
+        let payload = Bytes::from(std::mem::take(&mut stream.partial));
         Ok(ChunkOutcome::Message(RawMessage {
             csid,
             timestamp: header.timestamp,
@@ -497,6 +552,74 @@ mod tests {
             }
         }
         assert_eq!(result, Err(ChunkError::TooManyChunkStreams));
+    }
+
+    #[test]
+    fn a_message_longer_than_the_budget_is_refused_at_its_header() {
+        let mut decoder = ChunkDecoder::new();
+        decoder.set_partial_limit(1000);
+        let mut out = BytesMut::new();
+        put_message_header(&mut out, 3, 0, 8 * 1024 * 1024 - 1, 20, 0);
+        decoder.push(&out);
+        assert_eq!(
+            decoder.next_message(),
+            Err(ChunkError::MessageOverBudget {
+                length: 8 * 1024 * 1024 - 1,
+                limit: 1000
+            })
+        );
+    }
+
+    #[test]
+    fn unfinished_messages_stay_within_the_budget_and_are_counted() {
+        let mut decoder = ChunkDecoder::new();
+        decoder.set_partial_limit(1500);
+        let mut out = BytesMut::new();
+        // Two 800-byte messages, each sent up to its last chunk: the second does not fit.
+        for csid in [4, 5] {
+            put_message_header(&mut out, csid, 0, 800, 8, 1);
+            out.put_slice(&[0u8; 128]);
+            for _ in 0..5 {
+                put_basic_header(&mut out, 3, csid);
+                out.put_slice(&[0u8; 128]);
+            }
+        }
+        decoder.push(&out);
+        assert_eq!(
+            decoder.next_message(),
+            Err(ChunkError::TooMuchPartialData(1500))
+        );
+        assert!(decoder.held_bytes() <= 1500 + out.len());
+
+        // Within budget: what is held never passes the declared length, and is released.
+        let mut decoder = ChunkDecoder::new();
+        decoder.set_partial_limit(20_000);
+        let mut out = BytesMut::new();
+        write_message(&mut out, 128, 6, 0, 9, 1, &[7u8; 10_000]);
+        let (head, tail) = out.split_at(out.len() - 50);
+        decoder.push(head);
+        assert_eq!(decoder.next_message(), Ok(None));
+        assert!(decoder.has_partial());
+        assert!(
+            decoder.held_bytes() <= 10_000 + 200,
+            "{}",
+            decoder.held_bytes()
+        );
+        decoder.push(tail);
+        assert_eq!(
+            decoder.next_message().unwrap().unwrap().payload.len(),
+            10_000
+        );
+        assert!(!decoder.has_partial());
+        assert_eq!(decoder.held_bytes(), 0);
+    }
+
+    #[test]
+    fn chunk_size_2_pow_31_is_reported_as_sent() {
+        let mut decoder = ChunkDecoder::new();
+        let err = decoder.set_chunk_size(1 << 31).unwrap_err();
+        assert_eq!(err, ChunkError::BadChunkSize(1 << 31));
+        assert!(err.to_string().contains("2147483648"), "{err}");
     }
 
     #[test]

@@ -58,6 +58,27 @@ enum Phase {
     Chunks,
 }
 
+/// What the session knows of its peer's role, which decides its budget for unfinished messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PeerRole {
+    /// No `publish` or `play` yet.
+    Unknown,
+    /// Sent `play` first: from now on it only sends small commands.
+    Player,
+    /// Sent `publish` first: sends media, up to the largest message.
+    Publisher,
+}
+
+/// How many bytes of unfinished messages the session holds for its peer, by role (see
+/// [`ServerSession::set_input_budget`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InputBudget {
+    /// Before `publish`, and for a player: commands and control only.
+    pub commands: usize,
+    /// Once the peer sent `publish`.
+    pub publisher: usize,
+}
+
 /// One server-side RTMP connection.
 pub struct ServerSession {
     phase: Phase,
@@ -66,6 +87,8 @@ pub struct ServerSession {
     connected: bool,
     next_stream_id: u32,
     refusal: Option<String>,
+    role: PeerRole,
+    budget: Option<InputBudget>,
 }
 
 impl ServerSession {
@@ -78,7 +101,48 @@ impl ServerSession {
             connected: false,
             next_stream_id: 1,
             refusal: None,
+            role: PeerRole::Unknown,
+            budget: None,
         }
+    }
+
+    /// Bound the peer's unfinished messages by role: `commands` from now on, `publisher` once the
+    /// peer sends `publish` (switched while decoding, so media right behind the command fits). A
+    /// peer that played first never gets the publisher's budget. Without a call, the decoder's own
+    /// limit applies to everyone.
+    pub fn set_input_budget(&mut self, budget: InputBudget) {
+        self.budget = Some(budget);
+        self.apply_budget();
+    }
+
+    fn apply_budget(&mut self) {
+        if let Some(budget) = self.budget {
+            self.link.set_partial_limit(match self.role {
+                PeerRole::Publisher => budget.publisher,
+                PeerRole::Unknown | PeerRole::Player => budget.commands,
+            });
+        }
+    }
+
+    /// The peer's role as far as its commands tell.
+    pub fn peer_role(&self) -> PeerRole {
+        self.role
+    }
+
+    /// Memory held for the peer's input: unfinished messages and undecoded bytes.
+    pub fn held_bytes(&self) -> usize {
+        self.link.held_bytes()
+    }
+
+    /// Whether one of the peer's messages is under way.
+    pub fn has_partial(&self) -> bool {
+        self.link.has_partial()
+    }
+
+    /// Grows whenever the peer completes something: its handshake, then every whole message.
+    pub fn progress(&self) -> u64 {
+        let handshake_done = matches!(self.phase, Phase::Chunks);
+        self.link.messages_received() + u64::from(handshake_done)
     }
 
     /// Answer `connect` with `_error` (`NetConnection.Connect.Rejected`) and end the session with an
@@ -234,6 +298,14 @@ impl ServerSession {
                 self.require_connected()?;
                 let name = command.first_string_arg().unwrap_or("").to_string();
                 let stream_id = if stream_id == 0 { 1 } else { stream_id };
+                if self.role == PeerRole::Unknown {
+                    self.role = if command.name == "publish" {
+                        PeerRole::Publisher
+                    } else {
+                        PeerRole::Player
+                    };
+                    self.apply_budget();
+                }
                 events.push(if command.name == "publish" {
                     ServerEvent::Publish { stream_id, name }
                 } else {
@@ -372,6 +444,7 @@ impl ServerSession {
 mod tests {
     use super::*;
     use crate::rtmp::client::{ClientConfig, ClientEvent, ClientMode, ClientSession};
+    use bytes::BytesMut;
 
     /// Shuttle bytes between a client and a server session until neither has output.
     fn pump(
@@ -468,6 +541,72 @@ mod tests {
         assert!(events.iter().any(
             |e| matches!(e, ClientEvent::CommandError { description } if description == "full")
         ));
+    }
+
+    const BUDGET: InputBudget = InputBudget {
+        commands: 8192,
+        publisher: 1 << 20,
+    };
+
+    #[test]
+    fn a_publisher_gets_its_budget_from_the_publish_command_on() {
+        let mut client = ClientSession::new(config(ClientMode::Publish));
+        let mut server = ServerSession::new(4096);
+        server.set_input_budget(BUDGET);
+        let (mut se, mut ce) = (Vec::new(), Vec::new());
+        let before = server.progress();
+        pump(&mut client, &mut server, &mut se, &mut ce);
+        assert!(
+            server.progress() > before + 3,
+            "handshake and commands count"
+        );
+        assert_eq!(server.peer_role(), PeerRole::Publisher);
+        se.clear();
+        // Far over the commands budget, within the publisher's; sent before publish is answered,
+        // as a pipelining client would.
+        client.send_media(MediaKind::Video, 40, &vec![0x17; 200_000]);
+        pump(&mut client, &mut server, &mut se, &mut ce);
+        assert!(
+            matches!(&se[..], [ServerEvent::Media { payload, .. }] if payload.len() == 200_000),
+            "{se:?}"
+        );
+        assert_eq!(server.held_bytes(), 0);
+        assert!(!server.has_partial());
+    }
+
+    #[test]
+    fn a_player_keeps_the_commands_budget_even_if_it_publishes_later() {
+        let mut client = ClientSession::new(config(ClientMode::Play));
+        let mut server = ServerSession::new(4096);
+        server.set_input_budget(BUDGET);
+        let (mut se, mut ce) = (Vec::new(), Vec::new());
+        pump(&mut client, &mut server, &mut se, &mut ce);
+        assert_eq!(server.peer_role(), PeerRole::Player);
+        let mut publish = BytesMut::new();
+        crate::rtmp::message::Writer { chunk_size: 4096 }.command(
+            &mut publish,
+            1,
+            &[
+                Amf0::str("publish"),
+                Amf0::Number(5.0),
+                Amf0::Null,
+                Amf0::str("s"),
+            ],
+        );
+        server.feed(&publish).unwrap();
+        assert_eq!(server.peer_role(), PeerRole::Player);
+        client.send_media(MediaKind::Video, 40, &vec![0x17; 20_000]);
+        let err = server.feed(&client.take_output()).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                SessionError::Chunk(ChunkError::MessageOverBudget {
+                    length: 20_000,
+                    limit: 8192
+                })
+            ),
+            "{err}"
+        );
     }
 
     #[test]
