@@ -55,7 +55,9 @@ impl InputLimits {
 
     /// The defaults, with what the environment overrides.
     pub fn from_env() -> Arc<InputLimits> {
+        // 0 would close every connection at once: it keeps the default.
         let idle = env_value(ENV_IDLE_TIMEOUT, crate::compile::units::parse_duration_ms)
+            .filter(|ms| *ms > 0)
             .map_or(IDLE_TIMEOUT, Duration::from_millis);
         InputLimits::new(
             idle,
