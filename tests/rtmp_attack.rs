@@ -1,9 +1,10 @@
 //! Raw clients attack an embedded worker's memory and patience (issue 17): players that park
 //! unfinished 8 MiB messages are closed at once and the worker stays small; players that each stay
 //! within their own budget are closed, largest first, once together they pass the worker's budget
-//! for players; connections that complete nothing are closed after the idle timeout while a quiet
-//! player is kept; a chunk size of 2^31 is refused with its value. Every close is logged with its
-//! reason, and a real client still plays afterwards.
+//! for players, and publishers likewise while another stream plays on; connections that complete
+//! nothing are closed after the idle timeout while a quiet player is kept; a chunk size of 2^31 is
+//! refused with its value. Every close is logged with its reason, and a real client still plays
+//! afterwards.
 
 mod common;
 
@@ -12,6 +13,7 @@ use common::raw_rtmp::*;
 use common::TestClient;
 use oryx::compile::plan::{WorkerKind, WorkerPlan};
 use oryx::rtmp::client::{ClientEvent, ClientMode};
+use oryx::rtmp::message::MediaKind;
 use std::io::Write;
 use std::net::TcpStream;
 use std::process::Command;
@@ -131,6 +133,62 @@ fn the_worker_budget_for_players_closes_the_largest_holders() {
         "{log}"
     );
     drop(player(&worker, "after"));
+}
+
+#[test]
+fn the_worker_budget_for_publishers_closes_the_largest_and_other_streams_go_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let (proc, worker) = start_worker(dir.path(), &[("ORYX_RTMP_PUBLISHERS_MEMORY", "6MiB")]);
+    // A stream that keeps working: its player is there before the attack.
+    let mut viewer = TestClient::connect(&worker_url(&worker, "ok"), ClientMode::Play);
+    assert!(viewer
+        .wait_for(Duration::from_secs(10), |e| *e == ClientEvent::Started)
+        .is_some());
+    // Three publishers each park 3 MiB of an 8 MiB keyframe: within their own 16 MiB, but only one
+    // fits the worker's 6 MiB for publishers.
+    let attack = parked_messages(65536, &[(6, (8 << 20) - 1, 3 << 20)]);
+    let mut socks = Vec::new();
+    for i in 0..3 {
+        let mut publisher = TestClient::connect(
+            &worker_url(&worker, &format!("big{i}")),
+            ClientMode::Publish,
+        );
+        assert!(publisher
+            .wait_for(Duration::from_secs(10), |e| *e == ClientEvent::Started)
+            .is_some());
+        write_until_closed(
+            &mut publisher.sock,
+            &attack,
+            Instant::now() + Duration::from_secs(20),
+        );
+        socks.push(publisher.sock);
+    }
+    let closed = count_closed(&mut socks, Duration::from_secs(5));
+    assert!(
+        closed >= 2,
+        "only {closed} of 3 parked publishers were closed"
+    );
+    let log = proc.log_text();
+    assert!(
+        lines_with(&log, &["the most while the publishers budget"]) >= 2,
+        "{log}"
+    );
+
+    let mut publisher = TestClient::connect(&worker_url(&worker, "ok"), ClientMode::Publish);
+    assert!(publisher
+        .wait_for(Duration::from_secs(10), |e| *e == ClientEvent::Started)
+        .is_some());
+    publisher
+        .session
+        .send_media(MediaKind::Video, 0, &[0x17, 0, 0, 0, 0, 1, 2, 3]);
+    publisher
+        .session
+        .send_media(MediaKind::Video, 40, &[0x17, 1, 0, 0, 0, 9, 9, 9, 9]);
+    publisher.flush().unwrap();
+    let media = viewer.wait_for(Duration::from_secs(10), |e| {
+        matches!(e, ClientEvent::Media { .. })
+    });
+    assert!(media.is_some(), "the other stream still plays");
 }
 
 #[test]
