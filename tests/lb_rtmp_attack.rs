@@ -1,14 +1,38 @@
 //! Raw clients attack the rtmp-lb's memory before they are routed (issue 17): 120 clients that each
 //! send almost a mebibyte of an unfinished message instead of `publish`/`play` are closed, each
-//! with its reason logged, and the LB stays small; a client that then plays is still routed.
+//! with its reason logged, and the LB stays small; a client that then plays is still answered.
+//! Clients that each stay within their own preamble are closed, largest first, once together they
+//! pass the LB's budget.
 
 mod common;
 
 use common::cluster::*;
 use common::raw_rtmp::*;
+use oryx::compile::plan::Plan;
 use oryx::rtmp::client::{ClientConfig, ClientEvent, ClientMode, ClientSession};
 use std::io::{Read, Write};
+use std::process::Command;
 use std::time::{Duration, Instant};
+
+/// The rtmp-lb of `plan` with `env` set, logging to `dir/rtmp-lb.log`; ready.
+fn start_lb(plan: &Plan, dir: &std::path::Path, env: &[(&str, &str)]) -> Proc {
+    let file = dir.join("rtmp-lb.json");
+    write_plan(&file, plan);
+    let mut command = Command::new(oryx_bin());
+    command
+        .args(["role", "rtmp-lb", "rtmp-lb", "--plan"])
+        .arg(&file)
+        .env("RUST_LOG", "info");
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    let proc = Proc::spawn(command, dir.join("rtmp-lb.log"));
+    let control = plan.rtmp_lb.as_ref().unwrap().control;
+    wait_for(Duration::from_secs(20), "the rtmp-lb to be ready", || {
+        matches!(http(control, "GET", "/readyz"), Ok((200, _))).then_some(())
+    });
+    proc
+}
 
 #[test]
 fn clients_with_a_large_preamble_are_closed_and_the_lb_stays_small() {
@@ -71,4 +95,35 @@ fn clients_with_a_large_preamble_are_closed_and_the_lb_stays_small() {
             .any(|e| matches!(e, ClientEvent::Connected));
     }
     assert!(connected, "a normal client still gets connect answered");
+}
+
+#[test]
+fn the_lb_budget_closes_the_clients_that_hold_the_most() {
+    const CLIENTS: usize = 10;
+    let dir = tempfile::tempdir().unwrap();
+    let fake = fake_worker("w-0");
+    let mut plan = plan(vec![fake_worker_plan("w-0", &fake)]);
+    plan.rtmp_lb = Some(lb(&plan.workers));
+    let lb_plan = plan.rtmp_lb.clone().unwrap();
+    let lb_proc = start_lb(&plan, dir.path(), &[("ORYX_RTMP_LB_MEMORY", "256KiB")]);
+    // ~50 KB of a 60 KB message each: within the 64 KiB preamble, ~110 KB held per client.
+    let preamble = parked_messages(4096, &[(3, 60_000, 50_000)]);
+    let mut socks = Vec::new();
+    for _ in 0..CLIENTS {
+        let mut sock = handshake(lb_plan.listen);
+        sock.write_all(&preamble).unwrap();
+        socks.push(sock);
+    }
+    wait_for(Duration::from_secs(10), "the evictions logged", || {
+        let log = lb_proc.log_text();
+        (lines_with(&log, &["closed to make room in the rtmp-lb clients budget"]) >= CLIENTS - 3)
+            .then_some(())
+    });
+    let mut open = 0;
+    for sock in socks.iter_mut() {
+        if !closed_within(sock, Duration::from_millis(300)) {
+            open += 1;
+        }
+    }
+    assert!((1..=3).contains(&open), "{open} clients kept; 1 to 3 fit");
 }
