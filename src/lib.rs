@@ -8,6 +8,7 @@ pub mod bench;
 pub mod cli;
 pub mod compile;
 pub mod media;
+pub mod memory_budget;
 pub mod proxy_protocol;
 pub mod route;
 pub mod rtmp;

@@ -1,5 +1,8 @@
 //! RTMP chunk stream codec: reassembles messages from chunks (fmt 0–3, 1–3 byte basic headers, extended
-//! timestamps) and splits messages into chunks. Every length is checked before it is trusted.
+//! timestamps) and splits messages into chunks. Every length is checked before it is trusted, and the
+//! decoder reports what it holds ([`ChunkDecoder::held_bytes`]) and refuses to hold more than the
+//! budget its owner gives it ([`ChunkDecoder::set_partial_limit`]): what a budget should be is the
+//! owner's decision (a worker gives a player less than a publisher).
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use std::collections::HashMap;
@@ -10,7 +13,8 @@ pub const DEFAULT_CHUNK_SIZE: usize = 128;
 pub const MAX_CHUNK_SIZE: usize = 65536;
 /// Largest message accepted (a 4K keyframe fits many times over).
 pub const MAX_MESSAGE_SIZE: usize = 8 * 1024 * 1024;
-/// Most bytes of unfinished messages held per connection, over all chunk streams.
+/// Most bytes of unfinished messages held per connection, over all chunk streams, unless the owner
+/// sets a smaller budget.
 pub const MAX_PARTIAL_BYTES: usize = 16 * 1024 * 1024;
 /// Most chunk streams one connection may use at once (real clients use fewer than ten).
 pub const MAX_CHUNK_STREAMS: usize = 64;
@@ -43,8 +47,14 @@ pub enum ChunkError {
     NoPreviousHeader(u32),
     #[error("chunk stream {0} starts a new message header in the middle of a message")]
     InterruptedMessage(u32),
-    #[error("more than {MAX_PARTIAL_BYTES} bytes of unfinished messages")]
-    TooMuchPartialData,
+    /// Unfinished messages would take more than the budget (the figure in the error).
+    #[error("unfinished messages over the {0}-byte budget of this connection")]
+    TooMuchPartialData(usize),
+    /// A message declared longer than the whole budget for unfinished messages.
+    #[error("message of {length} bytes is over the {limit}-byte budget of this connection")]
+    MessageOverBudget { length: usize, limit: usize },
+    /// Set Chunk Size with a value out of range, as the peer sent it (all 32 bits, so 2^31 shows as
+    /// 2147483648, not as the 0 its low 31 bits make).
     #[error("chunk size {0} out of range 1..={MAX_CHUNK_SIZE}")]
     BadChunkSize(u32),
 }
@@ -64,7 +74,9 @@ struct Header {
 #[derive(Debug, Default)]
 struct ChunkStream {
     header: Option<Header>,
-    partial: BytesMut,
+    /// A `Vec` (not `BytesMut`) so its capacity is ours to choose: the budget counts capacity, and
+    /// it never grows past the declared length.
+    partial: Vec<u8>,
     /// Bytes of the current message still to come; 0 between messages.
     remaining: usize,
 }
@@ -75,7 +87,9 @@ pub struct ChunkDecoder {
     buf: BytesMut,
     chunk_size: usize,
     streams: HashMap<u32, ChunkStream>,
+    /// Capacity of every partial message buffer: the memory unfinished messages take.
     partial_bytes: usize,
+    partial_limit: usize,
 }
 
 impl Default for ChunkDecoder {
@@ -96,7 +110,30 @@ impl ChunkDecoder {
             chunk_size: DEFAULT_CHUNK_SIZE,
             streams: HashMap::new(),
             partial_bytes: 0,
+            partial_limit: MAX_PARTIAL_BYTES,
         }
+    }
+
+    /// Hold at most `limit` bytes of unfinished messages (capped at [`MAX_PARTIAL_BYTES`]): a
+    /// message declared longer, or a chunk that would take more, is an error. Takes effect from the
+    /// next chunk; what is already held stays until its message completes.
+    pub fn set_partial_limit(&mut self, limit: usize) {
+        self.partial_limit = limit.min(MAX_PARTIAL_BYTES);
+    }
+
+    pub fn partial_limit(&self) -> usize {
+        self.partial_limit
+    }
+
+    /// Memory this decoder holds for the peer: unfinished messages (allocated capacity) and input
+    /// not decoded yet (at most a chunk and a read).
+    pub fn held_bytes(&self) -> usize {
+        self.partial_bytes + self.buf.len()
+    }
+
+    /// Whether a message is under way: some of a chunk or of a message came, not all.
+    pub fn has_partial(&self) -> bool {
+        !self.buf.is_empty() || self.streams.values().any(|s| s.remaining > 0)
     }
 
     /// Apply the peer's Set Chunk Size (affects every chunk after the message that carried it).
@@ -116,8 +153,8 @@ impl ChunkDecoder {
     /// Abort: drop the partial message of a chunk stream.
     pub fn abort(&mut self, csid: u32) {
         if let Some(stream) = self.streams.get_mut(&csid) {
-            self.partial_bytes -= stream.partial.len();
-            stream.partial = BytesMut::new();
+            self.partial_bytes -= stream.partial.capacity();
+            stream.partial = Vec::new();
             stream.remaining = 0;
         }
     }
@@ -225,6 +262,13 @@ impl ChunkDecoder {
         if length > MAX_MESSAGE_SIZE {
             return Err(ChunkError::MessageTooLarge(length));
         }
+        if !in_message && length > self.partial_limit {
+            // Refused at its header: no chunk of it is buffered.
+            return Err(ChunkError::MessageOverBudget {
+                length,
+                limit: self.partial_limit,
+            });
+        }
         let remaining = if in_message {
             previous.map_or(0, |s| s.remaining)
         } else {
@@ -259,20 +303,31 @@ impl ChunkDecoder {
                     payload: data.freeze(),
                 }));
             }
-            // Grow as chunks arrive rather than trusting the declared length up front.
-            stream.partial = BytesMut::with_capacity(take.max(256) * 2);
+            stream.partial = Vec::new();
         }
-        if self.partial_bytes + take > MAX_PARTIAL_BYTES {
-            return Err(ChunkError::TooMuchPartialData);
+        let needed = stream.partial.len() + take;
+        let capacity = stream.partial.capacity();
+        if needed > capacity {
+            // Grow as chunks arrive rather than trusting the declared length up front: doubling,
+            // never past the declared length (so the last step fits exactly), and only within budget.
+            let others = self.partial_bytes - capacity;
+            let mut grown = (capacity * 2).max(needed).max(4096).min(length);
+            if others + grown > self.partial_limit {
+                grown = needed;
+            }
+            if others + grown > self.partial_limit {
+                return Err(ChunkError::TooMuchPartialData(self.partial_limit));
+            }
+            stream.partial.reserve_exact(grown - stream.partial.len());
+            self.partial_bytes = self.partial_bytes - capacity + stream.partial.capacity();
         }
-        self.partial_bytes += take;
         stream.partial.extend_from_slice(&data);
         stream.remaining -= take;
         if stream.remaining > 0 {
             return Ok(ChunkOutcome::Partial);
         }
-        self.partial_bytes -= stream.partial.len();
-        let payload = std::mem::take(&mut stream.partial).freeze();
+        self.partial_bytes -= stream.partial.capacity();
+        let payload = Bytes::from(std::mem::take(&mut stream.partial));
         Ok(ChunkOutcome::Message(RawMessage {
             csid,
             timestamp: header.timestamp,
@@ -376,137 +431,5 @@ pub fn write_message(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn decode_all(decoder: &mut ChunkDecoder) -> Vec<RawMessage> {
-        let mut messages = Vec::new();
-        while let Some(m) = decoder.next_message().unwrap() {
-            messages.push(m);
-        }
-        messages
-    }
-
-    #[test]
-    fn roundtrips_large_messages_across_chunk_sizes_and_csids() {
-        for (chunk_size, csid) in [(128, 3), (4096, 63), (60000, 64), (128, 319), (128, 320)] {
-            let payload: Vec<u8> = (0..10_000u32).map(|i| i as u8).collect();
-            let mut out = BytesMut::new();
-            write_message(&mut out, chunk_size, csid, 1234, 9, 1, &payload);
-            write_message(&mut out, chunk_size, csid, 0x0100_0000, 8, 1, b"abc");
-            let mut decoder = ChunkDecoder::new();
-            decoder.set_chunk_size(chunk_size as u32).unwrap();
-            // Feed in odd pieces to exercise partial chunks.
-            let mut messages = Vec::new();
-            for piece in out.chunks(7) {
-                decoder.push(piece);
-                messages.extend(decode_all(&mut decoder));
-            }
-            assert_eq!(messages.len(), 2);
-            assert_eq!(messages[0].payload, payload);
-            assert_eq!(messages[0].timestamp, 1234);
-            assert_eq!(messages[0].csid, csid);
-            assert_eq!(messages[1].timestamp, 0x0100_0000);
-            assert_eq!(&messages[1].payload[..], b"abc");
-        }
-    }
-
-    #[test]
-    fn extended_timestamp_repeated_on_continuations() {
-        let payload = vec![7u8; 300];
-        let mut out = BytesMut::new();
-        write_message(&mut out, 128, 6, 0x0200_0000, 9, 1, &payload);
-        let mut decoder = ChunkDecoder::new();
-        decoder.push(&out);
-        let m = decoder.next_message().unwrap().unwrap();
-        assert_eq!(m.payload.len(), 300);
-        assert_eq!(m.timestamp, 0x0200_0000);
-        assert!(decoder.next_message().unwrap().is_none());
-    }
-
-    #[test]
-    fn fmt1_2_3_headers_apply_deltas() {
-        let mut out = BytesMut::new();
-        put_message_header(&mut out, 4, 100, 2, 8, 1);
-        out.put_slice(b"aa");
-        // fmt 1: delta 20, length 3, type 8.
-        put_basic_header(&mut out, 1, 4);
-        out.put_uint(20, 3);
-        out.put_uint(3, 3);
-        out.put_u8(8);
-        out.put_slice(b"bbb");
-        // fmt 2: delta 30.
-        put_basic_header(&mut out, 2, 4);
-        out.put_uint(30, 3);
-        out.put_slice(b"ccc");
-        // fmt 3 new message: same delta again.
-        put_basic_header(&mut out, 3, 4);
-        out.put_slice(b"ddd");
-        let mut decoder = ChunkDecoder::new();
-        decoder.push(&out);
-        let ts: Vec<u32> = decode_all(&mut decoder)
-            .iter()
-            .map(|m| m.timestamp)
-            .collect();
-        assert_eq!(ts, vec![100, 120, 150, 180]);
-    }
-
-    #[test]
-    fn abort_discards_partial_message() {
-        let mut out = BytesMut::new();
-        put_message_header(&mut out, 4, 0, 200, 8, 1);
-        out.put_slice(&[1u8; 128]);
-        let mut decoder = ChunkDecoder::new();
-        decoder.push(&out);
-        assert!(decoder.next_message().unwrap().is_none());
-        decoder.abort(4);
-        let mut out = BytesMut::new();
-        put_message_header(&mut out, 4, 5, 1, 8, 1);
-        out.put_u8(9);
-        decoder.push(&out);
-        assert_eq!(&decoder.next_message().unwrap().unwrap().payload[..], &[9]);
-    }
-
-    #[test]
-    fn rejects_bad_input() {
-        let mut decoder = ChunkDecoder::new();
-        decoder.push(&[0xC4]);
-        assert_eq!(decoder.next_message(), Err(ChunkError::NoPreviousHeader(4)));
-        let mut decoder = ChunkDecoder::new();
-        let mut out = BytesMut::new();
-        put_message_header(&mut out, 4, 0, 0xFF_FFFF, 9, 1);
-        decoder.push(&out);
-        assert!(matches!(
-            decoder.next_message(),
-            Err(ChunkError::MessageTooLarge(_))
-        ));
-        assert!(decoder.set_chunk_size(0).is_err());
-        assert!(decoder.set_chunk_size(1 << 20).is_err());
-        let mut decoder = ChunkDecoder::new();
-        let mut out = BytesMut::new();
-        for csid in 2..200 {
-            put_message_header(&mut out, csid, 0, 1, 8, 1);
-            out.put_u8(0);
-        }
-        decoder.push(&out);
-        let mut result = Ok(None);
-        for _ in 0..200 {
-            result = decoder.next_message();
-            if result.is_err() {
-                break;
-            }
-        }
-        assert_eq!(result, Err(ChunkError::TooManyChunkStreams));
-    }
-
-    #[test]
-    fn chunked_body_matches_write_message() {
-        let payload = vec![3u8; 1000];
-        let mut whole = BytesMut::new();
-        write_message(&mut whole, 256, 6, 40, 9, 1, &payload);
-        let mut split = BytesMut::new();
-        put_message_header(&mut split, 6, 40, payload.len(), 9, 1);
-        split.extend_from_slice(&chunked_body(256, 6, None, &payload));
-        assert_eq!(whole, split);
-    }
-}
+#[path = "chunk_tests.rs"]
+mod tests;

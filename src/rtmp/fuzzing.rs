@@ -31,6 +31,10 @@ pub fn handshake(data: &[u8]) {
 
 pub fn chunk_decoder(data: &[u8]) {
     let mut decoder = ChunkDecoder::new();
+    // Half the inputs run under a small budget, as a worker's player does.
+    if data.first().is_some_and(|b| b & 1 == 1) {
+        decoder.set_partial_limit(4096);
+    }
     for piece in data.chunks(97) {
         decoder.push(piece);
         loop {
@@ -69,6 +73,11 @@ pub fn server_session(data: &[u8]) {
         ClientConfig::from_url("rtmp://127.0.0.1/live/s", ClientMode::Publish).expect("static url");
     let mut client = ClientSession::new(config);
     let mut server = ServerSession::new(4096);
+    // The worker's budgets, small enough that inputs reach them.
+    server.set_input_budget(super::server::InputBudget {
+        commands: 4096,
+        publisher: 64 * 1024,
+    });
     let c0c1 = client.take_output();
     let Ok(_) = server.feed(&c0c1) else { return };
     let s = server.take_output();

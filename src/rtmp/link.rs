@@ -18,6 +18,8 @@ pub struct Link {
     received: u64,
     last_ack: u64,
     peer_window: u32,
+    /// Whole messages received: how an owner tells a peer that says something from one that trickles.
+    messages: u64,
 }
 
 impl Default for Link {
@@ -37,7 +39,29 @@ impl Link {
             received: 0,
             last_ack: 0,
             peer_window: 0,
+            messages: 0,
         }
+    }
+
+    /// Hold at most `limit` bytes of the peer's unfinished messages (see
+    /// [`ChunkDecoder::set_partial_limit`]).
+    pub fn set_partial_limit(&mut self, limit: usize) {
+        self.decoder.set_partial_limit(limit);
+    }
+
+    /// Memory held for the peer's input: unfinished messages and undecoded bytes.
+    pub fn held_bytes(&self) -> usize {
+        self.decoder.held_bytes()
+    }
+
+    /// Whether one of the peer's messages is under way.
+    pub fn has_partial(&self) -> bool {
+        self.decoder.has_partial()
+    }
+
+    /// Whole messages received so far, protocol control included.
+    pub fn messages_received(&self) -> u64 {
+        self.messages
     }
 
     /// Count bytes read from the peer, handshake included: the peer's window counts every byte.
@@ -54,6 +78,7 @@ impl Link {
     /// applied (and a ping answered) here.
     pub fn next_message(&mut self) -> Result<Option<Message>, SessionError> {
         while let Some(raw) = self.decoder.next_message()? {
+            self.messages += 1;
             match Message::parse(raw)? {
                 Message::SetChunkSize(size) => self.decoder.set_chunk_size(size)?,
                 Message::Abort(csid) => self.decoder.abort(csid),
@@ -134,6 +159,19 @@ mod tests {
         assert_eq!(
             messages(&link.out),
             vec![Message::UserControl(UserControl::PingResponse(7))]
+        );
+    }
+
+    #[test]
+    fn chunk_size_2_pow_31_is_refused_with_its_value() {
+        let mut sender = Link::new();
+        sender.writer.set_chunk_size(&mut sender.out, 1 << 31);
+        let mut link = Link::new();
+        link.push(&sender.out);
+        let err = link.next_message().unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "chunk stream: chunk size 2147483648 out of range 1..=65536"
         );
     }
 

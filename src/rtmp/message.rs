@@ -133,7 +133,9 @@ impl Message {
     pub fn parse(raw: RawMessage) -> Result<Message, MessageError> {
         let p = &raw.payload[..];
         Ok(match raw.type_id {
-            TYPE_SET_CHUNK_SIZE => Message::SetChunkSize(be_u32(p, raw.type_id)? & 0x7FFF_FFFF),
+            // All 32 bits: the spec's zero top bit is checked where the size is applied, so a bad
+            // value is refused as the peer sent it.
+            TYPE_SET_CHUNK_SIZE => Message::SetChunkSize(be_u32(p, raw.type_id)?),
             TYPE_ABORT => Message::Abort(be_u32(p, raw.type_id)?),
             TYPE_ACK => Message::Acknowledgement(be_u32(p, raw.type_id)?),
             TYPE_WINDOW_ACK_SIZE => Message::WindowAckSize(be_u32(p, raw.type_id)?),

@@ -58,6 +58,27 @@ enum Phase {
     Chunks,
 }
 
+/// What the session knows of its peer's role, which decides its budget for unfinished messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PeerRole {
+    /// No `publish` or `play` yet.
+    Unknown,
+    /// Sent `play` first: from now on it only sends small commands.
+    Player,
+    /// Sent `publish` first: sends media, up to the largest message.
+    Publisher,
+}
+
+/// How many bytes of unfinished messages the session holds for its peer, by role (see
+/// [`ServerSession::set_input_budget`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InputBudget {
+    /// Before `publish`, and for a player: commands and control only.
+    pub commands: usize,
+    /// Once the peer sent `publish`.
+    pub publisher: usize,
+}
+
 /// One server-side RTMP connection.
 pub struct ServerSession {
     phase: Phase,
@@ -66,6 +87,8 @@ pub struct ServerSession {
     connected: bool,
     next_stream_id: u32,
     refusal: Option<String>,
+    role: PeerRole,
+    budget: Option<InputBudget>,
 }
 
 impl ServerSession {
@@ -78,7 +101,48 @@ impl ServerSession {
             connected: false,
             next_stream_id: 1,
             refusal: None,
+            role: PeerRole::Unknown,
+            budget: None,
         }
+    }
+
+    /// Bound the peer's unfinished messages by role: `commands` from now on, `publisher` once the
+    /// peer sends `publish` (switched while decoding, so media right behind the command fits). A
+    /// peer that played first never gets the publisher's budget. Without a call, the decoder's own
+    /// limit applies to everyone.
+    pub fn set_input_budget(&mut self, budget: InputBudget) {
+        self.budget = Some(budget);
+        self.apply_budget();
+    }
+
+    fn apply_budget(&mut self) {
+        if let Some(budget) = self.budget {
+            self.link.set_partial_limit(match self.role {
+                PeerRole::Publisher => budget.publisher,
+                PeerRole::Unknown | PeerRole::Player => budget.commands,
+            });
+        }
+    }
+
+    /// The peer's role as far as its commands tell.
+    pub fn peer_role(&self) -> PeerRole {
+        self.role
+    }
+
+    /// Memory held for the peer's input: unfinished messages and undecoded bytes.
+    pub fn held_bytes(&self) -> usize {
+        self.link.held_bytes()
+    }
+
+    /// Whether one of the peer's messages is under way.
+    pub fn has_partial(&self) -> bool {
+        self.link.has_partial()
+    }
+
+    /// Grows whenever the peer completes something: its handshake, then every whole message.
+    pub fn progress(&self) -> u64 {
+        let handshake_done = matches!(self.phase, Phase::Chunks);
+        self.link.messages_received() + u64::from(handshake_done)
     }
 
     /// Answer `connect` with `_error` (`NetConnection.Connect.Rejected`) and end the session with an
@@ -234,6 +298,14 @@ impl ServerSession {
                 self.require_connected()?;
                 let name = command.first_string_arg().unwrap_or("").to_string();
                 let stream_id = if stream_id == 0 { 1 } else { stream_id };
+                if self.role == PeerRole::Unknown {
+                    self.role = if command.name == "publish" {
+                        PeerRole::Publisher
+                    } else {
+                        PeerRole::Player
+                    };
+                    self.apply_budget();
+                }
                 events.push(if command.name == "publish" {
                     ServerEvent::Publish { stream_id, name }
                 } else {
@@ -369,110 +441,5 @@ impl ServerSession {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::rtmp::client::{ClientConfig, ClientEvent, ClientMode, ClientSession};
-
-    /// Shuttle bytes between a client and a server session until neither has output.
-    fn pump(
-        client: &mut ClientSession,
-        server: &mut ServerSession,
-        server_events: &mut Vec<ServerEvent>,
-        client_events: &mut Vec<ClientEvent>,
-    ) {
-        for _ in 0..50 {
-            let to_server = client.take_output();
-            if !to_server.is_empty() {
-                server_events.extend(server.feed(&to_server).unwrap());
-            }
-            let to_client = server.take_output();
-            if !to_client.is_empty() {
-                client_events.extend(client.feed(&to_client).unwrap());
-            }
-            if to_server.is_empty() && to_client.is_empty() {
-                return;
-            }
-        }
-        panic!("sessions never went quiet");
-    }
-
-    fn config(mode: ClientMode) -> ClientConfig {
-        ClientConfig::from_url("rtmp://127.0.0.1:1935/live/s?token=1", mode).unwrap()
-    }
-
-    #[test]
-    fn publish_flow_with_our_client() {
-        let mut client = ClientSession::new(config(ClientMode::Publish));
-        let mut server = ServerSession::new(4096);
-        let (mut se, mut ce) = (Vec::new(), Vec::new());
-        pump(&mut client, &mut server, &mut se, &mut ce);
-        assert!(client.server_verified(), "complex handshake by default");
-        let ServerEvent::Connected(info) = &se[0] else {
-            panic!("{se:?}")
-        };
-        assert_eq!(info.app, "live");
-        assert_eq!(info.tc_url, "rtmp://127.0.0.1:1935/live");
-        let ServerEvent::Publish { stream_id, name } = se[1].clone() else {
-            panic!("{se:?}")
-        };
-        assert_eq!(name, "s?token=1");
-        server.accept_publish(stream_id, &name);
-        pump(&mut client, &mut server, &mut se, &mut ce);
-        assert!(ce.contains(&ClientEvent::Started), "{ce:?}");
-        se.clear();
-        client.send_media(MediaKind::Video, 40, &[0x17, 0, 0, 0, 0]);
-        client.send_media(MediaKind::Audio, 41, &vec![0xAF; 5000]);
-        pump(&mut client, &mut server, &mut se, &mut ce);
-        assert_eq!(se.len(), 2);
-        assert!(
-            matches!(&se[1], ServerEvent::Media { kind: MediaKind::Audio, timestamp: 41, payload } if payload.len() == 5000)
-        );
-    }
-
-    #[test]
-    fn play_flow_and_refusal() {
-        let mut client = ClientSession::new(config(ClientMode::Play));
-        let mut server = ServerSession::new(60000);
-        let (mut se, mut ce) = (Vec::new(), Vec::new());
-        pump(&mut client, &mut server, &mut se, &mut ce);
-        let ServerEvent::Play { stream_id, name } = se[1].clone() else {
-            panic!("{se:?}")
-        };
-        server.accept_play(stream_id, &name);
-        pump(&mut client, &mut server, &mut se, &mut ce);
-        assert!(ce.contains(&ClientEvent::Started));
-        server.unpublish_notify(stream_id, &name);
-        server.reject_play(stream_id, "NetStream.Play.StreamNotFound", "gone");
-        pump(&mut client, &mut server, &mut se, &mut ce);
-        assert!(ce.iter().any(|e| matches!(e, ClientEvent::Status { code, .. } if code == "NetStream.Play.UnpublishNotify")));
-        assert!(ce
-            .iter()
-            .any(|e| matches!(e, ClientEvent::Status { level, .. } if level == "error")));
-    }
-
-    #[test]
-    fn refused_connect_answers_error() {
-        let mut client = ClientSession::new(config(ClientMode::Play));
-        let mut server = ServerSession::new(4096);
-        server.refuse_connect("full");
-        let mut events = Vec::new();
-        let mut failed = false;
-        for _ in 0..10 {
-            let out = client.take_output();
-            if server.feed(&out).is_err() {
-                failed = true;
-            }
-            events.extend(client.feed(&server.take_output()).unwrap());
-        }
-        assert!(failed);
-        assert!(events.iter().any(
-            |e| matches!(e, ClientEvent::CommandError { description } if description == "full")
-        ));
-    }
-
-    #[test]
-    fn garbage_is_an_error_not_a_panic() {
-        let mut server = ServerSession::new(4096);
-        assert!(server.feed(b"GET / HTTP/1.1\r\n\r\n").is_err());
-    }
-}
+#[path = "server_tests.rs"]
+mod tests;

@@ -20,26 +20,38 @@
 //! their transaction ids are already settled, so clients (ffmpeg, OBS/librtmp) ignore them, and every
 //! chunk stream the worker uses starts with a full header, so the client decodes the worker's output
 //! from its first byte.
+//!
+//! Until it is routed, a client costs the LB what it sent: at most [`MAX_PREAMBLE`] bytes each, and
+//! all of them together at most the LB's budget ([`CLIENTS_MEMORY`], `ORYX_RTMP_LB_MEMORY`), past
+//! which the clients that hold the most are closed. Every such close is logged with its reason.
 
 use super::backends::{effective_vhost, query_param, Backends};
 use super::handoff::{self, Handoff};
 use crate::compile::plan::{Plan, WorkerKind, WorkerPlan};
+use crate::memory_budget::{self, Charge, MemoryBudget};
 use crate::route;
 use crate::rtmp::handshake::ClientHandshake;
-use crate::rtmp::server::{ServerEvent, ServerSession};
+use crate::rtmp::server::{InputBudget, ServerEvent, ServerSession};
 use bytes::{Bytes, BytesMut};
 use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt, Interest};
 use tokio::net::{TcpStream, UnixStream};
+use tokio_util::sync::CancellationToken;
 
 /// C0 + C1 + C2: the client bytes the handshake consumes before the chunk stream starts.
 const CLIENT_HANDSHAKE_LEN: usize = 1 + 1536 + 1536;
 /// A client must name its stream within this time.
 const ROUTING_TIMEOUT: Duration = Duration::from_secs(15);
-/// Most bytes a client may send before its `publish`/`play` (commands are small; media comes later).
-const MAX_PREAMBLE: usize = 1 << 20;
+/// Most bytes a client may send before its `publish`/`play`: `connect`, `createStream` and the like
+/// take a few hundred; media comes after routing.
+pub const MAX_PREAMBLE: usize = 64 * 1024;
+/// What all clients not yet routed may make the LB hold together.
+pub const CLIENTS_MEMORY: usize = 64 << 20;
+/// Environment override of [`CLIENTS_MEMORY`] (a size: `64MiB`).
+pub const ENV_CLIENTS_MEMORY: &str = "ORYX_RTMP_LB_MEMORY";
 /// Connecting to and handshaking with one worker.
 const WORKER_TIMEOUT: Duration = Duration::from_secs(3);
 /// Relay buffer per direction.
@@ -64,12 +76,17 @@ pub fn run(plan: Plan) -> anyhow::Result<()> {
         // Handed-off clients no longer depend on this process; the tracker holds the ones still
         // being routed or relayed, which get a bounded drain when we are asked to stop.
         let connections = tokio_util::task::TaskTracker::new();
+        let budget = MemoryBudget::new(
+            "rtmp-lb clients",
+            memory_budget::env_limit(ENV_CLIENTS_MEMORY, CLIENTS_MEMORY),
+        );
         let mut acceptor = super::shutdown::Acceptor::new(listener);
         while let Some((client, peer)) = acceptor.next().await {
             let backends = backends.clone();
+            let budget = budget.clone();
             connections.spawn(async move {
                 metrics::gauge!("oryx_rtmp_lb_connections").increment(1.0);
-                if let Err(err) = serve_client(client, peer, backends).await {
+                if let Err(err) = serve_client(client, peer, backends, &budget).await {
                     tracing::info!(%peer, "connection ended: {err:#}");
                 }
                 metrics::gauge!("oryx_rtmp_lb_connections").decrement(1.0);
@@ -87,11 +104,22 @@ async fn serve_client(
     mut client: TcpStream,
     peer: SocketAddr,
     backends: Backends,
+    budget: &Arc<MemoryBudget>,
 ) -> anyhow::Result<()> {
     let _ = client.set_nodelay(true);
-    let routed = tokio::time::timeout(ROUTING_TIMEOUT, read_route(&mut client))
-        .await
-        .map_err(|_| anyhow::anyhow!("no publish/play within {ROUTING_TIMEOUT:?}"))??;
+    let cancel = CancellationToken::new();
+    let mut charge = budget.charge(peer.to_string(), cancel.clone());
+    let routing = tokio::time::timeout(ROUTING_TIMEOUT, read_route(&mut client, &mut charge));
+    let routed = tokio::select! {
+        routed = routing => routed
+            .map_err(|_| anyhow::anyhow!("no publish/play within {ROUTING_TIMEOUT:?}"))??,
+        _ = cancel.cancelled() => anyhow::bail!(
+            "closed to make room in the {} budget before publish/play",
+            budget.name()
+        ),
+    };
+    // Routed: what it sent is now the replay, bounded by MAX_PREAMBLE and soon handed on.
+    drop(charge);
     let local = client.local_addr()?;
     let mut tried = Vec::new();
     for worker in backends.candidates(&routed.key) {
@@ -227,10 +255,15 @@ fn connect_handoff(rtmp: SocketAddr) -> anyhow::Result<UnixStream> {
 }
 
 /// Answer the client until it names its stream; returns the routing key and the bytes to replay.
-pub async fn read_route(client: &mut TcpStream) -> anyhow::Result<Routed> {
+/// What the client makes us hold is kept in `charge`; an error says why the client is dropped.
+pub async fn read_route(client: &mut TcpStream, charge: &mut Charge) -> anyhow::Result<Routed> {
     // 128 keeps the client's view of our chunk size at the protocol default, which is what the
     // worker's output (a fresh connection's) assumes.
     let mut session = ServerSession::new(128);
+    session.set_input_budget(InputBudget {
+        commands: MAX_PREAMBLE,
+        publisher: MAX_PREAMBLE,
+    });
     let mut received = BytesMut::with_capacity(8192);
     let mut buf = vec![0u8; 16 * 1024];
     let mut connect: Option<(String, String)> = None;
@@ -245,7 +278,8 @@ pub async fn read_route(client: &mut TcpStream) -> anyhow::Result<Routed> {
         received.extend_from_slice(&buf[..n]);
         let events = session
             .feed(&buf[..n])
-            .map_err(|err| anyhow::anyhow!("bad RTMP from client: {err}"))?;
+            .map_err(|err| anyhow::anyhow!("bad RTMP from client before publish/play: {err}"))?;
+        charge.set(received.len() + session.held_bytes())?;
         if session.has_output() {
             client.write_all(&session.take_output()).await?;
         }

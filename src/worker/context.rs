@@ -17,6 +17,8 @@ pub struct WorkerContext {
     pub merge_clock: Arc<MergeClock>,
     /// Accept a PROXY v2 header from loopback peers.
     pub proxy_protocol: bool,
+    /// Bounds on what RTMP connections make the worker hold, and for how long.
+    pub rtmp_input: Arc<super::rtmp_input::InputLimits>,
     connections: AtomicUsize,
 }
 
@@ -46,6 +48,7 @@ impl WorkerContext {
             merge_clock: MergeClock::new(Duration::from_millis(settings.merge_write_ms)),
             settings,
             proxy_protocol,
+            rtmp_input: super::rtmp_input::InputLimits::from_env(),
             connections: AtomicUsize::new(0),
         })
     }

@@ -4,6 +4,7 @@
 use super::context::{HookSubject, WorkerContext};
 use super::hooks::HookAction;
 use super::hub::{ClientGuard, ClientKind, Frame, FrameKind, Player, PlayerEvent, Publisher};
+use super::rtmp_input::{self, ConnInput};
 use super::vectored::WriteQueue;
 use super::write_deadline::WRITE_TIMEOUT;
 use crate::proxy_protocol::{self, Decoded};
@@ -19,7 +20,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
 
-/// A connection that says nothing useful for this long is closed (handshake, connect, publisher data).
+/// A client that starts no PROXY header or one it does not finish is closed after this long (after
+/// it, `rtmp_input` bounds what a connection sends and how long it may complete nothing).
 const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 /// Longest fmt-0 chunk header: 3-byte basic header, 11-byte message header, extended timestamp.
 const MAX_MESSAGE_HEADER: usize = 18;
@@ -96,6 +98,8 @@ struct Conn {
     guard: ClientGuard,
     ip: String,
     session: ServerSession,
+    /// Bounds on what the client sends (budgets, idle deadline); every read goes through it.
+    input: ConnInput,
     wr: OwnedWriteHalf,
     tc_url: String,
     app: String,
@@ -147,15 +151,22 @@ pub(crate) async fn serve_session(
     wr: OwnedWriteHalf,
     client: SocketAddr,
     first_bytes: Bytes,
-    session: ServerSession,
+    mut session: ServerSession,
 ) -> anyhow::Result<()> {
     let slot = ctx.try_connect();
     let guard = ctx
         .hub
         .register_client(&client.ip().to_string(), ClientKind::RtmpPlay);
+    let input = ConnInput::new(
+        &ctx.rtmp_input,
+        &mut session,
+        client.to_string(),
+        guard.entry.cancel.clone(),
+    );
     let mut conn = Conn {
         ip: client.ip().to_string(),
         session,
+        input,
         ctx,
         guard,
         wr,
@@ -185,10 +196,10 @@ pub(crate) async fn serve_session(
                 }
             }
             let n = tokio::select! {
-                r = tokio::time::timeout(IDLE_TIMEOUT, rd.read(&mut buf)) => match r {
+                r = tokio::time::timeout_at(conn.input.deadline(), rd.read(&mut buf)) => match r {
                     Ok(Ok(n)) => n,
                     Ok(Err(err)) => break Err(err.into()),
-                    Err(_) => break Err(anyhow::anyhow!("idle for {IDLE_TIMEOUT:?}")),
+                    Err(_) => break Err(conn.input.idle_error()),
                 },
                 _ = cancel.cancelled() => break Ok(()),
             };
@@ -201,12 +212,12 @@ pub(crate) async fn serve_session(
             &pending
         };
         conn.guard.entry.add_recv(data.len() as u64);
-        let events = match conn.session.feed(data) {
+        let events = match conn.input.feed(&mut conn.session, data) {
             Ok(events) => events,
             Err(err) => {
                 // Whatever the session still wanted to say (a refusal) goes out before the close.
                 let _ = conn.flush_session().await;
-                break Err(err.into());
+                break Err(err);
             }
         };
         pending = Bytes::new();
@@ -381,6 +392,10 @@ async fn play_loop(
                             return Ok(());
                         }
                     }
+                    // A player may stay silent, but not in the middle of a message.
+                    _ = rtmp_input::sleep_until(conn.input.stall_deadline(&conn.session)) => {
+                        return Err(conn.input.idle_error());
+                    }
                     _ = cancel.cancelled() => return Ok(()),
                 }
             }
@@ -457,6 +472,10 @@ async fn play_loop(
                             return Ok(());
                         }
                     }
+                    // A player may stay silent, but not in the middle of a message.
+                    _ = rtmp_input::sleep_until(conn.input.stall_deadline(&conn.session)) => {
+                        return Err(conn.input.idle_error());
+                    }
                     _ = cancel.cancelled() => return Ok(()),
                 }
                 continue;
@@ -472,7 +491,7 @@ async fn player_input(conn: &mut Conn, n: usize, buf: &[u8]) -> anyhow::Result<b
         return Ok(false);
     }
     conn.guard.entry.add_recv(n as u64);
-    let events = conn.session.feed(&buf[..n])?;
+    let events = conn.input.feed(&mut conn.session, &buf[..n])?;
     conn.flush_session().await?;
     if events
         .iter()

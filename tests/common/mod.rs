@@ -10,6 +10,7 @@ pub mod media;
 pub mod net;
 pub mod pebble;
 pub mod process;
+pub mod raw_rtmp;
 pub mod static_role;
 pub mod wait;
 pub mod worker;
