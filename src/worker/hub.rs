@@ -161,6 +161,8 @@ pub struct CachedFrame {
     pub seq: u64,
     /// Bytes of the stream before this frame (lag is measured with it).
     offset: u64,
+    /// `onMetaData` (decided once, not per player).
+    metadata: bool,
     /// The frame split into chunks at the worker's chunk size, shared by every RTMP player.
     chunked: OnceLock<Bytes>,
 }
@@ -456,6 +458,7 @@ impl Hub {
             last_out: 0,
             sent_any: false,
             await_keyframe: false,
+            metadata_seq: None,
         }
     }
 
@@ -565,11 +568,23 @@ impl Publisher {
             if frame.kind == FrameKind::Video {
                 state.has_video = true;
             }
+            // Encoders without `@setDataFrame` (GStreamer's flvmux, hardware encoders) repeat the
+            // same onMetaData every second or so: every player already has it (it goes first), so
+            // only a change is passed on.
+            if metadata
+                && state
+                    .metadata
+                    .as_ref()
+                    .is_some_and(|m| m.frame.payload == frame.payload)
+            {
+                return;
+            }
             let seq = state.next_seq;
             let cached = Arc::new(CachedFrame {
                 frame,
                 seq,
                 offset: state.next_offset,
+                metadata,
                 chunked: OnceLock::new(),
             });
             state.next_seq += 1;
@@ -631,7 +646,8 @@ impl Drop for Publisher {
 pub enum PlayerEvent {
     /// Frames to send, timestamps already rebased for this player (`(frame, timestamp)`).
     Frames(Vec<(Arc<CachedFrame>, u32)>),
-    /// The publisher left (players keep waiting; RTMP tells them `UnpublishNotify`).
+    /// The publisher left (players keep waiting for a republish, at most `play-wait` over RTMP and
+    /// `http-flv wait` over HTTP-FLV).
     Unpublished,
     /// A publisher (re)started.
     Published,
@@ -659,6 +675,9 @@ pub struct Player {
     sent_any: bool,
     /// Skipped ahead with no keyframe to land on: drop frames until one comes.
     await_keyframe: bool,
+    /// Seq of the newest metadata this player has had (or was not to have again): older copies
+    /// still in the ring are not sent.
+    metadata_seq: Option<u64>,
 }
 
 impl Player {
@@ -745,19 +764,18 @@ impl Player {
             if let Some(f) = index_of(start_seq).and_then(|i| state.ring.get(i)) {
                 self.base = Some(f.frame.timestamp);
             }
-            // A player continuing across a republish gets the new sequence headers (decoders need
-            // them) but not the metadata again: mid-stream onMetaData at a timestamp past 0 is what
-            // FFmpeg's FLV reader takes for a new subtitle stream, and the codec facts it repeats are
-            // all in the sequence headers.
-            let metadata = if self.sent_any {
-                &None
-            } else {
-                &state.metadata
-            };
-            for f in [metadata, &state.video_sh, &state.audio_sh]
-                .into_iter()
-                .flatten()
-            {
+            // The metadata goes first, wherever it sits in the ring: an encoder that repeats it
+            // (no `@setDataFrame`) has its newest copy inside the GOP, and a player must learn the
+            // stream before its media. A player continuing across a republish gets the new
+            // sequence headers (decoders need them) but not the metadata again: the codec facts it
+            // repeats are all in the sequence headers.
+            if let Some(m) = &state.metadata {
+                if !self.sent_any {
+                    frames.push((m.clone(), 0));
+                }
+                self.metadata_seq = Some(m.seq);
+            }
+            for f in [&state.video_sh, &state.audio_sh].into_iter().flatten() {
                 if f.seq < start_seq {
                     frames.push((f.clone(), self.stamp(f)));
                 }
@@ -805,6 +823,9 @@ impl Player {
                 self.await_keyframe = false;
             }
             self.next_seq = f.seq + 1;
+            if f.metadata && self.metadata_seq.is_some_and(|seen| f.seq <= seen) {
+                continue;
+            }
             frames.push((f.clone(), self.stamp(f)));
         }
         drop(state);
@@ -815,9 +836,13 @@ impl Player {
         PlayerEvent::Frames(frames)
     }
 
-    /// This player's timestamp for `f`: headers and metadata at the current position, media rebased.
+    /// This player's timestamp for `f`: metadata at 0, headers at the current position, media
+    /// rebased. FFmpeg's FLV reader (RTMP and HTTP-FLV alike) reads `onMetaData` at timestamp 0 as
+    /// metadata and at any other as the packet of a new `text` subtitle stream.
     fn stamp(&mut self, f: &CachedFrame) -> u32 {
-        if f.frame.is_sequence_header() || f.frame.is_metadata() {
+        if f.metadata {
+            0
+        } else if f.frame.is_sequence_header() {
             self.last_out.max(self.offset)
         } else {
             self.rebase(f.frame.timestamp)
@@ -964,6 +989,71 @@ pub(crate) mod tests {
         assert!(again.iter().all(|(f, _)| !f.frame.is_metadata()));
         assert!(again[0].0.frame.is_sequence_header());
         assert!(again.iter().all(|(_, ts)| *ts > last_ts), "{again:?}");
+    }
+
+    fn metadata_n(n: f64) -> Frame {
+        use crate::rtmp::amf0::{encode_all, Amf0};
+        let body = encode_all(&[
+            Amf0::str("onMetaData"),
+            Amf0::EcmaArray(vec![("videodatarate".into(), Amf0::Number(n))]),
+        ]);
+        Frame {
+            kind: FrameKind::Script,
+            timestamp: 0,
+            payload: body.freeze(),
+        }
+    }
+
+    #[test]
+    fn repeated_bare_metadata_goes_first_at_zero_and_only_changes_follow_at_zero() {
+        let hub = Hub::new(settings());
+        let mut publisher = hub.publish(&name("s"), "", 1).unwrap();
+        // A flvmux-like encoder: metadata first and again every second, at the media timestamp.
+        publisher.push(Frame {
+            timestamp: 0,
+            ..metadata_n(1.0)
+        });
+        publisher.push(Frame {
+            kind: FrameKind::Video,
+            timestamp: 0,
+            payload: Bytes::from_static(&[0x17, 0, 0, 0, 0, 1]),
+        });
+        for i in 0..50u32 {
+            let ts = i * 40;
+            if i > 0 && ts % 1000 == 0 {
+                publisher.push(Frame {
+                    timestamp: ts,
+                    ..metadata_n(1.0)
+                });
+            }
+            publisher.push(video(ts, i % 25 == 0, 10));
+        }
+        // The newest copy sits inside the cached GOP (keyframe at 1000 ms): a late joiner still
+        // gets it first, at 0, and not again.
+        let mut player = hub.play(&name("s"));
+        assert!(matches!(player.poll(100), PlayerEvent::Published));
+        let got = frames(player.poll(100));
+        assert!(got[0].0.frame.is_metadata());
+        assert_eq!(got[0].1, 0);
+        assert!(got[1].0.frame.is_sequence_header());
+        assert!(got[2].0.frame.is_keyframe());
+        assert_eq!(got.iter().filter(|(f, _)| f.frame.is_metadata()).count(), 1);
+        // An identical repeat is not passed on; a change is, at 0.
+        publisher.push(Frame {
+            timestamp: 2000,
+            ..metadata_n(1.0)
+        });
+        publisher.push(video(2000, false, 10));
+        let got = frames(player.poll(100));
+        assert_eq!(got.len(), 1);
+        assert!(!got[0].0.frame.is_metadata());
+        publisher.push(Frame {
+            timestamp: 2040,
+            ..metadata_n(2.0)
+        });
+        let got = frames(player.poll(100));
+        assert!(got[0].0.frame.is_metadata());
+        assert_eq!(got[0].1, 0);
     }
 
     #[test]
