@@ -11,6 +11,7 @@ pub mod hub;
 pub mod merge_clock;
 pub mod metrics;
 pub mod published;
+pub mod refusals;
 pub mod role;
 pub mod rtmp_conn;
 pub mod vectored;
