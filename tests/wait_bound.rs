@@ -6,11 +6,13 @@ mod common;
 
 use common::cluster::{plan, worker, worker_role, write_plan, Proc};
 use common::http::http_get;
+use common::process::ChildGuard;
 use common::wait::wait_until;
 use common::TestClient;
 use oryx::compile::plan::{WorkerKind, WorkerPlan};
 use oryx::rtmp::client::{ClientEvent, ClientMode};
 use oryx::rtmp::message::MediaKind;
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 const SECS: Duration = Duration::from_secs(10);
@@ -65,6 +67,22 @@ fn players_of_a_stream_never_published_are_told_closed_and_logged() {
 
     let (status, _) = http_get(w.http, "/live/never.flv").unwrap();
     assert_eq!(status, 404);
+
+    // A real player stops by itself too, with an error.
+    let mut ffprobe = ChildGuard(
+        Command::new("ffprobe")
+            .args(["-v", "error", &url(&w, "live/never")])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("ffprobe starts"),
+    );
+    let exit = ffprobe.wait_timeout(Duration::from_secs(20));
+    assert!(
+        exit.is_some_and(|s| !s.success()),
+        "ffprobe of a stream never published: {exit:?}"
+    );
 
     assert!(
         wait_until(SECS, || {
@@ -133,6 +151,9 @@ fn refusals_at_max_connections_are_logged_and_waiters_free_their_slots() {
         matches!(&refused, Some(ClientEvent::CommandError { description }) if description.contains("max-connections 2")),
         "{refused:?}"
     );
+    let (status, body) = http_get(w.http, "/live/nobody.flv").unwrap();
+    assert_eq!(status, 503);
+    assert!(String::from_utf8_lossy(&body).contains("max-connections 2"));
     assert!(
         wait_until(SECS, || worker
             .log_text()
