@@ -136,15 +136,17 @@ fn a_publisher_that_does_not_come_back_ends_the_play_with_unpublish_notify() {
 #[test]
 fn refusals_at_max_connections_are_logged_and_waiters_free_their_slots() {
     let (worker, w, _dir) = start(2);
-    let stream = url(&w, "live/nobody");
-    let mut a = TestClient::connect(&stream, ClientMode::Play);
-    assert!(a.wait_for(SECS, started).is_some());
-    let mut b = TestClient::connect(&stream, ClientMode::Play);
-    assert!(b.wait_for(SECS, started).is_some());
+    // A publisher and a player of its stream hold both slots (neither waits for anything).
+    let live = url(&w, "live/on");
+    let mut publisher = TestClient::connect(&live, ClientMode::Publish);
+    assert!(publisher.wait_for(SECS, started).is_some());
+    let mut player = TestClient::connect(&live, ClientMode::Play);
+    assert!(player.wait_for(SECS, started).is_some());
 
-    // Every slot is held by a waiting player: the next client is refused, and the log says why.
-    let mut c = TestClient::connect(&stream, ClientMode::Play);
-    let refused = c.wait_for(SECS, |e| {
+    // The next client is refused, told the limit, and the log says why.
+    let nobody = url(&w, "live/nobody");
+    let mut refused_client = TestClient::connect(&nobody, ClientMode::Play);
+    let refused = refused_client.wait_for(SECS, |e| {
         matches!(e, ClientEvent::CommandError { .. } | ClientEvent::Started)
     });
     assert!(
@@ -162,10 +164,21 @@ fn refusals_at_max_connections_are_logged_and_waiters_free_their_slots() {
         worker.log_text()
     );
 
-    // The waiters are closed after play-wait, and their slots serve new clients.
-    assert!(closed_within(&mut a, SECS) && closed_within(&mut b, SECS));
+    // Players of a stream that never comes take the slots, are closed after play-wait, and their
+    // slots serve new clients.
+    drop((publisher, player, refused_client));
+    let mut waiters = Vec::new();
+    for _ in 0..2 {
+        waiters.push(common::wait::expect_within(SECS, "a free slot", || {
+            let mut waiter = TestClient::connect(&nobody, ClientMode::Play);
+            waiter.wait_for(SECS, started).map(|_| waiter)
+        }));
+    }
+    for waiter in &mut waiters {
+        assert!(closed_within(waiter, SECS), "a waiter stayed open");
+    }
     assert!(wait_until(SECS, || {
-        let mut d = TestClient::connect(&stream, ClientMode::Play);
-        d.wait_for(Duration::from_secs(2), started).is_some()
+        let mut next = TestClient::connect(&nobody, ClientMode::Play);
+        next.wait_for(Duration::from_secs(2), started).is_some()
     }));
 }
