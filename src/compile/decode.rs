@@ -34,6 +34,7 @@ pub struct StreamOverrides {
     pub chunk_size: Option<u32>,
     pub merge_write_ms: Option<u64>,
     pub merge_read_ms: Option<u64>,
+    pub play_wait_ms: Option<u64>,
     pub player_queue_bytes: Option<u64>,
     pub max_connections: Option<u32>,
     pub http_flv_enabled: Option<bool>,
@@ -122,6 +123,7 @@ const STREAM_SETTINGS: &[(&str, Shape)] = &[
     ("chunk-size", Shape::One),
     ("merge-write", Shape::One),
     ("merge-read", Shape::One),
+    ("play-wait", Shape::One),
     ("player-queue", Shape::One),
     ("max-connections", Shape::One),
     ("http-flv", Shape::One),
@@ -137,6 +139,7 @@ const WORKER_SETTINGS: &[(&str, Shape)] = &[
     ("chunk-size", Shape::One),
     ("merge-write", Shape::One),
     ("merge-read", Shape::One),
+    ("play-wait", Shape::One),
     ("player-queue", Shape::One),
     ("max-connections", Shape::One),
     ("http-flv", Shape::One),
@@ -348,6 +351,7 @@ fn decode_stream(fields: &Fields<'_>, ctx: &mut Ctx) -> StreamOverrides {
             .and_then(|v| u32::try_from(v).ok()),
         merge_write_ms: fields.duration_ms("merge-write", ctx),
         merge_read_ms: fields.duration_ms("merge-read", ctx),
+        play_wait_ms: fields.duration_ms("play-wait", ctx),
         player_queue_bytes: fields.size_bytes("player-queue", ctx),
         max_connections: fields
             .int("max-connections", 0, i128::from(u32::MAX), ctx)

@@ -35,6 +35,7 @@ pub fn default_stream() -> StreamSettings {
         // fixed per-stream CPU; every player of the stream sees at most 100 ms more latency, on top of
         // merge-write's window, so this one is kept shorter.
         merge_read_ms: 100,
+        play_wait_ms: DEFAULT_PLAY_WAIT_MS,
         player_queue_bytes: 4 << 20,
         max_connections: 10000,
         http_flv: HttpFlvSettings {
@@ -64,6 +65,7 @@ fn apply_overrides(base: &mut StreamSettings, o: &StreamOverrides) {
     set(&mut base.chunk_size, &o.chunk_size);
     set(&mut base.merge_write_ms, &o.merge_write_ms);
     set(&mut base.merge_read_ms, &o.merge_read_ms);
+    set(&mut base.play_wait_ms, &o.play_wait_ms);
     set(&mut base.player_queue_bytes, &o.player_queue_bytes);
     set(&mut base.max_connections, &o.max_connections);
     set(&mut base.http_flv.enabled, &o.http_flv_enabled);

@@ -304,6 +304,24 @@ mod tests {
     }
 
     #[test]
+    fn play_wait_is_a_stream_setting_with_a_default() {
+        let text = "oryx 1\ndefaults play-wait=\"10s\"\nworker \"a\"\nworker \"b\" { play-wait \"0\"; }\nenv \"dev\" { worker \"a\" play-wait=\"1m\"; }\n";
+        let plan = compile_text(text).plan.expect("valid");
+        let waits: Vec<_> = plan.workers.iter().map(|w| w.stream.play_wait_ms).collect();
+        assert_eq!(waits, [10_000, 0]);
+        let dev = compile_source("test.kdl", text, Some("dev")).unwrap();
+        assert_eq!(dev.workers[0].stream.play_wait_ms, 60_000);
+        let untouched = compile_text("oryx 1\nworker \"a\"\n").plan.expect("valid");
+        assert_eq!(untouched.workers[0].stream.play_wait_ms, 30_000);
+
+        let c = compile_text("oryx 1\nworker \"a\" play-wait=\"soon\"\n");
+        assert_eq!(codes(&c), ["oryx::bad-duration"]);
+        let c = compile_text("oryx 1\nworker \"a\" play-wiat=\"5s\"\n");
+        assert_eq!(codes(&c), ["oryx::unknown-property"]);
+        assert!(format!("{:?}", c.diagnostics).contains("play-wait"));
+    }
+
+    #[test]
     fn reports_every_problem_at_once() {
         let c = compile_text(
             "oryx 1\nworker \"a\" chunksize=1\nrtmp-lb listen=\"0.0.0.0:0\" workers=\"b\"\nbogus\n",

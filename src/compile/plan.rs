@@ -93,6 +93,11 @@ pub struct StreamSettings {
     /// How long a publisher's reads are merged: after a read the worker waits this long before the
     /// next; 0 = read at once.
     pub merge_read_ms: u64,
+    /// How long an RTMP player waits for a publisher: one that has not come yet, or one that left
+    /// (a republish within it goes on in the same play). Past it the player is told and closed;
+    /// 0 = no wait. Plans written before the setting existed get the default.
+    #[serde(default = "default_play_wait_ms")]
+    pub play_wait_ms: u64,
     /// Per-player queue bound in bytes before the player skips to the next keyframe.
     pub player_queue_bytes: u64,
     /// Refuse new connections past this many (0 = unlimited).
@@ -100,6 +105,14 @@ pub struct StreamSettings {
     pub http_flv: HttpFlvSettings,
     pub hls: HlsSettings,
     pub hooks: HookSettings,
+}
+
+/// `play-wait`'s default: long enough for a player started before its encoder, or an encoder that
+/// reconnects, short enough that players of a stream that never comes free their slot.
+pub const DEFAULT_PLAY_WAIT_MS: u64 = 30_000;
+
+fn default_play_wait_ms() -> u64 {
+    DEFAULT_PLAY_WAIT_MS
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -66,6 +66,7 @@ fn stream_lines(s: &StreamSettings, out: &mut String) {
         "off".into()
     };
     let _ = writeln!(out, "    http-flv  {flv}");
+    let _ = writeln!(out, "    play-wait {}", duration(s.play_wait_ms));
     let _ = writeln!(out, "    hls       {hls}");
     let hooks = &s.hooks;
     for (name, urls) in [

@@ -96,6 +96,7 @@ impl FlvPlayback {
                         _ = cancel.cancelled() => false,
                     };
                     if !republished {
+                        tracing::info!(stream = %self.name.key(), client = %self.ip, "FLV response ended: the publisher did not come back within http-flv wait ({wait:?})");
                         return None;
                     }
                 }
@@ -137,7 +138,12 @@ pub async fn serve(ctx: Arc<WorkerContext>, name: StreamName, ip: String) -> Res
         return status(StatusCode::NOT_FOUND, "HTTP-FLV is disabled\n");
     }
     let Some(slot) = ctx.try_connect() else {
-        return status(StatusCode::SERVICE_UNAVAILABLE, "too many connections\n");
+        let limit = ctx.settings.max_connections;
+        super::refusals::at_limit("http-flv", &ip, limit);
+        return status(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &format!("too many connections (max-connections {limit})\n"),
+        );
     };
     let guard = ctx.hub.register_client(&ip, ClientKind::FlvPlay);
     let tc_url = String::new();
@@ -157,9 +163,9 @@ pub async fn serve(ctx: Arc<WorkerContext>, name: StreamName, ip: String) -> Res
         Some(&name),
         Some(player.stream().id),
     );
-    let deadline =
-        tokio::time::Instant::now() + Duration::from_millis(ctx.settings.http_flv.wait_ms);
-    if !wait_for_publisher(&mut player, deadline).await {
+    let wait = Duration::from_millis(ctx.settings.http_flv.wait_ms);
+    if !wait_for_publisher(&mut player, tokio::time::Instant::now() + wait).await {
+        tracing::info!(stream = %name.key(), client = %ip, "FLV request refused: no publisher within http-flv wait ({wait:?})");
         return status(StatusCode::NOT_FOUND, "stream not found\n");
     }
     let playback = FlvPlayback {

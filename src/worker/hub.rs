@@ -1,5 +1,5 @@
 //! The stream hub: streams keyed by `vhost/app/stream`, one publisher and many players each, the GOP
-//! cache, and the shared frame ring players read from at their own pace.
+//! cache, and the shared frame ring players read from at their own pace (their cursor: `player.rs`).
 //!
 //! # Contract (used by HLS, the API and the RTMP/HTTP-FLV front ends)
 //! - [`Hub`] is shared as `Arc<Hub>`. [`Hub::streams`] and [`Hub::clients`] return snapshots for the
@@ -21,9 +21,11 @@ use crate::compile::plan::StreamSettings;
 use crate::rtmp::names::StreamName;
 use bytes::Bytes;
 use std::collections::{HashMap, VecDeque};
+
+pub use super::player::{Player, PlayerEvent};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
@@ -144,9 +146,6 @@ pub struct ClientSnapshot {
 
 /// Hard cap on the ring of one stream whatever the GOP length (an all-intra-less stream of hours).
 const MAX_RING_BYTES: u64 = 64 * 1024 * 1024;
-/// A player skipped ahead this many times within [`SKIP_WINDOW`] is disconnected.
-const MAX_SKIPS: u32 = 3;
-const SKIP_WINDOW: Duration = Duration::from_secs(30);
 
 fn unix_ms() -> u64 {
     SystemTime::now()
@@ -160,7 +159,9 @@ pub struct CachedFrame {
     pub frame: Frame,
     pub seq: u64,
     /// Bytes of the stream before this frame (lag is measured with it).
-    offset: u64,
+    pub(super) offset: u64,
+    /// `onMetaData` (decided once, not per player).
+    pub(super) metadata: bool,
     /// The frame split into chunks at the worker's chunk size, shared by every RTMP player.
     chunked: OnceLock<Bytes>,
 }
@@ -180,22 +181,22 @@ impl CachedFrame {
 }
 
 #[derive(Default)]
-struct StreamState {
-    publisher: Option<u64>,
-    tc_url: String,
-    publish_started_ms: u64,
+pub(super) struct StreamState {
+    pub(super) publisher: Option<u64>,
+    pub(super) tc_url: String,
+    pub(super) publish_started_ms: u64,
     /// Incremented at every publish; players notice republishes by it.
-    generation: u64,
-    metadata: Option<Arc<CachedFrame>>,
-    video_sh: Option<Arc<CachedFrame>>,
-    audio_sh: Option<Arc<CachedFrame>>,
-    ring: VecDeque<Arc<CachedFrame>>,
-    next_seq: u64,
-    next_offset: u64,
+    pub(super) generation: u64,
+    pub(super) metadata: Option<Arc<CachedFrame>>,
+    pub(super) video_sh: Option<Arc<CachedFrame>>,
+    pub(super) audio_sh: Option<Arc<CachedFrame>>,
+    pub(super) ring: VecDeque<Arc<CachedFrame>>,
+    pub(super) next_seq: u64,
+    pub(super) next_offset: u64,
     /// Seq of the newest keyframe in the ring.
-    gop_start: Option<u64>,
-    has_video: bool,
-    players: u32,
+    pub(super) gop_start: Option<u64>,
+    pub(super) has_video: bool,
+    pub(super) players: u32,
 }
 
 /// One live stream.
@@ -204,14 +205,14 @@ pub struct Stream {
     pub key: String,
     pub name: StreamKeyInfo,
     state: Mutex<StreamState>,
-    notify: Notify,
+    pub(super) notify: Notify,
     frames: AtomicU64,
     recv_bytes: AtomicU64,
     send_bytes: AtomicU64,
 }
 
 impl Stream {
-    fn lock(&self) -> MutexGuard<'_, StreamState> {
+    pub(super) fn lock(&self) -> MutexGuard<'_, StreamState> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -389,7 +390,7 @@ impl Hub {
     }
 
     /// Drop a stream nobody uses any more.
-    fn release(&self, stream: &Arc<Stream>) {
+    pub(super) fn release(&self, stream: &Arc<Stream>) {
         let mut streams = self.lock_streams();
         let state = stream.lock();
         if state.publisher.is_none() && state.players == 0 {
@@ -442,21 +443,7 @@ impl Hub {
     pub fn play(self: &Arc<Self>, name: &StreamName) -> Player {
         let stream = self.stream(name);
         stream.lock().players += 1;
-        Player {
-            hub: self.clone(),
-            stream,
-            next_seq: 0,
-            started: false,
-            playing_generation: None,
-            skips: VecDeque::new(),
-            gop_cache: self.settings.gop_cache,
-            queue_bytes: self.settings.player_queue_bytes.max(64 * 1024),
-            base: None,
-            offset: 0,
-            last_out: 0,
-            sent_any: false,
-            await_keyframe: false,
-        }
+        Player::new(self.clone(), stream, &self.settings)
     }
 
     /// Whether `name` has a publisher now.
@@ -565,11 +552,23 @@ impl Publisher {
             if frame.kind == FrameKind::Video {
                 state.has_video = true;
             }
+            // Encoders without `@setDataFrame` (GStreamer's flvmux, hardware encoders) repeat the
+            // same onMetaData every second or so: every player already has it (it goes first), so
+            // only a change is passed on.
+            if metadata
+                && state
+                    .metadata
+                    .as_ref()
+                    .is_some_and(|m| m.frame.payload == frame.payload)
+            {
+                return;
+            }
             let seq = state.next_seq;
             let cached = Arc::new(CachedFrame {
                 frame,
                 seq,
                 offset: state.next_offset,
+                metadata,
                 chunked: OnceLock::new(),
             });
             state.next_seq += 1;
@@ -626,415 +625,6 @@ impl Drop for Publisher {
     }
 }
 
-/// What a player should do next.
-#[derive(Debug)]
-pub enum PlayerEvent {
-    /// Frames to send, timestamps already rebased for this player (`(frame, timestamp)`).
-    Frames(Vec<(Arc<CachedFrame>, u32)>),
-    /// The publisher left (players keep waiting; RTMP tells them `UnpublishNotify`).
-    Unpublished,
-    /// A publisher (re)started.
-    Published,
-    /// Nothing yet; wait with [`Player::wait`].
-    Idle,
-    /// The player fell behind too often: disconnect it.
-    TooSlow,
-}
-
-/// A player's cursor into a stream's ring: all its per-player state.
-pub struct Player {
-    hub: Arc<Hub>,
-    stream: Arc<Stream>,
-    next_seq: u64,
-    started: bool,
-    /// The generation this player has been told is publishing.
-    playing_generation: Option<u64>,
-    skips: VecDeque<Instant>,
-    gop_cache: bool,
-    queue_bytes: u64,
-    /// Publisher timestamp that maps to `offset` for this player.
-    base: Option<u32>,
-    offset: u32,
-    last_out: u32,
-    sent_any: bool,
-    /// Skipped ahead with no keyframe to land on: drop frames until one comes.
-    await_keyframe: bool,
-}
-
-impl Player {
-    pub fn stream(&self) -> &Arc<Stream> {
-        &self.stream
-    }
-
-    fn rebase(&mut self, ts: u32) -> u32 {
-        let base = *self.base.get_or_insert(ts);
-        let out = self.offset.wrapping_add(ts.wrapping_sub(base));
-        // Keep output monotonic: a frame stamped before the start (audio interleaving) or a jump
-        // backwards maps to the last timestamp sent.
-        let out = if ts < base || out < self.last_out {
-            self.last_out
-        } else {
-            out
-        };
-        self.last_out = out;
-        out
-    }
-
-    /// Take the next batch (at most `max_frames`).
-    pub fn poll(&mut self, max_frames: usize) -> PlayerEvent {
-        let stream = self.stream.clone();
-        let state = stream.lock();
-        let publishing = state.publisher.is_some();
-        match self.playing_generation {
-            Some(generation) => {
-                let ended = !publishing || state.generation != generation;
-                let drained = !self.started
-                    || state.next_seq <= self.next_seq
-                    || state.generation != generation;
-                if ended && drained {
-                    self.playing_generation = None;
-                    self.started = false;
-                    return PlayerEvent::Unpublished;
-                }
-            }
-            None if publishing => {
-                self.playing_generation = Some(state.generation);
-                self.started = false;
-                self.await_keyframe = false;
-                self.next_seq = state.ring.front().map_or(state.next_seq, |f| f.seq);
-                // Continue just after what this player saw, so timestamps stay monotonic.
-                self.base = None;
-                self.offset = if self.sent_any {
-                    self.last_out.wrapping_add(1)
-                } else {
-                    0
-                };
-                return PlayerEvent::Published;
-            }
-            None => return PlayerEvent::Idle,
-        }
-        let front_seq = state.ring.front().map_or(state.next_seq, |f| f.seq);
-        let index_of = |seq: u64| seq.checked_sub(front_seq).map(|i| i as usize);
-        let mut frames = Vec::new();
-        if !self.started {
-            let cached_start = if self.gop_cache {
-                state.gop_start
-            } else {
-                None
-            };
-            let start_seq = match cached_start {
-                Some(seq) => seq,
-                None => {
-                    // No cache to start from: wait for the next place a decoder can start.
-                    let has_video = state.has_video;
-                    let from = index_of(self.next_seq).unwrap_or(0);
-                    let found = state.ring.iter().skip(from).find(|f| {
-                        f.frame.is_keyframe() || (!has_video && f.frame.kind == FrameKind::Audio)
-                    });
-                    match found {
-                        Some(f) => f.seq,
-                        None => {
-                            self.next_seq = state.next_seq;
-                            return PlayerEvent::Idle;
-                        }
-                    }
-                }
-            };
-            self.started = true;
-            self.next_seq = start_seq;
-            if let Some(f) = index_of(start_seq).and_then(|i| state.ring.get(i)) {
-                self.base = Some(f.frame.timestamp);
-            }
-            // A player continuing across a republish gets the new sequence headers (decoders need
-            // them) but not the metadata again: mid-stream onMetaData at a timestamp past 0 is what
-            // FFmpeg's FLV reader takes for a new subtitle stream, and the codec facts it repeats are
-            // all in the sequence headers.
-            let metadata = if self.sent_any {
-                &None
-            } else {
-                &state.metadata
-            };
-            for f in [metadata, &state.video_sh, &state.audio_sh]
-                .into_iter()
-                .flatten()
-            {
-                if f.seq < start_seq {
-                    frames.push((f.clone(), self.stamp(f)));
-                }
-            }
-        } else {
-            // Fallen off the ring, or lagging more than the queue allows: skip to the newest keyframe.
-            let lag = index_of(self.next_seq)
-                .and_then(|i| state.ring.get(i))
-                .map_or(0, |f| state.next_offset - f.offset);
-            if self.next_seq < front_seq || lag > self.queue_bytes {
-                let now = Instant::now();
-                self.skips.push_back(now);
-                while self
-                    .skips
-                    .front()
-                    .is_some_and(|t| now.duration_since(*t) > SKIP_WINDOW)
-                {
-                    self.skips.pop_front();
-                }
-                if self.skips.len() as u32 > MAX_SKIPS {
-                    crate::worker::metrics::player_too_slow();
-                    return PlayerEvent::TooSlow;
-                }
-                let skipped_from = self.next_seq;
-                match state.gop_start {
-                    Some(g) if g > self.next_seq => self.next_seq = g,
-                    // No newer keyframe yet: drop everything queued and resume at the next one.
-                    _ => {
-                        self.next_seq = state.next_seq;
-                        self.await_keyframe = true;
-                    }
-                }
-                crate::worker::metrics::player_skipped(self.next_seq.saturating_sub(skipped_from));
-            }
-        }
-        let first = index_of(self.next_seq).unwrap_or(0);
-        let audio_only = !state.has_video;
-        frames.reserve(state.ring.len().saturating_sub(first).min(max_frames));
-        for f in state.ring.iter().skip(first).take(max_frames) {
-            if self.await_keyframe {
-                if !(f.frame.is_keyframe() || audio_only && f.frame.kind == FrameKind::Audio) {
-                    self.next_seq = f.seq + 1;
-                    continue;
-                }
-                self.await_keyframe = false;
-            }
-            self.next_seq = f.seq + 1;
-            frames.push((f.clone(), self.stamp(f)));
-        }
-        drop(state);
-        if frames.is_empty() {
-            return PlayerEvent::Idle;
-        }
-        self.sent_any = true;
-        PlayerEvent::Frames(frames)
-    }
-
-    /// This player's timestamp for `f`: headers and metadata at the current position, media rebased.
-    fn stamp(&mut self, f: &CachedFrame) -> u32 {
-        if f.frame.is_sequence_header() || f.frame.is_metadata() {
-            self.last_out.max(self.offset)
-        } else {
-            self.rebase(f.frame.timestamp)
-        }
-    }
-}
-
-impl Drop for Player {
-    fn drop(&mut self) {
-        {
-            let mut state = self.stream.lock();
-            state.players = state.players.saturating_sub(1);
-        }
-        self.hub.release(&self.stream);
-    }
-}
-
 #[cfg(test)]
-pub(crate) mod tests {
-    use super::*;
-    use crate::compile::plan::{HlsSettings, HookSettings, HttpFlvSettings};
-
-    pub(crate) fn settings() -> StreamSettings {
-        StreamSettings {
-            gop_cache: true,
-            chunk_size: 4096,
-            merge_write_ms: 0,
-            merge_read_ms: 0,
-            player_queue_bytes: 64 * 1024,
-            max_connections: 0,
-            http_flv: HttpFlvSettings {
-                enabled: true,
-                wait_ms: 0,
-            },
-            hls: HlsSettings {
-                enabled: false,
-                fragment_ms: 2000,
-                window: 6,
-                path: None,
-            },
-            hooks: HookSettings::default(),
-        }
-    }
-
-    fn name(s: &str) -> StreamName {
-        crate::rtmp::names::resolve_rtmp("rtmp://127.0.0.1/live", "live", s)
-    }
-
-    fn video(ts: u32, key: bool, len: usize) -> Frame {
-        let mut p = vec![if key { 0x17 } else { 0x27 }, 1];
-        p.resize(len.max(2), 0);
-        Frame {
-            kind: FrameKind::Video,
-            timestamp: ts,
-            payload: Bytes::from(p),
-        }
-    }
-
-    fn frames(event: PlayerEvent) -> Vec<(Arc<CachedFrame>, u32)> {
-        match event {
-            PlayerEvent::Frames(f) => f,
-            other => panic!("expected frames, got {other:?}"),
-        }
-    }
-
-    #[test]
-    fn late_joiner_gets_headers_and_gop_rebased() {
-        let hub = Hub::new(settings());
-        let mut publisher = hub.publish(&name("s"), "rtmp://x/live", 1).unwrap();
-        publisher.push(Frame {
-            kind: FrameKind::Video,
-            timestamp: 0,
-            payload: Bytes::from_static(&[0x17, 0, 0, 0, 0, 1]),
-        });
-        for i in 0..10u32 {
-            publisher.push(video(1000 + i * 40, i % 5 == 0, 100));
-        }
-        let mut player = hub.play(&name("s"));
-        assert!(matches!(player.poll(100), PlayerEvent::Published));
-        let got = frames(player.poll(100));
-        // Sequence header, then the GOP starting at the keyframe of i=5 (ts 1200), rebased to 0.
-        assert!(got[0].0.frame.is_sequence_header());
-        assert!(got[1].0.frame.is_keyframe());
-        assert_eq!(got[1].1, 0);
-        assert_eq!(got.last().unwrap().1, 160);
-        assert_eq!(got.len(), 6);
-        assert!(matches!(player.poll(100), PlayerEvent::Idle));
-        assert_eq!(hub.streams()[0].clients, 2);
-    }
-
-    #[test]
-    fn second_publisher_is_refused_and_republish_continues_players() {
-        let hub = Hub::new(settings());
-        let publisher = hub.publish(&name("s"), "", 1).unwrap();
-        assert!(hub.publish(&name("s"), "", 2).is_err());
-        let mut player = hub.play(&name("s"));
-        assert!(matches!(player.poll(10), PlayerEvent::Published));
-        drop(publisher);
-        assert!(matches!(player.poll(10), PlayerEvent::Unpublished));
-        assert!(matches!(player.poll(10), PlayerEvent::Idle));
-        let mut publisher = hub.publish(&name("s"), "", 3).unwrap();
-        publisher.push(video(5, true, 10));
-        assert!(matches!(player.poll(10), PlayerEvent::Published));
-        assert_eq!(frames(player.poll(10)).len(), 1);
-    }
-
-    fn metadata() -> Frame {
-        use crate::rtmp::amf0::{encode_all, Amf0};
-        let body = encode_all(&[Amf0::str("onMetaData"), Amf0::Object(vec![])]);
-        Frame {
-            kind: FrameKind::Script,
-            timestamp: 0,
-            payload: body.freeze(),
-        }
-    }
-
-    #[test]
-    fn a_republish_resends_sequence_headers_but_not_metadata_and_timestamps_go_on() {
-        let hub = Hub::new(settings());
-        let sequence_header = Frame {
-            kind: FrameKind::Video,
-            timestamp: 0,
-            payload: Bytes::from_static(&[0x17, 0, 0, 0, 0, 1]),
-        };
-        let mut publisher = hub.publish(&name("s"), "", 1).unwrap();
-        publisher.push(metadata());
-        publisher.push(sequence_header.clone());
-        publisher.push(video(0, true, 10));
-        publisher.push(video(40, false, 10));
-        let mut player = hub.play(&name("s"));
-        assert!(matches!(player.poll(10), PlayerEvent::Published));
-        let first = frames(player.poll(10));
-        assert!(first[0].0.frame.is_metadata());
-        let last_ts = first.last().unwrap().1;
-        drop(publisher);
-        assert!(matches!(player.poll(10), PlayerEvent::Unpublished));
-        let mut publisher = hub.publish(&name("s"), "", 2).unwrap();
-        publisher.push(metadata());
-        publisher.push(sequence_header);
-        publisher.push(video(0, true, 10));
-        assert!(matches!(player.poll(10), PlayerEvent::Published));
-        let again = frames(player.poll(10));
-        assert!(again.iter().all(|(f, _)| !f.frame.is_metadata()));
-        assert!(again[0].0.frame.is_sequence_header());
-        assert!(again.iter().all(|(_, ts)| *ts > last_ts), "{again:?}");
-    }
-
-    #[test]
-    fn slow_player_skips_then_is_dropped_and_ring_stays_bounded() {
-        let hub = Hub::new(settings());
-        let mut publisher = hub.publish(&name("s"), "", 1).unwrap();
-        let mut player = hub.play(&name("s"));
-        publisher.push(video(0, true, 1000));
-        assert!(matches!(player.poll(10), PlayerEvent::Published));
-        assert_eq!(frames(player.poll(10)).len(), 1);
-        let mut outcome = None;
-        for round in 0..10u32 {
-            for i in 0..200u32 {
-                publisher.push(video(round * 10_000 + i * 40, i % 20 == 0, 1000));
-            }
-            match player.poll(1) {
-                PlayerEvent::TooSlow => {
-                    outcome = Some(round);
-                    break;
-                }
-                PlayerEvent::Frames(f) => assert!(f[0].0.frame.is_keyframe()),
-                other => panic!("{other:?}"),
-            }
-        }
-        assert_eq!(outcome, Some(MAX_SKIPS));
-        let state = player.stream.lock();
-        let ring_bytes: usize = state.ring.iter().map(|f| f.frame.payload.len()).sum();
-        assert!(ring_bytes < 300 * 1000, "{ring_bytes}");
-    }
-
-    #[test]
-    fn streams_disappear_when_unused_and_kick_cancels() {
-        let hub = Hub::new(settings());
-        let guard = hub.register_client("1.2.3.4", ClientKind::RtmpPlay);
-        let player = hub.play(&name("s"));
-        assert_eq!(hub.streams().len(), 1);
-        drop(player);
-        assert!(hub.streams().is_empty());
-        assert!(hub.kick(guard.entry.id));
-        assert!(guard.entry.cancel.is_cancelled());
-        assert_eq!(hub.clients().len(), 1);
-        drop(guard);
-        assert!(hub.clients().is_empty());
-        assert!(!hub.kick(12345));
-    }
-
-    struct CountingSink(Arc<AtomicU64>);
-    impl StreamSink for CountingSink {
-        fn on_frame(&mut self, _frame: &Frame) {
-            self.0.fetch_add(1, Ordering::Relaxed);
-        }
-        fn on_unpublish(&mut self) {
-            self.0.fetch_add(1000, Ordering::Relaxed);
-        }
-    }
-    struct Factory(Arc<AtomicU64>);
-    impl SinkFactory for Factory {
-        fn create(&self, _key: &StreamKeyInfo) -> Option<Box<dyn StreamSink>> {
-            Some(Box::new(CountingSink(self.0.clone())))
-        }
-    }
-
-    #[test]
-    fn sinks_see_every_frame() {
-        let hub = Hub::new(settings());
-        let count = Arc::new(AtomicU64::new(0));
-        hub.add_sink_factory(Arc::new(Factory(count.clone())));
-        let mut publisher = hub.publish(&name("s"), "", 1).unwrap();
-        for i in 0..500 {
-            publisher.push(video(i * 40, i % 50 == 0, 500));
-        }
-        drop(publisher);
-        assert_eq!(count.load(Ordering::Relaxed), 1500);
-    }
-}
+#[path = "hub_tests.rs"]
+pub(crate) mod tests;

@@ -174,8 +174,11 @@ pub(crate) async fn serve_session(
         app: String::new(),
     };
     if slot.is_none() {
-        conn.session
-            .refuse_connect("NetConnection.Connect.Rejected: too many connections");
+        let limit = conn.ctx.settings.max_connections;
+        super::refusals::at_limit("rtmp", &conn.ip, limit);
+        conn.session.refuse_connect(&format!(
+            "NetConnection.Connect.Rejected: too many connections (max-connections {limit})"
+        ));
     }
     let _slot = slot;
     let mut publisher: Option<(Publisher, StreamName)> = None;
@@ -376,6 +379,13 @@ async fn play_loop(
     let mut queue = WriteQueue::default();
     let mut buf = vec![0u8; 1024];
     let mut merge_next = false;
+    let wait = Duration::from_millis(conn.ctx.settings.play_wait_ms);
+    // While there is no publisher: when to stop waiting for one. Set at the start and when the
+    // publisher leaves; the unpublish notice is held until then, since ffmpeg and rtmpdump stop at
+    // it and an encoder that reconnects is back within seconds: a republish in time goes on in the
+    // same play, new sequence headers first, as an HTTP-FLV body does.
+    let mut give_up = Some(tokio::time::Instant::now() + wait);
+    let mut had_publisher = false;
     loop {
         if merge_next {
             // Merge the next writes: wait for the worker's merge tick (not registered as a waiter
@@ -452,21 +462,36 @@ async fn play_loop(
                 stream.add_send_bytes(written);
             }
             PlayerEvent::Published => {
-                conn.session.publish_notify(stream_id, name);
-                conn.flush_session().await?;
+                give_up = None;
+                if !std::mem::replace(&mut had_publisher, true) {
+                    conn.session.publish_notify(stream_id, name);
+                    conn.flush_session().await?;
+                }
                 continue;
             }
             PlayerEvent::Unpublished => {
-                conn.session.unpublish_notify(stream_id, name);
-                conn.flush_session().await?;
+                give_up = Some(tokio::time::Instant::now() + wait);
                 continue;
             }
             PlayerEvent::TooSlow => {
                 anyhow::bail!("player fell behind too often");
             }
             PlayerEvent::Idle => {
+                let deadline = give_up.unwrap_or_else(tokio::time::Instant::now);
+                if give_up.is_some_and(|t| t <= tokio::time::Instant::now()) {
+                    return end_without_publisher(
+                        conn,
+                        rd,
+                        &stream,
+                        stream_id,
+                        name,
+                        had_publisher,
+                    )
+                    .await;
+                }
                 tokio::select! {
                     _ = &mut notified => {}
+                    _ = tokio::time::sleep_until(deadline), if give_up.is_some() => {}
                     r = rd.read(&mut buf) => {
                         if !player_input(conn, r?, &buf).await? {
                             return Ok(());
@@ -483,6 +508,42 @@ async fn play_loop(
         }
         merge_next = !merge.is_zero() && !full_batch;
     }
+}
+
+/// `play-wait` passed without a publisher: tell the player (`StreamNotFound` when none came at
+/// all, the held `UnpublishNotify` when one left and did not come back) and close, so players of a
+/// stream that never comes do not hold connection slots for ever.
+async fn end_without_publisher(
+    conn: &mut Conn,
+    rd: &mut OwnedReadHalf,
+    stream: &super::hub::Stream,
+    stream_id: u32,
+    name: &str,
+    had_publisher: bool,
+) -> anyhow::Result<()> {
+    let wait = Duration::from_millis(conn.ctx.settings.play_wait_ms);
+    if had_publisher {
+        tracing::info!(stream = %stream.key, client = %conn.ip, "player closed: the publisher did not come back within play-wait ({wait:?})");
+        conn.session.unpublish_notify(stream_id, name);
+    } else {
+        tracing::info!(stream = %stream.key, client = %conn.ip, "player closed: no publisher within play-wait ({wait:?})");
+        conn.session.reject_play(
+            stream_id,
+            "NetStream.Play.StreamNotFound",
+            &format!("{name} was not published within {wait:?}"),
+        );
+    }
+    conn.flush_session().await?;
+    // Close after the client has read the status: FIN first, then read what it still sends until
+    // it closes (bounded), since closing with unread input would reset the connection and could
+    // discard the status before the client reads it.
+    let _ = conn.wr.shutdown().await;
+    let mut buf = [0u8; 1024];
+    let _ = tokio::time::timeout(Duration::from_secs(2), async {
+        while matches!(rd.read(&mut buf).await, Ok(1..)) {}
+    })
+    .await;
+    Ok(())
 }
 
 /// Handle bytes from a player; false when it is done (closed, deleteStream).

@@ -29,6 +29,7 @@ pub fn stream_settings() -> StreamSettings {
         chunk_size: 4096,
         merge_write_ms: 0,
         merge_read_ms: 0,
+        play_wait_ms: 30_000,
         player_queue_bytes: 8 << 20,
         max_connections: 0,
         http_flv: HttpFlvSettings {

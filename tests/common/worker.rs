@@ -23,6 +23,7 @@ pub fn settings() -> StreamSettings {
         chunk_size: 60000,
         merge_write_ms: 100,
         merge_read_ms: 0,
+        play_wait_ms: 30_000,
         player_queue_bytes: 2 * 1024 * 1024,
         max_connections: 0,
         http_flv: HttpFlvSettings {
