@@ -174,7 +174,8 @@ pub fn crasher(dir: &Path) -> PathBuf {
 /// control API and its HTTP port. It records each request line and answers:
 /// `/healthz` → 200; `/api/v1/published` → the streams it was told it publishes (none by default);
 /// `/live/slow.flv` → the first bytes, then the rest 3 s later; other `.flv`, `.m3u8`, `.ts` →
-/// `worker=NAME xff=… real=…`; `/api/v1/streams/`, `/api/v1/clients/` → one item each;
+/// `worker=NAME xff=… real=…`; `/api/v1/streams/`, `/api/v1/clients/` → one item each, in SRS 6's
+/// shape (a client's `stream` and both `vhost`s are ids of other items);
 /// `/api/v1/clients/c1` (GET or DELETE) → ok; `/api/v1/summaries` and `/api/v1/versions`.
 pub struct FakeWorker {
     pub addr: SocketAddr,
@@ -270,12 +271,12 @@ fn fake_answer(
         "/api/v1/streams/" => reply(
             &mut stream,
             "200 OK",
-            &format!("{{\"code\":0,\"server\":\"x\",\"streams\":[{{\"id\":\"s1\",\"name\":\"{name}-cam\",\"publish\":{{\"active\":true,\"cid\":\"c1\"}}}}]}}"),
+            &format!("{{\"code\":0,\"server\":\"x\",\"streams\":[{{\"id\":\"s1\",\"name\":\"{name}-cam\",\"vhost\":\"vid-v\",\"publish\":{{\"active\":true,\"cid\":\"c1\"}}}}]}}"),
         ),
         "/api/v1/clients/" => reply(
             &mut stream,
             "200 OK",
-            &format!("{{\"code\":0,\"clients\":[{{\"id\":\"c1\",\"stream\":\"{name}-cam\",\"type\":\"fmle-publish\"}}]}}"),
+            &format!("{{\"code\":0,\"clients\":[{{\"id\":\"c1\",\"vhost\":\"vid-v\",\"stream\":\"s1\",\"name\":\"{name}-cam\",\"type\":\"fmle-publish\"}}]}}"),
         ),
         "/api/v1/clients/c1" => reply(
             &mut stream,
