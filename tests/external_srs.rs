@@ -22,8 +22,13 @@ fn fixed_worker() -> oryx::compile::plan::WorkerPlan {
 
 #[test]
 fn srs_conf_is_compiled_from_the_plan() {
-    let conf = external::srs::config(&fixed_worker(), Path::new("/run/oryx/workers/origin-0"));
-    insta::assert_snapshot!("srs_conf", conf);
+    let conf = external::srs::config(
+        &fixed_worker(),
+        Path::new("/run/oryx/workers/origin-0"),
+        1 << 20,
+    );
+    assert_eq!(conf.clamped, None);
+    insta::assert_snapshot!("srs_conf", conf.text);
 }
 
 #[test]
