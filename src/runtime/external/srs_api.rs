@@ -10,25 +10,31 @@
 use crate::compile::plan::WorkerPlan;
 use crate::route;
 use crate::runtime::published::{PublishedKeys, PublishedReport, PublishedStream};
-use bytes::Bytes;
-use http_body_util::{BodyExt, Empty, Limited};
-use hyper::client::conn::http1::SendRequest;
-use hyper_util::rt::TokioIo;
 use serde::Deserialize;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{LazyLock, Mutex};
 use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
 
 /// SRS pages its lists (10 items unless `count` says more); one poll asks for this many streams.
-/// Past it, the streams SRS leaves out are routed by rendezvous hashing alone.
-pub const STREAMS_PATH: &str = "/api/v1/streams/?count=10000";
+/// Past it, the streams SRS leaves out are routed by rendezvous hashing alone. `from` (ignored by
+/// SRS) marks the request as the LBs' own poll in SRS's access log: see [`is_poll_log_line`].
+pub const STREAMS_PATH: &str = "/api/v1/streams/?count=10000&from=oryx-lb";
+
+/// Whether `line` of SRS's output is its access-log line for one of the LBs' polls. SRS logs every
+/// API request; the shell leaves these out of oryx's log (several a second, saying nothing).
+pub fn is_poll_log_line(line: &str) -> bool {
+    line.contains(STREAMS_PATH) && line.contains("HTTP #")
+}
 /// Largest answer read (10 000 streams of SRS's ~700-byte objects fit).
 const MAX_ANSWER_BYTES: usize = 16 << 20;
+/// Largest answer head read.
+const MAX_HEAD_BYTES: usize = 64 << 10;
 
-/// Idle kept-alive connections, by SRS API address. A connection whose task ended (SRS closed it,
-/// or the runtime that drove it is gone) reports closed and is replaced.
-static IDLE: LazyLock<Mutex<HashMap<SocketAddr, SendRequest<Empty<Bytes>>>>> =
+/// Idle kept-alive connections, by SRS API address, held outside any runtime.
+static IDLE: LazyLock<Mutex<HashMap<SocketAddr, std::net::TcpStream>>> =
     LazyLock::new(Mutex::default);
 
 /// SRS's answer to `GET /api/v1/streams/`, the parts the LBs use.
@@ -101,47 +107,95 @@ pub async fn check(worker: &WorkerPlan, timeout: Duration) -> Option<PublishedKe
 /// `GET path` on `addr` over a kept-alive connection (a fresh one if there is none, or if the kept
 /// one fails).
 async fn get(addr: SocketAddr, path: &str) -> anyhow::Result<(u16, String)> {
-    let kept = IDLE
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .remove(&addr)
-        .filter(|sender| !sender.is_closed());
-    if let Some(sender) = kept {
-        // SRS may have closed it since the last poll; a fresh connection settles that.
-        if let Ok(answer) = exchange(sender, addr, path).await {
+    let kept = IDLE.lock().unwrap_or_else(|e| e.into_inner()).remove(&addr);
+    // A kept socket is re-registered with the runtime running now (the one it was read on may be
+    // gone); SRS may have closed it since the last poll, which a fresh connection settles.
+    if let Some(stream) = kept.and_then(|std| TcpStream::from_std(std).ok()) {
+        if let Ok(answer) = exchange(stream, addr, path).await {
             return Ok(answer);
         }
     }
-    let stream = tokio::net::TcpStream::connect(addr).await?;
+    let stream = TcpStream::connect(addr).await?;
     let _ = stream.set_nodelay(true);
-    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
-    tokio::spawn(async move {
-        let _ = conn.await;
-    });
-    exchange(sender, addr, path).await
+    exchange(stream, addr, path).await
 }
 
-/// One request on `sender`; the connection goes back to [`IDLE`] when the answer was read whole.
+/// One request on `stream`; the socket goes back to [`IDLE`] when the answer had a length and was
+/// read whole.
+///
+/// A small HTTP/1.1 client of its own rather than hyper's: SRS answers every API request with
+/// `Connection: Close` yet keeps serving the connection (it closes only when the *request* asks
+/// to), and hyper obeys the header, closing each connection, which SRS then logs as a warning.
 async fn exchange(
-    mut sender: SendRequest<Empty<Bytes>>,
+    mut stream: TcpStream,
     addr: SocketAddr,
     path: &str,
 ) -> anyhow::Result<(u16, String)> {
-    sender.ready().await?;
-    let request = hyper::Request::get(path)
-        .header(hyper::header::HOST, addr.to_string())
-        .body(Empty::new())?;
-    let response = sender.send_request(request).await?;
-    let status = response.status().as_u16();
-    let body = Limited::new(response.into_body(), MAX_ANSWER_BYTES)
-        .collect()
-        .await
-        .map_err(|err| anyhow::anyhow!("reading answer from {addr}: {err}"))?
-        .to_bytes();
-    IDLE.lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .insert(addr, sender);
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nUser-Agent: oryx-lb\r\n\r\n");
+    stream.write_all(request.as_bytes()).await?;
+    let mut buf = Vec::with_capacity(4096);
+    let head_end = loop {
+        if let Some(at) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break at + 4;
+        }
+        anyhow::ensure!(buf.len() <= MAX_HEAD_BYTES, "{addr}: answer head too long");
+        anyhow::ensure!(read_more(&mut stream, &mut buf).await? > 0, "{addr} closed");
+    };
+    let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
+    let (status, length) =
+        parse_head(&head).ok_or_else(|| anyhow::anyhow!("{addr}: bad answer"))?;
+    let mut body = buf.split_off(head_end);
+    match length {
+        Some(length) => {
+            anyhow::ensure!(length <= MAX_ANSWER_BYTES, "{addr}: answer too large");
+            while body.len() < length {
+                anyhow::ensure!(
+                    read_more(&mut stream, &mut body).await? > 0,
+                    "{addr} closed"
+                );
+            }
+            body.truncate(length);
+            if let Ok(std) = stream.into_std() {
+                IDLE.lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(addr, std);
+            }
+        }
+        // No length: the body runs to the end of the connection, which is then spent.
+        None => {
+            while read_more(&mut stream, &mut body).await? > 0 {
+                anyhow::ensure!(body.len() <= MAX_ANSWER_BYTES, "{addr}: answer too large");
+            }
+        }
+    }
     Ok((status, String::from_utf8_lossy(&body).into_owned()))
+}
+
+/// Read what is there into `buf`; 0 at the end of the stream.
+async fn read_more(stream: &mut TcpStream, buf: &mut Vec<u8>) -> std::io::Result<usize> {
+    let mut chunk = [0u8; 16 * 1024];
+    let n = stream.read(&mut chunk).await?;
+    buf.extend_from_slice(&chunk[..n]);
+    Ok(n)
+}
+
+/// The status and `Content-Length` of an answer head (`HTTP/1.1 200 OK\r\n…\r\n\r\n`). A chunked
+/// body is not expected from SRS's API and is refused.
+fn parse_head(head: &str) -> Option<(u16, Option<usize>)> {
+    let mut lines = head.split("\r\n");
+    let status = lines.next()?.split_whitespace().nth(1)?.parse().ok()?;
+    let mut length = None;
+    for line in lines {
+        let Some((name, value)) = line.split_once(':') else {
+            continue;
+        };
+        if name.eq_ignore_ascii_case("content-length") {
+            length = Some(value.trim().parse().ok()?);
+        } else if name.eq_ignore_ascii_case("transfer-encoding") {
+            return None;
+        }
+    }
+    Some((status, length))
 }
 
 #[cfg(test)]
@@ -196,23 +250,66 @@ mod tests {
         tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
                 *count.lock().unwrap() += 1;
-                let service = hyper::service::service_fn(move |request: hyper::Request<_>| {
-                    let found = request.uri().path() == "/api/v1/streams/"
-                        && request.uri().query() == Some("count=10000");
-                    let (status, body) = if found { (200, answer) } else { (404, "") };
-                    async move {
-                        hyper::Response::builder()
-                            .status(status)
-                            .body(http_body_util::Full::new(Bytes::from(body)))
-                    }
-                });
-                tokio::spawn(
-                    hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service),
-                );
+                tokio::spawn(serve_like_srs(stream, answer));
             }
         });
         (addr, accepted)
+    }
+
+    /// SRS's keep-alive: `Connection: Close` in every answer, yet the next request is served.
+    async fn serve_like_srs(mut stream: TcpStream, answer: &'static str) {
+        let mut buf = Vec::new();
+        loop {
+            let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
+                if read_more(&mut stream, &mut buf).await.unwrap_or(0) == 0 {
+                    return;
+                }
+                continue;
+            };
+            let head = String::from_utf8_lossy(&buf[..end]).into_owned();
+            buf.drain(..end + 4);
+            let found = head.starts_with(&format!("GET {STREAMS_PATH} HTTP/1.1\r\n"));
+            let (status, body) = if found {
+                ("200 OK", answer)
+            } else {
+                ("404 Not Found", "")
+            };
+            let reply = format!(
+                "HTTP/1.1 {status}\r\nConnection: Close\r\nContent-Length: {}\r\nContent-Type: application/json\r\n\r\n{body}",
+                body.len()
+            );
+            if stream.write_all(reply.as_bytes()).await.is_err() {
+                return;
+            }
+        }
+    }
+
+    #[test]
+    fn only_the_polls_own_log_lines_are_recognised() {
+        let poll = format!("[2026-12-02 08:13:51.736][INFO][24212][6260jj57] HTTP #3 127.0.0.1:57782 GET http://127.0.0.1:29352{STREAMS_PATH}, content-length=-1");
+        assert!(is_poll_log_line(&poll));
+        let other = "[2026-12-02 08:13:51.736][INFO][24212][6260jj57] HTTP #0 127.0.0.1:57782 GET http://127.0.0.1:29352/api/v1/streams/, content-length=-1";
+        assert!(!is_poll_log_line(other));
+        assert!(!is_poll_log_line(
+            "[INFO] RTMP client ip=127.0.0.1:44134, fd=11"
+        ));
+    }
+
+    #[test]
+    fn answer_heads_are_read_for_status_and_length() {
+        assert_eq!(
+            parse_head("HTTP/1.1 200 OK\r\nConnection: Close\r\ncontent-length: 81\r\n\r\n"),
+            Some((200, Some(81)))
+        );
+        assert_eq!(
+            parse_head("HTTP/1.0 404 Not Found\r\n\r\n"),
+            Some((404, None))
+        );
+        assert_eq!(
+            parse_head("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"),
+            None
+        );
+        assert_eq!(parse_head("garbage"), None);
     }
 
     fn srs_at(control: SocketAddr) -> WorkerPlan {
