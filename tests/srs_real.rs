@@ -1,6 +1,6 @@
 //! SRS workers against SRS itself: publish through the rtmp-lb, play RTMP, HTTP-FLV and HLS through
 //! the LBs, a stream republished on a fallback while its first choice was down, the merged API's
-//! ids, the LBs' polls out of SRS's log, and `ulimit -n 1024`.
+//! ids, the LBs' polls out of SRS's log, `ulimit -n 1024`, and HTTP hooks seeing the client's address.
 //!
 //! SRS is not packaged for CI: these run when `ORYX_TEST_SRS=/path/to/objs/srs` is set, and print
 //! "skipped: set ORYX_TEST_SRS" otherwise (`tests/external_srs.rs` covers the same ground with a
@@ -387,4 +387,125 @@ fn srs_starts_under_ulimit_n_1024() {
         );
         wait_published(plan.workers[0].control, "limited");
     }
+}
+
+/// An HTTP hook endpoint answering SRS's `{"code":0}`, recording each request body.
+fn hook_server() -> (SocketAddr, std::sync::Arc<std::sync::Mutex<Vec<Value>>>) {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let calls = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = calls.clone();
+    std::thread::spawn(move || {
+        for mut stream in listener.incoming().flatten() {
+            let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+            let mut data = Vec::new();
+            let mut chunk = [0u8; 4096];
+            // The head, then Content-Length bytes of JSON.
+            let body = loop {
+                let Ok(n) = stream.read(&mut chunk) else {
+                    break None;
+                };
+                if n == 0 {
+                    break None;
+                }
+                data.extend_from_slice(&chunk[..n]);
+                let Some(end) = data.windows(4).position(|w| w == b"\r\n\r\n") else {
+                    continue;
+                };
+                let head = String::from_utf8_lossy(&data[..end]).to_lowercase();
+                let length: usize = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("content-length:"))
+                    .and_then(|v| v.trim().parse().ok())
+                    .unwrap_or(0);
+                if data.len() >= end + 4 + length {
+                    break serde_json::from_slice::<Value>(&data[end + 4..end + 4 + length]).ok();
+                }
+            };
+            if let Some(body) = body {
+                log.lock().unwrap().push(body);
+            }
+            let _ = stream.write_all(
+                b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 10\r\nConnection: close\r\n\r\n{\"code\":0}",
+            );
+        }
+    });
+    (addr, calls)
+}
+
+#[test]
+fn http_hooks_see_the_client_address_through_the_http_lb() {
+    let Some(srs) = srs_binary("http_hooks_see_the_client_address_through_the_http_lb") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (hooks, calls) = hook_server();
+    let mut srs_worker = srs_worker("srs", &srs);
+    srs_worker.stream.hooks.on_play = vec![format!("http://{hooks}/on_play")];
+    let mut plan = plan(vec![srs_worker]);
+    plan.rtmp_lb = Some(lb(&plan.workers));
+    plan.http_lb = Some(lb(&plan.workers));
+    let plan_file = dir.path().join("plan.json");
+    write_plan(&plan_file, &plan);
+    let _shell = up(&plan_file, &dir.path().join("run"));
+    wait_all_ready(&plan, 3, Duration::from_secs(30));
+    let media = make_media(dir.path());
+    let rtmp_lb = plan.rtmp_lb.as_ref().unwrap().listen;
+    let http_lb = plan.http_lb.as_ref().unwrap().listen;
+    let _publisher = publish(
+        &media,
+        &format!("rtmp://{rtmp_lb}/live/hooked"),
+        dir.path().join("publisher.log"),
+    );
+    wait_published(plan.workers[0].control, "hooked");
+    wait_playlist(http_lb, "hooked");
+    // A client on another loopback address than the http-lb's own.
+    let out = Command::new("curl")
+        .args([
+            "-s",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "--interface",
+            "127.0.0.2",
+        ])
+        .arg(format!("http://{http_lb}/live/hooked.m3u8"))
+        .output()
+        .expect("curl runs");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "200");
+    let hls_ip = wait_for(Duration::from_secs(10), "the HLS on_play hook", || {
+        calls
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|c| c["ip"] == "127.0.0.2")
+            .map(|c| c["ip"].clone())
+    });
+    assert_eq!(hls_ip, "127.0.0.2");
+
+    // HTTP-FLV too: SRS builds the hook's request from the headers (X-Forwarded-For), though its
+    // own statistics keep the TCP peer, the http-lb.
+    let before = calls.lock().unwrap().len();
+    let _ = Command::new("curl")
+        .args([
+            "-s",
+            "-o",
+            "/dev/null",
+            "--max-time",
+            "3",
+            "--interface",
+            "127.0.0.2",
+        ])
+        .arg(format!("http://{http_lb}/live/hooked.flv"))
+        .output()
+        .expect("curl runs");
+    let flv_ip = wait_for(Duration::from_secs(10), "the HTTP-FLV on_play hook", || {
+        calls.lock().unwrap()[before..]
+            .iter()
+            .find(|c| c["stream"] == "hooked")
+            .map(|c| c["ip"].clone())
+    });
+    assert_eq!(flv_ip, "127.0.0.2");
 }
