@@ -66,6 +66,14 @@ fn srs_worker_is_validated_started_and_restarted() {
         },
     );
 
+    // SRS's colours stay out of oryx's log.
+    wait_for(Duration::from_secs(5), "the stand-in's warning", || {
+        let log = shell.log_text();
+        log.contains("[worker/origin] [WARN] stand-in srs is not stable")
+            .then_some(())
+    });
+    assert!(!shell.log_text().contains('\x1b'));
+
     let old = role_pid(&plan, "worker/origin").unwrap();
     unsafe { libc::kill(old, libc::SIGKILL) };
     let start = std::time::Instant::now();

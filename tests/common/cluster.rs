@@ -162,7 +162,8 @@ pub fn role_pid(plan: &Plan, role: &str) -> Option<i32> {
 /// A stand-in for the `srs` binary (CI has no SRS; `tests/srs_real.rs` runs the real one), doing what
 /// SRS does with the parts of its config oryx relies on: `-t -c FILE` and `-c FILE` refuse to start
 /// when `max_connections` (SRS's default 1000) plus 128 is not below the open-files limit; `-c FILE`
-/// accepts TCP connections on the RTMP `listen` address until killed, and answers its `http_api`
+/// prints a warning in colour, accepts TCP connections on the RTMP `listen` address until killed,
+/// and answers its `http_api`
 /// port like SRS: `GET /api/v1/streams/…` lists no streams, every answer says `Connection: Close`
 /// yet the connection serves the next request.
 pub fn srs_standin(dir: &Path) -> PathBuf {
@@ -182,6 +183,8 @@ fi
 port=$(sed -n 's/^listen .*:\([0-9]*\);$/\1/p' "$conf")
 api=$(sed -n '/^http_api {/,/^}/s/^    listen .*:\([0-9]*\);$/\1/p' "$conf")
 echo "stand-in srs listening on $port"
+# SRS colours its warnings on a console.
+printf '\033[33m[WARN] stand-in srs is not stable\033[0m\n'
 exec python3 -c '
 import socket, threading
 def listener(port):
