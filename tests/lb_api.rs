@@ -20,7 +20,10 @@ fn api_lb_aggregates_and_routes_by_id() {
     let dir = tempfile::tempdir().unwrap();
     let a = fake_worker("a");
     let b = fake_worker("b");
-    let mut plan = plan(vec![fake_worker_plan("a", &a), fake_worker_plan("b", &b)]);
+    // b answers like an SRS worker (its vhost ids are ids, not names).
+    let mut b_plan = fake_worker_plan("b", &b);
+    b_plan.kind = oryx::compile::plan::WorkerKind::Srs;
+    let mut plan = plan(vec![fake_worker_plan("a", &a), b_plan]);
     plan.api_lb = Some(oryx::compile::plan::LbPlan {
         auth: Some(oryx::compile::plan::ApiAuth {
             scheme: oryx::compile::plan::ApiAuthScheme::Bearer {
@@ -58,14 +61,26 @@ fn api_lb_aggregates_and_routes_by_id() {
     }
 
     let (_, clients) = get(api.listen, "/api/v1/clients/");
-    let ids: Vec<&str> = clients["clients"]
+    let clients = clients["clients"].as_array().unwrap();
+    let ids: Vec<&str> = clients.iter().map(|c| c["id"].as_str().unwrap()).collect();
+    assert_eq!(ids.len(), 2);
+    assert!(ids.contains(&"a:c1") && ids.contains(&"b:c1"), "{ids:?}");
+    // A client's stream id leads to its stream in the merged list; SRS's vhost is an id too, an
+    // embedded worker's is a name and stays as it is.
+    for c in clients {
+        let worker = c["worker"].as_str().unwrap();
+        assert_eq!(c["stream"], format!("{worker}:s1"), "{c}");
+        let vhost = if worker == "b" { "b:vid-v" } else { "vid-v" };
+        assert_eq!(c["vhost"], vhost, "{c}");
+    }
+    let (_, streams) = get(api.listen, "/api/v1/streams/");
+    let b_stream = streams["streams"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|c| c["id"].as_str().unwrap())
-        .collect();
-    assert_eq!(ids.len(), 2);
-    assert!(ids.contains(&"a:c1") && ids.contains(&"b:c1"), "{ids:?}");
+        .find(|s| s["worker"] == "b")
+        .unwrap();
+    assert_eq!(b_stream["vhost"], "b:vid-v");
 
     // DELETE with a qualified id reaches only that worker, with the worker's own id.
     let before_a = a.requests.lock().unwrap().len();

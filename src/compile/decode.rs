@@ -48,6 +48,9 @@ pub struct StreamOverrides {
     pub on_play: Option<Vec<String>>,
     pub on_stop: Option<Vec<String>>,
     pub hooks_timeout_ms: Option<u64>,
+    /// Where the settings some worker kinds cannot honour were written, by the name the docs give
+    /// them (`player-queue`, `http-flv wait`, `hooks timeout`), for `oryx::ignored-on-kind`.
+    pub spans: Vec<(&'static str, Span)>,
 }
 
 #[derive(Debug)]
@@ -358,6 +361,13 @@ fn decode_stream(fields: &Fields<'_>, ctx: &mut Ctx) -> StreamOverrides {
             .and_then(|v| u32::try_from(v).ok()),
         ..StreamOverrides::default()
     };
+    if stream.player_queue_bytes.is_some() {
+        stream.spans.extend(
+            fields
+                .setting_span("player-queue")
+                .map(|span| ("player-queue", span)),
+        );
+    }
     stream.http_flv_enabled = fields.bool("http-flv", ctx);
     stream.hls_enabled = fields.bool("hls", ctx);
     for flag in ["http-flv", "hls"] {
@@ -388,6 +398,11 @@ fn decode_stream(fields: &Fields<'_>, ctx: &mut Ctx) -> StreamOverrides {
                 .unwrap_or(true),
         );
         stream.http_flv_wait_ms = flv.duration_ms("wait", ctx);
+        if stream.http_flv_wait_ms.is_some() {
+            stream
+                .spans
+                .extend(flv.setting_span("wait").map(|span| ("http-flv wait", span)));
+        }
     }
     if let Some(node) = fields.single_block("hls", ctx) {
         let spec = Spec {
@@ -440,6 +455,13 @@ fn decode_stream(fields: &Fields<'_>, ctx: &mut Ctx) -> StreamOverrides {
         stream.on_play = urls("on-play", ctx);
         stream.on_stop = urls("on-stop", ctx);
         stream.hooks_timeout_ms = hooks.duration_ms("timeout", ctx);
+        if stream.hooks_timeout_ms.is_some() {
+            stream.spans.extend(
+                hooks
+                    .setting_span("timeout")
+                    .map(|span| ("hooks timeout", span)),
+            );
+        }
     }
     stream
 }

@@ -192,6 +192,13 @@ pub enum DiagnosticKind {
     NotAllowedInEnv {
         node: String,
     },
+    /// A stream setting the worker's kind has no equivalent for (`player-queue` on SRS…).
+    IgnoredOnKind {
+        setting: &'static str,
+        kind: &'static str,
+        /// Why, and what to do instead.
+        help: &'static str,
+    },
 }
 
 /// Every code, for the test that checks each has an example file in `tests/diagnostics/`.
@@ -233,6 +240,7 @@ pub const ALL_CODES: &[&str] = &[
     "oryx::static-root-missing",
     "oryx::unknown-env",
     "oryx::not-allowed-in-env",
+    "oryx::ignored-on-kind",
 ];
 
 fn did_you_mean(suggestion: &Option<String>) -> Option<String> {
@@ -288,6 +296,7 @@ impl DiagnosticKind {
             StaticRootMissing { .. } => "oryx::static-root-missing",
             UnknownEnv { .. } => "oryx::unknown-env",
             NotAllowedInEnv { .. } => "oryx::not-allowed-in-env",
+            IgnoredOnKind { .. } => "oryx::ignored-on-kind",
         }
     }
 
@@ -297,7 +306,8 @@ impl DiagnosticKind {
             MissingBinary { .. }
             | StaticRootMissing { .. }
             | PoolOverlapsListener { .. }
-            | CertificateUnreadable { .. } => Severity::Warning,
+            | CertificateUnreadable { .. }
+            | IgnoredOnKind { .. } => Severity::Warning,
             _ => Severity::Error,
         }
     }
@@ -374,6 +384,9 @@ impl DiagnosticKind {
             StaticRootMissing { root } => format!("static root \"{root}\" does not exist"),
             UnknownEnv { name, .. } => format!("no environment is named \"{name}\""),
             NotAllowedInEnv { node } => format!("`{node}` cannot appear inside `env`"),
+            IgnoredOnKind { setting, kind, .. } => {
+                format!("`{setting}` has no effect on {kind} workers")
+            }
         }
     }
 
@@ -506,6 +519,7 @@ impl DiagnosticKind {
                 }
             }),
             NotAllowedInEnv { .. } => Some("move it out of the `env` block".into()),
+            IgnoredOnKind { help, .. } => Some((*help).into()),
         }
     }
 }

@@ -12,6 +12,7 @@ pub mod expand;
 pub mod fast_parse;
 pub mod fields;
 pub mod format;
+pub mod kinds;
 pub mod overlay;
 pub mod parse;
 pub mod plan;
@@ -123,6 +124,7 @@ pub fn compile(name: &str, text: &str, options: &Options) -> Compilation {
             overlay::check_env_nodes(&document, &mut ctx);
             let document = overlay::apply(&document, options.env.as_deref(), &mut ctx);
             let topology = decode::decode(&document, &mut ctx);
+            kinds::warn_ignored_settings(&topology, &mut ctx);
             let environment = expand::Environment {
                 base_dir: &options.base_dir,
                 check_files: options.check_files,

@@ -2,9 +2,9 @@
 //!
 //! `streams`, `clients` and `summaries` are gathered from every worker that has an API (embedded
 //! workers and SRS, on their control port; nginx-rtmp has none) and merged; each item is tagged with
-//! `"worker"`, and its `id` becomes `WORKER:ID` so ids stay unique across workers and lead back to
-//! their worker: `GET`/`DELETE /api/v1/clients/WORKER:ID` goes to that worker with the plain id. A
-//! bare id is tried on every worker. Any other `/api/v1/*` request is proxied to one worker
+//! `"worker"`, and its ids become `WORKER:ID` so they stay unique across workers and lead back to
+//! their worker: `GET`/`DELETE /api/v1/clients/WORKER:ID` goes to that worker with the plain id (so do
+//! `streams/` and, for SRS's vhost ids, `vhosts/`). A bare id is tried on every worker. Any other `/api/v1/*` request is proxied to one worker
 //! (`?worker=NAME` picks it; else the first healthy one).
 
 use super::api_access::{guard, Access};
@@ -60,6 +60,7 @@ pub fn router(backends: Backends) -> Router {
         .route("/api/v1/summaries", get(summaries))
         .route("/api/v1/streams/{id}", get(one_stream).delete(one_stream))
         .route("/api/v1/clients/{id}", get(one_client).delete(one_client))
+        .route("/api/v1/vhosts/{id}", get(one_vhost))
         .fallback(passthrough)
         .with_state(state)
 }
@@ -112,7 +113,7 @@ impl ApiLb {
             match answer.map(|(status, text)| (status, serde_json::from_str::<Value>(&text))) {
                 Ok((200, Ok(mut body))) => {
                     if let Some(Value::Array(list)) = body.get_mut(key).map(Value::take) {
-                        items.extend(list.into_iter().map(|item| tag(item, &worker.name)));
+                        items.extend(list.into_iter().map(|item| tag(item, worker)));
                     }
                 }
                 Ok((status, _)) => errors.push(json!({"worker": worker.name, "status": status})),
@@ -159,7 +160,7 @@ impl ApiLb {
                     if status == 200 && code == 0 {
                         let mut body = body;
                         if let Some(item) = body.get_mut(item_key) {
-                            *item = tag(item.take(), &worker.name);
+                            *item = tag(item.take(), &worker);
                         }
                         if let Some(obj) = body.as_object_mut() {
                             obj.insert("worker".into(), json!(worker.name));
@@ -195,16 +196,27 @@ fn split_id(id: &str) -> Option<(&str, &str)> {
         .filter(|(worker, local)| !worker.is_empty() && !local.is_empty())
 }
 
-/// Tag an item with its worker and make its ids cluster-unique (`WORKER:ID`).
-pub fn tag(mut item: Value, worker: &str) -> Value {
+/// Tag an item with its worker and make its ids cluster-unique (`WORKER:ID`): its own `id`, a
+/// stream's publisher (`publish.cid`), a client's stream (`stream`), and on SRS a stream's or
+/// client's `vhost`, which there is the id of SRS's vhost object (an embedded worker names the vhost
+/// itself there).
+pub fn tag(mut item: Value, worker: &WorkerPlan) -> Value {
+    let kind = worker.kind;
+    let worker = worker.name.as_str();
     if let Some(obj) = item.as_object_mut() {
         let qualify = |v: &Value| match v {
             Value::String(s) => Some(json!(format!("{worker}:{s}"))),
             Value::Number(n) => Some(json!(format!("{worker}:{n}"))),
             _ => None,
         };
-        if let Some(id) = obj.get("id").and_then(qualify) {
-            obj.insert("id".into(), id);
+        let mut keys = vec!["id", "stream"];
+        if kind == WorkerKind::Srs {
+            keys.push("vhost");
+        }
+        for key in keys {
+            if let Some(id) = obj.get(key).and_then(qualify) {
+                obj.insert(key.into(), id);
+            }
         }
         // A stream's publisher is a client id; keep it pointing at the right client.
         if let Some(publish) = obj.get_mut("publish").and_then(Value::as_object_mut) {
@@ -264,6 +276,10 @@ async fn one_stream(State(lb): State<ApiLb>, method: Method, Path(id): Path<Stri
     lb.one(&method, "streams", &id).await
 }
 
+async fn one_vhost(State(lb): State<ApiLb>, method: Method, Path(id): Path<String>) -> Response {
+    lb.one(&method, "vhosts", &id).await
+}
+
 async fn one_client(State(lb): State<ApiLb>, method: Method, Path(id): Path<String>) -> Response {
     lb.one(&method, "clients", &id).await
 }
@@ -321,17 +337,55 @@ async fn passthrough(State(lb): State<ApiLb>, method: Method, uri: Uri, body: By
 mod tests {
     use super::*;
 
+    fn worker(name: &str, kind: WorkerKind) -> WorkerPlan {
+        let text = "oryx 1\nworker \"w\"\n";
+        let plan =
+            crate::compile::compile_source("t.kdl", text, None).unwrap_or_else(|f| panic!("{f}"));
+        let mut worker = plan.workers[0].clone();
+        worker.name = name.into();
+        worker.kind = kind;
+        worker
+    }
+
     #[test]
     fn tagging_qualifies_ids_and_is_reversible() {
+        let embedded = worker("w-1", WorkerKind::Embedded);
         let item = tag(
-            json!({"id": 7, "name": "foo", "publish": {"active": true, "cid": "k3"}}),
-            "w-1",
+            json!({"id": 7, "name": "foo", "vhost": "__defaultVhost__", "publish": {"active": true, "cid": "k3"}}),
+            &embedded,
         );
         assert_eq!(item["id"], json!("w-1:7"));
         assert_eq!(item["publish"]["cid"], json!("w-1:k3"));
         assert_eq!(item["worker"], json!("w-1"));
+        // An embedded worker's vhost is a name, not an id.
+        assert_eq!(item["vhost"], json!("__defaultVhost__"));
+        let client = tag(json!({"id": "c", "stream": "7", "vhost": "v"}), &embedded);
+        assert_eq!(client["stream"], json!("w-1:7"));
+        let no_stream = tag(json!({"id": "c", "stream": null}), &embedded);
+        assert_eq!(no_stream["stream"], Value::Null);
         assert_eq!(split_id("w-1:7"), Some(("w-1", "7")));
         assert_eq!(split_id("7"), None);
         assert_eq!(split_id(":7"), None);
+    }
+
+    #[test]
+    fn srs_stream_and_vhost_ids_are_qualified_too() {
+        // SRS 6's shapes: a stream's `vhost` and a client's `vhost`/`stream` are ids of other items.
+        let srs = worker("srs-0", WorkerKind::Srs);
+        let stream = tag(
+            json!({"id": "vid-2c8", "name": "cam", "vhost": "vid-u6z", "publish": {"active": true, "cid": "3p5"}}),
+            &srs,
+        );
+        assert_eq!(stream["id"], json!("srs-0:vid-2c8"));
+        assert_eq!(stream["vhost"], json!("srs-0:vid-u6z"));
+        assert_eq!(stream["publish"]["cid"], json!("srs-0:3p5"));
+        let client = tag(
+            json!({"id": "3p5", "vhost": "vid-u6z", "stream": "vid-2c8", "name": "cam"}),
+            &srs,
+        );
+        assert_eq!(client["id"], json!("srs-0:3p5"));
+        assert_eq!(client["vhost"], stream["vhost"]);
+        assert_eq!(client["stream"], stream["id"]);
+        assert_eq!(client["name"], json!("cam"));
     }
 }

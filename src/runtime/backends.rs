@@ -3,8 +3,9 @@
 //!
 //! Each LB holds a [`Backends`] built from its `LbPlan.workers`. A poller checks every worker twice a
 //! second (embedded workers: `GET /api/v1/published` on their control port, which also says which
-//! streams they publish now; external workers: a TCP connect to their RTMP port, since nginx-rtmp has
-//! no control API, and no stream list). Routing prefers the healthy worker that publishes the stream,
+//! streams they publish now; SRS workers: SRS's own stream list, `super::external::srs_api`;
+//! nginx-rtmp workers: a TCP connect to their RTMP port, since nginx-rtmp has no API and no stream
+//! list). Routing prefers the healthy worker that publishes the stream,
 //! then ranks the healthy workers with rendezvous hashing, so every LB process picks the same worker
 //! for a stream. The shell replaces the set on reload with `PUT /api/v1/backends`, so an LB never
 //! restarts (and never drops its connections) when workers are added or removed.
@@ -40,7 +41,7 @@ pub struct Backend {
     /// When the last check finished, `None` before the first.
     #[serde(skip)]
     pub checked_at: Option<Instant>,
-    /// The streams the worker published at its last successful check (none for external workers,
+    /// The streams the worker published at its last successful check (none for nginx-rtmp workers,
     /// and none once a check fails: a worker that stopped answering may have lost them).
     #[serde(skip)]
     pub published: Arc<PublishedKeys>,
@@ -274,8 +275,8 @@ async fn put_backends(
 
 /// One health check: `Some` with the streams the worker publishes when it is up, `None` when not.
 /// An embedded worker is up when it answers `GET /api/v1/published` with 200 (its report is the answer;
-/// an unreadable one counts as no streams). An external worker only proves its RTMP port accepts
-/// connections, and reports no streams.
+/// an unreadable one counts as no streams). An SRS worker is up when its API lists its streams. An
+/// nginx-rtmp worker only proves its RTMP port accepts connections, and reports no streams.
 pub async fn check_worker(worker: &WorkerPlan) -> Option<PublishedKeys> {
     match worker.kind {
         WorkerKind::Embedded => {
@@ -292,7 +293,8 @@ pub async fn check_worker(worker: &WorkerPlan) -> Option<PublishedKeys> {
                 _ => None,
             }
         }
-        WorkerKind::Srs | WorkerKind::NginxRtmp => tcp_accepts(worker.rtmp, CHECK_TIMEOUT)
+        WorkerKind::Srs => super::external::srs_api::check(worker, CHECK_TIMEOUT).await,
+        WorkerKind::NginxRtmp => tcp_accepts(worker.rtmp, CHECK_TIMEOUT)
             .await
             .then(PublishedKeys::default),
     }
@@ -595,6 +597,8 @@ mod tests {
         plan.rtmp = plan.control;
         assert!(check_worker(&plan).await.is_none());
         plan.kind = WorkerKind::NginxRtmp;
+        assert!(check_worker(&plan).await.is_none());
+        plan.kind = WorkerKind::Srs;
         assert!(check_worker(&plan).await.is_none());
     }
 }

@@ -290,8 +290,9 @@ async fn forward_lines(stream: impl AsyncRead + Unpin, label: String, json: bool
             Ok(0) | Err(_) => return,
             Ok(_) => {
                 let text = String::from_utf8_lossy(&line);
+                let text = super::external::strip_ansi(&text);
                 let text = text.trim_end();
-                if text.is_empty() {
+                if text.is_empty() || super::external::srs_api::is_poll_log_line(text) {
                     continue;
                 }
                 if json {

@@ -109,6 +109,36 @@ pub fn up_with(plan_file: &Path, run_dir: &Path, extra: &[&str]) -> Proc {
     Proc::spawn(command, run_dir.with_extension("log"))
 }
 
+/// `oryx up PLAN --run-dir DIR` under an open-files limit of `soft` (and `hard`, `None` = keep the
+/// current hard limit), as `ulimit -n` would set it.
+pub fn up_with_open_files(plan_file: &Path, run_dir: &Path, soft: u64, hard: Option<u64>) -> Proc {
+    use std::os::unix::process::CommandExt;
+    let mut command = Command::new(oryx_bin());
+    command
+        .arg("up")
+        .arg(plan_file)
+        .arg("--run-dir")
+        .arg(run_dir)
+        .env("RUST_LOG", "info");
+    // SAFETY: only getrlimit/setrlimit between fork and exec.
+    unsafe {
+        command.pre_exec(move || {
+            let mut limit = libc::rlimit {
+                rlim_cur: 0,
+                rlim_max: 0,
+            };
+            libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit);
+            limit.rlim_cur = soft;
+            limit.rlim_max = hard.unwrap_or(limit.rlim_max);
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    Proc::spawn(command, run_dir.with_extension("log"))
+}
+
 /// The shell's `/status` answer, once every role in it is ready.
 pub fn wait_all_ready(plan: &Plan, roles: usize, timeout: Duration) -> serde_json::Value {
     wait_for(timeout, "every role ready", || {
@@ -132,25 +162,62 @@ pub fn role_pid(plan: &Plan, role: &str) -> Option<i32> {
         .map(|p| p as i32)
 }
 
-/// A stand-in for the `srs` binary (SRS is not packaged here): `-t -c FILE` accepts a config with a
-/// `listen` line, `-c FILE` accepts TCP connections on that RTMP address until killed.
+/// A stand-in for the `srs` binary (CI has no SRS; `tests/srs_real.rs` runs the real one), doing what
+/// SRS does with the parts of its config oryx relies on: `-t -c FILE` and `-c FILE` refuse to start
+/// when `max_connections` (SRS's default 1000) plus 128 is not below the open-files limit; `-c FILE`
+/// prints a warning in colour, accepts TCP connections on the RTMP `listen` address until killed,
+/// and answers its `http_api`
+/// port like SRS: `GET /api/v1/streams/…` lists no streams, every answer says `Connection: Close`
+/// yet the connection serves the next request.
 pub fn srs_standin(dir: &Path) -> PathBuf {
     let path = dir.join("srs-standin");
     let script = r#"#!/usr/bin/env bash
+conf="${@: -1}"
+max=$(sed -n 's/^max_connections \([0-9]*\);$/\1/p' "$conf")
+max=${max:-1000}
+limit=$(ulimit -n)
+if [ "$((max + 128))" -ge "$limit" ]; then
+  echo "$((max + 128)) exceed max open files=$limit" >&2; exit 1
+fi
 if [ "$1" = "-t" ]; then
-  grep -q '^listen ' "$3" && exit 0
+  grep -q '^listen ' "$conf" && exit 0
   echo "stand-in: no listen directive" >&2; exit 1
 fi
-port=$(sed -n 's/^listen .*:\([0-9]*\);$/\1/p' "$2")
+port=$(sed -n 's/^listen .*:\([0-9]*\);$/\1/p' "$conf")
+api=$(sed -n '/^http_api {/,/^}/s/^    listen .*:\([0-9]*\);$/\1/p' "$conf")
 echo "stand-in srs listening on $port"
+# SRS colours its warnings on a console.
+printf '\033[33m[WARN] stand-in srs is not stable\033[0m\n'
 exec python3 -c '
-import socket
-s = socket.socket()
-s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(("127.0.0.1", '"$port"'))
-s.listen(64)
+import socket, threading
+def listener(port):
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(("127.0.0.1", port))
+    s.listen(64)
+    return s
+def api_client(c):
+    data = b""
+    while True:
+        while b"\r\n\r\n" not in data:
+            more = c.recv(4096)
+            if not more:
+                c.close()
+                return
+            data += more
+        head, data = data.split(b"\r\n\r\n", 1)
+        found = head.startswith(b"GET /api/v1/streams/")
+        body = b"{\"code\":0,\"server\":\"vid-standin\",\"streams\":[]}" if found else b"{\"code\":1000}"
+        status = b"200 OK" if found else b"404 Not Found"
+        c.sendall(b"HTTP/1.1 " + status + b"\r\nConnection: Close\r\nContent-Type: application/json\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+def api(s):
+    while True:
+        c, _ = s.accept()
+        threading.Thread(target=api_client, args=(c,), daemon=True).start()
+threading.Thread(target=api, args=(listener('"$api"'),), daemon=True).start()
+rtmp = listener('"$port"')
 while True:
-    c, _ = s.accept()
+    c, _ = rtmp.accept()
     c.close()
 '
 "#;
@@ -177,7 +244,8 @@ pub fn crasher(dir: &Path) -> PathBuf {
 /// control API and its HTTP port. It records each request line and answers:
 /// `/healthz` → 200; `/api/v1/published` → the streams it was told it publishes (none by default);
 /// `/live/slow.flv` → the first bytes, then the rest 3 s later; other `.flv`, `.m3u8`, `.ts` →
-/// `worker=NAME xff=… real=…`; `/api/v1/streams/`, `/api/v1/clients/` → one item each;
+/// `worker=NAME xff=… real=…`; `/api/v1/streams/`, `/api/v1/clients/` → one item each, in SRS 6's
+/// shape (a client's `stream` and both `vhost`s are ids of other items);
 /// `/api/v1/clients/c1` (GET or DELETE) → ok; `/api/v1/summaries` and `/api/v1/versions`.
 pub struct FakeWorker {
     pub addr: SocketAddr,
@@ -273,12 +341,12 @@ fn fake_answer(
         "/api/v1/streams/" => reply(
             &mut stream,
             "200 OK",
-            &format!("{{\"code\":0,\"server\":\"x\",\"streams\":[{{\"id\":\"s1\",\"name\":\"{name}-cam\",\"publish\":{{\"active\":true,\"cid\":\"c1\"}}}}]}}"),
+            &format!("{{\"code\":0,\"server\":\"x\",\"streams\":[{{\"id\":\"s1\",\"name\":\"{name}-cam\",\"vhost\":\"vid-v\",\"publish\":{{\"active\":true,\"cid\":\"c1\"}}}}]}}"),
         ),
         "/api/v1/clients/" => reply(
             &mut stream,
             "200 OK",
-            &format!("{{\"code\":0,\"clients\":[{{\"id\":\"c1\",\"stream\":\"{name}-cam\",\"type\":\"fmle-publish\"}}]}}"),
+            &format!("{{\"code\":0,\"clients\":[{{\"id\":\"c1\",\"vhost\":\"vid-v\",\"stream\":\"s1\",\"name\":\"{name}-cam\",\"type\":\"fmle-publish\"}}]}}"),
         ),
         "/api/v1/clients/c1" => reply(
             &mut stream,

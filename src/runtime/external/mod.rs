@@ -6,6 +6,7 @@
 
 pub mod nginx_rtmp;
 pub mod srs;
+pub mod srs_api;
 
 use crate::compile::plan::{WorkerKind, WorkerPlan};
 use std::path::{Path, PathBuf};
@@ -90,9 +91,18 @@ pub fn prepare(worker: &WorkerPlan, run_dir: &Path) -> anyhow::Result<ExternalCo
         }
         WorkerKind::Srs => {
             std::fs::create_dir_all(dir.join("html"))?;
-            let conf = srs::config(worker, &dir);
+            let open_files = raise_open_files_limit();
+            let conf = srs::config(worker, &dir, open_files);
+            if let Some(clamped) = conf.clamped {
+                tracing::warn!(
+                    worker = %worker.name,
+                    "max-connections {} does not fit under the open-files limit ({open_files}, \
+                     `ulimit -n`): SRS gets max_connections {clamped}",
+                    worker.stream.max_connections
+                );
+            }
             let file = dir.join("srs.conf");
-            std::fs::write(&file, conf)?;
+            std::fs::write(&file, conf.text)?;
             let file = file.display().to_string();
             Ok(ExternalCommand {
                 validate: Some(vec!["-t".into(), "-c".into(), file.clone()]),
@@ -102,6 +112,62 @@ pub fn prepare(worker: &WorkerPlan, run_dir: &Path) -> anyhow::Result<ExternalCo
             })
         }
     }
+}
+
+/// Raise this process's soft open-files limit to its hard limit and return the soft limit now in
+/// force, which the external workers it starts inherit (SRS checks `max_connections` against it).
+/// Until `oryx up` raises it for every role, the SRS path does it here.
+pub fn raise_open_files_limit() -> u64 {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit only read and write the struct we pass.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
+            return 1024;
+        }
+        if limit.rlim_cur < limit.rlim_max {
+            let raised = libc::rlimit {
+                rlim_cur: limit.rlim_max,
+                rlim_max: limit.rlim_max,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+                limit = raised;
+            }
+        }
+    }
+    // RLIM_INFINITY is u64::MAX; SRS reads the limit as an int.
+    limit.rlim_cur.min(i32::MAX as u64)
+}
+
+/// `line` without ANSI escape sequences (SRS colours its warnings and errors on a console, and the
+/// shell forwards its lines into oryx's own log).
+pub fn strip_ansi(line: &str) -> std::borrow::Cow<'_, str> {
+    if !line.contains('\x1b') {
+        return std::borrow::Cow::Borrowed(line);
+    }
+    let mut out = String::with_capacity(line.len());
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '\x1b' {
+            out.push(c);
+            continue;
+        }
+        // CSI (`ESC [ … final`): parameters and intermediates, then one byte in @..~.
+        if chars.peek() == Some(&'[') {
+            chars.next();
+            for c in chars.by_ref() {
+                if ('@'..='~').contains(&c) {
+                    break;
+                }
+            }
+        } else {
+            // A two-byte escape (`ESC c`, …): drop the next character too.
+            chars.next();
+        }
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 #[cfg(test)]
@@ -147,6 +213,31 @@ mod tests {
             Some(vec!["-t".into(), "-c".into(), file.clone()])
         );
         assert_eq!(command.args, vec!["-c".to_string(), file]);
+    }
+
+    #[test]
+    fn ansi_colours_are_stripped() {
+        assert_eq!(
+            strip_ansi("\x1b[33m[2026][WARN] slow\x1b[0m"),
+            "[2026][WARN] slow"
+        );
+        assert_eq!(strip_ansi("\x1b[1;31merror\x1b[0m!"), "error!");
+        assert_eq!(strip_ansi("plain [text]"), "plain [text]");
+        assert_eq!(strip_ansi("cut \x1b["), "cut ");
+        assert_eq!(strip_ansi("\x1bc reset"), " reset");
+    }
+
+    #[test]
+    fn srs_gets_the_raised_open_files_limit() {
+        let limit = raise_open_files_limit();
+        let mut now = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: getrlimit fills the struct we pass.
+        assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut now) }, 0);
+        assert_eq!(now.rlim_cur, now.rlim_max);
+        assert_eq!(limit, now.rlim_cur.min(i32::MAX as u64));
     }
 
     #[test]
