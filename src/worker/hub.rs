@@ -291,7 +291,8 @@ pub enum PublishError {
 
 /// The hub of one worker.
 pub struct Hub {
-    settings: StreamSettings,
+    /// Swapped in place by a reload; players read it when they start, the ring at each frame.
+    settings: Arc<super::settings::LiveSettings>,
     streams: Mutex<HashMap<String, Arc<Stream>>>,
     clients: Mutex<HashMap<u64, Arc<ClientEntry>>>,
     sinks: Mutex<Vec<Arc<dyn SinkFactory>>>,
@@ -301,7 +302,7 @@ pub struct Hub {
 impl Hub {
     pub fn new(settings: StreamSettings) -> Arc<Hub> {
         Arc::new(Hub {
-            settings,
+            settings: super::settings::LiveSettings::new(settings),
             streams: Mutex::new(HashMap::new()),
             clients: Mutex::new(HashMap::new()),
             sinks: Mutex::new(Vec::new()),
@@ -309,7 +310,11 @@ impl Hub {
         })
     }
 
-    pub fn settings(&self) -> &StreamSettings {
+    pub fn settings(&self) -> Arc<StreamSettings> {
+        self.settings.get()
+    }
+
+    pub fn live(&self) -> &Arc<super::settings::LiveSettings> {
         &self.settings
     }
 
@@ -442,6 +447,7 @@ impl Hub {
     pub fn play(self: &Arc<Self>, name: &StreamName) -> Player {
         let stream = self.stream(name);
         stream.lock().players += 1;
+        let settings = self.settings();
         Player {
             hub: self.clone(),
             stream,
@@ -449,8 +455,8 @@ impl Hub {
             started: false,
             playing_generation: None,
             skips: VecDeque::new(),
-            gop_cache: self.settings.gop_cache,
-            queue_bytes: self.settings.player_queue_bytes.max(64 * 1024),
+            gop_cache: settings.gop_cache,
+            queue_bytes: settings.player_queue_bytes.max(64 * 1024),
             base: None,
             offset: 0,
             last_out: 0,
@@ -556,7 +562,7 @@ impl Publisher {
         let size = frame.payload.len() as u64;
         self.stream.frames.fetch_add(1, Ordering::Relaxed);
         self.stream.recv_bytes.fetch_add(size, Ordering::Relaxed);
-        let settings = &self.hub.settings;
+        let settings = self.hub.settings();
         {
             let mut state = self.stream.lock();
             let keyframe = frame.is_keyframe();

@@ -13,5 +13,6 @@ pub mod metrics;
 pub mod published;
 pub mod role;
 pub mod rtmp_conn;
+pub mod settings;
 pub mod vectored;
 pub mod write_deadline;

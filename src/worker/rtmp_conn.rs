@@ -130,12 +130,12 @@ async fn handle(
 ) -> anyhow::Result<()> {
     let _ = socket.set_nodelay(true);
     let (mut rd, wr) = socket.into_split();
-    let (client, first_bytes) = if ctx.proxy_protocol && peer.ip().is_loopback() {
+    let (client, first_bytes) = if ctx.proxy_protocol() && peer.ip().is_loopback() {
         read_proxy_header(&mut rd, peer).await?
     } else {
         (peer, Bytes::new())
     };
-    let session = ServerSession::new(ctx.settings.chunk_size);
+    let session = ServerSession::new(ctx.settings().chunk_size);
     serve_session(ctx, rd, wr, client, first_bytes, session).await
 }
 
@@ -171,7 +171,7 @@ pub(crate) async fn serve_session(
     let mut buf = vec![0u8; HELLO_BUFFER];
     let mut pending = first_bytes;
     let mut grow_buffer = false;
-    let merge_read = Duration::from_millis(conn.ctx.settings.merge_read_ms);
+    let merge_read = Duration::from_millis(conn.ctx.settings().merge_read_ms);
     // Set after a publisher's read that drained the socket: wait `merge-read` before the next, so
     // one wakeup reads a window of media rather than each TCP segment (SRS's merged read).
     let mut merge_next_read = false;
