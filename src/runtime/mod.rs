@@ -9,6 +9,7 @@ pub mod http_lb;
 pub mod lb_start;
 pub mod logging;
 pub mod published;
+pub mod reload;
 pub mod role;
 pub mod rtmp_lb;
 pub mod shell;
