@@ -30,8 +30,11 @@ fn reload(run_dir: &Path, extra: &[&str]) -> (bool, String, String) {
     )
 }
 
-/// A hook endpoint that allows everyone and records `(path, body)` of each call.
-fn hook_server() -> (String, Arc<Mutex<Vec<(String, String)>>>) {
+/// `(path, body)` of every hook call received.
+type Calls = Arc<Mutex<Vec<(String, String)>>>;
+
+/// A hook endpoint that allows everyone and records each call.
+fn hook_server() -> (String, Calls) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let calls = Arc::new(Mutex::new(Vec::new()));

@@ -4,14 +4,14 @@
 //! external program of an nginx-rtmp/SRS worker with a config compiled into the run directory). A
 //! reload (SIGHUP or `oryx reload`, which calls the shell's loopback control API) re-compiles the file;
 //! errors leave the running plan untouched, otherwise only the roles whose slice of the plan changed
-//! are restarted, and the load balancers get their new worker sets pushed instead of restarting, so
-//! their relayed connections survive.
+//! are touched: load balancers get their new worker sets and embedded workers their new stream
+//! settings pushed in place (`reload.rs`), and roles that must restart do so one at a time.
 
 use super::backends::http_call;
 pub use super::reload::{reload_steps, ReloadReport, ReloadSteps};
 use super::reload::{DryRunReport, RoleOutcome};
 use super::supervisor::{ChildSpec, ChildStatus, Readiness, Supervised};
-use crate::cli::args::{LogFormat, ReloadArgs, RoleKind, UpArgs};
+use crate::cli::args::{LogFormat, RoleKind, UpArgs};
 use crate::compile;
 use crate::compile::plan::{Plan, WorkerKind};
 use anyhow::Context;
@@ -27,7 +27,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
 /// How long `up` and reload wait for a started role to report ready before moving on.
-const READY_TIMEOUT: Duration = Duration::from_secs(20);
+pub const READY_TIMEOUT: Duration = Duration::from_secs(20);
 /// The file in the run directory that tells `oryx reload` where the shell listens.
 pub const SHELL_FILE: &str = "shell.json";
 
@@ -506,6 +506,10 @@ impl Shell {
             };
             if ready {
                 tracing::info!(role = %def.label, "restarted and ready");
+                if def.kind == RoleKind::Worker {
+                    // The LBs route to it at its new address before the next worker goes down.
+                    self.push_backends().await;
+                }
             } else {
                 tracing::error!(role = %def.label, "not ready after {READY_TIMEOUT:?}; still trying");
             }
@@ -725,55 +729,6 @@ fn write_shell_file(run_dir: &Path, shell: &Shell, control: SocketAddr) -> anyho
     let path = run_dir.join(SHELL_FILE);
     std::fs::write(&path, serde_json::to_string_pretty(&file)?)
         .with_context(|| format!("cannot write {}", path.display()))
-}
-
-/// `oryx reload`: ask the shell running from `--run-dir` to re-read its topology.
-pub fn reload(args: &ReloadArgs) -> anyhow::Result<()> {
-    let path = args.run_dir.join(SHELL_FILE);
-    let text = std::fs::read_to_string(&path).with_context(|| {
-        format!(
-            "no running `oryx up` found: cannot read {} (is --run-dir right?)",
-            path.display()
-        )
-    })?;
-    let shell: ShellFile =
-        serde_json::from_str(&text).with_context(|| format!("{} is damaged", path.display()))?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    // A reload may restart roles one after another, each waiting to be ready; allow for that.
-    let (path, timeout) = if args.dry_run {
-        ("/reload/dry-run", Duration::from_secs(30))
-    } else {
-        ("/reload", READY_TIMEOUT * 30)
-    };
-    let (status, body) = runtime
-        .block_on(http_call(shell.control, "POST", path, None, timeout))
-        .with_context(|| format!("the shell (pid {}) did not answer", shell.pid))?;
-    if status != 200 {
-        anyhow::bail!("the shell answered {status}: {body}");
-    }
-    if args.dry_run {
-        let report: DryRunReport = serde_json::from_str(&body).context("unexpected answer")?;
-        if let Some(error) = &report.error {
-            anyhow::bail!("a reload would be refused, the running plan would stay:\n{error}");
-        }
-        print!(
-            "{}",
-            crate::compile::render::changes_text(
-                &report.old_digest,
-                &report.new_digest,
-                &report.changes
-            )
-        );
-        return Ok(());
-    }
-    let report: ReloadReport = serde_json::from_str(&body).context("unexpected answer")?;
-    if let Some(error) = &report.error {
-        anyhow::bail!("reload refused, the running plan stays:\n{error}");
-    }
-    print!("{}", super::reload::report_text(&report));
-    Ok(())
 }
 
 #[cfg(test)]

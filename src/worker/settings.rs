@@ -16,6 +16,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 
 type Watcher = Box<dyn Fn(&StreamSettings) + Send + Sync>;
+/// Called with an accepted plan entry and the plan digest it came with.
+pub type OnUpdate = Arc<dyn Fn(&WorkerPlan, Option<&str>) + Send + Sync>;
 
 /// The current stream settings of one worker, shared by every connection.
 pub struct LiveSettings {
@@ -127,7 +129,7 @@ pub struct SettingsRoute {
     pub running: Arc<Mutex<WorkerPlan>>,
     pub live: Arc<LiveSettings>,
     /// Called with the accepted entry and the new plan digest (`?digest=`), after the swap.
-    pub on_update: Arc<dyn Fn(&WorkerPlan, Option<&str>) + Send + Sync>,
+    pub on_update: OnUpdate,
 }
 
 /// `PUT /settings` with the worker's new plan entry as JSON: 200 when in force, 409 (with the reason)
