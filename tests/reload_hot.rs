@@ -304,3 +304,83 @@ fn plan_diff_classes_stream_settings_hot() {
     );
     insta::assert_snapshot!("plan-diff-stream-settings", text);
 }
+
+/// `curl -X PUT` of `body` as JSON: (status, answer body).
+fn put_json(addr: std::net::SocketAddr, path: &str, body: &str) -> (u16, String) {
+    let out = common::http::curl(&[
+        "-X",
+        "PUT",
+        "-H",
+        "content-type: application/json",
+        "--data-binary",
+        body,
+        "-w",
+        "\n%{http_code}",
+        &format!("http://{addr}{path}"),
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (answer, status) = text.rsplit_once('\n').unwrap_or(("", &text));
+    (status.trim().parse().unwrap_or(0), answer.to_string())
+}
+
+#[test]
+fn the_settings_route_refuses_what_a_running_worker_cannot_take() {
+    let w = common::start_worker(common::settings(), false);
+    let plan: Plan =
+        serde_json::from_str(&std::fs::read_to_string(w.dir.path().join("plan.json")).unwrap())
+            .unwrap();
+    let entry = plan.workers[0].clone();
+    let digest = healthz_digest(w.control).unwrap();
+
+    // Its ports are its identity: 409, with what cannot change, and nothing applied.
+    let mut moved = entry.clone();
+    moved.rtmp = free_addr();
+    moved.stream.hls.window += 1;
+    let (status, answer) = put_json(
+        w.control,
+        "/settings?digest=sha256:moved",
+        &serde_json::to_string(&moved).unwrap(),
+    );
+    assert_eq!(status, 409, "{answer}");
+    assert!(answer.contains("rtmp cannot change"), "{answer}");
+    let mut other = entry.clone();
+    other.name = "someone-else".into();
+    let (status, answer) = put_json(
+        w.control,
+        "/settings",
+        &serde_json::to_string(&other).unwrap(),
+    );
+    assert_eq!(status, 409, "{answer}");
+    // Not a plan entry at all: a client error, and the worker goes on.
+    for garbage in ["{ not json", "{\"name\": \"w\"}", "[]", ""] {
+        let (status, answer) = put_json(w.control, "/settings", garbage);
+        assert!(
+            (400..500).contains(&status),
+            "{garbage:?}: {status} {answer}"
+        );
+    }
+    assert_eq!(healthz_digest(w.control), Some(digest));
+    // Only on the control port: the HTTP port (which the public may reach) does not have it.
+    let (status, _) = put_json(w.http, "/settings", &serde_json::to_string(&entry).unwrap());
+    assert!((400..500).contains(&status), "{status}");
+
+    // A stream setting is taken, with the digest of the plan it came from.
+    let mut hot = entry.clone();
+    hot.stream.max_connections = 1;
+    let (status, answer) = put_json(
+        w.control,
+        "/settings?digest=sha256:new",
+        &serde_json::to_string(&hot).unwrap(),
+    );
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(healthz_digest(w.control).as_deref(), Some("sha256:new"));
+    // And in force for the next connection: with one RTMP player in, an HTTP-FLV request is refused.
+    let mut first =
+        common::TestClient::connect(&w.rtmp_url("live/c"), oryx::rtmp::client::ClientMode::Play);
+    let started = first.wait_for(WAIT, |e| {
+        matches!(e, oryx::rtmp::client::ClientEvent::Started)
+    });
+    assert!(started.is_some(), "the first player is in");
+    let (status, _) = common::http_get(w.http, "/live/c.flv").unwrap();
+    assert_eq!(status, 503);
+}
