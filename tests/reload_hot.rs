@@ -384,3 +384,35 @@ fn the_settings_route_refuses_what_a_running_worker_cannot_take() {
     let (status, _) = common::http_get(w.http, "/live/c.flv").unwrap();
     assert_eq!(status, 503);
 }
+
+#[test]
+fn a_worker_that_cannot_take_the_push_is_restarted_with_the_new_settings() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = plan(vec![worker("a", WorkerKind::Embedded, None)]);
+    let plan_file = dir.path().join("plan.json");
+    write_plan(&plan_file, &first);
+    let run_dir = dir.path().join("run");
+    let _shell = up(&plan_file, &run_dir);
+    wait_all_ready(&first, 1, WAIT);
+    let pid = role_pid(&first, "worker/a").unwrap();
+    // A worker that does not answer (stopped) cannot take its new settings in place.
+    unsafe {
+        libc::kill(pid, libc::SIGSTOP);
+    }
+    let mut second = first.clone();
+    second.workers[0].stream.hls.window = 3;
+    write_plan(&plan_file, &second);
+    let (ok, stdout, stderr) = reload(&run_dir, &[]);
+    assert!(ok, "{stdout}{stderr}");
+    assert!(
+        stdout.contains(
+            "restarted worker/a             hot  stream.hls.window  (worker did not answer"
+        ),
+        "{stdout}"
+    );
+    let control = second.workers[0].control;
+    wait_for(WAIT, "the new worker with the new plan", || {
+        (healthz_pid(control)? != pid && healthz_digest(control)? == second.digest()).then_some(())
+    });
+    assert!(!alive(pid));
+}

@@ -434,7 +434,9 @@ impl Shell {
             tracing::error!("{err:#}");
         }
         let mut outcomes = Vec::new();
-        let mut restarted = steps.restarted.clone();
+        // Roles to restart, each with why when its class did not call for it.
+        let mut restarts: Vec<(RoleDef, Option<String>)> =
+            steps.restarted.iter().map(|d| (d.clone(), None)).collect();
         let mut updated = Vec::new();
         // Hot changes: workers take their new stream settings in place. One that refuses or does
         // not answer restarts with the new plan file instead.
@@ -455,14 +457,12 @@ impl Shell {
                 }
                 Err(err) => {
                     tracing::warn!(role = %def.label, "settings push failed, restarting: {err}");
-                    let mut outcome = steps.outcome(&def.label, "restarted");
-                    outcome.note = Some(err);
-                    restarted.push(def.clone());
-                    outcomes.push(outcome);
+                    restarts.push((def.clone(), Some(err)));
                 }
             }
         }
-        outcomes.extend(self.restart_one_by_one(&restarted, &steps).await);
+        outcomes.extend(self.restart_one_by_one(&restarts, &steps).await);
+        let restarted: Vec<RoleDef> = restarts.into_iter().map(|(def, _)| def).collect();
         let added = self.start_roles(&steps.added).await;
         outcomes.extend(added.iter().map(|label| steps.outcome(label, "started")));
         // New workers are up: only now do the LBs learn about them, then the removed ones go away.
@@ -492,11 +492,11 @@ impl Shell {
     /// often its ports, so its old process is gone before the new one binds.
     async fn restart_one_by_one(
         &mut self,
-        defs: &[RoleDef],
+        restarts: &[(RoleDef, Option<String>)],
         steps: &ReloadSteps,
     ) -> Vec<RoleOutcome> {
         let mut outcomes = Vec::new();
-        for def in defs {
+        for (def, why) in restarts {
             tracing::info!(role = %def.label, "restarting");
             self.stop_roles(std::slice::from_ref(&def.label)).await;
             let started = self.spawn_roles(std::slice::from_ref(def));
@@ -513,11 +513,8 @@ impl Shell {
             } else {
                 tracing::error!(role = %def.label, "not ready after {READY_TIMEOUT:?}; still trying");
             }
-            if !steps.restarted.iter().any(|d| d.label == def.label) {
-                // A failed settings push: its outcome line is already there.
-                continue;
-            }
             let mut outcome = steps.outcome(&def.label, "restarted");
+            outcome.note = why.clone();
             if !ready {
                 outcome.note = Some(format!("not ready after {READY_TIMEOUT:?}"));
             }
