@@ -142,6 +142,9 @@ pub struct ReloadArgs {
     /// The run directory of the `oryx up` to reload.
     #[arg(long, value_name = "DIR", default_value = ".oryx")]
     pub run_dir: PathBuf,
+    /// Print what a reload would change (the `oryx plan --diff` classes) and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -7,6 +7,7 @@ pub mod fmt;
 pub mod man;
 pub mod man_sections;
 pub mod plan;
+pub mod reload;
 
 use args::{Cli, Command};
 use clap::Parser;
@@ -35,7 +36,7 @@ pub fn main() -> i32 {
         Command::Fmt(args) => fmt::run(&args),
         Command::Completions(args) => completions::run(&args),
         Command::Up(args) => report(crate::runtime::shell::run(&args)),
-        Command::Reload(args) => report(crate::runtime::shell::reload(&args)),
+        Command::Reload(args) => report(reload::run(&args)),
         Command::Role(args) => report(crate::runtime::role::run(&args)),
         Command::Bench(args::BenchCommand::Play(args)) => report(crate::bench::play::run(&args)),
     }

@@ -3,19 +3,21 @@
 //! One function serves `oryx plan --diff OLD` and the shell's SIGHUP reload. Roles are identified as
 //! `worker/NAME`, `rtmp-lb`, `http-lb`, `api-lb`, `static/NAME` and `shell` (the shell's own control
 //! address and the port pool). Each change is classified:
-//! - `hot`: applied in place, no connection touched (an LB's backend set; a role added).
+//! - `hot`: applied in place, no connection touched (an LB's backend set; a role added; an embedded
+//!   worker's stream settings, pushed to it over its control API, see [`worker_hot_field`]).
 //! - `restart`: the role's process restarts; its clients reconnect (api-lb, http-lb, static, shell).
-//! - `drops-streams`: live streams on the role are interrupted (a worker changed or removed; the
-//!   rtmp-lb restarted, since it relays every publisher and player connection).
+//! - `drops-streams`: live streams on the role are interrupted (a worker's ports, kind or binary
+//!   changed, an external worker changed at all, a worker removed; the rtmp-lb restarted, since it
+//!   relays every publisher and player connection).
 //!
 //! Ports are allocated in file order, so inserting a worker before others moves the later roles' ports
 //! and changes them too; append new workers at the end to keep reloads small.
 
 use super::plan::Plan;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ChangeKind {
     Added,
@@ -24,7 +26,7 @@ pub enum ChangeKind {
 }
 
 /// The cost of applying a change, cheapest first.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ChangeClass {
     Hot,
@@ -43,7 +45,7 @@ impl ChangeClass {
 }
 
 /// One field that differs, as a dotted path with both JSON values.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FieldChange {
     pub path: String,
     pub old: Value,
@@ -51,7 +53,7 @@ pub struct FieldChange {
 }
 
 /// One role that is added, removed or changed.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RoleChange {
     /// `worker/live-0`, `rtmp-lb`, `static/site`, `shell`.
     pub role: String,
@@ -111,7 +113,7 @@ impl Plan {
                     changes.push(RoleChange {
                         role: role.clone(),
                         kind: ChangeKind::Changed,
-                        class: classify_change(role, &fields),
+                        class: classify_change(role, old, value, &fields),
                         fields,
                     });
                 }
@@ -136,9 +138,31 @@ impl Plan {
     }
 }
 
-fn classify_change(role: &str, fields: &[FieldChange]) -> ChangeClass {
+/// True when a running embedded worker takes a change of `path` (a dotted field path of its plan
+/// entry) in place: every stream setting except the HLS directory (the disk mirror is set up at start),
+/// its LB group (it does not use it) and whether it reads PROXY headers. Its identity, ports, kind and
+/// binary need a new process. Stream settings added later are hot by default: connections read them
+/// when they start (`worker/settings.rs`).
+pub fn worker_hot_field(path: &str) -> bool {
+    let cold = path == "stream.hls.path";
+    !cold && (path == "group" || path == "proxy_protocol" || path.starts_with("stream."))
+}
+
+/// Whether the worker plan entry `entry` (its JSON) runs the embedded worker, the only kind with a
+/// control API to take settings.
+fn embedded(entry: &Value) -> bool {
+    entry.get("kind").and_then(Value::as_str) == Some("embedded")
+}
+
+fn classify_change(role: &str, old: &Value, new: &Value, fields: &[FieldChange]) -> ChangeClass {
     if role.starts_with("worker/") {
-        return ChangeClass::DropsStreams;
+        let hot =
+            embedded(old) && embedded(new) && fields.iter().all(|f| worker_hot_field(&f.path));
+        return if hot {
+            ChangeClass::Hot
+        } else {
+            ChangeClass::DropsStreams
+        };
     }
     let is_lb = matches!(role, "rtmp-lb" | "http-lb" | "api-lb");
     // The shell pushes backend sets to running LBs through their control API.
@@ -202,6 +226,14 @@ mod tests {
         assert!(plan(BASE).diff(&plan(BASE)).is_empty());
     }
 
+    fn classes(old: &str, new: &str) -> Vec<(String, &'static str)> {
+        plan(old)
+            .diff(&plan(new))
+            .iter()
+            .map(|c| (c.role.clone(), c.class.as_str()))
+            .collect()
+    }
+
     #[test]
     fn classifies_worker_and_lb_changes() {
         let old = plan(BASE);
@@ -209,7 +241,8 @@ mod tests {
         let changes = old.diff(&new);
         assert_eq!(changes.len(), 1);
         assert_eq!(changes[0].role, "worker/b");
-        assert_eq!(changes[0].class.as_str(), "drops-streams");
+        // A stream setting: pushed to the running embedded worker.
+        assert_eq!(changes[0].class.as_str(), "hot");
         assert_eq!(changes[0].fields[0].path, "stream.chunk_size");
 
         let new = plan(&BASE.replace(
@@ -221,8 +254,61 @@ mod tests {
             .iter()
             .map(|c| (c.role.as_str(), c.class.as_str()))
             .collect();
-        // b no longer behind the rtmp-lb: it stops expecting PROXY headers, so it restarts.
-        assert_eq!(roles, [("worker/b", "drops-streams"), ("rtmp-lb", "hot")]);
+        // b no longer behind the rtmp-lb: it stops expecting PROXY headers, which it takes in place.
+        assert_eq!(roles, [("worker/b", "hot"), ("rtmp-lb", "hot")]);
+    }
+
+    #[test]
+    fn stream_settings_of_embedded_workers_are_hot() {
+        let with = |settings: &str| {
+            format!("oryx 1\ndefaults {{\n{settings}\n}}\nworker \"a\"\nworker \"b\"\n")
+        };
+        let old = with("hls fragment=\"2s\" window=6");
+        for new in [
+            "hls fragment=\"4s\" window=6",
+            "hls fragment=\"2s\" window=10",
+            "hls fragment=\"2s\" window=6\nhooks { on-play \"http://127.0.0.1:9/p\"; timeout \"2s\"; }",
+            "hls fragment=\"2s\" window=6\nmerge-write \"100ms\"",
+            "hls fragment=\"2s\" window=6\nmax-connections 10",
+            "hls fragment=\"2s\" window=6\nplayer-queue \"1MiB\"",
+            "hls fragment=\"2s\" window=6\nhttp-flv wait=\"2s\"",
+        ] {
+            assert_eq!(
+                classes(&old, &with(new)),
+                [("worker/a".to_string(), "hot"), ("worker/b".to_string(), "hot")],
+                "{new}"
+            );
+        }
+        // The HLS directory is set up when the worker starts.
+        let disk = with("hls fragment=\"2s\" window=6 path=\"/tmp/hls\"");
+        assert_eq!(
+            classes(&old, &disk),
+            [
+                ("worker/a".to_string(), "drops-streams"),
+                ("worker/b".to_string(), "drops-streams")
+            ]
+        );
+    }
+
+    #[test]
+    fn ports_kind_and_external_workers_need_restarts() {
+        let old = plan(BASE);
+        let mut new = old.clone();
+        new.workers[0].rtmp.set_port(29000);
+        new.workers[1].kind = crate::compile::plan::WorkerKind::Srs;
+        let classes: Vec<_> = old.diff(&new).iter().map(|c| c.class.as_str()).collect();
+        assert_eq!(classes, ["drops-streams", "drops-streams"]);
+        // An external worker's settings are compiled into its config file: it restarts for any.
+        let mut external = old.clone();
+        external.workers[0].kind = crate::compile::plan::WorkerKind::NginxRtmp;
+        let mut changed = external.clone();
+        changed.workers[0].stream.hls.window = 9;
+        let classes: Vec<_> = external
+            .diff(&changed)
+            .iter()
+            .map(|c| c.class.as_str())
+            .collect();
+        assert_eq!(classes, ["drops-streams"]);
     }
 
     #[test]

@@ -270,9 +270,14 @@ pub fn plan_text(plan: &Plan) -> String {
 
 /// `oryx plan --diff` text: one line per role, with the changed fields under it.
 pub fn diff_text(old: &Plan, new: &Plan, changes: &[RoleChange]) -> String {
+    changes_text(&old.digest(), &new.digest(), changes)
+}
+
+/// [`diff_text`] from the digests alone (`oryx reload --dry-run` gets the changes from the shell).
+pub fn changes_text(old_digest: &str, new_digest: &str, changes: &[RoleChange]) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "old {}", old.digest());
-    let _ = writeln!(out, "new {}", new.digest());
+    let _ = writeln!(out, "old {old_digest}");
+    let _ = writeln!(out, "new {new_digest}");
     if changes.is_empty() {
         let _ = writeln!(out, "no changes");
         return out;

@@ -103,6 +103,11 @@ pub struct HlsSegmenter {
     pending_audio: Vec<u8>,
     pending_audio_pts: u64,
     pending_audio_frames: usize,
+    /// A new fragment and window (a reload), taken when the open segment closes.
+    pending_config: Option<(u64, usize)>,
+    /// Sequence of the first listed segment; it only grows, so a wider window never lists a spare
+    /// again (the media sequence must not go back).
+    first_listed: u64,
 }
 
 impl HlsSegmenter {
@@ -131,7 +136,14 @@ impl HlsSegmenter {
             pending_audio: Vec::new(),
             pending_audio_pts: 0,
             pending_audio_frames: 0,
+            pending_config: None,
+            first_listed: 0,
         }
+    }
+
+    /// Use `fragment_ms` and `window` from the next segment on (the open one ends as it began).
+    pub fn reconfigure(&mut self, fragment_ms: u64, window: usize) {
+        self.pending_config = Some((fragment_ms.max(100), window.max(1)));
     }
 
     pub fn config(&self) -> &HlsConfig {
@@ -201,8 +213,11 @@ impl HlsSegmenter {
 
     /// The segments the playlist lists, oldest first.
     pub fn listed(&self) -> Vec<Arc<Segment>> {
-        let skip = self.segments.len().saturating_sub(self.config.window);
-        self.segments.iter().skip(skip).cloned().collect()
+        self.segments
+            .iter()
+            .filter(|segment| segment.sequence >= self.first_listed)
+            .cloned()
+            .collect()
     }
 
     /// Sequence numbers of every segment held in memory (listed and spares), oldest first.
@@ -470,15 +485,24 @@ impl HlsSegmenter {
         });
         self.stats.segments += 1;
         self.segments.push_back(segment.clone());
-        let window = self.config.window;
-        if self.segments.len() > window {
-            // The segment that just left the listed window.
-            let left = &self.segments[self.segments.len() - window - 1];
-            if left.discontinuity {
-                self.discontinuity_sequence += 1;
-            }
+        if let Some((fragment_ms, window)) = self.pending_config.take() {
+            self.config.fragment_ms = fragment_ms;
+            self.config.window = window;
         }
-        while self.segments.len() > window + SPARE_SEGMENTS {
+        let window = self.config.window;
+        let first = self.segments[self.segments.len().saturating_sub(window)].sequence;
+        let first = first.max(self.first_listed);
+        // The segments that just left the listed window (one, unless the window shrank).
+        let left = self
+            .segments
+            .iter()
+            .filter(|s| s.sequence >= self.first_listed && s.sequence < first)
+            .filter(|s| s.discontinuity)
+            .count();
+        self.discontinuity_sequence += left as u64;
+        self.first_listed = first;
+        let listed = self.segments.iter().filter(|s| s.sequence >= first).count();
+        while self.segments.len() > listed + SPARE_SEGMENTS {
             if let Some(old) = self.segments.pop_front() {
                 update.evicted.push(old.sequence);
             }
@@ -605,6 +629,32 @@ mod tests {
         assert!(playlist.contains(&format!("#EXT-X-MEDIA-SEQUENCE:{first}\n")));
         assert!(seg.segment(first - 1).is_some(), "a spare is still served");
         assert!(seg.segment(0).is_none());
+    }
+
+    #[test]
+    fn a_new_window_and_fragment_apply_from_the_next_segment() {
+        let mut seg = segmenter(2);
+        seg.push(TagKind::Video, 0, &video_sequence_header());
+        // Keyframes every second: 2 s segments.
+        feed_video(&mut seg, 0, 25 * 20, 25);
+        assert_eq!(seg.listed().len(), 2);
+        let first = seg.listed()[0].sequence;
+        seg.reconfigure(1000, 5);
+        assert_eq!(seg.listed().len(), 2, "nothing changes before the next cut");
+        feed_video(&mut seg, 20_000, 25 * 20, 25);
+        let listed = seg.listed();
+        assert_eq!(listed.len(), 5);
+        assert_eq!(listed.last().unwrap().duration_ms, 1000);
+        assert!(
+            listed[0].sequence > first,
+            "the media sequence never goes back"
+        );
+        assert_eq!(seg.segments.len(), 5 + SPARE_SEGMENTS);
+        // Shrinking drops the oldest listed at the next cut.
+        seg.reconfigure(1000, 1);
+        feed_video(&mut seg, 40_000, 50, 25);
+        assert_eq!(seg.listed().len(), 1);
+        assert_eq!(seg.segments.len(), 1 + SPARE_SEGMENTS);
     }
 
     #[test]

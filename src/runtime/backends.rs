@@ -95,18 +95,25 @@ impl Backends {
         let mut guard = self.inner.write().unwrap_or_else(|e| e.into_inner());
         let next = workers
             .into_iter()
-            .map(|plan| match guard.iter().find(|b| b.plan == plan) {
-                Some(old) => old.clone(),
-                // New workers start healthy so the first request after a reload is not refused;
-                // the next poll corrects it within POLL_INTERVAL.
-                None => Backend {
-                    plan,
-                    healthy: true,
-                    failures: 0,
-                    checked_at: None,
-                    published: Arc::default(),
+            .map(
+                |plan| match guard.iter().find(|b| same_process(&b.plan, &plan)) {
+                    // Stream settings taken in place (a hot reload): the same process, the same
+                    // health and published streams, under its new plan entry.
+                    Some(old) => Backend {
+                        plan,
+                        ..old.clone()
+                    },
+                    // New workers start healthy so the first request after a reload is not refused;
+                    // the next poll corrects it within POLL_INTERVAL.
+                    None => Backend {
+                        plan,
+                        healthy: true,
+                        failures: 0,
+                        checked_at: None,
+                        published: Arc::default(),
+                    },
                 },
-            })
+            )
             .collect();
         *guard = next;
     }
@@ -349,6 +356,11 @@ pub async fn http_call(
     }
 }
 
+/// Whether two plan entries are one running worker: a hot reload changes only its settings.
+fn same_process(a: &WorkerPlan, b: &WorkerPlan) -> bool {
+    (&a.name, a.kind, a.rtmp, a.http, a.control) == (&b.name, b.kind, b.rtmp, b.http, b.control)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -475,6 +487,39 @@ mod tests {
         assert_eq!(
             names(backends.candidates(&other)),
             route::rank(&other, &["a", "b", "c"])
+        );
+    }
+
+    #[test]
+    fn a_hot_settings_change_keeps_what_the_lb_knows_about_the_worker() {
+        let key = route::stream_key("", "live", "foo");
+        let (backends, plans, ranked) = three_workers(&key);
+        let publisher = plan_of(&plans, &ranked[2]).clone();
+        backends.record_check(
+            &publisher,
+            publishing(&[(route::DEFAULT_VHOST, "live", "foo")]),
+        );
+        // A reload pushes the same workers with new stream settings (taken in place by them).
+        let hooked: Vec<WorkerPlan> = plans
+            .iter()
+            .cloned()
+            .map(|mut w| {
+                w.stream.hooks.on_play = vec!["http://127.0.0.1:9/play".into()];
+                w
+            })
+            .collect();
+        backends.replace(hooked.clone());
+        assert_eq!(names(backends.candidates(&key))[0], ranked[2]);
+        assert_eq!(backends.snapshot()[0].plan, hooked[0]);
+        // A worker at a new address is another process: nothing carries over.
+        let mut moved = hooked.clone();
+        for w in &mut moved {
+            w.rtmp.set_port(w.rtmp.port() + 100);
+        }
+        backends.replace(moved);
+        assert_eq!(
+            names(backends.candidates(&key)),
+            route::rank(&key, &["a", "b", "c"])
         );
     }
 

@@ -24,7 +24,8 @@ pub struct Control {
 
 struct ControlInner {
     role: String,
-    digest: String,
+    /// The plan digest; a worker that takes a reload in place reports the new one.
+    digest: Mutex<String>,
     ready: AtomicBool,
     metrics: PrometheusHandle,
     sections: Mutex<Vec<MetricsSection>>,
@@ -34,7 +35,7 @@ struct ControlInner {
 struct Health<'a> {
     role: &'a str,
     pid: u32,
-    digest: &'a str,
+    digest: String,
     ready: bool,
 }
 
@@ -62,7 +63,7 @@ impl Control {
         Control {
             inner: Arc::new(ControlInner {
                 role: role.to_string(),
-                digest: digest.to_string(),
+                digest: Mutex::new(digest.to_string()),
                 ready: AtomicBool::new(false),
                 metrics,
                 sections: Mutex::new(Vec::new()),
@@ -88,8 +89,23 @@ impl Control {
             .push(section);
     }
 
-    pub fn digest(&self) -> &str {
-        &self.inner.digest
+    pub fn digest(&self) -> String {
+        self.inner
+            .digest
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// The role now runs the plan `digest` (its slice of it was updated in place).
+    pub fn set_digest(&self, digest: &str) {
+        let old = std::mem::replace(
+            &mut *self.inner.digest.lock().unwrap_or_else(|e| e.into_inner()),
+            digest.to_string(),
+        );
+        let role = self.inner.role.clone();
+        metrics::gauge!("oryx_plan_info", "digest" => old, "role" => role.clone()).set(0.0);
+        metrics::gauge!("oryx_plan_info", "digest" => digest.to_string(), "role" => role).set(1.0);
     }
 
     /// The control routes, merged with the role's own `extra` routes.
@@ -121,7 +137,7 @@ fn health(control: &Control) -> Health<'_> {
     Health {
         role: &control.inner.role,
         pid: std::process::id(),
-        digest: &control.inner.digest,
+        digest: control.digest(),
         ready: control.is_ready(),
     }
 }

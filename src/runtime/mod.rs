@@ -12,6 +12,7 @@ pub mod logging;
 pub mod metrics_merge;
 pub mod preflight;
 pub mod published;
+pub mod reload;
 pub mod role;
 pub mod rtmp_lb;
 pub mod shell;

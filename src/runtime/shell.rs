@@ -4,14 +4,15 @@
 //! external program of an nginx-rtmp/SRS worker with a config compiled into the run directory). A
 //! reload (SIGHUP or `oryx reload`, which calls the shell's loopback control API) re-compiles the file;
 //! errors leave the running plan untouched, otherwise only the roles whose slice of the plan changed
-//! are restarted, and the load balancers get their new worker sets pushed instead of restarting, so
-//! their relayed connections survive.
+//! are touched: load balancers get their new worker sets and embedded workers their new stream
+//! settings pushed in place (`reload.rs`), and roles that must restart do so one at a time.
 
 use super::backends::http_call;
+pub use super::reload::{reload_steps, ReloadReport, ReloadSteps};
+use super::reload::{DryRunReport, RoleOutcome};
 use super::supervisor::{ChildSpec, ChildStatus, Readiness, Supervised};
-use crate::cli::args::{LogFormat, ReloadArgs, RoleKind, UpArgs};
+use crate::cli::args::{LogFormat, RoleKind, UpArgs};
 use crate::compile;
-use crate::compile::diff::{ChangeClass, ChangeKind};
 use crate::compile::plan::{Plan, WorkerKind};
 use anyhow::Context;
 use axum::extract::State;
@@ -26,7 +27,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
 /// How long `up` and reload wait for a started role to report ready before moving on.
-const READY_TIMEOUT: Duration = Duration::from_secs(20);
+pub const READY_TIMEOUT: Duration = Duration::from_secs(20);
 /// The file in the run directory that tells `oryx reload` where the shell listens.
 pub const SHELL_FILE: &str = "shell.json";
 
@@ -37,21 +38,6 @@ pub struct ShellFile {
     pub control: SocketAddr,
     pub digest: String,
     pub file: Option<PathBuf>,
-}
-
-/// The outcome of one reload, as the control API and `oryx reload` report it.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct ReloadReport {
-    pub ok: bool,
-    pub digest: String,
-    /// Compile errors (the running plan was kept), or a problem applying the plan.
-    pub error: Option<String>,
-    pub started: Vec<String>,
-    pub restarted: Vec<String>,
-    /// Running roles given new settings in place (an LB's worker set).
-    pub updated: Vec<String>,
-    pub stopped: Vec<String>,
-    pub unchanged: Vec<String>,
 }
 
 /// One role of a plan: what to run and the name [`Plan::diff`] knows it by.
@@ -99,37 +85,6 @@ pub fn kind_name(kind: RoleKind) -> &'static str {
         RoleKind::ApiLb => "api-lb",
         RoleKind::Static => "static",
     }
-}
-
-/// Which roles to start, restart, stop, update in place or leave alone to go from `old` to `new`,
-/// from [`Plan::diff`]: a change classed `hot` (an LB's worker set) is pushed to the running role.
-#[derive(Debug, Default, PartialEq, Eq)]
-pub struct ReloadSteps {
-    pub added: Vec<RoleDef>,
-    pub restarted: Vec<RoleDef>,
-    pub hot: Vec<RoleDef>,
-    pub removed: Vec<RoleDef>,
-    pub unchanged: Vec<RoleDef>,
-}
-
-pub fn reload_steps(old: &Plan, new: &Plan) -> ReloadSteps {
-    let changes = old.diff(new);
-    let old_defs = role_defs(old);
-    let mut steps = ReloadSteps::default();
-    for def in role_defs(new) {
-        match changes.iter().find(|c| c.role == def.label) {
-            None => steps.unchanged.push(def),
-            Some(c) if c.kind == ChangeKind::Added => steps.added.push(def),
-            Some(c) if c.class == ChangeClass::Hot => steps.hot.push(def),
-            Some(_) => steps.restarted.push(def),
-        }
-    }
-    for change in changes.iter().filter(|c| c.kind == ChangeKind::Removed) {
-        if let Some(def) = old_defs.iter().find(|d| d.label == change.role) {
-            steps.removed.push(def.clone());
-        }
-    }
-    steps
 }
 
 /// Read the topology: the built-in default without a file, a plan JSON (`*.json`, as `oryx plan
@@ -262,6 +217,7 @@ struct Shell {
 
 enum ShellRequest {
     Reload(oneshot::Sender<ReloadReport>),
+    DryRun(oneshot::Sender<DryRunReport>),
 }
 
 /// What the control API's `/status` shows.
@@ -426,8 +382,25 @@ impl Shell {
         }
     }
 
+    /// The plan a reload would apply now, or the compile errors that would refuse it.
+    fn load_new_plan(&self) -> Result<Plan, String> {
+        load_plan(self.file.as_deref(), self.env.as_deref())
+    }
+
+    /// `oryx reload --dry-run`: what a reload would change, applying nothing.
+    fn dry_run(&self) -> DryRunReport {
+        match self.load_new_plan() {
+            Ok(new_plan) => DryRunReport::new(&self.plan, &new_plan),
+            Err(errors) => DryRunReport {
+                error: Some(errors),
+                old_digest: self.plan.digest(),
+                ..DryRunReport::default()
+            },
+        }
+    }
+
     async fn reload(&mut self) -> ReloadReport {
-        let new_plan = match load_plan(self.file.as_deref(), self.env.as_deref()) {
+        let new_plan = match self.load_new_plan() {
             Ok(plan) => plan,
             Err(errors) => {
                 tracing::error!("reload refused, the running plan stays:\n{errors}");
@@ -454,28 +427,100 @@ impl Shell {
             removed = ?labels(&steps.removed),
             "applying reload"
         );
-        // Restarted roles keep their ports, so the old process must be gone before the new one binds.
-        self.stop_roles(&labels(&steps.restarted)).await;
         self.plan = new_plan;
+        // Every role's plan file first: a role that crashes from now on comes back with the new
+        // settings, whether it is updated in place or restarted below.
         if let Err(err) = self.write_plan_files() {
             tracing::error!("{err:#}");
         }
-        let mut to_start = steps.restarted.clone();
-        to_start.extend(steps.added.iter().cloned());
-        self.start_roles(&to_start).await;
+        let mut outcomes = Vec::new();
+        // Roles to restart, each with why when its class did not call for it.
+        let mut restarts: Vec<(RoleDef, Option<String>)> =
+            steps.restarted.iter().map(|d| (d.clone(), None)).collect();
+        let mut updated = Vec::new();
+        // Hot changes: workers take their new stream settings in place. One that refuses or does
+        // not answer restarts with the new plan file instead.
+        for def in &steps.hot {
+            if def.kind != RoleKind::Worker {
+                updated.push(def.label.clone());
+                outcomes.push(steps.outcome(&def.label, "updated"));
+                continue;
+            }
+            let Some(worker) = self.plan.worker(&def.name).cloned() else {
+                continue;
+            };
+            match super::reload::push_settings(&worker, &self.plan.digest()).await {
+                Ok(()) => {
+                    tracing::info!(role = %def.label, "stream settings updated in place");
+                    updated.push(def.label.clone());
+                    outcomes.push(steps.outcome(&def.label, "updated"));
+                }
+                Err(err) => {
+                    tracing::warn!(role = %def.label, "settings push failed, restarting: {err}");
+                    restarts.push((def.clone(), Some(err)));
+                }
+            }
+        }
+        outcomes.extend(self.restart_one_by_one(&restarts, &steps).await);
+        let restarted: Vec<RoleDef> = restarts.into_iter().map(|(def, _)| def).collect();
+        let added = self.start_roles(&steps.added).await;
+        outcomes.extend(added.iter().map(|label| steps.outcome(label, "started")));
         // New workers are up: only now do the LBs learn about them, then the removed ones go away.
         self.push_backends().await;
         self.stop_roles(&labels(&steps.removed)).await;
+        outcomes.extend(
+            steps
+                .removed
+                .iter()
+                .map(|def| steps.outcome(&def.label, "stopped")),
+        );
         ReloadReport {
             ok: true,
             digest: self.plan.digest(),
             error: None,
             started: labels(&steps.added),
-            restarted: labels(&steps.restarted),
-            updated: labels(&steps.hot),
+            restarted: labels(&restarted),
+            updated,
             stopped: labels(&steps.removed),
             unchanged: labels(&steps.unchanged),
+            roles: outcomes,
         }
+    }
+
+    /// Restart `defs` one at a time, each only after the previous one is ready again (or its wait
+    /// timed out), so a group of workers is never down at once. A restarted role keeps its name and
+    /// often its ports, so its old process is gone before the new one binds.
+    async fn restart_one_by_one(
+        &mut self,
+        restarts: &[(RoleDef, Option<String>)],
+        steps: &ReloadSteps,
+    ) -> Vec<RoleOutcome> {
+        let mut outcomes = Vec::new();
+        for (def, why) in restarts {
+            tracing::info!(role = %def.label, "restarting");
+            self.stop_roles(std::slice::from_ref(&def.label)).await;
+            let started = self.spawn_roles(std::slice::from_ref(def));
+            let ready = match started.first().and_then(|label| self.roles.get(label)) {
+                Some((_, sup)) => sup.wait_ready(READY_TIMEOUT).await,
+                None => false,
+            };
+            if ready {
+                tracing::info!(role = %def.label, "restarted and ready");
+                if def.kind == RoleKind::Worker {
+                    // The LBs route to it at its new address before the next worker goes down.
+                    self.push_backends().await;
+                }
+            } else {
+                tracing::error!(role = %def.label, "not ready after {READY_TIMEOUT:?}; still trying");
+            }
+            let mut outcome = steps.outcome(&def.label, "restarted");
+            outcome.note = why.clone();
+            if !ready {
+                outcome.note = Some(format!("not ready after {READY_TIMEOUT:?}"));
+            }
+            outcomes.push(outcome);
+        }
+        outcomes
     }
 
     fn publish_status(&self, board: &StatusBoard) {
@@ -551,6 +596,7 @@ fn control_router(state: ControlState) -> Router {
         .route("/status", get(status_handler))
         .route("/metrics", get(metrics_handler))
         .route("/reload", post(reload_handler))
+        .route("/reload/dry-run", post(dry_run_handler))
         .with_state(state)
 }
 
@@ -641,6 +687,18 @@ async fn reload_handler(State(state): State<ControlState>) -> Json<ReloadReport>
         error: Some("the shell is shutting down".into()),
         ..ReloadReport::default()
     }))
+}
+
+async fn dry_run_handler(State(state): State<ControlState>) -> Json<DryRunReport> {
+    let (tx, rx) = oneshot::channel();
+    let gone = || DryRunReport {
+        error: Some("the shell is shutting down".into()),
+        ..DryRunReport::default()
+    };
+    if state.requests.send(ShellRequest::DryRun(tx)).await.is_err() {
+        return Json(gone());
+    }
+    Json(rx.await.unwrap_or_else(|_| gone()))
 }
 
 /// `oryx up`.
@@ -736,11 +794,14 @@ async fn up(args: &UpArgs) -> anyhow::Result<()> {
                 shell.reload().await;
                 write_shell_file(&run_dir, &shell, control_addr)?;
             }
-            Some(ShellRequest::Reload(reply)) = requests.recv() => {
-                let report = shell.reload().await;
-                write_shell_file(&run_dir, &shell, control_addr)?;
-                let _ = reply.send(report);
-            }
+            Some(request) = requests.recv() => match request {
+                ShellRequest::Reload(reply) => {
+                    let report = shell.reload().await;
+                    write_shell_file(&run_dir, &shell, control_addr)?;
+                    let _ = reply.send(report);
+                }
+                ShellRequest::DryRun(reply) => drop(reply.send(shell.dry_run())),
+            },
             _ = status_tick.tick() => {
                 shell.publish_status(&board);
                 *targets.lock().unwrap_or_else(|e| e.into_inner()) = shell.metrics_targets();
@@ -779,88 +840,10 @@ fn write_shell_file(run_dir: &Path, shell: &Shell, control: SocketAddr) -> anyho
         .with_context(|| format!("cannot write {}", path.display()))
 }
 
-/// `oryx reload`: ask the shell running from `--run-dir` to re-read its topology.
-pub fn reload(args: &ReloadArgs) -> anyhow::Result<()> {
-    let path = args.run_dir.join(SHELL_FILE);
-    let text = std::fs::read_to_string(&path).with_context(|| {
-        format!(
-            "no running `oryx up` found: cannot read {} (is --run-dir right?)",
-            path.display()
-        )
-    })?;
-    let shell: ShellFile =
-        serde_json::from_str(&text).with_context(|| format!("{} is damaged", path.display()))?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    // A reload may start roles and wait for them; allow for that.
-    let (status, body) = runtime
-        .block_on(http_call(
-            shell.control,
-            "POST",
-            "/reload",
-            None,
-            READY_TIMEOUT + Duration::from_secs(30),
-        ))
-        .with_context(|| format!("the shell (pid {}) did not answer", shell.pid))?;
-    if status != 200 {
-        anyhow::bail!("the shell answered {status}: {body}");
-    }
-    let report: ReloadReport = serde_json::from_str(&body).context("unexpected answer")?;
-    if let Some(error) = &report.error {
-        anyhow::bail!("reload refused, the running plan stays:\n{error}");
-    }
-    println!("reloaded: plan {}", report.digest);
-    for (what, roles) in [
-        ("started", &report.started),
-        ("restarted", &report.restarted),
-        ("updated", &report.updated),
-        ("stopped", &report.stopped),
-        ("unchanged", &report.unchanged),
-    ] {
-        if !roles.is_empty() {
-            println!("  {what:<9} {}", roles.join(", "));
-        }
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use clap::ValueEnum;
-
-    fn compile(text: &str) -> Plan {
-        compile::compile_source("t.kdl", text, None).unwrap_or_else(|f| panic!("{f}"))
-    }
-
-    #[test]
-    fn reload_steps_start_new_workers_and_update_lbs_in_place() {
-        let base = "oryx 1\nworker \"a\"\nworker \"b\"\nrtmp-lb listen=\"127.0.0.1:1935\"\n";
-        let old = compile(base);
-        // Built by hand: the compiler allocates LB control ports after the workers', so a worker
-        // added in the file also moves them (a restart); a plan that keeps them must be hot.
-        let mut new = old.clone();
-        let mut c = old.workers[1].clone();
-        c.name = "c".into();
-        c.rtmp.set_port(29000);
-        c.http.set_port(29001);
-        c.control.set_port(29002);
-        new.workers.push(c);
-        if let Some(lb) = new.rtmp_lb.as_mut() {
-            lb.workers.push("c".into());
-        }
-        let steps = reload_steps(&old, &new);
-        let labels = |defs: &[RoleDef]| defs.iter().map(|d| d.label.clone()).collect::<Vec<_>>();
-        assert_eq!(labels(&steps.added), ["worker/c"]);
-        assert_eq!(labels(&steps.hot), ["rtmp-lb"]);
-        assert_eq!(labels(&steps.unchanged), ["worker/a", "worker/b"]);
-        assert!(steps.restarted.is_empty() && steps.removed.is_empty());
-
-        let back = reload_steps(&new, &old);
-        assert_eq!(labels(&back.removed), ["worker/c"]);
-        assert_eq!(labels(&back.hot), ["rtmp-lb"]);
-    }
 
     #[test]
     fn kind_names_match_the_cli() {

@@ -1,22 +1,24 @@
-//! What every connection of one worker shares: the hub, the stream settings, the connection limit and
-//! the hook calls made around publish and play.
+//! What every connection of one worker shares: the hub, the live stream settings, the connection limit
+//! and the hook calls made around publish and play.
 
 use super::hooks::{self, HookAction, HookEvent};
 use super::hub::Hub;
 use super::merge_clock::MergeClock;
+use super::settings::LiveSettings;
 use crate::compile::plan::StreamSettings;
 use crate::rtmp::names::StreamName;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 pub struct WorkerContext {
     pub hub: Arc<Hub>,
-    pub settings: StreamSettings,
+    /// The hub's settings, swapped by a reload; read them with [`WorkerContext::settings`].
+    live: Arc<LiveSettings>,
     /// Ticks every `merge-write` window; players wait on it between their merged writes.
     pub merge_clock: Arc<MergeClock>,
-    /// Accept a PROXY v2 header from loopback peers.
-    pub proxy_protocol: bool,
+    /// Accept a PROXY v2 header from loopback peers (an rtmp-lb fronts this worker).
+    proxy_protocol: AtomicBool,
     /// Bounds on what RTMP connections make the worker hold, and for how long.
     pub rtmp_input: Arc<super::rtmp_input::InputLimits>,
     connections: AtomicUsize,
@@ -43,19 +45,48 @@ pub struct HookSubject<'a> {
 
 impl WorkerContext {
     pub fn new(settings: StreamSettings, proxy_protocol: bool) -> Arc<WorkerContext> {
+        let hub = Hub::new(settings.clone());
+        let live = hub.live().clone();
+        let merge_clock = MergeClock::new(Duration::from_millis(settings.merge_write_ms));
+        let clock = Arc::downgrade(&merge_clock);
+        live.watch(move |s| {
+            if let Some(clock) = clock.upgrade() {
+                clock.set_window(Duration::from_millis(s.merge_write_ms));
+            }
+        });
         Arc::new(WorkerContext {
-            hub: Hub::new(settings.clone()),
-            merge_clock: MergeClock::new(Duration::from_millis(settings.merge_write_ms)),
-            settings,
-            proxy_protocol,
+            hub,
+            live,
+            merge_clock,
+            proxy_protocol: AtomicBool::new(proxy_protocol),
             rtmp_input: super::rtmp_input::InputLimits::from_env(),
             connections: AtomicUsize::new(0),
         })
     }
 
+    /// The stream settings in force now (a snapshot: read once per connection or boundary).
+    pub fn settings(&self) -> Arc<StreamSettings> {
+        self.live.get()
+    }
+
+    /// The live settings themselves, for the reload route and the parts that watch them.
+    pub fn live(&self) -> &Arc<LiveSettings> {
+        &self.live
+    }
+
+    pub fn proxy_protocol(&self) -> bool {
+        self.proxy_protocol.load(Ordering::Relaxed)
+    }
+
+    /// Whether connections from now on may start with a PROXY v2 header (the rtmp-lb in front
+    /// changed).
+    pub fn set_proxy_protocol(&self, on: bool) {
+        self.proxy_protocol.store(on, Ordering::Relaxed);
+    }
+
     /// Take a connection slot, or `None` past `max_connections`.
     pub fn try_connect(self: &Arc<Self>) -> Option<ConnectionSlot> {
-        let max = self.settings.max_connections as usize;
+        let max = self.settings().max_connections as usize;
         let previous = self.connections.fetch_add(1, Ordering::Relaxed);
         let slot = ConnectionSlot { ctx: self.clone() };
         if max > 0 && previous >= max {
@@ -64,8 +95,8 @@ impl WorkerContext {
         Some(slot)
     }
 
-    fn hook_urls(&self, action: HookAction) -> &[String] {
-        let hooks = &self.settings.hooks;
+    fn hook_urls(settings: &StreamSettings, action: HookAction) -> &[String] {
+        let hooks = &settings.hooks;
         match action {
             HookAction::OnPublish => &hooks.on_publish,
             HookAction::OnUnpublish => &hooks.on_unpublish,
@@ -77,7 +108,9 @@ impl WorkerContext {
 
     /// Ask the hooks for `action`; `Err` carries the refusal. No hooks configured = allowed.
     pub async fn hook(&self, action: HookAction, who: &HookSubject<'_>) -> Result<(), String> {
-        let urls = self.hook_urls(action);
+        // The hooks in force when the call starts, even if a reload swaps them meanwhile.
+        let settings = self.settings();
+        let urls = Self::hook_urls(&settings, action);
         if urls.is_empty() {
             return Ok(());
         }
@@ -91,7 +124,7 @@ impl WorkerContext {
             param: who.name.param.clone(),
             tc_url: who.tc_url.to_string(),
         };
-        let timeout = Duration::from_millis(self.settings.hooks.timeout_ms.max(100));
+        let timeout = Duration::from_millis(settings.hooks.timeout_ms.max(100));
         hooks::call(urls, timeout, &event)
             .await
             .map_err(|e| e.to_string())
@@ -99,7 +132,7 @@ impl WorkerContext {
 
     /// Report an ending (`on_unpublish`, `on_stop`) without waiting for the answer.
     pub fn hook_after(self: &Arc<Self>, action: HookAction, who: &HookSubject<'_>) {
-        if self.hook_urls(action).is_empty() {
+        if Self::hook_urls(&self.settings(), action).is_empty() {
             return;
         }
         let ctx = self.clone();

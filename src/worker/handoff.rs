@@ -92,7 +92,7 @@ async fn take(
         .await
         .map_err(|_| anyhow::anyhow!("no whole handoff within {RECEIVE_TIMEOUT:?}"))??;
     let socket = tcp_socket(fd)?;
-    let session = stand_in_session(ctx.settings.chunk_size)?;
+    let session = stand_in_session(ctx.settings().chunk_size)?;
     stream.write_all(&[ACK]).await?;
     Ok((socket, handoff, session))
 }

@@ -88,7 +88,7 @@ impl FlvPlayback {
                 // in the same body, timestamps continuing and fresh sequence headers first, as for
                 // RTMP players. Past `wait`, end it so the client can reconnect.
                 PlayerEvent::Unpublished => {
-                    let wait = Duration::from_millis(self.ctx.settings.http_flv.wait_ms);
+                    let wait = Duration::from_millis(self.ctx.settings().http_flv.wait_ms);
                     let deadline = tokio::time::Instant::now() + wait;
                     let cancel = self.guard.entry.cancel.clone();
                     let republished = tokio::select! {
@@ -134,11 +134,11 @@ async fn wait_for_publisher(player: &mut Player, deadline: tokio::time::Instant)
 
 /// Serve `GET` for a `.flv` stream.
 pub async fn serve(ctx: Arc<WorkerContext>, name: StreamName, ip: String) -> Response<Body> {
-    if !ctx.settings.http_flv.enabled {
+    if !ctx.settings().http_flv.enabled {
         return status(StatusCode::NOT_FOUND, "HTTP-FLV is disabled\n");
     }
     let Some(slot) = ctx.try_connect() else {
-        let limit = ctx.settings.max_connections;
+        let limit = ctx.settings().max_connections;
         super::refusals::at_limit("http-flv", &ip, limit);
         return status(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -163,7 +163,7 @@ pub async fn serve(ctx: Arc<WorkerContext>, name: StreamName, ip: String) -> Res
         Some(&name),
         Some(player.stream().id),
     );
-    let wait = Duration::from_millis(ctx.settings.http_flv.wait_ms);
+    let wait = Duration::from_millis(ctx.settings().http_flv.wait_ms);
     if !wait_for_publisher(&mut player, tokio::time::Instant::now() + wait).await {
         tracing::info!(stream = %name.key(), client = %ip, "FLV request refused: no publisher within http-flv wait ({wait:?})");
         return status(StatusCode::NOT_FOUND, "stream not found\n");

@@ -292,7 +292,8 @@ pub enum PublishError {
 
 /// The hub of one worker.
 pub struct Hub {
-    settings: StreamSettings,
+    /// Swapped in place by a reload; players read it when they start, the ring at each frame.
+    settings: Arc<super::settings::LiveSettings>,
     streams: Mutex<HashMap<String, Arc<Stream>>>,
     clients: Mutex<HashMap<u64, Arc<ClientEntry>>>,
     sinks: Mutex<Vec<Arc<dyn SinkFactory>>>,
@@ -302,7 +303,7 @@ pub struct Hub {
 impl Hub {
     pub fn new(settings: StreamSettings) -> Arc<Hub> {
         Arc::new(Hub {
-            settings,
+            settings: super::settings::LiveSettings::new(settings),
             streams: Mutex::new(HashMap::new()),
             clients: Mutex::new(HashMap::new()),
             sinks: Mutex::new(Vec::new()),
@@ -310,7 +311,11 @@ impl Hub {
         })
     }
 
-    pub fn settings(&self) -> &StreamSettings {
+    pub fn settings(&self) -> Arc<StreamSettings> {
+        self.settings.get()
+    }
+
+    pub fn live(&self) -> &Arc<super::settings::LiveSettings> {
         &self.settings
     }
 
@@ -443,7 +448,7 @@ impl Hub {
     pub fn play(self: &Arc<Self>, name: &StreamName) -> Player {
         let stream = self.stream(name);
         stream.lock().players += 1;
-        Player::new(self.clone(), stream, &self.settings)
+        Player::new(self.clone(), stream, &self.settings())
     }
 
     /// Whether `name` has a publisher now.
@@ -543,7 +548,7 @@ impl Publisher {
         let size = frame.payload.len() as u64;
         self.stream.frames.fetch_add(1, Ordering::Relaxed);
         self.stream.recv_bytes.fetch_add(size, Ordering::Relaxed);
-        let settings = &self.hub.settings;
+        let settings = self.hub.settings();
         {
             let mut state = self.stream.lock();
             let keyframe = frame.is_keyframe();

@@ -16,5 +16,6 @@ pub mod refusals;
 pub mod role;
 pub mod rtmp_conn;
 pub mod rtmp_input;
+pub mod settings;
 pub mod vectored;
 pub mod write_deadline;

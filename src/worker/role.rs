@@ -38,7 +38,11 @@ pub fn run(plan: Plan, name: &str) -> anyhow::Result<()> {
         let files = HttpFiles::default();
         let control = Control::new(&format!("worker/{name}"), &plan.digest());
         let control_routes = plug_ins(&ctx, &files, name, &control);
-        control.serve(worker.control, control_routes.clone()).await?;
+        // Reload in place: on the control port only, never on the HTTP port the public may reach.
+        let settings_route = super::settings::router(settings_route(&ctx, &worker, &control));
+        control
+            .serve(worker.control, control_routes.clone().merge(settings_route))
+            .await?;
         tokio::spawn(super::rtmp_conn::serve(rtmp, ctx.clone()));
         match super::handoff::bind(worker.rtmp) {
             Ok(listener) => drop(tokio::spawn(super::handoff::serve(listener, ctx.clone()))),
@@ -70,7 +74,9 @@ fn plug_ins(
     name: &str,
     control: &Control,
 ) -> axum::Router {
-    let hls = super::hls::install(&ctx.hub, files, ctx.settings.hls.clone());
+    let hls = super::hls::install(&ctx.hub, files, ctx.settings().hls.clone());
+    let live_hls = hls.clone();
+    ctx.live().watch(move |s| live_hls.update(&s.hls));
     let rates = super::metrics::Rates::new();
     super::metrics::spawn_sampler(ctx.hub.clone(), hls.clone(), rates.clone());
     let (hub, section_rates) = (ctx.hub.clone(), rates.clone());
@@ -80,4 +86,24 @@ fn plug_ins(
     super::api::Api::new(ctx.hub.clone(), name, rates)
         .router()
         .merge(super::published::router(ctx.hub.clone()))
+}
+
+/// What `PUT /settings` swaps: the live stream settings (the context's watchers pass them on), the
+/// PROXY header switch and the digest the control API reports.
+fn settings_route(
+    ctx: &Arc<WorkerContext>,
+    worker: &crate::compile::plan::WorkerPlan,
+    control: &Control,
+) -> super::settings::SettingsRoute {
+    let (ctx, control) = (ctx.clone(), control.clone());
+    super::settings::SettingsRoute {
+        running: Arc::new(std::sync::Mutex::new(worker.clone())),
+        live: ctx.live().clone(),
+        on_update: Arc::new(move |entry, digest| {
+            ctx.set_proxy_protocol(entry.proxy_protocol);
+            if let Some(digest) = digest {
+                control.set_digest(digest);
+            }
+        }),
+    }
 }

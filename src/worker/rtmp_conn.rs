@@ -134,12 +134,12 @@ async fn handle(
 ) -> anyhow::Result<()> {
     let _ = socket.set_nodelay(true);
     let (mut rd, wr) = socket.into_split();
-    let (client, first_bytes) = if ctx.proxy_protocol && peer.ip().is_loopback() {
+    let (client, first_bytes) = if ctx.proxy_protocol() && peer.ip().is_loopback() {
         read_proxy_header(&mut rd, peer).await?
     } else {
         (peer, Bytes::new())
     };
-    let session = ServerSession::new(ctx.settings.chunk_size);
+    let session = ServerSession::new(ctx.settings().chunk_size);
     serve_session(ctx, rd, wr, client, first_bytes, session).await
 }
 
@@ -174,7 +174,7 @@ pub(crate) async fn serve_session(
         app: String::new(),
     };
     if slot.is_none() {
-        let limit = conn.ctx.settings.max_connections;
+        let limit = conn.ctx.settings().max_connections;
         super::refusals::at_limit("rtmp", &conn.ip, limit);
         conn.session.refuse_connect(&format!(
             "NetConnection.Connect.Rejected: too many connections (max-connections {limit})"
@@ -185,7 +185,7 @@ pub(crate) async fn serve_session(
     let mut buf = vec![0u8; HELLO_BUFFER];
     let mut pending = first_bytes;
     let mut grow_buffer = false;
-    let merge_read = Duration::from_millis(conn.ctx.settings.merge_read_ms);
+    let merge_read = Duration::from_millis(conn.ctx.settings().merge_read_ms);
     // Set after a publisher's read that drained the socket: wait `merge-read` before the next, so
     // one wakeup reads a window of media rather than each TCP segment (SRS's merged read).
     let mut merge_next_read = false;
@@ -379,7 +379,7 @@ async fn play_loop(
     let mut queue = WriteQueue::default();
     let mut buf = vec![0u8; 1024];
     let mut merge_next = false;
-    let wait = Duration::from_millis(conn.ctx.settings.play_wait_ms);
+    let wait = Duration::from_millis(conn.ctx.settings().play_wait_ms);
     // While there is no publisher: when to stop waiting for one. Set at the start and when the
     // publisher leaves; the unpublish notice is held until then, since ffmpeg and rtmpdump stop at
     // it and an encoder that reconnects is back within seconds: a republish in time goes on in the
@@ -521,7 +521,7 @@ async fn end_without_publisher(
     name: &str,
     had_publisher: bool,
 ) -> anyhow::Result<()> {
-    let wait = Duration::from_millis(conn.ctx.settings.play_wait_ms);
+    let wait = Duration::from_millis(conn.ctx.settings().play_wait_ms);
     if had_publisher {
         tracing::info!(stream = %stream.key, client = %conn.ip, "player closed: the publisher did not come back within play-wait ({wait:?})");
         conn.session.unpublish_notify(stream_id, name);

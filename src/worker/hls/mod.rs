@@ -48,7 +48,8 @@ pub struct HlsStore {
 }
 
 struct StoreInner {
-    settings: HlsSettings,
+    /// Swapped by a reload ([`HlsStore::update`]); `path` stays what the store started with.
+    settings: std::sync::RwLock<HlsSettings>,
     streams: Mutex<HashMap<StreamId, Arc<Mutex<StreamHls>>>>,
     disk: Option<DiskMirror>,
 }
@@ -68,22 +69,51 @@ impl HlsStore {
             .map(|root| DiskMirror::start(PathBuf::from(root)));
         HlsStore {
             inner: Arc::new(StoreInner {
-                settings,
+                settings: std::sync::RwLock::new(settings),
                 streams: Mutex::new(HashMap::new()),
                 disk,
             }),
         }
     }
 
+    fn settings(&self) -> HlsSettings {
+        self.inner
+            .settings
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// A reload's new HLS settings: new streams start with them, running ones take the fragment and
+    /// window from their next segment. The disk directory is fixed when the worker starts.
+    pub fn update(&self, new: &HlsSettings) {
+        {
+            let mut settings = self
+                .inner
+                .settings
+                .write()
+                .unwrap_or_else(|e| e.into_inner());
+            settings.enabled = new.enabled;
+            settings.fragment_ms = new.fragment_ms;
+            settings.window = new.window;
+        }
+        let entries: Vec<_> = lock(&self.inner.streams).values().cloned().collect();
+        for entry in entries {
+            lock(&entry)
+                .segmenter
+                .reconfigure(new.fragment_ms, new.window as usize);
+        }
+    }
+
     pub fn enabled(&self) -> bool {
-        self.inner.settings.enabled
+        self.settings().enabled
     }
 
     /// How long a stream's segments stay after its publisher left: long enough for players to
     /// drain the window, short enough that dead streams do not pile up.
     fn dispose_after(&self) -> Duration {
-        let window_ms =
-            self.inner.settings.fragment_ms.max(100) * u64::from(self.inner.settings.window.max(1));
+        let settings = self.settings();
+        let window_ms = settings.fragment_ms.max(100) * u64::from(settings.window.max(1));
         Duration::from_millis((window_ms * 2).max(10_000))
     }
 
@@ -101,6 +131,7 @@ impl HlsStore {
                 );
             }
         }
+        let settings = self.settings();
         let entry = {
             let mut streams = lock(&self.inner.streams);
             streams
@@ -109,8 +140,8 @@ impl HlsStore {
                     Arc::new(Mutex::new(StreamHls {
                         segmenter: HlsSegmenter::new(HlsConfig {
                             stream: id.stream.clone(),
-                            fragment_ms: self.inner.settings.fragment_ms,
-                            window: self.inner.settings.window as usize,
+                            fragment_ms: settings.fragment_ms,
+                            window: settings.window as usize,
                         }),
                         playlist: None,
                         publishing: false,
