@@ -492,11 +492,13 @@ fn proxy_streams_bodies_and_sets_forwarded_headers() {
             prefix: "/live/".into(),
             to: "http://127.0.0.1:1/never".into(),
             strip_prefix: false,
+            ca: None,
         },
         ProxyRoute {
             prefix: "/live/flv/".into(),
             to: format!("http://127.0.0.1:{upstream_port}/up"),
             strip_prefix: true,
+            ca: None,
         },
     ];
     let role = Role::start(dir.path(), plan);
@@ -558,6 +560,7 @@ fn proxy_answers_502_when_the_upstream_is_down() {
         prefix: "/api/".into(),
         to: format!("http://127.0.0.1:{dead}"),
         strip_prefix: false,
+        ca: None,
     }];
     let role = Role::start(dir.path(), plan);
     let resp = get_with_headers(role.http(), "/api/v1/versions", &[]).unwrap();
@@ -626,6 +629,7 @@ fn hls_through_an_https_proxy_route_plays_with_ffprobe() {
         prefix: "/live/".into(),
         to: format!("http://{}", upstream.http()),
         strip_prefix: true,
+        ca: None,
     }];
     let role = Role::start(&site_dir, plan);
     let url = format!("https://localhost:{}/live/s.m3u8", role.tls_port());
@@ -693,6 +697,7 @@ fn proxy_over_https_and_http2_says_https_and_the_original_host() {
         prefix: "/api/".into(),
         to: format!("http://127.0.0.1:{upstream}"),
         strip_prefix: false,
+        ca: None,
     }];
     let role = Role::start(dir.path(), plan);
     let port = role.tls_port();

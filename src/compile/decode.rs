@@ -3,7 +3,7 @@
 
 use super::diagnostic::{suggest, Diagnostic, DiagnosticKind, Span};
 use super::fields::{gather, name_span, Ctx, Fields, Shape, Spanned, Spec};
-use super::plan::{AcmeChallenge, CertPair, WorkerKind};
+use super::plan::{AcmeChallenge, CertPair, HookOnError, WorkerKind};
 use kdl::{KdlDocument, KdlNode};
 use std::net::SocketAddr;
 
@@ -47,6 +47,8 @@ pub struct StreamOverrides {
     pub on_play: Option<Vec<String>>,
     pub on_stop: Option<Vec<String>>,
     pub hooks_timeout_ms: Option<u64>,
+    pub hooks_on_error: Option<HookOnError>,
+    pub hooks_ca: Option<String>,
 }
 
 #[derive(Debug)]
@@ -105,6 +107,7 @@ pub struct ProxyDecl {
     pub prefix: String,
     pub to: Spanned<String>,
     pub strip_prefix: bool,
+    pub ca: Option<String>,
 }
 
 const TOP_LEVEL: &[&str] = &[
@@ -413,6 +416,8 @@ fn decode_stream(fields: &Fields<'_>, ctx: &mut Ctx) -> StreamOverrides {
                 ("on-play", Shape::List),
                 ("on-stop", Shape::List),
                 ("timeout", Shape::One),
+                ("on-error", Shape::One),
+                ("ca", Shape::One),
             ],
             blocks: &[],
         };
@@ -430,6 +435,26 @@ fn decode_stream(fields: &Fields<'_>, ctx: &mut Ctx) -> StreamOverrides {
         stream.on_play = urls("on-play", ctx);
         stream.on_stop = urls("on-stop", ctx);
         stream.hooks_timeout_ms = hooks.duration_ms("timeout", ctx);
+        stream.hooks_on_error = hooks.string("on-error", ctx).map(|v| {
+            match v.value.as_str() {
+                "deny" => HookOnError::Deny,
+                "allow" => HookOnError::Allow,
+                _ => {
+                    ctx.error_at(
+                        DiagnosticKind::BadValue {
+                            setting: "on-error".into(),
+                            value: v.value.clone(),
+                            allowed: HookOnError::NAMES.to_vec(),
+                            suggestion: suggest(&v.value, HookOnError::NAMES),
+                        },
+                        v.span,
+                        "unknown decision",
+                    );
+                    HookOnError::Deny
+                }
+            }
+        });
+        stream.hooks_ca = hooks.string("ca", ctx).map(|s| s.value);
     }
     stream
 }
@@ -765,7 +790,11 @@ fn decode_proxy(node: &KdlNode, ctx: &mut Ctx) -> Option<ProxyDecl> {
     let spec = Spec {
         node: "proxy",
         max_args: 1,
-        settings: &[("to", Shape::One), ("strip-prefix", Shape::One)],
+        settings: &[
+            ("to", Shape::One),
+            ("strip-prefix", Shape::One),
+            ("ca", Shape::One),
+        ],
         blocks: &[],
     };
     let fields = gather(node, &spec, ctx);
@@ -786,5 +815,6 @@ fn decode_proxy(node: &KdlNode, ctx: &mut Ctx) -> Option<ProxyDecl> {
         prefix: prefix?.value,
         to: to?,
         strip_prefix: fields.bool("strip-prefix", ctx).unwrap_or(false),
+        ca: fields.string("ca", ctx).map(|s| s.value),
     })
 }

@@ -79,6 +79,10 @@ fn apply_overrides(base: &mut StreamSettings, o: &StreamOverrides) {
     set(&mut base.hooks.on_play, &o.on_play);
     set(&mut base.hooks.on_stop, &o.on_stop);
     set(&mut base.hooks.timeout_ms, &o.hooks_timeout_ms);
+    set(&mut base.hooks.on_error, &o.hooks_on_error);
+    if o.hooks_ca.is_some() {
+        base.hooks.ca = o.hooks_ca.clone();
+    }
 }
 
 /// `path` relative to `base` (absolute paths unchanged), without `.` components.
@@ -225,6 +229,10 @@ pub fn expand(
             stream.hls.path = stream
                 .hls
                 .path
+                .map(|path| resolve_path(environment.base_dir, &path));
+            stream.hooks.ca = stream
+                .hooks
+                .ca
                 .map(|path| resolve_path(environment.base_dir, &path));
             let binary = external_binaries.get(&decl.name.value).cloned();
             WorkerPlan {
@@ -698,6 +706,7 @@ fn static_plan(
                 prefix: p.prefix.clone(),
                 to,
                 strip_prefix: p.strip_prefix,
+                ca: p.ca.as_deref().map(|ca| resolve_path(base, ca)),
             }
         })
         .collect();

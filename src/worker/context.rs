@@ -1,7 +1,7 @@
 //! What every connection of one worker shares: the hub, the stream settings, the connection limit and
 //! the hook calls made around publish and play.
 
-use super::hooks::{self, HookAction, HookEvent};
+use super::hooks::{HookAction, HookError, HookEvent, Hooks};
 use super::hub::Hub;
 use super::merge_clock::MergeClock;
 use crate::compile::plan::StreamSettings;
@@ -17,6 +17,8 @@ pub struct WorkerContext {
     pub merge_clock: Arc<MergeClock>,
     /// Accept a PROXY v2 header from loopback peers.
     pub proxy_protocol: bool,
+    /// The hook client (timeout, on-error, TLS trust), set up once.
+    hooks: Hooks,
     connections: AtomicUsize,
 }
 
@@ -44,6 +46,7 @@ impl WorkerContext {
         Arc::new(WorkerContext {
             hub: Hub::new(settings.clone()),
             merge_clock: MergeClock::new(Duration::from_millis(settings.merge_write_ms)),
+            hooks: Hooks::new(&settings.hooks),
             settings,
             proxy_protocol,
             connections: AtomicUsize::new(0),
@@ -72,8 +75,9 @@ impl WorkerContext {
         }
     }
 
-    /// Ask the hooks for `action`; `Err` carries the refusal. No hooks configured = allowed.
-    pub async fn hook(&self, action: HookAction, who: &HookSubject<'_>) -> Result<(), String> {
+    /// Ask the hooks for `action`; `Err` carries the refusal (log it; a client gets only
+    /// [`HookError::client_reason`]). No hooks configured = allowed.
+    pub async fn hook(&self, action: HookAction, who: &HookSubject<'_>) -> Result<(), HookError> {
         let urls = self.hook_urls(action);
         if urls.is_empty() {
             return Ok(());
@@ -88,10 +92,7 @@ impl WorkerContext {
             param: who.name.param.clone(),
             tc_url: who.tc_url.to_string(),
         };
-        let timeout = Duration::from_millis(self.settings.hooks.timeout_ms.max(100));
-        hooks::call(urls, timeout, &event)
-            .await
-            .map_err(|e| e.to_string())
+        self.hooks.call(urls, &event).await
     }
 
     /// Report an ending (`on_unpublish`, `on_stop`) without waiting for the answer.

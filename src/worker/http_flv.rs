@@ -148,7 +148,11 @@ pub async fn serve(ctx: Arc<WorkerContext>, name: StreamName, ip: String) -> Res
         tc_url: &tc_url,
     };
     if let Err(err) = ctx.hook(HookAction::OnPlay, &who).await {
-        return status(StatusCode::FORBIDDEN, &format!("refused: {err}\n"));
+        tracing::info!(stream = %name.key(), %err, "play refused by hook");
+        return status(
+            StatusCode::FORBIDDEN,
+            &format!("refused: {}\n", err.client_reason()),
+        );
     }
     let mut player = ctx.hub.play(&name);
     guard.entry.describe(

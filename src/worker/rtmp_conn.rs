@@ -236,7 +236,7 @@ pub(crate) async fn serve_session(
                         conn.session.reject_publish(
                             stream_id,
                             "NetStream.Publish.Unauthorized",
-                            &err,
+                            err.client_reason(),
                         );
                         let _ = conn.flush_session().await;
                         return Ok(());
@@ -320,7 +320,7 @@ pub(crate) async fn serve_session(
             {
                 tracing::info!(stream = %stream_name.key(), %err, "play refused by hook");
                 conn.session
-                    .reject_play(stream_id, "NetStream.Play.Unauthorized", &err);
+                    .reject_play(stream_id, "NetStream.Play.Unauthorized", err.client_reason());
                 let _ = conn.flush_session().await;
                 return Ok(());
             }
