@@ -170,16 +170,15 @@ impl Proxy {
                 Response::from_parts(parts, Body::new(body))
             }
             Err(err) => {
-                // The upstream URL and the error stay in the log: an upstream URL may carry a key.
-                tracing::warn!(
-                    upstream = %crate::compile::render::redact_url(&route.to),
-                    err = %error_chain(&err),
-                    "proxy upstream failed"
-                );
+                // Query values and passwords of the upstream URL (a key, say) are masked: the body
+                // goes to any client.
+                let upstream = crate::compile::render::redact_url(&route.to);
+                let err = error_chain(&err);
+                tracing::warn!(%upstream, %err, "proxy upstream failed");
                 super::files::text(
                     StatusCode::BAD_GATEWAY,
                     &format!(
-                        "502 bad gateway: the upstream for {} is unreachable\n",
+                        "502 bad gateway: upstream {upstream} for {} is unreachable ({err})\n",
                         route.prefix
                     ),
                 )
