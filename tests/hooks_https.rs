@@ -55,7 +55,9 @@ fn an_https_hook_with_a_private_ca_allows_and_denies_a_real_ffmpeg_publish() {
 
     // Denied: ffmpeg gives up.
     let mut bad = publish(&media, &worker.rtmp_url("live/no?token=bad"), false);
-    let status = bad.wait_timeout(SECS).expect("a denied ffmpeg should give up");
+    let status = bad
+        .wait_timeout(SECS)
+        .expect("a denied ffmpeg should give up");
     assert!(!status.success());
     assert!(bodies
         .lock()
@@ -73,13 +75,17 @@ fn an_https_hook_signed_by_an_untrusted_ca_denies() {
     let mut s = settings();
     s.hooks.on_publish = vec![format!("https://localhost:{port}/auth")];
     let worker = start_worker(s, false);
-    let (raw, status) = rtmp_until_status(&worker.rtmp_url("live/x?token=good"), ClientMode::Publish);
+    let (raw, status) =
+        rtmp_until_status(&worker.rtmp_url("live/x?token=good"), ClientMode::Publish);
     assert!(
         matches!(&status, Some(ClientEvent::Status { level, .. }) if level == "error"),
         "{status:?}"
     );
     assert!(contains(&raw, b"unauthorized"));
-    assert!(bodies.lock().unwrap().is_empty(), "TLS must fail before a request");
+    assert!(
+        bodies.lock().unwrap().is_empty(),
+        "TLS must fail before a request"
+    );
 }
 
 /// A plain HTTP hook that answers 403 to everything.
@@ -154,9 +160,10 @@ fn rtmp_until_status(url: &str, mode: ClientMode) -> (Vec<u8>, Option<ClientEven
                 let Ok(events) = session.feed(&buf[..n]) else {
                     break;
                 };
-                if let Some(status) = events.into_iter().find(|e| {
-                    matches!(e, ClientEvent::Status { .. } | ClientEvent::Started)
-                }) {
+                if let Some(status) = events
+                    .into_iter()
+                    .find(|e| matches!(e, ClientEvent::Status { .. } | ClientEvent::Started))
+                {
                     // Whatever else the server sends before it closes is client-visible too.
                     while let Ok(n) = sock.read(&mut buf) {
                         if n == 0 || raw.len() > 1 << 20 {

@@ -42,7 +42,10 @@ static "site" {{
         .unwrap_or_else(|f| panic!("{}", f.rendered));
     let site = plan.statics[0].clone();
     let ca_path = dir.path().join("private-ca.pem").display().to_string();
-    assert_eq!(site.proxies.iter().find_map(|p| p.ca.clone()), Some(ca_path));
+    assert_eq!(
+        site.proxies.iter().find_map(|p| p.ca.clone()),
+        Some(ca_path)
+    );
     let role = Role::start(dir.path(), site);
 
     let answer = get_with_headers(role.http(), "/secure/clip.flv?token=1", &[]).unwrap();

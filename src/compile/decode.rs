@@ -435,8 +435,9 @@ fn decode_stream(fields: &Fields<'_>, ctx: &mut Ctx) -> StreamOverrides {
         stream.on_play = urls("on-play", ctx);
         stream.on_stop = urls("on-stop", ctx);
         stream.hooks_timeout_ms = hooks.duration_ms("timeout", ctx);
-        stream.hooks_on_error = hooks.string("on-error", ctx).map(|v| {
-            match v.value.as_str() {
+        stream.hooks_on_error = hooks
+            .string("on-error", ctx)
+            .map(|v| match v.value.as_str() {
                 "deny" => HookOnError::Deny,
                 "allow" => HookOnError::Allow,
                 _ => {
@@ -452,8 +453,7 @@ fn decode_stream(fields: &Fields<'_>, ctx: &mut Ctx) -> StreamOverrides {
                     );
                     HookOnError::Deny
                 }
-            }
-        });
+            });
         stream.hooks_ca = hooks.string("ca", ctx).map(|s| s.value);
     }
     stream

@@ -243,11 +243,7 @@ pub fn plan_text(plan: &Plan) -> String {
             } else {
                 format!(" ({})", notes.join(", "))
             };
-            let _ = writeln!(
-                out,
-                "    proxy     {} -> {}{notes}",
-                proxy.prefix, proxy.to
-            );
+            let _ = writeln!(out, "    proxy     {} -> {}{notes}", proxy.prefix, proxy.to);
         }
         let _ = writeln!(out, "    control   {}", site.control);
     }

@@ -131,12 +131,11 @@ impl Hooks {
 
     /// One POST and its decision.
     async fn ask(&self, url: &str, body: Bytes) -> Result<(), HookError> {
-        let uri = crate::compile::units::parse_http_url(url).map_err(|reason| {
-            HookError::BadUrl {
+        let uri =
+            crate::compile::units::parse_http_url(url).map_err(|reason| HookError::BadUrl {
                 url: url.into(),
                 reason: reason.into(),
-            }
-        })?;
+            })?;
         let tls = match (&self.tls, uri.scheme() == Some(&http::uri::Scheme::HTTPS)) {
             (Ok(tls), _) => Some(tls.clone()),
             (Err(reason), true) => {
@@ -290,7 +289,9 @@ mod tests {
             .await
             .unwrap();
         assert!(matches!(
-            hooks.call(&[format!("http://{addr}/teapot")], &event()).await,
+            hooks
+                .call(&[format!("http://{addr}/teapot")], &event())
+                .await,
             Err(HookError::Status { status: 418, .. })
         ));
         // Every URL must allow: an allowing hook followed by a refusing one refuses.

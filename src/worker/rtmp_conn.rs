@@ -319,8 +319,11 @@ pub(crate) async fn serve_session(
                 .await
             {
                 tracing::info!(stream = %stream_name.key(), %err, "play refused by hook");
-                conn.session
-                    .reject_play(stream_id, "NetStream.Play.Unauthorized", err.client_reason());
+                conn.session.reject_play(
+                    stream_id,
+                    "NetStream.Play.Unauthorized",
+                    err.client_reason(),
+                );
                 let _ = conn.flush_session().await;
                 return Ok(());
             }

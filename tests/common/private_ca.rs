@@ -5,9 +5,7 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
-use rcgen::{
-    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair,
-};
+use rcgen::{BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -36,8 +34,7 @@ impl PrivateCa {
 
         let key = KeyPair::generate().unwrap();
         let mut params =
-            CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])
-                .unwrap();
+            CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()]).unwrap();
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
         let leaf = params.signed_by(&key, &ca, &ca_key).unwrap();
         let chain = vec![
@@ -45,15 +42,14 @@ impl PrivateCa {
             CertificateDer::from(ca.der().to_vec()),
         ];
         let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
-        let mut server =
-            rustls::ServerConfig::builder_with_provider(Arc::new(
-                rustls::crypto::ring::default_provider(),
-            ))
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_no_client_auth()
-            .with_single_cert(chain, key)
-            .unwrap();
+        let mut server = rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .unwrap();
         server.alpn_protocols = vec![b"http/1.1".to_vec()];
         PrivateCa {
             ca_pem,
@@ -84,23 +80,24 @@ impl PrivateCa {
                         let Ok(tls) = acceptor.accept(tcp).await else {
                             return;
                         };
-                        let service = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-                            let handler = handler.clone();
-                            async move {
-                                let path = req
-                                    .uri()
-                                    .path_and_query()
-                                    .map(|p| p.to_string())
-                                    .unwrap_or_default();
-                                let body = req.into_body().collect().await?.to_bytes();
-                                let (status, answer) = handler(&path, &body);
-                                let response = hyper::Response::builder()
-                                    .status(status)
-                                    .body(Full::new(Bytes::from(answer)))
-                                    .unwrap();
-                                Ok::<_, hyper::Error>(response)
-                            }
-                        });
+                        let service =
+                            service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                                let handler = handler.clone();
+                                async move {
+                                    let path = req
+                                        .uri()
+                                        .path_and_query()
+                                        .map(|p| p.to_string())
+                                        .unwrap_or_default();
+                                    let body = req.into_body().collect().await?.to_bytes();
+                                    let (status, answer) = handler(&path, &body);
+                                    let response = hyper::Response::builder()
+                                        .status(status)
+                                        .body(Full::new(Bytes::from(answer)))
+                                        .unwrap();
+                                    Ok::<_, hyper::Error>(response)
+                                }
+                            });
                         let _ = hyper::server::conn::http1::Builder::new()
                             .serve_connection(TokioIo::new(tls), service)
                             .await;

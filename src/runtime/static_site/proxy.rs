@@ -222,8 +222,13 @@ mod tests {
         assert_eq!(proxy.routes[0].base_path, "/base");
         let mut with_missing_ca = route("/b/", "https://example.com");
         with_missing_ca.ca = Some("/nonexistent/ca.pem".into());
-        let err = Proxy::new(&[with_missing_ca]).err().expect("a missing CA file is refused");
-        assert!(format!("{err:#}").contains("/nonexistent/ca.pem"), "{err:#}");
+        let err = Proxy::new(&[with_missing_ca])
+            .err()
+            .expect("a missing CA file is refused");
+        assert!(
+            format!("{err:#}").contains("/nonexistent/ca.pem"),
+            "{err:#}"
+        );
     }
 
     #[test]
