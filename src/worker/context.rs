@@ -1,7 +1,7 @@
 //! What every connection of one worker shares: the hub, the stream settings, the connection limit and
 //! the hook calls made around publish and play.
 
-use super::hooks::{HookAction, HookError, HookEvent, Hooks};
+use super::hooks::{HookAction, HookEvent, Hooks};
 use super::hub::Hub;
 use super::merge_clock::MergeClock;
 use crate::compile::plan::StreamSettings;
@@ -75,9 +75,10 @@ impl WorkerContext {
         }
     }
 
-    /// Ask the hooks for `action`; `Err` carries the refusal (log it; a client gets only
-    /// [`HookError::client_reason`]). No hooks configured = allowed.
-    pub async fn hook(&self, action: HookAction, who: &HookSubject<'_>) -> Result<(), HookError> {
+    /// Ask the hooks for `action`. A refusal is logged here with the hook that refused; `Err`
+    /// carries only the generic reason a client may see (hook URLs hold secrets), so no caller can
+    /// leak one. No hooks configured = allowed.
+    pub async fn hook(&self, action: HookAction, who: &HookSubject<'_>) -> Result<(), String> {
         let urls = self.hook_urls(action);
         if urls.is_empty() {
             return Ok(());
@@ -92,7 +93,10 @@ impl WorkerContext {
             param: who.name.param.clone(),
             tc_url: who.tc_url.to_string(),
         };
-        self.hooks.call(urls, &event).await
+        self.hooks.call(urls, &event).await.map_err(|err| {
+            tracing::info!(?action, stream = %who.name.key(), client = who.ip, %err, "hook refused");
+            err.client_reason().to_string()
+        })
     }
 
     /// Report an ending (`on_unpublish`, `on_stop`) without waiting for the answer.
@@ -115,9 +119,8 @@ impl WorkerContext {
                     name: &name,
                     tc_url: &tc_url,
                 };
-                if let Err(err) = ctx.hook(action, &who).await {
-                    tracing::warn!(?action, %err, "hook failed");
-                }
+                // The answer is not a decision; a failure is logged by `hook`.
+                let _ = ctx.hook(action, &who).await;
             });
         }
     }

@@ -148,11 +148,7 @@ pub async fn serve(ctx: Arc<WorkerContext>, name: StreamName, ip: String) -> Res
         tc_url: &tc_url,
     };
     if let Err(err) = ctx.hook(HookAction::OnPlay, &who).await {
-        tracing::info!(stream = %name.key(), %err, "play refused by hook");
-        return status(
-            StatusCode::FORBIDDEN,
-            &format!("refused: {}\n", err.client_reason()),
-        );
+        return status(StatusCode::FORBIDDEN, &format!("refused: {err}\n"));
     }
     let mut player = ctx.hub.play(&name);
     guard.entry.describe(

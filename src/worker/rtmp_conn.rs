@@ -236,7 +236,7 @@ pub(crate) async fn serve_session(
                         conn.session.reject_publish(
                             stream_id,
                             "NetStream.Publish.Unauthorized",
-                            err.client_reason(),
+                            &err,
                         );
                         let _ = conn.flush_session().await;
                         return Ok(());
@@ -319,11 +319,8 @@ pub(crate) async fn serve_session(
                 .await
             {
                 tracing::info!(stream = %stream_name.key(), %err, "play refused by hook");
-                conn.session.reject_play(
-                    stream_id,
-                    "NetStream.Play.Unauthorized",
-                    err.client_reason(),
-                );
+                conn.session
+                    .reject_play(stream_id, "NetStream.Play.Unauthorized", &err);
                 let _ = conn.flush_session().await;
                 return Ok(());
             }
