@@ -58,3 +58,29 @@ static "site" {{
     let answer = get_with_headers(role.http(), "/secure/again", &[]).unwrap();
     assert_eq!(answer.status, 200);
 }
+
+#[test]
+fn check_warns_when_a_proxy_ca_file_cannot_be_read() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("root")).unwrap();
+    std::fs::write(
+        dir.path().join("site.kdl"),
+        r#"oryx 1
+worker "w"
+static "site" {
+    root "./root"
+    listen "127.0.0.1:8443"
+    proxy "/secure/" to="https://upstream.example/" ca="missing-ca.pem"
+}
+"#,
+    )
+    .unwrap();
+    // The static role would refuse to start without it: a warning, an error with --deny-warnings.
+    let (status, stdout, stderr) = oryx(dir.path(), &["check", "site.kdl"]);
+    let text = format!("{stdout}{stderr}");
+    assert_eq!(status, 0, "{text}");
+    assert!(text.contains("oryx::certificate-unreadable"), "{text}");
+    assert!(text.contains("missing-ca.pem"), "{text}");
+    let (status, _, _) = oryx(dir.path(), &["check", "--deny-warnings", "site.kdl"]);
+    assert_eq!(status, 1);
+}

@@ -107,7 +107,7 @@ pub struct ProxyDecl {
     pub prefix: String,
     pub to: Spanned<String>,
     pub strip_prefix: bool,
-    pub ca: Option<String>,
+    pub ca: Option<Spanned<String>>,
 }
 
 const TOP_LEVEL: &[&str] = &[
@@ -815,6 +815,6 @@ fn decode_proxy(node: &KdlNode, ctx: &mut Ctx) -> Option<ProxyDecl> {
         prefix: prefix?.value,
         to: to?,
         strip_prefix: fields.bool("strip-prefix", ctx).unwrap_or(false),
-        ca: fields.string("ca", ctx).map(|s| s.value),
+        ca: fields.string("ca", ctx),
     })
 }

@@ -622,6 +622,20 @@ fn check_static(
                 "unknown target",
             );
         }
+        // The site reads the CA when it starts, and cannot start without it.
+        if let Some(ca) = proxy.ca.as_ref().filter(|_| environment.check_files) {
+            let path = resolve_path(environment.base_dir, &ca.value);
+            if let Err(err) = std::fs::File::open(&path) {
+                ctx.error_at(
+                    DiagnosticKind::CertificateUnreadable {
+                        path,
+                        reason: err.to_string(),
+                    },
+                    ca.span,
+                    "read when the site starts",
+                );
+            }
+        }
     }
 }
 
@@ -706,7 +720,7 @@ fn static_plan(
                 prefix: p.prefix.clone(),
                 to,
                 strip_prefix: p.strip_prefix,
-                ca: p.ca.as_deref().map(|ca| resolve_path(base, ca)),
+                ca: p.ca.as_ref().map(|ca| resolve_path(base, &ca.value)),
             }
         })
         .collect();
