@@ -190,3 +190,30 @@ impl Write for Stream {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_ca_file_adds_its_certificates_and_a_bad_one_says_why() {
+        assert!(client_config(None).is_ok());
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("missing.pem").display().to_string();
+        let err = client_config(Some(&missing)).unwrap_err();
+        assert!(format!("{err:#}").contains(&missing), "{err:#}");
+
+        let not_pem = dir.path().join("not.pem");
+        std::fs::write(&not_pem, "hello").unwrap();
+        let err = client_config(Some(&not_pem.display().to_string())).unwrap_err();
+        assert!(format!("{err:#}").contains("no PEM certificate"), "{err:#}");
+
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        let ca = params.self_signed(&key).unwrap();
+        let ca_path = dir.path().join("ca.pem");
+        std::fs::write(&ca_path, ca.pem()).unwrap();
+        assert!(client_config(Some(&ca_path.display().to_string())).is_ok());
+    }
+}
