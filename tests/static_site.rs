@@ -507,12 +507,14 @@ fn proxy_streams_bodies_and_sets_forwarded_headers() {
             to: "http://127.0.0.1:1/never".into(),
             strip_prefix: false,
             writes: true,
+            ca: None,
         },
         ProxyRoute {
             prefix: "/live/flv/".into(),
             to: format!("http://127.0.0.1:{upstream_port}/up"),
             strip_prefix: true,
             writes: true,
+            ca: None,
         },
     ];
     let role = Role::start(dir.path(), plan);
@@ -575,6 +577,7 @@ fn proxy_answers_502_when_the_upstream_is_down() {
         to: format!("http://127.0.0.1:{dead}"),
         strip_prefix: false,
         writes: true,
+        ca: None,
     }];
     let role = Role::start(dir.path(), plan);
     let resp = get_with_headers(role.http(), "/api/v1/versions", &[]).unwrap();
@@ -644,6 +647,7 @@ fn hls_through_an_https_proxy_route_plays_with_ffprobe() {
         to: format!("http://{}", upstream.http()),
         strip_prefix: true,
         writes: true,
+        ca: None,
     }];
     let role = Role::start(&site_dir, plan);
     let url = format!("https://localhost:{}/live/s.m3u8", role.tls_port());
@@ -712,6 +716,7 @@ fn proxy_over_https_and_http2_says_https_and_the_original_host() {
         to: format!("http://127.0.0.1:{upstream}"),
         strip_prefix: false,
         writes: true,
+        ca: None,
     }];
     let role = Role::start(dir.path(), plan);
     let port = role.tls_port();

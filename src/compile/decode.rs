@@ -3,7 +3,7 @@
 
 use super::diagnostic::{suggest, Diagnostic, DiagnosticKind, Span};
 use super::fields::{gather, name_span, Ctx, Fields, Shape, Spanned, Spec};
-use super::plan::{AcmeChallenge, ApiAuth, ApiAuthScheme, CertPair, WorkerKind};
+use super::plan::{AcmeChallenge, ApiAuth, ApiAuthScheme, CertPair, HookOnError, WorkerKind};
 use kdl::{KdlDocument, KdlNode};
 use std::net::SocketAddr;
 
@@ -51,6 +51,8 @@ pub struct StreamOverrides {
     /// Where the settings some worker kinds cannot honour were written, by the name the docs give
     /// them (`player-queue`, `http-flv wait`, `hooks timeout`), for `oryx::ignored-on-kind`.
     pub spans: Vec<(&'static str, Span)>,
+    pub hooks_on_error: Option<HookOnError>,
+    pub hooks_ca: Option<String>,
 }
 
 #[derive(Debug)]
@@ -115,6 +117,7 @@ pub struct ProxyDecl {
     pub strip_prefix: bool,
     /// `writes=#true|#false` as given; the default depends on the target (reads only to the api-lb).
     pub writes: Option<bool>,
+    pub ca: Option<Spanned<String>>,
 }
 
 const TOP_LEVEL: &[&str] = &[
@@ -438,6 +441,8 @@ fn decode_stream(fields: &Fields<'_>, ctx: &mut Ctx) -> StreamOverrides {
                 ("on-play", Shape::List),
                 ("on-stop", Shape::List),
                 ("timeout", Shape::One),
+                ("on-error", Shape::One),
+                ("ca", Shape::One),
             ],
             blocks: &[],
         };
@@ -462,6 +467,26 @@ fn decode_stream(fields: &Fields<'_>, ctx: &mut Ctx) -> StreamOverrides {
                     .map(|span| ("hooks timeout", span)),
             );
         }
+        stream.hooks_on_error = hooks
+            .string("on-error", ctx)
+            .map(|v| match v.value.as_str() {
+                "deny" => HookOnError::Deny,
+                "allow" => HookOnError::Allow,
+                _ => {
+                    ctx.error_at(
+                        DiagnosticKind::BadValue {
+                            setting: "on-error".into(),
+                            value: v.value.clone(),
+                            allowed: HookOnError::NAMES.to_vec(),
+                            suggestion: suggest(&v.value, HookOnError::NAMES),
+                        },
+                        v.span,
+                        "unknown decision",
+                    );
+                    HookOnError::Deny
+                }
+            });
+        stream.hooks_ca = hooks.string("ca", ctx).map(|s| s.value);
     }
     stream
 }
@@ -864,6 +889,7 @@ fn decode_proxy(node: &KdlNode, ctx: &mut Ctx) -> Option<ProxyDecl> {
             ("to", Shape::One),
             ("strip-prefix", Shape::One),
             ("writes", Shape::One),
+            ("ca", Shape::One),
         ],
         blocks: &[],
     };
@@ -886,5 +912,6 @@ fn decode_proxy(node: &KdlNode, ctx: &mut Ctx) -> Option<ProxyDecl> {
         to: to?,
         strip_prefix: fields.bool("strip-prefix", ctx).unwrap_or(false),
         writes: fields.bool("writes", ctx),
+        ca: fields.string("ca", ctx),
     })
 }

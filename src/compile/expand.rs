@@ -81,6 +81,10 @@ fn apply_overrides(base: &mut StreamSettings, o: &StreamOverrides) {
     set(&mut base.hooks.on_play, &o.on_play);
     set(&mut base.hooks.on_stop, &o.on_stop);
     set(&mut base.hooks.timeout_ms, &o.hooks_timeout_ms);
+    set(&mut base.hooks.on_error, &o.hooks_on_error);
+    if o.hooks_ca.is_some() {
+        base.hooks.ca = o.hooks_ca.clone();
+    }
 }
 
 /// `path` relative to `base` (absolute paths unchanged), without `.` components.
@@ -227,6 +231,10 @@ pub fn expand(
             stream.hls.path = stream
                 .hls
                 .path
+                .map(|path| resolve_path(environment.base_dir, &path));
+            stream.hooks.ca = stream
+                .hooks
+                .ca
                 .map(|path| resolve_path(environment.base_dir, &path));
             let binary = external_binaries.get(&decl.name.value).cloned();
             WorkerPlan {
@@ -623,6 +631,20 @@ fn check_static(
                 "unknown target",
             );
         }
+        // The site reads the CA when it starts, and cannot start without it.
+        if let Some(ca) = proxy.ca.as_ref().filter(|_| environment.check_files) {
+            let path = resolve_path(environment.base_dir, &ca.value);
+            if let Err(err) = std::fs::File::open(&path) {
+                ctx.error_at(
+                    DiagnosticKind::CertificateUnreadable {
+                        path,
+                        reason: err.to_string(),
+                    },
+                    ca.span,
+                    "read when the site starts",
+                );
+            }
+        }
     }
 }
 
@@ -708,6 +730,7 @@ fn static_plan(
                 to,
                 strip_prefix: p.strip_prefix,
                 writes: p.writes.unwrap_or(p.to.value != "api-lb"),
+                ca: p.ca.as_ref().map(|ca| resolve_path(base, &ca.value)),
             }
         })
         .collect();

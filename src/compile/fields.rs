@@ -475,21 +475,22 @@ impl Value<'_> {
 
     pub fn url(&self, setting: &str, ctx: &mut Ctx) -> Option<Spanned<String>> {
         let text = self.string_for(setting, "a URL string", ctx)?;
-        if units::is_http_url(text) {
-            Some(Spanned {
+        match units::parse_http_url(text) {
+            Ok(_) => Some(Spanned {
                 value: text.into(),
                 span: self.span,
-            })
-        } else {
-            ctx.error_at(
-                DiagnosticKind::BadUrl {
-                    setting: setting.into(),
-                    value: text.into(),
-                },
-                self.span,
-                "not an http(s) URL",
-            );
-            None
+            }),
+            Err(why) => {
+                ctx.error_at(
+                    DiagnosticKind::BadUrl {
+                        setting: setting.into(),
+                        value: text.into(),
+                    },
+                    self.span,
+                    why,
+                );
+                None
+            }
         }
     }
 

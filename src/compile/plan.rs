@@ -141,6 +141,34 @@ pub struct HookSettings {
     pub on_play: Vec<String>,
     pub on_stop: Vec<String>,
     pub timeout_ms: u64,
+    /// What a hook that gives no decision (unreachable, TLS failure, timeout, HTTP 5xx) means.
+    #[serde(default)]
+    pub on_error: HookOnError,
+    /// PEM file of a private CA trusted for `https://` hooks, besides the Web PKI roots.
+    #[serde(default)]
+    pub ca: Option<String>,
+}
+
+/// `hooks { on-error "deny" | "allow" }`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum HookOnError {
+    /// Refuse the client, like SRS: a hook that cannot be asked must not let anyone in.
+    #[default]
+    Deny,
+    /// Let the client in (availability over authentication), with a WARN in the log.
+    Allow,
+}
+
+impl HookOnError {
+    pub const NAMES: &'static [&'static str] = &["deny", "allow"];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            HookOnError::Deny => "deny",
+            HookOnError::Allow => "allow",
+        }
+    }
 }
 
 /// A load balancer (rtmp-lb, http-lb, api-lb).
@@ -253,6 +281,9 @@ pub struct ProxyRoute {
     /// public site never exposes API writes (client kicks) unless told to.
     #[serde(default = "yes")]
     pub writes: bool,
+    /// PEM file of a private CA trusted for an `https://` upstream, besides the Web PKI roots.
+    #[serde(default)]
+    pub ca: Option<String>,
 }
 
 fn yes() -> bool {

@@ -76,11 +76,16 @@ fn stream_lines(s: &StreamSettings, out: &mut String) {
         ("on-stop", &hooks.on_stop),
     ] {
         for url in urls {
+            let ca = match &hooks.ca {
+                Some(ca) if url.starts_with("https://") => format!(", ca {ca}"),
+                _ => String::new(),
+            };
             let _ = writeln!(
                 out,
-                "    hook      {name} {} (timeout {})",
+                "    hook      {name} {} (timeout {}, on-error {}{ca})",
                 redact_url(url),
-                duration(hooks.timeout_ms)
+                duration(hooks.timeout_ms),
+                hooks.on_error.name()
             );
         }
     }
@@ -250,18 +255,22 @@ pub fn plan_text(plan: &Plan) -> String {
             let _ = writeln!(out, "    directory listing on");
         }
         for proxy in &site.proxies {
-            let _ = writeln!(
-                out,
-                "    proxy     {} -> {}{}",
-                proxy.prefix,
-                proxy.to,
-                match (proxy.strip_prefix, proxy.writes) {
-                    (true, true) => " (prefix stripped)",
-                    (true, false) => " (prefix stripped, reads only)",
-                    (false, true) => "",
-                    (false, false) => " (reads only)",
-                }
-            );
+            let mut notes = Vec::new();
+            if proxy.strip_prefix {
+                notes.push("prefix stripped".to_string());
+            }
+            if !proxy.writes {
+                notes.push("reads only".to_string());
+            }
+            if let Some(ca) = &proxy.ca {
+                notes.push(format!("ca {ca}"));
+            }
+            let notes = if notes.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", notes.join(", "))
+            };
+            let _ = writeln!(out, "    proxy     {} -> {}{notes}", proxy.prefix, proxy.to);
         }
         let _ = writeln!(out, "    control   {}", site.control);
     }

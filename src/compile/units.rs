@@ -78,18 +78,42 @@ pub fn parse_address(text: &str) -> Result<SocketAddr, AddressError> {
         .map_err(|_| AddressError::Malformed)
 }
 
-/// An absolute `http://` or `https://` URL with a host.
+/// An absolute `http://` or `https://` URL with a host: what [`parse_http_url`] accepts.
 pub fn is_http_url(text: &str) -> bool {
-    let rest = text
-        .strip_prefix("http://")
-        .or_else(|| text.strip_prefix("https://"));
-    match rest {
-        Some(rest) => {
-            let host = rest.split(['/', '?', '#']).next().unwrap_or("");
-            !host.is_empty() && !text.chars().any(char::is_whitespace)
-        }
-        None => false,
+    parse_http_url(text).is_ok()
+}
+
+/// Parse an `http://` or `https://` URL the way the runtime will use it. `oryx check` and every role
+/// that sends to a URL (hooks, proxy routes, the ACME client) call this one function, so a URL the
+/// check accepts is one the runtime accepts. The error says what is wrong, for the diagnostic label.
+pub fn parse_http_url(text: &str) -> Result<http::Uri, &'static str> {
+    let lower = text.get(..8).unwrap_or(text).to_ascii_lowercase();
+    if !lower.starts_with("http://") && !lower.starts_with("https://") {
+        return Err("not an http:// or https:// URL");
     }
+    if text.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err("contains whitespace");
+    }
+    if text.contains('#') {
+        return Err("a fragment (`#…`) is never sent");
+    }
+    let uri: http::Uri = text.parse().map_err(|_| "not a valid URL")?;
+    let authority = uri.authority().ok_or("no host")?;
+    if authority.as_str().contains('@') {
+        // Neither hyper nor the hook protocol sends user info; a silently dropped password would
+        // look like a broken hook. A token in the query string is sent.
+        return Err("user info (`user:password@`) is not sent; put a token in the query instead");
+    }
+    if uri.host().is_none_or(|h| h.is_empty() || h == "[]") {
+        return Err("no host");
+    }
+    // http::Uri keeps a port it cannot represent as `None`, which clients read as the default port.
+    if let Some((_, port)) = authority.as_str().rsplit_once(':') {
+        if !port.ends_with(']') && port.parse::<u16>().map_or(true, |p| p == 0) {
+            return Err("port out of range 1..=65535");
+        }
+    }
+    Ok(uri)
 }
 
 #[cfg(test)]
@@ -150,5 +174,21 @@ mod tests {
         assert!(is_http_url("https://example.com"));
         assert!(!is_http_url("ftp://x"));
         assert!(!is_http_url("http://"));
+        assert!(is_http_url("HTTPS://Example.com:8443/a?b=c"));
+        assert!(is_http_url("http://[::1]:8085/auth"));
+        for bad in [
+            "http://h:0/",
+            "http://h:65536/",
+            "http://h:/",
+            "http://u:p@h/",
+            "http://h/a b",
+            "http://h/#top",
+            "http://:80/",
+            "https://",
+            "http:/h",
+            "h/a",
+        ] {
+            assert!(!is_http_url(bad), "{bad}");
+        }
     }
 }

@@ -7,6 +7,7 @@ pub mod control;
 pub mod external;
 pub mod handoff;
 pub mod http_lb;
+pub mod https_client;
 pub mod lb_start;
 pub mod logging;
 pub mod metrics_merge;

@@ -1,11 +1,11 @@
 //! What every connection of one worker shares: the hub, the live stream settings, the connection limit
 //! and the hook calls made around publish and play.
 
-use super::hooks::{self, HookAction, HookEvent};
+use super::hooks::{HookAction, HookEvent, Hooks};
 use super::hub::Hub;
 use super::merge_clock::MergeClock;
 use super::settings::LiveSettings;
-use crate::compile::plan::StreamSettings;
+use crate::compile::plan::{HookSettings, StreamSettings};
 use crate::rtmp::names::StreamName;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -21,6 +21,9 @@ pub struct WorkerContext {
     proxy_protocol: AtomicBool,
     /// Bounds on what RTMP connections make the worker hold, and for how long.
     pub rtmp_input: Arc<super::rtmp_input::InputLimits>,
+    /// The hook client (timeout, on-error, TLS trust) and the settings it was built from; rebuilt
+    /// at the first call after a reload changed them.
+    hooks: std::sync::Mutex<(HookSettings, Arc<Hooks>)>,
     connections: AtomicUsize,
 }
 
@@ -60,6 +63,7 @@ impl WorkerContext {
             merge_clock,
             proxy_protocol: AtomicBool::new(proxy_protocol),
             rtmp_input: super::rtmp_input::InputLimits::from_env(),
+            hooks: std::sync::Mutex::new((settings.hooks.clone(), Arc::new(Hooks::new(&settings.hooks)))),
             connections: AtomicUsize::new(0),
         })
     }
@@ -106,7 +110,9 @@ impl WorkerContext {
         }
     }
 
-    /// Ask the hooks for `action`; `Err` carries the refusal. No hooks configured = allowed.
+    /// Ask the hooks for `action`. A refusal is logged here with the hook that refused; `Err`
+    /// carries only the generic reason a client may see (hook URLs hold secrets), so no caller can
+    /// leak one. No hooks configured = allowed.
     pub async fn hook(&self, action: HookAction, who: &HookSubject<'_>) -> Result<(), String> {
         // The hooks in force when the call starts, even if a reload swaps them meanwhile.
         let settings = self.settings();
@@ -124,10 +130,17 @@ impl WorkerContext {
             param: who.name.param.clone(),
             tc_url: who.tc_url.to_string(),
         };
-        let timeout = Duration::from_millis(settings.hooks.timeout_ms.max(100));
-        hooks::call(urls, timeout, &event)
-            .await
-            .map_err(|e| e.to_string())
+        let hooks = {
+            let mut cached = self.hooks.lock().unwrap_or_else(|e| e.into_inner());
+            if cached.0 != settings.hooks {
+                *cached = (settings.hooks.clone(), Arc::new(Hooks::new(&settings.hooks)));
+            }
+            cached.1.clone()
+        };
+        hooks.call(urls, &event).await.map_err(|err| {
+            tracing::info!(?action, stream = %who.name.key(), client = who.ip, %err, "hook refused");
+            err.client_reason().to_string()
+        })
     }
 
     /// Report an ending (`on_unpublish`, `on_stop`) without waiting for the answer.
@@ -150,9 +163,8 @@ impl WorkerContext {
                     name: &name,
                     tc_url: &tc_url,
                 };
-                if let Err(err) = ctx.hook(action, &who).await {
-                    tracing::warn!(?action, %err, "hook failed");
-                }
+                // The answer is not a decision; a failure is logged by `hook`.
+                let _ = ctx.hook(action, &who).await;
             });
         }
     }

@@ -9,6 +9,7 @@ pub mod http;
 pub mod media;
 pub mod net;
 pub mod pebble;
+pub mod private_ca;
 pub mod process;
 pub mod raw_rtmp;
 pub mod static_role;

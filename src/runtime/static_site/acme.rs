@@ -30,6 +30,9 @@ pub fn start(plan: &AcmePlan, status: super::status::TlsStatus) -> anyhow::Resul
     if plan.domains.is_empty() {
         anyhow::bail!("acme: no domain given");
     }
+    // The parser `oryx check` uses: a directory the check accepts is one the client can use.
+    crate::compile::units::parse_http_url(&plan.directory)
+        .map_err(|why| anyhow::anyhow!("acme: directory {:?}: {why}", plan.directory))?;
     let client_config = client_config(plan.directory_ca.as_deref())?;
     let cache = SecureDirCache::create(Path::new(&plan.cache))?;
     let contacts: Vec<String> = plan

@@ -1,13 +1,14 @@
-//! Reverse-proxy routes: the longest matching prefix forwards the request to its upstream, bodies
-//! streamed both ways without buffering (HTTP-FLV keeps flowing), with `X-Forwarded-*` headers.
+//! Reverse-proxy routes: the longest matching prefix forwards the request to its `http://` or
+//! `https://` upstream, bodies streamed both ways without buffering (HTTP-FLV keeps flowing), with
+//! `X-Forwarded-*` headers.
 
 use crate::compile::plan::ProxyRoute;
+use crate::runtime::https_client::{self, error_chain, Connector};
 use axum::body::Body;
 use http::header::{self, HeaderName, HeaderValue};
 use http::uri::{Authority, PathAndQuery, Scheme};
 use http::{Request, Response, StatusCode, Uri};
 use hyper::body::Incoming;
-use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use std::net::SocketAddr;
@@ -39,17 +40,19 @@ struct Route {
     strip_prefix: bool,
     /// Shown in errors.
     to: String,
+    scheme: Scheme,
     authority: Authority,
     /// Upstream base path without its trailing slash (`""` for `http://host:port/`).
     base_path: String,
     /// Methods other than GET/HEAD/OPTIONS are forwarded (off for the api-lb unless told).
     writes: bool,
+    /// Each route has its own pool: its TLS trust (`ca`) is its own.
+    client: Client<Connector, Incoming>,
 }
 
 pub struct Proxy {
     /// Longest prefix first, so the first match wins.
     routes: Vec<Route>,
-    client: Client<HttpConnector, Incoming>,
 }
 
 impl Proxy {
@@ -59,20 +62,15 @@ impl Proxy {
             if !route.prefix.starts_with('/') {
                 anyhow::bail!("proxy {:?}: the prefix must start with '/'", route.prefix);
             }
-            let uri: Uri = route.to.parse().map_err(|err| {
+            // The same parser `oryx check` uses, so what the check accepts starts here.
+            let uri = crate::compile::units::parse_http_url(&route.to).map_err(|why| {
                 anyhow::anyhow!(
-                    "proxy {:?}: bad upstream URL {:?}: {err}",
+                    "proxy {:?}: bad upstream URL {:?}: {why}",
                     route.prefix,
                     route.to
                 )
             })?;
-            if uri.scheme() != Some(&Scheme::HTTP) {
-                anyhow::bail!(
-                    "proxy {:?}: upstream {:?} must be an http:// URL",
-                    route.prefix,
-                    route.to
-                );
-            }
+            let scheme = uri.scheme().cloned().unwrap_or(Scheme::HTTP);
             let authority = uri.authority().cloned().ok_or_else(|| {
                 anyhow::anyhow!(
                     "proxy {:?}: upstream {:?} has no host",
@@ -80,26 +78,24 @@ impl Proxy {
                     route.to
                 )
             })?;
+            let tls = https_client::client_config(route.ca.as_deref())
+                .map_err(|err| anyhow::anyhow!("proxy {:?}: {err:#}", route.prefix))?;
+            let client = Client::builder(TokioExecutor::new())
+                .pool_idle_timeout(Duration::from_secs(30))
+                .build(Connector::new(Some(tls), Duration::from_secs(5)));
             parsed.push(Route {
                 prefix: route.prefix.clone(),
                 strip_prefix: route.strip_prefix,
                 to: route.to.clone(),
+                scheme,
                 authority,
                 base_path: uri.path().trim_end_matches('/').to_string(),
                 writes: route.writes,
+                client,
             });
         }
         parsed.sort_by_key(|r| std::cmp::Reverse(r.prefix.len()));
-        let mut connector = HttpConnector::new();
-        connector.set_connect_timeout(Some(Duration::from_secs(5)));
-        connector.set_nodelay(true);
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(30))
-            .build(connector);
-        Ok(Proxy {
-            routes: parsed,
-            client,
-        })
+        Ok(Proxy { routes: parsed })
     }
 
     /// Whether some route takes this path.
@@ -154,7 +150,7 @@ impl Proxy {
             Err(_) => return super::files::text(StatusCode::BAD_REQUEST, "bad request path\n"),
         };
         let uri = Uri::builder()
-            .scheme(Scheme::HTTP)
+            .scheme(route.scheme.clone())
             .authority(route.authority.clone())
             .path_and_query(path_and_query)
             .build();
@@ -189,21 +185,23 @@ impl Proxy {
         if let Some(host) = original_host {
             headers.insert(HeaderName::from_static("x-forwarded-host"), host);
         }
-        match self.client.request(req).await {
+        match route.client.request(req).await {
             Ok(resp) => {
                 let (mut parts, body) = resp.into_parts();
                 strip_hop_by_hop(&mut parts.headers);
                 Response::from_parts(parts, Body::new(body))
             }
             Err(err) => {
-                tracing::warn!(upstream = %route.to, %err, "proxy upstream failed");
+                // Query values and passwords of the upstream URL (a key, say) are masked: the body
+                // goes to any client.
+                let upstream = crate::compile::render::redact_url(&route.to);
+                let err = error_chain(&err);
+                tracing::warn!(%upstream, %err, "proxy upstream failed");
                 super::files::text(
                     StatusCode::BAD_GATEWAY,
                     &format!(
-                        "502 bad gateway: upstream {} for {} is unreachable ({})\n",
-                        route.to,
-                        route.prefix,
-                        error_chain(&err)
+                        "502 bad gateway: upstream {upstream} for {} is unreachable ({err})\n",
+                        route.prefix
                     ),
                 )
             }
@@ -226,17 +224,6 @@ fn strip_hop_by_hop(headers: &mut http::HeaderMap) {
     }
 }
 
-fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -247,7 +234,24 @@ mod tests {
             to: to.into(),
             strip_prefix: false,
             writes: true,
+            ca: None,
         }
+    }
+
+    #[test]
+    fn https_upstreams_are_accepted() {
+        let proxy = Proxy::new(&[route("/a/", "https://example.com/base/")]).unwrap();
+        assert_eq!(proxy.routes[0].scheme, Scheme::HTTPS);
+        assert_eq!(proxy.routes[0].base_path, "/base");
+        let mut with_missing_ca = route("/b/", "https://example.com");
+        with_missing_ca.ca = Some("/nonexistent/ca.pem".into());
+        let err = Proxy::new(&[with_missing_ca])
+            .err()
+            .expect("a missing CA file is refused");
+        assert!(
+            format!("{err:#}").contains("/nonexistent/ca.pem"),
+            "{err:#}"
+        );
     }
 
     #[test]
@@ -267,7 +271,8 @@ mod tests {
 
     #[test]
     fn bad_upstreams_are_refused_at_start() {
-        assert!(Proxy::new(&[route("/a/", "https://example.com")]).is_err());
+        assert!(Proxy::new(&[route("/a/", "ftp://example.com")]).is_err());
+        assert!(Proxy::new(&[route("/a/", "http://example.com:0")]).is_err());
         assert!(Proxy::new(&[route("/a/", "not a url")]).is_err());
         assert!(Proxy::new(&[route("a/", "http://127.0.0.1:1")]).is_err());
     }
