@@ -70,7 +70,7 @@ fn plug_ins(
     name: &str,
     control: &Control,
 ) -> axum::Router {
-    let hls = super::hls::install(&ctx.hub, files, ctx.settings.hls.clone());
+    let hls = super::hls::install(ctx, files, name);
     let rates = super::metrics::Rates::new();
     super::metrics::spawn_sampler(ctx.hub.clone(), hls.clone(), rates.clone());
     let (hub, section_rates) = (ctx.hub.clone(), rates.clone());
