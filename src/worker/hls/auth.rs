@@ -355,6 +355,37 @@ mod tests {
         }
     }
 
+    #[tokio::test]
+    async fn an_expired_session_is_forgotten_and_reports_on_stop() {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let hook = hook_server(seen.clone()).await;
+        let mut settings = crate::worker::hub::tests::settings();
+        settings.hooks.on_play = vec![hook.clone()];
+        settings.hooks.on_stop = vec![hook];
+        settings.hooks.timeout_ms = 5000;
+        let ctx = WorkerContext::new(settings, false);
+        let gate = PlayGate::new(&ctx).unwrap();
+        let playlist = request("1.1.1.1", "/live/cam.m3u8", Some("token=good"));
+        // An idle limit of zero: the session is stale as soon as any time passed.
+        let token = gate.playlist(&playlist, Some(&cam()), Duration::ZERO).await;
+        let token = token.unwrap();
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        gate.expire();
+        assert_eq!(gate.session_count(), 0);
+        let segment = request(
+            "1.1.1.1",
+            "/live/cam-1.ts",
+            Some(&format!("hls_ctx={token}")),
+        );
+        let answer = gate.segment(&segment, Some(&cam()), Duration::from_secs(10));
+        assert_eq!(answer.map_err(|r| r.status), Err(StatusCode::FORBIDDEN));
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !seen.lock().unwrap().iter().any(|a| a == "on_stop") {
+            assert!(Instant::now() < deadline, "no on_stop: {:?}", seen.lock());
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
     #[test]
     fn splits_the_session_from_the_query() {
         assert_eq!(split_session(""), (None, String::new()));

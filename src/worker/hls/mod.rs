@@ -230,17 +230,6 @@ impl HlsStore {
         Some((first.0.clone(), first.1.clone()))
     }
 
-    fn resolve(
-        &self,
-        vhost: &str,
-        explicit: bool,
-        app: &str,
-        stream: &str,
-    ) -> Option<Arc<Mutex<StreamHls>>> {
-        self.lookup(vhost, explicit, app, stream)
-            .map(|(_, entry)| entry)
-    }
-
     /// The current playlist of a stream, as written to disk (its URIs bare).
     pub fn playlist(
         &self,
@@ -249,7 +238,7 @@ impl HlsStore {
         app: &str,
         stream: &str,
     ) -> Option<Arc<str>> {
-        let entry = self.resolve(vhost, explicit, app, stream)?;
+        let (_, entry) = self.lookup(vhost, explicit, app, stream)?;
         let state = lock(&entry);
         state.playlist.clone()
     }
@@ -263,7 +252,7 @@ impl HlsStore {
         stream: &str,
         sequence: u64,
     ) -> Option<Bytes> {
-        let entry = self.resolve(vhost, explicit, app, stream)?;
+        let (_, entry) = self.lookup(vhost, explicit, app, stream)?;
         let state = lock(&entry);
         state
             .segmenter
