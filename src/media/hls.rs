@@ -87,6 +87,8 @@ pub struct HlsSegmenter {
     next_sequence: u64,
     /// The next segment starts a new timeline (republish, timestamp restart).
     pending_discontinuity: bool,
+    /// The publisher left and none came back yet: the playlist ends with `#EXT-X-ENDLIST`.
+    ended: bool,
     discontinuity_sequence: u64,
     last_timestamp: Option<u64>,
     last_video_ms: Option<u64>,
@@ -123,6 +125,7 @@ impl HlsSegmenter {
             segments: VecDeque::new(),
             next_sequence: 0,
             pending_discontinuity: false,
+            ended: false,
             discontinuity_sequence: 0,
             last_timestamp: None,
             last_video_ms: None,
@@ -156,6 +159,7 @@ impl HlsSegmenter {
 
     /// Feeds one FLV frame. Script data is ignored; sequence headers update the codec configuration.
     pub fn push(&mut self, kind: TagKind, timestamp_ms: u32, payload: &[u8]) -> Update {
+        self.ended = false;
         match kind {
             TagKind::Script => Update::default(),
             TagKind::Video => self.push_video(u64::from(timestamp_ms), payload),
@@ -175,7 +179,24 @@ impl HlsSegmenter {
         self.waiting_for_video_since = None;
         self.video_absent = false;
         self.pending_discontinuity = self.next_sequence > 0;
+        self.ended = true;
         update
+    }
+
+    /// A publisher is back: the playlist is live again (no `#EXT-X-ENDLIST`) before its first frame.
+    pub fn resume(&mut self) {
+        self.ended = false;
+    }
+
+    /// The playlist ends with `#EXT-X-ENDLIST`: the publisher left and none came back yet.
+    pub fn ended(&self) -> bool {
+        self.ended
+    }
+
+    /// `#EXT-X-TARGETDURATION` of the current playlist in milliseconds (the configured fragment
+    /// before the first segment): how often a player reloads the playlist.
+    pub fn target_duration_ms(&self) -> u64 {
+        self.media_playlist().target_duration_secs() * 1000
     }
 
     /// The current playlist, `None` until the first segment is complete.
@@ -183,6 +204,10 @@ impl HlsSegmenter {
         if self.segments.is_empty() {
             return None;
         }
+        Some(self.media_playlist().render())
+    }
+
+    fn media_playlist(&self) -> MediaPlaylist {
         let listed = self.listed();
         let entries = listed
             .iter()
@@ -192,15 +217,13 @@ impl HlsSegmenter {
                 discontinuity: segment.discontinuity,
             })
             .collect();
-        Some(
-            MediaPlaylist {
-                min_target_ms: self.config.fragment_ms,
-                media_sequence: listed.first().map_or(0, |segment| segment.sequence),
-                discontinuity_sequence: self.discontinuity_sequence,
-                entries,
-            }
-            .render(),
-        )
+        MediaPlaylist {
+            min_target_ms: self.config.fragment_ms,
+            media_sequence: listed.first().map_or(0, |segment| segment.sequence),
+            discontinuity_sequence: self.discontinuity_sequence,
+            entries,
+            ended: self.ended,
+        }
     }
 
     /// A segment still in memory (listed, or one of the spares that just slid out).
@@ -730,6 +753,26 @@ mod tests {
             3,
             "{playlist}"
         );
+        assert!(!playlist.contains("#EXT-X-ENDLIST"), "{playlist}");
+    }
+
+    #[test]
+    fn unpublish_ends_the_playlist_until_a_republish() {
+        let mut seg = segmenter(3);
+        seg.push(TagKind::Video, 0, &video_sequence_header());
+        feed_video(&mut seg, 0, 100, 25);
+        assert!(!seg.playlist().unwrap().contains("#EXT-X-ENDLIST"));
+        seg.end_of_stream();
+        assert!(seg.ended());
+        let ended = seg.playlist().unwrap();
+        assert!(ended.ends_with("#EXT-X-ENDLIST\n"), "{ended}");
+        seg.resume();
+        assert!(!seg.playlist().unwrap().contains("#EXT-X-ENDLIST"));
+        seg.end_of_stream();
+        // A frame of a new publish makes it live again too.
+        seg.push(TagKind::Video, 0, &video_sequence_header());
+        assert!(!seg.ended());
+        assert!(seg.target_duration_ms() >= 2000);
     }
 
     #[test]

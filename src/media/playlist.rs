@@ -1,4 +1,5 @@
-//! Renders an HLS media playlist (RFC 8216, version 3) for a sliding window of segments.
+//! Renders an HLS media playlist (RFC 8216, version 3) for a sliding window of segments, and adds a
+//! query (a play session, a vhost) to every URI of a rendered one.
 
 use std::fmt::Write;
 
@@ -11,7 +12,7 @@ pub struct PlaylistEntry {
     pub discontinuity: bool,
 }
 
-/// A live media playlist: no `#EXT-X-ENDLIST`, the window slides.
+/// A media playlist: live (the window slides) until its publisher leaves, then `#EXT-X-ENDLIST`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MediaPlaylist {
     /// The lower bound of `#EXT-X-TARGETDURATION` in milliseconds (the configured fragment).
@@ -21,6 +22,8 @@ pub struct MediaPlaylist {
     /// Discontinuities that slid out of the window before the first listed segment.
     pub discontinuity_sequence: u64,
     pub entries: Vec<PlaylistEntry>,
+    /// The publisher left: `#EXT-X-ENDLIST` tells players (and a CDN's) that no segment follows.
+    pub ended: bool,
 }
 
 impl MediaPlaylist {
@@ -64,8 +67,69 @@ impl MediaPlaylist {
                 entry.uri
             );
         }
+        if self.ended {
+            text.push_str("#EXT-X-ENDLIST\n");
+        }
         text
     }
+}
+
+/// Appends `query` (`a=1&b=2`, no `?`) to every URI of a rendered playlist: the URI lines (segments)
+/// and every `URI="…"` attribute of a tag (`#EXT-X-KEY`, `#EXT-X-MAP`, `#EXT-X-PART`, …), with `?` or
+/// `&` as the URI already has a query or not. Players resolve relative URIs against the playlist's
+/// URL without its query, so whatever must reach the segment requests has to be written here.
+pub fn with_uri_query(text: &str, query: &str) -> String {
+    if query.is_empty() {
+        return text.to_string();
+    }
+    let mut out = String::with_capacity(text.len() + text.len() / 8 + 64);
+    for line in text.split_inclusive('\n') {
+        let (body, newline) = match line.strip_suffix('\n') {
+            Some(body) => (body, "\n"),
+            None => (line, ""),
+        };
+        let trimmed = body.trim_end_matches('\r');
+        if trimmed.is_empty() {
+            out.push_str(line);
+        } else if trimmed.starts_with('#') {
+            out.push_str(&with_attribute_query(trimmed, query));
+            out.push_str(&body[trimmed.len()..]);
+            out.push_str(newline);
+        } else {
+            out.push_str(trimmed);
+            out.push(if trimmed.contains('?') { '&' } else { '?' });
+            out.push_str(query);
+            out.push_str(&body[trimmed.len()..]);
+            out.push_str(newline);
+        }
+    }
+    out
+}
+
+/// A tag line with `query` added to the value of each `URI="…"` attribute it has.
+fn with_attribute_query(tag: &str, query: &str) -> String {
+    const ATTRIBUTE: &str = "URI=\"";
+    let mut out = String::with_capacity(tag.len() + query.len() + 1);
+    let mut rest = tag;
+    while let Some(start) = rest.find(ATTRIBUTE) {
+        let value_start = start + ATTRIBUTE.len();
+        // `URI=` only as a whole attribute name, not the tail of another one (`XURI=`).
+        let whole = start == 0 || matches!(rest.as_bytes()[start - 1], b':' | b',');
+        let Some(length) = rest[value_start..].find('"') else {
+            break;
+        };
+        let value = &rest[value_start..value_start + length];
+        out.push_str(&rest[..value_start]);
+        out.push_str(value);
+        if whole && !value.is_empty() {
+            out.push(if value.contains('?') { '&' } else { '?' });
+            out.push_str(query);
+        }
+        out.push('"');
+        rest = &rest[value_start + length + 1..];
+    }
+    out.push_str(rest);
+    out
 }
 
 #[cfg(test)]
@@ -87,6 +151,7 @@ mod tests {
             media_sequence: 7,
             discontinuity_sequence: 0,
             entries: vec![entry("s-7.ts", 2040, false), entry("s-8.ts", 1960, true)],
+            ended: false,
         };
         assert_eq!(
             playlist.render(),
@@ -102,6 +167,7 @@ mod tests {
             media_sequence: 0,
             discontinuity_sequence: 3,
             entries: vec![entry("a.ts", 4001, false), entry("b.ts", 2000, false)],
+            ended: false,
         };
         assert_eq!(playlist.target_duration_secs(), 5);
         assert!(playlist
@@ -112,7 +178,48 @@ mod tests {
             media_sequence: 0,
             discontinuity_sequence: 0,
             entries: vec![],
+            ended: false,
         };
         assert_eq!(empty.target_duration_secs(), 1);
+    }
+
+    #[test]
+    fn an_ended_playlist_says_so_last() {
+        let playlist = MediaPlaylist {
+            min_target_ms: 1000,
+            media_sequence: 3,
+            discontinuity_sequence: 0,
+            entries: vec![entry("s-3.ts", 1000, false)],
+            ended: true,
+        };
+        assert!(playlist
+            .render()
+            .ends_with("#EXTINF:1.000,\ns-3.ts\n#EXT-X-ENDLIST\n"));
+    }
+
+    #[test]
+    fn every_uri_gets_the_query() {
+        let text = "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:2\n\
+                    #EXT-X-MAP:URI=\"init.mp4\"\n\
+                    #EXT-X-KEY:METHOD=AES-128,URI=\"key?k=1\",IV=0x1\n\
+                    #EXT-X-PART:DURATION=0.5,URI=\"s-1.0.ts\"\n\
+                    #EXT-X-FOOURI=\"no\"\n\
+                    #EXTINF:2.000,\ns-1.ts\n#EXTINF:2.000,\ns-2.ts?x=y\r\n\n#EXT-X-ENDLIST\n";
+        assert_eq!(
+            with_uri_query(text, "hls_ctx=abc&vhost=b"),
+            "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:2\n\
+             #EXT-X-MAP:URI=\"init.mp4?hls_ctx=abc&vhost=b\"\n\
+             #EXT-X-KEY:METHOD=AES-128,URI=\"key?k=1&hls_ctx=abc&vhost=b\",IV=0x1\n\
+             #EXT-X-PART:DURATION=0.5,URI=\"s-1.0.ts?hls_ctx=abc&vhost=b\"\n\
+             #EXT-X-FOOURI=\"no\"\n\
+             #EXTINF:2.000,\ns-1.ts?hls_ctx=abc&vhost=b\n#EXTINF:2.000,\n\
+             s-2.ts?x=y&hls_ctx=abc&vhost=b\r\n\n#EXT-X-ENDLIST\n"
+        );
+        assert_eq!(with_uri_query(text, ""), text);
+        // A tag cut short (no closing quote) is left as it is.
+        assert_eq!(
+            with_uri_query("#EXT-X-MAP:URI=\"x\ns.ts", "q=1"),
+            "#EXT-X-MAP:URI=\"x\ns.ts?q=1"
+        );
     }
 }

@@ -74,7 +74,7 @@ fn plug_ins(
     name: &str,
     control: &Control,
 ) -> axum::Router {
-    let hls = super::hls::install(&ctx.hub, files, ctx.settings().hls.clone());
+    let hls = super::hls::install(ctx, files, name);
     let live_hls = hls.clone();
     ctx.live().watch(move |s| live_hls.update(&s.hls));
     let rates = super::metrics::Rates::new();

@@ -1,16 +1,19 @@
 //! HLS in the embedded worker: one in-memory segmenter per published stream (fed by the hub's
 //! publisher path through [`sink`]), served as `GET /APP/STREAM.m3u8` and `GET /APP/STREAM-SEQ.ts`
-//! ([`serve`]), optionally mirrored into `hls.path` for a CDN ([`disk`]).
+//! ([`serve`]) behind the `on-play` hooks when set ([`auth`], [`session`]), optionally mirrored into
+//! `hls.path` for a CDN ([`disk`]).
 
+pub mod auth;
 mod disk;
 pub mod serve;
+pub mod session;
 pub mod sink;
 
 use crate::compile::plan::HlsSettings;
 use crate::media::flv::TagKind;
 use crate::media::hls::{HlsConfig, HlsSegmenter, Update};
+use crate::worker::context::WorkerContext;
 use crate::worker::http::HttpFiles;
-use crate::worker::hub::Hub;
 use bytes::Bytes;
 use disk::DiskMirror;
 use std::collections::HashMap;
@@ -18,6 +21,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+pub use auth::PlayGate;
 pub use serve::{register, respond, valid_name};
 pub use sink::HlsSinkFactory;
 
@@ -63,10 +67,20 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl HlsStore {
     pub fn new(settings: HlsSettings) -> HlsStore {
+        HlsStore::with_owner(settings, None)
+    }
+
+    /// The store of the worker named `owner`: its files in `hls.path` say so, and the files a
+    /// previous run of it left there are removed first.
+    pub fn for_worker(settings: HlsSettings, owner: &str) -> HlsStore {
+        HlsStore::with_owner(settings, Some(owner.to_string()))
+    }
+
+    fn with_owner(settings: HlsSettings, owner: Option<String>) -> HlsStore {
         let disk = settings
             .path
             .as_ref()
-            .map(|root| DiskMirror::start(PathBuf::from(root)));
+            .map(|root| DiskMirror::start(PathBuf::from(root), owner));
         HlsStore {
             inner: Arc::new(StoreInner {
                 settings: std::sync::RwLock::new(settings),
@@ -154,6 +168,11 @@ impl HlsStore {
             let mut state = lock(&entry);
             state.publishing = true;
             state.idle_since = None;
+            if state.segmenter.ended() {
+                // Live again: players reloading before the first new segment must not see ENDLIST.
+                state.segmenter.resume();
+                self.apply_with(&id, &mut state, Update::default(), true);
+            }
         }
         Some(HlsPublisher {
             store: self.clone(),
@@ -213,13 +232,13 @@ impl HlsStore {
 
     /// Finds the stream a request means: the exact vhost first; when the client named no vhost
     /// explicitly (only a Host header), the only stream with that app and name on any vhost.
-    fn resolve(
+    fn lookup(
         &self,
         vhost: &str,
         explicit: bool,
         app: &str,
         stream: &str,
-    ) -> Option<Arc<Mutex<StreamHls>>> {
+    ) -> Option<(StreamId, Arc<Mutex<StreamHls>>)> {
         let streams = lock(&self.inner.streams);
         let exact = StreamId {
             vhost: vhost.to_string(),
@@ -227,7 +246,7 @@ impl HlsStore {
             stream: stream.to_string(),
         };
         if let Some(entry) = streams.get(&exact) {
-            return Some(entry.clone());
+            return Some((exact, entry.clone()));
         }
         if explicit {
             return None;
@@ -239,10 +258,10 @@ impl HlsStore {
         if matches.next().is_some() {
             return None;
         }
-        Some(first.1.clone())
+        Some((first.0.clone(), first.1.clone()))
     }
 
-    /// The current playlist of a stream.
+    /// The current playlist of a stream, as written to disk (its URIs bare).
     pub fn playlist(
         &self,
         vhost: &str,
@@ -250,7 +269,7 @@ impl HlsStore {
         app: &str,
         stream: &str,
     ) -> Option<Arc<str>> {
-        let entry = self.resolve(vhost, explicit, app, stream)?;
+        let (_, entry) = self.lookup(vhost, explicit, app, stream)?;
         let state = lock(&entry);
         state.playlist.clone()
     }
@@ -264,7 +283,7 @@ impl HlsStore {
         stream: &str,
         sequence: u64,
     ) -> Option<Bytes> {
-        let entry = self.resolve(vhost, explicit, app, stream)?;
+        let (_, entry) = self.lookup(vhost, explicit, app, stream)?;
         let state = lock(&entry);
         state
             .segmenter
@@ -273,7 +292,13 @@ impl HlsStore {
     }
 
     fn apply(&self, id: &StreamId, state: &mut StreamHls, update: Update) {
-        if update.completed.is_none() && update.evicted.is_empty() {
+        self.apply_with(id, state, update, false);
+    }
+
+    /// Publishes what `update` changed; `rerender` renders the playlist even when no segment came
+    /// or went (it ended, or went live again).
+    fn apply_with(&self, id: &StreamId, state: &mut StreamHls, update: Update, rerender: bool) {
+        if !rerender && update.completed.is_none() && update.evicted.is_empty() {
             return;
         }
         let playlist: Option<Arc<str>> = state.segmenter.playlist().map(Arc::from);
@@ -317,7 +342,8 @@ impl HlsPublisher {
         }
         let mut state = lock(&self.entry);
         let update = state.segmenter.end_of_stream();
-        self.store.apply(&self.id, &mut state, update);
+        // The playlist now ends with `#EXT-X-ENDLIST`, in memory and on disk.
+        self.store.apply_with(&self.id, &mut state, update, true);
         state.publishing = false;
         state.idle_since = Some(Instant::now());
     }
@@ -329,11 +355,31 @@ impl Drop for HlsPublisher {
     }
 }
 
-/// Sets HLS up in a worker: the store, its sink on the hub, its `.m3u8`/`.ts` handlers.
-pub fn install(hub: &Hub, files: &HttpFiles, settings: HlsSettings) -> HlsStore {
-    let store = HlsStore::new(settings);
-    hub.add_sink_factory(Arc::new(HlsSinkFactory::new(store.clone())));
-    register(&store, files);
+/// How often ended streams and idle play sessions are looked for.
+const SWEEP_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Sets HLS up in the worker `name`: the store, its sink on the hub, its `.m3u8`/`.ts` handlers
+/// (behind the `on-play` hooks when set) and a task that disposes of ended streams and idle
+/// sessions. Runs inside the worker's runtime.
+pub fn install(ctx: &Arc<WorkerContext>, files: &HttpFiles, name: &str) -> HlsStore {
+    let store = HlsStore::for_worker(ctx.settings().hls.clone(), name);
+    ctx.hub
+        .add_sink_factory(Arc::new(HlsSinkFactory::new(store.clone())));
+    // Always a gate: `on-play` may be added by a reload; it lets requests through while unset.
+    let gate = Some(PlayGate::always(ctx, super::hls::session::MAX_SESSIONS));
+    register(&store, files, gate.clone());
+    let sweeping = store.clone();
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(SWEEP_INTERVAL);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            sweeping.sweep();
+            if let Some(gate) = &gate {
+                gate.expire();
+            }
+        }
+    });
     store
 }
 

@@ -1,31 +1,48 @@
 //! The HLS HTTP answers: `GET /APP/STREAM.m3u8` (playlist, no-cache) and `GET /APP/STREAM-SEQ.ts`
 //! (segment), with CORS, name validation (`..`, NUL, overlong → 400) and 404 for anything unknown.
+//! A playlist's URIs keep what the next requests need: the vhost of a stream off the default vhost
+//! (players drop the playlist's query when they resolve a relative URI) and, behind `on-play`
+//! hooks, the play session ([`PlayGate`]).
 
-use super::HlsStore;
+use super::auth::PlayGate;
+use super::session::{self, SESSION_KEY};
+use super::{HlsStore, StreamHls, StreamId, DEFAULT_VHOST};
+use crate::media::playlist::with_uri_query;
 use crate::worker::http::{FileRequest, HttpFiles};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use std::sync::Arc;
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+use std::sync::{Arc, Mutex};
 
 /// App and stream names longer than this are refused.
 const MAX_NAME_LEN: usize = 128;
 
-/// Serves `.m3u8` and `.ts` through the worker's HTTP file dispatch.
-pub fn register(store: &HlsStore, files: &HttpFiles) {
+/// What a query value may hold unescaped (RFC 3986 unreserved).
+const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// Serves `.m3u8` and `.ts` through the worker's HTTP file dispatch, behind `gate` when the worker
+/// has `on-play` hooks.
+pub fn register(store: &HlsStore, files: &HttpFiles, gate: Option<Arc<PlayGate>>) {
     for ext in [".m3u8", ".ts"] {
         let store = store.clone();
+        let gate = gate.clone();
         files.register(
             ext,
             Arc::new(move |request: FileRequest| {
-                let answer = respond_to(&store, &request);
-                Box::pin(async move { answer })
+                let store = store.clone();
+                let gate = gate.clone();
+                Box::pin(async move { respond_to(&store, gate.as_deref(), &request).await })
             }),
         );
     }
 }
 
 /// Answers a stream file request the worker's router already split into vhost, app and stream.
-fn respond_to(store: &HlsStore, request: &FileRequest) -> Response {
+async fn respond_to(store: &HlsStore, gate: Option<&PlayGate>, request: &FileRequest) -> Response {
     let explicit = request
         .name
         .param
@@ -33,13 +50,27 @@ fn respond_to(store: &HlsStore, request: &FileRequest) -> Response {
         .split('&')
         .any(|pair| pair.starts_with("vhost="));
     let file = request.path.rsplit('/').next().unwrap_or("");
-    respond(
-        store,
-        &request.name.vhost,
-        explicit,
-        &request.name.app,
-        file,
-    )
+    let app = &request.name.app;
+    let wanted = match parse_request(store, app, file) {
+        Ok(wanted) => wanted,
+        Err((status, message)) => return refused(status, message),
+    };
+    let found = store.lookup(&request.name.vhost, explicit, app, wanted.stream());
+    let Some(gate) = gate.filter(|g| g.active()) else {
+        return deliver(found, &wanted, None);
+    };
+    let id = found.as_ref().map(|(id, _)| id);
+    let idle = session::idle_limit(found.as_ref().map_or(0, |(_, entry)| {
+        super::lock(entry).segmenter.target_duration_ms()
+    }));
+    let session = match wanted {
+        HlsFile::Playlist { .. } => gate.playlist(request, id, idle).await,
+        HlsFile::Segment { .. } => gate.segment(request, id, idle),
+    };
+    match session {
+        Ok(token) => deliver(found, &wanted, Some(&token)),
+        Err(refusal) => refused(refusal.status, refusal.message),
+    }
 }
 
 /// An app or stream name we accept in a URL: short, no path tricks, no control characters.
@@ -57,6 +88,14 @@ pub fn valid_name(name: &str) -> bool {
 enum HlsFile<'a> {
     Playlist { stream: &'a str },
     Segment { stream: &'a str, sequence: u64 },
+}
+
+impl HlsFile<'_> {
+    fn stream(&self) -> &str {
+        match self {
+            HlsFile::Playlist { stream } | HlsFile::Segment { stream, .. } => stream,
+        }
+    }
 }
 
 fn parse_file(file: &str) -> Option<HlsFile<'_>> {
@@ -85,61 +124,105 @@ fn with_common_headers(mut response: Response, cache: &'static str) -> Response 
 }
 
 fn not_found(message: &'static str) -> Response {
-    with_common_headers((StatusCode::NOT_FOUND, message).into_response(), "no-cache")
+    refused(StatusCode::NOT_FOUND, message)
 }
 
-fn bad_request(message: &'static str) -> Response {
-    with_common_headers(
-        (StatusCode::BAD_REQUEST, message).into_response(),
-        "no-cache",
-    )
-}
-
-/// Answers `GET /APP/STREAM.m3u8` and `GET /APP/STREAM-SEQ.ts` for a request already split into
-/// vhost (`explicit` when the client named it with `?vhost=`), app and file name.
-pub fn respond(store: &HlsStore, vhost: &str, explicit: bool, app: &str, file: &str) -> Response {
+/// Checks an app and file name and says what they ask for; `Err` is the 4xx to answer.
+fn parse_request<'a>(
+    store: &HlsStore,
+    app: &str,
+    file: &'a str,
+) -> Result<HlsFile<'a>, (StatusCode, &'static str)> {
     if !store.enabled() {
-        return not_found("HLS is disabled\n");
+        return Err((StatusCode::NOT_FOUND, "HLS is disabled\n"));
     }
     if !valid_name(app) || file.len() > MAX_NAME_LEN + 24 || file.contains("..") {
-        return bad_request("bad app or file name\n");
+        return Err((StatusCode::BAD_REQUEST, "bad app or file name\n"));
     }
-    let Some(request) = parse_file(file) else {
-        return not_found("not an HLS resource\n");
+    let Some(wanted) = parse_file(file) else {
+        return Err((StatusCode::NOT_FOUND, "not an HLS resource\n"));
     };
-    match request {
-        HlsFile::Playlist { stream } => {
-            if !valid_name(stream) {
-                return bad_request("bad stream name\n");
-            }
-            match store.playlist(vhost, explicit, app, stream) {
-                Some(text) => {
-                    let mut response = text.to_string().into_response();
-                    response.headers_mut().insert(
-                        header::CONTENT_TYPE,
-                        HeaderValue::from_static("application/vnd.apple.mpegurl"),
-                    );
-                    with_common_headers(response, "no-cache")
-                }
-                None => not_found("no such stream\n"),
-            }
+    if !valid_name(wanted.stream()) {
+        return Err((StatusCode::BAD_REQUEST, "bad stream name\n"));
+    }
+    Ok(wanted)
+}
+
+fn refused(status: StatusCode, message: impl IntoResponse) -> Response {
+    with_common_headers((status, message).into_response(), "no-cache")
+}
+
+/// The query every URI of a stream's playlist gets: its vhost when not the default one, and the
+/// play session when there is one.
+fn uri_query(id: &StreamId, session: Option<&str>) -> String {
+    let mut pairs = Vec::new();
+    if id.vhost != DEFAULT_VHOST {
+        pairs.push(format!(
+            "vhost={}",
+            utf8_percent_encode(&id.vhost, QUERY_VALUE)
+        ));
+    }
+    if let Some(token) = session {
+        pairs.push(format!("{SESSION_KEY}={token}"));
+    }
+    pairs.join("&")
+}
+
+/// The playlist or segment of the stream a request resolved to (`found`), its URIs carrying the
+/// vhost and `session`.
+fn deliver(
+    found: Option<(StreamId, Arc<Mutex<StreamHls>>)>,
+    wanted: &HlsFile<'_>,
+    session: Option<&str>,
+) -> Response {
+    let Some((id, entry)) = found else {
+        return not_found("no such stream\n");
+    };
+    match *wanted {
+        HlsFile::Playlist { .. } => {
+            let Some(text) = super::lock(&entry).playlist.clone() else {
+                return not_found("no such stream\n");
+            };
+            let mut response = with_uri_query(&text, &uri_query(&id, session)).into_response();
+            response.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/vnd.apple.mpegurl"),
+            );
+            with_common_headers(response, "no-cache")
         }
-        HlsFile::Segment { stream, sequence } => {
-            if !valid_name(stream) {
-                return bad_request("bad stream name\n");
-            }
-            match store.segment(vhost, explicit, app, stream, sequence) {
-                Some(data) => {
-                    let mut response = data.into_response();
-                    response
-                        .headers_mut()
-                        .insert(header::CONTENT_TYPE, HeaderValue::from_static("video/mp2t"));
-                    // A segment never changes once published.
-                    with_common_headers(response, "public, max-age=60")
-                }
-                None => not_found("no such segment\n"),
-            }
+        HlsFile::Segment { sequence, .. } => {
+            let data = super::lock(&entry)
+                .segmenter
+                .segment(sequence)
+                .map(|segment| segment.data.clone());
+            let Some(data) = data else {
+                return not_found("no such segment\n");
+            };
+            let mut response = data.into_response();
+            response
+                .headers_mut()
+                .insert(header::CONTENT_TYPE, HeaderValue::from_static("video/mp2t"));
+            // A segment never changes once published; one behind a session is for its player only.
+            let cache = if session.is_some() {
+                "private, max-age=60"
+            } else {
+                "public, max-age=60"
+            };
+            with_common_headers(response, cache)
         }
+    }
+}
+
+/// Answers `GET /APP/STREAM.m3u8` and `GET /APP/STREAM-SEQ.ts` without play auth, for a request
+/// already split into vhost (`explicit` when the client named it with `?vhost=`), app and file name.
+pub fn respond(store: &HlsStore, vhost: &str, explicit: bool, app: &str, file: &str) -> Response {
+    match parse_request(store, app, file) {
+        Ok(wanted) => deliver(
+            store.lookup(vhost, explicit, app, wanted.stream()),
+            &wanted,
+            None,
+        ),
+        Err((status, message)) => refused(status, message),
     }
 }
 
@@ -164,6 +247,23 @@ mod tests {
         assert_eq!(parse_file("cam-.ts"), None);
         assert_eq!(parse_file("cam-1x.ts"), None);
         assert_eq!(parse_file("cam-99999999999999999999.ts"), None);
+    }
+
+    #[test]
+    fn uris_keep_a_vhost_other_than_the_default_and_the_session() {
+        let id = |vhost: &str| StreamId {
+            vhost: vhost.into(),
+            app: "live".into(),
+            stream: "vz".into(),
+        };
+        assert_eq!(uri_query(&id(DEFAULT_VHOST), None), "");
+        assert_eq!(uri_query(&id("b"), None), "vhost=b");
+        assert_eq!(
+            uri_query(&id("b.example"), Some("abc")),
+            "vhost=b.example&hls_ctx=abc"
+        );
+        assert_eq!(uri_query(&id(DEFAULT_VHOST), Some("abc")), "hls_ctx=abc");
+        assert_eq!(uri_query(&id("a&b"), None), "vhost=a%26b");
     }
 
     #[test]
