@@ -32,9 +32,17 @@ struct ApiLb {
 
 pub fn run(plan: Plan) -> anyhow::Result<()> {
     super::lb_start::run(plan, "api-lb", |lb| async move {
-        axum::serve(lb.listener, router(lb.backends))
-            .with_graceful_shutdown(super::shutdown::requested())
-            .await?;
+        let front = super::http_serve::Front {
+            role: "api-lb",
+            cap: super::conn_cap::ConnectionCap::new(
+                format!("api-lb {}", lb.listener.local_addr()?),
+                super::limits::current_connection_cap(2),
+            ),
+            write_timeout: crate::worker::write_deadline::WRITE_TIMEOUT,
+            cors: false,
+        };
+        let handler = super::http_serve::router_handler(router(lb.backends));
+        super::http_serve::serve(lb.listener, front, handler, super::shutdown::requested()).await;
         Ok(())
     })
 }

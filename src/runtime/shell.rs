@@ -562,6 +562,11 @@ async fn up(args: &UpArgs) -> anyhow::Result<()> {
         .with_context(|| format!("cannot create run dir {}", args.run_dir.display()))?;
     let run_dir = std::fs::canonicalize(&args.run_dir)?;
     let exe = std::env::current_exe().context("cannot find the oryx binary")?;
+    // The roles inherit the raised limit (and raise it again themselves when run standalone).
+    let (_, hard) = super::limits::raise_nofile();
+    if let Some(warning) = super::limits::nofile_warning(&plan, hard) {
+        tracing::warn!("{warning}");
+    }
     println!("{}", banner(&plan));
     println!(
         "  reload   oryx reload --run-dir {} (or SIGHUP to pid {})",
