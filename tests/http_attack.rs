@@ -31,7 +31,14 @@ fn raise_own_nofile() -> u64 {
 }
 
 /// `oryx role KIND KIND` (an LB) under an open-files limit of `soft`/`hard`; ready.
-fn limited_role(kind: &str, plan: &Plan, control: SocketAddr, dir: &Path, soft: u64, hard: u64) -> Proc {
+fn limited_role(
+    kind: &str,
+    plan: &Plan,
+    control: SocketAddr,
+    dir: &Path,
+    soft: u64,
+    hard: u64,
+) -> Proc {
     let file = dir.join(format!("{kind}.json"));
     write_plan(&file, plan);
     let mut command = Command::new(oryx_bin());
@@ -84,11 +91,18 @@ fn http_lb_limited(dir: &Path, soft: u64, hard: u64) -> (Proc, SocketAddr, FakeW
 #[test]
 fn slowloris_under_a_soft_limit_of_1024_leaves_a_normal_request_answered() {
     let hard = raise_own_nofile();
-    assert!(hard > 2200, "this test needs a hard open-files limit above 2200, not {hard}");
+    assert!(
+        hard > 2200,
+        "this test needs a hard open-files limit above 2200, not {hard}"
+    );
     let dir = tempfile::tempdir().unwrap();
     let (lb, listen, _fake) = http_lb_limited(dir.path(), 1024, hard);
     let attackers = slowloris(listen, 1100);
-    assert!(attackers.len() >= 1000, "only {} connected", attackers.len());
+    assert!(
+        attackers.len() >= 1000,
+        "only {} connected",
+        attackers.len()
+    );
     let (status, body) = wait_for(Duration::from_secs(20), "a normal request answered", || {
         http(listen, "GET", "/live/cam.flv").ok()
     });
@@ -114,12 +128,15 @@ fn slowloris_past_a_hard_limit_of_1024_meets_the_connection_cap_and_real_clients
     drop(attackers);
 }
 
-/// A connection that never finishes its request headers is closed by the server (bounded wait).
-fn closed_by_server(addr: SocketAddr) -> bool {
+/// A connection that never finishes its request headers (or, with `silent`, never sends a byte) is
+/// closed by the server (bounded wait).
+fn closed_by_server(addr: SocketAddr, silent: bool) -> bool {
     let Ok(mut tcp) = TcpStream::connect_timeout(&addr, Duration::from_secs(2)) else {
         return false;
     };
-    let _ = tcp.write_all(b"GET /live/x.flv HTTP/1.1\r\nHost: x\r\n");
+    if !silent {
+        let _ = tcp.write_all(b"GET /live/x.flv HTTP/1.1\r\nHost: x\r\n");
+    }
     // Generous: the header-read timeout, plus a loaded machine.
     tcp.set_read_timeout(Some(Duration::from_secs(45))).unwrap();
     let mut buf = [0u8; 1024];
@@ -139,7 +156,7 @@ fn closed_by_server(addr: SocketAddr) -> bool {
 }
 
 #[test]
-fn unfinished_request_headers_are_timed_out_on_the_http_lb_the_api_lb_and_the_worker() {
+fn unfinished_or_missing_requests_are_timed_out_on_every_public_http_port() {
     let dir = tempfile::tempdir().unwrap();
     let mut plan = plan(vec![worker("w-0", WorkerKind::Embedded, None)]);
     plan.http_lb = Some(lb(&plan.workers));
@@ -151,20 +168,27 @@ fn unfinished_request_headers_are_timed_out_on_the_http_lb_the_api_lb_and_the_wo
     let api_lb = plan.api_lb.clone().unwrap();
     let _http_lb = role("http-lb", &plan, http_lb.control, dir.path());
     let _api_lb = role("api-lb", &plan, api_lb.control, dir.path());
+    let site =
+        common::static_role::Role::start(dir.path(), common::static_role::site_plan(dir.path()));
     let ports = [
         ("http-lb", http_lb.listen),
         ("api-lb", api_lb.listen),
         ("worker http", plan.workers[0].http),
+        ("static http", site.http()),
     ];
     let checks: Vec<_> = ports
         .iter()
-        .map(|(name, addr)| {
-            let addr = *addr;
-            (*name, std::thread::spawn(move || closed_by_server(addr)))
+        .flat_map(|(name, addr)| [(*name, *addr, false), (*name, *addr, true)])
+        .map(|(name, addr, silent)| {
+            let check = std::thread::spawn(move || closed_by_server(addr, silent));
+            (name, silent, check)
         })
         .collect();
-    for (name, check) in checks {
-        assert!(check.join().unwrap(), "{name} kept a slowloris connection open");
+    for (name, silent, check) in checks {
+        assert!(
+            check.join().unwrap(),
+            "{name} kept a slowloris connection open (silent: {silent})"
+        );
     }
 }
 
@@ -260,9 +284,11 @@ fn cluster(on_play: Option<String>) -> Cluster {
     let url = format!("rtmp://{}/live/cam", plan.workers[0].rtmp);
     let publisher = publish(&media, &url, dir.path().join("ffmpeg.log"));
     let flv = format!("http://{}/live/cam.flv", lb_plan.listen);
-    wait_for(Duration::from_secs(20), "the stream through the http-lb", || {
-        probe(&flv).then_some(())
-    });
+    wait_for(
+        Duration::from_secs(20),
+        "the stream through the http-lb",
+        || probe(&flv).then_some(()),
+    );
     Cluster {
         _worker: worker,
         lb,
@@ -310,13 +336,17 @@ fn a_stalled_flv_player_through_the_http_lb_is_dropped() {
     stalled
         .write_all(b"GET /live/cam.flv HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
         .unwrap();
-    wait_for(Duration::from_secs(10), "the stalled player on the worker", || {
-        cluster
-            .clients()
-            .iter()
-            .any(|c| c["type"] == "flv-play")
-            .then_some(())
-    });
+    wait_for(
+        Duration::from_secs(10),
+        "the stalled player on the worker",
+        || {
+            cluster
+                .clients()
+                .iter()
+                .any(|c| c["type"] == "flv-play")
+                .then_some(())
+        },
+    );
     assert_eq!(tcp_state(listen, local).as_deref(), Some("01"));
     // The LB gives the connection up: its side leaves ESTABLISHED (closed with data unsent).
     wait_for(
@@ -342,14 +372,22 @@ fn a_stalled_flv_player_through_the_http_lb_is_dropped() {
         }
     }
     // The worker forgot the player, and a reading player still plays through the LB.
-    wait_for(Duration::from_secs(20), "the worker to forget the player", || {
-        cluster
-            .clients()
-            .iter()
-            .all(|c| c["type"] != "flv-play")
-            .then_some(())
-    });
-    assert!(probe(&format!("http://{listen}/live/cam.flv")), "{}", cluster.lb.log_text());
+    wait_for(
+        Duration::from_secs(20),
+        "the worker to forget the player",
+        || {
+            cluster
+                .clients()
+                .iter()
+                .all(|c| c["type"] != "flv-play")
+                .then_some(())
+        },
+    );
+    assert!(
+        probe(&format!("http://{listen}/live/cam.flv")),
+        "{}",
+        cluster.lb.log_text()
+    );
 }
 
 /// A hook endpoint recording each body; allows everything.
@@ -413,7 +451,11 @@ fn a_spoofed_x_forwarded_for_never_reaches_a_hook_nor_the_api() {
     let mut buf = [0u8; 4096];
     let n = player.read(&mut buf).unwrap();
     let head = String::from_utf8_lossy(&buf[..n]).into_owned();
-    assert!(head.starts_with("HTTP/1.1 200"), "{head}\n{}", cluster.logs());
+    assert!(
+        head.starts_with("HTTP/1.1 200"),
+        "{head}\n{}",
+        cluster.logs()
+    );
     let clients = wait_for(Duration::from_secs(10), "the player in the API", || {
         let clients = cluster.clients();
         (clients.len() >= 2).then_some(clients)
@@ -442,15 +484,17 @@ fn preflight_and_error_answers_carry_cors_headers_on_the_http_lb_and_the_worker(
         ("worker", cluster.plan.workers[0].http),
     ] {
         for path in ["/live/cam.flv", "/live/cam.m3u8"] {
-            let answer =
-                request_with_headers(addr, "OPTIONS", path, &preflight_headers).unwrap();
+            let answer = request_with_headers(addr, "OPTIONS", path, &preflight_headers).unwrap();
             assert!(
                 (200..300).contains(&answer.status),
                 "{name} OPTIONS {path}: {} {}",
                 answer.status,
                 answer.text()
             );
-            assert!(answer.header("access-control-allow-origin").is_some(), "{name} {path}");
+            assert!(
+                answer.header("access-control-allow-origin").is_some(),
+                "{name} {path}"
+            );
             let methods = answer.header("access-control-allow-methods").unwrap_or("");
             assert!(methods.contains("GET"), "{name} {path}: {methods}");
             let allowed = answer
@@ -463,13 +507,9 @@ fn preflight_and_error_answers_carry_cors_headers_on_the_http_lb_and_the_worker(
             );
         }
         for path in ["/index.html", "/live/nobody.flv"] {
-            let answer = request_with_headers(
-                addr,
-                "GET",
-                path,
-                &[("Origin", "https://player.example")],
-            )
-            .unwrap();
+            let answer =
+                request_with_headers(addr, "GET", path, &[("Origin", "https://player.example")])
+                    .unwrap();
             assert!(answer.status >= 400, "{name} {path}: {}", answer.status);
             assert!(
                 answer.header("access-control-allow-origin").is_some(),
@@ -526,30 +566,42 @@ fn http_lb_memory_per_flv_player_stays_small_and_is_returned_when_they_leave() {
     }
     // Every player reads until it has had the GOP and some live tags (bounded wait).
     let mut buf = vec![0u8; 256 * 1024];
-    wait_for(Duration::from_secs(60), "every player to receive 64 KiB", || {
-        for (player, got) in &mut players {
-            while let Ok(n) = player.read(&mut buf) {
-                if n == 0 {
-                    break;
+    wait_for(
+        Duration::from_secs(60),
+        "every player to receive 64 KiB",
+        || {
+            for (player, got) in &mut players {
+                while let Ok(n) = player.read(&mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                    *got += n;
                 }
-                *got += n;
             }
-        }
-        let least = players.iter().map(|(_, got)| *got).min().unwrap_or(0);
-        (least >= 64 * 1024).then_some(())
-    });
+            let least = players.iter().map(|(_, got)| *got).min().unwrap_or(0);
+            (least >= 64 * 1024).then_some(())
+        },
+    );
     let during = rss_kib(pid);
     drop(players);
-    wait_for(Duration::from_secs(30), "the worker to forget the players", || {
-        (cluster.clients().len() <= 1).then_some(())
-    });
+    wait_for(
+        Duration::from_secs(30),
+        "the worker to forget the players",
+        || (cluster.clients().len() <= 1).then_some(()),
+    );
     std::thread::sleep(Duration::from_secs(2));
     let after = rss_kib(pid);
     let per_player = during.saturating_sub(before) / PLAYERS as u64;
     let kept = after.saturating_sub(before);
     eprintln!("http-lb RSS: {before} KiB before, {during} KiB with {PLAYERS} players ({per_player} KiB each), {after} KiB after");
-    assert!(per_player < 64, "{per_player} KiB per FLV player on the http-lb");
-    assert!(kept < 16 * 1024, "{kept} KiB kept after {PLAYERS} players left");
+    assert!(
+        per_player < 64,
+        "{per_player} KiB per FLV player on the http-lb"
+    );
+    assert!(
+        kept < 16 * 1024,
+        "{kept} KiB kept after {PLAYERS} players left"
+    );
 }
 
 #[test]

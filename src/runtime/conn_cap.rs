@@ -131,6 +131,13 @@ impl Slot {
     }
 }
 
+impl Slot {
+    /// Whether the connection has sent a request.
+    pub fn has_requested(&self) -> bool {
+        self.requested.load(Ordering::Relaxed)
+    }
+}
+
 impl Drop for Slot {
     fn drop(&mut self) {
         {

@@ -4,8 +4,8 @@
 
 use super::backends::{effective_vhost, query_param};
 use super::http_lb::parse_stream_path;
-use crate::rtmp::names;
 use crate::route;
+use crate::rtmp::names;
 
 /// `data` is `HOST\nTARGET`: a Host header and a request target as a client sends them (origin
 /// or absolute form). Runs what a request meets before any worker is chosen: the URI parse hyper

@@ -37,7 +37,8 @@ where
         backends.poll_once().await;
         backends.spawn_poller();
         control.serve(lb.control, backends.router()).await?;
-        let listener = super::limits::bind(lb.listen).with_context(|| format!("{role} cannot listen on {}", lb.listen))?;
+        let listener = super::limits::bind(lb.listen)
+            .with_context(|| format!("{role} cannot listen on {}", lb.listen))?;
         tracing::info!(role, listen = %lb.listen, workers = ?lb.workers, "serving");
         control.set_ready(true);
         serve(StartedLb {

@@ -10,10 +10,10 @@
 
 use super::context::WorkerContext;
 use super::write_deadline::PeerAddr;
+use crate::rtmp::names::{self, StreamName};
 use crate::runtime::conn_cap::ConnectionCap;
 use crate::runtime::http_serve::{self, Front};
 use crate::runtime::limits;
-use crate::rtmp::names::{self, StreamName};
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{header, HeaderMap, Method, Response, StatusCode};
