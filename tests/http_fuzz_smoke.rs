@@ -22,7 +22,7 @@ fn http_request_parsing_survives_random_and_mutated_input() {
     let rounds: usize = std::env::var("ORYX_FUZZ_ROUNDS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(3000);
+        .unwrap_or(20_000);
     let mut rng = Rng(0x2545_f491_4f6c_dd1d);
     for seed in SEEDS {
         fuzzing::http_request_target(seed);

@@ -261,6 +261,26 @@ mod tests {
     }
 
     #[test]
+    fn the_client_address_replaces_whatever_the_client_claimed() {
+        let mut headers = http::HeaderMap::new();
+        headers.insert("x-forwarded-for", HeaderValue::from_static("6.6.6.6"));
+        headers.append("x-forwarded-for", HeaderValue::from_static("6.6.6.5"));
+        headers.insert("x-real-ip", HeaderValue::from_static("6.6.6.7"));
+        headers.insert(header::FORWARDED, HeaderValue::from_static("for=6.6.6.8"));
+        set_client_address(&mut headers, "203.0.113.9:4000".parse().unwrap());
+        let all = |name: &str| -> Vec<&str> {
+            headers
+                .get_all(name)
+                .iter()
+                .map(|v| v.to_str().unwrap())
+                .collect()
+        };
+        assert_eq!(all("x-forwarded-for"), ["203.0.113.9"]);
+        assert_eq!(all("x-real-ip"), ["203.0.113.9"]);
+        assert!(headers.get(header::FORWARDED).is_none());
+    }
+
+    #[test]
     fn rejects_other_paths() {
         for path in [
             "/",

@@ -164,3 +164,30 @@ async fn dispatch(
     })
     .await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.append(*name, value.parse().unwrap());
+        }
+        map
+    }
+
+    #[test]
+    fn the_address_the_nearest_proxy_added_counts_and_only_from_loopback() {
+        let lb: SocketAddr = "127.0.0.1:5000".parse().unwrap();
+        let remote: SocketAddr = "198.51.100.7:5000".parse().unwrap();
+        // A client's claim first, the proxy's own observation last.
+        let chain = headers(&[("x-forwarded-for", "6.6.6.6, 203.0.113.9")]);
+        assert_eq!(client_ip(lb, &chain), "203.0.113.9");
+        assert_eq!(client_ip(remote, &chain), "198.51.100.7");
+        let real = headers(&[("x-real-ip", "203.0.113.10")]);
+        assert_eq!(client_ip(lb, &real), "203.0.113.10");
+        let junk = headers(&[("x-forwarded-for", "not an address")]);
+        assert_eq!(client_ip(lb, &junk), "127.0.0.1");
+    }
+}
