@@ -364,6 +364,17 @@ def main():
     write(out, "proxy_protocol", "unix", proxy_v2(0x21, 0x31, bytes(216)))
     write(out, "proxy_protocol", "not-proxy", b"\x03" + bytes(40))
 
+    # http_request_target: HOST\nTARGET as players and LBs send them.
+    for name, host, target in [
+        ("flv", b"127.0.0.1:8080", b"/live/cam.flv"),
+        ("flv-vhost", b"", b"/live/cam.flv?vhost=v.example&token=1"),
+        ("m3u8", b"live.example.com", b"/live/cam.m3u8"),
+        ("ts", b"", b"/live/cam-1-17.ts"),
+        ("absolute", b"x", b"http://h.example:8080/app/s.flv?vhost="),
+        ("nested", b"", b"/a/b/c.flv"),
+    ]:
+        write(out, "http_request_target", name, host + b"\n" + target)
+
     # media_flv: the file's start (first byte 'F' = 70 is also the split point) and other splits.
     write(out, "media_flv", "start", data[:30000])
     write(out, "media_flv", "short", data[:4000])

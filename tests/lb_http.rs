@@ -71,15 +71,15 @@ fn http_lb_routes_streams_to_their_worker_and_falls_back() {
     let (_, body) = http(lb_plan.listen, "GET", "/live/s1.flv?vhost=v.example").unwrap();
     assert!(body.starts_with(&format!("worker={expected} ")), "{body}");
 
-    // A prior X-Forwarded-For is extended.
+    // What a client claims in X-Forwarded-For and X-Real-IP is replaced by the address it comes from.
     let (_, body) = http_with(
         lb_plan.listen,
         "GET",
         "/live/s1.flv",
-        &[("X-Forwarded-For", "10.0.0.9")],
+        &[("X-Forwarded-For", "10.0.0.9"), ("X-Real-IP", "10.0.0.8")],
     )
     .unwrap();
-    assert!(body.contains("xff=10.0.0.9, 127.0.0.1"), "{body}");
+    assert!(body.contains("xff=127.0.0.1 real=127.0.0.1"), "{body}");
 
     let (status, body) = http(lb_plan.listen, "GET", "/index.html").unwrap();
     assert_eq!(status, 404, "{body}");

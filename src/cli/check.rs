@@ -34,6 +34,16 @@ pub fn run(args: &CheckArgs) -> i32 {
         CheckFormat::Sarif => report::render_sarif(&reports),
     };
     print!("{output}");
+    // About this host, not the file: a note on stderr that changes no exit code.
+    let (_, hard) = crate::runtime::limits::nofile();
+    for warning in compilations
+        .iter()
+        .filter_map(|c| c.plan.as_ref())
+        .filter_map(|plan| crate::runtime::limits::nofile_warning(plan, hard))
+        .take(1)
+    {
+        eprintln!("oryx check: warning: {warning}");
+    }
     let errors: usize = compilations.iter().map(Compilation::error_count).sum();
     let warnings: usize = compilations.iter().map(Compilation::warning_count).sum();
     if errors > 0 || (args.deny_warnings && warnings > 0) {

@@ -3,25 +3,28 @@
 //! that publishes the stream, else rendezvous hashing; see [`Backends::candidates`]).
 //!
 //! Bodies stream through untouched (a live FLV response never ends; nothing is buffered). The client's
-//! address goes to the worker in `X-Forwarded-For` and `X-Real-IP`. If the chosen worker cannot be
-//! reached, the next in the ranking is tried; if none can, the client gets a 502 saying so.
+//! address goes to the worker in `X-Forwarded-For` and `X-Real-IP`, set by the LB alone (what a
+//! client sends there is dropped). If the chosen worker cannot be reached, the next in the ranking is
+//! tried; if none can, the client gets a 502 saying so. Every answer allows any origin (CORS), and an
+//! `OPTIONS` preflight is answered here.
 
 use super::backends::{effective_vhost, query_param, Backends};
+use super::conn_cap::ConnectionCap;
+use super::http_serve::{self, Front};
+use super::limits;
 use crate::compile::plan::{Plan, WorkerPlan};
 use crate::route;
+use axum::body::Body;
 use bytes::Bytes;
 use http::{header, HeaderValue, Method, Request, Response, StatusCode};
-use http_body_util::combinators::BoxBody;
-use http_body_util::{BodyExt, Empty, Full};
+use http_body_util::Empty;
 use hyper::body::Incoming;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::TokioExecutor;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-
-type ProxyBody = BoxBody<Bytes, hyper::Error>;
 
 /// What a request path asks for.
 #[derive(Debug, PartialEq, Eq)]
@@ -65,47 +68,49 @@ struct Proxy {
     client: Client<HttpConnector, Empty<Bytes>>,
 }
 
+/// Upstream reads are at most this big: a live FLV body passes through in chunks of it, so a player
+/// costs the LB two small buffers instead of hyper's growing ones.
+const UPSTREAM_READ_BUF: usize = 16 * 1024;
+
 pub fn run(plan: Plan) -> anyhow::Result<()> {
     super::lb_start::run(plan, "http-lb", |lb| serve(lb.listener, lb.backends))
 }
 
 /// Accept and proxy connections on `listener` until SIGTERM/SIGINT, then stop accepting and let
 /// in-flight requests finish (bounded: a live FLV response never ends on its own).
+///
+/// Each client connection holds a second descriptor for its upstream, so the connection cap counts
+/// two per connection. A client that stops reading is dropped after the worker's write deadline,
+/// which also ends the upstream request and frees the player on the worker.
 pub async fn serve(listener: tokio::net::TcpListener, backends: Backends) -> anyhow::Result<()> {
     let mut connector = HttpConnector::new();
     connector.set_connect_timeout(Some(Duration::from_secs(2)));
     connector.set_nodelay(true);
-    let client = Client::builder(TokioExecutor::new()).build(connector);
+    let client = Client::builder(TokioExecutor::new())
+        .http1_read_buf_exact_size(UPSTREAM_READ_BUF)
+        .pool_idle_timeout(Duration::from_secs(30))
+        .build(connector);
     let proxy = Arc::new(Proxy { backends, client });
-    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-    let mut acceptor = super::shutdown::Acceptor::new(listener);
-    while let Some((stream, peer)) = acceptor.next().await {
-        let _ = stream.set_nodelay(true);
+    let label = match listener.local_addr() {
+        Ok(addr) => format!("http-lb {addr}"),
+        Err(_) => "http-lb".to_string(),
+    };
+    let front = Front {
+        role: "http-lb",
+        cap: ConnectionCap::new(label, limits::current_connection_cap(2)),
+        write_timeout: crate::worker::write_deadline::WRITE_TIMEOUT,
+        cors: true,
+    };
+    let handler: http_serve::Handler = Arc::new(move |request, peer| {
         let proxy = proxy.clone();
-        let service = hyper::service::service_fn(move |request| {
-            let proxy = proxy.clone();
-            async move { Ok::<_, std::convert::Infallible>(proxy.handle(request, peer).await) }
-        });
-        let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-        let connection = builder
-            .serve_connection(TokioIo::new(stream), service)
-            .into_owned();
-        let connection = graceful.watch(connection);
-        tokio::spawn(async move {
-            let _ = connection.await;
-        });
-    }
-    drop(acceptor);
-    super::shutdown::drain("http-lb", graceful.shutdown()).await;
+        Box::pin(async move { proxy.handle(request, peer).await })
+    });
+    http_serve::serve(listener, front, handler, super::shutdown::requested()).await;
     Ok(())
 }
 
-fn text(status: StatusCode, body: String) -> Response<ProxyBody> {
-    let mut response = Response::new(
-        Full::new(Bytes::from(body))
-            .map_err(|never| match never {})
-            .boxed(),
-    );
+fn text(status: StatusCode, body: String) -> Response<Body> {
+    let mut response = Response::new(Body::from(body));
     *response.status_mut() = status;
     response.headers_mut().insert(
         header::CONTENT_TYPE,
@@ -115,8 +120,13 @@ fn text(status: StatusCode, body: String) -> Response<ProxyBody> {
 }
 
 impl Proxy {
-    async fn handle(&self, request: Request<Incoming>, peer: SocketAddr) -> Response<ProxyBody> {
+    async fn handle(&self, request: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
         let path = request.uri().path().to_string();
+        // A CORS preflight for any path: the page learns it may ask, then asks and gets its answer
+        // (a 404 included, which carries the CORS header too).
+        if request.method() == Method::OPTIONS {
+            return http_serve::preflight(&request);
+        }
         let Some(target) = parse_stream_path(&path) else {
             return text(
                 StatusCode::NOT_FOUND,
@@ -126,10 +136,15 @@ impl Proxy {
             );
         };
         if request.method() != Method::GET && request.method() != Method::HEAD {
-            return text(
+            let mut response = text(
                 StatusCode::METHOD_NOT_ALLOWED,
                 format!("{} is not allowed here\n", request.method()),
             );
+            response.headers_mut().insert(
+                header::ALLOW,
+                HeaderValue::from_static("GET, HEAD, OPTIONS"),
+            );
+            return response;
         }
         let query = request.uri().query().unwrap_or("");
         let vhost = effective_vhost(query_param(query, "vhost"));
@@ -147,7 +162,11 @@ impl Proxy {
                 Ok(response) => {
                     metrics::counter!("oryx_http_lb_requests_total", "worker" => worker.name.clone())
                         .increment(1);
-                    return response.map(|body| body.boxed());
+                    let (mut parts, body) = response.into_parts();
+                    for name in HOP_BY_HOP_ANSWER {
+                        parts.headers.remove(name);
+                    }
+                    return Response::from_parts(parts, Body::new(body));
                 }
                 Err(err) => {
                     tracing::warn!(worker = %worker.name, %key, "cannot reach worker: {err}");
@@ -189,19 +208,24 @@ impl Proxy {
                 headers.append(name.clone(), value.clone());
             }
         }
-        let client_ip = peer.ip().to_string();
-        let forwarded_for = match request.headers().get("x-forwarded-for") {
-            Some(prior) => format!("{}, {client_ip}", prior.to_str().unwrap_or("")),
-            None => client_ip.clone(),
-        };
-        if let Ok(value) = HeaderValue::from_str(&forwarded_for) {
-            headers.insert("x-forwarded-for", value);
-        }
-        if let Ok(value) = HeaderValue::from_str(&client_ip) {
-            headers.insert("x-real-ip", value);
-        }
+        // The client's address is the peer's, whatever the client claims: a client's own
+        // X-Forwarded-For would otherwise reach the worker's hooks and API as the client's address.
+        set_client_address(headers, peer);
         self.client.request(outgoing).await
     }
+}
+
+/// Hop-by-hop headers of a worker's answer that hyper sets again for the client's connection.
+const HOP_BY_HOP_ANSWER: [&str; 3] = ["connection", "keep-alive", "transfer-encoding"];
+
+/// `X-Forwarded-For` and `X-Real-IP` set to `peer` alone, replacing anything the client sent.
+pub fn set_client_address(headers: &mut http::HeaderMap, peer: SocketAddr) {
+    let client_ip = HeaderValue::from_str(&peer.ip().to_string()).expect("an IP is a header value");
+    headers.remove("x-forwarded-for");
+    headers.remove("x-real-ip");
+    headers.remove(header::FORWARDED);
+    headers.insert("x-forwarded-for", client_ip.clone());
+    headers.insert("x-real-ip", client_ip);
 }
 
 fn is_hop_by_hop(name: &header::HeaderName) -> bool {
@@ -234,6 +258,26 @@ mod tests {
         assert_eq!(parse_stream_path("/live/foo.m3u8"), want("live", "foo"));
         assert_eq!(parse_stream_path("/live/foo-12.ts"), want("live", "foo"));
         assert_eq!(parse_stream_path("/live/cam-1-7.ts"), want("live", "cam-1"));
+    }
+
+    #[test]
+    fn the_client_address_replaces_whatever_the_client_claimed() {
+        let mut headers = http::HeaderMap::new();
+        headers.insert("x-forwarded-for", HeaderValue::from_static("6.6.6.6"));
+        headers.append("x-forwarded-for", HeaderValue::from_static("6.6.6.5"));
+        headers.insert("x-real-ip", HeaderValue::from_static("6.6.6.7"));
+        headers.insert(header::FORWARDED, HeaderValue::from_static("for=6.6.6.8"));
+        set_client_address(&mut headers, "203.0.113.9:4000".parse().unwrap());
+        let all = |name: &str| -> Vec<&str> {
+            headers
+                .get_all(name)
+                .iter()
+                .map(|v| v.to_str().unwrap())
+                .collect()
+        };
+        assert_eq!(all("x-forwarded-for"), ["203.0.113.9"]);
+        assert_eq!(all("x-real-ip"), ["203.0.113.9"]);
+        assert!(headers.get(header::FORWARDED).is_none());
     }
 
     #[test]

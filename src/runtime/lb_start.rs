@@ -1,5 +1,6 @@
 //! What every load balancer does before it serves: its runtime, control API, backend health polling and
-//! public listener, with readiness reported only once all of them are up.
+//! public listener (with the backlog `somaxconn` allows), with readiness reported only once all of
+//! them are up.
 
 use super::backends::Backends;
 use super::control::Control;
@@ -36,8 +37,7 @@ where
         backends.poll_once().await;
         backends.spawn_poller();
         control.serve(lb.control, backends.router()).await?;
-        let listener = tokio::net::TcpListener::bind(lb.listen)
-            .await
+        let listener = super::limits::bind(lb.listen)
             .with_context(|| format!("{role} cannot listen on {}", lb.listen))?;
         tracing::info!(role, listen = %lb.listen, workers = ?lb.workers, "serving");
         control.set_ready(true);

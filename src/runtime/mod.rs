@@ -3,12 +3,16 @@
 pub mod api_access;
 pub mod api_lb;
 pub mod backends;
+pub mod conn_cap;
 pub mod control;
 pub mod external;
+pub mod fuzzing;
 pub mod handoff;
 pub mod http_lb;
+pub mod http_serve;
 pub mod https_client;
 pub mod lb_start;
+pub mod limits;
 pub mod logging;
 pub mod metrics_merge;
 pub mod preflight;

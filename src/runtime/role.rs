@@ -31,6 +31,8 @@ pub fn label(kind: RoleKind, name: &str) -> String {
 pub fn run(args: &RoleArgs) -> anyhow::Result<()> {
     let plan = load_plan(&args.plan)?;
     super::logging::init(&label(args.kind, &args.name), args.log_format);
+    let (soft, hard) = super::limits::raise_nofile();
+    tracing::debug!(soft, hard, "open-files limit");
     match args.kind {
         RoleKind::Worker => crate::worker::role::run(plan, &args.name),
         RoleKind::RtmpLb => super::rtmp_lb::run(plan),

@@ -722,6 +722,11 @@ async fn up(args: &UpArgs) -> anyhow::Result<()> {
     let _lock = super::preflight::lock_run_dir(&run_dir)?;
     super::preflight::check_public_listeners(&plan)?;
     let exe = std::env::current_exe().context("cannot find the oryx binary")?;
+    // The roles inherit the raised limit (and raise it again themselves when run standalone).
+    let (_, hard) = super::limits::raise_nofile();
+    if let Some(warning) = super::limits::nofile_warning(&plan, hard) {
+        tracing::warn!("{warning}");
+    }
     println!("{}", banner(&plan));
     println!(
         "  reload   oryx reload --run-dir {} (or SIGHUP to pid {})",

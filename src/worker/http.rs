@@ -4,12 +4,16 @@
 //! plugs in with [`HttpFiles::register`] while fixed routes (`/api/v1/*`) are merged into the router
 //! as usual (axum prefers static routes to the catch-all).
 //!
-//! [`serve`] runs it with each connection's address and a write deadline, so a player that stops
-//! reading is disconnected like a stalled RTMP player.
+//! [`serve`] runs it behind the front every public HTTP port shares (`runtime::http_serve`): each
+//! connection's address, a write deadline (a player that stops reading is disconnected like a
+//! stalled RTMP player), a header-read timeout, a connection cap, and CORS on every answer.
 
 use super::context::WorkerContext;
-use super::write_deadline::{PeerAddr, WriteDeadlineListener};
+use super::write_deadline::PeerAddr;
 use crate::rtmp::names::{self, StreamName};
+use crate::runtime::conn_cap::ConnectionCap;
+use crate::runtime::http_serve::{self, Front};
+use crate::runtime::limits;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{header, HeaderMap, Method, Response, StatusCode};
@@ -71,28 +75,36 @@ pub fn router(ctx: Arc<WorkerContext>, files: HttpFiles) -> Router {
         .with_state(HttpState { ctx, files })
 }
 
-/// Serve `app` (the router, and whatever was merged into it) on the worker's HTTP port until the
-/// listener fails. A connection whose writes make no progress for `write_timeout` is closed, which
-/// ends its response and the player behind it; the role passes [`super::write_deadline::WRITE_TIMEOUT`].
+/// Serve `app` (the router, and whatever was merged into it) on the worker's HTTP port. A connection
+/// whose writes make no progress for `write_timeout` is closed, which ends its response and the
+/// player behind it; the role passes [`super::write_deadline::WRITE_TIMEOUT`]. The connection cap
+/// leaves half the open-files limit to RTMP.
 pub async fn serve(
     listener: TcpListener,
     app: Router,
     write_timeout: Duration,
 ) -> std::io::Result<()> {
-    let listener = WriteDeadlineListener::new(listener, write_timeout);
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<PeerAddr>(),
-    )
-    .await
+    let label = format!("worker HTTP {}", listener.local_addr()?);
+    let front = Front {
+        role: "worker",
+        cap: ConnectionCap::new(label, limits::current_connection_cap(2)),
+        write_timeout,
+        cors: true,
+    };
+    let handler = http_serve::router_handler(app);
+    http_serve::serve(listener, front, handler, std::future::pending()).await;
+    Ok(())
 }
 
+/// The client's address: the peer's, or for our loopback LB the one it put last in
+/// `X-Forwarded-For` (each proxy appends the address it saw; the http-lb replaces the header
+/// altogether, so what a client wrote there never counts).
 fn client_ip(peer: SocketAddr, headers: &HeaderMap) -> String {
     if peer.ip().is_loopback() {
         let forwarded = headers
             .get("x-forwarded-for")
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(',').next())
+            .and_then(|v| v.rsplit(',').next())
             .or_else(|| headers.get("x-real-ip").and_then(|v| v.to_str().ok()))
             .map(str::trim)
             .filter(|v| v.parse::<std::net::IpAddr>().is_ok());
@@ -109,22 +121,8 @@ fn not_found() -> Response<Body> {
     response
 }
 
-async fn preflight() -> Response<Body> {
-    let mut response = Response::new(Body::empty());
-    let headers = response.headers_mut();
-    headers.insert(
-        header::ACCESS_CONTROL_ALLOW_ORIGIN,
-        "*".parse().expect("static"),
-    );
-    headers.insert(
-        header::ACCESS_CONTROL_ALLOW_METHODS,
-        "GET, HEAD, OPTIONS".parse().expect("static"),
-    );
-    headers.insert(
-        header::ACCESS_CONTROL_ALLOW_HEADERS,
-        "*".parse().expect("static"),
-    );
-    response
+async fn preflight(request: Request) -> Response<Body> {
+    http_serve::preflight(&request)
 }
 
 async fn dispatch(
@@ -165,4 +163,31 @@ async fn dispatch(
         headers,
     })
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.append(*name, value.parse().unwrap());
+        }
+        map
+    }
+
+    #[test]
+    fn the_address_the_nearest_proxy_added_counts_and_only_from_loopback() {
+        let lb: SocketAddr = "127.0.0.1:5000".parse().unwrap();
+        let remote: SocketAddr = "198.51.100.7:5000".parse().unwrap();
+        // A client's claim first, the proxy's own observation last.
+        let chain = headers(&[("x-forwarded-for", "6.6.6.6, 203.0.113.9")]);
+        assert_eq!(client_ip(lb, &chain), "203.0.113.9");
+        assert_eq!(client_ip(remote, &chain), "198.51.100.7");
+        let real = headers(&[("x-real-ip", "203.0.113.10")]);
+        assert_eq!(client_ip(lb, &real), "203.0.113.10");
+        let junk = headers(&[("x-forwarded-for", "not an address")]);
+        assert_eq!(client_ip(lb, &junk), "127.0.0.1");
+    }
 }

@@ -29,11 +29,9 @@ pub fn run(plan: Plan, name: &str) -> anyhow::Result<()> {
         .context("starting the async runtime")?;
     runtime.block_on(async move {
         let ctx = WorkerContext::new(worker.stream.clone(), worker.proxy_protocol);
-        let rtmp = tokio::net::TcpListener::bind(worker.rtmp)
-            .await
+        let rtmp = crate::runtime::limits::bind(worker.rtmp)
             .with_context(|| format!("RTMP cannot listen on {}", worker.rtmp))?;
-        let http = tokio::net::TcpListener::bind(worker.http)
-            .await
+        let http = crate::runtime::limits::bind(worker.http)
             .with_context(|| format!("HTTP cannot listen on {}", worker.http))?;
         let files = HttpFiles::default();
         let control = Control::new(&format!("worker/{name}"), &plan.digest());

@@ -5,10 +5,9 @@
 //! The RTMP connection bounds each of its writes with it directly. HTTP connections are driven by
 //! hyper, which simply stops polling a response body while the socket is full, so there the deadline
 //! lives in the socket: [`WriteDeadline`] wraps the stream and fails writes that made no progress for
-//! the timeout, and [`WriteDeadlineListener`] hands axum such streams.
+//! the timeout. Every public HTTP port wraps its connections in it (`runtime::http_serve`), the
+//! http-lb's included, so a stalled player is dropped there too rather than held with its buffers.
 
-use axum::extract::connect_info::Connected;
-use axum::serve::{IncomingStream, Listener};
 use std::future::Future;
 use std::io::{self, IoSlice};
 use std::net::SocketAddr;
@@ -16,7 +15,6 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::{TcpListener, TcpStream};
 use tokio::time::{Instant, Sleep};
 
 /// How long a player's socket may accept nothing before the worker disconnects it: an RTMP write
@@ -129,50 +127,16 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for WriteDeadline<S> {
     }
 }
 
-/// A TCP listener for `axum::serve` whose connections carry a [`WriteDeadline`].
-pub struct WriteDeadlineListener {
-    listener: TcpListener,
-    timeout: Duration,
-}
-
-impl WriteDeadlineListener {
-    pub fn new(listener: TcpListener, timeout: Duration) -> WriteDeadlineListener {
-        WriteDeadlineListener { listener, timeout }
-    }
-}
-
-impl Listener for WriteDeadlineListener {
-    type Io = WriteDeadline<TcpStream>;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        // axum's own TCP accept: it retries and backs off on errors.
-        let (stream, addr) = Listener::accept(&mut self.listener).await;
-        (WriteDeadline::new(stream, self.timeout), addr)
-    }
-
-    fn local_addr(&self) -> io::Result<Self::Addr> {
-        self.listener.local_addr()
-    }
-}
-
-/// The peer's address of a [`WriteDeadlineListener`] connection, for `ConnectInfo<PeerAddr>` (axum
-/// provides `ConnectInfo<SocketAddr>` only for its own listeners, and the orphan rule keeps us from
-/// adding ours).
+/// The peer's address of a connection on a worker's HTTP port, for `ConnectInfo<PeerAddr>` (the
+/// accept loop, `runtime::http_serve`, inserts it with `ConnectInfo<SocketAddr>`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PeerAddr(pub SocketAddr);
-
-impl Connected<IncomingStream<'_, WriteDeadlineListener>> for PeerAddr {
-    fn connect_info(stream: IncomingStream<'_, WriteDeadlineListener>) -> PeerAddr {
-        PeerAddr(*stream.remote_addr())
-    }
-}
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    use tokio::net::TcpSocket;
+    use tokio::net::{TcpListener, TcpSocket, TcpStream};
 
     const TIMEOUT: Duration = Duration::from_millis(300);
 

@@ -12,7 +12,9 @@ pub mod status;
 pub mod tls;
 
 use crate::compile::plan::{AcmeChallenge, CertSource, Plan, StaticPlan};
+use crate::runtime::conn_cap::{ConnectionCap, Slot};
 use crate::runtime::control::Control;
+use crate::runtime::http_serve::HEADER_READ_TIMEOUT;
 use anyhow::Context;
 use axum::body::Body;
 use http::{Request, Response};
@@ -162,9 +164,16 @@ pub async fn serve(plan: StaticPlan, digest: &str) -> anyhow::Result<()> {
 }
 
 async fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
-    TcpListener::bind(addr)
-        .await
-        .with_context(|| format!("cannot listen on {addr}"))
+    crate::runtime::limits::bind(addr).with_context(|| format!("cannot listen on {addr}"))
+}
+
+/// The cap of one of the site's listeners (a proxied request holds an upstream descriptor too).
+fn connection_cap(listener: &TcpListener, kind: &str) -> ConnectionCap {
+    let label = match listener.local_addr() {
+        Ok(addr) => format!("static {kind} {addr}"),
+        Err(_) => format!("static {kind}"),
+    };
+    ConnectionCap::new(label, crate::runtime::limits::current_connection_cap(2))
 }
 
 /// The next connection, with Nagle off; accept errors (out of file descriptors and the like) are
@@ -185,10 +194,12 @@ async fn next_connection(listener: &TcpListener) -> (TcpStream, SocketAddr) {
 }
 
 async fn accept_plain(listener: TcpListener, site: Arc<Site>) -> anyhow::Result<()> {
+    let cap = connection_cap(&listener, "http");
     loop {
+        let slot = cap.acquire().await;
         let (tcp, peer) = next_connection(&listener).await;
         let site = site.clone();
-        tokio::spawn(async move { serve_connection(tcp, peer, site, false).await });
+        tokio::spawn(async move { serve_connection(tcp, peer, site, false, slot).await });
     }
 }
 
@@ -197,23 +208,31 @@ async fn accept_tls(
     acceptor: tls::TlsAcceptor,
     site: Arc<Site>,
 ) -> anyhow::Result<()> {
+    let cap = connection_cap(&listener, "https");
     loop {
+        let slot = cap.acquire().await;
         let (tcp, peer) = next_connection(&listener).await;
         let site = site.clone();
         let acceptor = acceptor.clone();
         tokio::spawn(async move {
             if let Some(stream) = acceptor.accept(tcp).await {
-                serve_connection(stream, peer, site, true).await;
+                serve_connection(stream, peer, site, true, slot).await;
             }
         });
     }
 }
 
-async fn serve_connection<IO>(io: IO, peer: SocketAddr, site: Arc<Site>, https: bool)
+/// Serve one connection under its place in the listener's cap. The HTTP/2 sniffing of hyper's
+/// automatic builder reads with no timeout, so a connection that sends no request within the
+/// header-read timeout is closed here (hyper's own timeout covers HTTP/1 requests after that).
+async fn serve_connection<IO>(io: IO, peer: SocketAddr, site: Arc<Site>, https: bool, slot: Slot)
 where
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    let slot = Arc::new(slot);
+    let request_slot = slot.clone();
     let service = service_fn(move |req: Request<Incoming>| {
+        request_slot.requested();
         let site = site.clone();
         async move { Ok::<_, std::convert::Infallible>(site.handle(req, peer, https).await) }
     });
@@ -221,9 +240,22 @@ where
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(Duration::from_secs(30));
-    if let Err(err) = builder.serve_connection(TokioIo::new(io), service).await {
-        tracing::debug!(%peer, %err, "connection ended with an error");
+        .header_read_timeout(HEADER_READ_TIMEOUT);
+    let connection = builder.serve_connection(TokioIo::new(io), service);
+    let first_request_overdue = async {
+        tokio::time::sleep(HEADER_READ_TIMEOUT).await;
+        if slot.has_requested() {
+            std::future::pending::<()>().await;
+        }
+    };
+    tokio::select! {
+        result = connection => {
+            if let Err(err) = result {
+                tracing::debug!(%peer, %err, "connection ended with an error");
+            }
+        }
+        _ = first_request_overdue => tracing::debug!(%peer, "no request in time: closed"),
+        _ = slot.evicted.cancelled() => tracing::debug!(%peer, "closed to make room under the connection cap"),
     }
 }
 
