@@ -3,6 +3,8 @@
 pub mod api_lb;
 pub mod backends;
 pub mod control;
+pub mod control_client;
+pub mod control_secret;
 pub mod external;
 pub mod handoff;
 pub mod http_lb;

@@ -6,6 +6,9 @@
 //! errors leave the running plan untouched, otherwise only the roles whose slice of the plan changed
 //! are restarted, and the load balancers get their new worker sets pushed instead of restarting, so
 //! their relayed connections survive.
+//!
+//! Every control call carries the run's secret ([`super::control_secret`]): the shell takes or makes
+//! it, writes it 0600 into the run directory for `oryx reload`, and hands it to each role.
 
 use super::backends::http_call;
 use super::supervisor::{ChildSpec, ChildStatus, Readiness, Supervised};
@@ -521,7 +524,9 @@ fn control_router(state: ControlState) -> Router {
             get(|| async { Json(serde_json::json!({"role": "shell", "ready": true})) }),
         )
         .route("/status", get(status_handler))
-        .route("/reload", post(reload_handler))
+        .merge(super::control_secret::protect(
+            Router::new().route("/reload", post(reload_handler)),
+        ))
         .with_state(state)
 }
 
@@ -558,9 +563,15 @@ pub fn run(args: &UpArgs) -> anyhow::Result<()> {
 async fn up(args: &UpArgs) -> anyhow::Result<()> {
     let plan = load_plan(args.file.as_deref(), args.env.as_deref())
         .map_err(|errors| anyhow::anyhow!("{errors}"))?;
-    std::fs::create_dir_all(&args.run_dir)
-        .with_context(|| format!("cannot create run dir {}", args.run_dir.display()))?;
+    super::control_secret::prepare_run_dir(&args.run_dir)?;
     let run_dir = std::fs::canonicalize(&args.run_dir)?;
+    let (secret, _) = super::control_secret::init_from_env()?;
+    super::control_secret::write_file(&run_dir, secret).with_context(|| {
+        format!(
+            "cannot write {}",
+            run_dir.join(super::control_secret::FILE).display()
+        )
+    })?;
     let exe = std::env::current_exe().context("cannot find the oryx binary")?;
     println!("{}", banner(&plan));
     println!(
@@ -678,17 +689,19 @@ pub fn reload(args: &ReloadArgs) -> anyhow::Result<()> {
     })?;
     let shell: ShellFile =
         serde_json::from_str(&text).with_context(|| format!("{} is damaged", path.display()))?;
+    let secret = super::control_secret::read_file(&args.run_dir)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     // A reload may start roles and wait for them; allow for that.
     let (status, body) = runtime
-        .block_on(http_call(
+        .block_on(super::control_client::call(
             shell.control,
             "POST",
             "/reload",
             None,
             READY_TIMEOUT + Duration::from_secs(30),
+            Some(&secret),
         ))
         .with_context(|| format!("the shell (pid {}) did not answer", shell.pid))?;
     if status != 200 {
