@@ -1,7 +1,8 @@
 //! The control plane needs the run's secret: an LB's `PUT /api/v1/backends`, a worker's API and
 //! `/metrics`, the shell's `POST /reload` answer 401 without it (to curl, and to another local user
 //! who cannot read the secret either), and work with it; `oryx reload` reads it from the run
-//! directory; `/healthz` stays open and says nothing secret; no command line shows the secret.
+//! directory; `/healthz` stays open and says nothing secret; no command line shows the secret; and
+//! the secret is never sent to a control port another user has taken.
 
 mod common;
 
@@ -214,5 +215,76 @@ fn the_shell_makes_a_private_secret_per_run_and_reload_needs_it() {
         out.status.success() && stdout.contains("reloaded: plan"),
         "{stdout}{}",
         String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Answers every GET with an empty published report and prints whether it came with a secret.
+const CATCHER: &str = "import http.server, sys
+class Catch(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        given = self.headers.get('Authorization')
+        print('SECRET' if given else 'NONE', self.path, flush=True)
+        body = b'{\"streams\":[]}'
+        self.send_response(200)
+        self.send_header('Content-Length', str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *args):
+        pass
+http.server.HTTPServer(('127.0.0.1', int(sys.argv[1])), Catch).serve_forever()
+";
+
+#[test]
+fn the_secret_is_not_sent_to_a_port_another_user_holds() {
+    let python = "/usr/bin/python3";
+    if !std::path::Path::new(python).exists() {
+        eprintln!("no {python}: skipped");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    // A worker that is down, and another user who bound its control port meanwhile.
+    let w = worker("w", WorkerKind::Embedded, None);
+    let Some(mut catcher) = as_nobody(python) else {
+        return;
+    };
+    let catcher = Proc::spawn(
+        {
+            catcher
+                .arg("-c")
+                .arg(CATCHER)
+                .arg(w.control.port().to_string());
+            catcher
+        },
+        dir.path().join("catcher.log"),
+    );
+    wait_for(Duration::from_secs(10), "the other user's listener", || {
+        std::net::TcpStream::connect(w.control).ok()
+    });
+    let mut plan = plan(vec![w.clone()]);
+    plan.rtmp_lb = Some(lb(&plan.workers));
+    let lb_plan = plan.rtmp_lb.clone().unwrap();
+    let lb = role("rtmp-lb", &plan, lb_plan.control, dir.path());
+    wait_for(Duration::from_secs(10), "the LB's refusal", || {
+        lb.log_text()
+            .contains(&format!("{} is held by uid 65534", w.control))
+            .then_some(())
+    });
+    // The LB keeps polling; none of its calls reached the port with the secret.
+    wait_for(Duration::from_secs(10), "three failed polls", || {
+        let (_, body) = control(lb_plan.control, "GET", "/api/v1/backends").ok()?;
+        let value: serde_json::Value = serde_json::from_str(&body).ok()?;
+        (value["backends"][0]["failures"].as_u64()? >= 3).then_some(())
+    });
+    let caught = catcher.log_text();
+    assert!(
+        !caught.contains("SECRET"),
+        "the secret went to another user: {caught}"
+    );
+    assert!(backend_names(lb_plan.control, &format!("Bearer {SECRET}")) == ["w"]);
+    let (status, body) = control(lb_plan.control, "GET", "/api/v1/backends").unwrap();
+    assert_eq!(status, 200);
+    assert!(
+        body.contains("\"healthy\":false"),
+        "the taken port is not a healthy worker: {body}"
     );
 }

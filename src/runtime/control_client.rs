@@ -1,5 +1,6 @@
 //! Calls to the loopback control APIs of oryx's roles: small bounded HTTP/1.1 exchanges that carry the
-//! control secret ([`super::control_secret`]), and the probes that do without it.
+//! control secret ([`super::control_secret`]) to listeners of our own user only, and the probes
+//! that do without it.
 
 use super::control_secret::{self, Secret};
 use http_body_util::{BodyExt, Full, Limited};
@@ -41,7 +42,49 @@ pub async fn http_probe(
     call(addr, "GET", path, None, timeout, None).await
 }
 
-/// A call carrying `secret` when given.
+/// Refuse to send the secret to a local port another user listens on (it may have bound a role's
+/// port while the role restarted). A remote control address cannot be asked: the operator chose it.
+fn check_listener(addr: SocketAddr, _secret: &Secret) -> anyhow::Result<()> {
+    if !addr.ip().is_loopback() {
+        return Ok(());
+    }
+    let own = super::handoff::own_uid();
+    let refusal = match super::port_owner::listener_uid(addr) {
+        Some(uid) if uid == own => return Ok(()),
+        Some(uid) => format!(
+            "{addr} is held by uid {uid}, not by oryx (uid {own}): the control secret is not sent there"
+        ),
+        None => format!("cannot tell who listens on {addr}: the control secret is not sent there"),
+    };
+    report(addr, &refusal);
+    anyhow::bail!(refusal)
+}
+
+/// Log a refused control address as an error, at most every 30 s per address: pollers ask twice a
+/// second, and their callers only see a failed call.
+fn report(addr: SocketAddr, refusal: &str) {
+    use std::collections::HashMap;
+    use std::sync::{Mutex, OnceLock};
+    use std::time::Instant;
+    static LAST: OnceLock<Mutex<HashMap<SocketAddr, Instant>>> = OnceLock::new();
+    let mut last = LAST
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    let now = Instant::now();
+    if last
+        .get(&addr)
+        .is_some_and(|at| now.duration_since(*at) < Duration::from_secs(30))
+    {
+        return;
+    }
+    // Bounded: one entry per control address of the plan.
+    last.insert(addr, now);
+    tracing::error!("control call refused: {refusal}");
+}
+
+/// A call carrying `secret` when given (only to a listener of our own user, see
+/// [`super::port_owner`]).
 pub async fn call(
     addr: SocketAddr,
     method: &str,
@@ -52,6 +95,9 @@ pub async fn call(
 ) -> anyhow::Result<(u16, String)> {
     let exchange = async {
         let stream = tokio::net::TcpStream::connect(addr).await?;
+        if let Some(secret) = secret {
+            check_listener(addr, secret)?;
+        }
         let (mut sender, conn) =
             hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
         tokio::spawn(async move {

@@ -10,6 +10,7 @@ pub mod handoff;
 pub mod http_lb;
 pub mod lb_start;
 pub mod logging;
+pub mod port_owner;
 pub mod published;
 pub mod role;
 pub mod rtmp_lb;
