@@ -168,3 +168,21 @@ pub fn timestamp_now() -> String {
         .unwrap_or_default();
     format!("{}.{:03}", since.as_secs(), since.subsec_millis())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_characters_are_escaped_and_clean_text_is_borrowed() {
+        let forged = "a\n[shell] ERROR\x1b[31m\r\t\u{7f}\u{9b}\u{202e}\u{2028}é";
+        assert_eq!(
+            escape_controls(forged),
+            "a\\n[shell] ERROR\\u{1b}[31m\\r\\t\\u{7f}\\u{9b}\\u{202e}\\u{2028}é"
+        );
+        assert!(matches!(
+            escape_controls("live/cam é"),
+            std::borrow::Cow::Borrowed("live/cam é")
+        ));
+    }
+}

@@ -42,6 +42,7 @@ pub async fn run(rtmp: SocketAddr, ctx: Arc<WorkerContext>) {
                 return serve(listener, ctx).await;
             }
             Err(err) if err.kind() == std::io::ErrorKind::AddrInUse => {
+                let first = !held;
                 held = true;
                 match protocol::holder_of(&name) {
                     Some(holder) if !protocol::trusted(holder) => {
@@ -51,8 +52,10 @@ pub async fn run(rtmp: SocketAddr, ctx: Arc<WorkerContext>) {
                             "the rtmp-lb relays our clients until the name is free; retrying",
                         );
                     }
-                    holder => tracing::warn!(socket = %name, pid = holder.map(|h| h.pid),
-                        "handoff socket name in use; retrying"),
+                    // Our own user (an old worker still exiting, a second `oryx up`): said once.
+                    holder if first => tracing::warn!(socket = %name,
+                        pid = holder.map(|h| h.pid), "handoff socket name in use; retrying"),
+                    _ => {}
                 }
             }
             Err(err) => {
