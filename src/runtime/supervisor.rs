@@ -246,6 +246,7 @@ async fn spawn_child(spec: &ChildSpec) -> anyhow::Result<tokio::process::Child> 
             Duration::from_secs(10),
             tokio::process::Command::new(&spec.program)
                 .args(validate)
+                .env_remove(super::control_secret::ENV)
                 .stdin(Stdio::null())
                 .kill_on_drop(true)
                 .output(),
