@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::http::get;
+use common::control::get;
 use common::media::play_to_null;
 use common::wait::wait_for;
 use common::{make_media, publish, settings, start_worker};

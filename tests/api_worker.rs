@@ -4,7 +4,8 @@
 
 mod common;
 
-use common::http::{get, request, HttpAnswer};
+use common::control::{get, request};
+use common::http::HttpAnswer;
 use common::media::play_to_null;
 use common::wait::wait_for;
 use common::{make_media, publish, settings, start_worker};

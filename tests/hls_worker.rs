@@ -57,7 +57,7 @@ fn playlist_fills_and_decodes_over_http() {
     let http = worker.http;
     // The clock starts when the publish does (the API shows it), not when ffmpeg is launched.
     let published = wait_for(Duration::from_secs(10), || {
-        let answer = get(worker.control, "/api/v1/streams")?;
+        let answer = common::control::get(worker.control, "/api/v1/streams")?;
         answer.text().contains("\"active\":true").then_some(())
     });
     assert!(published.is_some(), "the publish never started");

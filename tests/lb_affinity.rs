@@ -13,9 +13,9 @@ use oryx::compile::plan::{Plan, WorkerKind, WorkerPlan};
 use oryx::route;
 use std::time::Duration;
 
-/// The `/api/v1/backends` entry for `worker` on the LB whose control API is at `control`.
-fn backend_view(control: std::net::SocketAddr, worker: &str) -> Option<serde_json::Value> {
-    let (status, body) = http(control, "GET", "/api/v1/backends").ok()?;
+/// The `/api/v1/backends` entry for `worker` on the LB whose control API is at `lb`.
+fn backend_view(lb: std::net::SocketAddr, worker: &str) -> Option<serde_json::Value> {
+    let (status, body) = control(lb, "GET", "/api/v1/backends").ok()?;
     let value: serde_json::Value = serde_json::from_str(&body).ok()?;
     (status == 200).then_some(())?;
     value["backends"]
@@ -27,7 +27,7 @@ fn backend_view(control: std::net::SocketAddr, worker: &str) -> Option<serde_jso
 
 /// The streams `worker` reports publishing.
 fn published_on(worker: &WorkerPlan) -> Vec<serde_json::Value> {
-    let (_, body) = http(worker.control, "GET", "/api/v1/published").unwrap();
+    let (_, body) = control(worker.control, "GET", "/api/v1/published").unwrap();
     let value: serde_json::Value = serde_json::from_str(&body).unwrap();
     value["streams"].as_array().unwrap().clone()
 }
@@ -105,7 +105,7 @@ fn players_reach_a_stream_published_while_its_first_choice_was_down() {
     assert!(!status.success(), "{}", second.log_text());
     assert!(published_on(&first_choice).is_empty());
 
-    let (_, metrics) = http(rtmp_lb.control, "GET", "/metrics").unwrap();
+    let (_, metrics) = control(rtmp_lb.control, "GET", "/metrics").unwrap();
     assert!(
         metric(&metrics, "oryx_rtmp_lb_routed_total{worker=\"w-0\"}") >= 3.0,
         "{metrics}"

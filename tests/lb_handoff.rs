@@ -118,13 +118,13 @@ fn handed_off_clients_outlive_the_lb_and_refused_handoffs_are_relayed() {
     wait_for(Duration::from_secs(15), "the ffmpeg player's bytes", || {
         (file_len(&flv) > 50_000).then_some(())
     });
-    let (_, clients) = http(taking.control, "GET", "/api/v1/clients/").unwrap();
+    let (_, clients) = control(taking.control, "GET", "/api/v1/clients/").unwrap();
     assert!(
         clients.contains("127.0.0.2"),
         "the worker sees the client's own address: {clients}"
     );
 
-    let (status, page) = http(lb_plan.control, "GET", "/metrics").unwrap();
+    let (status, page) = control(lb_plan.control, "GET", "/metrics").unwrap();
     assert_eq!(status, 200);
     let handoffs = metric(&page, "oryx_rtmp_lb_handoffs_total{worker=\"w-0\"}");
     let relays = metric(&page, "oryx_rtmp_lb_relays_total{worker=\"w-1\"}");

@@ -85,7 +85,7 @@ fn http_lb_routes_streams_to_their_worker_and_falls_back() {
     assert_eq!(status, 404, "{body}");
 
     // The backends API shows the health the LB sees.
-    let (_, backends) = http(lb_plan.control, "GET", "/api/v1/backends").unwrap();
+    let (_, backends) = control(lb_plan.control, "GET", "/api/v1/backends").unwrap();
     let backends: serde_json::Value = serde_json::from_str(&backends).unwrap();
     let down: Vec<_> = backends["backends"]
         .as_array()
@@ -157,7 +157,7 @@ fn http_lb_sends_a_stream_to_the_worker_that_publishes_it() {
     );
 
     // The backends API counts what each worker publishes.
-    let (_, backends) = http(lb_plan.control, "GET", "/api/v1/backends").unwrap();
+    let (_, backends) = control(lb_plan.control, "GET", "/api/v1/backends").unwrap();
     let backends: serde_json::Value = serde_json::from_str(&backends).unwrap();
     let total: u64 = backends["backends"]
         .as_array()

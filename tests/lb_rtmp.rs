@@ -86,7 +86,7 @@ fn rtmp_lb_falls_back_to_the_next_worker_and_survives_garbage() {
     }
     assert!(media >= 50, "only {media} media messages");
     assert_eq!(started, 1, "one play start, however many duplicate replies");
-    let (_, clients) = http(alive_worker.control, "GET", "/api/v1/clients/").unwrap();
+    let (_, clients) = control(alive_worker.control, "GET", "/api/v1/clients/").unwrap();
     assert!(clients.contains("127.0.0.2"), "{clients}");
     drop(conn);
 }

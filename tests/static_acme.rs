@@ -77,7 +77,8 @@ fn tls_alpn_01_certificate_is_issued_then_reused_from_the_cache() {
     assert_eq!(body, "hello from oryx over ACME\n");
     assert_eq!(pebble.orders(), 1);
     assert_cache_private(dir.path());
-    let status = get_with_headers(role.plan.control, "/api/v1/tls", &[]).unwrap();
+    let status =
+        get_with_headers(role.plan.control, "/api/v1/tls", &[common::control::AUTH]).unwrap();
     let status: serde_json::Value = serde_json::from_slice(&status.body).unwrap();
     assert_eq!(status["source"], "acme");
     assert_eq!(status["state"], "ready");
@@ -186,7 +187,8 @@ fn an_unreachable_acme_server_is_reported_while_the_site_keeps_serving() {
     let role = Role::start(dir.path(), plan);
     let deadline = Instant::now() + Duration::from_secs(10);
     let status = loop {
-        let resp = get_with_headers(role.plan.control, "/api/v1/tls", &[]).unwrap();
+        let resp =
+            get_with_headers(role.plan.control, "/api/v1/tls", &[common::control::AUTH]).unwrap();
         let status: serde_json::Value = serde_json::from_slice(&resp.body).unwrap();
         if !status["last_error"].is_null() {
             break status;

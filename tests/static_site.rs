@@ -75,7 +75,7 @@ fn serves_index_and_redirects_directories_to_their_slash() {
     assert_eq!(resp.status, 404);
     let resp = request_with_headers(role.http(), "POST", "/index.html", &[]).unwrap();
     assert_eq!(resp.status, 405);
-    let metrics = get_with_headers(role.plan.control, "/metrics", &[])
+    let metrics = get_with_headers(role.plan.control, "/metrics", &[common::control::AUTH])
         .unwrap()
         .text();
     assert!(
@@ -306,7 +306,8 @@ fn self_signed_tls_serves_http2_and_http1() {
     // Not signed by anyone the client trusts: verification must fail.
     let out = curl(&[&url]);
     assert!(!out.status.success());
-    let status = get_with_headers(role.plan.control, "/api/v1/tls", &[]).unwrap();
+    let status =
+        get_with_headers(role.plan.control, "/api/v1/tls", &[common::control::AUTH]).unwrap();
     let status: serde_json::Value = serde_json::from_slice(&status.body).unwrap();
     assert_eq!(status["source"], "self-signed");
     assert_eq!(status["state"], "ready");

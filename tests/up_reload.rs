@@ -19,7 +19,7 @@ fn reload(run_dir: &std::path::Path) -> std::process::Output {
 
 fn backend_names(plan: &oryx::compile::plan::Plan) -> Vec<String> {
     let control = plan.http_lb.as_ref().unwrap().control;
-    let (_, body) = http(control, "GET", "/api/v1/backends").unwrap();
+    let (_, body) = common::control::control(control, "GET", "/api/v1/backends").unwrap();
     let value: serde_json::Value = serde_json::from_str(&body).unwrap();
     value["backends"]
         .as_array()

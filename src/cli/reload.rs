@@ -4,7 +4,7 @@
 
 use super::args::ReloadArgs;
 use crate::compile::render::changes_text;
-use crate::runtime::backends::http_call;
+use crate::runtime::control_client::call;
 use crate::runtime::reload::{report_text, DryRunReport, ReloadReport};
 use crate::runtime::shell::{ShellFile, READY_TIMEOUT, SHELL_FILE};
 use anyhow::Context;
@@ -30,8 +30,16 @@ pub fn run(args: &ReloadArgs) -> anyhow::Result<()> {
     } else {
         ("/reload", READY_TIMEOUT * 30)
     };
+    let secret = crate::runtime::control_secret::read_file(&args.run_dir)?;
     let (status, body) = runtime
-        .block_on(http_call(shell.control, "POST", path, None, timeout))
+        .block_on(call(
+            shell.control,
+            "POST",
+            path,
+            None,
+            timeout,
+            Some(&secret),
+        ))
         .with_context(|| format!("the shell (pid {}) did not answer", shell.pid))?;
     if status != 200 {
         anyhow::bail!("the shell answered {status}: {body}");

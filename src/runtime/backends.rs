@@ -10,6 +10,7 @@
 //! for a stream. The shell replaces the set on reload with `PUT /api/v1/backends`, so an LB never
 //! restarts (and never drops its connections) when workers are added or removed.
 
+pub use super::control_client::{http_call, tcp_accepts};
 use super::published::{self, PublishedKeys, PublishedReport};
 use crate::compile::plan::{Plan, WorkerKind, WorkerPlan};
 use crate::route;
@@ -17,8 +18,6 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
-use http_body_util::{BodyExt, Full, Limited};
-use hyper_util::rt::TokioIo;
 use serde::Serialize;
 use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
@@ -28,8 +27,6 @@ use std::time::{Duration, Instant};
 pub const POLL_INTERVAL: Duration = Duration::from_millis(500);
 /// How long one health check may take before the worker counts as down.
 const CHECK_TIMEOUT: Duration = Duration::from_millis(800);
-/// Largest answer body [`http_call`] accepts.
-const MAX_ANSWER_BYTES: usize = 8 << 20;
 
 /// One worker as an LB sees it.
 #[derive(Debug, Clone, Serialize)]
@@ -304,55 +301,6 @@ pub async fn check_worker(worker: &WorkerPlan) -> Option<PublishedKeys> {
         WorkerKind::NginxRtmp => tcp_accepts(worker.rtmp, CHECK_TIMEOUT)
             .await
             .then(PublishedKeys::default),
-    }
-}
-
-/// True when `addr` accepts a TCP connection within `timeout`.
-pub async fn tcp_accepts(addr: SocketAddr, timeout: Duration) -> bool {
-    matches!(
-        tokio::time::timeout(timeout, tokio::net::TcpStream::connect(addr)).await,
-        Ok(Ok(_))
-    )
-}
-
-/// A small HTTP/1.1 call to a loopback control API: returns the status and the body as text.
-/// The whole exchange is bounded by `timeout` and the body by 8 MiB.
-pub async fn http_call(
-    addr: SocketAddr,
-    method: &str,
-    path_and_query: &str,
-    body: Option<String>,
-    timeout: Duration,
-) -> anyhow::Result<(u16, String)> {
-    let exchange = async {
-        let stream = tokio::net::TcpStream::connect(addr).await?;
-        let (mut sender, conn) =
-            hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
-        tokio::spawn(async move {
-            let _ = conn.await;
-        });
-        let mut request = hyper::Request::builder()
-            .method(method)
-            .uri(path_and_query)
-            .header(hyper::header::HOST, addr.to_string());
-        if body.is_some() {
-            request = request.header(hyper::header::CONTENT_TYPE, "application/json");
-        }
-        let request = request.body(Full::new(bytes::Bytes::from(body.unwrap_or_default())))?;
-        let response = sender.send_request(request).await?;
-        let status = response.status().as_u16();
-        let collected = Limited::new(response.into_body(), MAX_ANSWER_BYTES)
-            .collect()
-            .await
-            .map_err(|err| anyhow::anyhow!("reading answer from {addr}: {err}"))?;
-        let text = String::from_utf8_lossy(&collected.to_bytes()).into_owned();
-        anyhow::Ok((status, text))
-    };
-    match tokio::time::timeout(timeout, exchange).await {
-        Ok(result) => result,
-        Err(_) => {
-            anyhow::bail!("{addr} did not answer {method} {path_and_query} within {timeout:?}")
-        }
     }
 }
 

@@ -1,7 +1,9 @@
 //! The loopback control API every role serves: `/healthz`, `/readyz`, `/metrics`, plus role routes.
 //!
 //! `/healthz` answers as soon as the process runs; `/readyz` only once the role says it is ready (its
-//! listeners are bound), which is what the shell waits for before it reports a role as up.
+//! listeners are bound), which is what the shell waits for before it reports a role as up. Both are
+//! open and say nothing secret; every other route needs the control secret
+//! ([`super::control_secret`]).
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -108,14 +110,18 @@ impl Control {
         metrics::gauge!("oryx_plan_info", "digest" => digest.to_string(), "role" => role).set(1.0);
     }
 
-    /// The control routes, merged with the role's own `extra` routes.
+    /// The control routes, merged with the role's own `extra` routes; all but `/healthz` and
+    /// `/readyz` behind the control secret.
     pub fn router(&self, extra: Router) -> Router {
+        let protected = Router::new()
+            .route("/metrics", get(metrics_text))
+            .with_state(self.clone())
+            .merge(extra);
         Router::new()
             .route("/healthz", get(healthz))
             .route("/readyz", get(readyz))
-            .route("/metrics", get(metrics_text))
             .with_state(self.clone())
-            .merge(extra)
+            .merge(super::control_secret::protect(protected))
     }
 
     /// Bind `addr` and serve the control API until the process ends.

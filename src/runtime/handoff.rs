@@ -10,6 +10,10 @@
 //! worker answers one byte, [`ACK`], once it owns the socket; a close without it means "not taken"
 //! (the LB may still relay).
 //!
+//! Abstract names belong to no file, so any local user can bind one first ("squat" it). Both ends
+//! check the peer's uid; a squatted name is reported loudly on both sides ([`report_squatter`]): the
+//! worker retries its bind until the name is free, the LB relays meanwhile and says why.
+//!
 //! Wire format, big-endian: magic `OXHO`, version 1, family (4 or 6), client IP (4 or 16 bytes),
 //! client port (u16), replay length (u32, at most [`MAX_REPLAY`]), replay bytes.
 
@@ -140,6 +144,112 @@ pub fn socket_name(rtmp: SocketAddr) -> String {
 pub fn own_uid() -> u32 {
     // SAFETY: geteuid has no preconditions and cannot fail.
     unsafe { libc::geteuid() }
+}
+
+/// Who holds a Unix socket: the peer credentials its listener was created with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Holder {
+    pub uid: u32,
+    pub pid: i32,
+}
+
+/// Whether a socket held by `holder` may be handed client sockets (or may hand us some).
+pub fn trusted(holder: Holder) -> bool {
+    holder.uid == own_uid()
+}
+
+/// Who listens on the abstract socket `name` now (`None` when nobody does, or it cannot be asked).
+/// Never blocks: a squatter that accepts nothing fills its backlog, and a blocking connect would
+/// then wait forever.
+pub fn holder_of(name: &str) -> Option<Holder> {
+    let addr = socket2::SockAddr::unix(format!("\0{name}")).ok()?;
+    let socket = socket2::Socket::new(socket2::Domain::UNIX, socket2::Type::STREAM, None).ok()?;
+    socket.set_nonblocking(true).ok()?;
+    // Unix stream connects complete at once or fail (EAGAIN when the backlog is full).
+    socket.connect(&addr).ok()?;
+    peer_holder(&socket)
+}
+
+/// The peer credentials of a connected Unix socket.
+pub fn peer_holder(socket: &impl std::os::fd::AsRawFd) -> Option<Holder> {
+    let mut cred = libc::ucred {
+        pid: 0,
+        uid: 0,
+        gid: 0,
+    };
+    let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
+    // SAFETY: SO_PEERCRED writes at most `len` bytes into `cred`, a plain C struct of that size.
+    let rc = unsafe {
+        libc::getsockopt(
+            socket.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_PEERCRED,
+            (&mut cred as *mut libc::ucred).cast(),
+            &mut len,
+        )
+    };
+    (rc == 0).then_some(Holder {
+        uid: cred.uid,
+        pid: cred.pid,
+    })
+}
+
+/// How often the same squatted name is reported again while it stays squatted.
+const REPORT_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Log (as an error, at most every [`REPORT_EVERY`] per name) that `holder`, not our worker, holds
+/// the handoff socket `name`; `consequence` says what we do meanwhile. Returns whether it logged.
+pub fn report_squatter(name: &str, holder: Holder, consequence: &str) -> bool {
+    use std::collections::HashMap;
+    use std::sync::{Mutex, OnceLock};
+    use std::time::Instant;
+    static LAST: OnceLock<Mutex<HashMap<String, Instant>>> = OnceLock::new();
+    let mut last = LAST
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    let now = Instant::now();
+    if last
+        .get(name)
+        .is_some_and(|at| now.duration_since(*at) < REPORT_EVERY)
+    {
+        return false;
+    }
+    // Bounded: one entry per worker the process ever talked to.
+    last.insert(name.to_string(), now);
+    tracing::error!(
+        socket = name,
+        uid = holder.uid,
+        pid = holder.pid,
+        "handoff socket squatted: held by uid {} (pid {}), not by oryx (uid {}); {consequence}",
+        holder.uid,
+        holder.pid,
+        own_uid()
+    );
+    true
+}
+
+/// Check that the handoff socket `name` we connected to is held by our own user; a squatter is
+/// reported (see [`report_squatter`]) and refused, so the caller relays instead.
+pub fn check_holder(socket: &impl std::os::fd::AsRawFd, name: &str) -> anyhow::Result<()> {
+    match peer_holder(socket) {
+        Some(holder) if trusted(holder) => Ok(()),
+        Some(holder) => {
+            report_squatter(
+                name,
+                holder,
+                "relaying this worker's clients until the worker gets its socket back",
+            );
+            metrics::counter!("oryx_rtmp_lb_handoff_squatted_total", "socket" => name.to_string())
+                .increment(1);
+            anyhow::bail!(
+                "handoff socket {name} is held by uid {} (pid {})",
+                holder.uid,
+                holder.pid
+            )
+        }
+        None => anyhow::bail!("handoff socket {name}: peer unknown"),
+    }
 }
 
 /// Control-message space for up to four descriptors (u64s keep it aligned for `cmsghdr`).

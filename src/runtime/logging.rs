@@ -1,4 +1,8 @@
 //! Logging setup for the shell and its roles: human lines prefixed with the role name, or JSON.
+//!
+//! Log lines carry what clients chose (stream names, URLs, hook answers). In human lines every
+//! control character of a message or field is escaped (`\n`, `\x1b`), so a stream named
+//! `a\n[shell] ERROR …` cannot start a forged line nor recolour a terminal; JSON escapes them itself.
 
 use crate::cli::args::LogFormat;
 use std::io::IsTerminal;
@@ -17,7 +21,7 @@ pub fn init(role: &str, format: LogFormat) {
             // collectors, where escape codes are noise.
             .with_ansi(std::io::stderr().is_terminal())
             .with_writer(std::io::stderr)
-            .fmt_fields(tracing_subscriber::fmt::format::DefaultFields::new())
+            .fmt_fields(EscapedFields::default())
             .event_format(prefixed(role))
             .try_init(),
         LogFormat::Json => tracing_subscriber::fmt()
@@ -38,6 +42,49 @@ fn prefixed(role: &str) -> RolePrefix {
         inner: tracing_subscriber::fmt::format()
             .with_target(false)
             .with_ansi(std::io::stderr().is_terminal()),
+    }
+}
+
+/// `text` with every control character (and the Unicode line separators and bidi overrides that
+/// reorder or break a displayed line) written as a Rust escape; borrowed when there is none.
+pub fn escape_controls(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(needs_escape) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if needs_escape(c) {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+fn needs_escape(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{2028}' | '\u{2029}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+/// The default `message key=value` rendering of fields, with [`escape_controls`] applied to it.
+#[derive(Default)]
+struct EscapedFields {
+    inner: tracing_subscriber::fmt::format::DefaultFields,
+}
+
+impl<'writer> tracing_subscriber::fmt::FormatFields<'writer> for EscapedFields {
+    fn format_fields<R: tracing_subscriber::field::RecordFields>(
+        &self,
+        mut writer: tracing_subscriber::fmt::format::Writer<'writer>,
+        fields: R,
+    ) -> std::fmt::Result {
+        let mut text = String::new();
+        self.inner.format_fields(
+            tracing_subscriber::fmt::format::Writer::new(&mut text),
+            fields,
+        )?;
+        writer.write_str(&escape_controls(&text))
     }
 }
 
@@ -120,4 +167,22 @@ pub fn timestamp_now() -> String {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();
     format!("{}.{:03}", since.as_secs(), since.subsec_millis())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_characters_are_escaped_and_clean_text_is_borrowed() {
+        let forged = "a\n[shell] ERROR\x1b[31m\r\t\u{7f}\u{9b}\u{202e}\u{2028}é";
+        assert_eq!(
+            escape_controls(forged),
+            "a\\n[shell] ERROR\\u{1b}[31m\\r\\t\\u{7f}\\u{9b}\\u{202e}\\u{2028}é"
+        );
+        assert!(matches!(
+            escape_controls("live/cam é"),
+            std::borrow::Cow::Borrowed("live/cam é")
+        ));
+    }
 }

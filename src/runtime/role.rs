@@ -30,6 +30,8 @@ pub fn label(kind: RoleKind, name: &str) -> String {
 
 pub fn run(args: &RoleArgs) -> anyhow::Result<()> {
     let plan = load_plan(&args.plan)?;
+    // A bad ORYX_CONTROL_SECRET stops the role here, with the reason, rather than leaving it unreachable.
+    super::control_secret::init_from_env()?;
     super::logging::init(&label(args.kind, &args.name), args.log_format);
     let (soft, hard) = super::limits::raise_nofile();
     tracing::debug!(soft, hard, "open-files limit");

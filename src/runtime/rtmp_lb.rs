@@ -206,10 +206,7 @@ async fn hand_off(
     let sent = async {
         let message = handoff::encode(&handoff)?;
         let mut stream = connect_handoff(worker.rtmp)?;
-        let cred = stream.peer_cred()?;
-        if cred.uid() != handoff::own_uid() {
-            anyhow::bail!("handoff socket belongs to uid {}", cred.uid());
-        }
+        handoff::check_holder(&stream, &handoff::socket_name(worker.rtmp))?;
         let first = stream
             .async_io(Interest::WRITABLE, || {
                 handoff::send_with_fd(stream.as_raw_fd(), &message, client.as_raw_fd())

@@ -6,6 +6,9 @@
 //! errors leave the running plan untouched, otherwise only the roles whose slice of the plan changed
 //! are touched: load balancers get their new worker sets and embedded workers their new stream
 //! settings pushed in place (`reload.rs`), and roles that must restart do so one at a time.
+//!
+//! Every control call carries the run's secret ([`super::control_secret`]): the shell takes or makes
+//! it, writes it 0600 into the run directory for `oryx reload`, and hands it to each role.
 
 use super::backends::http_call;
 pub use super::reload::{reload_steps, ReloadReport, ReloadSteps};
@@ -594,9 +597,12 @@ fn control_router(state: ControlState) -> Router {
             get(|| async { Json(serde_json::json!({"role": "shell", "ready": true})) }),
         )
         .route("/status", get(status_handler))
-        .route("/metrics", get(metrics_handler))
-        .route("/reload", post(reload_handler))
-        .route("/reload/dry-run", post(dry_run_handler))
+        .merge(super::control_secret::protect(
+            Router::new()
+                .route("/metrics", get(metrics_handler))
+                .route("/reload", post(reload_handler))
+                .route("/reload/dry-run", post(dry_run_handler)),
+        ))
         .with_state(state)
 }
 
@@ -715,12 +721,18 @@ pub fn run(args: &UpArgs) -> anyhow::Result<()> {
 async fn up(args: &UpArgs) -> anyhow::Result<()> {
     let plan = load_plan(args.file.as_deref(), args.env.as_deref())
         .map_err(|errors| anyhow::anyhow!("{errors}"))?;
-    std::fs::create_dir_all(&args.run_dir)
-        .with_context(|| format!("cannot create run dir {}", args.run_dir.display()))?;
+    super::control_secret::prepare_run_dir(&args.run_dir)?;
     let run_dir = std::fs::canonicalize(&args.run_dir)?;
     // Held until `up` returns; the kernel drops it if the shell dies.
     let _lock = super::preflight::lock_run_dir(&run_dir)?;
     super::preflight::check_public_listeners(&plan)?;
+    let (secret, _) = super::control_secret::init_from_env()?;
+    super::control_secret::write_file(&run_dir, secret).with_context(|| {
+        format!(
+            "cannot write {}",
+            run_dir.join(super::control_secret::FILE).display()
+        )
+    })?;
     let exe = std::env::current_exe().context("cannot find the oryx binary")?;
     // The roles inherit the raised limit (and raise it again themselves when run standalone).
     let (_, hard) = super::limits::raise_nofile();

@@ -1,5 +1,10 @@
 //! Supervision of one child process: start it, wait until it is ready, restart it with exponential
-//! backoff when it dies, report crash loops, and stop it (SIGTERM, then SIGKILL after a bound).
+//! backoff when it dies or hangs, report crash loops, and stop it (SIGTERM, then SIGKILL after a bound).
+//!
+//! A role that stops answering its control API (SIGSTOP, a deadlock) does not exit, so waiting for
+//! its exit never ends: once ready, its `/healthz` is probed every second, and after
+//! [`LIVENESS_TIMEOUT`] without an answer it is killed and restarted like a crash, with the reason
+//! logged. The LBs already route around it within a poll; this brings its capacity back.
 //!
 //! Children get `PR_SET_PDEATHSIG(SIGKILL)`, so they die with the shell even when the shell is killed
 //! with `kill -9`. The signal fires when the *thread* that forked exits, so the shell forks only from
@@ -25,11 +30,16 @@ const CRASH_LOOP_WINDOW: Duration = Duration::from_secs(60);
 pub const STOP_GRACE: Duration = Duration::from_secs(5);
 /// Longest line forwarded from an external program's output; longer lines are cut.
 const MAX_LINE: usize = 8192;
+/// How long a ready role may leave `/healthz` unanswered before it is killed and restarted.
+pub const LIVENESS_TIMEOUT: Duration = Duration::from_secs(10);
+/// How often a ready role's `/healthz` is probed, and how long one probe may take.
+const LIVENESS_PROBE: Duration = Duration::from_secs(1);
 
 /// How the supervisor learns that a started child serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Readiness {
-    /// `GET /readyz` on this control address answers 200 (oryx's own roles).
+    /// `GET /readyz` on this control address answers 200 (oryx's own roles: they also get the
+    /// control secret and the liveness probe).
     Control(SocketAddr),
     /// This address accepts TCP connections (external programs).
     Tcp(SocketAddr),
@@ -140,6 +150,15 @@ impl Supervised {
     }
 }
 
+/// Why a running child's supervision loop ended.
+enum Exit {
+    Exited(std::io::Result<std::process::ExitStatus>),
+    /// Its control API did not answer for this long.
+    Hung(Duration),
+    /// The shell asked it to stop.
+    Stop,
+}
+
 async fn supervise(
     spec: ChildSpec,
     status: Arc<Mutex<ChildStatus>>,
@@ -164,27 +183,39 @@ async fn supervise(
                 tracing::info!(role = %spec.label, pid = pid.unwrap_or_default(), "started");
                 let ready = wait_until_ready(spec.readiness, &spec.label, &ready_tx);
                 tokio::pin!(ready);
+                let hung = hung(spec.readiness);
+                tokio::pin!(hung);
                 let mut ready_done = false;
                 let exit = loop {
                     tokio::select! {
-                        status = child.wait() => break Some(status),
+                        status = child.wait() => break Exit::Exited(status),
                         _ = &mut ready, if !ready_done => {
                             ready_done = true;
                             set(&|s| s.ready = true);
                         }
-                        _ = stop_rx.changed() => break None,
+                        silent = &mut hung, if ready_done => break Exit::Hung(silent),
+                        _ = stop_rx.changed() => break Exit::Stop,
                     }
                 };
                 set(&|s| s.ready = false);
                 let _ = ready_tx.send(false);
                 match exit {
-                    None => {
+                    Exit::Stop => {
                         terminate(&mut child, &spec.label).await;
                         set(&|s| s.pid = None);
                         return;
                     }
-                    Some(Ok(exit)) => format!("exited ({exit})"),
-                    Some(Err(err)) => format!("could not be waited for: {err}"),
+                    Exit::Exited(Ok(exit)) => format!("exited ({exit})"),
+                    Exit::Exited(Err(err)) => format!("could not be waited for: {err}"),
+                    Exit::Hung(silent) => {
+                        let reason =
+                            format!("killed: its control API did not answer for {silent:?}");
+                        tracing::error!(role = %spec.label, pid = pid.unwrap_or_default(),
+                            "hung: {reason}; restarting it");
+                        // SIGKILL works on a stopped process too; a hung one would ignore SIGTERM.
+                        let _ = child.kill().await;
+                        reason
+                    }
                 }
             }
             Err(err) => format!("could not start: {err:#}"),
@@ -215,6 +246,7 @@ async fn spawn_child(spec: &ChildSpec) -> anyhow::Result<tokio::process::Child> 
             Duration::from_secs(10),
             tokio::process::Command::new(&spec.program)
                 .args(validate)
+                .env_remove(super::control_secret::ENV)
                 .stdin(Stdio::null())
                 .kill_on_drop(true)
                 .output(),
@@ -237,6 +269,15 @@ async fn spawn_child(spec: &ChildSpec) -> anyhow::Result<tokio::process::Child> 
     }
     let mut command = tokio::process::Command::new(&spec.program);
     command.args(&spec.args).stdin(Stdio::null());
+    // Our roles get the control secret in their environment (never on the command line, where `ps`
+    // shows it); external programs have no use for it and must not see it.
+    command.env_remove(super::control_secret::ENV);
+    if matches!(spec.readiness, Readiness::Control(_)) {
+        command.env(
+            super::control_secret::ENV,
+            super::control_secret::process().as_str(),
+        );
+    }
     if spec.prefix_output {
         command.stdout(Stdio::piped()).stderr(Stdio::piped());
     } else {
@@ -291,8 +332,10 @@ async fn forward_lines(stream: impl AsyncRead + Unpin, label: String, json: bool
             Ok(_) => {
                 let text = String::from_utf8_lossy(&line);
                 let text = super::external::strip_ansi(&text);
-                let text = text.trim_end();
-                if text.is_empty() || super::external::srs_api::is_poll_log_line(text) {
+                // An external program may print what a client sent (a stream name): its control
+                // characters must not start forged lines or move the terminal's cursor.
+                let text = super::logging::escape_controls(text.trim_end());
+                if text.is_empty() || super::external::srs_api::is_poll_log_line(&text) {
                     continue;
                 }
                 if json {
@@ -316,12 +359,11 @@ async fn wait_until_ready(readiness: Readiness, label: &str, ready_tx: &watch::S
     loop {
         let ready = match readiness {
             Readiness::Control(addr) => matches!(
-                super::backends::http_call(addr, "GET", "/readyz", None, Duration::from_secs(1))
-                    .await,
+                super::control_client::http_probe(addr, "/readyz", Duration::from_secs(1)).await,
                 Ok((200, _))
             ),
             Readiness::Tcp(addr) => {
-                super::backends::tcp_accepts(addr, Duration::from_secs(1)).await
+                super::control_client::tcp_accepts(addr, Duration::from_secs(1)).await
             }
         };
         if ready {
@@ -330,6 +372,31 @@ async fn wait_until_ready(readiness: Readiness, label: &str, ready_tx: &watch::S
             return;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Resolves once an oryx role that answered `/healthz` has left it unanswered for
+/// [`LIVENESS_TIMEOUT`], with how long that was. External programs have no control API (a stopped
+/// process's kernel still accepts TCP connections), so for them it never resolves.
+async fn hung(readiness: Readiness) -> Duration {
+    let Readiness::Control(addr) = readiness else {
+        return std::future::pending().await;
+    };
+    let mut last_answer: Option<Instant> = None;
+    loop {
+        let probe = super::control_client::http_probe(addr, "/healthz", LIVENESS_PROBE).await;
+        let now = Instant::now();
+        match probe {
+            Ok((200, _)) => last_answer = Some(now),
+            _ => {
+                if let Some(since) = last_answer.map(|at| now.duration_since(at)) {
+                    if since >= LIVENESS_TIMEOUT {
+                        return since;
+                    }
+                }
+            }
+        }
+        tokio::time::sleep(LIVENESS_PROBE).await;
     }
 }
 

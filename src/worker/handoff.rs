@@ -22,6 +22,51 @@ const RECEIVE_TIMEOUT: Duration = Duration::from_secs(5);
 const READ_CHUNK: usize = 64 * 1024;
 /// C0 + C1 + C2 of a simple handshake.
 const HANDSHAKE_LEN: usize = 1 + 2 * 1536;
+/// First and longest wait before binding a handoff name that another process holds again.
+const BIND_RETRY_FIRST: Duration = Duration::from_millis(500);
+const BIND_RETRY_CAP: Duration = Duration::from_secs(5);
+
+/// Bind the handoff socket of the worker whose RTMP listener is `rtmp` and serve it. While another
+/// process holds the name (squatted, or an old worker still exiting), say who and retry, so the
+/// rtmp-lb hands clients over again once the name is free; meanwhile it relays them to us.
+pub async fn run(rtmp: SocketAddr, ctx: Arc<WorkerContext>) {
+    let name = protocol::socket_name(rtmp);
+    let mut delay = BIND_RETRY_FIRST;
+    let mut held = false;
+    loop {
+        match bind(rtmp) {
+            Ok(listener) => {
+                if held {
+                    tracing::info!(socket = %name, "handoff socket bound at last: clients are handed over again");
+                }
+                return serve(listener, ctx).await;
+            }
+            Err(err) if err.kind() == std::io::ErrorKind::AddrInUse => {
+                let first = !held;
+                held = true;
+                match protocol::holder_of(&name) {
+                    Some(holder) if !protocol::trusted(holder) => {
+                        protocol::report_squatter(
+                            &name,
+                            holder,
+                            "the rtmp-lb relays our clients until the name is free; retrying",
+                        );
+                    }
+                    // Our own user (an old worker still exiting, a second `oryx up`): said once.
+                    holder if first => tracing::warn!(socket = %name,
+                        pid = holder.map(|h| h.pid), "handoff socket name in use; retrying"),
+                    _ => {}
+                }
+            }
+            Err(err) => {
+                tracing::warn!(%err, "no handoff socket: the rtmp-lb will relay to us");
+                return;
+            }
+        }
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(BIND_RETRY_CAP);
+    }
+}
 
 /// Bind the handoff socket of the worker whose RTMP listener is `rtmp`.
 pub fn bind(rtmp: SocketAddr) -> std::io::Result<UnixListener> {

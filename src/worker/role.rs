@@ -42,12 +42,11 @@ pub fn run(plan: Plan, name: &str) -> anyhow::Result<()> {
             .serve(worker.control, control_routes.clone().merge(settings_route))
             .await?;
         tokio::spawn(super::rtmp_conn::serve(rtmp, ctx.clone()));
-        match super::handoff::bind(worker.rtmp) {
-            Ok(listener) => drop(tokio::spawn(super::handoff::serve(listener, ctx.clone()))),
-            Err(err) => tracing::warn!(%err, "no handoff socket: the rtmp-lb will relay to us"),
-        }
+        tokio::spawn(super::handoff::run(worker.rtmp, ctx.clone()));
         // The API answers on the HTTP port too, as SRS serves it on a port of its own.
-        let app = super::http::router(ctx.clone(), files).merge(control_routes);
+        // Behind the control secret there as on the control port: the public API is the api-lb's.
+        let app = super::http::router(ctx.clone(), files)
+            .merge(crate::runtime::control_secret::protect(control_routes));
         tokio::spawn(async move {
             let write_timeout = super::write_deadline::WRITE_TIMEOUT;
             if let Err(err) = super::http::serve(http, app, write_timeout).await {

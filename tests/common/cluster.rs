@@ -2,6 +2,7 @@
 //! roles as guarded process groups, stand-in worker binaries and a fake embedded worker, plus the
 //! shared helpers those tests use under the names they use.
 
+pub use super::control::{control, with_secret};
 pub use super::http::{http, http_with};
 pub use super::media::{file_len, play_to_file, probe, publish_logged as publish};
 pub use super::net::{free_addr, free_port_run};
@@ -106,6 +107,7 @@ pub fn up_with(plan_file: &Path, run_dir: &Path, extra: &[&str]) -> Proc {
         .arg(run_dir)
         .args(extra)
         .env("RUST_LOG", "info");
+    with_secret(&mut command);
     Proc::spawn(command, run_dir.with_extension("log"))
 }
 
@@ -398,6 +400,7 @@ fn spawn_ready_with_env(
     let mut command = Command::new(oryx_bin());
     command.args(["role", kind, name, "--plan"]).arg(plan_file);
     command.envs(env.iter().copied());
+    with_secret(&mut command);
     let proc = Proc::spawn(command, log);
     wait_for(Duration::from_secs(10), "the role to be ready", || {
         matches!(http(control, "GET", "/readyz"), Ok((200, _))).then_some(())

@@ -4,6 +4,7 @@
 
 pub mod cli;
 pub mod cluster;
+pub mod control;
 pub mod fuzz;
 pub mod http;
 pub mod media;

@@ -70,7 +70,7 @@ impl Role {
         let plan_path = write_plan(dir, &plan);
         let log = dir.join(format!("role-{}.log", free_port()));
         let log_file = std::fs::File::create(&log).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_oryx"))
+        let child = super::control::with_secret(&mut Command::new(env!("CARGO_BIN_EXE_oryx")))
             .args(["role", "static", &plan.name, "--plan"])
             .arg(&plan_path)
             .stdin(Stdio::null())

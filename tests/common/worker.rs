@@ -91,7 +91,7 @@ pub fn start_worker(settings: StreamSettings, proxy_protocol: bool) -> Worker {
     }]);
     let plan_path = dir.path().join("plan.json");
     std::fs::write(&plan_path, serde_json::to_string(&plan).unwrap()).unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_oryx"))
+    let child = super::control::with_secret(&mut Command::new(env!("CARGO_BIN_EXE_oryx")))
         .args(["role", "worker", "w", "--plan"])
         .arg(&plan_path)
         .env(
