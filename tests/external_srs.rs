@@ -128,7 +128,7 @@ fn the_lbs_see_an_srs_worker_through_its_api() {
     wait_all_ready(&plan, 2, Duration::from_secs(15));
     let control = plan.rtmp_lb.as_ref().unwrap().control;
     wait_for(Duration::from_secs(5), "the SRS worker healthy", || {
-        let (_, body) = http(control, "GET", "/api/v1/backends").ok()?;
+        let (_, body) = common::control::control(control, "GET", "/api/v1/backends").ok()?;
         let body: serde_json::Value = serde_json::from_str(&body).ok()?;
         (body["backends"][0]["healthy"] == true).then_some(())
     });

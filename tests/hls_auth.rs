@@ -158,7 +158,9 @@ fn on_play_gates_hls_by_session() {
     }
     let overlong = format!("/live/cam.m3u8?token=good&pad={}", "x".repeat(2000));
     assert_eq!(status(get(http, &overlong)), 400);
-    let page = get(worker.control, "/metrics").unwrap().text();
+    let page = common::control::get(worker.control, "/metrics")
+        .unwrap()
+        .text();
     assert_eq!(metric(&page, "oryx_hls_sessions"), 1.0, "{page}");
 
     // With the session the segment is served; with its session removed from the URL it is not.

@@ -105,7 +105,9 @@ impl Cluster {
 
     /// The worker's `/api/v1/clients` list.
     fn clients(&self) -> Vec<serde_json::Value> {
-        let (_, body) = http(self.plan.workers[0].control, "GET", "/api/v1/clients/").unwrap();
+        let (_, body) =
+            common::control::control(self.plan.workers[0].control, "GET", "/api/v1/clients/")
+                .unwrap();
         let value: serde_json::Value = serde_json::from_str(&body).unwrap();
         value["clients"].as_array().cloned().unwrap_or_default()
     }

@@ -312,6 +312,8 @@ fn put_json(addr: std::net::SocketAddr, path: &str, body: &str) -> (u16, String)
         "PUT",
         "-H",
         "content-type: application/json",
+        "-H",
+        &format!("{}: {}", common::control::AUTH.0, common::control::AUTH.1),
         "--data-binary",
         body,
         "-w",

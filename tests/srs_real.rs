@@ -45,8 +45,10 @@ fn srs_worker(name: &str, srs: &str) -> WorkerPlan {
     w
 }
 
+/// A GET with the run's control secret (oryx's control routes need it; SRS and the api-lb's reads
+/// ignore it).
 fn json(addr: SocketAddr, path: &str) -> Option<Value> {
-    let (status, body) = http(addr, "GET", path).ok()?;
+    let (status, body) = common::control::control(addr, "GET", path).ok()?;
     (status == 200).then(|| serde_json::from_str(&body).ok())?
 }
 

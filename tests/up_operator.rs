@@ -66,7 +66,8 @@ fn a_second_up_names_the_first_and_one_metrics_page_covers_every_role() {
     );
 
     let page = wait_for(Duration::from_secs(10), "the merged metrics", || {
-        let (status, page) = http(plan.shell_control, "GET", "/metrics").ok()?;
+        let (status, page) =
+            common::control::control(plan.shell_control, "GET", "/metrics").ok()?;
         (status == 200 && page.contains("oryx_shell_role_ready{role=\"http-lb\"} 1"))
             .then_some(page)
     });
@@ -86,6 +87,9 @@ fn a_second_up_names_the_first_and_one_metrics_page_covers_every_role() {
             "{role}: {page}"
         );
     }
+    // Like every control route, the merged page needs the run's secret.
+    let (status, _) = http(plan.shell_control, "GET", "/metrics").unwrap();
+    assert_eq!(status, 401);
     // The roles' own series are there, each family once.
     assert!(page.contains("role=\"worker/live\""), "{page}");
     for line in page.lines().filter(|l| l.starts_with("# TYPE ")) {

@@ -126,8 +126,9 @@ impl Control {
 
     /// Bind `addr` and serve the control API until the process ends.
     pub async fn serve(&self, addr: SocketAddr, extra: Router) -> anyhow::Result<()> {
-        let listener = tokio::net::TcpListener::bind(addr)
-            .await
+        // The somaxconn backlog like every listener: a burst of LB polls and probes after a
+        // restart must not be refused by a 128-entry queue.
+        let listener = super::limits::bind(addr)
             .map_err(|err| anyhow::anyhow!("control API cannot listen on {addr}: {err}"))?;
         let app = self.router(extra);
         tokio::spawn(async move {

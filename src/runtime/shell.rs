@@ -754,8 +754,7 @@ async fn up(args: &UpArgs) -> anyhow::Result<()> {
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
 
-    let control_listener = tokio::net::TcpListener::bind(plan.shell_control)
-        .await
+    let control_listener = super::limits::bind(plan.shell_control)
         .with_context(|| format!("shell control API cannot listen on {}", plan.shell_control))?;
     let control_addr = control_listener.local_addr()?;
     let (requests_tx, mut requests) = mpsc::channel(4);

@@ -63,7 +63,10 @@ impl WorkerContext {
             merge_clock,
             proxy_protocol: AtomicBool::new(proxy_protocol),
             rtmp_input: super::rtmp_input::InputLimits::from_env(),
-            hooks: std::sync::Mutex::new((settings.hooks.clone(), Arc::new(Hooks::new(&settings.hooks)))),
+            hooks: std::sync::Mutex::new((
+                settings.hooks.clone(),
+                Arc::new(Hooks::new(&settings.hooks)),
+            )),
             connections: AtomicUsize::new(0),
         })
     }
@@ -133,7 +136,10 @@ impl WorkerContext {
         let hooks = {
             let mut cached = self.hooks.lock().unwrap_or_else(|e| e.into_inner());
             if cached.0 != settings.hooks {
-                *cached = (settings.hooks.clone(), Arc::new(Hooks::new(&settings.hooks)));
+                *cached = (
+                    settings.hooks.clone(),
+                    Arc::new(Hooks::new(&settings.hooks)),
+                );
             }
             cached.1.clone()
         };
