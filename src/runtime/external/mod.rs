@@ -114,31 +114,10 @@ pub fn prepare(worker: &WorkerPlan, run_dir: &Path) -> anyhow::Result<ExternalCo
     }
 }
 
-/// Raise this process's soft open-files limit to its hard limit and return the soft limit now in
-/// force, which the external workers it starts inherit (SRS checks `max_connections` against it).
-/// Until `oryx up` raises it for every role, the SRS path does it here.
+/// The soft open-files limit after raising it to the hard one ([`super::limits::raise_nofile`]), as
+/// SRS reads it: an int, so `RLIM_INFINITY` (u64::MAX) is capped.
 pub fn raise_open_files_limit() -> u64 {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit/setrlimit only read and write the struct we pass.
-    unsafe {
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
-            return 1024;
-        }
-        if limit.rlim_cur < limit.rlim_max {
-            let raised = libc::rlimit {
-                rlim_cur: limit.rlim_max,
-                rlim_max: limit.rlim_max,
-            };
-            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
-                limit = raised;
-            }
-        }
-    }
-    // RLIM_INFINITY is u64::MAX; SRS reads the limit as an int.
-    limit.rlim_cur.min(i32::MAX as u64)
+    super::limits::raise_nofile().0.min(i32::MAX as u64)
 }
 
 /// `line` without ANSI escape sequences (SRS colours its warnings and errors on a console, and the
