@@ -22,10 +22,12 @@ pub mod load;
 pub mod roles;
 pub mod run_dir;
 
-pub use banner::banner;
-pub use load::load_plan;
+// `reload.rs` and `preflight.rs` name these through the shell.
 pub use roles::{kind_name, role_defs, RoleDef};
 pub use run_dir::{ShellFile, SHELL_FILE};
+
+use banner::banner;
+use load::load_plan;
 
 use super::control_client::http_call;
 use super::logging::LogFormat;
