@@ -5,7 +5,6 @@
 //! not what limits the measurement. Reports delivered Mbit/s, bytes per player, stalls (gaps of more
 //! than a second once media flows) and time to first media byte.
 
-use crate::cli::args::BenchPlayArgs;
 use crate::rtmp::client::{ClientConfig, ClientEvent, ClientMode, ClientSession};
 use anyhow::Context;
 use serde::Serialize;
@@ -51,6 +50,21 @@ pub struct Report {
     pub first_error: Option<String>,
 }
 
+/// What `oryx bench play` runs.
+#[derive(Debug, Clone)]
+pub struct PlayOptions {
+    /// `rtmp://HOST:PORT/APP/STREAM` or `http://HOST:PORT/APP/STREAM.flv`.
+    pub url: String,
+    /// Concurrent players.
+    pub players: u32,
+    /// How long the measured window lasts.
+    pub seconds: u64,
+    /// Seconds played before the measured window starts (bytes received then are not counted).
+    pub warmup: u64,
+    /// Print the report as JSON.
+    pub json: bool,
+}
+
 enum Target {
     Rtmp(ClientConfig),
     Flv { address: String, request: String },
@@ -93,18 +107,18 @@ fn raise_fd_limit() {
     }
 }
 
-pub fn run(args: &BenchPlayArgs) -> anyhow::Result<()> {
-    if args.players == 0 || args.seconds == 0 {
+pub fn run(options: &PlayOptions) -> anyhow::Result<()> {
+    if options.players == 0 || options.seconds == 0 {
         anyhow::bail!("--players and --seconds must be at least 1");
     }
-    let target = Arc::new(parse_target(&args.url)?);
+    let target = Arc::new(parse_target(&options.url)?);
     raise_fd_limit();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    let report = runtime.block_on(drive(target, args))?;
-    if args.json {
+    let report = runtime.block_on(drive(target, options))?;
+    if options.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         print_human(&report);
@@ -119,13 +133,13 @@ pub fn run(args: &BenchPlayArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn drive(target: Arc<Target>, args: &BenchPlayArgs) -> anyhow::Result<Report> {
-    let duration = Duration::from_secs(args.seconds);
+async fn drive(target: Arc<Target>, options: &PlayOptions) -> anyhow::Result<Report> {
+    let duration = Duration::from_secs(options.seconds);
     let started = Instant::now();
-    let measure_from = started + Duration::from_secs(args.warmup);
+    let measure_from = started + Duration::from_secs(options.warmup);
     let end = measure_from + duration;
-    let mut tasks = Vec::with_capacity(args.players as usize);
-    for i in 0..args.players as usize {
+    let mut tasks = Vec::with_capacity(options.players as usize);
+    for i in 0..options.players as usize {
         if i > 0 && i % WAVE == 0 {
             tokio::time::sleep(WAVE_PAUSE).await;
         }
@@ -147,8 +161,8 @@ async fn drive(target: Arc<Target>, args: &BenchPlayArgs) -> anyhow::Result<Repo
     }
     let measured = Instant::now().saturating_duration_since(measure_from);
     Ok(summarize(
-        &args.url,
-        args.players,
+        &options.url,
+        options.players,
         measured.as_secs_f64(),
         &results,
     ))

@@ -2,22 +2,25 @@
 //! as human text, JSON, GitHub workflow commands or SARIF.
 
 use super::args::{CheckArgs, CheckFormat};
-use crate::compile::{self, report, Compilation, Options};
+use crate::compile::load::{load, LoadOptions};
+use crate::compile::{report, Compilation};
 use std::io::IsTerminal;
 
 pub fn run(args: &CheckArgs) -> i32 {
+    let options = LoadOptions {
+        env: args.env.as_deref(),
+        every_env: true,
+        ..LoadOptions::default()
+    };
     let mut compilations: Vec<Compilation> = Vec::new();
     for file in &args.files {
-        let name = file.display().to_string();
-        let text = match compile::read_topology(file) {
-            Ok(text) => text,
+        match load(Some(file), &options) {
+            Ok(compilation) => compilations.push(compilation),
             Err(err) => {
-                eprintln!("oryx check: cannot read {name}: {err}");
+                eprintln!("oryx check: {err}");
                 return super::EXIT_USAGE;
             }
-        };
-        let options = Options::for_file(&name, args.env.as_deref());
-        compilations.push(compile::check_all(&name, &text, &options));
+        }
     }
     let reports: Vec<report::FileReport<'_>> = compilations
         .iter()

@@ -6,6 +6,7 @@ pub mod completions;
 pub mod fmt;
 pub mod man;
 pub mod man_sections;
+pub mod options;
 pub mod plan;
 pub mod reload;
 
@@ -35,10 +36,12 @@ pub fn main() -> i32 {
         Command::Plan(args) => plan::run(&args),
         Command::Fmt(args) => fmt::run(&args),
         Command::Completions(args) => completions::run(&args),
-        Command::Up(args) => report(crate::runtime::shell::run(&args)),
+        Command::Up(args) => report(crate::runtime::shell::run(&(&args).into())),
         Command::Reload(args) => report(reload::run(&args)),
-        Command::Role(args) => report(crate::runtime::role::run(&args)),
-        Command::Bench(args::BenchCommand::Play(args)) => report(crate::bench::play::run(&args)),
+        Command::Role(args) => report(crate::runtime::role::run(&(&args).into())),
+        Command::Bench(args::BenchCommand::Play(args)) => {
+            report(crate::bench::play::run(&(&args).into()))
+        }
     }
 }
 

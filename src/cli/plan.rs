@@ -5,7 +5,8 @@
 //! switches any of them to JSON.
 
 use super::args::PlanArgs;
-use crate::compile::{self, plan::Plan, render, report, Options};
+use crate::compile::load::LoadOptions;
+use crate::compile::{self, plan::Plan, render, report};
 use crate::route;
 use serde_json::{json, Value};
 use std::io::IsTerminal;
@@ -64,17 +65,24 @@ pub fn json_with_digest(plan: &Plan) -> String {
 
 /// Compile `file`; diagnostics go to stderr. Errors map to exit codes (2 unreadable, 1 invalid).
 fn load(file: &Path, env: Option<&str>) -> Result<Plan, i32> {
-    let name = file.display().to_string();
-    let text = compile::read_topology(file).map_err(|err| {
-        eprintln!("oryx plan: cannot read {name}: {err}");
+    let options = LoadOptions {
+        env,
+        ..LoadOptions::default()
+    };
+    let compilation = compile::load::load(Some(file), &options).map_err(|err| {
+        eprintln!("oryx plan: {err}");
         super::EXIT_USAGE
     })?;
-    let compilation = compile::compile(&name, &text, &Options::for_file(&name, env));
     if !compilation.diagnostics.is_empty() {
         let color = report::use_color(std::io::stderr().is_terminal());
         eprint!(
             "{}",
-            report::render_human(&name, &text, &compilation.diagnostics, color)
+            report::render_human(
+                &compilation.name,
+                &compilation.text,
+                &compilation.diagnostics,
+                color
+            )
         );
     }
     compilation.plan.ok_or(1)

@@ -13,6 +13,7 @@ pub mod fast_parse;
 pub mod fields;
 pub mod format;
 pub mod kinds;
+pub mod load;
 pub mod overlay;
 pub mod parse;
 pub mod plan;

@@ -4,9 +4,17 @@
 //! control character of a message or field is escaped (`\n`, `\x1b`), so a stream named
 //! `a\n[shell] ERROR …` cannot start a forged line nor recolour a terminal; JSON escapes them itself.
 
-use crate::cli::args::LogFormat;
 use std::io::IsTerminal;
 use tracing_subscriber::EnvFilter;
+
+/// How the shell and its roles write log lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// One line per event, prefixed with the role name.
+    Human,
+    /// One JSON object a line, with a `role` field.
+    Json,
+}
 
 /// Install the global subscriber. `role` (e.g. `worker/live-0`) prefixes every human line so the
 /// shell's merged output says which child spoke; JSON lines carry it as a top-level `role` field.

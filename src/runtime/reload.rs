@@ -2,8 +2,9 @@
 //! the settings push that applies a `hot` worker change in place ([`push_settings`]), and the
 //! report the shell returns and `oryx reload` prints, one line per role in the order it was done.
 //!
-//! The shell (`shell.rs`) runs the steps: hot changes are pushed, then roles that must restart do so
-//! one at a time, each after the previous one is ready, so a group of workers never goes down at once.
+//! The shell (`shell/apply.rs`) runs the steps: hot changes are pushed, then roles that must restart
+//! do so one at a time, each after the previous one is ready, so a group of workers never goes down
+//! at once.
 
 use super::backends::http_call;
 use super::shell::{role_defs, RoleDef};

@@ -1,9 +1,30 @@
 //! `oryx role KIND NAME --plan FILE`: load the plan and run one role in this process.
 
-use crate::cli::args::{RoleArgs, RoleKind};
 use crate::compile::plan::Plan;
 use anyhow::Context;
 use std::io::Read;
+use std::path::PathBuf;
+
+/// The kinds of role a plan runs (the CLI spells them `worker`, `rtmp-lb`, …: `shell::kind_name`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RoleKind {
+    Worker,
+    RtmpLb,
+    HttpLb,
+    ApiLb,
+    Static,
+}
+
+/// What `oryx role` runs: one role of a plan file.
+#[derive(Debug, Clone)]
+pub struct RoleOptions {
+    pub kind: RoleKind,
+    /// The role's name in the plan (worker instance name, static site name; LBs: the LB kind).
+    pub name: String,
+    /// The plan JSON; `-` reads standard input.
+    pub plan: PathBuf,
+    pub log_format: super::logging::LogFormat,
+}
 
 /// Read the plan JSON named by `--plan` (`-` = standard input).
 pub fn load_plan(path: &std::path::Path) -> anyhow::Result<Plan> {
@@ -28,18 +49,18 @@ pub fn label(kind: RoleKind, name: &str) -> String {
     }
 }
 
-pub fn run(args: &RoleArgs) -> anyhow::Result<()> {
-    let plan = load_plan(&args.plan)?;
+pub fn run(options: &RoleOptions) -> anyhow::Result<()> {
+    let plan = load_plan(&options.plan)?;
     // A bad ORYX_CONTROL_SECRET stops the role here, with the reason, rather than leaving it unreachable.
     super::control_secret::init_from_env()?;
-    super::logging::init(&label(args.kind, &args.name), args.log_format);
+    super::logging::init(&label(options.kind, &options.name), options.log_format);
     let (soft, hard) = super::limits::raise_nofile();
     tracing::debug!(soft, hard, "open-files limit");
-    match args.kind {
-        RoleKind::Worker => crate::worker::role::run(plan, &args.name),
+    match options.kind {
+        RoleKind::Worker => crate::worker::role::run(plan, &options.name),
         RoleKind::RtmpLb => super::rtmp_lb::run(plan),
         RoleKind::HttpLb => super::http_lb::run(plan),
         RoleKind::ApiLb => super::api_lb::run(plan),
-        RoleKind::Static => super::static_site::run(plan, &args.name),
+        RoleKind::Static => super::static_site::run(plan, &options.name),
     }
 }
