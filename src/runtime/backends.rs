@@ -11,7 +11,7 @@
 //! restarts (and never drops its connections) when workers are added or removed.
 
 pub use super::control_client::{http_call, tcp_accepts};
-use super::published::{self, PublishedKeys, PublishedReport};
+use crate::net::published::{self, PublishedKeys, PublishedReport};
 use crate::compile::plan::{Plan, WorkerKind, WorkerPlan};
 use crate::route;
 use axum::extract::State;

@@ -172,7 +172,7 @@ impl CachedFrame {
         self.chunked.get_or_init(|| {
             crate::rtmp::chunk::chunked_body(
                 chunk_size,
-                crate::worker::rtmp_conn::media_kind(self.frame.kind).csid(),
+                crate::worker::frame_kind::media_kind(self.frame.kind).csid(),
                 None,
                 &self.frame.payload,
             )

@@ -9,7 +9,7 @@
 
 use crate::compile::plan::WorkerPlan;
 use crate::route;
-use crate::runtime::published::{PublishedKeys, PublishedReport, PublishedStream};
+use crate::net::published::{PublishedKeys, PublishedReport, PublishedStream};
 use serde::Deserialize;
 use std::collections::HashMap;
 use std::net::SocketAddr;
