@@ -45,17 +45,24 @@ fn src_keeps_the_layers_of_design_md() {
         if PENDING_EDGES.contains(&(top_from, top_to)) {
             pending_seen.insert(format!("{top_from} -> {top_to}"));
         } else {
-            problems.push(format!("{from} uses {to}: `{top_to}` is not below `{top_from}`"));
+            problems.push(format!(
+                "{from} uses {to}: `{top_to}` is not below `{top_from}`"
+            ));
         }
     }
     for (from, to) in PENDING_EDGES {
         if !pending_seen.contains(&format!("{from} -> {to}")) {
-            problems.push(format!("{from} -> {to} no longer occurs: remove it from PENDING_EDGES"));
+            problems.push(format!(
+                "{from} -> {to} no longer occurs: remove it from PENDING_EDGES"
+            ));
         }
     }
     let cycles = folder_cycles(&graph);
     for cycle in &cycles {
-        if !PENDING_CYCLES.iter().any(|pending| same_members(pending, cycle)) {
+        if !PENDING_CYCLES
+            .iter()
+            .any(|pending| same_members(pending, cycle))
+        {
             problems.push(format!("import cycle between {}", cycle.join(", ")));
         }
     }
@@ -67,7 +74,11 @@ fn src_keeps_the_layers_of_design_md() {
             ));
         }
     }
-    assert!(problems.is_empty(), "layer rules broken:\n{}", problems.join("\n"));
+    assert!(
+        problems.is_empty(),
+        "layer rules broken:\n{}",
+        problems.join("\n")
+    );
 }
 
 fn same_members(pending: &[&str], cycle: &[String]) -> bool {
@@ -86,7 +97,11 @@ fn layer_table(design: &str) -> Option<Vec<Vec<String>>> {
         design[start..end]
             .lines()
             .map(|line| line.split('#').next().unwrap_or(""))
-            .map(|line| line.split_whitespace().map(str::to_string).collect::<Vec<_>>())
+            .map(|line| {
+                line.split_whitespace()
+                    .map(str::to_string)
+                    .collect::<Vec<_>>()
+            })
             .filter(|layer| !layer.is_empty())
             .collect(),
     )
@@ -95,17 +110,27 @@ fn layer_table(design: &str) -> Option<Vec<Vec<String>>> {
 /// Every `.rs` file under `dir` (but `bin/`, which uses the crate from outside), keyed by its path
 /// relative to `src/`.
 fn read_tree(dir: &Path, rel: &str, files: &mut BTreeMap<String, String>) {
-    let mut entries: Vec<_> = std::fs::read_dir(dir).expect("read src").flatten().collect();
+    let mut entries: Vec<_> = std::fs::read_dir(dir)
+        .expect("read src")
+        .flatten()
+        .collect();
     entries.sort_by_key(|e| e.file_name());
     for entry in entries {
         let name = entry.file_name().to_string_lossy().into_owned();
-        let path = if rel.is_empty() { name.clone() } else { format!("{rel}/{name}") };
+        let path = if rel.is_empty() {
+            name.clone()
+        } else {
+            format!("{rel}/{name}")
+        };
         if entry.path().is_dir() {
             if path != "bin" {
                 read_tree(&entry.path(), &path, files);
             }
         } else if name.ends_with(".rs") {
-            files.insert(path, std::fs::read_to_string(entry.path()).expect("read source"));
+            files.insert(
+                path,
+                std::fs::read_to_string(entry.path()).expect("read source"),
+            );
         }
     }
 }
@@ -131,7 +156,9 @@ fn module_graph(files: &BTreeMap<String, String>) -> BTreeMap<String, BTreeSet<S
     let declared = |module: &str| -> bool {
         module.is_empty() || {
             let (parent, name) = module.rsplit_once("::").unwrap_or(("", module));
-            scanned.get(parent).is_some_and(|p| p.declared.contains(name))
+            scanned
+                .get(parent)
+                .is_some_and(|p| p.declared.contains(name))
         }
     };
     let modules: BTreeSet<String> = scanned
@@ -139,7 +166,11 @@ fn module_graph(files: &BTreeMap<String, String>) -> BTreeMap<String, BTreeSet<S
         .filter(|m| {
             let mut prefix = String::new();
             m.split("::").all(|seg| {
-                prefix = if prefix.is_empty() { seg.to_string() } else { format!("{prefix}::{seg}") };
+                prefix = if prefix.is_empty() {
+                    seg.to_string()
+                } else {
+                    format!("{prefix}::{seg}")
+                };
                 declared(&prefix)
             })
         })
@@ -154,7 +185,11 @@ fn module_graph(files: &BTreeMap<String, String>) -> BTreeMap<String, BTreeSet<S
     };
     let mut graph = BTreeMap::new();
     for module in &modules {
-        let here: Vec<String> = module.split("::").filter(|s| !s.is_empty()).map(String::from).collect();
+        let here: Vec<String> = module
+            .split("::")
+            .filter(|s| !s.is_empty())
+            .map(String::from)
+            .collect();
         let mut used = BTreeSet::new();
         for reference in &scanned[module].paths {
             let mut base: Vec<String> = here.iter().chain(&reference.inline).cloned().collect();
@@ -178,7 +213,11 @@ fn module_graph(files: &BTreeMap<String, String>) -> BTreeMap<String, BTreeSet<S
                 }
                 // `use child::…` names a child module of the file it is in.
                 Some(first) if reference.in_use && reference.inline.is_empty() => {
-                    let child = if module.is_empty() { first.to_string() } else { format!("{module}::{first}") };
+                    let child = if module.is_empty() {
+                        first.to_string()
+                    } else {
+                        format!("{module}::{first}")
+                    };
                     if !modules.contains(&child) {
                         continue;
                     }
@@ -202,7 +241,11 @@ fn layer_violations(
     graph: &BTreeMap<String, BTreeSet<String>>,
     layers: &[Vec<String>],
 ) -> Vec<(String, String)> {
-    let rank = |module: &str| layers.iter().position(|layer| layer.iter().any(|m| m == top(module)));
+    let rank = |module: &str| {
+        layers
+            .iter()
+            .position(|layer| layer.iter().any(|m| m == top(module)))
+    };
     let mut out = Vec::new();
     for (from, used) in graph {
         for to in used {
@@ -243,7 +286,11 @@ fn folder_cycles(graph: &BTreeMap<String, BTreeSet<String>>) -> Vec<Vec<String>>
                 }
             }
         }
-        cycles.extend(strongly_connected(&edges).into_iter().filter(|c| c.len() > 1));
+        cycles.extend(
+            strongly_connected(&edges)
+                .into_iter()
+                .filter(|c| c.len() > 1),
+        );
     }
     cycles
 }
@@ -285,7 +332,13 @@ fn strongly_connected(edges: &BTreeMap<String, BTreeSet<String>>) -> Vec<Vec<Str
             s.out.push(component);
         }
     }
-    let mut state = State { edges, index: BTreeMap::new(), low: BTreeMap::new(), stack: Vec::new(), out: Vec::new() };
+    let mut state = State {
+        edges,
+        index: BTreeMap::new(),
+        low: BTreeMap::new(),
+        stack: Vec::new(),
+        out: Vec::new(),
+    };
     for v in edges.keys() {
         if !state.index.contains_key(v.as_str()) {
             visit(&mut state, v);
@@ -368,8 +421,11 @@ fn tokens(text: &str) -> Vec<Tok> {
             }
             let word: String = c[start..i].iter().collect();
             // Raw and byte strings: r"…", r#"…"#, b"…", br"…", b'…'.
-            let raw = matches!(word.as_str(), "r" | "br") && matches!(c.get(i), Some('"') | Some('#'));
-            let raw_ident = word == "r" && c.get(i) == Some(&'#') && c.get(i + 1).is_some_and(|n| n.is_alphabetic());
+            let raw =
+                matches!(word.as_str(), "r" | "br") && matches!(c.get(i), Some('"') | Some('#'));
+            let raw_ident = word == "r"
+                && c.get(i) == Some(&'#')
+                && c.get(i + 1).is_some_and(|n| n.is_alphabetic());
             if raw_ident {
                 // `r#type`: an identifier, skipped with the next word.
                 i += 1;
@@ -380,7 +436,9 @@ fn tokens(text: &str) -> Vec<Tok> {
                     i += 1;
                 }
                 i += 1;
-                while i < c.len() && !(c[i] == '"' && (1..=hashes).all(|k| c.get(i + k) == Some(&'#'))) {
+                while i < c.len()
+                    && !(c[i] == '"' && (1..=hashes).all(|k| c.get(i + k) == Some(&'#')))
+                {
                     i += 1;
                 }
                 i += 1 + hashes;
@@ -403,7 +461,10 @@ fn tokens(text: &str) -> Vec<Tok> {
 }
 
 fn scan(toks: &[Tok]) -> Scan {
-    let mut scan = Scan { declared: BTreeSet::new(), paths: Vec::new() };
+    let mut scan = Scan {
+        declared: BTreeSet::new(),
+        paths: Vec::new(),
+    };
     // Inline modules open: (name, brace depth inside it).
     let mut inline: Vec<(String, usize)> = Vec::new();
     let mut depth = 0usize;
@@ -439,15 +500,24 @@ fn scan(toks: &[Tok]) -> Scan {
                 }
             }
             Tok::Ident(w) if w == "use" => {
-                let end = (i..toks.len()).find(|&j| toks[j] == Tok::Punct(';')).unwrap_or(toks.len());
+                let end = (i..toks.len())
+                    .find(|&j| toks[j] == Tok::Punct(';'))
+                    .unwrap_or(toks.len());
                 let names: Vec<String> = inline.iter().map(|(n, _)| n.clone()).collect();
                 for segments in use_tree(&toks[i + 1..end], &[]) {
-                    scan.paths.push(Reference { segments, inline: names.clone(), in_use: true });
+                    scan.paths.push(Reference {
+                        segments,
+                        inline: names.clone(),
+                        in_use: true,
+                    });
                 }
                 i = end;
                 continue;
             }
-            Tok::Ident(w) if matches!(w.as_str(), "crate" | "super" | "self") && toks.get(i + 1) == Some(&Tok::Path) => {
+            Tok::Ident(w)
+                if matches!(w.as_str(), "crate" | "super" | "self")
+                    && toks.get(i + 1) == Some(&Tok::Path) =>
+            {
                 let previous_is_path = i > 0 && toks[i - 1] == Tok::Path;
                 let mut segments = vec![w.clone()];
                 let mut j = i + 1;
@@ -460,7 +530,11 @@ fn scan(toks: &[Tok]) -> Scan {
                 }
                 if !previous_is_path {
                     let names = inline.iter().map(|(n, _)| n.clone()).collect();
-                    scan.paths.push(Reference { segments, inline: names, in_use: false });
+                    scan.paths.push(Reference {
+                        segments,
+                        inline: names,
+                        in_use: false,
+                    });
                 }
                 i = j;
                 continue;
@@ -574,7 +648,10 @@ mod checker {
     use super::*;
 
     fn tree(files: &[(&str, &str)]) -> BTreeMap<String, BTreeSet<String>> {
-        let files = files.iter().map(|(p, t)| (p.to_string(), t.to_string())).collect();
+        let files = files
+            .iter()
+            .map(|(p, t)| (p.to_string(), t.to_string()))
+            .collect();
         module_graph(&files)
     }
 
@@ -583,15 +660,24 @@ mod checker {
     #[test]
     fn an_upward_import_breaks_the_layers() {
         let layers = layer_table(LAYERS).unwrap();
-        assert_eq!(layers, vec![vec!["high".to_string()], vec!["low".to_string()]]);
+        assert_eq!(
+            layers,
+            vec![vec!["high".to_string()], vec!["low".to_string()]]
+        );
         let good = tree(&[
             ("lib.rs", "pub mod high;\npub mod low;"),
             ("high/mod.rs", "pub mod a;"),
             ("high/a.rs", "use crate::low::{self, b::Thing};"),
             ("low/mod.rs", "pub mod b;"),
-            ("low/b.rs", "// crate::high::a is only named in a comment\nconst S: &str = \"crate::high\";"),
+            (
+                "low/b.rs",
+                "// crate::high::a is only named in a comment\nconst S: &str = \"crate::high\";",
+            ),
         ]);
-        assert_eq!(good["high::a"], BTreeSet::from(["low".into(), "low::b".into()]));
+        assert_eq!(
+            good["high::a"],
+            BTreeSet::from(["low".into(), "low::b".into()])
+        );
         assert!(layer_violations(&good, &layers).is_empty());
 
         let bad = tree(&[
@@ -606,7 +692,11 @@ mod checker {
             vec![("low::b".to_string(), "high::a".to_string())]
         );
         // A module the table does not place is a violation too.
-        let unplaced = tree(&[("lib.rs", "pub mod low;\npub mod new;"), ("low.rs", ""), ("new.rs", "use crate::low;")]);
+        let unplaced = tree(&[
+            ("lib.rs", "pub mod low;\npub mod new;"),
+            ("low.rs", ""),
+            ("new.rs", "use crate::low;"),
+        ]);
         assert_eq!(layer_violations(&unplaced, &layers).len(), 1);
     }
 
@@ -614,23 +704,42 @@ mod checker {
     fn a_cycle_between_files_of_a_folder_is_found() {
         let cyclic = tree(&[
             ("lib.rs", "pub mod w;"),
-            ("w/mod.rs", "pub mod a;\npub mod b;\npub mod c;\npub use a::A;"),
+            (
+                "w/mod.rs",
+                "pub mod a;\npub mod b;\npub mod c;\npub use a::A;",
+            ),
             ("w/a.rs", "use super::b::B;"),
             ("w/b.rs", "pub fn f() { super::super::w::a::g() }"),
             ("w/c.rs", "use super::{a, b};"),
         ]);
-        assert_eq!(folder_cycles(&cyclic), vec![vec!["w::a".to_string(), "w::b".to_string()]]);
+        assert_eq!(
+            folder_cycles(&cyclic),
+            vec![vec!["w::a".to_string(), "w::b".to_string()]]
+        );
 
         // The same imports from unit tests and from the folder's face are no cycle.
         let fine = tree(&[
             ("lib.rs", "pub mod w;"),
-            ("w/mod.rs", "pub mod a;\npub mod b;\nuse a::A;\n#[cfg(test)]\n#[path = \"t.rs\"]\nmod t;"),
+            (
+                "w/mod.rs",
+                "pub mod a;\npub mod b;\nuse a::A;\n#[cfg(test)]\n#[path = \"t.rs\"]\nmod t;",
+            ),
             ("w/a.rs", "use super::b::B;\nuse super::Shared;"),
-            ("w/b.rs", "#[cfg(test)]\nmod tests {\n    use super::super::a;\n}\nfn f() { let c = '{'; }"),
+            (
+                "w/b.rs",
+                "#[cfg(test)]\nmod tests {\n    use super::super::a;\n}\nfn f() { let c = '{'; }",
+            ),
             ("w/t.rs", "use crate::w::b::f; use crate::w::a::g;"),
         ]);
-        assert!(folder_cycles(&fine).is_empty(), "{:?}", folder_cycles(&fine));
-        assert!(!fine.contains_key("w::t"), "a test-only file is not part of the graph");
+        assert!(
+            folder_cycles(&fine).is_empty(),
+            "{:?}",
+            folder_cycles(&fine)
+        );
+        assert!(
+            !fine.contains_key("w::t"),
+            "a test-only file is not part of the graph"
+        );
     }
 
     #[test]
@@ -638,7 +747,10 @@ mod checker {
         let graph = tree(&[
             ("lib.rs", "pub mod w;"),
             ("w/mod.rs", "pub mod a;\npub mod b;"),
-            ("w/a.rs", "mod inner {\n    use super::super::b::X;\n}\nfn f<'a>(x: &'a str) {}"),
+            (
+                "w/a.rs",
+                "mod inner {\n    use super::super::b::X;\n}\nfn f<'a>(x: &'a str) {}",
+            ),
             ("w/b.rs", ""),
         ]);
         assert_eq!(graph["w::a"], BTreeSet::from(["w::b".to_string()]));

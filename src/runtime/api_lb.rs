@@ -49,7 +49,13 @@ pub fn run(plan: Plan) -> anyhow::Result<()> {
         };
         let app = guard(router(lb.backends), access, lb_plan.cors_origins.as_deref());
         let handler = crate::net::http_serve::router_handler(app);
-        crate::net::http_serve::serve(lb.listener, front, handler, crate::net::shutdown::requested()).await;
+        crate::net::http_serve::serve(
+            lb.listener,
+            front,
+            handler,
+            crate::net::shutdown::requested(),
+        )
+        .await;
         Ok(())
     })
 }

@@ -9,10 +9,10 @@
 //! `OPTIONS` preflight is answered here.
 
 use super::backends::{effective_vhost, query_param, Backends};
+use crate::compile::plan::{Plan, WorkerPlan};
 use crate::net::conn_cap::ConnectionCap;
 use crate::net::http_serve::{self, Front};
 use crate::net::limits;
-use crate::compile::plan::{Plan, WorkerPlan};
 use crate::route;
 use axum::body::Body;
 use bytes::Bytes;

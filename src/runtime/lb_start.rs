@@ -3,8 +3,8 @@
 //! them are up.
 
 use super::backends::Backends;
-use crate::net::control::Control;
 use crate::compile::plan::{LbPlan, Plan};
+use crate::net::control::Control;
 use anyhow::Context;
 use std::future::Future;
 

@@ -26,9 +26,9 @@
 //! which the clients that hold the most are closed. Every such close is logged with its reason.
 
 use super::backends::{effective_vhost, query_param, Backends};
-use crate::net::handoff::{self, Handoff};
 use crate::compile::plan::{Plan, WorkerKind, WorkerPlan};
 use crate::memory_budget::{self, Charge, MemoryBudget};
+use crate::net::handoff::{self, Handoff};
 use crate::route;
 use crate::rtmp::handshake::ClientHandshake;
 use crate::rtmp::server::{InputBudget, ServerEvent, ServerSession};

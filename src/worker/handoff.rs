@@ -5,8 +5,8 @@
 //! The protocol is described in [`crate::net::handoff`].
 
 use super::context::WorkerContext;
-use crate::rtmp::server::ServerSession;
 use crate::net::handoff::{self as protocol, Decoded, Handoff, ACK};
+use crate::rtmp::server::ServerSession;
 use anyhow::Context;
 use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, OwnedFd};

@@ -4,16 +4,16 @@
 //! plugs in with [`HttpFiles::register`] while fixed routes (`/api/v1/*`) are merged into the router
 //! as usual (axum prefers static routes to the catch-all).
 //!
-//! [`serve`] runs it behind the front every public HTTP port shares (`runtime::http_serve`): each
+//! [`serve`] runs it behind the front every public HTTP port shares (`net::http_serve`): each
 //! connection's address, a write deadline (a player that stops reading is disconnected like a
 //! stalled RTMP player), a header-read timeout, a connection cap, and CORS on every answer.
 
 use super::context::WorkerContext;
-use crate::net::write_deadline::PeerAddr;
-use crate::rtmp::names::{self, StreamName};
 use crate::net::conn_cap::ConnectionCap;
 use crate::net::http_serve::{self, Front};
 use crate::net::limits;
+use crate::net::write_deadline::PeerAddr;
+use crate::rtmp::names::{self, StreamName};
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{header, HeaderMap, Method, Response, StatusCode};

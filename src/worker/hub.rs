@@ -451,13 +451,6 @@ impl Hub {
         Player::new(self.clone(), stream, &self.settings())
     }
 
-    /// Whether `name` has a publisher now.
-    pub fn is_published(&self, name: &StreamName) -> bool {
-        self.lock_streams()
-            .get(&name.key())
-            .is_some_and(|s| s.lock().publisher.is_some())
-    }
-
     /// The names of the streams that have a publisher now, in no particular order: all the LBs need
     /// to route by, without [`Hub::streams`]'s counters and headers.
     pub fn published(&self) -> Vec<StreamKeyInfo> {

@@ -2,6 +2,7 @@
 //! server session, and runs each connection as a publisher into the hub or a player out of it.
 
 use super::context::{HookSubject, WorkerContext};
+use super::frame_kind::{frame_kind, media_kind};
 use super::hooks::HookAction;
 use super::hub::{ClientGuard, ClientKind, Frame, Player, PlayerEvent, Publisher};
 use super::rtmp_input::{self, ConnInput};
@@ -9,7 +10,6 @@ use super::vectored::WriteQueue;
 use crate::net::write_deadline::WRITE_TIMEOUT;
 use crate::proxy_protocol::{self, Decoded};
 use crate::rtmp::chunk::{chunked_body, put_message_header};
-use super::frame_kind::{frame_kind, media_kind};
 use crate::rtmp::names::{self, StreamName};
 use crate::rtmp::server::{ServerEvent, ServerSession};
 use bytes::{Bytes, BytesMut};

@@ -58,7 +58,8 @@ pub fn start(plan: &AcmePlan, status: super::status::TlsStatus) -> anyhow::Resul
         .state();
     let acme = Acme {
         resolver: state.resolver(),
-        challenge_config: state.challenge_rustls_config_with_provider(crate::net::tls_provider::provider()),
+        challenge_config: state
+            .challenge_rustls_config_with_provider(crate::net::tls_provider::provider()),
     };
     let domains = plan.domains.join(",");
     let directory = plan.directory.clone();
