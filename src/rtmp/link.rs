@@ -200,6 +200,48 @@ mod tests {
     use super::*;
     use crate::rtmp::chunk::write_message;
 
+    #[test]
+    fn receive_shakes_hands_then_hands_the_rest_to_the_decoder() {
+        let (handshake, c0c1) = ClientHandshake::start(false);
+        let (mut client, mut client_phase) = (Link::new(), Phase::Handshake(handshake));
+        let (mut server, mut server_phase) =
+            (Link::new(), Phase::Handshake(ServerHandshake::new()));
+        // C0+C1 a byte at a time: all of it is the handshake's, and nothing is decoded yet.
+        for byte in c0c1.iter() {
+            let received = server.receive(&mut server_phase, &[*byte]).unwrap();
+            assert!(matches!(received, Received::Handshaking));
+        }
+        let s0s1s2 = std::mem::take(&mut server.out);
+        let received = client.receive(&mut client_phase, &s0s1s2).unwrap();
+        assert!(matches!(received, Received::Completed(_)));
+        assert!(matches!(client_phase, Phase::Chunks));
+        // C2 and a message behind it in one read: the message reaches the decoder.
+        let mut bytes = std::mem::take(&mut client.out);
+        client.writer.data(&mut bytes, 1, 0, b"after C2");
+        let received = server.receive(&mut server_phase, &bytes).unwrap();
+        assert!(matches!(received, Received::Completed(_)));
+        assert!(matches!(
+            server.next_message().unwrap(),
+            Some(Message::Data(_))
+        ));
+        let received = server.receive(&mut server_phase, &[]).unwrap();
+        assert!(matches!(received, Received::Chunks));
+        // Every byte counts towards the peer's window, the handshake's too.
+        assert_eq!(server.received, (c0c1.len() + bytes.len()) as u64);
+    }
+
+    #[test]
+    fn a_refused_handshake_is_an_error_and_stays_a_handshake() {
+        let mut link = Link::new();
+        let mut phase = Phase::Handshake(ServerHandshake::new());
+        let error = link.receive(&mut phase, &[9; 1537]).err();
+        assert!(matches!(
+            error,
+            Some(SessionError::Handshake(HandshakeError::BadVersion(9)))
+        ));
+        assert!(matches!(phase, Phase::Handshake(_)));
+    }
+
     /// Every message in `bytes`, decoded by a fresh link (as the peer would).
     fn messages(bytes: &[u8]) -> Vec<Message> {
         let mut peer = Link::new();
