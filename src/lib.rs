@@ -9,6 +9,7 @@ pub mod cli;
 pub mod compile;
 pub mod media;
 pub mod memory_budget;
+pub mod net;
 pub mod proxy_protocol;
 pub mod route;
 pub mod rtmp;

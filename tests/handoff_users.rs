@@ -69,7 +69,7 @@ fn a_squatted_handoff_name_is_reported_and_taken_back() {
     let mut plan = plan(vec![w.clone()]);
     plan.rtmp_lb = Some(lb(&plan.workers));
     let lb_plan = plan.rtmp_lb.clone().unwrap();
-    let name = oryx::runtime::handoff::socket_name(w.rtmp);
+    let name = oryx::net::handoff::socket_name(w.rtmp);
     let Some(mut squat) = python_as_nobody(SQUATTER, &[&name]) else {
         return;
     };
@@ -139,7 +139,7 @@ fn another_user_cannot_hand_the_worker_a_socket() {
     let plan_file = dir.path().join("plan.json");
     write_plan(&plan_file, &plan);
     let worker = worker_role(&plan_file, &w, dir.path());
-    let name = oryx::runtime::handoff::socket_name(w.rtmp);
+    let name = oryx::net::handoff::socket_name(w.rtmp);
     let Some(nobody) = python_as_nobody(HANDER, &[&name]) else {
         return;
     };

@@ -74,7 +74,7 @@ fn handed_off_clients_outlive_the_lb_and_refused_handoffs_are_relayed() {
 
     // Squat w-1's handoff name before it starts: the LB then reaches us, we close without an
     // answer, and the LB must fall back to relaying.
-    let name = oryx::runtime::handoff::socket_name(refusing.rtmp);
+    let name = oryx::net::handoff::socket_name(refusing.rtmp);
     let addr = std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes()).unwrap();
     let squatter = std::os::unix::net::UnixListener::bind_addr(&addr).unwrap();
     std::thread::spawn(move || {

@@ -243,8 +243,8 @@ fn adding_a_worker_on_reload_keeps_players_playing() {
     let kdl = dir.path().join("cluster.kdl");
     std::fs::write(&kdl, cluster_kdl(base, rtmp_port, http_port, api_port)).unwrap();
     let plan: Plan = oryx::compile::compile_path(&kdl, None).unwrap_or_else(|f| panic!("{f}"));
-    // Run from the compiled plan's JSON: appending a worker in KDL also moves the LBs' control
-    // ports today (the compiler allocates them after the workers'), which would restart the LBs.
+    // Run from the compiled plan's JSON: the reload below adds a worker by editing that plan, with
+    // ports this test picked free (not from the plan's pool, which other tests' roles may hold).
     let plan_file = dir.path().join("plan.json");
     write_plan(&plan_file, &plan);
     let run_dir = dir.path().join("run");

@@ -42,14 +42,6 @@ impl<'a> BitReader<'a> {
         Ok(value as u32)
     }
 
-    pub fn skip_bits(&mut self, count: usize) -> Result<(), EndOfBits> {
-        if self.bits_left() < count {
-            return Err(EndOfBits);
-        }
-        self.pos += count;
-        Ok(())
-    }
-
     /// Unsigned exp-Golomb `ue(v)`. Codes longer than 32 bits are rejected as corrupt.
     pub fn read_ue(&mut self) -> Result<u32, EndOfBits> {
         let mut leading_zeros = 0u32;

@@ -4,9 +4,8 @@
 use super::amf0::Amf0;
 use super::chunk;
 use super::handshake::ClientHandshake;
-use super::link::Link;
+use super::link::{Link, Phase, Received, SessionError, WINDOW_ACK_SIZE};
 use super::message::{Command, MediaKind, Message, UserControl};
-use super::server::SessionError;
 use bytes::Bytes;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,18 +91,13 @@ pub enum ClientEvent {
     },
 }
 
-enum Phase {
-    Handshake(ClientHandshake),
-    Chunks,
-}
-
 const TID_CONNECT: f64 = 1.0;
 const TID_CREATE_STREAM: f64 = 4.0;
 
 /// One client-side RTMP connection.
 pub struct ClientSession {
     config: ClientConfig,
-    phase: Phase,
+    phase: Phase<ClientHandshake>,
     link: Link,
     stream_id: u32,
     server_verified: bool,
@@ -149,20 +143,15 @@ impl ClientSession {
     /// Feed received bytes; returns what they produced.
     pub fn feed(&mut self, data: &[u8]) -> Result<Vec<ClientEvent>, SessionError> {
         let mut events = Vec::new();
-        self.link.count_received(data.len());
-        match &mut self.phase {
-            Phase::Handshake(handshake) => {
-                let step = handshake.feed(data)?;
-                self.link.out.extend_from_slice(&step.send);
-                let Some(rest) = step.done else {
-                    return Ok(events);
-                };
+        match self.link.receive(&mut self.phase, data)? {
+            Received::Handshaking => return Ok(events),
+            // The handshake's tail went to the decoder, which answers nothing by itself: `connect`
+            // still goes out right behind C2.
+            Received::Completed(handshake) => {
                 self.server_verified = handshake.server_verified();
-                self.phase = Phase::Chunks;
                 self.send_connect();
-                self.link.push(&rest);
             }
-            Phase::Chunks => self.link.push(data),
+            Received::Chunks => {}
         }
         while let Some(message) = self.link.next_message()? {
             match message {
@@ -217,7 +206,7 @@ impl ClientSession {
                 events.push(ClientEvent::Connected);
                 self.link
                     .writer
-                    .window_ack_size(&mut self.link.out, super::server::WINDOW_ACK_SIZE);
+                    .window_ack_size(&mut self.link.out, WINDOW_ACK_SIZE);
                 let name = Amf0::str(&self.config.stream);
                 if self.config.mode == ClientMode::Publish {
                     for (cmd, tid) in [("releaseStream", 2.0), ("FCPublish", 3.0)] {

@@ -3,10 +3,60 @@
 //! abort, acknowledgements, window, peer bandwidth, ping) ends here, the same for server and client
 //! sessions; every other message goes back to the session.
 
-use super::chunk::{ChunkDecoder, DEFAULT_CHUNK_SIZE};
-use super::message::{Message, UserControl, Writer};
-use super::server::SessionError;
+use super::chunk::{ChunkDecoder, ChunkError, DEFAULT_CHUNK_SIZE};
+use super::handshake::{ClientHandshake, HandshakeError, ServerHandshake, Step};
+use super::message::{Message, MessageError, UserControl, Writer};
 use bytes::BytesMut;
+
+/// Window acknowledgement size and peer bandwidth announced to the peer (what SRS and nginx use).
+pub const WINDOW_ACK_SIZE: u32 = 2_500_000;
+
+/// Why a session (server or client) gave up on its connection.
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    #[error("handshake: {0}")]
+    Handshake(#[from] HandshakeError),
+    #[error("chunk stream: {0}")]
+    Chunk(#[from] ChunkError),
+    #[error("message: {0}")]
+    Message(#[from] MessageError),
+    #[error("{0}")]
+    Protocol(String),
+}
+
+/// Where a connection is: shaking hands (either side's handshake), then exchanging chunks.
+pub enum Phase<H> {
+    Handshake(H),
+    Chunks,
+}
+
+/// Either side's handshake, as [`Link::receive`] drives it.
+pub trait Handshake {
+    fn feed(&mut self, data: &[u8]) -> Result<Step, HandshakeError>;
+}
+
+impl Handshake for ServerHandshake {
+    fn feed(&mut self, data: &[u8]) -> Result<Step, HandshakeError> {
+        ServerHandshake::feed(self, data)
+    }
+}
+
+impl Handshake for ClientHandshake {
+    fn feed(&mut self, data: &[u8]) -> Result<Step, HandshakeError> {
+        ClientHandshake::feed(self, data)
+    }
+}
+
+/// What [`Link::receive`] did with the bytes.
+pub enum Received<H> {
+    /// All went to the handshake, which is not done: no messages yet.
+    Handshaking,
+    /// The handshake completed with these bytes (here it is, for what it learned); the rest went to
+    /// the decoder.
+    Completed(H),
+    /// All went to the decoder.
+    Chunks,
+}
 
 /// One connection's chunk streams: what came in, what goes out, and what is owed to the peer.
 pub struct Link {
@@ -105,6 +155,39 @@ impl Link {
         }
     }
 
+    /// Take bytes received in `phase`, the first step of both sessions' `feed`: count them (the
+    /// peer's window counts the handshake too), give them to the handshake until it is done (queueing
+    /// its answer), and from then on to the chunk decoder. The caller then reads
+    /// [`Link::next_message`] unless it got [`Received::Handshaking`].
+    pub fn receive<H: Handshake>(
+        &mut self,
+        phase: &mut Phase<H>,
+        data: &[u8],
+    ) -> Result<Received<H>, SessionError> {
+        self.count_received(data.len());
+        let mut handshake = match std::mem::replace(phase, Phase::Chunks) {
+            Phase::Chunks => {
+                self.push(data);
+                return Ok(Received::Chunks);
+            }
+            Phase::Handshake(handshake) => handshake,
+        };
+        let step = match handshake.feed(data) {
+            Ok(step) => step,
+            Err(error) => {
+                *phase = Phase::Handshake(handshake);
+                return Err(error.into());
+            }
+        };
+        self.out.extend_from_slice(&step.send);
+        let Some(rest) = step.done else {
+            *phase = Phase::Handshake(handshake);
+            return Ok(Received::Handshaking);
+        };
+        self.push(&rest);
+        Ok(Received::Completed(handshake))
+    }
+
     /// Announce a new chunk size for what this side sends, then send with it.
     pub fn set_chunk_size(&mut self, size: u32) {
         self.writer.set_chunk_size(&mut self.out, size);
@@ -116,6 +199,48 @@ impl Link {
 mod tests {
     use super::*;
     use crate::rtmp::chunk::write_message;
+
+    #[test]
+    fn receive_shakes_hands_then_hands_the_rest_to_the_decoder() {
+        let (handshake, c0c1) = ClientHandshake::start(false);
+        let (mut client, mut client_phase) = (Link::new(), Phase::Handshake(handshake));
+        let (mut server, mut server_phase) =
+            (Link::new(), Phase::Handshake(ServerHandshake::new()));
+        // C0+C1 a byte at a time: all of it is the handshake's, and nothing is decoded yet.
+        for byte in c0c1.iter() {
+            let received = server.receive(&mut server_phase, &[*byte]).unwrap();
+            assert!(matches!(received, Received::Handshaking));
+        }
+        let s0s1s2 = std::mem::take(&mut server.out);
+        let received = client.receive(&mut client_phase, &s0s1s2).unwrap();
+        assert!(matches!(received, Received::Completed(_)));
+        assert!(matches!(client_phase, Phase::Chunks));
+        // C2 and a message behind it in one read: the message reaches the decoder.
+        let mut bytes = std::mem::take(&mut client.out);
+        client.writer.data(&mut bytes, 1, 0, b"after C2");
+        let received = server.receive(&mut server_phase, &bytes).unwrap();
+        assert!(matches!(received, Received::Completed(_)));
+        assert!(matches!(
+            server.next_message().unwrap(),
+            Some(Message::Data(_))
+        ));
+        let received = server.receive(&mut server_phase, &[]).unwrap();
+        assert!(matches!(received, Received::Chunks));
+        // Every byte counts towards the peer's window, the handshake's too.
+        assert_eq!(server.received, (c0c1.len() + bytes.len()) as u64);
+    }
+
+    #[test]
+    fn a_refused_handshake_is_an_error_and_stays_a_handshake() {
+        let mut link = Link::new();
+        let mut phase = Phase::Handshake(ServerHandshake::new());
+        let error = link.receive(&mut phase, &[9; 1537]).err();
+        assert!(matches!(
+            error,
+            Some(SessionError::Handshake(HandshakeError::BadVersion(9)))
+        ));
+        assert!(matches!(phase, Phase::Handshake(_)));
+    }
 
     /// Every message in `bytes`, decoded by a fresh link (as the peer would).
     fn messages(bytes: &[u8]) -> Vec<Message> {

@@ -1,5 +1,7 @@
 //! Stream names from what RTMP and HTTP clients send: vhost (tcUrl/Host or `?vhost=`), app, stream,
-//! and the query string kept for hooks. The worker and the load balancers resolve names the same way.
+//! and the query string kept for hooks. This is where the worker decides a stream's vhost (a DNS host
+//! name in tcUrl or Host becomes its vhost). The load balancers do not resolve names here: their key
+//! takes `?vhost=` only (`runtime::backends::effective_vhost`), and a worker publishes both keys.
 
 use crate::route::DEFAULT_VHOST;
 

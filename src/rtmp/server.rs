@@ -2,28 +2,11 @@
 //! here; publish/play surfaced as events for the application to accept or refuse.
 
 use super::amf0::Amf0;
-use super::chunk::ChunkError;
-use super::handshake::{HandshakeError, ServerHandshake};
-use super::link::Link;
-use super::message::{
-    strip_set_data_frame, Command, MediaKind, Message, MessageError, UserControl,
-};
+use super::handshake::ServerHandshake;
+use super::link::{Link, Phase, Received};
+use super::link::{SessionError, WINDOW_ACK_SIZE};
+use super::message::{strip_set_data_frame, Command, MediaKind, Message, UserControl};
 use bytes::Bytes;
-
-/// Window acknowledgement size and peer bandwidth announced to clients (what SRS and nginx use).
-pub const WINDOW_ACK_SIZE: u32 = 2_500_000;
-
-#[derive(Debug, thiserror::Error)]
-pub enum SessionError {
-    #[error("handshake: {0}")]
-    Handshake(#[from] HandshakeError),
-    #[error("chunk stream: {0}")]
-    Chunk(#[from] ChunkError),
-    #[error("message: {0}")]
-    Message(#[from] MessageError),
-    #[error("{0}")]
-    Protocol(String),
-}
 
 /// What the client sent in `connect`.
 #[derive(Debug, Clone, PartialEq)]
@@ -53,11 +36,6 @@ pub enum ServerEvent {
     },
 }
 
-enum Phase {
-    Handshake(ServerHandshake),
-    Chunks,
-}
-
 /// What the session knows of its peer's role, which decides its budget for unfinished messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PeerRole {
@@ -81,7 +59,7 @@ pub struct InputBudget {
 
 /// One server-side RTMP connection.
 pub struct ServerSession {
-    phase: Phase,
+    phase: Phase<ServerHandshake>,
     link: Link,
     out_chunk_size: u32,
     connected: bool,
@@ -169,18 +147,8 @@ impl ServerSession {
     /// Feed received bytes; returns the events they produced.
     pub fn feed(&mut self, data: &[u8]) -> Result<Vec<ServerEvent>, SessionError> {
         let mut events = Vec::new();
-        self.link.count_received(data.len());
-        match &mut self.phase {
-            Phase::Handshake(handshake) => {
-                let step = handshake.feed(data)?;
-                self.link.out.extend_from_slice(&step.send);
-                let Some(rest) = step.done else {
-                    return Ok(events);
-                };
-                self.phase = Phase::Chunks;
-                self.link.push(&rest);
-            }
-            Phase::Chunks => self.link.push(data),
+        if let Received::Handshaking = self.link.receive(&mut self.phase, data)? {
+            return Ok(events);
         }
         while let Some(message) = self.link.next_message()? {
             self.handle(message, &mut events)?;

@@ -1,6 +1,7 @@
 //! Unit tests of the server session: flows with our client, refusals, budgets by role.
 
 use super::*;
+use crate::rtmp::chunk::ChunkError;
 use crate::rtmp::client::{ClientConfig, ClientEvent, ClientMode, ClientSession};
 use bytes::BytesMut;
 

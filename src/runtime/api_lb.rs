@@ -38,18 +38,24 @@ pub fn run(plan: Plan) -> anyhow::Result<()> {
         .ok_or_else(|| anyhow::anyhow!("the plan has no api-lb"))?;
     let access = Access::from_plan(&lb_plan)?;
     super::lb_start::run(plan, "api-lb", |lb| async move {
-        let front = super::http_serve::Front {
+        let front = crate::net::http_serve::Front {
             role: "api-lb",
-            cap: super::conn_cap::ConnectionCap::new(
+            cap: crate::net::conn_cap::ConnectionCap::new(
                 format!("api-lb {}", lb.listener.local_addr()?),
-                super::limits::current_connection_cap(2),
+                crate::net::limits::current_connection_cap(2),
             ),
-            write_timeout: crate::worker::write_deadline::WRITE_TIMEOUT,
+            write_timeout: crate::net::write_deadline::WRITE_TIMEOUT,
             cors: false,
         };
         let app = guard(router(lb.backends), access, lb_plan.cors_origins.as_deref());
-        let handler = super::http_serve::router_handler(app);
-        super::http_serve::serve(lb.listener, front, handler, super::shutdown::requested()).await;
+        let handler = crate::net::http_serve::router_handler(app);
+        crate::net::http_serve::serve(
+            lb.listener,
+            front,
+            handler,
+            crate::net::shutdown::requested(),
+        )
+        .await;
         Ok(())
     })
 }

@@ -11,8 +11,8 @@
 //! restarts (and never drops its connections) when workers are added or removed.
 
 pub use super::control_client::{http_call, tcp_accepts};
-use super::published::{self, PublishedKeys, PublishedReport};
 use crate::compile::plan::{Plan, WorkerKind, WorkerPlan};
+use crate::net::published::{self, PublishedKeys, PublishedReport};
 use crate::route;
 use axum::extract::State;
 use axum::http::StatusCode;

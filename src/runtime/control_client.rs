@@ -1,8 +1,8 @@
 //! Calls to the loopback control APIs of oryx's roles: small bounded HTTP/1.1 exchanges that carry the
-//! control secret ([`super::control_secret`]) to listeners of our own user only, and the probes
+//! control secret ([`crate::net::control_secret`]) to listeners of our own user only, and the probes
 //! that do without it.
 
-use super::control_secret::{self, Secret};
+use crate::net::control_secret::{self, Secret};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper_util::rt::TokioIo;
 use std::net::SocketAddr;
@@ -48,7 +48,7 @@ fn check_listener(addr: SocketAddr, _secret: &Secret) -> anyhow::Result<()> {
     if !addr.ip().is_loopback() {
         return Ok(());
     }
-    let own = super::handoff::own_uid();
+    let own = crate::net::handoff::own_uid();
     let refusal = match super::port_owner::listener_uid(addr) {
         Some(uid) if uid == own => return Ok(()),
         Some(uid) => format!(

@@ -9,10 +9,10 @@
 //! `OPTIONS` preflight is answered here.
 
 use super::backends::{effective_vhost, query_param, Backends};
-use super::conn_cap::ConnectionCap;
-use super::http_serve::{self, Front};
-use super::limits;
 use crate::compile::plan::{Plan, WorkerPlan};
+use crate::net::conn_cap::ConnectionCap;
+use crate::net::http_serve::{self, Front};
+use crate::net::limits;
 use crate::route;
 use axum::body::Body;
 use bytes::Bytes;
@@ -98,14 +98,14 @@ pub async fn serve(listener: tokio::net::TcpListener, backends: Backends) -> any
     let front = Front {
         role: "http-lb",
         cap: ConnectionCap::new(label, limits::current_connection_cap(2)),
-        write_timeout: crate::worker::write_deadline::WRITE_TIMEOUT,
+        write_timeout: crate::net::write_deadline::WRITE_TIMEOUT,
         cors: true,
     };
     let handler: http_serve::Handler = Arc::new(move |request, peer| {
         let proxy = proxy.clone();
         Box::pin(async move { proxy.handle(request, peer).await })
     });
-    http_serve::serve(listener, front, handler, super::shutdown::requested()).await;
+    http_serve::serve(listener, front, handler, crate::net::shutdown::requested()).await;
     Ok(())
 }
 

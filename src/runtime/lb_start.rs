@@ -3,8 +3,8 @@
 //! them are up.
 
 use super::backends::Backends;
-use super::control::Control;
 use crate::compile::plan::{LbPlan, Plan};
+use crate::net::control::Control;
 use anyhow::Context;
 use std::future::Future;
 
@@ -37,7 +37,7 @@ where
         backends.poll_once().await;
         backends.spawn_poller();
         control.serve(lb.control, backends.router()).await?;
-        let listener = super::limits::bind(lb.listen)
+        let listener = crate::net::limits::bind(lb.listen)
             .with_context(|| format!("{role} cannot listen on {}", lb.listen))?;
         tracing::info!(role, listen = %lb.listen, workers = ?lb.workers, "serving");
         control.set_ready(true);

@@ -220,7 +220,7 @@ mod tests {
     fn our_own_listener_is_ours_by_both_ways() {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
-        let uid = super::super::handoff::own_uid();
+        let uid = crate::net::handoff::own_uid();
         assert_eq!(proc_net_uid(addr), Some(uid));
         // sock_diag may be unavailable (a container without the module): then the scan answers.
         if let Some(found) = sock_diag_uid(addr) {

@@ -8,7 +8,7 @@
 //! left exactly as a fresh connection's). It records every byte the client sent after the handshake.
 //!
 //! An embedded worker gets the client's TCP socket over its handoff Unix socket (SCM_RIGHTS, see
-//! [`super::handoff`]) with the client's address and the recorded bytes; once it acknowledges, the LB
+//! [`crate::net::handoff`]) with the client's address and the recorded bytes; once it acknowledges, the LB
 //! closes its copy and is out of the data path, so a delivered byte costs one process's syscalls.
 //!
 //! Otherwise (nginx-rtmp, SRS, or a handoff that was not taken) the LB connects to the worker (PROXY
@@ -26,9 +26,9 @@
 //! which the clients that hold the most are closed. Every such close is logged with its reason.
 
 use super::backends::{effective_vhost, query_param, Backends};
-use super::handoff::{self, Handoff};
 use crate::compile::plan::{Plan, WorkerKind, WorkerPlan};
 use crate::memory_budget::{self, Charge, MemoryBudget};
+use crate::net::handoff::{self, Handoff};
 use crate::route;
 use crate::rtmp::handshake::ClientHandshake;
 use crate::rtmp::server::{InputBudget, ServerEvent, ServerSession};
@@ -80,7 +80,7 @@ pub fn run(plan: Plan) -> anyhow::Result<()> {
             "rtmp-lb clients",
             memory_budget::env_limit(ENV_CLIENTS_MEMORY, CLIENTS_MEMORY),
         );
-        let mut acceptor = super::shutdown::Acceptor::new(listener);
+        let mut acceptor = crate::net::shutdown::Acceptor::new(listener);
         while let Some((client, peer)) = acceptor.next().await {
             let backends = backends.clone();
             let budget = budget.clone();
@@ -95,7 +95,7 @@ pub fn run(plan: Plan) -> anyhow::Result<()> {
         drop(acceptor);
         connections.close();
         control.set_ready(false);
-        super::shutdown::drain("rtmp-lb", connections.wait()).await;
+        crate::net::shutdown::drain("rtmp-lb", connections.wait()).await;
         Ok(())
     })
 }

@@ -246,7 +246,7 @@ async fn spawn_child(spec: &ChildSpec) -> anyhow::Result<tokio::process::Child> 
             Duration::from_secs(10),
             tokio::process::Command::new(&spec.program)
                 .args(validate)
-                .env_remove(super::control_secret::ENV)
+                .env_remove(crate::net::control_secret::ENV)
                 .stdin(Stdio::null())
                 .kill_on_drop(true)
                 .output(),
@@ -271,11 +271,11 @@ async fn spawn_child(spec: &ChildSpec) -> anyhow::Result<tokio::process::Child> 
     command.args(&spec.args).stdin(Stdio::null());
     // Our roles get the control secret in their environment (never on the command line, where `ps`
     // shows it); external programs have no use for it and must not see it.
-    command.env_remove(super::control_secret::ENV);
+    command.env_remove(crate::net::control_secret::ENV);
     if matches!(spec.readiness, Readiness::Control(_)) {
         command.env(
-            super::control_secret::ENV,
-            super::control_secret::process().as_str(),
+            crate::net::control_secret::ENV,
+            crate::net::control_secret::process().as_str(),
         );
     }
     if spec.prefix_output {

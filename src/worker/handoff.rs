@@ -2,11 +2,11 @@
 //! takes client TCP sockets the rtmp-lb passes over (SCM_RIGHTS), and serves each as an RTMP
 //! connection whose handshake is already done, pre-fed with the bytes the LB read.
 //!
-//! The protocol is described in [`crate::runtime::handoff`].
+//! The protocol is described in [`crate::net::handoff`].
 
 use super::context::WorkerContext;
+use crate::net::handoff::{self as protocol, Decoded, Handoff, ACK};
 use crate::rtmp::server::ServerSession;
-use crate::runtime::handoff::{self as protocol, Decoded, Handoff, ACK};
 use anyhow::Context;
 use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, OwnedFd};

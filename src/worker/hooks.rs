@@ -9,7 +9,7 @@
 
 use crate::compile::plan::{HookOnError, HookSettings};
 use crate::compile::render::redact_url;
-use crate::runtime::https_client::{self, Connector};
+use crate::net::https_client::{self, Connector};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper_util::client::legacy::Client;

@@ -4,16 +4,16 @@
 //! plugs in with [`HttpFiles::register`] while fixed routes (`/api/v1/*`) are merged into the router
 //! as usual (axum prefers static routes to the catch-all).
 //!
-//! [`serve`] runs it behind the front every public HTTP port shares (`runtime::http_serve`): each
+//! [`serve`] runs it behind the front every public HTTP port shares (`net::http_serve`): each
 //! connection's address, a write deadline (a player that stops reading is disconnected like a
 //! stalled RTMP player), a header-read timeout, a connection cap, and CORS on every answer.
 
 use super::context::WorkerContext;
-use super::write_deadline::PeerAddr;
+use crate::net::conn_cap::ConnectionCap;
+use crate::net::http_serve::{self, Front};
+use crate::net::limits;
+use crate::net::write_deadline::PeerAddr;
 use crate::rtmp::names::{self, StreamName};
-use crate::runtime::conn_cap::ConnectionCap;
-use crate::runtime::http_serve::{self, Front};
-use crate::runtime::limits;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{header, HeaderMap, Method, Response, StatusCode};
@@ -77,7 +77,7 @@ pub fn router(ctx: Arc<WorkerContext>, files: HttpFiles) -> Router {
 
 /// Serve `app` (the router, and whatever was merged into it) on the worker's HTTP port. A connection
 /// whose writes make no progress for `write_timeout` is closed, which ends its response and the
-/// player behind it; the role passes [`super::write_deadline::WRITE_TIMEOUT`]. The connection cap
+/// player behind it; the role passes [`crate::net::write_deadline::WRITE_TIMEOUT`]. The connection cap
 /// leaves half the open-files limit to RTMP.
 pub async fn serve(
     listener: TcpListener,

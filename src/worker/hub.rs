@@ -172,7 +172,7 @@ impl CachedFrame {
         self.chunked.get_or_init(|| {
             crate::rtmp::chunk::chunked_body(
                 chunk_size,
-                crate::worker::rtmp_conn::media_kind(self.frame.kind).csid(),
+                crate::worker::frame_kind::media_kind(self.frame.kind).csid(),
                 None,
                 &self.frame.payload,
             )
@@ -449,13 +449,6 @@ impl Hub {
         let stream = self.stream(name);
         stream.lock().players += 1;
         Player::new(self.clone(), stream, &self.settings())
-    }
-
-    /// Whether `name` has a publisher now.
-    pub fn is_published(&self, name: &StreamName) -> bool {
-        self.lock_streams()
-            .get(&name.key())
-            .is_some_and(|s| s.lock().publisher.is_some())
     }
 
     /// The names of the streams that have a publisher now, in no particular order: all the LBs need

@@ -104,10 +104,7 @@ impl Rates {
 /// and clients into `rates`, and sweeps HLS streams whose publisher left long ago (so they go even
 /// if nobody publishes again).
 pub fn spawn_sampler(hub: Arc<Hub>, hls: HlsStore, rates: Arc<Rates>) {
-    // Dropped-frame counters exist from the start, so dashboards see 0 rather than no data.
-    metrics::counter!("oryx_player_dropped_frames_total").increment(0);
-    metrics::counter!("oryx_player_skips_total").increment(0);
-    metrics::counter!("oryx_player_too_slow_total").increment(0);
+    super::counters::register();
     tokio::spawn(async move {
         let mut ticker = tokio::time::interval(SAMPLE_INTERVAL);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -277,17 +274,6 @@ pub fn exposition(hub: &Hub, hls: &HlsStore, rates: &Rates) -> String {
         &[(String::new(), hls.memory_bytes() as f64)],
     );
     out
-}
-
-/// A slow player skipped `frames` frames ahead to a keyframe (called by the hub).
-pub fn player_skipped(frames: u64) {
-    metrics::counter!("oryx_player_dropped_frames_total").increment(frames);
-    metrics::counter!("oryx_player_skips_total").increment(1);
-}
-
-/// A player fell behind too often and is disconnected (called by the hub).
-pub fn player_too_slow() {
-    metrics::counter!("oryx_player_too_slow_total").increment(1);
 }
 
 /// System figures for `/api/v1/summaries` (zeros where `/proc` is unavailable).

@@ -2,6 +2,8 @@
 //! HLS and the SRS-compatible API.
 pub mod api;
 pub mod context;
+pub mod counters;
+pub mod frame_kind;
 pub mod handoff;
 pub mod hls;
 pub mod hooks;
@@ -18,4 +20,3 @@ pub mod rtmp_conn;
 pub mod rtmp_input;
 pub mod settings;
 pub mod vectored;
-pub mod write_deadline;

@@ -185,7 +185,7 @@ impl Player {
                     self.skips.pop_front();
                 }
                 if self.skips.len() as u32 > MAX_SKIPS {
-                    crate::worker::metrics::player_too_slow();
+                    crate::worker::counters::player_too_slow();
                     return PlayerEvent::TooSlow;
                 }
                 let skipped_from = self.next_seq;
@@ -197,7 +197,7 @@ impl Player {
                         self.await_keyframe = true;
                     }
                 }
-                crate::worker::metrics::player_skipped(self.next_seq.saturating_sub(skipped_from));
+                crate::worker::counters::player_skipped(self.next_seq.saturating_sub(skipped_from));
             }
         }
         let first = index_of(self.next_seq).unwrap_or(0);

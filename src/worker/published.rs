@@ -1,11 +1,11 @@
 //! The worker's side of the published-streams report: `GET /api/v1/published` on the control port
-//! lists the streams that have a publisher now (format and use in [`crate::runtime::published`]).
+//! lists the streams that have a publisher now (format and use in [`crate::net::published`]).
 //!
 //! Every LB asks twice a second, so the answer is built from names only, one entry per published
 //! stream; query strings are left out (they may carry a publisher's token).
 
 use super::hub::Hub;
-use crate::runtime::published::{PublishedReport, PublishedStream, PATH};
+use crate::net::published::{PublishedReport, PublishedStream, PATH};
 use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};

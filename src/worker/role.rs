@@ -4,7 +4,7 @@
 use super::context::WorkerContext;
 use super::http::HttpFiles;
 use crate::compile::plan::{Plan, WorkerKind};
-use crate::runtime::control::Control;
+use crate::net::control::Control;
 use anyhow::Context;
 use std::sync::Arc;
 
@@ -29,9 +29,9 @@ pub fn run(plan: Plan, name: &str) -> anyhow::Result<()> {
         .context("starting the async runtime")?;
     runtime.block_on(async move {
         let ctx = WorkerContext::new(worker.stream.clone(), worker.proxy_protocol);
-        let rtmp = crate::runtime::limits::bind(worker.rtmp)
+        let rtmp = crate::net::limits::bind(worker.rtmp)
             .with_context(|| format!("RTMP cannot listen on {}", worker.rtmp))?;
-        let http = crate::runtime::limits::bind(worker.http)
+        let http = crate::net::limits::bind(worker.http)
             .with_context(|| format!("HTTP cannot listen on {}", worker.http))?;
         let files = HttpFiles::default();
         let control = Control::new(&format!("worker/{name}"), &plan.digest());
@@ -46,16 +46,16 @@ pub fn run(plan: Plan, name: &str) -> anyhow::Result<()> {
         // The API answers on the HTTP port too, as SRS serves it on a port of its own.
         // Behind the control secret there as on the control port: the public API is the api-lb's.
         let app = super::http::router(ctx.clone(), files)
-            .merge(crate::runtime::control_secret::protect(control_routes));
+            .merge(crate::net::control_secret::protect(control_routes));
         tokio::spawn(async move {
-            let write_timeout = super::write_deadline::WRITE_TIMEOUT;
+            let write_timeout = crate::net::write_deadline::WRITE_TIMEOUT;
             if let Err(err) = super::http::serve(http, app, write_timeout).await {
                 tracing::error!(%err, "HTTP server stopped");
             }
         });
         control.set_ready(true);
         tracing::info!(rtmp = %worker.rtmp, http = %worker.http, control = %worker.control, "worker ready");
-        crate::runtime::shutdown::requested().await;
+        crate::net::shutdown::requested().await;
         tracing::info!("worker stopping");
         Ok(())
     })

@@ -2,14 +2,14 @@
 //! server session, and runs each connection as a publisher into the hub or a player out of it.
 
 use super::context::{HookSubject, WorkerContext};
+use super::frame_kind::{frame_kind, media_kind};
 use super::hooks::HookAction;
-use super::hub::{ClientGuard, ClientKind, Frame, FrameKind, Player, PlayerEvent, Publisher};
+use super::hub::{ClientGuard, ClientKind, Frame, Player, PlayerEvent, Publisher};
 use super::rtmp_input::{self, ConnInput};
 use super::vectored::WriteQueue;
-use super::write_deadline::WRITE_TIMEOUT;
+use crate::net::write_deadline::WRITE_TIMEOUT;
 use crate::proxy_protocol::{self, Decoded};
 use crate::rtmp::chunk::{chunked_body, put_message_header};
-use crate::rtmp::message::MediaKind;
 use crate::rtmp::names::{self, StreamName};
 use crate::rtmp::server::{ServerEvent, ServerSession};
 use bytes::{Bytes, BytesMut};
@@ -32,22 +32,6 @@ const READ_BUFFER: usize = 64 * 1024;
 /// Read buffer until a connection publishes: enough for the handshake and commands, and small, since
 /// thousands of players connect at once and the allocator keeps what they briefly used.
 const HELLO_BUFFER: usize = 2048;
-
-pub fn media_kind(kind: FrameKind) -> MediaKind {
-    match kind {
-        FrameKind::Audio => MediaKind::Audio,
-        FrameKind::Video => MediaKind::Video,
-        FrameKind::Script => MediaKind::Script,
-    }
-}
-
-fn frame_kind(kind: MediaKind) -> FrameKind {
-    match kind {
-        MediaKind::Audio => FrameKind::Audio,
-        MediaKind::Video => FrameKind::Video,
-        MediaKind::Script => FrameKind::Script,
-    }
-}
 
 /// Accept RTMP connections until the listener fails.
 pub async fn serve(listener: TcpListener, ctx: Arc<WorkerContext>) {

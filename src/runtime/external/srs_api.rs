@@ -8,8 +8,8 @@
 //! sockets in TIME_WAIT.
 
 use crate::compile::plan::WorkerPlan;
+use crate::net::published::{PublishedKeys, PublishedReport, PublishedStream};
 use crate::route;
-use crate::runtime::published::{PublishedKeys, PublishedReport, PublishedStream};
 use serde::Deserialize;
 use std::collections::HashMap;
 use std::net::SocketAddr;

@@ -58,7 +58,8 @@ pub fn start(plan: &AcmePlan, status: super::status::TlsStatus) -> anyhow::Resul
         .state();
     let acme = Acme {
         resolver: state.resolver(),
-        challenge_config: state.challenge_rustls_config_with_provider(super::tls::provider()),
+        challenge_config: state
+            .challenge_rustls_config_with_provider(crate::net::tls_provider::provider()),
     };
     let domains = plan.domains.join(",");
     let directory = plan.directory.clone();
@@ -104,7 +105,7 @@ fn client_config(directory_ca: Option<&str>) -> anyhow::Result<Arc<ClientConfig>
                 .with_context(|| format!("acme: directory-ca {path} is not a usable CA"))?;
         }
     }
-    let config = ClientConfig::builder_with_provider(super::tls::provider())
+    let config = ClientConfig::builder_with_provider(crate::net::tls_provider::provider())
         .with_safe_default_protocol_versions()
         .context("TLS protocol versions")?
         .with_root_certificates(roots)

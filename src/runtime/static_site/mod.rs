@@ -12,9 +12,9 @@ pub mod status;
 pub mod tls;
 
 use crate::compile::plan::{AcmeChallenge, CertSource, Plan, StaticPlan};
-use crate::runtime::conn_cap::{ConnectionCap, Slot};
-use crate::runtime::control::Control;
-use crate::runtime::http_serve::HEADER_READ_TIMEOUT;
+use crate::net::conn_cap::{ConnectionCap, Slot};
+use crate::net::control::Control;
+use crate::net::http_serve::HEADER_READ_TIMEOUT;
 use anyhow::Context;
 use axum::body::Body;
 use http::{Request, Response};
@@ -164,7 +164,7 @@ pub async fn serve(plan: StaticPlan, digest: &str) -> anyhow::Result<()> {
 }
 
 async fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
-    crate::runtime::limits::bind(addr).with_context(|| format!("cannot listen on {addr}"))
+    crate::net::limits::bind(addr).with_context(|| format!("cannot listen on {addr}"))
 }
 
 /// The cap of one of the site's listeners (a proxied request holds an upstream descriptor too).
@@ -173,7 +173,7 @@ fn connection_cap(listener: &TcpListener, kind: &str) -> ConnectionCap {
         Ok(addr) => format!("static {kind} {addr}"),
         Err(_) => format!("static {kind}"),
     };
-    ConnectionCap::new(label, crate::runtime::limits::current_connection_cap(2))
+    ConnectionCap::new(label, crate::net::limits::current_connection_cap(2))
 }
 
 /// The next connection, with Nagle off; accept errors (out of file descriptors and the like) are

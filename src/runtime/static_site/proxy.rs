@@ -3,7 +3,7 @@
 //! `X-Forwarded-*` headers.
 
 use crate::compile::plan::ProxyRoute;
-use crate::runtime::https_client::{self, error_chain, Connector};
+use crate::net::https_client::{self, error_chain, Connector};
 use axum::body::Body;
 use http::header::{self, HeaderName, HeaderValue};
 use http::uri::{Authority, PathAndQuery, Scheme};

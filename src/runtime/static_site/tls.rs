@@ -2,8 +2,8 @@
 //! handshake that sends ACME TLS-ALPN-01 validations (ALPN `acme-tls/1`) to the challenge config.
 
 use crate::compile::plan::CertPair;
+use crate::net::tls_provider::provider;
 use anyhow::Context;
-use rustls::crypto::CryptoProvider;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use rustls::server::{Acceptor, ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
@@ -17,12 +17,6 @@ use tokio_rustls::LazyConfigAcceptor;
 
 /// A client that has not finished its handshake within this time is dropped.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// The one crypto provider every TLS config of this role uses (ring, chosen explicitly so that no
-/// process-wide default is needed).
-pub fn provider() -> Arc<CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
-}
 
 /// A server config for ordinary HTTPS clients: HTTP/2 and HTTP/1.1 over certificates from `resolver`.
 pub fn server_config(resolver: Arc<dyn ResolvesServerCert>) -> anyhow::Result<Arc<ServerConfig>> {

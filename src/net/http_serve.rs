@@ -6,7 +6,7 @@
 //! a connection that sends nothing would escape the header-read timeout (players speak HTTP/1.1).
 
 use super::conn_cap::ConnectionCap;
-use crate::worker::write_deadline::{PeerAddr, WriteDeadline};
+use super::write_deadline::{PeerAddr, WriteDeadline};
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use futures_util::future::BoxFuture;

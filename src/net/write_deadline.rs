@@ -5,7 +5,7 @@
 //! The RTMP connection bounds each of its writes with it directly. HTTP connections are driven by
 //! hyper, which simply stops polling a response body while the socket is full, so there the deadline
 //! lives in the socket: [`WriteDeadline`] wraps the stream and fails writes that made no progress for
-//! the timeout. Every public HTTP port wraps its connections in it (`runtime::http_serve`), the
+//! the timeout. Every public HTTP port wraps its connections in it (`net::http_serve`), the
 //! http-lb's included, so a stalled player is dropped there too rather than held with its buffers.
 
 use std::future::Future;
@@ -128,7 +128,7 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for WriteDeadline<S> {
 }
 
 /// The peer's address of a connection on a worker's HTTP port, for `ConnectInfo<PeerAddr>` (the
-/// accept loop, `runtime::http_serve`, inserts it with `ConnectInfo<SocketAddr>`).
+/// accept loop, `net::http_serve`, inserts it with `ConnectInfo<SocketAddr>`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PeerAddr(pub SocketAddr);
 

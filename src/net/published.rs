@@ -39,7 +39,7 @@ impl PublishedKeys {
     /// Index `report` by the routing keys its streams answer.
     ///
     /// The LBs' key has the vhost only when the client named one with `?vhost=` (they ignore host
-    /// names, see [`super::backends::effective_vhost`]), while the worker also makes a DNS host name
+    /// names, see [`crate::runtime::backends::effective_vhost`]), while the worker also makes a DNS host name
     /// its own vhost. So a stream answers its own `vhost/app/stream` (which an LB key with that
     /// explicit vhost equals) and the default-vhost key of its app and stream (the LB key of a client
     /// that named no vhost, whatever host it used). The worker cannot tell a host-derived vhost from

@@ -41,7 +41,7 @@ pub fn client_config(ca: Option<&str>) -> anyhow::Result<Arc<ClientConfig>> {
                 .with_context(|| format!("CA file {path} holds a certificate that is not a CA"))?;
         }
     }
-    let mut config = ClientConfig::builder_with_provider(super::static_site::tls::provider())
+    let mut config = ClientConfig::builder_with_provider(super::tls_provider::provider())
         .with_safe_default_protocol_versions()
         .context("TLS protocol versions")?
         .with_root_certificates(roots)

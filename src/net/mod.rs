@@ -1,0 +1,16 @@
+//! Role-independent plumbing every role shares (worker, LBs, static sites, shell): listeners and
+//! open-files limits, the public HTTP accept loop with its connection cap and write deadline, the
+//! control API and its secret, the LB↔worker wire formats (socket handoff, published streams), the
+//! outgoing HTTPS client, the TLS crypto provider, and shutdown.
+
+pub mod conn_cap;
+pub mod control;
+pub mod control_secret;
+pub mod handoff;
+pub mod http_serve;
+pub mod https_client;
+pub mod limits;
+pub mod published;
+pub mod shutdown;
+pub mod tls_provider;
+pub mod write_deadline;
