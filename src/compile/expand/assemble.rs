@@ -1,12 +1,12 @@
 //! Assemble: with validation passed and ports allocated, build the [`Plan`]'s roles — each worker's
 //! stream settings and ports, the LBs, the static sites with their certificate sources and proxies.
 
-use super::super::decode::{LbDecl, StaticDecl, Topology};
+use super::super::decode::{LbDecl, StaticDecl, TlsDecl, Topology};
 use super::super::plan::*;
 use super::ports::Assigned;
 use super::stream::{apply_overrides, default_stream};
 use super::validate::Validated;
-use super::{resolve_path, Environment};
+use super::{resolve_path, Environment, Instance};
 use std::collections::HashSet;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
@@ -28,32 +28,16 @@ pub(super) fn assemble(
         .instances
         .iter()
         .zip(&ports.workers)
-        .map(|(instance, &[rtmp, http, control])| {
-            let decl = instance.decl;
-            let mut stream = default_stream();
-            apply_overrides(&mut stream, &topology.defaults);
-            apply_overrides(&mut stream, &decl.stream);
-            stream.hls.path = stream
-                .hls
-                .path
-                .map(|path| resolve_path(environment.base_dir, &path));
-            stream.hooks.ca = stream
-                .hooks
-                .ca
-                .map(|path| resolve_path(environment.base_dir, &path));
-            let binary = validated.external_binaries.get(&decl.name.value).cloned();
-            WorkerPlan {
-                name: instance.name.clone(),
-                group: decl.name.value.clone(),
-                kind: decl.kind,
-                binary,
-                rtmp,
-                http,
-                control,
-                proxy_protocol: decl.kind == WorkerKind::Embedded
-                    && rtmp_routed.contains(&instance.name),
-                stream,
-            }
+        .map(|(instance, ports)| {
+            let proxy_protocol = rtmp_routed.contains(&instance.name);
+            worker_plan(
+                topology,
+                validated,
+                instance,
+                *ports,
+                proxy_protocol,
+                environment,
+            )
         })
         .collect();
     let lb_plan = |lb: &Option<LbDecl>, control: SocketAddr| -> Option<LbPlan> {
@@ -100,6 +84,40 @@ pub(super) fn assemble(
     })
 }
 
+/// One worker instance: `defaults` and its own settings over the built-in stream settings.
+fn worker_plan(
+    topology: &Topology,
+    validated: &Validated<'_>,
+    instance: &Instance<'_>,
+    [rtmp, http, control]: [SocketAddr; 3],
+    routed_by_rtmp_lb: bool,
+    environment: &Environment<'_>,
+) -> WorkerPlan {
+    let decl = instance.decl;
+    let mut stream = default_stream();
+    apply_overrides(&mut stream, &topology.defaults);
+    apply_overrides(&mut stream, &decl.stream);
+    stream.hls.path = stream
+        .hls
+        .path
+        .map(|path| resolve_path(environment.base_dir, &path));
+    stream.hooks.ca = stream
+        .hooks
+        .ca
+        .map(|path| resolve_path(environment.base_dir, &path));
+    WorkerPlan {
+        name: instance.name.clone(),
+        group: decl.name.value.clone(),
+        kind: decl.kind,
+        binary: validated.external_binaries.get(&decl.name.value).cloned(),
+        rtmp,
+        http,
+        control,
+        proxy_protocol: decl.kind == WorkerKind::Embedded && routed_by_rtmp_lb,
+        stream,
+    }
+}
+
 fn loopback_for(addr: SocketAddr) -> SocketAddr {
     match addr.ip() {
         IpAddr::V4(ip) if ip.is_unspecified() => {
@@ -122,47 +140,7 @@ fn static_plan(
     let tls = match &site.tls {
         None => None,
         Some(tls) => {
-            let certs = if let Some(acme) = &tls.acme {
-                CertSource::Acme(AcmePlan {
-                    domains: acme.domains.clone(),
-                    contacts: acme.contacts.clone(),
-                    directory: acme.directory.clone().unwrap_or_else(|| {
-                        if acme.staging {
-                            LETS_ENCRYPT_STAGING.into()
-                        } else {
-                            LETS_ENCRYPT_PRODUCTION.into()
-                        }
-                    }),
-                    directory_ca: acme.directory_ca.as_deref().map(|p| resolve_path(base, p)),
-                    challenge: acme.challenge,
-                    cache: resolve_path(
-                        base,
-                        acme.cache
-                            .as_deref()
-                            .unwrap_or(&format!("./acme/{}", site.name.value)),
-                    ),
-                })
-            } else if !tls.certs.is_empty() {
-                CertSource::Files {
-                    pairs: tls
-                        .certs
-                        .iter()
-                        .map(|pair| CertPair {
-                            cert: resolve_path(base, &pair.cert),
-                            key: resolve_path(base, &pair.key),
-                        })
-                        .collect(),
-                }
-            } else {
-                let names = tls.self_signed.clone().unwrap_or_default();
-                CertSource::SelfSigned {
-                    names: if names.is_empty() {
-                        vec!["localhost".into()]
-                    } else {
-                        names
-                    },
-                }
-            };
+            let certs = cert_source(site, tls, base);
             Some(TlsPlan {
                 listen: tls.listen.as_ref()?.value,
                 certs,
@@ -196,4 +174,50 @@ fn static_plan(
         proxies,
         control,
     })
+}
+
+/// Where a site's certificates come from: ACME, files, or self-signed (for `localhost` when no
+/// name is given).
+fn cert_source(site: &StaticDecl, tls: &TlsDecl, base: &std::path::Path) -> CertSource {
+    if let Some(acme) = &tls.acme {
+        CertSource::Acme(AcmePlan {
+            domains: acme.domains.clone(),
+            contacts: acme.contacts.clone(),
+            directory: acme.directory.clone().unwrap_or_else(|| {
+                if acme.staging {
+                    LETS_ENCRYPT_STAGING.into()
+                } else {
+                    LETS_ENCRYPT_PRODUCTION.into()
+                }
+            }),
+            directory_ca: acme.directory_ca.as_deref().map(|p| resolve_path(base, p)),
+            challenge: acme.challenge,
+            cache: resolve_path(
+                base,
+                acme.cache
+                    .as_deref()
+                    .unwrap_or(&format!("./acme/{}", site.name.value)),
+            ),
+        })
+    } else if !tls.certs.is_empty() {
+        CertSource::Files {
+            pairs: tls
+                .certs
+                .iter()
+                .map(|pair| CertPair {
+                    cert: resolve_path(base, &pair.cert),
+                    key: resolve_path(base, &pair.key),
+                })
+                .collect(),
+        }
+    } else {
+        let names = tls.self_signed.clone().unwrap_or_default();
+        CertSource::SelfSigned {
+            names: if names.is_empty() {
+                vec!["localhost".into()]
+            } else {
+                names
+            },
+        }
+    }
 }

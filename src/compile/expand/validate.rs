@@ -1,7 +1,7 @@
 //! Validate: the checks that need the whole topology — names unique after `count`, LB worker lists
 //! resolved, external binaries found, public listeners free of conflicts, static sites complete.
 
-use super::super::decode::{LbDecl, StaticDecl, Topology, WorkerDecl};
+use super::super::decode::{LbDecl, ProxyDecl, StaticDecl, TlsDecl, Topology, WorkerDecl};
 use super::super::diagnostic::{suggest, Diagnostic, DiagnosticKind};
 use super::super::fields::Ctx;
 use super::super::plan::*;
@@ -325,80 +325,95 @@ fn check_static(
         }
     }
     if let Some(tls) = &site.tls {
-        let sources = usize::from(tls.acme.is_some())
-            + usize::from(!tls.certs.is_empty())
-            + usize::from(tls.self_signed.is_some());
-        if tls.source_spans.is_empty() {
+        check_tls(site, tls, environment, ctx);
+    }
+    for proxy in &site.proxies {
+        check_proxy(proxy, present_lbs, environment, ctx);
+    }
+}
+
+/// A `tls` block: exactly one certificate source, complete, its files readable.
+fn check_tls(site: &StaticDecl, tls: &TlsDecl, environment: &Environment<'_>, ctx: &mut Ctx) {
+    let sources = usize::from(tls.acme.is_some())
+        + usize::from(!tls.certs.is_empty())
+        + usize::from(tls.self_signed.is_some());
+    if tls.source_spans.is_empty() {
+        ctx.error_at(
+            DiagnosticKind::TlsWithoutCertificates,
+            tls.span,
+            "no certificate source",
+        );
+    } else if sources > 1 {
+        let mut diagnostic = Diagnostic::new(DiagnosticKind::ConflictingCertificates);
+        for span in &tls.source_spans {
+            diagnostic = diagnostic.label(*span, "a certificate source");
+        }
+        ctx.push(diagnostic);
+    }
+    if let Some(acme) = &tls.acme {
+        if acme.domains.is_empty() {
+            ctx.error_at(DiagnosticKind::AcmeWithoutDomain, acme.span, "no `domain`");
+        }
+        if acme.challenge == AcmeChallenge::Http01 && site.listen.is_none() {
             ctx.error_at(
-                DiagnosticKind::TlsWithoutCertificates,
-                tls.span,
-                "no certificate source",
+                DiagnosticKind::Http01WithoutListener {
+                    name: site.name.value.clone(),
+                },
+                acme.span,
+                "validated over plain HTTP",
             );
-        } else if sources > 1 {
-            let mut diagnostic = Diagnostic::new(DiagnosticKind::ConflictingCertificates);
-            for span in &tls.source_spans {
-                diagnostic = diagnostic.label(*span, "a certificate source");
-            }
-            ctx.push(diagnostic);
         }
-        if let Some(acme) = &tls.acme {
-            if acme.domains.is_empty() {
-                ctx.error_at(DiagnosticKind::AcmeWithoutDomain, acme.span, "no `domain`");
-            }
-            if acme.challenge == AcmeChallenge::Http01 && site.listen.is_none() {
-                ctx.error_at(
-                    DiagnosticKind::Http01WithoutListener {
-                        name: site.name.value.clone(),
-                    },
-                    acme.span,
-                    "validated over plain HTTP",
-                );
-            }
-        }
-        // With conflicting sources that error comes first; the files may not even be meant.
-        if environment.check_files && sources == 1 {
-            for pair in &tls.certs {
-                for file in [&pair.cert, &pair.key] {
-                    let path = resolve_path(environment.base_dir, file);
-                    if let Err(err) = std::fs::File::open(&path) {
-                        ctx.error_at(
-                            DiagnosticKind::CertificateUnreadable {
-                                path,
-                                reason: err.to_string(),
-                            },
-                            tls.span,
-                            "read when the site starts",
-                        );
-                    }
+    }
+    // With conflicting sources that error comes first; the files may not even be meant.
+    if environment.check_files && sources == 1 {
+        for pair in &tls.certs {
+            for file in [&pair.cert, &pair.key] {
+                let path = resolve_path(environment.base_dir, file);
+                if let Err(err) = std::fs::File::open(&path) {
+                    ctx.error_at(
+                        DiagnosticKind::CertificateUnreadable {
+                            path,
+                            reason: err.to_string(),
+                        },
+                        tls.span,
+                        "read when the site starts",
+                    );
                 }
             }
         }
     }
-    for proxy in &site.proxies {
-        let target = proxy.to.value.as_str();
-        if !present_lbs.contains(&target) && !super::super::units::is_http_url(target) {
+}
+
+/// A `proxy` route: a known LB or an http(s) URL, its CA readable.
+fn check_proxy(
+    proxy: &ProxyDecl,
+    present_lbs: &[&str],
+    environment: &Environment<'_>,
+    ctx: &mut Ctx,
+) {
+    let target = proxy.to.value.as_str();
+    if !present_lbs.contains(&target) && !super::super::units::is_http_url(target) {
+        ctx.error_at(
+            DiagnosticKind::UnknownProxyTarget {
+                target: target.into(),
+                suggestion: suggest(target, present_lbs.iter().copied()),
+            },
+            proxy.to.span,
+            "unknown target",
+        );
+    }
+    // The site reads the CA when it starts, and cannot start without it.
+    if let Some(ca) = proxy.ca.as_ref().filter(|_| environment.check_files) {
+        let path = resolve_path(environment.base_dir, &ca.value);
+        if let Err(err) = std::fs::File::open(&path) {
             ctx.error_at(
-                DiagnosticKind::UnknownProxyTarget {
-                    target: target.into(),
-                    suggestion: suggest(target, present_lbs.iter().copied()),
+                DiagnosticKind::CertificateUnreadable {
+                    path,
+                    reason: err.to_string(),
                 },
-                proxy.to.span,
-                "unknown target",
+                ca.span,
+                "read when the site starts",
             );
-        }
-        // The site reads the CA when it starts, and cannot start without it.
-        if let Some(ca) = proxy.ca.as_ref().filter(|_| environment.check_files) {
-            let path = resolve_path(environment.base_dir, &ca.value);
-            if let Err(err) = std::fs::File::open(&path) {
-                ctx.error_at(
-                    DiagnosticKind::CertificateUnreadable {
-                        path,
-                        reason: err.to_string(),
-                    },
-                    ca.span,
-                    "read when the site starts",
-                );
-            }
         }
     }
 }
