@@ -312,6 +312,7 @@ impl DiagnosticKind {
         }
     }
 
+    /// One arm per kind, kept together (long, but a table) so every message reads in one place.
     pub fn message(&self) -> String {
         use DiagnosticKind::*;
         match self {
@@ -390,6 +391,7 @@ impl DiagnosticKind {
         }
     }
 
+    /// One arm per kind, kept together (long, but a table) so every help line reads in one place.
     pub fn help(&self) -> Option<String> {
         use DiagnosticKind::*;
         match self {
