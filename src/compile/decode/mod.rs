@@ -1,5 +1,5 @@
-//! Decode: the schema. A spanned KDL document becomes a typed [`Topology`], with every unknown name,
-//! wrong type and bad value reported.
+//! Decode: a spanned KDL document becomes a typed [`Topology`], with every unknown name, wrong type
+//! and bad value reported.
 //!
 //! The nodes and their settings are declared once in [`schema`]; one file decodes each kind of node
 //! (`stream`, `worker`, `lb`, `static_site`), this one the top level.
@@ -19,6 +19,7 @@ use super::diagnostic::{suggest, Diagnostic, DiagnosticKind, Span};
 use super::fields::{gather, name_span, Ctx, Fields, Spanned};
 use kdl::{KdlDocument, KdlNode};
 
+/// The typed topology, before defaults, expansion and cross-checks.
 #[derive(Debug, Default)]
 pub struct Topology {
     pub version: Option<Spanned<i128>>,
@@ -31,6 +32,7 @@ pub struct Topology {
     pub statics: Vec<StaticDecl>,
 }
 
+/// `ports from= to=` as written (an empty range is reported by expand).
 #[derive(Debug)]
 pub struct PortsDecl {
     pub from: u16,
