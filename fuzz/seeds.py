@@ -412,6 +412,14 @@ def main():
     )
     write(out, "media_hls_segmenter", "video-only", video_only[:30000])
 
+    # fast_parse: the example topologies and the diagnostics fixtures, as written.
+    root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+    for folder in ("examples/configs", "tests/diagnostics"):
+        for name in sorted(os.listdir(os.path.join(root, folder))):
+            if name.endswith(".kdl"):
+                with open(os.path.join(root, folder, name), "rb") as f:
+                    write(out, "fast_parse", name, f.read())
+
 
 if __name__ == "__main__":
     main()

@@ -225,8 +225,21 @@ fn the_walk_covers_every_url_setting_of_the_schema() {
     let walked: Vec<&str> = settings().iter().map(|s| s.name).collect();
     let compile_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/compile");
     let mut found = Vec::new();
-    for entry in std::fs::read_dir(&compile_dir).unwrap() {
-        let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+    // src/compile/ has subdirectories (decode/, expand/): walk them all.
+    let mut files = Vec::new();
+    let mut dirs = vec![compile_dir];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else {
+                files.push(path);
+            }
+        }
+    }
+    for path in files {
+        let text = std::fs::read_to_string(path).unwrap();
         for pattern in [".url(\"", "urls(\""] {
             for piece in text.split(pattern).skip(1) {
                 let name = piece.split('"').next().unwrap().to_string();

@@ -3,6 +3,7 @@
 //! Each variant carries just the data its message needs. Positions are byte spans into the topology
 //! source; [`super::report`] turns them into miette, JSON, GitHub and SARIF output.
 
+pub use super::suggest::suggest;
 use std::fmt::Write as _;
 
 /// A byte range in the topology source.
@@ -312,6 +313,7 @@ impl DiagnosticKind {
         }
     }
 
+    /// One arm per kind, kept together (long, but a table) so every message reads in one place.
     pub fn message(&self) -> String {
         use DiagnosticKind::*;
         match self {
@@ -390,6 +392,7 @@ impl DiagnosticKind {
         }
     }
 
+    /// One arm per kind, kept together (long, but a table) so every help line reads in one place.
     pub fn help(&self) -> Option<String> {
         use DiagnosticKind::*;
         match self {
@@ -589,56 +592,9 @@ impl Diagnostic {
     }
 }
 
-/// The closest candidate to `word` by edit distance, if close enough to be a plausible typo.
-pub fn suggest<'a, I, S>(word: &str, candidates: I) -> Option<String>
-where
-    I: IntoIterator<Item = S>,
-    S: AsRef<str> + 'a,
-{
-    let mut best: Option<(usize, String)> = None;
-    for candidate in candidates {
-        let candidate = candidate.as_ref();
-        let distance = edit_distance(word, candidate);
-        let limit = (word.len().max(candidate.len()) / 3).max(1);
-        if distance <= limit && best.as_ref().is_none_or(|(d, _)| distance < *d) {
-            best = Some((distance, candidate.to_string()));
-        }
-    }
-    best.map(|(_, s)| s)
-}
-
-/// Levenshtein distance over chars.
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut previous: Vec<usize> = (0..=b.len()).collect();
-    let mut current = vec![0; b.len() + 1];
-    for (i, ca) in a.chars().enumerate() {
-        current[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let substitution = previous[j] + usize::from(ca != *cb);
-            current[j + 1] = substitution.min(previous[j + 1] + 1).min(current[j] + 1);
-        }
-        std::mem::swap(&mut previous, &mut current);
-    }
-    previous[b.len()]
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn suggests_close_names_only() {
-        assert_eq!(
-            suggest("lisen", ["listen", "workers"]).as_deref(),
-            Some("listen")
-        );
-        assert_eq!(
-            suggest("chunksize", ["chunk-size", "gop-cache"]).as_deref(),
-            Some("chunk-size")
-        );
-        assert_eq!(suggest("zzz", ["listen", "workers"]), None);
-    }
 
     #[test]
     fn every_code_is_listed_once() {

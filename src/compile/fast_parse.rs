@@ -7,11 +7,62 @@
 //! and line and block comments. On anything else (type annotations, slashdash, multi-line or raw
 //! strings, other numbers, line continuations, non-ASCII outside strings, any error) it returns
 //! `None` and [`super::parse`] uses the full parser, which also produces the error messages.
+//!
+//! `ORYX_FAST_PARSE=0` turns it off ([`enabled`]). [`compare_with_kdl`] is the proof it stays honest:
+//! the fuzz target `fuzz/fuzz_targets/fast_parse.rs` and `tests/compile_fuzz_smoke.rs` run it on
+//! mutated topologies.
 
 use kdl::{KdlDocument, KdlEntry, KdlIdentifier, KdlNode, KdlValue};
 
 /// Nesting deeper than this goes to the full parser (keeps recursion bounded).
 const MAX_DEPTH: usize = 64;
+
+/// False when `ORYX_FAST_PARSE=0`: every text then takes the `kdl` crate's parser.
+pub fn enabled() -> bool {
+    std::env::var_os("ORYX_FAST_PARSE").is_none_or(|v| v != "0")
+}
+
+/// Fuzz entry point: when the fast path accepts `data`, the `kdl` crate accepts it too and builds the
+/// same tree (names, values, and every span the compiler reports). Panics on any disagreement.
+pub fn compare_with_kdl(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let Some(fast) = parse_fast(text) else {
+        return;
+    };
+    match KdlDocument::parse_v2(text) {
+        Ok(full) => assert_same_nodes(fast.nodes(), full.nodes(), text),
+        Err(error) => panic!("fast path accepted what the kdl crate refuses ({error}):\n{text:?}"),
+    }
+}
+
+fn assert_same_nodes(fast: &[KdlNode], full: &[KdlNode], text: &str) {
+    assert_eq!(fast.len(), full.len(), "node count in {text:?}");
+    for (a, b) in fast.iter().zip(full) {
+        assert_eq!(a.name().value(), b.name().value(), "{text:?}");
+        assert_eq!(a.name().span(), b.name().span(), "name span in {text:?}");
+        assert_eq!(a.entries().len(), b.entries().len(), "entries in {text:?}");
+        for (x, y) in a.entries().iter().zip(b.entries()) {
+            assert_eq!(x.value(), y.value(), "{text:?}");
+            assert_eq!(x.span(), y.span(), "entry span in {text:?}");
+            assert_eq!(
+                x.name().map(|n| n.value()),
+                y.name().map(|n| n.value()),
+                "{text:?}"
+            );
+            assert_eq!(
+                x.name().map(|n| n.span()),
+                y.name().map(|n| n.span()),
+                "{text:?}"
+            );
+        }
+        assert_eq!(a.children().is_some(), b.children().is_some(), "{text:?}");
+        if let (Some(x), Some(y)) = (a.children(), b.children()) {
+            assert_same_nodes(x.nodes(), y.nodes(), text);
+        }
+    }
+}
 
 /// Parse `text` if it stays inside the fast subset.
 pub fn parse_fast(text: &str) -> Option<KdlDocument> {
@@ -87,13 +138,13 @@ impl<'a> Parser<'a> {
         }
     }
 
-    /// Whitespace, newlines, `;` and comments between nodes.
+    /// Whitespace, newlines and comments between nodes (a `;` only ends a node: see [`Self::node`]).
     fn skip_line_space(&mut self) -> Option<()> {
         loop {
             match (self.peek(), self.peek_at(1)) {
-                (Some(b' ' | b'\t' | b'\n' | b';'), _) => self.at += 1,
+                (Some(b' ' | b'\t' | b'\n'), _) => self.at += 1,
                 (Some(b'\r'), Some(b'\n')) => self.at += 2,
-                (Some(b'/'), Some(b'/')) => self.skip_line_comment(),
+                (Some(b'/'), Some(b'/')) => self.skip_line_comment()?,
                 (Some(b'/'), Some(b'*')) => self.skip_block_comment()?,
                 _ => return Some(()),
             }
@@ -113,14 +164,32 @@ impl<'a> Parser<'a> {
         }
     }
 
-    fn skip_line_comment(&mut self) {
+    fn skip_line_comment(&mut self) -> Option<()> {
         while let Some(b) = self.peek() {
             if b == b'\n' || b == b'\r' {
                 break;
             }
-            // Comments may hold any text; stay on char boundaries by skipping bytes wholesale.
-            self.at += 1;
+            self.skip_comment_char()?;
         }
+        Some(())
+    }
+
+    /// One character of a comment. KDL v2 has more newlines (VT, FF, NEL, LS, PS) and forbids some
+    /// code points even in comments: on any of those the full parser decides.
+    fn skip_comment_char(&mut self) -> Option<()> {
+        match self.peek()? {
+            b'\t' | b'\n' | b'\r' => self.at += 1,
+            b if b < 0x20 || b == 0x7f => return None,
+            0x80.. => {
+                let c = self.text[self.at..].chars().next()?;
+                if !allowed_literally(c) {
+                    return None;
+                }
+                self.at += c.len_utf8();
+            }
+            _ => self.at += 1,
+        }
+        Some(())
     }
 
     fn skip_block_comment(&mut self) -> Option<()> {
@@ -138,7 +207,7 @@ impl<'a> Parser<'a> {
                         return Some(());
                     }
                 }
-                _ => self.at += 1,
+                _ => self.skip_comment_char()?,
             }
         }
     }
@@ -192,6 +261,11 @@ impl<'a> Parser<'a> {
             node.entries_mut().push(entry);
         }
         node.set_span((start, self.at - start));
+        // One `;` terminates the node; a second, or one after a newline, is an error for the full
+        // parser to report.
+        if self.peek() == Some(b';') {
+            self.at += 1;
+        }
         Some(node)
     }
 
@@ -343,10 +417,34 @@ impl<'a> Parser<'a> {
                 // Control characters other than tab are errors the full parser reports.
                 b if b < 0x20 && b != b'\t' => return None,
                 0x7f => return None,
+                0x80.. => {
+                    let c = self.text[self.at..].chars().next()?;
+                    if !allowed_literally(c) {
+                        return None;
+                    }
+                    self.at += c.len_utf8();
+                }
                 _ => self.at += 1,
             }
         }
     }
+}
+
+/// False for the non-ASCII code points the fast path leaves to the full parser, in strings and in
+/// comments: C1 controls (NEL is a newline in KDL v2), the line and paragraph separators, the
+/// bidirectional controls and U+FEFF (allowed only as the document's first character).
+fn allowed_literally(c: char) -> bool {
+    !(c.is_control()
+        || matches!(
+            c,
+            '\u{2028}'
+                | '\u{2029}'
+                | '\u{200e}'
+                | '\u{200f}'
+                | '\u{202a}'..='\u{202e}'
+                | '\u{2066}'..='\u{2069}'
+                | '\u{feff}'
+        ))
 }
 
 #[cfg(test)]
@@ -357,26 +455,7 @@ mod tests {
     fn assert_same(text: &str) {
         let fast = parse_fast(text).unwrap_or_else(|| panic!("fast path refused:\n{text}"));
         let full = KdlDocument::parse_v2(text).expect("valid KDL");
-        compare_nodes(fast.nodes(), full.nodes(), text);
-    }
-
-    fn compare_nodes(fast: &[KdlNode], full: &[KdlNode], text: &str) {
-        assert_eq!(fast.len(), full.len(), "{text}");
-        for (a, b) in fast.iter().zip(full) {
-            assert_eq!(a.name().value(), b.name().value(), "{text}");
-            assert_eq!(a.name().span(), b.name().span(), "{text}");
-            assert_eq!(a.entries().len(), b.entries().len(), "{text}");
-            for (x, y) in a.entries().iter().zip(b.entries()) {
-                assert_eq!(x.value(), y.value(), "{text}");
-                assert_eq!(x.span(), y.span(), "entry span in {text}");
-                assert_eq!(x.name().map(|n| n.value()), y.name().map(|n| n.value()));
-                assert_eq!(x.name().map(|n| n.span()), y.name().map(|n| n.span()));
-            }
-            assert_eq!(a.children().is_some(), b.children().is_some(), "{text}");
-            if let (Some(x), Some(y)) = (a.children(), b.children()) {
-                compare_nodes(x.nodes(), y.nodes(), text);
-            }
-        }
+        assert_same_nodes(fast.nodes(), full.nodes(), text);
     }
 
     #[test]
@@ -420,6 +499,16 @@ mod tests {
             "a\"b\"",
             "é",
             "a #inf",
+            "a \"l\u{feff}ive\"",
+            "a \"x\u{2028}y\"",
+            "a \"x\u{85}y\"",
+            "a \"x\u{202e}y\"",
+            "a\n;",
+            "a;;",
+            ";",
+            "a // x\u{b} b",
+            "a /* \u{c} */",
+            "a // \u{85} b",
         ] {
             assert!(parse_fast(text).is_none(), "{text}");
         }

@@ -40,9 +40,23 @@ pub struct Spec {
     pub node: &'static str,
     /// Positional arguments the node takes (its name, a flag).
     pub max_args: usize,
-    pub settings: &'static [(&'static str, Shape)],
+    /// Groups of settings, in the order messages list them: a group several nodes share (the
+    /// stream settings) is written once and named by each.
+    pub settings: &'static [&'static [(&'static str, Shape)]],
     /// Child nodes with their own structure, decoded by the caller.
     pub blocks: &'static [&'static str],
+}
+
+impl Spec {
+    /// Every setting, group after group.
+    pub fn settings(&self) -> impl Iterator<Item = (&'static str, Shape)> + Clone + '_ {
+        self.settings.iter().flat_map(|group| group.iter().copied())
+    }
+
+    /// Every setting's name, for suggestions and "expected" lists.
+    pub fn setting_names(&self) -> impl Iterator<Item = &'static str> + Clone + '_ {
+        self.settings().map(|(name, _)| name)
+    }
 }
 
 /// One value with the span it came from.
@@ -106,7 +120,7 @@ pub fn gather<'a>(node: &'a KdlNode, spec: &Spec, ctx: &mut Ctx) -> Fields<'a> {
         settings: Vec::new(),
         stray: false,
     };
-    let setting_names = || spec.settings.iter().map(|(n, _)| *n);
+    let setting_names = || spec.setting_names();
     for entry in node.entries() {
         match entry.name() {
             None => {
@@ -126,8 +140,8 @@ pub fn gather<'a>(node: &'a KdlNode, spec: &Spec, ctx: &mut Ctx) -> Fields<'a> {
             }
             Some(key) => {
                 let key_name = key.value();
-                match spec.settings.iter().find(|(n, _)| *n == key_name) {
-                    Some(&(name, shape)) => fields.add(
+                match spec.settings().find(|(n, _)| *n == key_name) {
+                    Some((name, shape)) => fields.add(
                         name,
                         shape,
                         vec![entry_value(entry)],
@@ -156,7 +170,7 @@ pub fn gather<'a>(node: &'a KdlNode, spec: &Spec, ctx: &mut Ctx) -> Fields<'a> {
         // A name can be both: `hls=#false` is a setting, `hls fragment="4s"` a block.
         if spec.blocks.contains(&child_name) {
             fields.blocks.push(child);
-        } else if let Some(&(name, shape)) = spec.settings.iter().find(|(n, _)| *n == child_name) {
+        } else if let Some((name, shape)) = spec.settings().find(|(n, _)| *n == child_name) {
             let values = scalar_child_values(child, shape, ctx);
             if !values.is_empty() {
                 fields.add(name, shape, values, name_span(child), ctx);

@@ -106,7 +106,8 @@ fn layout(text: &str) -> String {
 }
 
 /// Scan one line from `state`: the line with whitespace between tokens normalised, and the state
-/// and brace depth at its end.
+/// and brace depth at its end. Long because it is one state machine (normal, strings, raw strings,
+/// block comments) whose states share the cursor and the output.
 fn scan(line: &str, mut state: State, mut depth: usize) -> (String, State, usize) {
     let chars: Vec<char> = line.chars().collect();
     let mut out = String::with_capacity(line.len());

@@ -19,6 +19,7 @@ pub mod parse;
 pub mod plan;
 pub mod render;
 pub mod report;
+pub mod suggest;
 pub mod units;
 
 use diagnostic::{Diagnostic, Severity};

@@ -1,14 +1,17 @@
 //! Parse: KDL v2 text → spanned document, or every syntax error the parser recovered from.
 //!
-//! Common files take [`super::fast_parse`]; everything else, including every error, the `kdl` crate.
+//! Common files take [`super::fast_parse`] (unless `ORYX_FAST_PARSE=0`); everything else, including
+//! every error, the `kdl` crate.
 
 use super::diagnostic::{Diagnostic, DiagnosticKind, Span};
 use kdl::KdlDocument;
 
 /// Parse `text` as KDL v2. On failure, one diagnostic per parser error.
 pub fn parse(text: &str) -> Result<KdlDocument, Vec<Diagnostic>> {
-    if let Some(document) = super::fast_parse::parse_fast(text) {
-        return Ok(document);
+    if super::fast_parse::enabled() {
+        if let Some(document) = super::fast_parse::parse_fast(text) {
+            return Ok(document);
+        }
     }
     KdlDocument::parse_v2(text).map_err(|error| {
         // An unclosed string swallows the rest of its line, braces included, so the parser also

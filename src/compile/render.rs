@@ -203,78 +203,88 @@ pub fn plan_text(plan: &Plan) -> String {
     }
     for site in &plan.statics {
         let _ = writeln!(out);
-        let _ = writeln!(out, "static {}", site.name);
-        let _ = writeln!(out, "    root      {}", site.root);
-        if let Some(listen) = site.listen {
-            let _ = writeln!(
-                out,
-                "    listen    {listen}{}",
-                if site.redirect_https {
-                    " (redirects to https)"
-                } else {
-                    ""
-                }
-            );
-        }
-        if let Some(tls) = &site.tls {
-            let source = match &tls.certs {
-                CertSource::Acme(acme) => format!(
-                    "acme {} for {} via {}, cache {}{}{}",
-                    match acme.challenge {
-                        AcmeChallenge::TlsAlpn01 => "tls-alpn-01",
-                        AcmeChallenge::Http01 => "http-01",
-                    },
-                    acme.domains.join(", "),
-                    acme.directory,
-                    acme.cache,
-                    if acme.contacts.is_empty() {
-                        String::new()
-                    } else {
-                        format!(", contact {}", acme.contacts.join(", "))
-                    },
-                    acme.directory_ca
-                        .as_ref()
-                        .map(|ca| format!(", directory CA {ca}"))
-                        .unwrap_or_default()
-                ),
-                CertSource::Files { pairs } => format!(
-                    "files {}",
-                    pairs
-                        .iter()
-                        .map(|p| format!("{} + {}", p.cert, p.key))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
-                CertSource::SelfSigned { names } => {
-                    format!("self-signed for {}", names.join(", "))
-                }
-            };
-            let _ = writeln!(out, "    tls       {}  {source}", tls.listen);
-        }
-        if site.directory_listing {
-            let _ = writeln!(out, "    directory listing on");
-        }
-        for proxy in &site.proxies {
-            let mut notes = Vec::new();
-            if proxy.strip_prefix {
-                notes.push("prefix stripped".to_string());
-            }
-            if !proxy.writes {
-                notes.push("reads only".to_string());
-            }
-            if let Some(ca) = &proxy.ca {
-                notes.push(format!("ca {ca}"));
-            }
-            let notes = if notes.is_empty() {
-                String::new()
-            } else {
-                format!(" ({})", notes.join(", "))
-            };
-            let _ = writeln!(out, "    proxy     {} -> {}{notes}", proxy.prefix, proxy.to);
-        }
-        let _ = writeln!(out, "    control   {}", site.control);
+        static_lines(site, &mut out);
     }
     out
+}
+
+/// One static site: root, listeners, certificate source, proxy routes.
+fn static_lines(site: &StaticPlan, out: &mut String) {
+    let _ = writeln!(out, "static {}", site.name);
+    let _ = writeln!(out, "    root      {}", site.root);
+    if let Some(listen) = site.listen {
+        let _ = writeln!(
+            out,
+            "    listen    {listen}{}",
+            if site.redirect_https {
+                " (redirects to https)"
+            } else {
+                ""
+            }
+        );
+    }
+    if let Some(tls) = &site.tls {
+        let source = cert_source_text(&tls.certs);
+        let _ = writeln!(out, "    tls       {}  {source}", tls.listen);
+    }
+    if site.directory_listing {
+        let _ = writeln!(out, "    directory listing on");
+    }
+    for proxy in &site.proxies {
+        let mut notes = Vec::new();
+        if proxy.strip_prefix {
+            notes.push("prefix stripped".to_string());
+        }
+        if !proxy.writes {
+            notes.push("reads only".to_string());
+        }
+        if let Some(ca) = &proxy.ca {
+            notes.push(format!("ca {ca}"));
+        }
+        let notes = if notes.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", notes.join(", "))
+        };
+        let _ = writeln!(out, "    proxy     {} -> {}{notes}", proxy.prefix, proxy.to);
+    }
+    let _ = writeln!(out, "    control   {}", site.control);
+}
+
+/// Where a site's certificates come from, in one line.
+fn cert_source_text(certs: &CertSource) -> String {
+    match certs {
+        CertSource::Acme(acme) => format!(
+            "acme {} for {} via {}, cache {}{}{}",
+            match acme.challenge {
+                AcmeChallenge::TlsAlpn01 => "tls-alpn-01",
+                AcmeChallenge::Http01 => "http-01",
+            },
+            acme.domains.join(", "),
+            acme.directory,
+            acme.cache,
+            if acme.contacts.is_empty() {
+                String::new()
+            } else {
+                format!(", contact {}", acme.contacts.join(", "))
+            },
+            acme.directory_ca
+                .as_ref()
+                .map(|ca| format!(", directory CA {ca}"))
+                .unwrap_or_default()
+        ),
+        CertSource::Files { pairs } => format!(
+            "files {}",
+            pairs
+                .iter()
+                .map(|p| format!("{} + {}", p.cert, p.key))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        CertSource::SelfSigned { names } => {
+            format!("self-signed for {}", names.join(", "))
+        }
+    }
 }
 
 /// `oryx plan --diff` text: one line per role, with the changed fields under it.

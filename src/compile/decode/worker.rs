@@ -1,0 +1,62 @@
+//! Decode a `worker` node: its kind, count and binary, then its stream settings.
+
+use super::super::diagnostic::{suggest, DiagnosticKind};
+use super::super::fields::{gather, Ctx, Spanned};
+use super::super::plan::WorkerKind;
+use super::stream::{decode_stream, StreamOverrides};
+use super::{name_argument, schema};
+use kdl::KdlNode;
+
+#[derive(Debug)]
+pub struct WorkerDecl {
+    pub name: Spanned<String>,
+    pub kind: WorkerKind,
+    pub count: Option<u32>,
+    pub binary: Option<Spanned<String>>,
+    pub stream: StreamOverrides,
+}
+
+pub(super) fn decode_worker(node: &KdlNode, ctx: &mut Ctx) -> Option<WorkerDecl> {
+    let fields = gather(node, &schema::WORKER, ctx);
+    let name = name_argument(&fields, node, "worker", ctx);
+    let kind = match fields.string("kind", ctx) {
+        None => WorkerKind::Embedded,
+        Some(kind) => match kind.value.as_str() {
+            "embedded" => WorkerKind::Embedded,
+            "srs" => WorkerKind::Srs,
+            "nginx-rtmp" => WorkerKind::NginxRtmp,
+            other => {
+                ctx.error_at(
+                    DiagnosticKind::BadValue {
+                        setting: "kind".into(),
+                        value: other.into(),
+                        allowed: schema::WORKER_KINDS.to_vec(),
+                        suggestion: suggest(other, schema::WORKER_KINDS),
+                    },
+                    kind.span,
+                    "unknown worker kind",
+                );
+                WorkerKind::Embedded
+            }
+        },
+    };
+    let count = fields
+        .int("count", 1, 1000, ctx)
+        .and_then(|v| u32::try_from(v).ok());
+    let binary = fields.string("binary", ctx);
+    if let (Some(binary), WorkerKind::Embedded) = (&binary, kind) {
+        ctx.error_at(
+            DiagnosticKind::BinaryOnEmbedded,
+            binary.span,
+            "embedded workers run oryx itself",
+        );
+    }
+    let stream = decode_stream(&fields, ctx);
+    Some(WorkerDecl {
+        name: name?,
+        kind,
+        count,
+        binary,
+        stream,
+    })
+}

@@ -1,0 +1,223 @@
+//! Assemble: with validation passed and ports allocated, build the [`Plan`]'s roles — each worker's
+//! stream settings and ports, the LBs, the static sites with their certificate sources and proxies.
+
+use super::super::decode::{LbDecl, StaticDecl, TlsDecl, Topology};
+use super::super::plan::*;
+use super::ports::Assigned;
+use super::stream::{apply_overrides, default_stream};
+use super::validate::Validated;
+use super::{resolve_path, Environment, Instance};
+use std::collections::HashSet;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+/// Build the plan from a topology that passed validation, with its ports assigned.
+pub(super) fn assemble(
+    topology: &Topology,
+    validated: &Validated<'_>,
+    range: PortRange,
+    ports: Assigned,
+    env_name: Option<&str>,
+    environment: &Environment<'_>,
+) -> Option<Plan> {
+    let rtmp_routed: HashSet<String> = validated
+        .lb_workers
+        .get("rtmp-lb")
+        .map(|names| names.iter().cloned().collect())
+        .unwrap_or_default();
+    let workers: Vec<WorkerPlan> = validated
+        .instances
+        .iter()
+        .zip(&ports.workers)
+        .map(|(instance, ports)| {
+            let proxy_protocol = rtmp_routed.contains(&instance.name);
+            worker_plan(
+                topology,
+                validated,
+                instance,
+                *ports,
+                proxy_protocol,
+                environment,
+            )
+        })
+        .collect();
+    let lb_plan = |lb: &Option<LbDecl>, control: SocketAddr| -> Option<LbPlan> {
+        let lb = lb.as_ref()?;
+        Some(LbPlan {
+            listen: lb.listen.as_ref()?.value,
+            workers: validated
+                .lb_workers
+                .get(lb.role)
+                .cloned()
+                .unwrap_or_default(),
+            control,
+            auth: lb.auth.clone(),
+            cors_origins: lb.cors_origins.clone(),
+        })
+    };
+    let rtmp_lb = lb_plan(&topology.rtmp_lb, ports.rtmp_lb_control);
+    let http_lb = lb_plan(&topology.http_lb, ports.http_lb_control);
+    let api_lb = lb_plan(&topology.api_lb, ports.api_lb_control);
+    let lb_addrs: Vec<(&str, SocketAddr)> = [
+        ("rtmp-lb", &rtmp_lb),
+        ("http-lb", &http_lb),
+        ("api-lb", &api_lb),
+    ]
+    .into_iter()
+    .filter_map(|(name, lb)| lb.as_ref().map(|lb| (name, lb.listen)))
+    .collect();
+    let statics: Vec<StaticPlan> = topology
+        .statics
+        .iter()
+        .zip(ports.static_controls)
+        .map(|(site, control)| static_plan(site, &lb_addrs, environment, control))
+        .collect::<Option<_>>()?;
+    Some(Plan {
+        version: 1,
+        env: env_name.map(str::to_string),
+        ports: range,
+        shell_control: ports.shell_control,
+        workers,
+        rtmp_lb,
+        http_lb,
+        api_lb,
+        statics,
+    })
+}
+
+/// One worker instance: `defaults` and its own settings over the built-in stream settings.
+fn worker_plan(
+    topology: &Topology,
+    validated: &Validated<'_>,
+    instance: &Instance<'_>,
+    [rtmp, http, control]: [SocketAddr; 3],
+    routed_by_rtmp_lb: bool,
+    environment: &Environment<'_>,
+) -> WorkerPlan {
+    let decl = instance.decl;
+    let mut stream = default_stream();
+    apply_overrides(&mut stream, &topology.defaults);
+    apply_overrides(&mut stream, &decl.stream);
+    stream.hls.path = stream
+        .hls
+        .path
+        .map(|path| resolve_path(environment.base_dir, &path));
+    stream.hooks.ca = stream
+        .hooks
+        .ca
+        .map(|path| resolve_path(environment.base_dir, &path));
+    WorkerPlan {
+        name: instance.name.clone(),
+        group: decl.name.value.clone(),
+        kind: decl.kind,
+        binary: validated.external_binaries.get(&decl.name.value).cloned(),
+        rtmp,
+        http,
+        control,
+        proxy_protocol: decl.kind == WorkerKind::Embedded && routed_by_rtmp_lb,
+        stream,
+    }
+}
+
+fn loopback_for(addr: SocketAddr) -> SocketAddr {
+    match addr.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => {
+            SocketAddr::new(Ipv4Addr::LOCALHOST.into(), addr.port())
+        }
+        IpAddr::V6(ip) if ip.is_unspecified() => {
+            SocketAddr::new(std::net::Ipv6Addr::LOCALHOST.into(), addr.port())
+        }
+        _ => addr,
+    }
+}
+
+fn static_plan(
+    site: &StaticDecl,
+    lbs: &[(&str, SocketAddr)],
+    environment: &Environment<'_>,
+    control: SocketAddr,
+) -> Option<StaticPlan> {
+    let base = environment.base_dir;
+    let tls = match &site.tls {
+        None => None,
+        Some(tls) => {
+            let certs = cert_source(site, tls, base);
+            Some(TlsPlan {
+                listen: tls.listen.as_ref()?.value,
+                certs,
+            })
+        }
+    };
+    let proxies = site
+        .proxies
+        .iter()
+        .map(|p| {
+            let to = match lbs.iter().find(|(name, _)| *name == p.to.value) {
+                Some((_, addr)) => format!("http://{}", loopback_for(*addr)),
+                None => p.to.value.clone(),
+            };
+            ProxyRoute {
+                prefix: p.prefix.clone(),
+                to,
+                strip_prefix: p.strip_prefix,
+                writes: p.writes.unwrap_or(p.to.value != "api-lb"),
+                ca: p.ca.as_ref().map(|ca| resolve_path(base, &ca.value)),
+            }
+        })
+        .collect();
+    Some(StaticPlan {
+        name: site.name.value.clone(),
+        root: resolve_path(base, &site.root.as_ref()?.value),
+        listen: site.listen.as_ref().map(|l| l.value),
+        tls,
+        redirect_https: site.redirect_https.as_ref().is_some_and(|r| r.value),
+        directory_listing: site.directory_listing,
+        proxies,
+        control,
+    })
+}
+
+/// Where a site's certificates come from: ACME, files, or self-signed (for `localhost` when no
+/// name is given).
+fn cert_source(site: &StaticDecl, tls: &TlsDecl, base: &std::path::Path) -> CertSource {
+    if let Some(acme) = &tls.acme {
+        CertSource::Acme(AcmePlan {
+            domains: acme.domains.clone(),
+            contacts: acme.contacts.clone(),
+            directory: acme.directory.clone().unwrap_or_else(|| {
+                if acme.staging {
+                    LETS_ENCRYPT_STAGING.into()
+                } else {
+                    LETS_ENCRYPT_PRODUCTION.into()
+                }
+            }),
+            directory_ca: acme.directory_ca.as_deref().map(|p| resolve_path(base, p)),
+            challenge: acme.challenge,
+            cache: resolve_path(
+                base,
+                acme.cache
+                    .as_deref()
+                    .unwrap_or(&format!("./acme/{}", site.name.value)),
+            ),
+        })
+    } else if !tls.certs.is_empty() {
+        CertSource::Files {
+            pairs: tls
+                .certs
+                .iter()
+                .map(|pair| CertPair {
+                    cert: resolve_path(base, &pair.cert),
+                    key: resolve_path(base, &pair.key),
+                })
+                .collect(),
+        }
+    } else {
+        let names = tls.self_signed.clone().unwrap_or_default();
+        CertSource::SelfSigned {
+            names: if names.is_empty() {
+                vec!["localhost".into()]
+            } else {
+                names
+            },
+        }
+    }
+}
