@@ -10,7 +10,6 @@ pub mod http_flv;
 pub mod hub;
 pub mod merge_clock;
 pub mod metrics;
-pub mod player;
 pub mod published;
 pub mod refusals;
 pub mod role;

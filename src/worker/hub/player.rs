@@ -1,7 +1,7 @@
 //! A player's cursor into a stream's ring: where it is, what it has had, how it is stamped. Each
 //! poll takes the next batch under the stream's lock; all per-player state is here and small.
 
-use super::hub::{CachedFrame, FrameKind, Hub, Stream};
+use super::{CachedFrame, FrameKind, Hub, Stream};
 use crate::compile::plan::StreamSettings;
 use std::collections::VecDeque;
 use std::sync::Arc;
