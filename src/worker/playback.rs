@@ -201,3 +201,118 @@ async fn client_input<S: PlayerSink>(
         },
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::worker::hub::{ClientKind, Frame, FrameKind, Hub};
+    use bytes::Bytes;
+    use std::sync::atomic::Ordering;
+    use std::time::Duration;
+
+    /// A protocol that only records what the driver asked of it.
+    #[derive(Default)]
+    struct Recorder {
+        batches: Vec<Vec<u32>>,
+        publishes: Vec<bool>,
+        ended: Option<bool>,
+    }
+
+    impl PlayerSink for Recorder {
+        async fn send_batch(&mut self, frames: &[(Arc<CachedFrame>, u32)]) -> anyhow::Result<u64> {
+            self.batches
+                .push(frames.iter().map(|(_, ts)| *ts).collect());
+            Ok(frames.len() as u64)
+        }
+
+        async fn on_publish(&mut self, first: bool) -> anyhow::Result<()> {
+            self.publishes.push(first);
+            Ok(())
+        }
+
+        fn publish_gap(&self) -> std::time::Duration {
+            Duration::ZERO
+        }
+
+        async fn on_end(&mut self, had_publisher: bool) -> anyhow::Result<()> {
+            self.ended = Some(had_publisher);
+            Ok(())
+        }
+
+        async fn input(&mut self) -> anyhow::Result<usize> {
+            std::future::pending().await
+        }
+
+        async fn on_input(&mut self, _n: usize) -> anyhow::Result<bool> {
+            Ok(true)
+        }
+    }
+
+    fn video(timestamp: u32, key: bool) -> Frame {
+        Frame {
+            kind: FrameKind::Video,
+            timestamp,
+            payload: Bytes::from(vec![if key { 0x17 } else { 0x27 }, 1, 0, 0, 0]),
+        }
+    }
+
+    async fn step(playback: &mut Playback, sink: &mut Recorder) -> Step {
+        tokio::time::timeout(Duration::from_secs(5), playback.step(sink))
+            .await
+            .expect("a step within 5 s")
+    }
+
+    #[tokio::test]
+    async fn a_republish_continues_the_playback_and_a_gap_past_the_window_ends_it() {
+        let hub = Hub::new(crate::worker::hub::tests::settings());
+        let name = crate::rtmp::names::resolve_rtmp("rtmp://127.0.0.1/live", "live", "s");
+        let guard = hub.register_client("127.0.0.1", ClientKind::RtmpPlay);
+        let clock = MergeClock::new(Duration::ZERO);
+        let give_up = Some(Instant::now() + Duration::from_secs(30));
+        let mut playback = Playback::new(hub.play(&name), &guard.entry, &clock, give_up);
+        let mut sink = Recorder::default();
+
+        let mut publisher = hub.publish(&name, "", 1).unwrap();
+        publisher.push(video(1000, true));
+        publisher.push(video(1040, false));
+        assert!(matches!(step(&mut playback, &mut sink).await, Step::Sent));
+        assert_eq!(sink.publishes, [true]);
+        assert_eq!(sink.batches, [vec![0, 40]]);
+        assert_eq!(guard.entry.send_bytes.load(Ordering::Relaxed), 2);
+
+        // The publisher leaves and one comes back: the same playback goes on, timestamps after
+        // the last one sent.
+        drop(publisher);
+        let mut publisher = hub.publish(&name, "", 1).unwrap();
+        publisher.push(video(5000, true));
+        assert!(matches!(step(&mut playback, &mut sink).await, Step::Sent));
+        assert_eq!(sink.publishes, [true, false]);
+        assert_eq!(sink.batches[1], [41]);
+
+        // It leaves for longer than the (zero) window: the sink is told, and playback ends.
+        drop(publisher);
+        assert!(matches!(
+            step(&mut playback, &mut sink).await,
+            Step::Done(Ok(()))
+        ));
+        assert_eq!(sink.ended, Some(true));
+        assert_eq!(sink.batches.len(), 2);
+    }
+
+    #[tokio::test]
+    async fn no_publisher_within_the_window_ends_without_one() {
+        let hub = Hub::new(crate::worker::hub::tests::settings());
+        let name = crate::rtmp::names::resolve_rtmp("rtmp://127.0.0.1/live", "live", "never");
+        let guard = hub.register_client("127.0.0.1", ClientKind::RtmpPlay);
+        let clock = MergeClock::new(Duration::ZERO);
+        let give_up = Some(Instant::now() + Duration::from_millis(50));
+        let mut playback = Playback::new(hub.play(&name), &guard.entry, &clock, give_up);
+        let mut sink = Recorder::default();
+        assert!(matches!(
+            step(&mut playback, &mut sink).await,
+            Step::Done(Ok(()))
+        ));
+        assert_eq!(sink.ended, Some(false));
+        assert!(sink.batches.is_empty() && sink.publishes.is_empty());
+    }
+}
