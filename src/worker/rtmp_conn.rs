@@ -236,35 +236,12 @@ pub(crate) async fn serve_session(
                         );
                         continue;
                     }
-                    let stream_name = names::resolve_rtmp(&conn.tc_url, &conn.app, &name);
-                    let who = conn.subject(&stream_name);
-                    match admission::publish(&conn.ctx, &who, &conn.guard.entry).await {
-                        Ok(p) => {
-                            conn.session.accept_publish(stream_id, &name);
+                    match admit_publisher(&mut conn, stream_id, &name).await {
+                        Some(admitted) => {
                             grow_buffer = true;
-                            tracing::info!(stream = %stream_name.key(), client = %conn.ip, "publish");
-                            publisher = Some((p, stream_name));
+                            publisher = Some(admitted);
                         }
-                        Err(PublishRefused::Hook(err)) => {
-                            tracing::info!(stream = %stream_name.key(), %err, "publish refused by hook");
-                            conn.session.reject_publish(
-                                stream_id,
-                                "NetStream.Publish.Unauthorized",
-                                &err,
-                            );
-                            let _ = conn.flush_session().await;
-                            return Ok(());
-                        }
-                        Err(PublishRefused::Hub(err)) => {
-                            tracing::info!(%err, "publish refused");
-                            conn.session.reject_publish(
-                                stream_id,
-                                "NetStream.Publish.BadName",
-                                &err.to_string(),
-                            );
-                            let _ = conn.flush_session().await;
-                            return Ok(());
-                        }
+                        None => return Ok(()),
                     }
                 }
                 ServerEvent::Media {
@@ -309,28 +286,9 @@ pub(crate) async fn serve_session(
                 let _ = conn.flush_session().await;
                 break Ok(());
             }
-            let stream_name = names::resolve_rtmp(&conn.tc_url, &conn.app, &name);
-            let who = conn.subject(&stream_name);
-            let admitted =
-                admission::play(&conn.ctx, &who, &conn.guard.entry, ClientKind::RtmpPlay).await;
-            let player = match admitted {
-                Ok(player) => player,
-                Err(err) => {
-                    tracing::info!(stream = %stream_name.key(), %err, "play refused by hook");
-                    conn.session
-                        .reject_play(stream_id, "NetStream.Play.Unauthorized", &err);
-                    let _ = conn.flush_session().await;
-                    return Ok(());
-                }
-            };
-            conn.session.accept_play(stream_id, &name);
-            conn.flush_session().await?;
             // Players read little: free the publisher-sized read buffer before the long wait.
             drop(std::mem::take(&mut buf));
-            let result = play_loop(&mut conn, &mut rd, player, stream_id, &name).await;
-            conn.ctx
-                .hook_after(HookAction::OnStop, &conn.subject(&stream_name));
-            return result;
+            return serve_player(&mut conn, &mut rd, stream_id, &name).await;
         }
     };
     if let Some((p, name)) = publisher.take() {
@@ -339,6 +297,65 @@ pub(crate) async fn serve_session(
             .hook_after(HookAction::OnUnpublish, &conn.subject(&name));
         tracing::info!(stream = %name.key(), "unpublish (connection closed)");
     }
+    result
+}
+
+/// Admit a publisher (hook, hub) and answer it; `None` when refused (the refusal is sent).
+async fn admit_publisher(
+    conn: &mut Conn,
+    stream_id: u32,
+    name: &str,
+) -> Option<(Publisher, StreamName)> {
+    let stream_name = names::resolve_rtmp(&conn.tc_url, &conn.app, name);
+    let who = conn.subject(&stream_name);
+    match admission::publish(&conn.ctx, &who, &conn.guard.entry).await {
+        Ok(p) => {
+            conn.session.accept_publish(stream_id, name);
+            tracing::info!(stream = %stream_name.key(), client = %conn.ip, "publish");
+            Some((p, stream_name))
+        }
+        Err(PublishRefused::Hook(err)) => {
+            tracing::info!(stream = %stream_name.key(), %err, "publish refused by hook");
+            conn.session
+                .reject_publish(stream_id, "NetStream.Publish.Unauthorized", &err);
+            let _ = conn.flush_session().await;
+            None
+        }
+        Err(PublishRefused::Hub(err)) => {
+            tracing::info!(%err, "publish refused");
+            conn.session
+                .reject_publish(stream_id, "NetStream.Publish.BadName", &err.to_string());
+            let _ = conn.flush_session().await;
+            None
+        }
+    }
+}
+
+/// Admit a player (hook, hub), answer it and play until it ends; the connection ends with it.
+async fn serve_player(
+    conn: &mut Conn,
+    rd: &mut OwnedReadHalf,
+    stream_id: u32,
+    name: &str,
+) -> anyhow::Result<()> {
+    let stream_name = names::resolve_rtmp(&conn.tc_url, &conn.app, name);
+    let who = conn.subject(&stream_name);
+    let admitted = admission::play(&conn.ctx, &who, &conn.guard.entry, ClientKind::RtmpPlay).await;
+    let player = match admitted {
+        Ok(player) => player,
+        Err(err) => {
+            tracing::info!(stream = %stream_name.key(), %err, "play refused by hook");
+            conn.session
+                .reject_play(stream_id, "NetStream.Play.Unauthorized", &err);
+            let _ = conn.flush_session().await;
+            return Ok(());
+        }
+    };
+    conn.session.accept_play(stream_id, name);
+    conn.flush_session().await?;
+    let result = play_loop(conn, rd, player, stream_id, name).await;
+    conn.ctx
+        .hook_after(HookAction::OnStop, &conn.subject(&stream_name));
     result
 }
 
