@@ -141,6 +141,10 @@ async fn handle(
 
 /// Serve a connection from `session`'s state on, `first_bytes` being its first input. Also the entry
 /// point for sockets the rtmp-lb hands over (`super::handoff`), whose handshake happened elsewhere.
+///
+/// Long for a reason: it is the connection's one read loop (merged reads, budgets, kick), and the
+/// state the loop carries (the publisher, the read buffer, pending bytes) is what a split would have
+/// to pass around; the per-event work lives in `admit_publisher` and `serve_player`.
 pub(crate) async fn serve_session(
     ctx: Arc<WorkerContext>,
     mut rd: OwnedReadHalf,
