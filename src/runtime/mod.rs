@@ -13,8 +13,6 @@ pub mod lb_start;
 pub mod logging;
 pub mod metrics_merge;
 pub mod port_owner;
-pub mod preflight;
-pub mod reload;
 pub mod role;
 pub mod rtmp_lb;
 pub mod shell;

@@ -2,9 +2,11 @@
 //! GOP cache and then live tags, with the same slow-consumer rules as RTMP players. A republish
 //! within the `http-flv wait` window continues the same response.
 
+use super::admission;
 use super::context::{HookSubject, WorkerContext};
 use super::hooks::HookAction;
-use super::hub::{ClientGuard, ClientKind, Player, PlayerEvent};
+use super::hub::{CachedFrame, ClientGuard, ClientKind};
+use super::playback::{Playback, PlayerSink, Step};
 use crate::media::flv;
 use crate::rtmp::names::StreamName;
 use axum::body::Body;
@@ -12,8 +14,6 @@ use axum::http::{header, HeaderValue, Response, StatusCode};
 use bytes::{Bytes, BytesMut};
 use std::sync::Arc;
 use std::time::Duration;
-
-const BATCH_FRAMES: usize = 1024;
 
 fn status(code: StatusCode, text: &str) -> Response<Body> {
     let mut response = Response::new(Body::from(text.to_string()));
@@ -23,112 +23,92 @@ fn status(code: StatusCode, text: &str) -> Response<Body> {
 
 /// Everything one FLV response holds while it streams; ends hooks and counters when dropped.
 struct FlvPlayback {
-    ctx: Arc<WorkerContext>,
-    player: Player,
+    playback: Playback,
+    sink: FlvSink,
     guard: ClientGuard,
-    name: StreamName,
-    ip: String,
-    header_sent: bool,
-    /// Wait for the merge tick before the next poll (not after the first batch: the GOP goes at once).
-    merge_next: bool,
 }
 
 impl Drop for FlvPlayback {
     fn drop(&mut self) {
         let who = HookSubject {
             client_id: self.guard.entry.id,
-            ip: &self.ip,
-            name: &self.name,
+            ip: &self.sink.ip,
+            name: &self.sink.name,
             tc_url: "",
         };
-        self.ctx.hook_after(HookAction::OnStop, &who);
+        self.sink.ctx.hook_after(HookAction::OnStop, &who);
     }
 }
 
 impl FlvPlayback {
     /// The next piece of the body; `None` ends the response.
     async fn next_chunk(&mut self) -> Option<Bytes> {
-        if self.merge_next && !self.ctx.merge_clock.window().is_zero() {
-            let cancel = self.guard.entry.cancel.clone();
-            tokio::select! {
-                _ = self.ctx.merge_clock.next_tick() => {}
-                _ = cancel.cancelled() => return None,
-            }
-        }
-        loop {
-            let stream = self.player.stream().clone();
-            let notified = stream.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            match self.player.poll(BATCH_FRAMES) {
-                PlayerEvent::Frames(frames) => {
-                    self.merge_next = frames.len() < BATCH_FRAMES;
-                    let size: usize = frames.iter().map(|(f, _)| f.frame.payload.len() + 15).sum();
-                    let mut out = BytesMut::with_capacity(size + flv::FILE_HEADER_LEN);
-                    if !self.header_sent {
-                        out.extend_from_slice(&flv::file_header(true, true));
-                        self.header_sent = true;
-                    }
-                    for (cached, ts) in &frames {
-                        let frame = &cached.frame;
-                        // An RTMP message length is 24-bit too, so every frame fits a tag.
-                        if let Err(err) = flv::write_tag(&mut out, frame.kind, *ts, &frame.payload)
-                        {
-                            tracing::warn!(stream = %self.name.key(), "FLV tag dropped: {err}");
-                        }
-                    }
-                    let n = out.len() as u64;
-                    self.guard.entry.add_send(n);
-                    stream.add_send_bytes(n);
-                    return Some(out.freeze());
-                }
-                PlayerEvent::Published => continue,
-                // An FLV body cannot say "unpublished". An encoder that reconnects (OBS does) is
-                // back within seconds: keep the response open for `wait`, and a republish goes on
-                // in the same body, timestamps continuing and fresh sequence headers first, as for
-                // RTMP players. Past `wait`, end it so the client can reconnect.
-                PlayerEvent::Unpublished => {
-                    let wait = Duration::from_millis(self.ctx.settings().http_flv.wait_ms);
-                    let deadline = tokio::time::Instant::now() + wait;
-                    let cancel = self.guard.entry.cancel.clone();
-                    let republished = tokio::select! {
-                        published = wait_for_publisher(&mut self.player, deadline) => published,
-                        _ = cancel.cancelled() => false,
-                    };
-                    if !republished {
-                        tracing::info!(stream = %self.name.key(), client = %self.ip, "FLV response ended: the publisher did not come back within http-flv wait ({wait:?})");
-                        return None;
-                    }
-                }
-                PlayerEvent::TooSlow => return None,
-                PlayerEvent::Idle => {
-                    let cancel = self.guard.entry.cancel.clone();
-                    tokio::select! {
-                        _ = &mut notified => {}
-                        _ = cancel.cancelled() => return None,
-                    }
-                }
+        match self.playback.step(&mut self.sink).await {
+            Step::Sent => self.sink.chunk.take(),
+            Step::Done(Ok(())) => None,
+            Step::Done(Err(err)) => {
+                tracing::debug!(stream = %self.sink.name.key(), %err, "FLV response ended");
+                None
             }
         }
     }
 }
 
-/// Wait until `player`'s stream has a publisher, at most until `deadline`; false when none came.
-async fn wait_for_publisher(player: &mut Player, deadline: tokio::time::Instant) -> bool {
-    loop {
-        let stream = player.stream().clone();
-        let notified = stream.notified();
-        tokio::pin!(notified);
-        notified.as_mut().enable();
-        if matches!(player.poll(0), PlayerEvent::Published) {
-            return true;
+/// An FLV body: each batch becomes one chunk of tags (the file header before the first).
+struct FlvSink {
+    ctx: Arc<WorkerContext>,
+    name: StreamName,
+    ip: String,
+    header_sent: bool,
+    /// The chunk the last batch made, until the body takes it.
+    chunk: Option<Bytes>,
+}
+
+impl PlayerSink for FlvSink {
+    async fn send_batch(&mut self, frames: &[(Arc<CachedFrame>, u32)]) -> anyhow::Result<u64> {
+        let size: usize = frames.iter().map(|(f, _)| f.frame.payload.len() + 15).sum();
+        let mut out = BytesMut::with_capacity(size + flv::FILE_HEADER_LEN);
+        if !self.header_sent {
+            out.extend_from_slice(&flv::file_header(true, true));
+            self.header_sent = true;
         }
-        if tokio::time::timeout_at(deadline, &mut notified)
-            .await
-            .is_err()
-        {
-            return false;
+        for (cached, ts) in frames {
+            let frame = &cached.frame;
+            // An RTMP message length is 24-bit too, so every frame fits a tag.
+            if let Err(err) = flv::write_tag(&mut out, frame.kind, *ts, &frame.payload) {
+                tracing::warn!(stream = %self.name.key(), "FLV tag dropped: {err}");
+            }
         }
+        let written = out.len() as u64;
+        self.chunk = Some(out.freeze());
+        Ok(written)
+    }
+
+    async fn on_publish(&mut self, _first: bool) -> anyhow::Result<()> {
+        Ok(())
+    }
+
+    // An FLV body cannot say "unpublished". An encoder that reconnects (OBS does) is back within
+    // seconds: keep the response open for `wait`, and a republish goes on in the same body,
+    // timestamps continuing and fresh sequence headers first, as for RTMP players. Past `wait`,
+    // end it so the client can reconnect.
+    fn publish_gap(&self) -> Duration {
+        Duration::from_millis(self.ctx.settings().http_flv.wait_ms)
+    }
+
+    async fn on_end(&mut self, _had_publisher: bool) -> anyhow::Result<()> {
+        let wait = self.publish_gap();
+        tracing::info!(stream = %self.name.key(), client = %self.ip, "FLV response ended: the publisher did not come back within http-flv wait ({wait:?})");
+        Ok(())
+    }
+
+    /// The request is all an FLV client sends.
+    async fn input(&mut self) -> anyhow::Result<usize> {
+        std::future::pending().await
+    }
+
+    async fn on_input(&mut self, _n: usize) -> anyhow::Result<bool> {
+        Ok(true)
     }
 }
 
@@ -153,29 +133,29 @@ pub async fn serve(ctx: Arc<WorkerContext>, name: StreamName, ip: String) -> Res
         name: &name,
         tc_url: &tc_url,
     };
-    if let Err(err) = ctx.hook(HookAction::OnPlay, &who).await {
-        return status(StatusCode::FORBIDDEN, &format!("refused: {err}\n"));
-    }
-    let mut player = ctx.hub.play(&name);
-    guard.entry.describe(
-        ClientKind::FlvPlay,
-        "",
-        Some(&name),
-        Some(player.stream().id),
-    );
+    let player = match admission::play(&ctx, &who, &guard.entry, ClientKind::FlvPlay).await {
+        Ok(player) => player,
+        Err(err) => return status(StatusCode::FORBIDDEN, &format!("refused: {err}\n")),
+    };
+    let mut playback = Playback::new(player, &guard.entry, &ctx.merge_clock, None);
     let wait = Duration::from_millis(ctx.settings().http_flv.wait_ms);
-    if !wait_for_publisher(&mut player, tokio::time::Instant::now() + wait).await {
+    if !playback
+        .wait_for_publisher(tokio::time::Instant::now() + wait)
+        .await
+    {
         tracing::info!(stream = %name.key(), client = %ip, "FLV request refused: no publisher within http-flv wait ({wait:?})");
         return status(StatusCode::NOT_FOUND, "stream not found\n");
     }
     let playback = FlvPlayback {
-        ctx,
-        player,
+        playback,
+        sink: FlvSink {
+            ctx,
+            name,
+            ip,
+            header_sent: false,
+            chunk: None,
+        },
         guard,
-        name,
-        ip,
-        header_sent: false,
-        merge_next: false,
     };
     let body = futures_util::stream::unfold((playback, slot), |(mut playback, slot)| async move {
         playback

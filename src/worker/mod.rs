@@ -1,5 +1,6 @@
 //! The embedded streaming worker: stream hub (one publisher → many players, GOP cache), RTMP, HTTP-FLV,
 //! HLS and the SRS-compatible API.
+pub mod admission;
 pub mod api;
 pub mod context;
 pub mod counters;
@@ -12,7 +13,7 @@ pub mod http_flv;
 pub mod hub;
 pub mod merge_clock;
 pub mod metrics;
-pub mod player;
+pub mod playback;
 pub mod published;
 pub mod refusals;
 pub mod role;

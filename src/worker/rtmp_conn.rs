@@ -1,10 +1,11 @@
 //! The worker's RTMP listener: accepts connections (optionally behind a PROXY v2 header), drives a
 //! server session, and runs each connection as a publisher into the hub or a player out of it.
 
+use super::admission::{self, PublishRefused};
 use super::context::{HookSubject, WorkerContext};
-use super::frame_kind::{frame_kind, media_kind};
 use super::hooks::HookAction;
-use super::hub::{ClientGuard, ClientKind, Frame, Player, PlayerEvent, Publisher};
+use super::hub::{CachedFrame, ClientGuard, ClientKind, Frame, Player, Publisher, Stream};
+use super::playback::{Playback, PlayerSink};
 use super::rtmp_input::{self, ConnInput};
 use super::vectored::WriteQueue;
 use crate::net::write_deadline::WRITE_TIMEOUT;
@@ -25,13 +26,13 @@ use tokio::net::{TcpListener, TcpStream};
 const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 /// Longest fmt-0 chunk header: 3-byte basic header, 11-byte message header, extended timestamp.
 const MAX_MESSAGE_HEADER: usize = 18;
-/// Frames taken from the ring per batch.
-const BATCH_FRAMES: usize = 1024;
 /// Read buffer of a publisher: a merged read of ~100 ms of a 4 Mbit/s stream in one call.
 const READ_BUFFER: usize = 64 * 1024;
 /// Read buffer until a connection publishes: enough for the handshake and commands, and small, since
 /// thousands of players connect at once and the allocator keeps what they briefly used.
 const HELLO_BUFFER: usize = 2048;
+
+use super::frame_kind::{frame_kind, media_kind};
 
 /// Accept RTMP connections until the listener fails.
 pub async fn serve(listener: TcpListener, ctx: Arc<WorkerContext>) {
@@ -129,6 +130,10 @@ async fn handle(
 
 /// Serve a connection from `session`'s state on, `first_bytes` being its first input. Also the entry
 /// point for sockets the rtmp-lb hands over (`super::handoff`), whose handshake happened elsewhere.
+///
+/// Long for a reason: it is the connection's one read loop (merged reads, budgets, kick), and the
+/// state the loop carries (the publisher, the read buffer, pending bytes) is what a split would have
+/// to pass around; the per-event work lives in `admit_publisher` and `serve_player`.
 pub(crate) async fn serve_session(
     ctx: Arc<WorkerContext>,
     mut rd: OwnedReadHalf,
@@ -224,48 +229,12 @@ pub(crate) async fn serve_session(
                         );
                         continue;
                     }
-                    let stream_name = names::resolve_rtmp(&conn.tc_url, &conn.app, &name);
-                    if let Err(err) = conn
-                        .ctx
-                        .hook(HookAction::OnPublish, &conn.subject(&stream_name))
-                        .await
-                    {
-                        tracing::info!(stream = %stream_name.key(), %err, "publish refused by hook");
-                        conn.session.reject_publish(
-                            stream_id,
-                            "NetStream.Publish.Unauthorized",
-                            &err,
-                        );
-                        let _ = conn.flush_session().await;
-                        return Ok(());
-                    }
-                    match conn
-                        .ctx
-                        .hub
-                        .publish(&stream_name, &conn.tc_url, conn.guard.entry.id)
-                    {
-                        Ok(p) => {
-                            conn.guard.entry.describe(
-                                ClientKind::FmlePublish,
-                                &conn.tc_url,
-                                Some(&stream_name),
-                                Some(p.stream_id()),
-                            );
-                            conn.session.accept_publish(stream_id, &name);
+                    match admit_publisher(&mut conn, stream_id, &name).await {
+                        Some(admitted) => {
                             grow_buffer = true;
-                            tracing::info!(stream = %stream_name.key(), client = %conn.ip, "publish");
-                            publisher = Some((p, stream_name));
+                            publisher = Some(admitted);
                         }
-                        Err(err) => {
-                            tracing::info!(%err, "publish refused");
-                            conn.session.reject_publish(
-                                stream_id,
-                                "NetStream.Publish.BadName",
-                                &err.to_string(),
-                            );
-                            let _ = conn.flush_session().await;
-                            return Ok(());
-                        }
+                        None => return Ok(()),
                     }
                 }
                 ServerEvent::Media {
@@ -310,33 +279,9 @@ pub(crate) async fn serve_session(
                 let _ = conn.flush_session().await;
                 break Ok(());
             }
-            let stream_name = names::resolve_rtmp(&conn.tc_url, &conn.app, &name);
-            if let Err(err) = conn
-                .ctx
-                .hook(HookAction::OnPlay, &conn.subject(&stream_name))
-                .await
-            {
-                tracing::info!(stream = %stream_name.key(), %err, "play refused by hook");
-                conn.session
-                    .reject_play(stream_id, "NetStream.Play.Unauthorized", &err);
-                let _ = conn.flush_session().await;
-                return Ok(());
-            }
-            let player = conn.ctx.hub.play(&stream_name);
-            conn.guard.entry.describe(
-                ClientKind::RtmpPlay,
-                &conn.tc_url,
-                Some(&stream_name),
-                Some(player.stream().id),
-            );
-            conn.session.accept_play(stream_id, &name);
-            conn.flush_session().await?;
             // Players read little: free the publisher-sized read buffer before the long wait.
             drop(std::mem::take(&mut buf));
-            let result = play_loop(&mut conn, &mut rd, player, stream_id, &name).await;
-            conn.ctx
-                .hook_after(HookAction::OnStop, &conn.subject(&stream_name));
-            return result;
+            return serve_player(&mut conn, &mut rd, stream_id, &name).await;
         }
     };
     if let Some((p, name)) = publisher.take() {
@@ -348,149 +293,195 @@ pub(crate) async fn serve_session(
     result
 }
 
+/// Admit a publisher (hook, hub) and answer it; `None` when refused (the refusal is sent).
+async fn admit_publisher(
+    conn: &mut Conn,
+    stream_id: u32,
+    name: &str,
+) -> Option<(Publisher, StreamName)> {
+    let stream_name = names::resolve_rtmp(&conn.tc_url, &conn.app, name);
+    let who = conn.subject(&stream_name);
+    match admission::publish(&conn.ctx, &who, &conn.guard.entry).await {
+        Ok(p) => {
+            conn.session.accept_publish(stream_id, name);
+            tracing::info!(stream = %stream_name.key(), client = %conn.ip, "publish");
+            Some((p, stream_name))
+        }
+        Err(PublishRefused::Hook(err)) => {
+            tracing::info!(stream = %stream_name.key(), %err, "publish refused by hook");
+            conn.session
+                .reject_publish(stream_id, "NetStream.Publish.Unauthorized", &err);
+            let _ = conn.flush_session().await;
+            None
+        }
+        Err(PublishRefused::Hub(err)) => {
+            tracing::info!(%err, "publish refused");
+            conn.session
+                .reject_publish(stream_id, "NetStream.Publish.BadName", &err.to_string());
+            let _ = conn.flush_session().await;
+            None
+        }
+    }
+}
+
+/// Admit a player (hook, hub), answer it and play until it ends; the connection ends with it.
+async fn serve_player(
+    conn: &mut Conn,
+    rd: &mut OwnedReadHalf,
+    stream_id: u32,
+    name: &str,
+) -> anyhow::Result<()> {
+    let stream_name = names::resolve_rtmp(&conn.tc_url, &conn.app, name);
+    let who = conn.subject(&stream_name);
+    let admitted = admission::play(&conn.ctx, &who, &conn.guard.entry, ClientKind::RtmpPlay).await;
+    let player = match admitted {
+        Ok(player) => player,
+        Err(err) => {
+            tracing::info!(stream = %stream_name.key(), %err, "play refused by hook");
+            conn.session
+                .reject_play(stream_id, "NetStream.Play.Unauthorized", &err);
+            let _ = conn.flush_session().await;
+            return Ok(());
+        }
+    };
+    conn.session.accept_play(stream_id, name);
+    conn.flush_session().await?;
+    let result = play_loop(conn, rd, player, stream_id, name).await;
+    conn.ctx
+        .hook_after(HookAction::OnStop, &conn.subject(&stream_name));
+    result
+}
+
 /// Send the stream to a player until it leaves, is kicked or falls behind for good.
 async fn play_loop(
     conn: &mut Conn,
     rd: &mut OwnedReadHalf,
-    mut player: Player,
+    player: Player,
     stream_id: u32,
     name: &str,
 ) -> anyhow::Result<()> {
-    let chunk_size = conn.session.out_chunk_size();
-    let merge = conn.ctx.merge_clock.window();
-    let stream = player.stream().clone();
-    let cancel = conn.guard.entry.cancel.clone();
-    let mut queue = WriteQueue::default();
-    let mut buf = vec![0u8; 1024];
-    let mut merge_next = false;
     let wait = Duration::from_millis(conn.ctx.settings().play_wait_ms);
-    // While there is no publisher: when to stop waiting for one. Set at the start and when the
-    // publisher leaves; the unpublish notice is held until then, since ffmpeg and rtmpdump stop at
-    // it and an encoder that reconnects is back within seconds: a republish in time goes on in the
+    // The unpublish notice is held until `play-wait` passes, since ffmpeg and rtmpdump stop at it
+    // and an encoder that reconnects is back within seconds: a republish in time goes on in the
     // same play, new sequence headers first, as an HTTP-FLV body does.
-    let mut give_up = Some(tokio::time::Instant::now() + wait);
-    let mut had_publisher = false;
-    loop {
-        if merge_next {
-            // Merge the next writes: wait for the worker's merge tick (not registered as a waiter
-            // of the stream, so the publisher does not touch this player), but keep answering the
-            // player meanwhile.
-            let clock = conn.ctx.merge_clock.clone();
-            let tick = clock.next_tick();
-            tokio::pin!(tick);
-            loop {
-                tokio::select! {
-                    _ = &mut tick => break,
-                    r = rd.read(&mut buf) => {
-                        if !player_input(conn, r?, &buf).await? {
-                            return Ok(());
-                        }
-                    }
-                    // A player may stay silent, but not in the middle of a message.
-                    _ = rtmp_input::sleep_until(conn.input.stall_deadline(&conn.session)) => {
-                        return Err(conn.input.idle_error());
-                    }
-                    _ = cancel.cancelled() => return Ok(()),
-                }
-            }
-            merge_next = false;
+    let give_up = Some(tokio::time::Instant::now() + wait);
+    let mut sink = RtmpSink {
+        stream: player.stream().clone(),
+        chunk_size: conn.session.out_chunk_size(),
+        conn,
+        rd,
+        stream_id,
+        name,
+        wait,
+        queue: WriteQueue::default(),
+        buf: vec![0u8; 1024],
+    };
+    let mut playback = Playback::new(
+        player,
+        &sink.conn.guard.entry,
+        &sink.conn.ctx.merge_clock,
+        give_up,
+    );
+    playback.run(&mut sink).await
+}
+
+/// An RTMP player: batches go out as chunked messages on the connection's message stream.
+struct RtmpSink<'a> {
+    stream: Arc<Stream>,
+    conn: &'a mut Conn,
+    rd: &'a mut OwnedReadHalf,
+    chunk_size: usize,
+    stream_id: u32,
+    name: &'a str,
+    wait: Duration,
+    queue: WriteQueue,
+    buf: Vec<u8>,
+}
+
+impl PlayerSink for RtmpSink<'_> {
+    async fn send_batch(&mut self, frames: &[(Arc<CachedFrame>, u32)]) -> anyhow::Result<u64> {
+        let queue = &mut self.queue;
+        if self.conn.session.has_output() {
+            queue.push(self.conn.session.take_output());
         }
-        let notified = stream.notified();
-        tokio::pin!(notified);
-        notified.as_mut().enable();
-        let full_batch;
-        match player.poll(BATCH_FRAMES) {
-            PlayerEvent::Frames(frames) => {
-                full_batch = frames.len() >= BATCH_FRAMES;
-                if conn.session.has_output() {
-                    queue.push(conn.session.take_output());
-                }
-                // All headers of the batch go into one buffer, cut into one slice per frame: one
-                // allocation per batch instead of one growth step per header, and none kept by an
-                // idle player (a GOP burst's would be kilobytes).
-                let mut headers = BytesMut::with_capacity(frames.len() * MAX_MESSAGE_HEADER);
-                let mut ends = Vec::with_capacity(frames.len());
-                for (cached, ts) in &frames {
-                    let kind = media_kind(cached.frame.kind);
-                    put_message_header(
-                        &mut headers,
-                        kind.csid(),
-                        *ts,
-                        cached.frame.payload.len(),
-                        kind.type_id(),
-                        stream_id,
-                    );
-                    ends.push(headers.len());
-                }
-                let all_headers = headers.freeze();
-                queue.reserve(2 * frames.len());
-                let mut start = 0;
-                for ((cached, ts), end) in frames.iter().zip(ends) {
-                    queue.push(all_headers.slice(start..end));
-                    start = end;
-                    if *ts >= 0xFF_FFFF {
-                        let kind = media_kind(cached.frame.kind);
-                        let payload = &cached.frame.payload;
-                        queue.push(chunked_body(chunk_size, kind.csid(), Some(*ts), payload));
-                    } else {
-                        queue.push(cached.chunked(chunk_size).clone());
-                    }
-                }
-                drop(frames);
-                let written = tokio::time::timeout(WRITE_TIMEOUT, queue.flush(&mut conn.wr))
-                    .await
-                    .map_err(|_| {
-                        anyhow::anyhow!("player accepted nothing for {WRITE_TIMEOUT:?}")
-                    })??;
-                conn.guard.entry.add_send(written);
-                stream.add_send_bytes(written);
-            }
-            PlayerEvent::Published => {
-                give_up = None;
-                if !std::mem::replace(&mut had_publisher, true) {
-                    conn.session.publish_notify(stream_id, name);
-                    conn.flush_session().await?;
-                }
-                continue;
-            }
-            PlayerEvent::Unpublished => {
-                give_up = Some(tokio::time::Instant::now() + wait);
-                continue;
-            }
-            PlayerEvent::TooSlow => {
-                anyhow::bail!("player fell behind too often");
-            }
-            PlayerEvent::Idle => {
-                let deadline = give_up.unwrap_or_else(tokio::time::Instant::now);
-                if give_up.is_some_and(|t| t <= tokio::time::Instant::now()) {
-                    return end_without_publisher(
-                        conn,
-                        rd,
-                        &stream,
-                        stream_id,
-                        name,
-                        had_publisher,
-                    )
-                    .await;
-                }
-                tokio::select! {
-                    _ = &mut notified => {}
-                    _ = tokio::time::sleep_until(deadline), if give_up.is_some() => {}
-                    r = rd.read(&mut buf) => {
-                        if !player_input(conn, r?, &buf).await? {
-                            return Ok(());
-                        }
-                    }
-                    // A player may stay silent, but not in the middle of a message.
-                    _ = rtmp_input::sleep_until(conn.input.stall_deadline(&conn.session)) => {
-                        return Err(conn.input.idle_error());
-                    }
-                    _ = cancel.cancelled() => return Ok(()),
-                }
-                continue;
+        // All headers of the batch go into one buffer, cut into one slice per frame: one
+        // allocation per batch instead of one growth step per header, and none kept by an idle
+        // player (a GOP burst's would be kilobytes).
+        let mut headers = BytesMut::with_capacity(frames.len() * MAX_MESSAGE_HEADER);
+        let mut ends = Vec::with_capacity(frames.len());
+        for (cached, ts) in frames {
+            let kind = media_kind(cached.frame.kind);
+            put_message_header(
+                &mut headers,
+                kind.csid(),
+                *ts,
+                cached.frame.payload.len(),
+                kind.type_id(),
+                self.stream_id,
+            );
+            ends.push(headers.len());
+        }
+        let all_headers = headers.freeze();
+        queue.reserve(2 * frames.len());
+        let mut start = 0;
+        for ((cached, ts), end) in frames.iter().zip(ends) {
+            queue.push(all_headers.slice(start..end));
+            start = end;
+            if *ts >= 0xFF_FFFF {
+                let kind = media_kind(cached.frame.kind);
+                let payload = &cached.frame.payload;
+                queue.push(chunked_body(
+                    self.chunk_size,
+                    kind.csid(),
+                    Some(*ts),
+                    payload,
+                ));
+            } else {
+                queue.push(cached.chunked(self.chunk_size).clone());
             }
         }
-        merge_next = !merge.is_zero() && !full_batch;
+        let written = tokio::time::timeout(WRITE_TIMEOUT, queue.flush(&mut self.conn.wr))
+            .await
+            .map_err(|_| anyhow::anyhow!("player accepted nothing for {WRITE_TIMEOUT:?}"))??;
+        Ok(written)
+    }
+
+    async fn on_publish(&mut self, first: bool) -> anyhow::Result<()> {
+        if first {
+            self.conn.session.publish_notify(self.stream_id, self.name);
+            self.conn.flush_session().await?;
+        }
+        Ok(())
+    }
+
+    fn publish_gap(&self) -> Duration {
+        self.wait
+    }
+
+    async fn on_end(&mut self, had_publisher: bool) -> anyhow::Result<()> {
+        end_without_publisher(
+            self.conn,
+            self.rd,
+            &self.stream,
+            self.stream_id,
+            self.name,
+            had_publisher,
+        )
+        .await
+    }
+
+    async fn input(&mut self) -> anyhow::Result<usize> {
+        tokio::select! {
+            read = self.rd.read(&mut self.buf) => Ok(read?),
+            // A player may stay silent, but not in the middle of a message.
+            _ = rtmp_input::sleep_until(self.conn.input.stall_deadline(&self.conn.session)) => {
+                Err(self.conn.input.idle_error())
+            }
+        }
+    }
+
+    async fn on_input(&mut self, n: usize) -> anyhow::Result<bool> {
+        player_input(self.conn, n, &self.buf).await
     }
 }
 
@@ -500,7 +491,7 @@ async fn play_loop(
 async fn end_without_publisher(
     conn: &mut Conn,
     rd: &mut OwnedReadHalf,
-    stream: &super::hub::Stream,
+    stream: &Stream,
     stream_id: u32,
     name: &str,
     had_publisher: bool,

@@ -1,17 +1,17 @@
 //! Applying a reload to the running roles: compile the file again, then start, restart, update in
 //! place or stop each role as [`reload_steps`] says; `--dry-run` only reports the diff.
 //!
-//! What changes per role and how a worker takes new settings live in `runtime/reload.rs`; this file
+//! What changes per role and how a worker takes new settings live in `shell/reload.rs`; this file
 //! is the order the shell does it in, which is what keeps streams up.
 
 use super::load::load_plan;
+use super::reload::{
+    push_settings, reload_steps, DryRunReport, ReloadReport, ReloadSteps, RoleOutcome,
+};
 use super::roles::RoleDef;
 use super::run_dir::write_plan_files;
 use super::{Shell, READY_TIMEOUT};
 use crate::compile::plan::Plan;
-use crate::runtime::reload::{
-    push_settings, reload_steps, DryRunReport, ReloadReport, ReloadSteps, RoleOutcome,
-};
 use crate::runtime::role::RoleKind;
 
 impl Shell {

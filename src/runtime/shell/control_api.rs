@@ -4,8 +4,8 @@
 //! The handlers never touch the running roles: they read the [`Board`] the shell's loop publishes
 //! and pass reload requests to that loop as [`ShellRequest`]s, so one task owns the roles.
 
+use super::reload::{DryRunReport, ReloadReport};
 use crate::runtime::control_client::http_call;
-use crate::runtime::reload::{DryRunReport, ReloadReport};
 use crate::runtime::supervisor::ChildStatus;
 use axum::extract::State;
 use axum::routing::{get, post};

@@ -19,10 +19,12 @@ mod apply;
 pub mod banner;
 pub mod control_api;
 pub mod load;
+pub mod preflight;
+pub mod reload;
 pub mod roles;
 pub mod run_dir;
 
-// `reload.rs` and `preflight.rs` name these through the shell.
+// What other modules name through the shell.
 pub use roles::{kind_name, role_defs, RoleDef};
 pub use run_dir::{ShellFile, SHELL_FILE};
 
@@ -218,8 +220,8 @@ async fn up(options: &UpOptions) -> anyhow::Result<()> {
     super::control_secret::prepare_run_dir(&options.run_dir)?;
     let run_dir = std::fs::canonicalize(&options.run_dir)?;
     // Held until `up` returns; the kernel drops it if the shell dies.
-    let _lock = super::preflight::lock_run_dir(&run_dir)?;
-    super::preflight::check_public_listeners(&plan)?;
+    let _lock = preflight::lock_run_dir(&run_dir)?;
+    preflight::check_public_listeners(&plan)?;
     let (secret, _) = super::control_secret::init_from_env()?;
     super::control_secret::write_file(&run_dir, secret).with_context(|| {
         format!(

@@ -1,14 +1,13 @@
 //! The shell's role catalogue: which roles a plan runs, in what order, under which names, and how
 //! each is started (its [`ChildSpec`]) and reached (its control address).
 
-use super::run_dir::plan_file;
 use crate::compile::plan::{Plan, WorkerKind};
 use crate::runtime::logging::LogFormat;
 use crate::runtime::role::{label, RoleKind};
 use crate::runtime::supervisor::{ChildSpec, Readiness};
 use anyhow::Context;
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// One role of a plan: what to run and the name [`Plan::diff`] knows it by.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -133,4 +132,11 @@ pub fn child_spec(
         prefix_output: false,
         json_output: json,
     })
+}
+
+/// The plan file the role `def` reads: `RUN_DIR/plans/worker-live-0.json`.
+pub fn plan_file(run_dir: &Path, def: &RoleDef) -> PathBuf {
+    run_dir
+        .join("plans")
+        .join(format!("{}.json", def.label.replace('/', "-")))
 }

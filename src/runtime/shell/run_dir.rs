@@ -1,7 +1,7 @@
 //! What the shell keeps in its run directory: `shell.json` (where `oryx reload` finds it) and the
 //! plan file each role reads when it (re)starts.
 
-use super::roles::{role_defs, RoleDef};
+use super::roles::{plan_file, role_defs};
 use crate::compile::plan::Plan;
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
@@ -42,13 +42,6 @@ pub fn write_shell_file(
 /// Remove `RUN_DIR/shell.json` as the shell stops: no `oryx reload` should find it any more.
 pub fn remove_shell_file(run_dir: &Path) {
     let _ = std::fs::remove_file(run_dir.join(SHELL_FILE));
-}
-
-/// The plan file the role `def` reads: `RUN_DIR/plans/worker-live-0.json`.
-pub fn plan_file(run_dir: &Path, def: &RoleDef) -> PathBuf {
-    run_dir
-        .join("plans")
-        .join(format!("{}.json", def.label.replace('/', "-")))
 }
 
 /// Write the plan every role of `plan` reads when it (re)starts.

@@ -1,8 +1,8 @@
 //! The hub's unit tests: publish, play, republish, metadata, slow players, sinks.
 
+use super::player::MAX_SKIPS;
 use super::*;
 use crate::compile::plan::{HlsSettings, HookSettings, HttpFlvSettings};
-use crate::worker::player::MAX_SKIPS;
 
 pub(crate) fn settings() -> StreamSettings {
     StreamSettings {

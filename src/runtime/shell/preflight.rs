@@ -26,9 +26,9 @@ pub fn lock_run_dir(run_dir: &Path) -> anyhow::Result<RunLock> {
     // a stale lock behind.
     // SAFETY: flock on a file descriptor this function owns.
     if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
-        let holder = std::fs::read_to_string(run_dir.join(super::shell::SHELL_FILE))
+        let holder = std::fs::read_to_string(run_dir.join(super::run_dir::SHELL_FILE))
             .ok()
-            .and_then(|text| serde_json::from_str::<super::shell::ShellFile>(&text).ok())
+            .and_then(|text| serde_json::from_str::<super::run_dir::ShellFile>(&text).ok())
             .map(|shell| format!(" (pid {})", shell.pid))
             .unwrap_or_default();
         anyhow::bail!(

@@ -6,10 +6,10 @@
 //! do so one at a time, each after the previous one is ready, so a group of workers never goes down
 //! at once.
 
-use super::backends::http_call;
-use super::shell::{role_defs, RoleDef};
+use super::roles::{role_defs, RoleDef};
 use crate::compile::diff::{ChangeClass, ChangeKind, RoleChange};
 use crate::compile::plan::{Plan, WorkerPlan};
+use crate::runtime::control_client::http_call;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 

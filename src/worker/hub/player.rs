@@ -1,7 +1,8 @@
 //! A player's cursor into a stream's ring: where it is, what it has had, how it is stamped. Each
 //! poll takes the next batch under the stream's lock; all per-player state is here and small.
 
-use super::hub::{CachedFrame, FrameKind, Hub, Stream};
+use super::registry::StreamState;
+use super::{CachedFrame, FrameKind, Hub, Stream};
 use crate::compile::plan::StreamSettings;
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -92,6 +93,28 @@ impl Player {
     pub fn poll(&mut self, max_frames: usize) -> PlayerEvent {
         let stream = self.stream.clone();
         let state = stream.lock();
+        if let Some(event) = self.follow_publisher(&state) {
+            return event;
+        }
+        let mut frames = Vec::new();
+        if !self.started {
+            if !self.start(&state, &mut frames) {
+                return PlayerEvent::Idle;
+            }
+        } else if self.skip_if_behind(&state) {
+            return PlayerEvent::TooSlow;
+        }
+        self.take(&state, max_frames, &mut frames);
+        drop(state);
+        if frames.is_empty() {
+            return PlayerEvent::Idle;
+        }
+        self.sent_any = true;
+        PlayerEvent::Frames(frames)
+    }
+
+    /// Notice a publish or an unpublish since the last poll; `Some` is what to tell the player.
+    fn follow_publisher(&mut self, state: &StreamState) -> Option<PlayerEvent> {
         let publishing = state.publisher.is_some();
         match self.playing_generation {
             Some(generation) => {
@@ -102,8 +125,9 @@ impl Player {
                 if ended && drained {
                     self.playing_generation = None;
                     self.started = false;
-                    return PlayerEvent::Unpublished;
+                    return Some(PlayerEvent::Unpublished);
                 }
+                None
             }
             None if publishing => {
                 self.playing_generation = Some(state.generation);
@@ -117,90 +141,114 @@ impl Player {
                 } else {
                     0
                 };
-                return PlayerEvent::Published;
+                Some(PlayerEvent::Published)
             }
-            None => return PlayerEvent::Idle,
+            None => Some(PlayerEvent::Idle),
         }
+    }
+
+    /// Find where this player starts (the GOP cache, else the next keyframe) and put what must
+    /// come first into `frames`; false while there is no place to start yet.
+    fn start(&mut self, state: &StreamState, frames: &mut Vec<(Arc<CachedFrame>, u32)>) -> bool {
         let front_seq = state.ring.front().map_or(state.next_seq, |f| f.seq);
         let index_of = |seq: u64| seq.checked_sub(front_seq).map(|i| i as usize);
-        let mut frames = Vec::new();
-        if !self.started {
-            let cached_start = if self.gop_cache {
-                state.gop_start
-            } else {
-                None
-            };
-            let start_seq = match cached_start {
-                Some(seq) => seq,
-                None => {
-                    // No cache to start from: wait for the next place a decoder can start.
-                    let has_video = state.has_video;
-                    let from = index_of(self.next_seq).unwrap_or(0);
-                    let found = state.ring.iter().skip(from).find(|f| {
-                        f.frame.is_keyframe() || (!has_video && f.frame.kind == FrameKind::Audio)
-                    });
-                    match found {
-                        Some(f) => f.seq,
-                        None => {
-                            self.next_seq = state.next_seq;
-                            return PlayerEvent::Idle;
-                        }
-                    }
-                }
-            };
-            self.started = true;
-            self.next_seq = start_seq;
-            if let Some(f) = index_of(start_seq).and_then(|i| state.ring.get(i)) {
-                self.base = Some(f.frame.timestamp);
-            }
-            // The metadata goes first, wherever it sits in the ring: an encoder that repeats it
-            // (no `@setDataFrame`) has its newest copy inside the GOP, and a player must learn the
-            // stream before its media. A player continuing across a republish gets the new
-            // sequence headers (decoders need them) but not the metadata again: the codec facts it
-            // repeats are all in the sequence headers.
-            if let Some(m) = &state.metadata {
-                if !self.sent_any {
-                    frames.push((m.clone(), 0));
-                }
-                self.metadata_seq = Some(m.seq);
-            }
-            for f in [&state.video_sh, &state.audio_sh].into_iter().flatten() {
-                if f.seq < start_seq {
-                    frames.push((f.clone(), self.stamp(f)));
-                }
-            }
+        let cached_start = if self.gop_cache {
+            state.gop_start
         } else {
-            // Fallen off the ring, or lagging more than the queue allows: skip to the newest keyframe.
-            let lag = index_of(self.next_seq)
-                .and_then(|i| state.ring.get(i))
-                .map_or(0, |f| state.next_offset - f.offset);
-            if self.next_seq < front_seq || lag > self.queue_bytes {
-                let now = Instant::now();
-                self.skips.push_back(now);
-                while self
-                    .skips
-                    .front()
-                    .is_some_and(|t| now.duration_since(*t) > SKIP_WINDOW)
-                {
-                    self.skips.pop_front();
-                }
-                if self.skips.len() as u32 > MAX_SKIPS {
-                    crate::worker::counters::player_too_slow();
-                    return PlayerEvent::TooSlow;
-                }
-                let skipped_from = self.next_seq;
-                match state.gop_start {
-                    Some(g) if g > self.next_seq => self.next_seq = g,
-                    // No newer keyframe yet: drop everything queued and resume at the next one.
-                    _ => {
+            None
+        };
+        let start_seq = match cached_start {
+            Some(seq) => seq,
+            None => {
+                // No cache to start from: wait for the next place a decoder can start.
+                let has_video = state.has_video;
+                let from = index_of(self.next_seq).unwrap_or(0);
+                let found = state.ring.iter().skip(from).find(|f| {
+                    f.frame.is_keyframe() || (!has_video && f.frame.kind == FrameKind::Audio)
+                });
+                match found {
+                    Some(f) => f.seq,
+                    None => {
                         self.next_seq = state.next_seq;
-                        self.await_keyframe = true;
+                        return false;
                     }
                 }
-                crate::worker::counters::player_skipped(self.next_seq.saturating_sub(skipped_from));
+            }
+        };
+        self.started = true;
+        self.next_seq = start_seq;
+        if let Some(f) = index_of(start_seq).and_then(|i| state.ring.get(i)) {
+            self.base = Some(f.frame.timestamp);
+        }
+        // The metadata goes first, wherever it sits in the ring: an encoder that repeats it
+        // (no `@setDataFrame`) has its newest copy inside the GOP, and a player must learn the
+        // stream before its media. A player continuing across a republish gets the new
+        // sequence headers (decoders need them) but not the metadata again: the codec facts it
+        // repeats are all in the sequence headers.
+        if let Some(m) = &state.metadata {
+            if !self.sent_any {
+                frames.push((m.clone(), 0));
+            }
+            self.metadata_seq = Some(m.seq);
+        }
+        for f in [&state.video_sh, &state.audio_sh].into_iter().flatten() {
+            if f.seq < start_seq {
+                frames.push((f.clone(), self.stamp(f)));
             }
         }
-        let first = index_of(self.next_seq).unwrap_or(0);
+        true
+    }
+
+    /// Fallen off the ring, or lagging more than the queue allows: skip to the newest keyframe.
+    /// True when the player has skipped too often and is to be disconnected.
+    fn skip_if_behind(&mut self, state: &StreamState) -> bool {
+        let front_seq = state.ring.front().map_or(state.next_seq, |f| f.seq);
+        let lag = self
+            .next_seq
+            .checked_sub(front_seq)
+            .and_then(|i| state.ring.get(i as usize))
+            .map_or(0, |f| state.next_offset - f.offset);
+        if self.next_seq >= front_seq && lag <= self.queue_bytes {
+            return false;
+        }
+        let now = Instant::now();
+        self.skips.push_back(now);
+        while self
+            .skips
+            .front()
+            .is_some_and(|t| now.duration_since(*t) > SKIP_WINDOW)
+        {
+            self.skips.pop_front();
+        }
+        if self.skips.len() as u32 > MAX_SKIPS {
+            crate::worker::counters::player_too_slow();
+            return true;
+        }
+        let skipped_from = self.next_seq;
+        match state.gop_start {
+            Some(g) if g > self.next_seq => self.next_seq = g,
+            // No newer keyframe yet: drop everything queued and resume at the next one.
+            _ => {
+                self.next_seq = state.next_seq;
+                self.await_keyframe = true;
+            }
+        }
+        crate::worker::counters::player_skipped(self.next_seq.saturating_sub(skipped_from));
+        false
+    }
+
+    /// Move the cursor over at most `max_frames` frames, putting those this player gets in `frames`.
+    fn take(
+        &mut self,
+        state: &StreamState,
+        max_frames: usize,
+        frames: &mut Vec<(Arc<CachedFrame>, u32)>,
+    ) {
+        let front_seq = state.ring.front().map_or(state.next_seq, |f| f.seq);
+        let first = self
+            .next_seq
+            .checked_sub(front_seq)
+            .map_or(0, |i| i as usize);
         let audio_only = !state.has_video;
         frames.reserve(state.ring.len().saturating_sub(first).min(max_frames));
         for f in state.ring.iter().skip(first).take(max_frames) {
@@ -217,12 +265,6 @@ impl Player {
             }
             frames.push((f.clone(), self.stamp(f)));
         }
-        drop(state);
-        if frames.is_empty() {
-            return PlayerEvent::Idle;
-        }
-        self.sent_any = true;
-        PlayerEvent::Frames(frames)
     }
 
     /// This player's timestamp for `f`: metadata at 0, headers at the current position, media

@@ -1,0 +1,295 @@
+//! The stream hub: streams keyed by `vhost/app/stream`, one publisher and many players each, the GOP
+//! cache, and the shared frame ring players read from at their own pace. Its rooms: `registry.rs`
+//! (streams by name), `clients.rs` (connections and their snapshots), `ring.rs` (the GOP/frame
+//! ring), `player.rs` (a player's cursor); this file holds the types they share and the publisher.
+//!
+//! # Contract (used by HLS, the API and the RTMP/HTTP-FLV front ends)
+//! - [`Hub`] is shared as `Arc<Hub>`. [`Hub::streams`] and [`Hub::clients`] return snapshots for the
+//!   API; [`Hub::kick`] disconnects a client by id; [`Hub::add_sink_factory`] registers a
+//!   [`SinkFactory`].
+//! - A [`StreamSink`] is created by every factory at each publish of a stream. It sees every [`Frame`]
+//!   of that publish, in order, synchronously on the publisher's path (never dropped), then
+//!   `on_unpublish` once. HLS segmenting is a sink.
+//! - [`Frame`] is one RTMP media message (= FLV tag body) with its timestamp in milliseconds.
+//!
+//! # How fan-out works
+//! The publisher appends frames to one ring per stream (shared `Bytes`, never copied per player) and
+//! wakes waiting players. Each player holds only a cursor into the ring. The ring keeps the last GOP
+//! (the GOP cache) plus at most `player_queue_bytes` of older frames; a player that falls further
+//! behind skips ahead to the newest keyframe, and one that keeps falling behind is disconnected. The
+//! publisher never waits on a player.
+
+mod clients;
+mod player;
+mod registry;
+mod ring;
+
+use crate::compile::plan::StreamSettings;
+use crate::rtmp::names::StreamName;
+use bytes::Bytes;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+pub use clients::{ClientEntry, ClientGuard};
+pub use player::{Player, PlayerEvent};
+pub use registry::Stream;
+pub use ring::{media_kind, CachedFrame};
+
+/// What a frame carries: the FLV tag type, since a frame is an FLV tag body.
+pub use crate::media::flv::TagKind as FrameKind;
+
+/// One media message: the RTMP message body, which is also the FLV tag body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Frame {
+    pub kind: FrameKind,
+    /// Milliseconds, as the publisher sent them.
+    pub timestamp: u32,
+    pub payload: Bytes,
+}
+
+impl Frame {
+    /// A video frame that starts a GOP (key frame, not a sequence header).
+    pub fn is_keyframe(&self) -> bool {
+        self.kind == FrameKind::Video
+            && self.payload.first().is_some_and(|b| (b >> 4) & 0x07 == 1)
+            && !self.is_sequence_header()
+    }
+
+    /// AVC/HEVC decoder configuration or AAC AudioSpecificConfig (also Enhanced RTMP SequenceStart).
+    pub fn is_sequence_header(&self) -> bool {
+        let p = &self.payload;
+        match self.kind {
+            FrameKind::Video => match p.first() {
+                Some(b) if b & 0x80 != 0 => b & 0x0f == 0,
+                Some(b) => matches!(b & 0x0f, 7 | 12) && p.get(1) == Some(&0),
+                None => false,
+            },
+            FrameKind::Audio => p.first().is_some_and(|b| b >> 4 == 10) && p.get(1) == Some(&0),
+            FrameKind::Script => false,
+        }
+    }
+
+    pub fn is_metadata(&self) -> bool {
+        self.kind == FrameKind::Script
+            && crate::rtmp::message::data_name(&self.payload).as_deref() == Some("onMetaData")
+    }
+}
+
+/// The name of a stream, for sinks and hooks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamKeyInfo {
+    pub vhost: String,
+    pub app: String,
+    pub stream: String,
+    /// Query string with its `?`, or empty.
+    pub param: String,
+}
+
+impl From<&StreamName> for StreamKeyInfo {
+    fn from(n: &StreamName) -> Self {
+        StreamKeyInfo {
+            vhost: n.vhost.clone(),
+            app: n.app.clone(),
+            stream: n.stream.clone(),
+            param: n.param.clone(),
+        }
+    }
+}
+
+/// Creates a sink at each publish; `None` when it has nothing to do for this stream.
+pub trait SinkFactory: Send + Sync {
+    fn create(&self, key: &StreamKeyInfo) -> Option<Box<dyn StreamSink>>;
+}
+
+/// Sees every frame of one publish, in order, synchronously on the publisher's path.
+pub trait StreamSink: Send {
+    fn on_frame(&mut self, frame: &Frame);
+    fn on_unpublish(&mut self);
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ClientKind {
+    FmlePublish,
+    RtmpPlay,
+    FlvPlay,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamSnapshot {
+    pub id: u64,
+    pub vhost: String,
+    pub app: String,
+    pub name: String,
+    pub tc_url: String,
+    pub publisher_client: Option<u64>,
+    /// Unix milliseconds.
+    pub publish_started_ms: u64,
+    pub clients: u32,
+    pub frames: u64,
+    pub recv_bytes: u64,
+    pub send_bytes: u64,
+    pub video_sequence_header: Option<Bytes>,
+    pub audio_sequence_header: Option<Bytes>,
+    pub metadata: Option<Bytes>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientSnapshot {
+    pub id: u64,
+    pub stream_id: Option<u64>,
+    pub vhost: String,
+    pub app: String,
+    pub stream: String,
+    pub ip: String,
+    pub tc_url: String,
+    pub kind: ClientKind,
+    /// Unix milliseconds.
+    pub connected_ms: u64,
+    pub send_bytes: u64,
+    pub recv_bytes: u64,
+}
+
+fn unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// Why a publish was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PublishError {
+    #[error("stream {0} is already being published")]
+    AlreadyPublishing(String),
+}
+
+/// The hub of one worker.
+pub struct Hub {
+    /// Swapped in place by a reload; players read it when they start, the ring at each frame.
+    settings: Arc<crate::worker::settings::LiveSettings>,
+    streams: Mutex<HashMap<String, Arc<Stream>>>,
+    clients: Mutex<HashMap<u64, Arc<ClientEntry>>>,
+    sinks: Mutex<Vec<Arc<dyn SinkFactory>>>,
+    next_id: AtomicU64,
+}
+
+impl Hub {
+    pub fn new(settings: StreamSettings) -> Arc<Hub> {
+        Arc::new(Hub {
+            settings: crate::worker::settings::LiveSettings::new(settings),
+            streams: Mutex::new(HashMap::new()),
+            clients: Mutex::new(HashMap::new()),
+            sinks: Mutex::new(Vec::new()),
+            next_id: AtomicU64::new(1),
+        })
+    }
+
+    pub fn settings(&self) -> Arc<StreamSettings> {
+        self.settings.get()
+    }
+
+    pub fn live(&self) -> &Arc<crate::worker::settings::LiveSettings> {
+        &self.settings
+    }
+
+    fn next_id(&self) -> u64 {
+        self.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    pub fn add_sink_factory(&self, f: Arc<dyn SinkFactory>) {
+        self.sinks.lock().unwrap_or_else(|e| e.into_inner()).push(f);
+    }
+
+    /// Start publishing `name`; refused while another publisher holds it.
+    pub fn publish(
+        self: &Arc<Self>,
+        name: &StreamName,
+        tc_url: &str,
+        client_id: u64,
+    ) -> Result<Publisher, PublishError> {
+        let stream = self.stream(name);
+        {
+            let mut state = stream.lock();
+            if state.publisher.is_some() {
+                drop(state);
+                self.release(&stream);
+                return Err(PublishError::AlreadyPublishing(stream.key.clone()));
+            }
+            state.publisher = Some(client_id);
+            state.tc_url = tc_url.to_string();
+            state.publish_started_ms = unix_ms();
+            state.generation += 1;
+            state.metadata = None;
+            state.video_sh = None;
+            state.audio_sh = None;
+            state.ring.clear();
+            state.gop_start = None;
+            state.has_video = false;
+        }
+        stream.notify.notify_waiters();
+        let info = StreamKeyInfo::from(name);
+        let factories = self.sinks.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let sinks = factories.iter().filter_map(|f| f.create(&info)).collect();
+        Ok(Publisher {
+            hub: self.clone(),
+            stream,
+            sinks,
+        })
+    }
+
+    /// Start playing `name` (the stream need not be published yet).
+    pub fn play(self: &Arc<Self>, name: &StreamName) -> Player {
+        let stream = self.stream(name);
+        stream.lock().players += 1;
+        Player::new(self.clone(), stream, &self.settings())
+    }
+}
+
+/// The publishing side of a stream; unpublishes when dropped.
+pub struct Publisher {
+    hub: Arc<Hub>,
+    stream: Arc<Stream>,
+    sinks: Vec<Box<dyn StreamSink>>,
+}
+
+impl Publisher {
+    pub fn stream_id(&self) -> u64 {
+        self.stream.id
+    }
+
+    /// Append one frame: sinks first (in order, never dropped), then the ring, then wake players.
+    pub fn push(&mut self, frame: Frame) {
+        for sink in &mut self.sinks {
+            sink.on_frame(&frame);
+        }
+        let size = frame.payload.len() as u64;
+        self.stream.frames.fetch_add(1, Ordering::Relaxed);
+        self.stream.recv_bytes.fetch_add(size, Ordering::Relaxed);
+        let settings = self.hub.settings();
+        let appended = ring::append(
+            &mut self.stream.lock(),
+            frame,
+            settings.player_queue_bytes,
+            settings.gop_cache,
+        );
+        if appended {
+            self.stream.notify.notify_waiters();
+        }
+    }
+}
+
+impl Drop for Publisher {
+    fn drop(&mut self) {
+        for sink in &mut self.sinks {
+            sink.on_unpublish();
+        }
+        self.stream.lock().publisher = None;
+        self.stream.notify.notify_waiters();
+        self.hub.release(&self.stream);
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests;
