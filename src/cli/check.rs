@@ -38,11 +38,11 @@ pub fn run(args: &CheckArgs) -> i32 {
     };
     print!("{output}");
     // About this host, not the file: a note on stderr that changes no exit code.
-    let (_, hard) = crate::runtime::limits::nofile();
+    let (_, hard) = crate::net::limits::nofile();
     for warning in compilations
         .iter()
         .filter_map(|c| c.plan.as_ref())
-        .filter_map(|plan| crate::runtime::limits::nofile_warning(plan, hard))
+        .filter_map(|plan| crate::net::limits::nofile_warning(plan, hard))
         .take(1)
     {
         eprintln!("oryx check: warning: {warning}");

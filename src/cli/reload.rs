@@ -31,7 +31,7 @@ pub fn run(args: &ReloadArgs) -> anyhow::Result<()> {
     } else {
         ("/reload", READY_TIMEOUT * 30)
     };
-    let secret = crate::runtime::control_secret::read_file(&args.run_dir)?;
+    let secret = crate::net::control_secret::read_file(&args.run_dir)?;
     let (status, body) = runtime
         .block_on(call(
             shell.control,

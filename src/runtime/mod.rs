@@ -18,7 +18,3 @@ pub mod rtmp_lb;
 pub mod shell;
 pub mod static_site;
 pub mod supervisor;
-
-// Moved to `crate::net` (issue 11). The shell's files (split in parallel) still name these two
-// through `runtime`; drop the aliases once they say `crate::net::…` themselves.
-pub use crate::net::{control_secret, limits};

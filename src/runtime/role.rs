@@ -52,9 +52,9 @@ pub fn label(kind: RoleKind, name: &str) -> String {
 pub fn run(options: &RoleOptions) -> anyhow::Result<()> {
     let plan = load_plan(&options.plan)?;
     // A bad ORYX_CONTROL_SECRET stops the role here, with the reason, rather than leaving it unreachable.
-    super::control_secret::init_from_env()?;
+    crate::net::control_secret::init_from_env()?;
     super::logging::init(&label(options.kind, &options.name), options.log_format);
-    let (soft, hard) = super::limits::raise_nofile();
+    let (soft, hard) = crate::net::limits::raise_nofile();
     tracing::debug!(soft, hard, "open-files limit");
     match options.kind {
         RoleKind::Worker => crate::worker::role::run(plan, &options.name),

@@ -114,10 +114,10 @@ pub fn prepare(worker: &WorkerPlan, run_dir: &Path) -> anyhow::Result<ExternalCo
     }
 }
 
-/// The soft open-files limit after raising it to the hard one ([`super::limits::raise_nofile`]), as
+/// The soft open-files limit after raising it to the hard one ([`crate::net::limits::raise_nofile`]), as
 /// SRS reads it: an int, so `RLIM_INFINITY` (u64::MAX) is capped.
 pub fn raise_open_files_limit() -> u64 {
-    super::limits::raise_nofile().0.min(i32::MAX as u64)
+    crate::net::limits::raise_nofile().0.min(i32::MAX as u64)
 }
 
 /// `line` without ANSI escape sequences (SRS colours its warnings and errors on a console, and the

@@ -93,7 +93,7 @@ fn control_router(state: ControlState) -> Router {
             get(|| async { Json(serde_json::json!({"role": "shell", "ready": true})) }),
         )
         .route("/status", get(status_handler))
-        .merge(crate::runtime::control_secret::protect(
+        .merge(crate::net::control_secret::protect(
             Router::new()
                 .route("/metrics", get(metrics_handler))
                 .route("/reload", post(reload_handler))

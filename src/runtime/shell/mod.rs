@@ -217,29 +217,29 @@ impl Signals {
 async fn up(options: &UpOptions) -> anyhow::Result<()> {
     let plan = load_plan(options.file.as_deref(), options.env.as_deref())
         .map_err(|errors| anyhow::anyhow!("{errors}"))?;
-    super::control_secret::prepare_run_dir(&options.run_dir)?;
+    crate::net::control_secret::prepare_run_dir(&options.run_dir)?;
     let run_dir = std::fs::canonicalize(&options.run_dir)?;
     // Held until `up` returns; the kernel drops it if the shell dies.
     let _lock = preflight::lock_run_dir(&run_dir)?;
     preflight::check_public_listeners(&plan)?;
-    let (secret, _) = super::control_secret::init_from_env()?;
-    super::control_secret::write_file(&run_dir, secret).with_context(|| {
+    let (secret, _) = crate::net::control_secret::init_from_env()?;
+    crate::net::control_secret::write_file(&run_dir, secret).with_context(|| {
         format!(
             "cannot write {}",
-            run_dir.join(super::control_secret::FILE).display()
+            run_dir.join(crate::net::control_secret::FILE).display()
         )
     })?;
     let exe = std::env::current_exe().context("cannot find the oryx binary")?;
     // The roles inherit the raised limit (and raise it again themselves when run standalone).
-    let (_, hard) = super::limits::raise_nofile();
-    if let Some(warning) = super::limits::nofile_warning(&plan, hard) {
+    let (_, hard) = crate::net::limits::raise_nofile();
+    if let Some(warning) = crate::net::limits::nofile_warning(&plan, hard) {
         tracing::warn!("{warning}");
     }
     println!("{}", banner(&plan));
     println!("{}", banner::operator_lines(&plan, &options.run_dir));
 
     let mut signals = Signals::install()?;
-    let control_listener = super::limits::bind(plan.shell_control)
+    let control_listener = crate::net::limits::bind(plan.shell_control)
         .with_context(|| format!("shell control API cannot listen on {}", plan.shell_control))?;
     let control_addr = control_listener.local_addr()?;
     let (requests_tx, requests) = mpsc::channel(4);
