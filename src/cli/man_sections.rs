@@ -68,6 +68,8 @@ pub fn sections(page: &str) -> Vec<(&'static str, Vec<&'static str>)> {
                 "RUN_DIR/shell.json: the shell's pid, control address and plan digest; `oryx \
                  reload` reads it.",
                 "RUN_DIR/plans/ROLE.json: the plan each role runs (files 0600).",
+                "RUN_DIR/control-secret: the run's control-API secret (0600); every role gets it \
+                 from the shell, `oryx reload` reads it (ORYX_CONTROL_SECRET sets it instead).",
                 "RUN_DIR/workers/NAME/: configuration compiled for an external worker (srs.conf, \
                  nginx.conf) and its logs.",
             ],
