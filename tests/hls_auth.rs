@@ -11,7 +11,7 @@ use common::process::run_tool;
 use common::wait::expect_within;
 use common::{publish, settings, start_worker};
 use oryx::compile::plan::StreamSettings;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -53,27 +53,7 @@ fn hook_server() -> (String, Arc<Mutex<Vec<serde_json::Value>>>) {
         for conn in listener.incoming() {
             let Ok(mut conn) = conn else { continue };
             conn.set_read_timeout(Some(Duration::from_secs(2))).ok();
-            let mut data = Vec::new();
-            let mut buf = [0u8; 4096];
-            while let Ok(n @ 1..) = conn.read(&mut buf) {
-                data.extend_from_slice(&buf[..n]);
-                let text = String::from_utf8_lossy(&data).to_string();
-                let Some(end) = text.find("\r\n\r\n") else {
-                    continue;
-                };
-                let length = text[..end]
-                    .lines()
-                    .find_map(|l| {
-                        let l = l.to_ascii_lowercase();
-                        l.strip_prefix("content-length:")
-                            .map(|v| v.trim().parse::<usize>().unwrap_or(0))
-                    })
-                    .unwrap_or(0);
-                if data.len() >= end + 4 + length {
-                    break;
-                }
-            }
-            let text = String::from_utf8_lossy(&data).to_string();
+            let text = common::http::read_request(&mut conn);
             let body = text.split_once("\r\n\r\n").map_or("", |(_, b)| b);
             let body: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
             let allowed = body["param"]

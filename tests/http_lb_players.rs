@@ -192,29 +192,7 @@ fn hook_server() -> (String, Arc<Mutex<Vec<String>>>) {
         for conn in listener.incoming() {
             let Ok(mut conn) = conn else { continue };
             conn.set_read_timeout(Some(Duration::from_secs(2))).ok();
-            let mut data = Vec::new();
-            let mut buf = [0u8; 4096];
-            while let Ok(n) = conn.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                data.extend_from_slice(&buf[..n]);
-                let text = String::from_utf8_lossy(&data).to_string();
-                if let Some(end) = text.find("\r\n\r\n") {
-                    let len = text
-                        .lines()
-                        .find_map(|l| {
-                            l.to_ascii_lowercase()
-                                .strip_prefix("content-length:")
-                                .map(|v| v.trim().parse::<usize>().unwrap_or(0))
-                        })
-                        .unwrap_or(0);
-                    if data.len() >= end + 4 + len {
-                        break;
-                    }
-                }
-            }
-            let text = String::from_utf8_lossy(&data).to_string();
+            let text = common::http::read_request(&mut conn);
             let body = text.split("\r\n\r\n").nth(1).unwrap_or("").to_string();
             seen.lock().unwrap().push(body);
             let _ = write!(

@@ -246,3 +246,27 @@ pub fn metric(page: &str, series: &str) -> f64 {
         .find_map(|line| line.strip_prefix(series)?.trim().parse().ok())
         .unwrap_or(0.0)
 }
+
+/// One HTTP request read from `conn` as text: the head, then `Content-Length` bytes of body (what
+/// the hook servers of the tests need; bounded by the connection's read timeout).
+#[allow(dead_code)]
+pub fn read_request(conn: &mut TcpStream) -> String {
+    let mut data = Vec::new();
+    let mut buf = [0u8; 4096];
+    while let Ok(n @ 1..) = conn.read(&mut buf) {
+        data.extend_from_slice(&buf[..n]);
+        let Some(end) = data.windows(4).position(|w| w == b"\r\n\r\n") else {
+            continue;
+        };
+        let head = String::from_utf8_lossy(&data[..end]).to_ascii_lowercase();
+        let length = head
+            .lines()
+            .find_map(|l| l.strip_prefix("content-length:"))
+            .and_then(|v| v.trim().parse::<usize>().ok())
+            .unwrap_or(0);
+        if data.len() >= end + 4 + length {
+            break;
+        }
+    }
+    String::from_utf8_lossy(&data).into_owned()
+}
