@@ -4,8 +4,7 @@
 
 mod common;
 
-use common::media::file_len;
-use common::process::run_tool;
+use common::media::{file_len, video_dts};
 use common::wait::expect_within;
 use common::*;
 use std::io::{Read, Write};
@@ -65,27 +64,6 @@ fn flv_waits_for_a_late_publisher_and_streams_with_cors() {
     assert_eq!(status, 404);
     let (status, _) = http_get(worker.http, "/nothing-here").unwrap();
     assert_eq!(status, 404);
-}
-
-/// Video DTS values of an FLV file, as ffprobe reads them.
-fn video_dts(file: &std::path::Path) -> Vec<i64> {
-    let (ok, out, err) = run_tool(
-        "ffprobe",
-        &[
-            "-v",
-            "error",
-            "-select_streams",
-            "v",
-            "-show_entries",
-            "packet=dts",
-            "-of",
-            "csv=p=0",
-            &file.display().to_string(),
-        ],
-        Duration::from_secs(20),
-    );
-    assert!(ok, "ffprobe failed: {err}");
-    out.lines().filter_map(|l| l.trim().parse().ok()).collect()
 }
 
 #[test]

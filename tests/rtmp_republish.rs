@@ -4,8 +4,7 @@
 
 mod common;
 
-use common::media::{file_len, make_media};
-use common::process::run_tool;
+use common::media::{file_len, make_media, video_dts};
 use common::wait::expect_within;
 use common::*;
 use oryx::media::flv::{self, TagKind};
@@ -15,27 +14,6 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const SECS: Duration = Duration::from_secs(10);
-
-/// Video DTS values (ms) of an FLV file, as ffprobe reads them.
-fn video_dts(file: &std::path::Path) -> Vec<i64> {
-    let (ok, out, err) = run_tool(
-        "ffprobe",
-        &[
-            "-v",
-            "error",
-            "-select_streams",
-            "v",
-            "-show_entries",
-            "packet=dts",
-            "-of",
-            "csv=p=0",
-            &file.display().to_string(),
-        ],
-        Duration::from_secs(20),
-    );
-    assert!(ok, "ffprobe failed: {err}");
-    out.lines().filter_map(|l| l.trim().parse().ok()).collect()
-}
 
 #[test]
 fn rtmpdump_keeps_receiving_across_an_ffmpeg_publisher_restart() {

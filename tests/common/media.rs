@@ -130,3 +130,25 @@ pub fn probe(url: &str) -> bool {
 pub fn file_len(path: &Path) -> u64 {
     std::fs::metadata(path).map(|m| m.len()).unwrap_or(0)
 }
+
+/// Video DTS values (ms) of an FLV file, as ffprobe reads them.
+#[allow(dead_code)]
+pub fn video_dts(file: &Path) -> Vec<i64> {
+    let (ok, out, err) = super::process::run_tool(
+        "ffprobe",
+        &[
+            "-v",
+            "error",
+            "-select_streams",
+            "v",
+            "-show_entries",
+            "packet=dts",
+            "-of",
+            "csv=p=0",
+            &file.display().to_string(),
+        ],
+        Duration::from_secs(20),
+    );
+    assert!(ok, "ffprobe failed: {err}");
+    out.lines().filter_map(|l| l.trim().parse().ok()).collect()
+}
