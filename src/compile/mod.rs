@@ -16,6 +16,8 @@ pub mod kinds;
 pub mod load;
 pub mod overlay;
 pub mod parse;
+pub mod pattern;
+pub mod placeholders;
 pub mod plan;
 pub mod render;
 pub mod report;

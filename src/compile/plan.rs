@@ -27,6 +27,9 @@ pub struct Plan {
     pub api_lb: Option<LbPlan>,
     /// Static HTTP(S) sites, in file order.
     pub statics: Vec<StaticPlan>,
+    /// `ingest` roles: each pulls a source and publishes it through the topology, in file order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ingests: Vec<IngestPlan>,
 }
 
 /// An inclusive range of TCP ports.
@@ -105,6 +108,109 @@ pub struct StreamSettings {
     pub http_flv: HttpFlvSettings,
     pub hls: HlsSettings,
     pub hooks: HookSettings,
+    /// `stream "PATTERN" { … }` rules in file order; the first whose pattern matches a published
+    /// stream applies (record, forward, transcode, exec). Every embedded worker gets them all, so a
+    /// rule change is a `hot` settings change.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rules: Vec<StreamRule>,
+}
+
+/// One `stream "PATTERN" { … }` rule: what to do with every stream the pattern matches.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StreamRule {
+    /// A glob over `app/stream` (or `vhost/app/stream`): `*` within one segment, `**` across them
+    /// ([`crate::compile::pattern`]).
+    pub pattern: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub record: Option<RecordRule>,
+    /// `forward "rtmp(s)://…"` URLs, placeholders unexpanded.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub forwards: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transcode: Option<TranscodeRule>,
+    /// `exec "COMMAND …"` command lines (split like a shell's words), placeholders unexpanded.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exec: Vec<String>,
+    /// `hooks { on-record URL }`: told (JSON POST) after each recorded file is closed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub on_record: Vec<String>,
+}
+
+/// `record path="…" segment="10m"`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordRule {
+    /// File path template with placeholders; its extension chose `format`.
+    pub path: String,
+    pub format: RecordFormat,
+    /// Start a new file at the first keyframe after this long; `None`: one file per publish.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub segment_ms: Option<u64>,
+}
+
+/// The container a recording is written in, from the path's extension.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RecordFormat {
+    /// Fragmented MP4: a crash loses at most the last fragment.
+    Mp4,
+    Flv,
+    Ts,
+}
+
+impl RecordFormat {
+    pub const EXTENSIONS: &'static [&'static str] = &["mp4", "flv", "ts"];
+
+    pub fn from_extension(ext: &str) -> Option<RecordFormat> {
+        match ext.to_ascii_lowercase().as_str() {
+            "mp4" => Some(RecordFormat::Mp4),
+            "flv" => Some(RecordFormat::Flv),
+            "ts" => Some(RecordFormat::Ts),
+            _ => None,
+        }
+    }
+}
+
+/// `transcode binary="ffmpeg" { rendition … }`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TranscodeRule {
+    /// The ffmpeg to run (a path, or a name looked up in PATH).
+    pub binary: String,
+    /// In file order; never empty (check refuses a transcode without renditions).
+    pub renditions: Vec<Rendition>,
+}
+
+/// `rendition "360p" size="640x360" video-bitrate="800k" audio-bitrate="96k"`: published back as
+/// `STREAM_NAME` (`live/cam_360p`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rendition {
+    pub name: String,
+    pub width: u32,
+    pub height: u32,
+    /// Bits per second.
+    pub video_bitrate: u64,
+    /// Bits per second; `None` keeps the source's audio as it is (`-c:a copy`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audio_bitrate: Option<u64>,
+}
+
+/// An `ingest "APP/STREAM" from="…"` role.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IngestPlan {
+    /// Role name, unique in the plan: the target stream name with `/` replaced by `-`
+    /// (`live-lobby`), or the node's `name=` property.
+    pub name: String,
+    /// Where it publishes: `app/stream` or `vhost/app/stream`.
+    pub stream: String,
+    /// The source: `rtmp://`, `http(s)://…` (FLV natively, others through ffmpeg), `srt://`, `rtsp://`
+    /// or a file path.
+    pub from: String,
+    /// Play a file source in a loop (`loop=#true`).
+    #[serde(default)]
+    pub looping: bool,
+    /// The ffmpeg for sources not pulled natively.
+    pub binary: String,
+    /// Loopback control API: `/healthz`, `/readyz`, `/metrics`.
+    pub control: SocketAddr,
 }
 
 /// `play-wait`'s default: long enough for a player started before its encoder, or an encoder that

@@ -343,6 +343,7 @@ mod tests {
                     path: None,
                 },
                 hooks: HookSettings::default(),
+                rules: Vec::new(),
             },
         }
     }

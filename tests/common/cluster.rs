@@ -44,6 +44,7 @@ pub fn stream_settings() -> StreamSettings {
             path: None,
         },
         hooks: HookSettings::default(),
+        rules: Vec::new(),
     }
 }
 
@@ -85,6 +86,7 @@ pub fn plan(workers: Vec<WorkerPlan>) -> Plan {
         http_lb: None,
         api_lb: None,
         statics: Vec::new(),
+        ingests: Vec::new(),
     }
 }
 

@@ -45,6 +45,7 @@ pub fn write_plan(dir: &Path, plan: &StaticPlan) -> PathBuf {
         http_lb: None,
         api_lb: None,
         statics: vec![plan.clone()],
+        ingests: Vec::new(),
     };
     let plan_path = dir.join(format!("plan-{}.json", free_port()));
     std::fs::write(&plan_path, serde_json::to_string_pretty(&whole).unwrap()).unwrap();

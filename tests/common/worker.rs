@@ -40,6 +40,7 @@ pub fn settings() -> StreamSettings {
             timeout_ms: 2000,
             ..HookSettings::default()
         },
+        rules: Vec::new(),
     }
 }
 

@@ -81,6 +81,8 @@ pub(super) fn assemble(
         http_lb,
         api_lb,
         statics,
+        // Filled by the `stream`/`ingest` nodes' decoding (issue 12); empty until they are written.
+        ingests: Vec::new(),
     })
 }
 

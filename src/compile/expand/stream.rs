@@ -33,6 +33,7 @@ pub fn default_stream() -> StreamSettings {
             timeout_ms: 3000,
             ..HookSettings::default()
         },
+        rules: Vec::new(),
     }
 }
 

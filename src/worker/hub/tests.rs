@@ -24,6 +24,7 @@ pub(crate) fn settings() -> StreamSettings {
             path: None,
         },
         hooks: HookSettings::default(),
+        rules: Vec::new(),
     }
 }
 
