@@ -123,9 +123,9 @@ pub struct StreamRule {
     pub pattern: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub record: Option<RecordRule>,
-    /// `forward "rtmp(s)://…"` URLs, placeholders unexpanded.
+    /// `forward "rtmp(s)://…"` targets, in file order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub forwards: Vec<String>,
+    pub forwards: Vec<ForwardTarget>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub transcode: Option<TranscodeRule>,
     /// `exec "COMMAND …"` command lines (split like a shell's words), placeholders unexpanded.
@@ -134,6 +134,16 @@ pub struct StreamRule {
     /// `hooks { on-record URL }`: told (JSON POST) after each recorded file is closed.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub on_record: Vec<String>,
+}
+
+/// `forward "rtmps://…" ca="private-ca.pem"`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ForwardTarget {
+    /// `rtmp://` or `rtmps://` URL, placeholders unexpanded.
+    pub url: String,
+    /// PEM file of a private CA trusted for `rtmps://`, besides the Web PKI roots.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca: Option<String>,
 }
 
 /// `record path="…" segment="10m"`.
