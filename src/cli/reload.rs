@@ -4,7 +4,7 @@
 
 use super::args::ReloadArgs;
 use crate::compile::render::changes_text;
-use crate::runtime::control_client::call;
+use crate::net::control_client::call;
 use crate::runtime::shell::reload::{report_text, DryRunReport, ReloadReport};
 use crate::runtime::shell::run_dir::{ShellFile, SHELL_FILE};
 use crate::runtime::shell::READY_TIMEOUT;

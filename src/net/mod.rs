@@ -5,12 +5,16 @@
 
 pub mod conn_cap;
 pub mod control;
+pub mod control_client;
 pub mod control_secret;
 pub mod handoff;
 pub mod http_serve;
 pub mod https_client;
 pub mod limits;
+pub mod log_text;
+pub mod port_owner;
 pub mod published;
 pub mod shutdown;
+pub mod supervisor;
 pub mod tls_provider;
 pub mod write_deadline;

@@ -4,6 +4,7 @@
 //! control character of a message or field is escaped (`\n`, `\x1b`), so a stream named
 //! `a\n[shell] ERROR …` cannot start a forged line nor recolour a terminal; JSON escapes them itself.
 
+use crate::net::log_text::{escape_controls, timestamp_now};
 use std::io::IsTerminal;
 use tracing_subscriber::EnvFilter;
 
@@ -51,28 +52,6 @@ fn prefixed(role: &str) -> RolePrefix {
             .with_target(false)
             .with_ansi(std::io::stderr().is_terminal()),
     }
-}
-
-/// `text` with every control character (and the Unicode line separators and bidi overrides that
-/// reorder or break a displayed line) written as a Rust escape; borrowed when there is none.
-pub fn escape_controls(text: &str) -> std::borrow::Cow<'_, str> {
-    if !text.chars().any(needs_escape) {
-        return std::borrow::Cow::Borrowed(text);
-    }
-    let mut out = String::with_capacity(text.len() + 8);
-    for c in text.chars() {
-        if needs_escape(c) {
-            out.extend(c.escape_default());
-        } else {
-            out.push(c);
-        }
-    }
-    std::borrow::Cow::Owned(out)
-}
-
-fn needs_escape(c: char) -> bool {
-    c.is_control()
-        || matches!(c, '\u{2028}' | '\u{2029}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
 }
 
 /// The default `message key=value` rendering of fields, with [`escape_controls`] applied to it.
@@ -166,31 +145,5 @@ impl tracing::field::Visit for FieldMap {
     }
     fn record_bool(&mut self, field: &tracing::field::Field, value: bool) {
         self.0.insert(field.name().to_string(), value.into());
-    }
-}
-
-/// Seconds since the Unix epoch with milliseconds (`1764075600.123`), cheap and sortable.
-pub fn timestamp_now() -> String {
-    let since = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    format!("{}.{:03}", since.as_secs(), since.subsec_millis())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn control_characters_are_escaped_and_clean_text_is_borrowed() {
-        let forged = "a\n[shell] ERROR\x1b[31m\r\t\u{7f}\u{9b}\u{202e}\u{2028}é";
-        assert_eq!(
-            escape_controls(forged),
-            "a\\n[shell] ERROR\\u{1b}[31m\\r\\t\\u{7f}\\u{9b}\\u{202e}\\u{2028}é"
-        );
-        assert!(matches!(
-            escape_controls("live/cam é"),
-            std::borrow::Cow::Borrowed("live/cam é")
-        ));
     }
 }

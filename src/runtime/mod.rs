@@ -5,16 +5,13 @@
 pub mod api_access;
 pub mod api_lb;
 pub mod backends;
-pub mod control_client;
 pub mod external;
 pub mod fuzzing;
 pub mod http_lb;
 pub mod lb_start;
 pub mod logging;
 pub mod metrics_merge;
-pub mod port_owner;
 pub mod role;
 pub mod rtmp_lb;
 pub mod shell;
 pub mod static_site;
-pub mod supervisor;

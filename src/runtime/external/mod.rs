@@ -120,35 +120,6 @@ pub fn raise_open_files_limit() -> u64 {
     crate::net::limits::raise_nofile().0.min(i32::MAX as u64)
 }
 
-/// `line` without ANSI escape sequences (SRS colours its warnings and errors on a console, and the
-/// shell forwards its lines into oryx's own log).
-pub fn strip_ansi(line: &str) -> std::borrow::Cow<'_, str> {
-    if !line.contains('\x1b') {
-        return std::borrow::Cow::Borrowed(line);
-    }
-    let mut out = String::with_capacity(line.len());
-    let mut chars = line.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c != '\x1b' {
-            out.push(c);
-            continue;
-        }
-        // CSI (`ESC [ … final`): parameters and intermediates, then one byte in @..~.
-        if chars.peek() == Some(&'[') {
-            chars.next();
-            for c in chars.by_ref() {
-                if ('@'..='~').contains(&c) {
-                    break;
-                }
-            }
-        } else {
-            // A two-byte escape (`ESC c`, …): drop the next character too.
-            chars.next();
-        }
-    }
-    std::borrow::Cow::Owned(out)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -192,18 +163,6 @@ mod tests {
             Some(vec!["-t".into(), "-c".into(), file.clone()])
         );
         assert_eq!(command.args, vec!["-c".to_string(), file]);
-    }
-
-    #[test]
-    fn ansi_colours_are_stripped() {
-        assert_eq!(
-            strip_ansi("\x1b[33m[2026][WARN] slow\x1b[0m"),
-            "[2026][WARN] slow"
-        );
-        assert_eq!(strip_ansi("\x1b[1;31merror\x1b[0m!"), "error!");
-        assert_eq!(strip_ansi("plain [text]"), "plain [text]");
-        assert_eq!(strip_ansi("cut \x1b["), "cut ");
-        assert_eq!(strip_ansi("\x1bc reset"), " reset");
     }
 
     #[test]

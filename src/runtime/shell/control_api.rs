@@ -5,8 +5,8 @@
 //! and pass reload requests to that loop as [`ShellRequest`]s, so one task owns the roles.
 
 use super::reload::{DryRunReport, ReloadReport};
-use crate::runtime::control_client::http_call;
-use crate::runtime::supervisor::ChildStatus;
+use crate::net::control_client::http_call;
+use crate::net::supervisor::ChildStatus;
 use axum::extract::State;
 use axum::routing::{get, post};
 use axum::{Json, Router};

@@ -31,11 +31,11 @@ pub use run_dir::{ShellFile, SHELL_FILE};
 use banner::banner;
 use load::load_plan;
 
-use super::control_client::http_call;
 use super::logging::LogFormat;
 use super::role::RoleKind;
-use super::supervisor::Supervised;
 use crate::compile::plan::Plan;
+use crate::net::control_client::http_call;
+use crate::net::supervisor::Supervised;
 use anyhow::Context;
 use control_api::{Board, RoleStatus, ShellRequest};
 use std::collections::BTreeMap;

@@ -9,7 +9,7 @@
 use super::roles::{role_defs, RoleDef};
 use crate::compile::diff::{ChangeClass, ChangeKind, RoleChange};
 use crate::compile::plan::{Plan, WorkerPlan};
-use crate::runtime::control_client::http_call;
+use crate::net::control_client::http_call;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 

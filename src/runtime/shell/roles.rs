@@ -2,9 +2,9 @@
 //! each is started (its [`ChildSpec`]) and reached (its control address).
 
 use crate::compile::plan::{Plan, WorkerKind};
+use crate::net::supervisor::{ChildSpec, Readiness};
 use crate::runtime::logging::LogFormat;
 use crate::runtime::role::{label, RoleKind};
-use crate::runtime::supervisor::{ChildSpec, Readiness};
 use anyhow::Context;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -109,6 +109,7 @@ pub fn child_spec(
                 readiness: Readiness::Tcp(worker.rtmp),
                 prefix_output: true,
                 json_output: json,
+                skip_line: Some(crate::runtime::external::srs_api::is_poll_log_line),
             });
         }
     }
@@ -131,6 +132,7 @@ pub fn child_spec(
         readiness: Readiness::Control(control),
         prefix_output: false,
         json_output: json,
+        skip_line: None,
     })
 }
 

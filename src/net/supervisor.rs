@@ -59,6 +59,8 @@ pub struct ChildSpec {
     pub prefix_output: bool,
     /// Write forwarded lines as JSON objects instead of `[label] line`.
     pub json_output: bool,
+    /// Forwarded lines this returns true for are left out (SRS's access-log lines for the LBs' polls).
+    pub skip_line: Option<fn(&str) -> bool>,
 }
 
 /// What the shell can ask about a supervised child.
@@ -307,17 +309,32 @@ async fn spawn_child(spec: &ChildSpec) -> anyhow::Result<tokio::process::Child> 
         .map_err(|err| anyhow::anyhow!("cannot run {}: {err}", spec.program.display()))?;
     if spec.prefix_output {
         if let Some(out) = child.stdout.take() {
-            tokio::spawn(forward_lines(out, spec.label.clone(), spec.json_output));
+            tokio::spawn(forward_lines(
+                out,
+                spec.label.clone(),
+                spec.json_output,
+                spec.skip_line,
+            ));
         }
         if let Some(err) = child.stderr.take() {
-            tokio::spawn(forward_lines(err, spec.label.clone(), spec.json_output));
+            tokio::spawn(forward_lines(
+                err,
+                spec.label.clone(),
+                spec.json_output,
+                spec.skip_line,
+            ));
         }
     }
     Ok(child)
 }
 
 /// Copy an external program's output to our stderr, one prefixed line at a time.
-async fn forward_lines(stream: impl AsyncRead + Unpin, label: String, json: bool) {
+async fn forward_lines(
+    stream: impl AsyncRead + Unpin,
+    label: String,
+    json: bool,
+    skip_line: Option<fn(&str) -> bool>,
+) {
     let mut reader = BufReader::new(stream);
     let mut line = Vec::new();
     loop {
@@ -331,16 +348,16 @@ async fn forward_lines(stream: impl AsyncRead + Unpin, label: String, json: bool
             Ok(0) | Err(_) => return,
             Ok(_) => {
                 let text = String::from_utf8_lossy(&line);
-                let text = super::external::strip_ansi(&text);
+                let text = super::log_text::strip_ansi(&text);
                 // An external program may print what a client sent (a stream name): its control
                 // characters must not start forged lines or move the terminal's cursor.
-                let text = super::logging::escape_controls(text.trim_end());
-                if text.is_empty() || super::external::srs_api::is_poll_log_line(&text) {
+                let text = super::log_text::escape_controls(text.trim_end());
+                if text.is_empty() || skip_line.is_some_and(|skip| skip(&text)) {
                     continue;
                 }
                 if json {
                     let record = serde_json::json!({
-                        "timestamp": super::logging::timestamp_now(),
+                        "timestamp": super::log_text::timestamp_now(),
                         "level": "INFO",
                         "role": label,
                         "fields": { "message": text },
@@ -359,11 +376,12 @@ async fn wait_until_ready(readiness: Readiness, label: &str, ready_tx: &watch::S
     loop {
         let ready = match readiness {
             Readiness::Control(addr) => matches!(
-                super::control_client::http_probe(addr, "/readyz", Duration::from_secs(1)).await,
+                crate::net::control_client::http_probe(addr, "/readyz", Duration::from_secs(1))
+                    .await,
                 Ok((200, _))
             ),
             Readiness::Tcp(addr) => {
-                super::control_client::tcp_accepts(addr, Duration::from_secs(1)).await
+                crate::net::control_client::tcp_accepts(addr, Duration::from_secs(1)).await
             }
         };
         if ready {
@@ -384,7 +402,7 @@ async fn hung(readiness: Readiness) -> Duration {
     };
     let mut last_answer: Option<Instant> = None;
     loop {
-        let probe = super::control_client::http_probe(addr, "/healthz", LIVENESS_PROBE).await;
+        let probe = crate::net::control_client::http_probe(addr, "/healthz", LIVENESS_PROBE).await;
         let now = Instant::now();
         match probe {
             Ok((200, _)) => last_answer = Some(now),
