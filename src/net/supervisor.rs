@@ -43,6 +43,9 @@ pub enum Readiness {
     Control(SocketAddr),
     /// This address accepts TCP connections (external programs).
     Tcp(SocketAddr),
+    /// Ready once it runs: a child with nothing to probe (a worker's exec or transcode ffmpeg, an
+    /// ingest's ffmpeg).
+    Started,
 }
 
 /// What to run for one role.
@@ -383,6 +386,7 @@ async fn wait_until_ready(readiness: Readiness, label: &str, ready_tx: &watch::S
             Readiness::Tcp(addr) => {
                 crate::net::control_client::tcp_accepts(addr, Duration::from_secs(1)).await
             }
+            Readiness::Started => true,
         };
         if ready {
             tracing::info!(role = %label, "ready");
