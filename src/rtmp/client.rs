@@ -1,5 +1,5 @@
 //! Client side of an RTMP connection, sans-IO: handshake, connect, createStream, then play or publish.
-//! Used by the load generator and the RTMP load balancer.
+//! Used by the load generator, the RTMP load balancer and the worker's forwards.
 
 use super::amf0::Amf0;
 use super::chunk;
@@ -288,6 +288,27 @@ impl ClientSession {
             }
             _ => {}
         }
+    }
+
+    /// End a publish as FFmpeg does: `FCUnpublish` and `deleteStream` (the server then ends the
+    /// stream for its players at once instead of waiting to notice the closed socket).
+    pub fn unpublish(&mut self) {
+        let name = Amf0::str(&self.config.stream);
+        self.link.writer.command(
+            &mut self.link.out,
+            0,
+            &[Amf0::str("FCUnpublish"), Amf0::Number(6.0), Amf0::Null, name],
+        );
+        self.link.writer.command(
+            &mut self.link.out,
+            0,
+            &[
+                Amf0::str("deleteStream"),
+                Amf0::Number(7.0),
+                Amf0::Null,
+                Amf0::Number(f64::from(self.stream_id)),
+            ],
+        );
     }
 
     /// Send one media message on our stream (publish mode).

@@ -59,6 +59,14 @@ fn publish_flow_with_our_client() {
     assert!(
         matches!(&se[1], ServerEvent::Media { kind: MediaKind::Audio, timestamp: 41, payload } if payload.len() == 5000)
     );
+    se.clear();
+    client.unpublish();
+    pump(&mut client, &mut server, &mut se, &mut ce);
+    assert!(
+        se.iter()
+            .any(|e| *e == ServerEvent::CloseStream { stream_id }),
+        "{se:?}"
+    );
 }
 
 #[test]

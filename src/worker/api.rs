@@ -5,6 +5,7 @@
 
 use crate::media::aac::AudioSpecificConfig;
 use crate::media::avc::AvcConfig;
+use crate::worker::forward::Forwards;
 use crate::worker::hub::{ClientKind, ClientSnapshot, Hub, StreamSnapshot};
 use crate::worker::metrics::{Kbps, Rates};
 use axum::extract::{Path, Query, State};
@@ -26,6 +27,8 @@ const ERROR_BAD_REQUEST: i64 = 1001;
 #[derive(Clone)]
 pub struct Api {
     inner: Arc<ApiInner>,
+    /// Each stream entry's `"forwards"`.
+    forwards: Forwards,
 }
 
 struct ApiInner {
@@ -52,7 +55,23 @@ impl Api {
                 service: format!("{:x}", (nanos as u64) ^ u64::from(std::process::id())),
                 started: Instant::now(),
             }),
+            forwards: Forwards::default(),
         }
+    }
+
+    /// Report the state of these forwards in each stream's entry.
+    pub fn with_forwards(mut self, forwards: Forwards) -> Api {
+        self.forwards = forwards;
+        self
+    }
+
+    /// One stream's entry: SRS's keys, and oryx's `"forwards"`.
+    fn stream_entry(&self, stream: &StreamSnapshot, now_ms: u64) -> Value {
+        let mut entry = stream_json(stream, self.stream_kbps(stream), now_ms);
+        entry["forwards"] = self
+            .forwards
+            .json(&stream.vhost, &stream.app, &stream.name);
+        entry
     }
 
     /// The `/api/v1/*` routes; merged into both the control API and the worker's HTTP port.
@@ -334,7 +353,7 @@ async fn streams(State(api): State<Api>, Query(query): Query<HashMap<String, Str
     let now = unix_ms();
     let list: Vec<Value> = page(snapshots, &query)
         .iter()
-        .map(|s| stream_json(s, api.stream_kbps(s), now))
+        .map(|s| api.stream_entry(s, now))
         .collect();
     api.answer(StatusCode::OK, 0, json!({"streams": list}))
 }
@@ -354,7 +373,7 @@ async fn stream(State(api): State<Api>, Path(id): Path<String>) -> Response {
         Some(found) => api.answer(
             StatusCode::OK,
             0,
-            json!({"stream": stream_json(found, api.stream_kbps(found), unix_ms())}),
+            json!({"stream": api.stream_entry(found, unix_ms())}),
         ),
         None => api.answer(StatusCode::NOT_FOUND, ERROR_STREAM_NOT_FOUND, json!({})),
     }

@@ -367,6 +367,42 @@ pub fn process_sample() -> ProcessSample {
     sample
 }
 
+/// The forwards' section of `/metrics` (label `url`, query values masked): connected (0/1), bytes
+/// sent, reconnects and frames skipped for a slow target. Forwards of the same URL add up; a
+/// forward is listed while its publish lasts.
+pub fn forward_exposition(forwards: &crate::worker::forward::Forwards) -> String {
+    use crate::worker::forward::State;
+    let mut by_url: std::collections::BTreeMap<String, [f64; 4]> = Default::default();
+    for f in forwards.all() {
+        let entry = by_url.entry(f.url.clone()).or_default();
+        entry[0] = entry[0].max(f64::from(u8::from(f.state == State::Connected)));
+        entry[1] += f.bytes as f64;
+        entry[2] += f.reconnects as f64;
+        entry[3] += f.skipped_frames as f64;
+    }
+    let series = |i: usize| -> Vec<(String, f64)> {
+        by_url
+            .iter()
+            .map(|(url, values)| (format!("{{url=\"{}\"}}", label_value(url)), values[i]))
+            .collect()
+    };
+    let mut out = String::new();
+    let families = [
+        ("oryx_forward_connected", "gauge", "1 while the forward publishes to its target."),
+        ("oryx_forward_bytes_total", "counter", "Bytes sent to the forward's target."),
+        ("oryx_forward_reconnects_total", "counter", "Connection attempts after a failure."),
+        (
+            "oryx_forward_skipped_frames_total",
+            "counter",
+            "Frames dropped because the target could not keep up (skipped to a keyframe).",
+        ),
+    ];
+    for (i, (name, kind, help)) in families.into_iter().enumerate() {
+        family(&mut out, name, kind, help, &series(i));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

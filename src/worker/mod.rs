@@ -3,6 +3,7 @@
 pub mod admission;
 pub mod api;
 pub mod context;
+pub mod forward;
 pub mod counters;
 pub mod frame_kind;
 pub mod handoff;

@@ -35,7 +35,7 @@ pub fn run(plan: Plan, name: &str) -> anyhow::Result<()> {
             .with_context(|| format!("HTTP cannot listen on {}", worker.http))?;
         let files = HttpFiles::default();
         let control = Control::new(&format!("worker/{name}"), &plan.digest());
-        let control_routes = plug_ins(&ctx, &files, name, &control);
+        let control_routes = plug_ins(&ctx, &files, name, &control, worker.rtmp);
         // Reload in place: on the control port only, never on the HTTP port the public may reach.
         let settings_route = super::settings::router(settings_route(&ctx, &worker, &control));
         control
@@ -62,7 +62,7 @@ pub fn run(plan: Plan, name: &str) -> anyhow::Result<()> {
 }
 
 /// The seam for optional parts: HLS registers a sink factory on `ctx.hub` and `.m3u8`/`.ts` handlers
-/// on `files`; metrics add their section to `control`'s `/metrics`; the SRS-compatible API and the
+/// on `files`; forwards a sink factory (their state goes to the API and metrics); metrics add their section to `control`'s `/metrics`; the SRS-compatible API and the
 /// published-streams report the LBs poll return their `/api/v1/*` routes here (served on the control
 /// port).
 fn plug_ins(
@@ -70,8 +70,14 @@ fn plug_ins(
     files: &HttpFiles,
     name: &str,
     control: &Control,
+    rtmp: std::net::SocketAddr,
 ) -> axum::Router {
     let hls = super::hls::install(ctx, files, name);
+    let forwards = super::forward::install(ctx, rtmp);
+    let section_forwards = forwards.clone();
+    control.add_metrics_section(Arc::new(move || {
+        super::metrics::forward_exposition(&section_forwards)
+    }));
     let live_hls = hls.clone();
     ctx.live().watch(move |s| live_hls.update(&s.hls));
     let rates = super::metrics::Rates::new();
@@ -81,6 +87,7 @@ fn plug_ins(
         super::metrics::exposition(&hub, &hls, &section_rates)
     }));
     super::api::Api::new(ctx.hub.clone(), name, rates)
+        .with_forwards(forwards)
         .router()
         .merge(super::published::router(ctx.hub.clone()))
 }
