@@ -14,9 +14,13 @@ use std::sync::Arc;
 /// What the handler gets (path with query, body) and answers (status, body).
 pub type Handler = Arc<dyn Fn(&str, &[u8]) -> (u16, String) + Send + Sync>;
 
-/// A CA written to `DIR/ca.pem` and a server config for `localhost` and `127.0.0.1` signed by it.
+/// A CA written to `DIR/private-ca.pem` and a server config for `localhost` and `127.0.0.1` signed
+/// by it; the server's chain and key are also written (`DIR/server-chain.pem`, `DIR/server-key.pem`)
+/// for servers the test runs as other programs (nginx).
 pub struct PrivateCa {
     pub ca_pem: PathBuf,
+    pub chain_pem: PathBuf,
+    pub key_pem: PathBuf,
     server: Arc<rustls::ServerConfig>,
 }
 
@@ -37,6 +41,10 @@ impl PrivateCa {
             CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()]).unwrap();
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
         let leaf = params.signed_by(&key, &ca, &ca_key).unwrap();
+        let chain_pem = dir.join("server-chain.pem");
+        std::fs::write(&chain_pem, format!("{}{}", leaf.pem(), ca.pem())).unwrap();
+        let key_pem = dir.join("server-key.pem");
+        std::fs::write(&key_pem, key.serialize_pem()).unwrap();
         let chain = vec![
             CertificateDer::from(leaf.der().to_vec()),
             CertificateDer::from(ca.der().to_vec()),
@@ -53,6 +61,8 @@ impl PrivateCa {
         server.alpn_protocols = vec![b"http/1.1".to_vec()];
         PrivateCa {
             ca_pem,
+            chain_pem,
+            key_pem,
             server: Arc::new(server),
         }
     }

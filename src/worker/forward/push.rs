@@ -130,11 +130,11 @@ impl Push {
     ) -> Result<(), String> {
         let (mut rd, mut wr) = tokio::io::split(io);
         let mut buf = vec![0u8; 4096];
+        let headers = self.forward.queue().open();
+        send(&mut session, headers);
         self.forward.set_state(State::Connected);
         *connected_at = Some(Instant::now());
         tracing::info!(stream = %self.stream, url = %self.forward.url, "forward publishing");
-        let headers = self.forward.queue().open();
-        send(&mut session, headers);
         loop {
             let (frames, ended) = {
                 let mut queue = self.forward.queue();
@@ -233,4 +233,167 @@ fn tls_config(ca: Option<&str>) -> Result<Arc<rustls::ClientConfig>, String> {
     let mut config = (*shared).clone();
     config.alpn_protocols.clear();
     Ok(Arc::new(config))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rtmp::message::MediaKind;
+    use crate::rtmp::server::{ServerEvent, ServerSession};
+    use crate::worker::hub::FrameKind;
+    use bytes::Bytes;
+    use tokio::net::TcpListener;
+
+    fn frame(kind: FrameKind, timestamp: u32, payload: &[u8]) -> Frame {
+        Frame {
+            kind,
+            timestamp,
+            payload: Bytes::copy_from_slice(payload),
+        }
+    }
+
+    /// A target on oryx's own server session: accepts the publish and records every event until
+    /// the client closes.
+    async fn target(listener: TcpListener) -> Vec<ServerEvent> {
+        let (mut sock, _) = listener.accept().await.unwrap();
+        let mut server = ServerSession::new(4096);
+        let (mut events, mut buf) = (Vec::new(), vec![0u8; 65536]);
+        loop {
+            let n = sock.read(&mut buf).await.unwrap();
+            if n == 0 {
+                return events;
+            }
+            for event in server.feed(&buf[..n]).unwrap() {
+                if let ServerEvent::Publish { stream_id, name } = &event {
+                    server.accept_publish(*stream_id, name);
+                }
+                events.push(event);
+            }
+            sock.write_all(&server.take_output()).await.unwrap();
+        }
+    }
+
+    #[tokio::test]
+    async fn a_push_sends_headers_then_frames_from_a_keyframe_and_ends_the_publish() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = tokio::spawn(target(listener));
+        let forward = Arc::new(Forward::new("test".into(), 1 << 20));
+        let avc = frame(FrameKind::Video, 0, &[0x17, 0, 0, 0, 0, 1]);
+        let aac = frame(FrameKind::Audio, 0, &[0xaf, 0, 0x12, 0x10]);
+        for f in [&avc, &aac, &frame(FrameKind::Video, 0, &[0x17, 1, 0, 0, 0])] {
+            forward.queue().push(f);
+        }
+        let push = Push {
+            forward: forward.clone(),
+            target: Target::parse(&format!("rtmp://{addr}/live/s?k=v")).unwrap(),
+            ca: None,
+            stream: "test".into(),
+        };
+        let task = tokio::spawn(push.run());
+        tokio::time::timeout(Duration::from_secs(5), async {
+            while forward.snapshot().state != State::Connected {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        })
+        .await
+        .expect("connected");
+        for f in [
+            frame(FrameKind::Video, 40, &[0x27, 1, 0, 0, 0]),
+            frame(FrameKind::Video, 80, &[0x17, 1, 0, 0, 0]),
+            frame(FrameKind::Audio, 90, &[0xaf, 1, 7]),
+        ] {
+            if forward.queue().push(&f) {
+                forward.wake.notify_one();
+            }
+        }
+        forward.end();
+        tokio::time::timeout(Duration::from_secs(5), task)
+            .await
+            .expect("the task ends with the publish")
+            .unwrap();
+        let events = tokio::time::timeout(Duration::from_secs(5), server)
+            .await
+            .expect("the target sees the close")
+            .unwrap();
+        assert!(
+            matches!(&events[1], ServerEvent::Publish { name, .. } if name == "s?k=v"),
+            "{events:?}"
+        );
+        let media: Vec<(MediaKind, u32, u8)> = events
+            .iter()
+            .filter_map(|e| match e {
+                ServerEvent::Media {
+                    kind,
+                    timestamp,
+                    payload,
+                } => Some((*kind, *timestamp, payload[1])),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            media,
+            [
+                (MediaKind::Video, 0, 0),
+                (MediaKind::Audio, 0, 0),
+                (MediaKind::Video, 80, 1),
+                (MediaKind::Audio, 90, 1)
+            ]
+        );
+        assert!(
+            matches!(events.last(), Some(ServerEvent::CloseStream { .. })),
+            "{events:?}"
+        );
+        let done = forward.snapshot();
+        assert_eq!((done.reconnects, done.last_error), (0, None));
+        assert!(done.bytes > 0);
+    }
+
+    #[tokio::test]
+    async fn a_refused_publish_is_an_error_with_the_targets_reason_then_a_backoff() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let (mut sock, _) = listener.accept().await.unwrap();
+            let mut server = ServerSession::new(4096);
+            let mut buf = vec![0u8; 65536];
+            while let Ok(n) = sock.read(&mut buf).await {
+                if n == 0 {
+                    break;
+                }
+                for event in server.feed(&buf[..n]).unwrap() {
+                    if let ServerEvent::Publish { stream_id, .. } = event {
+                        server.reject_publish(stream_id, "NetStream.Publish.BadName", "taken");
+                    }
+                }
+                let _ = sock.write_all(&server.take_output()).await;
+            }
+        });
+        let forward = Arc::new(Forward::new("test".into(), 1 << 20));
+        let push = Push {
+            forward: forward.clone(),
+            target: Target::parse(&format!("rtmp://{addr}/live/s")).unwrap(),
+            ca: None,
+            stream: "test".into(),
+        };
+        let task = tokio::spawn(push.run());
+        let failed = tokio::time::timeout(Duration::from_secs(5), async {
+            loop {
+                let s = forward.snapshot();
+                if s.state == State::Backoff {
+                    return s;
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        })
+        .await
+        .expect("backoff");
+        let error = failed.last_error.unwrap();
+        assert!(error.contains("NetStream.Publish.BadName"), "{error}");
+        forward.end();
+        tokio::time::timeout(Duration::from_secs(5), task)
+            .await
+            .expect("a backoff gives way to the end of the publish")
+            .unwrap();
+    }
 }
