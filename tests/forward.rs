@@ -105,9 +105,11 @@ fn wait_state(worker: &Worker, name: &str, state: &str) -> Value {
 
 /// ffprobe reads h264 + aac from `url` (retried: a probe that starts between two publishes fails).
 fn expect_probe(url: &str) {
-    expect_within(Duration::from_secs(60), &format!("ffprobe of {url}"), || {
-        (probe_codecs(url) == ["aac", "h264"]).then_some(())
-    });
+    expect_within(
+        Duration::from_secs(60),
+        &format!("ffprobe of {url}"),
+        || (probe_codecs(url) == ["aac", "h264"]).then_some(()),
+    );
 }
 
 #[test]
@@ -132,11 +134,19 @@ fn forward_reaches_nginx_rtmp_and_resumes_after_nginx_restarts() {
     let metrics = control_get(worker.control, "/metrics").unwrap().text();
     assert!(!metrics.contains("s3cret"), "{metrics}");
     assert_eq!(
-        metric(&metrics, &format!("oryx_forward_connected{{url=\"{masked}\"}}")),
+        metric(
+            &metrics,
+            &format!("oryx_forward_connected{{url=\"{masked}\"}}")
+        ),
         1.0,
         "{metrics}"
     );
-    assert!(metric(&metrics, &format!("oryx_forward_bytes_total{{url=\"{masked}\"}}")) > 0.0);
+    assert!(
+        metric(
+            &metrics,
+            &format!("oryx_forward_bytes_total{{url=\"{masked}\"}}")
+        ) > 0.0
+    );
 
     // nginx goes away: the forward backs off and says why.
     drop(first);
@@ -221,7 +231,8 @@ fn throttled_relay(to: u16, rate: usize) -> u16 {
             let Ok(server) = TcpStream::connect(("127.0.0.1", to)) else {
                 continue;
             };
-            let (mut back_from, mut back_to) = (server.try_clone().unwrap(), client.try_clone().unwrap());
+            let (mut back_from, mut back_to) =
+                (server.try_clone().unwrap(), client.try_clone().unwrap());
             std::thread::spawn(move || std::io::copy(&mut back_from, &mut back_to));
             std::thread::spawn(move || {
                 let (mut client, mut server) = (client, server);

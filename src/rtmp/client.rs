@@ -297,7 +297,12 @@ impl ClientSession {
         self.link.writer.command(
             &mut self.link.out,
             0,
-            &[Amf0::str("FCUnpublish"), Amf0::Number(6.0), Amf0::Null, name],
+            &[
+                Amf0::str("FCUnpublish"),
+                Amf0::Number(6.0),
+                Amf0::Null,
+                name,
+            ],
         );
         self.link.writer.command(
             &mut self.link.out,

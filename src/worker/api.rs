@@ -68,9 +68,7 @@ impl Api {
     /// One stream's entry: SRS's keys, and oryx's `"forwards"`.
     fn stream_entry(&self, stream: &StreamSnapshot, now_ms: u64) -> Value {
         let mut entry = stream_json(stream, self.stream_kbps(stream), now_ms);
-        entry["forwards"] = self
-            .forwards
-            .json(&stream.vhost, &stream.app, &stream.name);
+        entry["forwards"] = self.forwards.json(&stream.vhost, &stream.app, &stream.name);
         entry
     }
 

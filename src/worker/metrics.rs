@@ -388,9 +388,21 @@ pub fn forward_exposition(forwards: &crate::worker::forward::Forwards) -> String
     };
     let mut out = String::new();
     let families = [
-        ("oryx_forward_connected", "gauge", "1 while the forward publishes to its target."),
-        ("oryx_forward_bytes_total", "counter", "Bytes sent to the forward's target."),
-        ("oryx_forward_reconnects_total", "counter", "Connection attempts after a failure."),
+        (
+            "oryx_forward_connected",
+            "gauge",
+            "1 while the forward publishes to its target.",
+        ),
+        (
+            "oryx_forward_bytes_total",
+            "counter",
+            "Bytes sent to the forward's target.",
+        ),
+        (
+            "oryx_forward_reconnects_total",
+            "counter",
+            "Connection attempts after a failure.",
+        ),
         (
             "oryx_forward_skipped_frames_total",
             "counter",

@@ -3,8 +3,8 @@
 pub mod admission;
 pub mod api;
 pub mod context;
-pub mod forward;
 pub mod counters;
+pub mod forward;
 pub mod frame_kind;
 pub mod handoff;
 pub mod hls;

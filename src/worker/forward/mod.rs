@@ -23,12 +23,15 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+/// The forwards of one publish, with the id of that publish.
+type Published = (u64, Vec<Arc<Forward>>);
+
 /// The forwards of every stream being published now, by `vhost/app/stream`.
 #[derive(Clone, Default)]
 pub struct Forwards {
     /// Each entry carries the id of the publish that made it, so a late unpublish of an earlier
     /// publish does not remove a newer one's.
-    streams: Arc<Mutex<HashMap<String, (u64, Vec<Arc<Forward>>)>>>,
+    streams: Arc<Mutex<HashMap<String, Published>>>,
     next_publish: Arc<AtomicU64>,
 }
 
@@ -37,7 +40,7 @@ fn stream_key(vhost: &str, app: &str, stream: &str) -> String {
 }
 
 impl Forwards {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (u64, Vec<Arc<Forward>>)>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Published>> {
         self.streams.lock().unwrap_or_else(|e| e.into_inner())
     }
 
