@@ -250,6 +250,13 @@ mod tests {
         assert!(factory.create(&key("other", "x")).is_some(), "`**` matches");
         sink.on_unpublish();
         assert!(forwards.of_stream(vhost, "live", "cam").is_empty());
+
+        // A reload applies from the next publish.
+        let mut reloaded = (*ctx.settings()).clone();
+        reloaded.rules = vec![rule("other/*", "rtmp://127.0.0.1:9/x/{stream}")];
+        ctx.live().set(reloaded);
+        assert!(factory.create(&key("live", "cam")).is_none());
+        assert!(factory.create(&key("other", "y")).is_some());
     }
 
     #[test]
