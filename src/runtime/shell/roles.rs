@@ -18,7 +18,8 @@ pub struct RoleDef {
     pub label: String,
 }
 
-/// Every role of `plan`, in start order: workers first (the LBs route to them), then LBs, then sites.
+/// Every role of `plan`, in start order: workers first (the LBs route to them), then LBs, then sites,
+/// then ingests (they publish through the workers and LBs).
 pub fn role_defs(plan: &Plan) -> Vec<RoleDef> {
     let def = |kind: RoleKind, name: &str| RoleDef {
         kind,
@@ -42,6 +43,9 @@ pub fn role_defs(plan: &Plan) -> Vec<RoleDef> {
     for site in &plan.statics {
         defs.push(def(RoleKind::Static, &site.name));
     }
+    for ingest in &plan.ingests {
+        defs.push(def(RoleKind::Ingest, &ingest.name));
+    }
     defs
 }
 
@@ -53,6 +57,7 @@ pub fn kind_name(kind: RoleKind) -> &'static str {
         RoleKind::HttpLb => "http-lb",
         RoleKind::ApiLb => "api-lb",
         RoleKind::Static => "static",
+        RoleKind::Ingest => "ingest",
     }
 }
 
@@ -68,6 +73,11 @@ fn control_address(plan: &Plan, def: &RoleDef) -> Option<SocketAddr> {
             .iter()
             .find(|s| s.name == def.name)
             .map(|s| s.control),
+        RoleKind::Ingest => plan
+            .ingests
+            .iter()
+            .find(|i| i.name == def.name)
+            .map(|i| i.control),
     }
 }
 
