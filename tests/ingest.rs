@@ -37,16 +37,20 @@ fn lbs(plan: &Plan) -> (SocketAddr, SocketAddr) {
 }
 
 /// `live/lobby` probes as H.264 + AAC through the rtmp-lb and then the http-lb.
-fn plays_through_both_lbs(plan: &Plan, within: Duration) {
+fn plays_through_both_lbs(plan: &Plan, shell: &Proc, within: Duration) {
     let (rtmp_lb, http_lb) = lbs(plan);
-    let rtmp = format!("rtmp://{rtmp_lb}/live/lobby");
-    wait_for(within, "live/lobby through the rtmp-lb", || {
-        (probe_codecs(&rtmp) == ["aac", "h264"]).then_some(())
-    });
-    let flv = format!("http://{http_lb}/live/lobby.flv");
-    wait_for(Duration::from_secs(30), "live/lobby through the http-lb", || {
-        (probe_codecs(&flv) == ["aac", "h264"]).then_some(())
-    });
+    for (url, within) in [
+        (format!("rtmp://{rtmp_lb}/live/lobby"), within),
+        (
+            format!("http://{http_lb}/live/lobby.flv"),
+            Duration::from_secs(30),
+        ),
+    ] {
+        let played = common::wait::poll(within, Duration::from_millis(200), || {
+            (probe_codecs(&url) == ["aac", "h264"]).then_some(())
+        });
+        assert!(played.is_some(), "{url} did not play\n{}", shell.log_text());
+    }
 }
 
 /// The ingest's `/metrics` page (with the control secret).
@@ -94,7 +98,7 @@ fn ingest_pulls_rtmp_from_nginx_rtmp_and_plays_through_both_lbs() {
 
     let plan = ingest_plan(&format!("rtmp://{}/live/cam", upstream.rtmp), false);
     let shell = up_ready(&plan, dir.path());
-    plays_through_both_lbs(&plan, Duration::from_secs(40));
+    plays_through_both_lbs(&plan, &shell, Duration::from_secs(40));
 
     let page = ingest_metrics(&plan);
     assert_eq!(
@@ -135,7 +139,7 @@ fn ingest_pulls_http_flv_and_comes_back_after_kill_9() {
     );
     let plan = ingest_plan(&source.http_url("live/src.flv"), false);
     let shell = up_ready(&plan, dir.path());
-    plays_through_both_lbs(&plan, Duration::from_secs(40));
+    plays_through_both_lbs(&plan, &shell, Duration::from_secs(40));
     assert_eq!(ingest_state(&plan)["mode"], "http-flv");
 
     // kill -9 the ingest: the shell restarts it and the stream plays again through the LBs.
@@ -149,7 +153,7 @@ fn ingest_pulls_http_flv_and_comes_back_after_kill_9() {
         let state = ingest_state(&plan);
         (state["connected"] == true).then_some(())
     });
-    plays_through_both_lbs(&plan, Duration::from_secs(30));
+    plays_through_both_lbs(&plan, &shell, Duration::from_secs(30));
     assert!(
         shell.log_text().contains("ingest/live-lobby"),
         "{}",
@@ -163,9 +167,9 @@ fn ingest_loops_a_file_through_ffmpeg_past_its_length() {
     let seconds = 3;
     let media = common::media::make_media(dir.path(), seconds);
     let plan = ingest_plan(&media.display().to_string(), true);
-    let _shell = up_ready(&plan, dir.path());
+    let shell = up_ready(&plan, dir.path());
     let started = Instant::now();
-    plays_through_both_lbs(&plan, Duration::from_secs(40));
+    plays_through_both_lbs(&plan, &shell, Duration::from_secs(40));
     assert_eq!(ingest_state(&plan)["mode"], "ffmpeg");
 
     // Past the file's length (twice over) the same ffmpeg still publishes: it looped, it was not
@@ -174,7 +178,7 @@ fn ingest_loops_a_file_through_ffmpeg_past_its_length() {
     if let Some(rest) = length.checked_sub(started.elapsed()) {
         std::thread::sleep(rest);
     }
-    plays_through_both_lbs(&plan, Duration::from_secs(30));
+    plays_through_both_lbs(&plan, &shell, Duration::from_secs(30));
     let state = ingest_state(&plan);
     assert_eq!(state["connected"], true, "{state}");
     assert_eq!(state["reconnects"], 0, "ffmpeg was restarted: {state}");

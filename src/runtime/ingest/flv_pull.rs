@@ -31,7 +31,10 @@ impl FlvPull {
         let client: Client<_, Empty<Bytes>> =
             Client::builder(TokioExecutor::new()).build(Connector::new(tls, START_TIMEOUT));
         let request = http::Request::get(uri)
-            .header("user-agent", concat!("oryx-ingest/", env!("CARGO_PKG_VERSION")))
+            .header(
+                "user-agent",
+                concat!("oryx-ingest/", env!("CARGO_PKG_VERSION")),
+            )
             .body(Empty::new())?;
         let response = tokio::time::timeout(START_TIMEOUT, client.request(request))
             .await

@@ -141,7 +141,11 @@ impl RtmpConn {
                     timestamp: *timestamp,
                     payload: payload.clone(),
                 }),
-                ClientEvent::Status { level, code, description } if level == "error" => {
+                ClientEvent::Status {
+                    level,
+                    code,
+                    description,
+                } if level == "error" => {
                     bail!("{code}: {description}")
                 }
                 ClientEvent::Status { code, .. }

@@ -62,7 +62,8 @@ impl Stats {
 
     pub fn add_bytes(&self, bytes: u64) {
         self.with(|s| s.bytes += bytes);
-        metrics::counter!("oryx_ingest_bytes_total", "ingest" => self.name.clone()).increment(bytes);
+        metrics::counter!("oryx_ingest_bytes_total", "ingest" => self.name.clone())
+            .increment(bytes);
     }
 
     /// One more reconnect attempt.

@@ -46,8 +46,12 @@ pub fn split_stream(stream: &str) -> Result<(Option<&str>, &str, &str), String> 
 /// loopback.
 pub fn reachable(addr: SocketAddr) -> SocketAddr {
     match addr.ip() {
-        IpAddr::V4(ip) if ip.is_unspecified() => SocketAddr::new(Ipv4Addr::LOCALHOST.into(), addr.port()),
-        IpAddr::V6(ip) if ip.is_unspecified() => SocketAddr::new(Ipv6Addr::LOCALHOST.into(), addr.port()),
+        IpAddr::V4(ip) if ip.is_unspecified() => {
+            SocketAddr::new(Ipv4Addr::LOCALHOST.into(), addr.port())
+        }
+        IpAddr::V6(ip) if ip.is_unspecified() => {
+            SocketAddr::new(Ipv6Addr::LOCALHOST.into(), addr.port())
+        }
         _ => addr,
     }
 }
@@ -123,7 +127,10 @@ mod tests {
 
     #[test]
     fn without_an_lb_follows_the_rendezvous_ranking() {
-        let p = plan(&[("live-0", 5000), ("live-1", 5001), ("live-2", 5002)], None);
+        let p = plan(
+            &[("live-0", 5000), ("live-1", 5001), ("live-2", 5002)],
+            None,
+        );
         let urls = publish_urls(&p, "live/lobby").unwrap();
         let key = crate::route::stream_key("", "live", "lobby");
         let ranked = crate::route::rank(&key, &["live-0", "live-1", "live-2"]);
