@@ -90,11 +90,8 @@ fn ingest_pulls_rtmp_from_nginx_rtmp_and_plays_through_both_lbs() {
         std::net::TcpStream::connect(upstream.rtmp).ok()
     });
     let media = common::media::make_media(dir.path(), 4);
-    let _encoder = publish(
-        &media,
-        &format!("rtmp://{}/live/cam", upstream.rtmp),
-        dir.path().join("encoder.log"),
-    );
+    let upstream_url = format!("rtmp://{}/live/cam", upstream.rtmp);
+    let encoder = publish(&media, &upstream_url, dir.path().join("encoder.log"));
 
     let plan = ingest_plan(&format!("rtmp://{}/live/cam", upstream.rtmp), false);
     let shell = up_ready(&plan, dir.path());
@@ -117,6 +114,30 @@ fn ingest_pulls_rtmp_from_nginx_rtmp_and_plays_through_both_lbs() {
         format!("rtmp://{}/live/lobby", lbs(&plan).0),
         "{state}"
     );
+    // The source goes away: the ingest says so once, keeps asking, and is back when the source is.
+    drop(encoder);
+    wait_for(Duration::from_secs(30), "the ingest to notice", || {
+        let state = ingest_state(&plan);
+        (state["connected"] == false && state["reconnects"].as_u64() >= Some(1)).then_some(state)
+    });
+    let _encoder = publish(&media, &upstream_url, dir.path().join("encoder-2.log"));
+    wait_for(Duration::from_secs(30), "the ingest back", || {
+        (ingest_state(&plan)["connected"] == true).then_some(())
+    });
+    plays_through_both_lbs(&plan, &shell, Duration::from_secs(30));
+    let page = ingest_metrics(&plan);
+    assert!(
+        metric(&page, "oryx_ingest_reconnects_total{ingest=\"live-lobby\"}") >= 1.0,
+        "{page}"
+    );
+    let log = shell.log_text();
+    assert_eq!(
+        log.matches("ingest interrupted").count(),
+        1,
+        "one warning for one outage:\n{log}"
+    );
+    assert!(log.contains("ingest back"), "{log}");
+
     // The shell's merged page carries the ingest's series too.
     let (_, merged) = control(plan.shell_control, "GET", "/metrics").unwrap();
     assert!(

@@ -18,7 +18,7 @@ const BACKOFF_CAP: Duration = Duration::from_secs(5);
 const STABLE_AFTER: Duration = Duration::from_secs(10);
 /// A source that sends nothing for this long is dropped and asked again (a half-open TCP
 /// connection, an upstream that lost its publisher but keeps its players).
-const SOURCE_IDLE: Duration = Duration::from_secs(20);
+const SOURCE_IDLE: Duration = Duration::from_secs(10);
 
 /// What an ingest pulls from and publishes to.
 pub struct Route {
