@@ -70,6 +70,7 @@ pub fn run(options: &RoleOptions) -> anyhow::Result<()> {
         RoleKind::Ingest => super::ingest::run(
             plan,
             &options.name,
+            label(options.kind, &options.name),
             options.log_format == super::logging::LogFormat::Json,
         ),
     }

@@ -24,8 +24,9 @@ use axum::Router;
 use source::SourceKind;
 use stats::{IngestState, Stats};
 
-/// Run the ingest `name` of `plan` until SIGTERM/SIGINT.
-pub fn run(plan: Plan, name: &str, json_log: bool) -> anyhow::Result<()> {
+/// Run the ingest `name` of `plan` until SIGTERM/SIGINT; `label` names it in logs and answers
+/// (`ingest/NAME`).
+pub fn run(plan: Plan, name: &str, label: String, json_log: bool) -> anyhow::Result<()> {
     let ingest = plan
         .ingests
         .iter()
@@ -34,7 +35,6 @@ pub fn run(plan: Plan, name: &str, json_log: bool) -> anyhow::Result<()> {
         .with_context(|| format!("the plan has no ingest {name:?}"))?;
     let targets = target::publish_urls(&plan, &ingest.stream).map_err(anyhow::Error::msg)?;
     let kind = source::classify(&ingest.from);
-    let label = crate::runtime::role::label(crate::runtime::role::RoleKind::Ingest, name);
     // One thread: an ffmpeg child's parent-death signal fires when the thread that forked it exits,
     // so forks happen on the main thread, which lives as long as the role.
     let runtime = tokio::runtime::Builder::new_current_thread()
