@@ -175,6 +175,15 @@ fn ingest_pulls_http_flv_and_comes_back_after_kill_9() {
         (state["connected"] == true).then_some(())
     });
     plays_through_both_lbs(&plan, &shell, Duration::from_secs(30));
+
+    // kill -9 the worker it publishes to: the shell restarts the worker, the ingest reconnects.
+    let worker = role_pid(&plan, "worker/live-0").expect("the worker's pid");
+    unsafe { libc::kill(worker, libc::SIGKILL) };
+    wait_for(Duration::from_secs(30), "the ingest to reconnect", || {
+        let state = ingest_state(&plan);
+        (state["connected"] == true && state["reconnects"].as_u64() >= Some(1)).then_some(())
+    });
+    plays_through_both_lbs(&plan, &shell, Duration::from_secs(30));
     assert!(
         shell.log_text().contains("ingest/live-lobby"),
         "{}",
