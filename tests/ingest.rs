@@ -212,6 +212,7 @@ fn ingest_loops_a_file_through_ffmpeg_past_its_length() {
     let state = ingest_state(&plan);
     assert_eq!(state["connected"], true, "{state}");
     assert_eq!(state["reconnects"], 0, "ffmpeg was restarted: {state}");
+    assert!(state["bytes"].as_u64() > Some(0), "{state}");
     let page = ingest_metrics(&plan);
     assert_eq!(
         metric(&page, "oryx_ingest_connected{ingest=\"live-lobby\"}"),

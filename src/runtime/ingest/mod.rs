@@ -9,6 +9,7 @@
 
 pub mod ffmpeg;
 pub mod flv_pull;
+pub mod progress;
 pub mod pump;
 pub mod rtmp_conn;
 pub mod source;

@@ -31,11 +31,21 @@ pub fn classify(from: &str) -> SourceKind {
     SourceKind::Ffmpeg { file }
 }
 
-/// The ffmpeg arguments that publish `from` to `target` (an `rtmp://` URL) without re-encoding.
-pub fn ffmpeg_args(from: &str, target: &str, looping: bool, file: bool) -> Vec<String> {
+/// The ffmpeg arguments that publish `from` to `target` (an `rtmp://` URL) without re-encoding,
+/// writing `-progress` to `progress` (a loopback address of the role) when given.
+pub fn ffmpeg_args(
+    from: &str,
+    target: &str,
+    looping: bool,
+    file: bool,
+    progress: Option<std::net::SocketAddr>,
+) -> Vec<String> {
     let mut args: Vec<String> = ["-hide_banner", "-loglevel", "warning"]
         .map(String::from)
         .into();
+    if let Some(progress) = progress {
+        args.extend(["-progress".into(), format!("tcp://{progress}")]);
+    }
     if file {
         args.push("-re".into());
     }
@@ -85,13 +95,15 @@ mod tests {
 
     #[test]
     fn ffmpeg_command_copies_to_the_target() {
-        let args = ffmpeg_args("/m/a.mp4", "rtmp://127.0.0.1:1935/live/x", true, true);
+        let args = ffmpeg_args("/m/a.mp4", "rtmp://127.0.0.1:1935/live/x", true, true, None);
         assert_eq!(
             args.join(" "),
             "-hide_banner -loglevel warning -re -stream_loop -1 -i /m/a.mp4 -c copy -f flv \
              rtmp://127.0.0.1:1935/live/x"
         );
-        let args = ffmpeg_args("srt://h:1", "rtmp://t/a/s", false, false);
+        let progress = "127.0.0.1:9".parse().ok();
+        let args = ffmpeg_args("srt://h:1", "rtmp://t/a/s", false, false, progress);
+        assert_eq!(args[3..5], ["-progress", "tcp://127.0.0.1:9"]);
         assert!(!args.contains(&"-re".to_string()));
         assert!(!args.contains(&"-stream_loop".to_string()));
     }

@@ -16,9 +16,9 @@ pub struct IngestState {
     pub mode: String,
     /// Where it publishes (the first choice).
     pub target: String,
-    /// Media flows from the source to the target (ffmpeg: the ffmpeg child runs).
+    /// Media flows from the source to the target (ffmpeg: its child runs and reports output).
     pub connected: bool,
-    /// Media bytes published (tag payloads; not counted for ffmpeg sources).
+    /// Media bytes published (native: tag payloads; ffmpeg: what it wrote to the target).
     pub bytes: u64,
     pub reconnects: u64,
     /// Why the last connection ended or failed.
