@@ -197,7 +197,7 @@ fn ingest_loops_a_file_through_ffmpeg_past_its_length() {
     let seconds = 3;
     let media = common::media::make_media(dir.path(), seconds);
     let plan = ingest_plan(&media.display().to_string(), true);
-    let shell = up_ready(&plan, dir.path());
+    let mut shell = up_ready(&plan, dir.path());
     let started = Instant::now();
     plays_through_both_lbs(&plan, &shell, Duration::from_secs(40));
     assert_eq!(ingest_state(&plan)["mode"], "ffmpeg");
@@ -219,4 +219,36 @@ fn ingest_loops_a_file_through_ffmpeg_past_its_length() {
         1.0,
         "{page}"
     );
+
+    // SIGTERM: the shell stops the ingest, which stops its ffmpeg; nothing outlives the shell.
+    let ingest = role_pid(&plan, "ingest/live-lobby").expect("the ingest's pid");
+    let ffmpeg = children_of(ingest);
+    assert_eq!(ffmpeg.len(), 1, "one ffmpeg under the ingest: {ffmpeg:?}");
+    shell.signal(libc::SIGTERM);
+    let status = shell
+        .wait_exit(Duration::from_secs(15))
+        .expect("the shell exits");
+    assert!(status.success(), "{status}\n{}", shell.log_text());
+    assert!(!alive(ingest), "the ingest outlived the shell");
+    assert!(!alive(ffmpeg[0]), "ffmpeg outlived the shell");
+}
+
+/// The pids whose parent is `pid`.
+fn children_of(pid: i32) -> Vec<i32> {
+    let mut children = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(child) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
+        // `pid (comm) state ppid …`: the command may hold spaces, so read after its `)`.
+        let ppid = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+            .and_then(|p| p.parse::<i32>().ok());
+        if ppid == Some(pid) {
+            children.push(child);
+        }
+    }
+    children
 }
