@@ -252,3 +252,46 @@ fn children_of(pid: i32) -> Vec<i32> {
     }
     children
 }
+
+#[test]
+fn ingest_without_an_rtmp_lb_publishes_to_the_rendezvous_worker() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = common::start_worker(common::settings(), false);
+    let media = common::media::make_media(dir.path(), 4);
+    let _encoder = publish(
+        &media,
+        &source.rtmp_url("live/src"),
+        dir.path().join("encoder.log"),
+    );
+    let mut plan = ingest_plan(&source.http_url("live/src.flv"), false);
+    plan.workers
+        .push(worker("live-1", WorkerKind::Embedded, None));
+    plan.rtmp_lb = None;
+    plan.http_lb = Some(lb(&plan.workers));
+    let plan_file = dir.path().join("plan.json");
+    write_plan(&plan_file, &plan);
+    let shell = up(&plan_file, &dir.path().join("run"));
+    wait_all_ready(&plan, 4, Duration::from_secs(20));
+
+    // The worker `oryx plan --route live/lobby` names is the one that holds the stream.
+    let key = oryx::route::stream_key("", "live", "lobby");
+    let names = ["live-0", "live-1"];
+    let chosen = oryx::route::rank(&key, &names)[0];
+    let holder = plan.worker(chosen).unwrap().control;
+    wait_for(
+        Duration::from_secs(30),
+        "live/lobby on the chosen worker",
+        || {
+            let (_, body) = control(holder, "GET", "/api/v1/published").ok()?;
+            body.contains("lobby").then_some(())
+        },
+    );
+    let flv = format!(
+        "http://{}/live/lobby.flv",
+        plan.http_lb.as_ref().unwrap().listen
+    );
+    let played = common::wait::poll(Duration::from_secs(30), Duration::from_millis(200), || {
+        (probe_codecs(&flv) == ["aac", "h264"]).then_some(())
+    });
+    assert!(played.is_some(), "{flv} did not play\n{}", shell.log_text());
+}
