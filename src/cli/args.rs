@@ -40,7 +40,7 @@ pub enum Command {
     Reload(ReloadArgs),
     /// Run one role of a plan (started by `oryx up`; usable standalone).
     #[command(
-        after_help = "Examples:\n  oryx plan topology.kdl --json > plan.json\n  oryx role worker live --plan plan.json\n  oryx role rtmp-lb rtmp-lb --plan plan.json"
+        after_help = "Examples:\n  oryx plan topology.kdl --json > plan.json\n  oryx role worker live --plan plan.json\n  oryx role rtmp-lb rtmp-lb --plan plan.json\n  oryx role ingest live-lobby --plan plan.json"
     )]
     Role(RoleArgs),
     /// Load generators: many players in one process.
@@ -154,6 +154,7 @@ pub enum RoleKind {
     HttpLb,
     ApiLb,
     Static,
+    Ingest,
 }
 
 #[derive(Debug, Args)]
@@ -161,7 +162,8 @@ pub struct RoleArgs {
     /// Which kind of role to run.
     #[arg(value_enum)]
     pub kind: RoleKind,
-    /// The role's name in the plan (worker instance name, static site name; LBs: the LB kind).
+    /// The role's name in the plan (worker instance name, static site name, ingest name; LBs: the LB
+    /// kind).
     pub name: String,
     /// The plan as JSON (`oryx plan --json` output); `-` reads standard input.
     #[arg(long, value_name = "FILE")]

@@ -24,6 +24,7 @@ impl From<RoleKind> for role::RoleKind {
             RoleKind::HttpLb => role::RoleKind::HttpLb,
             RoleKind::ApiLb => role::RoleKind::ApiLb,
             RoleKind::Static => role::RoleKind::Static,
+            RoleKind::Ingest => role::RoleKind::Ingest,
         }
     }
 }

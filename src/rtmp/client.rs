@@ -101,6 +101,10 @@ pub struct ClientSession {
     link: Link,
     stream_id: u32,
     server_verified: bool,
+    /// Which of our commands were answered: a server behind oryx's rtmp-lb answers `connect` and
+    /// `createStream` a second time (the LB answered them first), and only the first answer counts.
+    connect_answered: bool,
+    create_answered: bool,
 }
 
 impl ClientSession {
@@ -118,6 +122,8 @@ impl ClientSession {
             link,
             stream_id: 0,
             server_verified: false,
+            connect_answered: false,
+            create_answered: false,
         }
     }
 
@@ -202,7 +208,8 @@ impl ClientSession {
 
     fn command(&mut self, command: Command, events: &mut Vec<ClientEvent>) {
         match command.name.as_str() {
-            "_result" if command.transaction == TID_CONNECT => {
+            "_result" if command.transaction == TID_CONNECT && !self.connect_answered => {
+                self.connect_answered = true;
                 events.push(ClientEvent::Connected);
                 self.link
                     .writer
@@ -227,7 +234,8 @@ impl ClientSession {
                     ],
                 );
             }
-            "_result" if command.transaction == TID_CREATE_STREAM => {
+            "_result" if command.transaction == TID_CREATE_STREAM && !self.create_answered => {
+                self.create_answered = true;
                 self.stream_id = command
                     .args
                     .first()
@@ -345,5 +353,32 @@ mod tests {
         assert_eq!((c.app.as_str(), c.address.as_str()), ("a/b", "h:1935"));
         assert!(ClientConfig::from_url("http://h/a/s", ClientMode::Play).is_err());
         assert!(ClientConfig::from_url("rtmp://h/s", ClientMode::Play).is_err());
+    }
+
+    /// Behind oryx's rtmp-lb the worker answers `connect` and `createStream` again: a second
+    /// answer must not send a second `createStream` or `publish` (the worker would refuse it as
+    /// already publishing).
+    #[test]
+    fn ignores_repeated_answers() {
+        let config = ClientConfig::from_url("rtmp://h/live/s", ClientMode::Publish).unwrap();
+        let mut session = ClientSession::new(config);
+        session.take_output();
+        let answer = |transaction: f64| Command {
+            name: "_result".into(),
+            transaction,
+            object: Amf0::Null,
+            args: vec![Amf0::Number(1.0)],
+        };
+        let mut events = Vec::new();
+        let mut sent = Vec::new();
+        for _ in 0..2 {
+            session.command(answer(TID_CONNECT), &mut events);
+            sent.push(session.take_output().len());
+            session.command(answer(TID_CREATE_STREAM), &mut events);
+            sent.push(session.take_output().len());
+        }
+        assert_eq!(events, [ClientEvent::Connected]);
+        assert!(sent[0] > 0 && sent[1] > 0, "{sent:?}");
+        assert_eq!(&sent[2..], [0, 0]);
     }
 }

@@ -13,13 +13,16 @@ pub enum RoleKind {
     HttpLb,
     ApiLb,
     Static,
+    /// Pulls a source and publishes it through the topology (`ingest/NAME`).
+    Ingest,
 }
 
 /// What `oryx role` runs: one role of a plan file.
 #[derive(Debug, Clone)]
 pub struct RoleOptions {
     pub kind: RoleKind,
-    /// The role's name in the plan (worker instance name, static site name; LBs: the LB kind).
+    /// The role's name in the plan (worker instance name, static site name, ingest name; LBs: the LB
+    /// kind).
     pub name: String,
     /// The plan JSON; `-` reads standard input.
     pub plan: PathBuf,
@@ -38,11 +41,13 @@ pub fn load_plan(path: &std::path::Path) -> anyhow::Result<Plan> {
     serde_json::from_str(&text).context("parsing plan JSON")
 }
 
-/// The role's label in logs and control answers: `worker/live-0`, `rtmp-lb`, `static/site`.
+/// The role's label in logs and control answers: `worker/live-0`, `rtmp-lb`, `static/site`,
+/// `ingest/live-lobby`.
 pub fn label(kind: RoleKind, name: &str) -> String {
     match kind {
         RoleKind::Worker => format!("worker/{name}"),
         RoleKind::Static => format!("static/{name}"),
+        RoleKind::Ingest => format!("ingest/{name}"),
         RoleKind::RtmpLb => "rtmp-lb".into(),
         RoleKind::HttpLb => "http-lb".into(),
         RoleKind::ApiLb => "api-lb".into(),
@@ -62,5 +67,11 @@ pub fn run(options: &RoleOptions) -> anyhow::Result<()> {
         RoleKind::HttpLb => super::http_lb::run(plan),
         RoleKind::ApiLb => super::api_lb::run(plan),
         RoleKind::Static => super::static_site::run(plan, &options.name),
+        RoleKind::Ingest => super::ingest::run(
+            plan,
+            &options.name,
+            label(options.kind, &options.name),
+            options.log_format == super::logging::LogFormat::Json,
+        ),
     }
 }

@@ -71,6 +71,14 @@ pub fn banner(plan: &Plan) -> String {
             w.control
         ));
     }
+    for ingest in &plan.ingests {
+        lines.push(format!(
+            "  ingest   {} <- {} (control {})",
+            ingest.stream,
+            crate::compile::render::redact_url(&ingest.from),
+            ingest.control
+        ));
+    }
     lines.join("\n")
 }
 

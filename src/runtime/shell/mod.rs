@@ -256,10 +256,19 @@ async fn up(options: &UpOptions) -> anyhow::Result<()> {
         roles: BTreeMap::new(),
     };
     run_dir::write_plan_files(&shell.run_dir, &shell.plan)?;
-    let started = shell.spawn_roles(&role_defs(&shell.plan));
+    // Ingests publish through the workers and LBs: they start once those are ready (or their wait
+    // timed out), so their first publish finds someone to take it.
+    let (ingests, first): (Vec<RoleDef>, Vec<RoleDef>) = role_defs(&shell.plan)
+        .into_iter()
+        .partition(|def| def.kind == RoleKind::Ingest);
     // A SIGTERM/SIGINT while roles are still coming up stops everything at once.
     let interrupted = tokio::select! {
-        _ = shell.wait_ready(&started) => false,
+        _ = async {
+            let started = shell.spawn_roles(&first);
+            shell.wait_ready(&started).await;
+            let started = shell.spawn_roles(&ingests);
+            shell.wait_ready(&started).await;
+        } => false,
         _ = signals.stop() => true,
     };
     shell.publish_status(&board);

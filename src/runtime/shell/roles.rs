@@ -18,7 +18,8 @@ pub struct RoleDef {
     pub label: String,
 }
 
-/// Every role of `plan`, in start order: workers first (the LBs route to them), then LBs, then sites.
+/// Every role of `plan`, in start order: workers first (the LBs route to them), then LBs, then sites,
+/// then ingests (they publish through the workers and LBs).
 pub fn role_defs(plan: &Plan) -> Vec<RoleDef> {
     let def = |kind: RoleKind, name: &str| RoleDef {
         kind,
@@ -42,6 +43,9 @@ pub fn role_defs(plan: &Plan) -> Vec<RoleDef> {
     for site in &plan.statics {
         defs.push(def(RoleKind::Static, &site.name));
     }
+    for ingest in &plan.ingests {
+        defs.push(def(RoleKind::Ingest, &ingest.name));
+    }
     defs
 }
 
@@ -53,6 +57,7 @@ pub fn kind_name(kind: RoleKind) -> &'static str {
         RoleKind::HttpLb => "http-lb",
         RoleKind::ApiLb => "api-lb",
         RoleKind::Static => "static",
+        RoleKind::Ingest => "ingest",
     }
 }
 
@@ -68,6 +73,11 @@ fn control_address(plan: &Plan, def: &RoleDef) -> Option<SocketAddr> {
             .iter()
             .find(|s| s.name == def.name)
             .map(|s| s.control),
+        RoleKind::Ingest => plan
+            .ingests
+            .iter()
+            .find(|i| i.name == def.name)
+            .map(|i| i.control),
     }
 }
 
@@ -141,4 +151,64 @@ pub fn plan_file(run_dir: &Path, def: &RoleDef) -> PathBuf {
     run_dir
         .join("plans")
         .join(format!("{}.json", def.label.replace('/', "-")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::compile::plan::{IngestPlan, LbPlan, PortRange};
+
+    fn plan_with_ingest() -> Plan {
+        let addr = |port: u16| SocketAddr::from(([127, 0, 0, 1], port));
+        Plan {
+            version: 1,
+            env: None,
+            ports: PortRange { from: 1, to: 2 },
+            shell_control: addr(1),
+            workers: Vec::new(),
+            rtmp_lb: Some(LbPlan {
+                listen: addr(2),
+                workers: Vec::new(),
+                control: addr(3),
+                auth: None,
+                cors_origins: None,
+            }),
+            http_lb: None,
+            api_lb: None,
+            statics: Vec::new(),
+            ingests: vec![IngestPlan {
+                name: "live-lobby".into(),
+                stream: "live/lobby".into(),
+                from: "rtmp://10.0.0.9/live/cam".into(),
+                looping: false,
+                binary: "ffmpeg".into(),
+                control: addr(4),
+            }],
+        }
+    }
+
+    #[test]
+    fn ingests_come_last_and_run_as_oryx_role_ingest() {
+        let plan = plan_with_ingest();
+        let defs = role_defs(&plan);
+        let labels: Vec<&str> = defs.iter().map(|d| d.label.as_str()).collect();
+        assert_eq!(labels, ["rtmp-lb", "ingest/live-lobby"]);
+        let spec = child_spec(
+            &plan,
+            &defs[1],
+            Path::new("/run"),
+            Path::new("/bin/oryx"),
+            LogFormat::Human,
+        )
+        .unwrap();
+        assert_eq!(spec.args[..3], ["role", "ingest", "live-lobby"]);
+        assert_eq!(spec.readiness, Readiness::Control(plan.ingests[0].control));
+        assert_eq!(
+            plan_file(Path::new("/run"), &defs[1]),
+            Path::new("/run/plans/ingest-live-lobby.json")
+        );
+        assert!(metrics_targets(&plan)
+            .iter()
+            .any(|(label, addr)| label == "ingest/live-lobby" && *addr == plan.ingests[0].control));
+    }
 }
