@@ -10,6 +10,7 @@ pub mod hls;
 pub mod hooks;
 pub mod http;
 pub mod http_flv;
+pub mod internal;
 pub mod hub;
 pub mod merge_clock;
 pub mod metrics;
