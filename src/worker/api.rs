@@ -26,6 +26,8 @@ const ERROR_BAD_REQUEST: i64 = 1001;
 #[derive(Clone)]
 pub struct Api {
     inner: Arc<ApiInner>,
+    /// The streams' child processes (exec, transcode): each stream entry lists its own.
+    children: Option<crate::worker::children::Children>,
 }
 
 struct ApiInner {
@@ -52,7 +54,26 @@ impl Api {
                 service: format!("{:x}", (nanos as u64) ^ u64::from(std::process::id())),
                 started: Instant::now(),
             }),
+            children: None,
         }
+    }
+
+    /// List each stream's child processes in its entry (`"children": […]`).
+    pub fn with_children(mut self, children: crate::worker::children::Children) -> Api {
+        self.children = Some(children);
+        self
+    }
+
+    /// A stream's entry: SRS's keys, plus its child processes when the worker runs any.
+    fn stream_entry(&self, stream: &StreamSnapshot, now_ms: u64) -> Value {
+        let mut entry = stream_json(stream, self.stream_kbps(stream), now_ms);
+        if let (Some(children), Value::Object(map)) = (&self.children, &mut entry) {
+            map.insert(
+                "children".into(),
+                children.json(&stream.vhost, &stream.app, &stream.name),
+            );
+        }
+        entry
     }
 
     /// The `/api/v1/*` routes; merged into both the control API and the worker's HTTP port.
@@ -334,7 +355,7 @@ async fn streams(State(api): State<Api>, Query(query): Query<HashMap<String, Str
     let now = unix_ms();
     let list: Vec<Value> = page(snapshots, &query)
         .iter()
-        .map(|s| stream_json(s, api.stream_kbps(s), now))
+        .map(|s| api.stream_entry(s, now))
         .collect();
     api.answer(StatusCode::OK, 0, json!({"streams": list}))
 }
@@ -354,7 +375,7 @@ async fn stream(State(api): State<Api>, Path(id): Path<String>) -> Response {
         Some(found) => api.answer(
             StatusCode::OK,
             0,
-            json!({"stream": stream_json(found, api.stream_kbps(found), unix_ms())}),
+            json!({"stream": api.stream_entry(found, unix_ms())}),
         ),
         None => api.answer(StatusCode::NOT_FOUND, ERROR_STREAM_NOT_FOUND, json!({})),
     }

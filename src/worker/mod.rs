@@ -2,6 +2,7 @@
 //! HLS and the SRS-compatible API.
 pub mod admission;
 pub mod api;
+pub mod children;
 pub mod context;
 pub mod counters;
 pub mod frame_kind;

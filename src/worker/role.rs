@@ -35,7 +35,7 @@ pub fn run(plan: Plan, name: &str) -> anyhow::Result<()> {
             .with_context(|| format!("HTTP cannot listen on {}", worker.http))?;
         let files = HttpFiles::default();
         let control = Control::new(&format!("worker/{name}"), &plan.digest());
-        let control_routes = plug_ins(&ctx, &files, name, &control);
+        let control_routes = plug_ins(&ctx, &files, name, &control, worker.rtmp);
         // Reload in place: on the control port only, never on the HTTP port the public may reach.
         let settings_route = super::settings::router(settings_route(&ctx, &worker, &control));
         control
@@ -64,14 +64,28 @@ pub fn run(plan: Plan, name: &str) -> anyhow::Result<()> {
 /// The seam for optional parts: HLS registers a sink factory on `ctx.hub` and `.m3u8`/`.ts` handlers
 /// on `files`; metrics add their section to `control`'s `/metrics`; the SRS-compatible API and the
 /// published-streams report the LBs poll return their `/api/v1/*` routes here (served on the control
-/// port).
+/// port); the streams' child processes (exec, transcode) start from a sink factory, their RTMP
+/// URLs pointing at `rtmp`.
 fn plug_ins(
     ctx: &Arc<WorkerContext>,
     files: &HttpFiles,
     name: &str,
     control: &Control,
+    rtmp: std::net::SocketAddr,
 ) -> axum::Router {
     let hls = super::hls::install(ctx, files, name);
+    let children = super::children::Children::default();
+    ctx.hub
+        .add_sink_factory(Arc::new(super::children::ChildrenFactory::new(
+            children.clone(),
+            ctx.live().clone(),
+            rtmp,
+            Some(hls.masters()),
+        )));
+    let section_children = children.clone();
+    control.add_metrics_section(Arc::new(move || {
+        super::metrics::children_exposition(&section_children)
+    }));
     let live_hls = hls.clone();
     ctx.live().watch(move |s| live_hls.update(&s.hls));
     let rates = super::metrics::Rates::new();
@@ -81,6 +95,7 @@ fn plug_ins(
         super::metrics::exposition(&hub, &hls, &section_rates)
     }));
     super::api::Api::new(ctx.hub.clone(), name, rates)
+        .with_children(children)
         .router()
         .merge(super::published::router(ctx.hub.clone()))
 }
