@@ -102,9 +102,8 @@ fn exec_runs_per_publish_restarts_and_stops_with_the_stream() {
     let second_pid = pid_of(&second);
     assert_ne!(second_pid, first_pid);
     expect_within(Duration::from_secs(10), "the restart in the API", || {
-        stream_entry(&worker, "cam").filter(|e| {
-            e["children"][0]["restarts"] == 1 && e["children"][0]["pid"] == second_pid
-        })
+        stream_entry(&worker, "cam")
+            .filter(|e| e["children"][0]["restarts"] == 1 && e["children"][0]["pid"] == second_pid)
     });
     let page = control::get(worker.control, "/metrics").unwrap().text();
     assert!(metric(&page, "oryx_child_restarts_total{kind=\"exec\"}") >= 1.0);
@@ -148,7 +147,10 @@ fn url_plays_past_a_refusing_on_play_hook_only_with_the_internal_credential() {
     let url = expect_within(Duration::from_secs(20), "the exec to write {url}", || {
         lines(&url_file).first().cloned()
     });
-    assert!(url.starts_with(&format!("rtmp://127.0.0.1:{}/live/door?", worker.rtmp.port())));
+    assert!(url.starts_with(&format!(
+        "rtmp://127.0.0.1:{}/live/door?",
+        worker.rtmp.port()
+    )));
     assert!(url.contains("oryx_internal="), "{url}");
 
     let probe = |url: &str| {
@@ -166,17 +168,29 @@ fn url_plays_past_a_refusing_on_play_hook_only_with_the_internal_credential() {
         run_tool("ffprobe", &args, Duration::from_secs(15))
     };
     let (ok, out, err) = probe(&url);
-    assert!(ok && out.contains("h264"), "{{url}} did not play: {out} {err}");
+    assert!(
+        ok && out.contains("h264"),
+        "{{url}} did not play: {out} {err}"
+    );
     let plain = url.split('?').next().unwrap();
     let (ok, out, _) = probe(plain);
-    assert!(!ok || !out.contains("h264"), "played without the credential");
+    assert!(
+        !ok || !out.contains("h264"),
+        "played without the credential"
+    );
     let forged = format!("{plain}?oryx_internal=0000");
     let (ok, out, _) = probe(&forged);
-    assert!(!ok || !out.contains("h264"), "played with a wrong credential");
+    assert!(
+        !ok || !out.contains("h264"),
+        "played with a wrong credential"
+    );
 
     // The API shows the command with the credential masked.
     let entry = stream_entry(&worker, "door").unwrap();
-    let command = entry["children"][0]["command"].as_str().unwrap().to_string();
+    let command = entry["children"][0]["command"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let token = url.split("oryx_internal=").nth(1).unwrap();
     assert!(!command.contains(token), "{command}");
     assert!(command.contains("oryx_internal=***"), "{command}");

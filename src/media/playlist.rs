@@ -91,7 +91,11 @@ pub struct Variant {
 pub fn master_playlist(variants: &[Variant]) -> String {
     let mut text = String::from("#EXTM3U\n#EXT-X-VERSION:3\n");
     for variant in variants {
-        let _ = write!(text, "#EXT-X-STREAM-INF:BANDWIDTH={}", variant.bandwidth.max(1));
+        let _ = write!(
+            text,
+            "#EXT-X-STREAM-INF:BANDWIDTH={}",
+            variant.bandwidth.max(1)
+        );
         if let Some((width, height)) = variant.resolution {
             let _ = write!(text, ",RESOLUTION={width}x{height}");
         }

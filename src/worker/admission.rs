@@ -33,7 +33,12 @@ pub async fn publish(
     }
     let publisher = ctx
         .hub
-        .publish_as(&without_credential(who.name), who.tc_url, who.client_id, internal)
+        .publish_as(
+            &without_credential(who.name),
+            who.tc_url,
+            who.client_id,
+            internal,
+        )
         .map_err(PublishRefused::Hub)?;
     entry.describe(
         ClientKind::FmlePublish,

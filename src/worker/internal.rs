@@ -80,7 +80,10 @@ mod tests {
 
     #[test]
     fn strip_removes_the_credential_only() {
-        assert_eq!(strip(&format!("?vhost=a&{}&t=1", query_pair())), "?vhost=a&t=1");
+        assert_eq!(
+            strip(&format!("?vhost=a&{}&t=1", query_pair())),
+            "?vhost=a&t=1"
+        );
         assert_eq!(strip(&format!("?{}", query_pair())), "");
         assert_eq!(strip("?token=x"), "?token=x");
         assert_eq!(strip(""), "");
@@ -88,7 +91,10 @@ mod tests {
 
     #[test]
     fn the_token_is_masked_in_child_output() {
-        let line = format!("Output #0, flv, to 'rtmp://127.0.0.1:1/live/a?{}'", query_pair());
+        let line = format!(
+            "Output #0, flv, to 'rtmp://127.0.0.1:1/live/a?{}'",
+            query_pair()
+        );
         assert!(!crate::net::log_text::mask_secrets(&line).contains(token()));
     }
 }

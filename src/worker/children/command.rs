@@ -67,10 +67,17 @@ pub fn exec(line: &str, values: &Values) -> Result<Command, words::SplitError> {
 /// where the source has them; AAC at the rendition's bitrate, or the source's audio copied) and
 /// publishes to `output(rendition name)`.
 pub fn transcode(rule: &TranscodeRule, input: &str, output: impl Fn(&str) -> String) -> Command {
-    let mut args: Vec<String> = ["-hide_banner", "-nostdin", "-loglevel", "warning", "-i", input]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+    let mut args: Vec<String> = [
+        "-hide_banner",
+        "-nostdin",
+        "-loglevel",
+        "warning",
+        "-i",
+        input,
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
     for rendition in &rule.renditions {
         args.extend(rendition_args(rendition));
         args.push(output(&rendition.name));
@@ -118,10 +125,21 @@ fn rendition_args(r: &Rendition) -> Vec<String> {
         MAX_GOP_FRAMES.into(),
     ]);
     match r.audio_bitrate {
-        Some(bitrate) => args.extend(["-c:a".into(), "aac".into(), "-b:a".into(), bitrate.to_string()]),
+        Some(bitrate) => args.extend([
+            "-c:a".into(),
+            "aac".into(),
+            "-b:a".into(),
+            bitrate.to_string(),
+        ]),
         None => args.extend(["-c:a".into(), "copy".into()]),
     }
-    args.extend(["-f".into(), "flv".into()]);
+    // A live output has no end to seek back to for the duration and size.
+    args.extend([
+        "-flvflags".into(),
+        "no_duration_filesize".into(),
+        "-f".into(),
+        "flv".into(),
+    ]);
     args
 }
 
@@ -175,7 +193,11 @@ mod tests {
         assert_eq!(cmd.program, "/bin/echo");
         assert_eq!(
             cmd.args,
-            ["my cam; rm -rf /", "live x", "rtmp://127.0.0.1:1935/live/cam"]
+            [
+                "my cam; rm -rf /",
+                "live x",
+                "rtmp://127.0.0.1:1935/live/cam"
+            ]
         );
         assert_eq!(
             cmd.shown(),
@@ -205,15 +227,20 @@ mod tests {
                 },
             ],
         };
-        let cmd = transcode(&rule, "rtmp://in/live/cam", |name| format!("rtmp://out/live/cam_{name}"));
+        let cmd = transcode(&rule, "rtmp://in/live/cam", |name| {
+            format!("rtmp://out/live/cam_{name}")
+        });
         assert_eq!(cmd.kind, Kind::Transcode);
         assert_eq!(cmd.program, "ffmpeg");
         let line = cmd.args.join(" ");
-        assert!(line.starts_with("-hide_banner -nostdin -loglevel warning -i rtmp://in/live/cam -map 0:v"));
+        assert!(line
+            .starts_with("-hide_banner -nostdin -loglevel warning -i rtmp://in/live/cam -map 0:v"));
         assert!(line.contains("-b:v 800000 -maxrate 800000 -bufsize 1600000 -vf scale=640:360"));
         assert!(line.contains("-force_key_frames source"));
-        assert!(line.contains("-c:a aac -b:a 96000 -f flv rtmp://out/live/cam_360p"));
-        assert!(line.ends_with("-vf scale=160:120 -force_key_frames source -sc_threshold 0 -g 600 -c:a copy -f flv rtmp://out/live/cam_120p"));
+        assert!(line.contains(
+            "-c:a aac -b:a 96000 -flvflags no_duration_filesize -f flv rtmp://out/live/cam_360p"
+        ));
+        assert!(line.ends_with("-vf scale=160:120 -force_key_frames source -sc_threshold 0 -g 600 -c:a copy -flvflags no_duration_filesize -f flv rtmp://out/live/cam_120p"));
     }
 
     #[test]
@@ -222,12 +249,20 @@ mod tests {
         assert_eq!(find_program("/bin/sh"), Some(PathBuf::from("/bin/sh")));
         assert!(find_program("no-such-program-oryx").is_none());
         assert!(find_program("/nonexistent/ffmpeg").is_none());
-        assert!(find_program("/etc/hostname").is_none());
+        // A file that is not executable is no program either.
+        let dir = tempfile::tempdir().unwrap();
+        let plain = dir.path().join("ffmpeg");
+        std::fs::write(&plain, "x").unwrap();
+        assert!(find_program(plain.to_str().unwrap()).is_none());
+        assert!(find_program(dir.path().to_str().unwrap()).is_none());
     }
 
     #[test]
     fn the_credential_is_masked_when_shown() {
-        let url = format!("rtmp://127.0.0.1:1/live/cam?{}", crate::worker::internal::query_pair());
+        let url = format!(
+            "rtmp://127.0.0.1:1/live/cam?{}",
+            crate::worker::internal::query_pair()
+        );
         let cmd = Command {
             kind: Kind::Exec,
             program: "x".into(),

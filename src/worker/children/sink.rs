@@ -55,7 +55,10 @@ impl ChildrenFactory {
         let vhost = if key.vhost == DEFAULT_VHOST {
             String::new()
         } else {
-            format!("vhost={}&", utf8_percent_encode(&key.vhost, NON_ALPHANUMERIC))
+            format!(
+                "vhost={}&",
+                utf8_percent_encode(&key.vhost, NON_ALPHANUMERIC)
+            )
         };
         format!(
             "rtmp://{}/{}/{stream}?{vhost}{}",
@@ -157,10 +160,14 @@ fn start(command: Result<Command, String>, pattern: &str, name: &str) -> Child {
             };
         }
     };
-    let label = escape_controls(&format!("{} {pattern} {name}", command.kind.as_str())).into_owned();
+    let label =
+        escape_controls(&format!("{} {pattern} {name}", command.kind.as_str())).into_owned();
     let shown = command.shown();
     let Some(program) = command::find_program(&command.program) else {
-        let reason = format!("missing binary: {} (not a file, not in PATH)", command.program);
+        let reason = format!(
+            "missing binary: {} (not a file, not in PATH)",
+            command.program
+        );
         // Said once per publish and never retried: a restart loop could not find it either.
         tracing::error!(child = %label, "not started: {reason}");
         return Child {

@@ -96,7 +96,10 @@ mod tests {
             ok("sh -c 'echo {stream} > f; sleep 1'"),
             ["sh", "-c", "echo {stream} > f; sleep 1"]
         );
-        assert_eq!(ok(r#"x "a b" "q\"uote" "\n""#), ["x", "a b", "q\"uote", "\\n"]);
+        assert_eq!(
+            ok(r#"x "a b" "q\"uote" "\n""#),
+            ["x", "a b", "q\"uote", "\\n"]
+        );
         assert_eq!(ok(r"a\ b c\\d"), ["a b", "c\\d"]);
         assert_eq!(ok("a '' b"), ["a", "", "b"]);
         assert_eq!(ok("pre'mid'\"post\""), ["premidpost"]);

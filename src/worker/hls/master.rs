@@ -91,7 +91,10 @@ pub fn render(hub: &Hub, source: &StreamId, renditions: &[Rendition]) -> Option<
     let own = find(&source.stream)?;
     let (resolution, codecs) = describe(own);
     let mut variants = vec![Variant {
-        uri: format!("{}.m3u8?{}={}", source.stream, SOURCE_QUERY.0, SOURCE_QUERY.1),
+        uri: format!(
+            "{}.m3u8?{}={}",
+            source.stream, SOURCE_QUERY.0, SOURCE_QUERY.1
+        ),
         bandwidth: source_bandwidth(own),
         resolution,
         codecs,
