@@ -1,7 +1,10 @@
 //! `transcode` in the embedded worker, with real clients: ffmpeg publishes `live/cam` (320x240), the
 //! worker's ffmpeg child publishes `live/cam_120p` back to it (ffprobe reads 160x120), the master
 //! playlist lists both with the codecs ffprobe reports, hls.js in headless Chromium plays the
-//! master URL, and the rendition stops with its publisher. A missing ffmpeg is one clear error.
+//! master URL, and the rendition stops with its publisher. All of it behind an `on-play` hook that
+//! lets in only players with `token=good`: the transcode reads its source with the worker's
+//! internal credential (never shown to the hook), and a master's player plays the rendition under
+//! the session the master opened. A missing ffmpeg is one clear error.
 
 mod browser;
 mod common;
@@ -13,7 +16,62 @@ use common::wait::{expect_within, wait_until};
 use common::{make_media, publish, settings, start_worker, Worker};
 use oryx::compile::plan::{Rendition, StreamRule, StreamSettings, TranscodeRule};
 use serde_json::Value;
+use std::io::Write;
+use std::net::TcpListener;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+/// An `on-play` hook that allows players whose query holds `token=good`; returns its URL and the
+/// bodies it was sent.
+fn token_hook() -> (String, Arc<Mutex<Vec<String>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let bodies = Arc::new(Mutex::new(Vec::new()));
+    let seen = bodies.clone();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            conn.set_read_timeout(Some(Duration::from_secs(2))).ok();
+            let text = common::http::read_request(&mut conn);
+            let body = text
+                .split_once("\r\n\r\n")
+                .map_or("", |(_, b)| b)
+                .to_string();
+            let allowed = body.contains("token=good");
+            seen.lock().unwrap().push(body);
+            let answer = if allowed { "0" } else { "1" };
+            let _ = write!(
+                conn,
+                "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nConnection: close\r\n\r\n{answer}"
+            );
+        }
+    });
+    (url, bodies)
+}
+
+/// `uri` without its `hls_ctx` pair; the session's token.
+fn without_session(uri: &str) -> (String, Option<String>) {
+    let Some((path, query)) = uri.split_once('?') else {
+        return (uri.to_string(), None);
+    };
+    let mut token = None;
+    let rest: Vec<&str> = query
+        .split('&')
+        .filter(|pair| match pair.strip_prefix("hls_ctx=") {
+            Some(value) => {
+                token = Some(value.to_string());
+                false
+            }
+            None => true,
+        })
+        .collect();
+    let bare = if rest.is_empty() {
+        path.to_string()
+    } else {
+        format!("{path}?{}", rest.join("&"))
+    };
+    (bare, token)
+}
 
 fn transcode_settings(binary: &str) -> StreamSettings {
     let mut stream = settings();
@@ -108,13 +166,16 @@ fn assert_codecs(inf: &str, probe: &[String]) {
 #[test]
 fn renditions_publish_back_the_master_lists_them_and_hls_js_plays_it() {
     let dir = tempfile::tempdir().unwrap();
-    let worker = start_worker(transcode_settings("ffmpeg"), false);
+    let (hook, hook_bodies) = token_hook();
+    let mut stream = transcode_settings("ffmpeg");
+    stream.hooks.on_play = vec![hook];
+    let worker = start_worker(stream, false);
     let media = make_media(dir.path(), 4);
     let publisher = publish(&media, &worker.rtmp_url("live/cam"), true);
 
     // The rendition is a stream of its own on the same worker, at its size.
     let rendition = expect_within(Duration::from_secs(40), "live/cam_120p to play", || {
-        probe_video(&worker.rtmp_url("live/cam_120p"))
+        probe_video(&worker.rtmp_url("live/cam_120p?token=good"))
     });
     assert_eq!(rendition[0], "h264");
     assert_eq!(
@@ -122,8 +183,12 @@ fn renditions_publish_back_the_master_lists_them_and_hls_js_plays_it() {
         ("160", "120")
     );
     let source = expect_within(Duration::from_secs(20), "live/cam to play", || {
-        probe_video(&worker.rtmp_url("live/cam"))
+        probe_video(&worker.rtmp_url("live/cam?token=good"))
     });
+    assert!(
+        probe_video(&worker.rtmp_url("live/cam_120p")).is_none(),
+        "the hook let a player in without its token"
+    );
 
     // The API shows the transcode child, its credential masked; the rendition is not transcoded
     // again.
@@ -145,17 +210,28 @@ fn renditions_publish_back_the_master_lists_them_and_hls_js_plays_it() {
         Duration::from_secs(20),
         "a master playlist with both",
         || {
-            let answer = get(worker.http, "/live/cam.m3u8")?;
+            let answer = get(worker.http, "/live/cam.m3u8?token=good")?;
             let text = answer.text();
             (answer.status == 200 && text.matches("#EXT-X-STREAM-INF").count() == 2).then_some(text)
         },
     );
-    let lines: Vec<&str> = master.lines().filter(|l| !l.starts_with('#')).collect();
+    // Every URI carries the session the hook allowed (and not the player's own query).
+    let uris: Vec<(String, Option<String>)> = master
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .map(without_session)
+        .collect();
+    let bare: Vec<&str> = uris.iter().map(|(uri, _)| uri.as_str()).collect();
     assert_eq!(
-        lines,
+        bare,
         ["cam.m3u8?variant=source", "cam_120p.m3u8"],
         "{master}"
     );
+    let session = uris[0].1.clone().expect("a play session");
+    assert_eq!(uris[1].1.as_deref(), Some(session.as_str()));
+    let master = master
+        .replace(&format!("&hls_ctx={session}"), "")
+        .replace(&format!("?hls_ctx={session}"), "");
     let source_inf = stream_inf(&master, "cam.m3u8?variant=source");
     assert!(source_inf.contains("RESOLUTION=320x240"), "{source_inf}");
     assert_codecs(source_inf, &source);
@@ -169,20 +245,36 @@ fn renditions_publish_back_the_master_lists_them_and_hls_js_plays_it() {
         "{rendition_inf}"
     );
     assert_codecs(rendition_inf, &rendition);
-    for media_playlist in ["/live/cam.m3u8?variant=source", "/live/cam_120p.m3u8"] {
+    // The variants' playlists and segments play under the master's session: the rendition's too,
+    // though the hook would refuse its URL (no token in it).
+    let hook_calls = hook_bodies.lock().unwrap().len();
+    for media_playlist in [
+        format!("/live/cam.m3u8?variant=source&hls_ctx={session}"),
+        format!("/live/cam_120p.m3u8?hls_ctx={session}"),
+    ] {
         let text = expect_within(Duration::from_secs(20), "a media playlist", || {
-            get(worker.http, media_playlist)
+            get(worker.http, &media_playlist)
                 .map(|a| a.text())
                 .filter(|t| t.contains("#EXTINF"))
         });
         assert!(!text.contains("#EXT-X-STREAM-INF"), "{text}");
+        let segment = text.lines().rfind(|l| l.contains(".ts")).unwrap();
+        assert!(segment.contains(&format!("hls_ctx={session}")), "{text}");
+        let answer = get(worker.http, &format!("/live/{segment}")).unwrap();
+        assert_eq!(answer.status, 200, "{segment}");
     }
+    assert_eq!(
+        hook_bodies.lock().unwrap().len(),
+        hook_calls,
+        "the session covers the variants"
+    );
+    assert_eq!(get(worker.http, "/live/cam_120p.m3u8").unwrap().status, 403);
 
     // hls.js in headless Chromium plays the master URL.
     match browser::missing() {
         Some(why) => println!("skipped: hls.js in Chromium: {why}"),
         None => {
-            let player = browser::Player::start(&worker.http_url("live/cam.m3u8"));
+            let player = browser::Player::start(&worker.http_url("live/cam.m3u8?token=good"));
             let mut first = None;
             let played = player.wait(Duration::from_secs(60), |report| {
                 let start = *first.get_or_insert(report.current_time);
@@ -206,10 +298,17 @@ fn renditions_publish_back_the_master_lists_them_and_hls_js_plays_it() {
         "the rendition outlived its source: {:?}",
         streams(&worker)
     );
-    let after = get(worker.http, "/live/cam.m3u8")
+    let after = get(worker.http, "/live/cam.m3u8?token=good")
         .map(|a| a.text())
         .unwrap_or_default();
     assert!(!after.contains("#EXT-X-STREAM-INF"), "{after}");
+    // The hook was asked about players, never told the worker's internal credential.
+    let bodies = hook_bodies.lock().unwrap();
+    assert!(!bodies.is_empty());
+    assert!(
+        bodies.iter().all(|b| !b.contains("oryx_internal")),
+        "{bodies:?}"
+    );
 }
 
 #[test]

@@ -46,6 +46,18 @@ impl Masters {
         self.lock().get(source).cloned()
     }
 
+    /// The source whose transcode publishes `rendition`, if it is one.
+    pub fn source_of(&self, rendition: &StreamId) -> Option<StreamId> {
+        self.lock()
+            .iter()
+            .find(|(source, renditions)| {
+                source.vhost == rendition.vhost
+                    && source.app == rendition.app
+                    && renditions.iter().any(|r| r.stream == rendition.stream)
+            })
+            .map(|(source, _)| source.clone())
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<StreamId, Vec<Rendition>>> {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -176,6 +188,31 @@ fn metadata_kbps(payload: &[u8]) -> Option<f64> {
 mod tests {
     use super::*;
     use bytes::Bytes;
+
+    #[test]
+    fn renditions_know_their_source() {
+        let id = |vhost: &str, stream: &str| StreamId {
+            vhost: vhost.into(),
+            app: "live".into(),
+            stream: stream.into(),
+        };
+        let masters = Masters::default();
+        masters.set(
+            id("v", "cam"),
+            vec![Rendition {
+                stream: "cam_360p".into(),
+                bandwidth: 1,
+            }],
+        );
+        assert_eq!(
+            masters.source_of(&id("v", "cam_360p")),
+            Some(id("v", "cam"))
+        );
+        assert_eq!(masters.source_of(&id("w", "cam_360p")), None);
+        assert_eq!(masters.source_of(&id("v", "cam")), None);
+        masters.remove(&id("v", "cam"));
+        assert_eq!(masters.source_of(&id("v", "cam_360p")), None);
+    }
 
     #[test]
     fn the_source_query_is_recognised() {

@@ -3,7 +3,8 @@
 //! A playlist's URIs keep what the next requests need: the vhost of a stream off the default vhost
 //! (players drop the playlist's query when they resolve a relative URI) and, behind `on-play`
 //! hooks, the play session ([`PlayGate`]). A stream with a transcode answers its master playlist
-//! at `STREAM.m3u8` and its own media playlist at `STREAM.m3u8?variant=source` ([`super::master`]).
+//! at `STREAM.m3u8` and its own media playlist at `STREAM.m3u8?variant=source` ([`super::master`]);
+//! its renditions' files are served under the session the master opened.
 
 use super::auth::PlayGate;
 use super::master::MasterSource;
@@ -87,6 +88,11 @@ async fn respond_to(
     let idle = session::idle_limit(found.as_ref().map_or(0, |(_, entry)| {
         super::lock(entry).segmenter.target_duration_ms()
     }));
+    // A rendition asked for under its source's session (the master's URIs) plays under it.
+    let source = masters.zip(id).and_then(|(m, id)| m.masters.source_of(id));
+    if let Some(token) = source.and_then(|source| gate.covered_by(request, &source, idle)) {
+        return deliver(found, &wanted, master, Some(&token));
+    }
     let session = match wanted {
         HlsFile::Playlist { .. } => gate.playlist(request, id, idle).await,
         HlsFile::Segment { .. } => gate.segment(request, id, idle),
