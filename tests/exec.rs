@@ -197,3 +197,25 @@ fn url_plays_past_a_refusing_on_play_hook_only_with_the_internal_credential() {
     let page = control::get(worker.control, "/metrics").unwrap().text();
     assert!(!page.contains(token));
 }
+
+#[test]
+fn a_command_that_keeps_failing_is_reported_as_a_crash_loop() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut stream = settings();
+    stream.rules = vec![exec_rule("live/*", vec!["sh -c 'exit 3'".into()])];
+    let worker = start_worker(stream, false);
+    let media = make_media(dir.path(), 4);
+    let _publisher = publish(&media, &worker.rtmp_url("live/flaky"), true);
+    // Five exits within a minute (backoff 0.2 + 0.4 + 0.8 + 1.6 s) make a crash loop.
+    let entry = expect_within(Duration::from_secs(30), "the crash loop in the API", || {
+        stream_entry(&worker, "flaky").filter(|e| e["children"][0]["crash_loop"] == true)
+    });
+    let child = &entry["children"][0];
+    assert!(child["restarts"].as_u64().unwrap() >= 4, "{child}");
+    let last_exit = child["last_exit"].as_str().unwrap();
+    assert!(last_exit.contains("exit status: 3"), "{last_exit}");
+    let page = control::get(worker.control, "/metrics").unwrap().text();
+    assert!(metric(&page, "oryx_child_restarts_total{kind=\"exec\"}") >= 4.0);
+    // The stream itself is untouched.
+    assert_eq!(entry["publish"]["active"], true);
+}

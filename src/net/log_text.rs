@@ -53,6 +53,18 @@ pub fn strip_ansi(line: &str) -> std::borrow::Cow<'_, str> {
     std::borrow::Cow::Owned(out)
 }
 
+/// Whether this process logs JSON lines (set by the logging setup), so what a role forwards from
+/// its own children matches its log.
+static JSON_LINES: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+pub fn set_json_lines(on: bool) {
+    JSON_LINES.store(on, std::sync::atomic::Ordering::Relaxed);
+}
+
+pub fn json_lines() -> bool {
+    JSON_LINES.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// Secrets a child process may print back (a worker's internal credential sits in the URLs its
 /// ffmpeg prints): every forwarded line has them masked.
 static SECRETS: std::sync::RwLock<Vec<String>> = std::sync::RwLock::new(Vec::new());

@@ -184,7 +184,7 @@ fn start(command: Result<Command, String>, pattern: &str, name: &str) -> Child {
         validate: None,
         readiness: Readiness::Started,
         prefix_output: true,
-        json_output: false,
+        json_output: crate::net::log_text::json_lines(),
         skip_line: None,
     });
     Child {
