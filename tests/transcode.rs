@@ -201,6 +201,9 @@ fn renditions_publish_back_the_master_lists_them_and_hls_js_plays_it() {
         command.contains("scale=160:120") && command.contains("oryx_internal=***"),
         "{command}"
     );
+    // The LBs route by the worker's published streams: the rendition is one of them.
+    let published = control::get(worker.control, "/api/v1/published").unwrap().text();
+    assert!(published.contains("\"cam_120p\""), "{published}");
     let rendition_entry = stream_entry(&worker, "cam_120p").unwrap();
     assert_eq!(rendition_entry["children"], serde_json::json!([]));
     assert!(stream_entry(&worker, "cam_120p_120p").is_none());
