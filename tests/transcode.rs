@@ -202,7 +202,9 @@ fn renditions_publish_back_the_master_lists_them_and_hls_js_plays_it() {
         "{command}"
     );
     // The LBs route by the worker's published streams: the rendition is one of them.
-    let published = control::get(worker.control, "/api/v1/published").unwrap().text();
+    let published = control::get(worker.control, "/api/v1/published")
+        .unwrap()
+        .text();
     assert!(published.contains("\"cam_120p\""), "{published}");
     let rendition_entry = stream_entry(&worker, "cam_120p").unwrap();
     assert_eq!(rendition_entry["children"], serde_json::json!([]));
@@ -342,4 +344,69 @@ fn a_missing_ffmpeg_is_one_clear_error_and_the_stream_plays_on() {
         .map(|a| a.text())
         .unwrap_or_default();
     assert!(!playlist.contains("lone_120p"), "{playlist}");
+}
+
+#[test]
+fn renditions_play_through_the_lbs_from_the_worker_that_made_them() {
+    use common::cluster;
+    use oryx::compile::plan::WorkerKind;
+    let dir = tempfile::tempdir().unwrap();
+    let names = ["edge-0", "edge-1"];
+    // A source whose rendition's own rendezvous choice is the other worker: only the LBs'
+    // published-streams poll can find the rendition where it is.
+    let first_choice = |stream: &str| {
+        oryx::route::rank(&oryx::route::stream_key("", "live", stream), &names)[0].to_string()
+    };
+    let source = (0..100)
+        .map(|i| format!("show{i}"))
+        .find(|s| first_choice(s) != first_choice(&format!("{s}_120p")))
+        .unwrap();
+    let workers: Vec<_> = names
+        .iter()
+        .map(|name| {
+            let mut worker = cluster::worker(name, WorkerKind::Embedded, None);
+            worker.stream.rules = transcode_settings("ffmpeg").rules;
+            worker
+        })
+        .collect();
+    let mut plan = cluster::plan(workers);
+    plan.rtmp_lb = Some(cluster::lb(&plan.workers));
+    plan.http_lb = Some(cluster::lb(&plan.workers));
+    let plan_file = dir.path().join("plan.json");
+    cluster::write_plan(&plan_file, &plan);
+    let _up = cluster::up(&plan_file, &dir.path().join("run"));
+    cluster::wait_all_ready(&plan, 4, Duration::from_secs(30));
+    let (rtmp_lb, http_lb) = (
+        plan.rtmp_lb.as_ref().unwrap().listen,
+        plan.http_lb.as_ref().unwrap().listen,
+    );
+    let media = make_media(dir.path(), 4);
+    let _publisher = publish(&media, &format!("rtmp://{rtmp_lb}/live/{source}"), true);
+
+    let rendition_url = format!("rtmp://{rtmp_lb}/live/{source}_120p");
+    let probe = expect_within(
+        Duration::from_secs(40),
+        "the rendition through the rtmp-lb",
+        || probe_video(&rendition_url),
+    );
+    assert_eq!((probe[2].as_str(), probe[3].as_str()), ("160", "120"));
+    let master = expect_within(
+        Duration::from_secs(20),
+        "the master through the http-lb",
+        || {
+            let text = get(http_lb, &format!("/live/{source}.m3u8"))?.text();
+            (text.matches("#EXT-X-STREAM-INF").count() == 2).then_some(text)
+        },
+    );
+    assert!(master.contains(&format!("{source}_120p.m3u8")), "{master}");
+    let playlist = expect_within(Duration::from_secs(20), "the rendition's playlist", || {
+        get(http_lb, &format!("/live/{source}_120p.m3u8"))
+            .map(|a| a.text())
+            .filter(|t| t.contains("#EXTINF"))
+    });
+    let segment = playlist.lines().rfind(|l| l.ends_with(".ts")).unwrap();
+    assert_eq!(
+        get(http_lb, &format!("/live/{segment}")).unwrap().status,
+        200
+    );
 }
