@@ -216,3 +216,81 @@ impl StreamSink for ChildrenSink {
         self.children.stop(&self.key, self.id);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::compile::plan::{RecordFormat, RecordRule};
+
+    fn rule(pattern: &str, exec: &[&str]) -> StreamRule {
+        StreamRule {
+            pattern: pattern.into(),
+            record: None,
+            forwards: Vec::new(),
+            transcode: None,
+            exec: exec.iter().map(|s| s.to_string()).collect(),
+            on_record: Vec::new(),
+        }
+    }
+
+    fn key(stream: &str, internal: bool) -> StreamKeyInfo {
+        StreamKeyInfo {
+            vhost: DEFAULT_VHOST.into(),
+            app: "live".into(),
+            stream: stream.into(),
+            param: String::new(),
+            internal,
+        }
+    }
+
+    #[tokio::test]
+    async fn only_the_first_matching_rule_with_processes_starts_children() {
+        let mut settings = crate::worker::hub::tests::settings();
+        let mut record_only = rule("live/rec*", &[]);
+        record_only.record = Some(RecordRule {
+            path: "/tmp/x.flv".into(),
+            format: RecordFormat::Flv,
+            segment_ms: None,
+        });
+        settings.rules = vec![
+            record_only,
+            rule("live/*", &["/nonexistent/oryx-exec {url}"]),
+        ];
+        let children = Children::default();
+        let factory = ChildrenFactory::new(
+            children.clone(),
+            LiveSettings::new(settings),
+            "0.0.0.0:1935".parse().unwrap(),
+            None,
+        );
+        // A rendition (the worker's own publish), a stream no rule names, a rule without
+        // processes: nothing to run.
+        assert!(factory.create(&key("cam", true)).is_none());
+        assert!(factory.create(&key("recorded", false)).is_none());
+        assert_eq!(
+            children.json(DEFAULT_VHOST, "live", "cam"),
+            serde_json::json!([])
+        );
+        // A matching rule: its exec is listed (here: a missing binary, said once, not run).
+        let mut sink = factory.create(&key("cam", false)).expect("a sink");
+        let listed = children.json(DEFAULT_VHOST, "live", "cam");
+        assert_eq!(listed[0]["kind"], "exec");
+        assert_eq!(listed[0]["pid"], serde_json::Value::Null);
+        let command = listed[0]["command"].as_str().unwrap();
+        assert!(
+            command.starts_with(
+                "/nonexistent/oryx-exec rtmp://127.0.0.1:1935/live/cam?oryx_internal=***"
+            ),
+            "{command}"
+        );
+        assert!(listed[0]["last_exit"]
+            .as_str()
+            .unwrap()
+            .contains("missing binary"));
+        sink.on_unpublish();
+        assert_eq!(
+            children.json(DEFAULT_VHOST, "live", "cam"),
+            serde_json::json!([])
+        );
+    }
+}
