@@ -1,5 +1,6 @@
-//! Renders an HLS media playlist (RFC 8216, version 3) for a sliding window of segments, and adds a
-//! query (a play session, a vhost) to every URI of a rendered one.
+//! Renders an HLS media playlist (RFC 8216, version 3) for a sliding window of segments, a master
+//! playlist over a stream's variants (a source and its transcoded renditions, with their RFC 6381
+//! `CODECS`), and adds a query (a play session, a vhost) to every URI of a rendered one.
 
 use std::fmt::Write;
 
@@ -72,6 +73,48 @@ impl MediaPlaylist {
         }
         text
     }
+}
+
+/// One `#EXT-X-STREAM-INF` of a master playlist.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Variant {
+    pub uri: String,
+    /// Peak bits per second.
+    pub bandwidth: u64,
+    /// Width and height in pixels, when known.
+    pub resolution: Option<(u32, u32)>,
+    /// RFC 6381 codec names (`avc1.64001f`, `mp4a.40.2`); none when unknown.
+    pub codecs: Vec<String>,
+}
+
+/// A master playlist listing `variants` in the order given (players start with the first).
+pub fn master_playlist(variants: &[Variant]) -> String {
+    let mut text = String::from("#EXTM3U\n#EXT-X-VERSION:3\n");
+    for variant in variants {
+        let _ = write!(
+            text,
+            "#EXT-X-STREAM-INF:BANDWIDTH={}",
+            variant.bandwidth.max(1)
+        );
+        if let Some((width, height)) = variant.resolution {
+            let _ = write!(text, ",RESOLUTION={width}x{height}");
+        }
+        if !variant.codecs.is_empty() {
+            let _ = write!(text, ",CODECS=\"{}\"", variant.codecs.join(","));
+        }
+        let _ = writeln!(text, "\n{}", variant.uri);
+    }
+    text
+}
+
+/// `avc1.PPCCLL`: the avcC's profile, compatibility flags and level in hex (RFC 6381 §3.3).
+pub fn avc_codec(profile: u8, compatibility: u8, level: u8) -> String {
+    format!("avc1.{profile:02x}{compatibility:02x}{level:02x}")
+}
+
+/// `mp4a.40.N`: MPEG-4 audio with its AudioSpecificConfig object type (2 = AAC LC).
+pub fn aac_codec(object_type: u8) -> String {
+    format!("mp4a.40.{object_type}")
 }
 
 /// Appends `query` (`a=1&b=2`, no `?`) to every URI of a rendered playlist: the URI lines (segments)
@@ -195,6 +238,35 @@ mod tests {
         assert!(playlist
             .render()
             .ends_with("#EXTINF:1.000,\ns-3.ts\n#EXT-X-ENDLIST\n"));
+    }
+
+    #[test]
+    fn renders_a_master_playlist() {
+        let variants = [
+            Variant {
+                uri: "cam.m3u8?variant=source".into(),
+                bandwidth: 2_500_000,
+                resolution: Some((1280, 720)),
+                codecs: vec![avc_codec(0x64, 0, 0x1f), aac_codec(2)],
+            },
+            Variant {
+                uri: "cam_360p.m3u8".into(),
+                bandwidth: 0,
+                resolution: None,
+                codecs: vec![],
+            },
+        ];
+        assert_eq!(
+            master_playlist(&variants),
+            "#EXTM3U\n#EXT-X-VERSION:3\n\
+             #EXT-X-STREAM-INF:BANDWIDTH=2500000,RESOLUTION=1280x720,CODECS=\"avc1.64001f,mp4a.40.2\"\n\
+             cam.m3u8?variant=source\n\
+             #EXT-X-STREAM-INF:BANDWIDTH=1\ncam_360p.m3u8\n"
+        );
+        assert_eq!(avc_codec(0x42, 0xc0, 0x0d), "avc1.42c00d");
+        // The session and vhost reach every variant like any other URI.
+        assert!(with_uri_query(&master_playlist(&variants), "hls_ctx=a")
+            .ends_with("cam.m3u8?variant=source&hls_ctx=a\n#EXT-X-STREAM-INF:BANDWIDTH=1\ncam_360p.m3u8?hls_ctx=a\n"));
     }
 
     #[test]

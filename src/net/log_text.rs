@@ -1,5 +1,6 @@
 //! Text from outside written into oryx's log: control characters escaped, ANSI colours removed,
-//! and the timestamp every JSON log record carries.
+//! secrets this process handed to its children masked, and the timestamp every JSON log record
+//! carries.
 
 /// `text` with every control character (and the Unicode line separators and bidi overrides that
 /// reorder or break a displayed line) written as a Rust escape; borrowed when there is none.
@@ -52,6 +53,49 @@ pub fn strip_ansi(line: &str) -> std::borrow::Cow<'_, str> {
     std::borrow::Cow::Owned(out)
 }
 
+/// Whether this process logs JSON lines (set by the logging setup), so what a role forwards from
+/// its own children matches its log.
+static JSON_LINES: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+pub fn set_json_lines(on: bool) {
+    JSON_LINES.store(on, std::sync::atomic::Ordering::Relaxed);
+}
+
+pub fn json_lines() -> bool {
+    JSON_LINES.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Secrets a child process may print back (a worker's internal credential sits in the URLs its
+/// ffmpeg prints): every forwarded line has them masked.
+static SECRETS: std::sync::RwLock<Vec<String>> = std::sync::RwLock::new(Vec::new());
+
+/// What a masked secret reads as.
+pub const MASK: &str = "***";
+
+/// Mask `secret` in every line forwarded from now on (short strings are refused: masking `a`
+/// would garble every line).
+pub fn add_secret(secret: &str) {
+    if secret.len() < 8 {
+        return;
+    }
+    let mut secrets = SECRETS.write().unwrap_or_else(|e| e.into_inner());
+    if !secrets.iter().any(|s| s == secret) {
+        secrets.push(secret.to_string());
+    }
+}
+
+/// `text` with every registered secret replaced by [`MASK`]; borrowed when it holds none.
+pub fn mask_secrets(text: &str) -> std::borrow::Cow<'_, str> {
+    let secrets = SECRETS.read().unwrap_or_else(|e| e.into_inner());
+    let mut out = std::borrow::Cow::Borrowed(text);
+    for secret in secrets.iter() {
+        if out.contains(secret.as_str()) {
+            out = std::borrow::Cow::Owned(out.replace(secret.as_str(), MASK));
+        }
+    }
+    out
+}
+
 /// Seconds since the Unix epoch with milliseconds (`1764075600.123`), cheap and sortable.
 pub fn timestamp_now() -> String {
     let since = std::time::SystemTime::now()
@@ -74,6 +118,20 @@ mod tests {
         assert!(matches!(
             escape_controls("live/cam é"),
             std::borrow::Cow::Borrowed("live/cam é")
+        ));
+    }
+
+    #[test]
+    fn registered_secrets_are_masked() {
+        add_secret("s3cr3t-token-for-a-test");
+        add_secret("short");
+        assert_eq!(
+            mask_secrets("rtmp://h/live/cam?k=s3cr3t-token-for-a-test&x=1 short"),
+            "rtmp://h/live/cam?k=***&x=1 short"
+        );
+        assert!(matches!(
+            mask_secrets("clean"),
+            std::borrow::Cow::Borrowed("clean")
         ));
     }
 

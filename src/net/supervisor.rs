@@ -81,7 +81,8 @@ pub struct Supervised {
     pub spec: ChildSpec,
     status: Arc<Mutex<ChildStatus>>,
     ready_rx: watch::Receiver<bool>,
-    stop_tx: watch::Sender<bool>,
+    /// `Some(grace)` once stopping: SIGTERM, then SIGKILL after `grace`.
+    stop_tx: watch::Sender<Option<Duration>>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -123,7 +124,7 @@ impl Supervised {
     pub fn start(spec: ChildSpec) -> Supervised {
         let status = Arc::new(Mutex::new(ChildStatus::default()));
         let (ready_tx, ready_rx) = watch::channel(false);
-        let (stop_tx, stop_rx) = watch::channel(false);
+        let (stop_tx, stop_rx) = watch::channel(None);
         let task = tokio::spawn(supervise(spec.clone(), status.clone(), ready_tx, stop_rx));
         Supervised {
             spec,
@@ -150,7 +151,12 @@ impl Supervised {
 
     /// Stop the child (SIGTERM, SIGKILL after [`STOP_GRACE`]) and end supervision.
     pub async fn stop(self) {
-        let _ = self.stop_tx.send(true);
+        self.stop_within(STOP_GRACE).await;
+    }
+
+    /// Stop the child (SIGTERM to its process group, SIGKILL after `grace`) and end supervision.
+    pub async fn stop_within(self, grace: Duration) {
+        let _ = self.stop_tx.send(Some(grace));
         let _ = self.task.await;
     }
 }
@@ -168,13 +174,13 @@ async fn supervise(
     spec: ChildSpec,
     status: Arc<Mutex<ChildStatus>>,
     ready_tx: watch::Sender<bool>,
-    mut stop_rx: watch::Receiver<bool>,
+    mut stop_rx: watch::Receiver<Option<Duration>>,
 ) {
     let set =
         |f: &dyn Fn(&mut ChildStatus)| f(&mut status.lock().unwrap_or_else(|e| e.into_inner()));
     let mut backoff = Backoff::default();
     loop {
-        if *stop_rx.borrow() {
+        if stop_rx.borrow().is_some() {
             return;
         }
         let started = Instant::now();
@@ -206,7 +212,9 @@ async fn supervise(
                 let _ = ready_tx.send(false);
                 match exit {
                     Exit::Stop => {
-                        terminate(&mut child, &spec.label).await;
+                        // Dropped without a stop: the owner is gone, stop as `stop` would.
+                        let grace = stop_rx.borrow().unwrap_or(STOP_GRACE);
+                        terminate(&mut child, &spec.label, grace).await;
                         set(&|s| s.pid = None);
                         return;
                     }
@@ -354,7 +362,8 @@ async fn forward_lines(
                 let text = super::log_text::strip_ansi(&text);
                 // An external program may print what a client sent (a stream name): its control
                 // characters must not start forged lines or move the terminal's cursor.
-                let text = super::log_text::escape_controls(text.trim_end());
+                let text = super::log_text::mask_secrets(text.trim_end());
+                let text = super::log_text::escape_controls(&text);
                 if text.is_empty() || skip_line.is_some_and(|skip| skip(&text)) {
                     continue;
                 }
@@ -422,18 +431,27 @@ async fn hung(readiness: Readiness) -> Duration {
     }
 }
 
-/// SIGTERM, then SIGKILL if the child has not exited within [`STOP_GRACE`].
-async fn terminate(child: &mut tokio::process::Child, label: &str) {
-    if let Some(pid) = child.id() {
-        // SAFETY: plain kill(2) on our own child's pid, which we have not reaped yet.
+/// SIGTERM, then SIGKILL if the child has not exited within `grace`. Both go to the child's process
+/// group (it leads its own, see `spawn_child`), so what a child started itself (`sh -c 'a; b'` runs
+/// `a` as a grandchild, nginx its workers) stops with it instead of being orphaned.
+async fn terminate(child: &mut tokio::process::Child, label: &str, grace: Duration) {
+    let group = child.id().map(|pid| -(pid as libc::pid_t));
+    if let Some(group) = group {
+        // SAFETY: plain kill(2) on the group our own unreaped child leads.
         unsafe {
-            libc::kill(pid as libc::pid_t, libc::SIGTERM);
+            libc::kill(group, libc::SIGTERM);
         }
     }
-    match tokio::time::timeout(STOP_GRACE, child.wait()).await {
+    match tokio::time::timeout(grace, child.wait()).await {
         Ok(_) => tracing::info!(role = %label, "stopped"),
         Err(_) => {
-            tracing::warn!(role = %label, "did not stop within {STOP_GRACE:?}, killing");
+            tracing::warn!(role = %label, "did not stop within {grace:?}, killing");
+            if let Some(group) = group {
+                // SAFETY: as above; the leader is not reaped yet, so the group id is still ours.
+                unsafe {
+                    libc::kill(group, libc::SIGKILL);
+                }
+            }
             let _ = child.kill().await;
         }
     }

@@ -21,6 +21,7 @@ pub enum LogFormat {
 /// shell's merged output says which child spoke; JSON lines carry it as a top-level `role` field.
 /// The level comes from `RUST_LOG` (default `info`).
 pub fn init(role: &str, format: LogFormat) {
+    crate::net::log_text::set_json_lines(format == LogFormat::Json);
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let result = match format {
         LogFormat::Human => tracing_subscriber::fmt()

@@ -1,10 +1,15 @@
 //! The admission step every protocol shares: the hook, then the hub (publish or play), then the
 //! client's description in the registry. Protocols map a refusal to their own words (an RTMP
 //! status, an HTTP code) and log it themselves.
+//!
+//! The worker's own children (a transcode's ffmpeg, an exec playing `{url}`) carry the internal
+//! credential (`super::internal`): they are admitted without asking the hooks, and what the hub
+//! and its sinks see of their query has the credential stripped.
 
 use super::context::{HookSubject, WorkerContext};
 use super::hooks::HookAction;
 use super::hub::{ClientEntry, ClientKind, Player, PublishError, Publisher};
+use crate::rtmp::names::StreamName;
 
 /// Why a publish was not admitted.
 pub enum PublishRefused {
@@ -20,12 +25,20 @@ pub async fn publish(
     who: &HookSubject<'_>,
     entry: &ClientEntry,
 ) -> Result<Publisher, PublishRefused> {
-    ctx.hook(HookAction::OnPublish, who)
-        .await
-        .map_err(PublishRefused::Hook)?;
+    let internal = super::internal::carries(&who.name.param);
+    if !internal {
+        ctx.hook(HookAction::OnPublish, who)
+            .await
+            .map_err(PublishRefused::Hook)?;
+    }
     let publisher = ctx
         .hub
-        .publish(who.name, who.tc_url, who.client_id)
+        .publish_as(
+            &without_credential(who.name),
+            who.tc_url,
+            who.client_id,
+            internal,
+        )
         .map_err(PublishRefused::Hub)?;
     entry.describe(
         ClientKind::FmlePublish,
@@ -43,8 +56,18 @@ pub async fn play(
     entry: &ClientEntry,
     kind: ClientKind,
 ) -> Result<Player, String> {
-    ctx.hook(HookAction::OnPlay, who).await?;
-    let player = ctx.hub.play(who.name);
+    if !super::internal::carries(&who.name.param) {
+        ctx.hook(HookAction::OnPlay, who).await?;
+    }
+    let player = ctx.hub.play(&without_credential(who.name));
     entry.describe(kind, who.tc_url, Some(who.name), Some(player.stream().id));
     Ok(player)
+}
+
+/// `name` as the hub may keep it: its query without the internal credential.
+fn without_credential(name: &StreamName) -> StreamName {
+    StreamName {
+        param: super::internal::strip(&name.param),
+        ..name.clone()
+    }
 }

@@ -29,6 +29,8 @@ pub struct Api {
     inner: Arc<ApiInner>,
     /// Each stream entry's `"forwards"`.
     forwards: Forwards,
+    /// The streams' child processes (exec, transcode): each stream entry lists its own.
+    children: Option<crate::worker::children::Children>,
 }
 
 struct ApiInner {
@@ -56,6 +58,7 @@ impl Api {
                 started: Instant::now(),
             }),
             forwards: Forwards::default(),
+            children: None,
         }
     }
 
@@ -65,10 +68,23 @@ impl Api {
         self
     }
 
-    /// One stream's entry: SRS's keys, and oryx's `"forwards"`.
+    /// List each stream's child processes in its entry (`"children": […]`).
+    pub fn with_children(mut self, children: crate::worker::children::Children) -> Api {
+        self.children = Some(children);
+        self
+    }
+
+    /// One stream's entry: SRS's keys, oryx's `"forwards"`, and its child processes when the worker
+    /// runs any.
     fn stream_entry(&self, stream: &StreamSnapshot, now_ms: u64) -> Value {
         let mut entry = stream_json(stream, self.stream_kbps(stream), now_ms);
         entry["forwards"] = self.forwards.json(&stream.vhost, &stream.app, &stream.name);
+        if let (Some(children), Value::Object(map)) = (&self.children, &mut entry) {
+            map.insert(
+                "children".into(),
+                children.json(&stream.vhost, &stream.app, &stream.name),
+            );
+        }
         entry
     }
 

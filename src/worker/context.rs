@@ -120,7 +120,9 @@ impl WorkerContext {
         // The hooks in force when the call starts, even if a reload swaps them meanwhile.
         let settings = self.settings();
         let urls = Self::hook_urls(&settings, action);
-        if urls.is_empty() {
+        // The worker's own children are never reported (nor asked about: `admission`), so the
+        // credential they carry never reaches a hook.
+        if urls.is_empty() || super::internal::carries(&who.name.param) {
             return Ok(());
         }
         let event = HookEvent {
@@ -130,7 +132,7 @@ impl WorkerContext {
             vhost: who.name.vhost.clone(),
             app: who.name.app.clone(),
             stream: who.name.stream.clone(),
-            param: who.name.param.clone(),
+            param: super::internal::strip(&who.name.param),
             tc_url: who.tc_url.to_string(),
         };
         let hooks = {

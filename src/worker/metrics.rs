@@ -276,6 +276,34 @@ pub fn exposition(hub: &Hub, hls: &HlsStore, rates: &Rates) -> String {
     out
 }
 
+/// The worker's child processes in `/metrics`: `oryx_children{kind}` running now and
+/// `oryx_child_restarts_total{kind}` (`kind` is `exec` or `transcode`).
+pub fn children_exposition(children: &crate::worker::children::Children) -> String {
+    let counts = children.counts();
+    let series = |pick: fn(&(&str, u64, u64)) -> u64| -> Vec<(String, f64)> {
+        counts
+            .iter()
+            .map(|c| (format!("{{kind=\"{}\"}}", c.0), pick(c) as f64))
+            .collect()
+    };
+    let mut out = String::new();
+    family(
+        &mut out,
+        "oryx_children",
+        "gauge",
+        "Child processes of published streams (exec, transcode) running now.",
+        &series(|c| c.1),
+    );
+    family(
+        &mut out,
+        "oryx_child_restarts_total",
+        "counter",
+        "Restarts of child processes of published streams.",
+        &series(|c| c.2),
+    );
+    out
+}
+
 /// System figures for `/api/v1/summaries` (zeros where `/proc` is unavailable).
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct SystemSample {

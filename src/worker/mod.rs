@@ -2,6 +2,7 @@
 //! HLS and the SRS-compatible API.
 pub mod admission;
 pub mod api;
+pub mod children;
 pub mod context;
 pub mod counters;
 pub mod forward;
@@ -12,6 +13,7 @@ pub mod hooks;
 pub mod http;
 pub mod http_flv;
 pub mod hub;
+pub mod internal;
 pub mod merge_clock;
 pub mod metrics;
 pub mod playback;

@@ -64,7 +64,8 @@ pub fn run(plan: Plan, name: &str) -> anyhow::Result<()> {
 /// The seam for optional parts: HLS registers a sink factory on `ctx.hub` and `.m3u8`/`.ts` handlers
 /// on `files`; forwards a sink factory (their state goes to the API and metrics); metrics add their section to `control`'s `/metrics`; the SRS-compatible API and the
 /// published-streams report the LBs poll return their `/api/v1/*` routes here (served on the control
-/// port).
+/// port); the streams' child processes (exec, transcode) start from a sink factory, their RTMP
+/// URLs pointing at `rtmp`.
 fn plug_ins(
     ctx: &Arc<WorkerContext>,
     files: &HttpFiles,
@@ -78,6 +79,18 @@ fn plug_ins(
     control.add_metrics_section(Arc::new(move || {
         super::metrics::forward_exposition(&section_forwards)
     }));
+    let children = super::children::Children::default();
+    ctx.hub
+        .add_sink_factory(Arc::new(super::children::ChildrenFactory::new(
+            children.clone(),
+            ctx.live().clone(),
+            rtmp,
+            Some(hls.masters()),
+        )));
+    let section_children = children.clone();
+    control.add_metrics_section(Arc::new(move || {
+        super::metrics::children_exposition(&section_children)
+    }));
     let live_hls = hls.clone();
     ctx.live().watch(move |s| live_hls.update(&s.hls));
     let rates = super::metrics::Rates::new();
@@ -88,6 +101,7 @@ fn plug_ins(
     }));
     super::api::Api::new(ctx.hub.clone(), name, rates)
         .with_forwards(forwards)
+        .with_children(children)
         .router()
         .merge(super::published::router(ctx.hub.clone()))
 }

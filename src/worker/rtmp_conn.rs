@@ -346,7 +346,14 @@ async fn serve_player(
     };
     conn.session.accept_play(stream_id, name);
     conn.flush_session().await?;
-    let result = play_loop(conn, rd, player, stream_id, name).await;
+    // The worker's own child (a transcode's ffmpeg) lives as long as the publish it reads: it
+    // gets the end at once, so it finishes by itself instead of blocking in a read.
+    let wait = if super::internal::carries(&stream_name.param) {
+        Duration::ZERO
+    } else {
+        Duration::from_millis(conn.ctx.settings().play_wait_ms)
+    };
+    let result = play_loop(conn, rd, player, stream_id, name, wait).await;
     conn.ctx
         .hook_after(HookAction::OnStop, &conn.subject(&stream_name));
     result
@@ -359,8 +366,8 @@ async fn play_loop(
     player: Player,
     stream_id: u32,
     name: &str,
+    wait: Duration,
 ) -> anyhow::Result<()> {
-    let wait = Duration::from_millis(conn.ctx.settings().play_wait_ms);
     // The unpublish notice is held until `play-wait` passes, since ffmpeg and rtmpdump stop at it
     // and an encoder that reconnects is back within seconds: a republish in time goes on in the
     // same play, new sequence headers first, as an HTTP-FLV body does.
@@ -466,6 +473,7 @@ impl PlayerSink for RtmpSink<'_> {
             self.stream_id,
             self.name,
             had_publisher,
+            self.wait,
         )
         .await
     }
@@ -495,8 +503,8 @@ async fn end_without_publisher(
     stream_id: u32,
     name: &str,
     had_publisher: bool,
+    wait: Duration,
 ) -> anyhow::Result<()> {
-    let wait = Duration::from_millis(conn.ctx.settings().play_wait_ms);
     if had_publisher {
         tracing::info!(stream = %stream.key, client = %conn.ip, "player closed: the publisher did not come back within play-wait ({wait:?})");
         conn.session.unpublish_notify(stream_id, name);

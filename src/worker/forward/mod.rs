@@ -95,6 +95,10 @@ struct ForwardSinkFactory {
 
 impl SinkFactory for ForwardSinkFactory {
     fn create(&self, key: &StreamKeyInfo) -> Option<Box<dyn StreamSink>> {
+        // The worker's own renditions are not matched by rules again (docs/transcode.md).
+        if key.internal {
+            return None;
+        }
         // The settings in force at this publish: a reload applies to the next one.
         let settings = self.live.get();
         let rule = crate::compile::pattern::first_match(
@@ -220,6 +224,7 @@ mod tests {
             app: app.into(),
             stream: stream.into(),
             param: String::new(),
+            internal: false,
         }
     }
 

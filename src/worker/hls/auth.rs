@@ -182,6 +182,21 @@ impl PlayGate {
         })
     }
 
+    /// The live session of `source` that a request for one of its renditions names, renewed: a
+    /// master playlist's player plays every variant under the session the master opened (its URIs
+    /// carry only `hls_ctx`, not the query the hooks judged).
+    pub fn covered_by(
+        &self,
+        request: &FileRequest,
+        source: &StreamId,
+        idle: Duration,
+    ) -> Option<String> {
+        let (token, _) = split_session(&request.name.param);
+        self.sessions()
+            .touch(token?, source, Instant::now(), idle)
+            .map(|session| session.token.clone())
+    }
+
     /// Forgets idle sessions and reports their players' `on_stop`.
     pub fn expire(&self) {
         let (expired, count) = {

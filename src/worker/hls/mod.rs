@@ -5,6 +5,7 @@
 
 pub mod auth;
 mod disk;
+pub mod master;
 pub mod serve;
 pub mod session;
 pub mod sink;
@@ -56,6 +57,8 @@ struct StoreInner {
     settings: std::sync::RwLock<HlsSettings>,
     streams: Mutex<HashMap<StreamId, Arc<Mutex<StreamHls>>>>,
     disk: Option<DiskMirror>,
+    /// Streams with a transcode: their `.m3u8` is a master playlist ([`master`]).
+    masters: master::Masters,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -86,6 +89,7 @@ impl HlsStore {
                 settings: std::sync::RwLock::new(settings),
                 streams: Mutex::new(HashMap::new()),
                 disk,
+                masters: master::Masters::default(),
             }),
         }
     }
@@ -121,6 +125,11 @@ impl HlsStore {
 
     pub fn enabled(&self) -> bool {
         self.settings().enabled
+    }
+
+    /// The streams whose playlist is a master one (a transcode registers its renditions here).
+    pub fn masters(&self) -> master::Masters {
+        self.inner.masters.clone()
     }
 
     /// How long a stream's segments stay after its publisher left: long enough for players to
@@ -367,7 +376,11 @@ pub fn install(ctx: &Arc<WorkerContext>, files: &HttpFiles, name: &str) -> HlsSt
         .add_sink_factory(Arc::new(HlsSinkFactory::new(store.clone())));
     // Always a gate: `on-play` may be added by a reload; it lets requests through while unset.
     let gate = Some(PlayGate::always(ctx, super::hls::session::MAX_SESSIONS));
-    register(&store, files, gate.clone());
+    let masters = master::MasterSource {
+        masters: store.masters(),
+        hub: ctx.hub.clone(),
+    };
+    register(&store, files, gate.clone(), Some(masters));
     let sweeping = store.clone();
     tokio::spawn(async move {
         let mut ticks = tokio::time::interval(SWEEP_INTERVAL);

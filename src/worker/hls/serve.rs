@@ -2,9 +2,12 @@
 //! (segment), with CORS, name validation (`..`, NUL, overlong → 400) and 404 for anything unknown.
 //! A playlist's URIs keep what the next requests need: the vhost of a stream off the default vhost
 //! (players drop the playlist's query when they resolve a relative URI) and, behind `on-play`
-//! hooks, the play session ([`PlayGate`]).
+//! hooks, the play session ([`PlayGate`]). A stream with a transcode answers its master playlist
+//! at `STREAM.m3u8` and its own media playlist at `STREAM.m3u8?variant=source` ([`super::master`]);
+//! its renditions' files are served under the session the master opened.
 
 use super::auth::PlayGate;
+use super::master::MasterSource;
 use super::session::{self, SESSION_KEY};
 use super::{HlsStore, StreamHls, StreamId, DEFAULT_VHOST};
 use crate::media::playlist::with_uri_query;
@@ -26,23 +29,37 @@ const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC
 
 /// Serves `.m3u8` and `.ts` through the worker's HTTP file dispatch, behind `gate` when the worker
 /// has `on-play` hooks.
-pub fn register(store: &HlsStore, files: &HttpFiles, gate: Option<Arc<PlayGate>>) {
+pub fn register(
+    store: &HlsStore,
+    files: &HttpFiles,
+    gate: Option<Arc<PlayGate>>,
+    masters: Option<MasterSource>,
+) {
     for ext in [".m3u8", ".ts"] {
         let store = store.clone();
         let gate = gate.clone();
+        let masters = masters.clone();
         files.register(
             ext,
             Arc::new(move |request: FileRequest| {
                 let store = store.clone();
                 let gate = gate.clone();
-                Box::pin(async move { respond_to(&store, gate.as_deref(), &request).await })
+                let masters = masters.clone();
+                Box::pin(async move {
+                    respond_to(&store, gate.as_deref(), masters.as_ref(), &request).await
+                })
             }),
         );
     }
 }
 
 /// Answers a stream file request the worker's router already split into vhost, app and stream.
-async fn respond_to(store: &HlsStore, gate: Option<&PlayGate>, request: &FileRequest) -> Response {
+async fn respond_to(
+    store: &HlsStore,
+    gate: Option<&PlayGate>,
+    masters: Option<&MasterSource>,
+    request: &FileRequest,
+) -> Response {
     let explicit = request
         .name
         .param
@@ -56,19 +73,32 @@ async fn respond_to(store: &HlsStore, gate: Option<&PlayGate>, request: &FileReq
         Err((status, message)) => return refused(status, message),
     };
     let found = store.lookup(&request.name.vhost, explicit, app, wanted.stream());
+    let master = match (&wanted, masters, &found) {
+        (HlsFile::Playlist { .. }, Some(masters), Some((id, _)))
+            if !super::master::wants_source(&request.name.param) =>
+        {
+            masters.playlist(id)
+        }
+        _ => None,
+    };
     let Some(gate) = gate.filter(|g| g.active()) else {
-        return deliver(found, &wanted, None);
+        return deliver(found, &wanted, master, None);
     };
     let id = found.as_ref().map(|(id, _)| id);
     let idle = session::idle_limit(found.as_ref().map_or(0, |(_, entry)| {
         super::lock(entry).segmenter.target_duration_ms()
     }));
+    // A rendition asked for under its source's session (the master's URIs) plays under it.
+    let source = masters.zip(id).and_then(|(m, id)| m.masters.source_of(id));
+    if let Some(token) = source.and_then(|source| gate.covered_by(request, &source, idle)) {
+        return deliver(found, &wanted, master, Some(&token));
+    }
     let session = match wanted {
         HlsFile::Playlist { .. } => gate.playlist(request, id, idle).await,
         HlsFile::Segment { .. } => gate.segment(request, id, idle),
     };
     match session {
-        Ok(token) => deliver(found, &wanted, Some(&token)),
+        Ok(token) => deliver(found, &wanted, master, Some(&token)),
         Err(refusal) => refused(refusal.status, refusal.message),
     }
 }
@@ -168,11 +198,12 @@ fn uri_query(id: &StreamId, session: Option<&str>) -> String {
     pairs.join("&")
 }
 
-/// The playlist or segment of the stream a request resolved to (`found`), its URIs carrying the
-/// vhost and `session`.
+/// The playlist (`master` instead of the media one when given) or segment of the stream a request
+/// resolved to (`found`), its URIs carrying the vhost and `session`.
 fn deliver(
     found: Option<(StreamId, Arc<Mutex<StreamHls>>)>,
     wanted: &HlsFile<'_>,
+    master: Option<String>,
     session: Option<&str>,
 ) -> Response {
     let Some((id, entry)) = found else {
@@ -180,7 +211,8 @@ fn deliver(
     };
     match *wanted {
         HlsFile::Playlist { .. } => {
-            let Some(text) = super::lock(&entry).playlist.clone() else {
+            let media = || super::lock(&entry).playlist.clone();
+            let Some(text) = master.map(Arc::from).or_else(media) else {
                 return not_found("no such stream\n");
             };
             let mut response = with_uri_query(&text, &uri_query(&id, session)).into_response();
@@ -220,6 +252,7 @@ pub fn respond(store: &HlsStore, vhost: &str, explicit: bool, app: &str, file: &
         Ok(wanted) => deliver(
             store.lookup(vhost, explicit, app, wanted.stream()),
             &wanted,
+            None,
             None,
         ),
         Err((status, message)) => refused(status, message),

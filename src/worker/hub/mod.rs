@@ -85,6 +85,9 @@ pub struct StreamKeyInfo {
     pub stream: String,
     /// Query string with its `?`, or empty.
     pub param: String,
+    /// Published by the worker's own child with its internal credential (a transcode's rendition):
+    /// stream rules do not apply to it, so nothing recurses (`worker/internal.rs`).
+    pub internal: bool,
 }
 
 impl From<&StreamName> for StreamKeyInfo {
@@ -94,6 +97,7 @@ impl From<&StreamName> for StreamKeyInfo {
             app: n.app.clone(),
             stream: n.stream.clone(),
             param: n.param.clone(),
+            internal: false,
         }
     }
 }
@@ -209,6 +213,18 @@ impl Hub {
         tc_url: &str,
         client_id: u64,
     ) -> Result<Publisher, PublishError> {
+        self.publish_as(name, tc_url, client_id, false)
+    }
+
+    /// [`Hub::publish`], saying whether the publisher is the worker's own child (`internal`: the
+    /// sinks see it in [`StreamKeyInfo::internal`]).
+    pub fn publish_as(
+        self: &Arc<Self>,
+        name: &StreamName,
+        tc_url: &str,
+        client_id: u64,
+        internal: bool,
+    ) -> Result<Publisher, PublishError> {
         let stream = self.stream(name);
         {
             let mut state = stream.lock();
@@ -229,7 +245,10 @@ impl Hub {
             state.has_video = false;
         }
         stream.notify.notify_waiters();
-        let info = StreamKeyInfo::from(name);
+        let info = StreamKeyInfo {
+            internal,
+            ..StreamKeyInfo::from(name)
+        };
         let factories = self.sinks.lock().unwrap_or_else(|e| e.into_inner()).clone();
         let sinks = factories.iter().filter_map(|f| f.create(&info)).collect();
         Ok(Publisher {
