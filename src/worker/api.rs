@@ -7,6 +7,7 @@ use crate::media::aac::AudioSpecificConfig;
 use crate::media::avc::AvcConfig;
 use crate::worker::hub::{ClientKind, ClientSnapshot, Hub, StreamSnapshot};
 use crate::worker::metrics::{Kbps, Rates};
+use crate::worker::record::RecordRegistry;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -37,6 +38,8 @@ struct ApiInner {
     /// SRS's `service` id: this run (changes on restart).
     service: String,
     started: Instant,
+    /// Recording state per stream, shown as a stream's `record` object.
+    record: Option<RecordRegistry>,
 }
 
 impl Api {
@@ -51,8 +54,31 @@ impl Api {
                 server: format!("vid-{worker_name}"),
                 service: format!("{:x}", (nanos as u64) ^ u64::from(std::process::id())),
                 started: Instant::now(),
+                record: None,
             }),
         }
+    }
+
+    /// Streams with a recording show it (`"record": {"path", "state", "error", "files", "bytes"}`).
+    pub fn with_record(mut self, record: RecordRegistry) -> Api {
+        if let Some(inner) = Arc::get_mut(&mut self.inner) {
+            inner.record = Some(record);
+        }
+        self
+    }
+
+    /// One stream's API entry: SRS's keys, plus `record` when it has a recording.
+    fn stream_entry(&self, stream: &StreamSnapshot, now_ms: u64) -> Value {
+        let mut entry = stream_json(stream, self.stream_kbps(stream), now_ms);
+        if let Some(record) = self
+            .inner
+            .record
+            .as_ref()
+            .and_then(|r| r.json(&stream.vhost, &stream.app, &stream.name))
+        {
+            entry["record"] = record;
+        }
+        entry
     }
 
     /// The `/api/v1/*` routes; merged into both the control API and the worker's HTTP port.
@@ -334,7 +360,7 @@ async fn streams(State(api): State<Api>, Query(query): Query<HashMap<String, Str
     let now = unix_ms();
     let list: Vec<Value> = page(snapshots, &query)
         .iter()
-        .map(|s| stream_json(s, api.stream_kbps(s), now))
+        .map(|s| api.stream_entry(s, now))
         .collect();
     api.answer(StatusCode::OK, 0, json!({"streams": list}))
 }
@@ -354,7 +380,7 @@ async fn stream(State(api): State<Api>, Path(id): Path<String>) -> Response {
         Some(found) => api.answer(
             StatusCode::OK,
             0,
-            json!({"stream": stream_json(found, api.stream_kbps(found), unix_ms())}),
+            json!({"stream": api.stream_entry(found, unix_ms())}),
         ),
         None => api.answer(StatusCode::NOT_FOUND, ERROR_STREAM_NOT_FOUND, json!({})),
     }

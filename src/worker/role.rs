@@ -62,7 +62,7 @@ pub fn run(plan: Plan, name: &str) -> anyhow::Result<()> {
 }
 
 /// The seam for optional parts: HLS registers a sink factory on `ctx.hub` and `.m3u8`/`.ts` handlers
-/// on `files`; metrics add their section to `control`'s `/metrics`; the SRS-compatible API and the
+/// on `files`; recording a sink factory whose state the API shows; metrics add their section to `control`'s `/metrics`; the SRS-compatible API and the
 /// published-streams report the LBs poll return their `/api/v1/*` routes here (served on the control
 /// port).
 fn plug_ins(
@@ -80,7 +80,9 @@ fn plug_ins(
     control.add_metrics_section(Arc::new(move || {
         super::metrics::exposition(&hub, &hls, &section_rates)
     }));
+    let record = super::record::install(ctx);
     super::api::Api::new(ctx.hub.clone(), name, rates)
+        .with_record(record)
         .router()
         .merge(super::published::router(ctx.hub.clone()))
 }
