@@ -47,6 +47,9 @@ struct OpenFile {
     /// The publisher's timestamp of the file's first keyframe: the file's time 0.
     base: u32,
     last_ms: u64,
+    /// The last video frame's time and the gap before it: the file's end is one frame later.
+    last_video_ms: Option<u64>,
+    video_interval_ms: u64,
     bytes: u64,
 }
 
@@ -158,6 +161,8 @@ impl Recorder {
             stamp,
             base,
             last_ms: 0,
+            last_video_ms: None,
+            video_interval_ms: 0,
             bytes: 0,
         });
         let headers = [
@@ -178,6 +183,12 @@ impl Recorder {
         };
         let at = relative(frame.timestamp, open.base);
         open.last_ms = open.last_ms.max(at);
+        if frame.kind == FrameKind::Video && !frame.is_sequence_header() {
+            if let Some(previous) = open.last_video_ms.filter(|p| at > *p) {
+                open.video_interval_ms = at - previous;
+            }
+            open.last_video_ms = Some(at);
+        }
         self.buf.clear();
         open.muxer
             .push(frame.kind, at as u32, &frame.payload, &mut self.buf);
@@ -205,7 +216,8 @@ impl Recorder {
             return;
         }
         self.status.closed_file();
-        let duration_ms = end_ms.unwrap_or(open.last_ms).max(open.last_ms);
+        let last_frame_end = open.last_ms + open.video_interval_ms;
+        let duration_ms = end_ms.unwrap_or(last_frame_end).max(open.last_ms);
         (self.notify)(RecordedFile {
             action: "on_record",
             path: open.path.display().to_string(),
