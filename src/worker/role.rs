@@ -27,7 +27,7 @@ pub fn run(plan: Plan, name: &str) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    runtime.block_on(async move {
+    let result = runtime.block_on(async move {
         let ctx = WorkerContext::new(worker.stream.clone(), worker.proxy_protocol);
         let rtmp = crate::net::limits::bind(worker.rtmp)
             .with_context(|| format!("RTMP cannot listen on {}", worker.rtmp))?;
@@ -58,7 +58,12 @@ pub fn run(plan: Plan, name: &str) -> anyhow::Result<()> {
         crate::net::shutdown::requested().await;
         tracing::info!("worker stopping");
         Ok(())
-    })
+    });
+    // Dropping the runtime ends the connections and so their publishes: recordings finish their
+    // files (the last fMP4 fragment) before the process exits.
+    drop(runtime);
+    super::record::wait_for_writers(std::time::Duration::from_secs(2));
+    result
 }
 
 /// The seam for optional parts: HLS registers a sink factory on `ctx.hub` and `.m3u8`/`.ts` handlers

@@ -16,7 +16,37 @@ pub use status::{RecordRegistry, RecordStatus, State};
 pub use writer::RecordedFile;
 
 use super::context::WorkerContext;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Writer threads still running in this process.
+static WRITERS: AtomicUsize = AtomicUsize::new(0);
+
+/// Waits (at most `timeout`) for the writer threads to close their files: called when the worker
+/// stops, after its publishes ended.
+pub fn wait_for_writers(timeout: Duration) {
+    let deadline = Instant::now() + timeout;
+    while WRITERS.load(Ordering::Acquire) > 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Counts a writer thread while it lives.
+struct WriterGuard;
+
+impl WriterGuard {
+    fn new() -> WriterGuard {
+        WRITERS.fetch_add(1, Ordering::AcqRel);
+        WriterGuard
+    }
+}
+
+impl Drop for WriterGuard {
+    fn drop(&mut self) {
+        WRITERS.fetch_sub(1, Ordering::AcqRel);
+    }
+}
 
 /// Sets recording up in a worker: its sink on the hub; returns the registry the API reads.
 /// Runs inside the worker's runtime (hooks are posted from it).

@@ -34,6 +34,26 @@ impl Queue {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Queues `frame`, or refuses it over the bound.
+    pub fn try_push(&self, frame: &Frame) -> bool {
+        let mut inner = self.lock();
+        let size = frame.payload.len();
+        if inner.bytes + size > MAX_QUEUE_BYTES || inner.items.len() >= MAX_QUEUE_FRAMES {
+            return false;
+        }
+        inner.bytes += size;
+        inner.items.push_back(Msg::Frame(frame.clone()));
+        drop(inner);
+        self.ready.notify_one();
+        true
+    }
+
+    /// Messages waiting (tests).
+    #[cfg(test)]
+    pub fn len(&self) -> usize {
+        self.lock().items.len()
+    }
+
     /// Queues all of `frames` or none (over the bound): a resume needs its headers with its keyframe.
     pub fn try_push_all(&self, frames: Vec<Frame>) -> bool {
         let size: usize = frames.iter().map(|f| f.payload.len()).sum();

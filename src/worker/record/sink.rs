@@ -36,25 +36,23 @@ impl SinkFactory for RecordSinkFactory {
         let queue = Arc::new(Queue::default());
         let mut recorder = Recorder::new(record, key.clone(), status, notify);
         let draining = queue.clone();
+        let guard = super::WriterGuard::new();
         let spawned = std::thread::Builder::new()
             .name("record".into())
-            .spawn(move || loop {
-                match draining.pop() {
-                    Msg::Frame(frame) => recorder.on_frame(&frame),
-                    Msg::End => return recorder.finish(),
+            .spawn(move || {
+                let _guard = guard;
+                loop {
+                    match draining.pop() {
+                        Msg::Frame(frame) => recorder.on_frame(&frame),
+                        Msg::End => return recorder.finish(),
+                    }
                 }
             });
         if let Err(err) = spawned {
             tracing::error!(stream = %name, %err, "cannot start a recording thread; not recording");
             return None;
         }
-        Some(Box::new(RecordSink {
-            queue,
-            name,
-            dropping: false,
-            dropped: 0,
-            headers: [None, None, None],
-        }))
+        Some(Box::new(RecordSink::new(queue, name)))
     }
 }
 
@@ -86,6 +84,18 @@ struct RecordSink {
     headers: [Option<Frame>; 3],
 }
 
+impl RecordSink {
+    fn new(queue: Arc<Queue>, name: String) -> RecordSink {
+        RecordSink {
+            queue,
+            name,
+            dropping: false,
+            dropped: 0,
+            headers: [None, None, None],
+        }
+    }
+}
+
 impl StreamSink for RecordSink {
     fn on_frame(&mut self, frame: &Frame) {
         if frame.is_metadata() || frame.is_sequence_header() {
@@ -97,7 +107,7 @@ impl StreamSink for RecordSink {
             self.headers[slot] = Some(frame.clone());
         }
         if !self.dropping {
-            if self.queue.try_push_all(vec![frame.clone()]) {
+            if self.queue.try_push(frame) {
                 return;
             }
             self.dropping = true;
@@ -120,5 +130,63 @@ impl StreamSink for RecordSink {
 
     fn on_unpublish(&mut self) {
         self.queue.end();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::media::sample_frames;
+    use crate::worker::record::queue::MAX_QUEUE_FRAMES;
+
+    fn frame(kind: FrameKind, payload: bytes::Bytes) -> Frame {
+        Frame {
+            kind,
+            timestamp: 0,
+            payload,
+        }
+    }
+
+    #[test]
+    fn a_full_queue_drops_up_to_a_keyframe_and_resumes_with_the_headers() {
+        let queue = Arc::new(Queue::default());
+        let mut sink = RecordSink::new(queue.clone(), "v/rec/show".into());
+        sink.on_frame(&frame(
+            FrameKind::Video,
+            sample_frames::video_sequence_header(),
+        ));
+        sink.on_frame(&frame(
+            FrameKind::Audio,
+            sample_frames::audio_sequence_header(),
+        ));
+        let inter = frame(FrameKind::Video, sample_frames::video_frame(false));
+        while queue.len() < MAX_QUEUE_FRAMES {
+            sink.on_frame(&inter);
+        }
+        // Full: inter frames and audio are dropped, never queued.
+        sink.on_frame(&inter);
+        sink.on_frame(&frame(FrameKind::Audio, sample_frames::audio_frame()));
+        assert!(sink.dropping);
+        assert_eq!(sink.dropped, 2);
+        // The writer catches up a little: a keyframe with both headers fits again.
+        for _ in 0..3 {
+            queue.pop();
+        }
+        sink.on_frame(&inter);
+        assert!(sink.dropping, "an inter frame does not end the drop");
+        sink.on_frame(&frame(FrameKind::Video, sample_frames::video_frame(true)));
+        assert!(!sink.dropping);
+        assert_eq!(queue.len(), MAX_QUEUE_FRAMES);
+        // The newest three: video header, audio header, keyframe.
+        let tail: Vec<Frame> = (0..MAX_QUEUE_FRAMES)
+            .filter_map(|_| match queue.pop() {
+                Msg::Frame(f) => Some(f),
+                Msg::End => None,
+            })
+            .collect();
+        let tail = &tail[tail.len() - 3..];
+        assert!(tail[0].is_sequence_header() && tail[0].kind == FrameKind::Video);
+        assert!(tail[1].is_sequence_header() && tail[1].kind == FrameKind::Audio);
+        assert!(tail[2].is_keyframe());
     }
 }
