@@ -98,6 +98,12 @@ impl Recorder {
                 FrameKind::Audio => &mut self.headers.audio,
                 FrameKind::Script => &mut self.headers.metadata,
             };
+            if slot
+                .as_ref()
+                .is_some_and(|old| old.payload == frame.payload)
+            {
+                return; // a repeat changes nothing
+            }
             *slot = Some(frame.clone());
             if self.file.is_some() {
                 self.write(frame);
@@ -182,6 +188,14 @@ impl Recorder {
             return;
         };
         let at = relative(frame.timestamp, open.base);
+        if frame.kind == FrameKind::Script {
+            // Metadata at 0, as players get it: FFmpeg reads a data tag at any other time as a
+            // `text` stream.
+            self.buf.clear();
+            open.muxer
+                .push(frame.kind, 0, &frame.payload, &mut self.buf);
+            return self.flush_buf();
+        }
         open.last_ms = open.last_ms.max(at);
         if frame.kind == FrameKind::Video && !frame.is_sequence_header() {
             if let Some(previous) = open.last_video_ms.filter(|p| at > *p) {
@@ -192,9 +206,17 @@ impl Recorder {
         self.buf.clear();
         open.muxer
             .push(frame.kind, at as u32, &frame.payload, &mut self.buf);
+        self.flush_buf();
+    }
+
+    /// Writes what the muxer produced; a failure ends the file and starts an error episode.
+    fn flush_buf(&mut self) {
+        let Some(open) = self.file.as_mut() else {
+            return;
+        };
         if let Err(err) = write_out(open, &self.buf, &self.status) {
             let path = open.path.clone();
-            self.close(None);
+            self.end_file(None, false);
             let text = format!("cannot write {}: {err}", path.display());
             self.fail(&path, &std::io::Error::new(err.kind(), text));
         }
@@ -202,16 +224,23 @@ impl Recorder {
 
     /// Ends the open file (its media lasts until `end_ms`, else its last frame) and reports it.
     fn close(&mut self, end_ms: Option<u64>) {
+        self.end_file(end_ms, true);
+    }
+
+    /// [`Recorder::close`]; `finish` false after a failed write (the disk has already said no).
+    fn end_file(&mut self, end_ms: Option<u64>, finish: bool) {
         let Some(mut open) = self.file.take() else {
             return;
         };
-        self.buf.clear();
-        open.muxer.finish(&mut self.buf);
-        let result = write_out(&mut open, &self.buf, &self.status);
-        drop(open.file);
-        if let Err(err) = &result {
-            tracing::warn!(stream = %self.key_text(), path = %open.path.display(), %err, "the end of a recording could not be written");
+        if finish {
+            self.buf.clear();
+            open.muxer.finish(&mut self.buf);
+            if let Err(err) = write_out(&mut open, &self.buf, &self.status) {
+                let text = format!("cannot write {}: {err}", open.path.display());
+                self.fail(&open.path, &std::io::Error::new(err.kind(), text));
+            }
         }
+        drop(open.file);
         if open.bytes == 0 {
             return;
         }
