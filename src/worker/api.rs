@@ -27,6 +27,8 @@ const ERROR_BAD_REQUEST: i64 = 1001;
 #[derive(Clone)]
 pub struct Api {
     inner: Arc<ApiInner>,
+    /// Each recorded stream entry's `"record"`.
+    record: RecordRegistry,
 }
 
 struct ApiInner {
@@ -38,8 +40,6 @@ struct ApiInner {
     /// SRS's `service` id: this run (changes on restart).
     service: String,
     started: Instant,
-    /// Recording state per stream, shown as a stream's `record` object.
-    record: Option<RecordRegistry>,
 }
 
 impl Api {
@@ -54,28 +54,21 @@ impl Api {
                 server: format!("vid-{worker_name}"),
                 service: format!("{:x}", (nanos as u64) ^ u64::from(std::process::id())),
                 started: Instant::now(),
-                record: None,
             }),
+            record: RecordRegistry::default(),
         }
     }
 
     /// Streams with a recording show it (`"record": {"path", "state", "error", "files", "bytes"}`).
     pub fn with_record(mut self, record: RecordRegistry) -> Api {
-        if let Some(inner) = Arc::get_mut(&mut self.inner) {
-            inner.record = Some(record);
-        }
+        self.record = record;
         self
     }
 
     /// One stream's API entry: SRS's keys, plus `record` when it has a recording.
     fn stream_entry(&self, stream: &StreamSnapshot, now_ms: u64) -> Value {
         let mut entry = stream_json(stream, self.stream_kbps(stream), now_ms);
-        if let Some(record) = self
-            .inner
-            .record
-            .as_ref()
-            .and_then(|r| r.json(&stream.vhost, &stream.app, &stream.name))
-        {
+        if let Some(record) = self.record.json(&stream.vhost, &stream.app, &stream.name) {
             entry["record"] = record;
         }
         entry
