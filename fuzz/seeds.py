@@ -411,6 +411,9 @@ def main():
         bytes([1]) + struct.pack(">IH", ts, min(len(p), 0xFFFF)) + p[:0xFFFF] for _, ts, p in video[:30]
     )
     write(out, "media_hls_segmenter", "video-only", video_only[:30000])
+    # media_record_muxers: the same frame encoding.
+    write(out, "media_record_muxers", "stream", frames)
+    write(out, "media_record_muxers", "video-only", video_only[:30000])
 
     # fast_parse: the example topologies and the diagnostics fixtures, as written.
     root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")

@@ -57,6 +57,7 @@ fn media_parsers_survive_random_and_mutated_input() {
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     fuzzing::flv(&file);
     fuzzing::hls_segmenter(&frames);
+    fuzzing::record_muxers(&frames);
     for _ in 0..rounds {
         let len = rng.below(64);
         let random = rng.bytes(len);
@@ -64,6 +65,7 @@ fn media_parsers_survive_random_and_mutated_input() {
         fuzzing::avc(&random);
         fuzzing::aac(&random);
         fuzzing::hls_segmenter(&random);
+        fuzzing::record_muxers(&random);
         fuzzing::avc(&rng.mutate(&avc_record));
         fuzzing::avc(&rng.mutate(&avc_record[8..]));
         fuzzing::aac(&rng.mutate(&asc));
@@ -74,5 +76,6 @@ fn media_parsers_survive_random_and_mutated_input() {
     for _ in 0..rounds.div_ceil(8) {
         fuzzing::flv(&rng.mutate(prefix));
         fuzzing::hls_segmenter(&rng.mutate(frame_prefix));
+        fuzzing::record_muxers(&rng.mutate(frame_prefix));
     }
 }

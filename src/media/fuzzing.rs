@@ -4,6 +4,7 @@
 use super::aac::AudioSpecificConfig;
 use super::avc::{self, AvcConfig, SpsInfo};
 use super::flv::{FlvReader, TagKind};
+use super::fmp4::{Fmp4Muxer, Fmp4Output};
 use super::hls::{HlsConfig, HlsSegmenter};
 
 /// The FLV reader, fed in two pieces; every tag it returns re-encodes to the same bytes.
@@ -86,5 +87,34 @@ pub fn hls_segmenter(data: &[u8]) {
     assert!(segmenter.listed().len() <= 3);
     if let Some(playlist) = segmenter.playlist() {
         assert!(playlist.starts_with("#EXTM3U\n"));
+    }
+}
+
+/// The recording containers (fMP4 muxer, TS and FLV file writers) on `hls_segmenter`'s frame
+/// encoding: no panic, TS output in whole packets, the fMP4 init segment before any fragment.
+pub fn record_muxers(data: &[u8]) {
+    let mut fmp4 = Fmp4Muxer::new(300);
+    let mut ts = super::ts_file::TsFileWriter::new();
+    let mut flv = super::flv_file::FlvFileWriter::new();
+    let (mut outputs, mut ts_out, mut flv_out) = (Vec::new(), Vec::new(), Vec::new());
+    let mut rest = data;
+    while rest.len() >= 7 {
+        let kind = match rest[0] % 3 {
+            0 => TagKind::Audio,
+            1 => TagKind::Video,
+            _ => TagKind::Script,
+        };
+        let timestamp = u32::from_be_bytes([rest[1], rest[2], rest[3], rest[4]]);
+        let len = usize::from(u16::from_be_bytes([rest[5], rest[6]])).min(rest.len() - 7);
+        let payload = bytes::Bytes::copy_from_slice(&rest[7..7 + len]);
+        rest = &rest[7 + len..];
+        fmp4.push(kind, timestamp, &payload, &mut outputs);
+        ts.push(kind, timestamp, &payload, &mut ts_out);
+        flv.push(kind, timestamp, &payload, &mut flv_out);
+    }
+    fmp4.finish(&mut outputs);
+    assert_eq!(ts_out.len() % super::ts::PACKET_LEN, 0);
+    if let Some(first) = outputs.first() {
+        assert!(matches!(first, Fmp4Output::Init(_)));
     }
 }

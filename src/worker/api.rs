@@ -8,6 +8,7 @@ use crate::media::avc::AvcConfig;
 use crate::worker::forward::Forwards;
 use crate::worker::hub::{ClientKind, ClientSnapshot, Hub, StreamSnapshot};
 use crate::worker::metrics::{Kbps, Rates};
+use crate::worker::record::RecordRegistry;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -31,6 +32,8 @@ pub struct Api {
     forwards: Forwards,
     /// The streams' child processes (exec, transcode): each stream entry lists its own.
     children: Option<crate::worker::children::Children>,
+    /// Each recorded stream entry's `"record"`.
+    record: RecordRegistry,
 }
 
 struct ApiInner {
@@ -59,6 +62,7 @@ impl Api {
             }),
             forwards: Forwards::default(),
             children: None,
+            record: RecordRegistry::default(),
         }
     }
 
@@ -74,6 +78,12 @@ impl Api {
         self
     }
 
+    /// Streams with a recording show it (`"record": {"path", "state", "error", "files", "bytes"}`).
+    pub fn with_record(mut self, record: RecordRegistry) -> Api {
+        self.record = record;
+        self
+    }
+
     /// One stream's entry: SRS's keys, oryx's `"forwards"`, and its child processes when the worker
     /// runs any.
     fn stream_entry(&self, stream: &StreamSnapshot, now_ms: u64) -> Value {
@@ -84,6 +94,9 @@ impl Api {
                 "children".into(),
                 children.json(&stream.vhost, &stream.app, &stream.name),
             );
+        }
+        if let Some(record) = self.record.json(&stream.vhost, &stream.app, &stream.name) {
+            entry["record"] = record;
         }
         entry
     }

@@ -135,20 +135,20 @@ impl WorkerContext {
             param: super::internal::strip(&who.name.param),
             tc_url: who.tc_url.to_string(),
         };
-        let hooks = {
-            let mut cached = self.hooks.lock().unwrap_or_else(|e| e.into_inner());
-            if cached.0 != settings.hooks {
-                *cached = (
-                    settings.hooks.clone(),
-                    Arc::new(Hooks::new(&settings.hooks)),
-                );
-            }
-            cached.1.clone()
-        };
+        let hooks = self.hooks_for(&settings.hooks);
         hooks.call(urls, &event).await.map_err(|err| {
             tracing::info!(?action, stream = %who.name.key(), client = who.ip, %err, "hook refused");
             err.client_reason().to_string()
         })
+    }
+
+    /// The hook client for `settings` (timeout, on-error, TLS trust), rebuilt only when they changed.
+    pub fn hooks_for(&self, settings: &HookSettings) -> Arc<Hooks> {
+        let mut cached = self.hooks.lock().unwrap_or_else(|e| e.into_inner());
+        if cached.0 != *settings {
+            *cached = (settings.clone(), Arc::new(Hooks::new(settings)));
+        }
+        cached.1.clone()
     }
 
     /// Report an ending (`on_unpublish`, `on_stop`) without waiting for the answer.

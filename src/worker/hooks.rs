@@ -129,6 +129,20 @@ impl Hooks {
         Ok(())
     }
 
+    /// Tells every URL about something that happened (`on_record`): each gets `event` as a JSON
+    /// POST; the answer decides nothing, and a failure is logged (WARN) and not retried.
+    pub async fn tell(&self, urls: &[String], action: &str, event: &impl Serialize) {
+        let body = Bytes::from(serde_json::to_vec(event).unwrap_or_default());
+        for url in urls {
+            match self.ask(url, body.clone()).await {
+                Ok(()) => {}
+                Err(err) if err.is_error() => tracing::warn!(action, "{err}"),
+                // Any answer is fine: there is nothing to refuse.
+                Err(_) => {}
+            }
+        }
+    }
+
     /// One POST and its decision.
     async fn ask(&self, url: &str, body: Bytes) -> Result<(), HookError> {
         let uri =

@@ -18,6 +18,7 @@ pub mod merge_clock;
 pub mod metrics;
 pub mod playback;
 pub mod published;
+pub mod record;
 pub mod refusals;
 pub mod role;
 pub mod rtmp_conn;

@@ -27,7 +27,7 @@ pub fn run(plan: Plan, name: &str) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    runtime.block_on(async move {
+    let result = runtime.block_on(async move {
         let ctx = WorkerContext::new(worker.stream.clone(), worker.proxy_protocol);
         let rtmp = crate::net::limits::bind(worker.rtmp)
             .with_context(|| format!("RTMP cannot listen on {}", worker.rtmp))?;
@@ -58,11 +58,17 @@ pub fn run(plan: Plan, name: &str) -> anyhow::Result<()> {
         crate::net::shutdown::requested().await;
         tracing::info!("worker stopping");
         Ok(())
-    })
+    });
+    // Dropping the runtime ends the connections and so their publishes: recordings finish their
+    // files (the last fMP4 fragment) before the process exits.
+    drop(runtime);
+    super::record::wait_for_writers(std::time::Duration::from_secs(2));
+    result
 }
 
 /// The seam for optional parts: HLS registers a sink factory on `ctx.hub` and `.m3u8`/`.ts` handlers
-/// on `files`; forwards a sink factory (their state goes to the API and metrics); metrics add their section to `control`'s `/metrics`; the SRS-compatible API and the
+/// on `files`; forwards and recording a sink factory each (their state goes to the API and metrics);
+/// metrics add their section to `control`'s `/metrics`; the SRS-compatible API and the
 /// published-streams report the LBs poll return their `/api/v1/*` routes here (served on the control
 /// port); the streams' child processes (exec, transcode) start from a sink factory, their RTMP
 /// URLs pointing at `rtmp`.
@@ -99,9 +105,11 @@ fn plug_ins(
     control.add_metrics_section(Arc::new(move || {
         super::metrics::exposition(&hub, &hls, &section_rates)
     }));
+    let record = super::record::install(ctx);
     super::api::Api::new(ctx.hub.clone(), name, rates)
         .with_forwards(forwards)
         .with_children(children)
+        .with_record(record)
         .router()
         .merge(super::published::router(ctx.hub.clone()))
 }

@@ -1,0 +1,424 @@
+//! A sans-IO fragmented-MP4 muxer for H.264 + AAC fed FLV-style frames (kind, millisecond timestamp,
+//! payload): an init segment (`ftyp` + `moov`) once the codecs are known and a first keyframe came,
+//! then fragments (`moof` + `mdat`) cut at every keyframe and at most every `fragment_ms`, so a file
+//! written as it goes loses at most its last fragment in a crash. Independent of files: recording
+//! writes its output to disk, and fMP4 HLS can cut the same fragments into segments and parts
+//! (a `fragment_ms` of ~200 gives LL-HLS parts).
+//!
+//! Rooms: `boxes.rs` (box writer), `init.rs` (the init segment), `fragment.rs` (`moof` + `mdat`);
+//! this file turns frames into samples with durations and decides where fragments end.
+
+mod boxes;
+mod fragment;
+mod init;
+
+pub use fragment::{fragment, Sample, TrackRun};
+pub use init::{
+    init_segment, AudioTrack, VideoTrack, AUDIO_TRACK_ID, VIDEO_TIMESCALE, VIDEO_TRACK_ID,
+};
+
+use super::aac::AudioSpecificConfig;
+use super::avc::AvcConfig;
+use super::flv::TagKind;
+use bytes::Bytes;
+
+/// A timestamp this far behind the previous one (or ahead) is a new timeline, not a reorder.
+const BACKWARD_JUMP_MS: i64 = 1_000;
+const FORWARD_JUMP_MS: i64 = 30_000;
+/// A fragment is cut past this many bytes whatever the clock says, so memory stays bounded.
+pub const MAX_FRAGMENT_BYTES: usize = 16 * 1024 * 1024;
+/// The duration given to a track's last sample when nothing follows it (ms): one frame at 25 fps.
+const DEFAULT_VIDEO_MS: u64 = 40;
+
+/// What the muxer produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fmp4Output {
+    /// `ftyp` + `moov`: goes first, before any fragment.
+    Init(Bytes),
+    Fragment(FragmentInfo),
+}
+
+/// One `moof` + `mdat`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FragmentInfo {
+    pub data: Bytes,
+    /// Milliseconds since the muxer's first sample.
+    pub start_ms: u64,
+    pub duration_ms: u64,
+    /// Starts with a video keyframe (or has no video): a player may start here.
+    pub independent: bool,
+}
+
+#[derive(Debug, Clone)]
+struct Pending {
+    sample: Sample,
+    /// Decode time in the track's timescale.
+    dts: u64,
+}
+
+/// One track's samples: the one whose duration is not known yet, and those of the open fragment.
+#[derive(Debug, Default)]
+struct TrackState {
+    pending: Option<Pending>,
+    samples: Vec<Sample>,
+    /// Decode time of `samples[0]`.
+    base: u64,
+    last_duration: u32,
+    bytes: usize,
+}
+
+impl TrackState {
+    /// Queues a sample at `dts`: the pending one gets its duration and joins the fragment.
+    fn push(&mut self, mut next: Pending) {
+        if let Some(previous) = self.pending.take() {
+            // Decode times never go back within a track; a reordered one is pinned to its predecessor.
+            next.dts = next.dts.max(previous.dts);
+            let duration = (next.dts - previous.dts).min(u64::from(u32::MAX)) as u32;
+            self.add(previous, duration);
+        }
+        self.pending = Some(next);
+    }
+
+    fn add(&mut self, mut pending: Pending, duration: u32) {
+        if self.samples.is_empty() {
+            self.base = pending.dts;
+        }
+        pending.sample.duration = duration;
+        self.last_duration = duration;
+        self.bytes += pending.sample.data.len();
+        self.samples.push(pending.sample);
+    }
+
+    /// Ends the stream: the pending sample gets the last known duration (or `default`).
+    fn flush(&mut self, default: u32) {
+        if let Some(pending) = self.pending.take() {
+            let duration = if self.last_duration > 0 {
+                self.last_duration
+            } else {
+                default
+            };
+            self.add(pending, duration);
+        }
+    }
+
+    fn duration(&self) -> u64 {
+        self.samples.iter().map(|s| u64::from(s.duration)).sum()
+    }
+}
+
+/// Maps the publisher's 32-bit millisecond timestamps onto one timeline starting at 0: wraps and
+/// jumps (a restarted encoder) continue it instead of going back.
+#[derive(Debug, Default)]
+struct Timeline {
+    last_in: Option<u32>,
+    last_out: i64,
+}
+
+impl Timeline {
+    fn map(&mut self, ts: u32) -> u64 {
+        let out = match self.last_in {
+            None => 0,
+            Some(last) => {
+                let delta = i64::from(ts.wrapping_sub(last) as i32);
+                if !(-BACKWARD_JUMP_MS..=FORWARD_JUMP_MS).contains(&delta) {
+                    self.last_out
+                } else {
+                    self.last_out + delta
+                }
+            }
+        };
+        self.last_in = Some(ts);
+        self.last_out = out;
+        out.max(0) as u64
+    }
+}
+
+/// Frames in, init segment and fragments out.
+#[derive(Debug)]
+pub struct Fmp4Muxer {
+    fragment_ms: u64,
+    video_config: Option<VideoTrack>,
+    audio_config: Option<AudioTrack>,
+    /// The tracks of the init segment written, `None` before it.
+    init: Option<(Option<VideoTrack>, Option<AudioTrack>)>,
+    config_changed: bool,
+    timeline: Timeline,
+    video: TrackState,
+    audio: TrackState,
+    sequence: u32,
+    dropped: u64,
+}
+
+impl Fmp4Muxer {
+    /// A muxer cutting a fragment at every keyframe and at least every `fragment_ms`.
+    pub fn new(fragment_ms: u64) -> Fmp4Muxer {
+        Fmp4Muxer {
+            fragment_ms: fragment_ms.max(1),
+            video_config: None,
+            audio_config: None,
+            init: None,
+            config_changed: false,
+            timeline: Timeline::default(),
+            video: TrackState::default(),
+            audio: TrackState::default(),
+            sequence: 0,
+            dropped: 0,
+        }
+    }
+
+    /// A sequence header changed (or a track appeared) after the init segment: the output needs a
+    /// new init segment, i.e. a new file or a discontinuity. Frames of a new track are dropped.
+    pub fn config_changed(&self) -> bool {
+        self.config_changed
+    }
+
+    /// Whether the init segment has been produced.
+    pub fn started(&self) -> bool {
+        self.init.is_some()
+    }
+
+    /// Frames dropped: before the first keyframe, unsupported codecs, malformed payloads.
+    pub fn dropped_frames(&self) -> u64 {
+        self.dropped
+    }
+
+    /// Feeds one frame; what it completes is appended to `out`.
+    pub fn push(
+        &mut self,
+        kind: TagKind,
+        timestamp: u32,
+        payload: &Bytes,
+        out: &mut Vec<Fmp4Output>,
+    ) {
+        match kind {
+            TagKind::Video => self.push_video(timestamp, payload, out),
+            TagKind::Audio => self.push_audio(timestamp, payload, out),
+            TagKind::Script => {}
+        }
+    }
+
+    /// Ends the stream: the last samples go out in a final fragment.
+    pub fn finish(&mut self, out: &mut Vec<Fmp4Output>) {
+        if self.init.is_none() {
+            return;
+        }
+        self.video
+            .flush((DEFAULT_VIDEO_MS * u64::from(VIDEO_TIMESCALE) / 1000) as u32);
+        self.audio.flush(1024);
+        self.cut(out);
+    }
+
+    fn push_video(&mut self, timestamp: u32, payload: &Bytes, out: &mut Vec<Fmp4Output>) {
+        if payload.len() < 5 || payload[0] & 0x0f != 7 {
+            self.dropped += 1;
+            return;
+        }
+        match payload[1] {
+            0 => return self.video_sequence_header(payload.slice(5..)),
+            1 => {}
+            _ => return, // end of sequence
+        }
+        let keyframe = payload[0] >> 4 == 1;
+        let data = payload.slice(5..);
+        if data.is_empty() || self.video_config.is_none() {
+            self.dropped += 1;
+            return;
+        }
+        if self.init.is_none() {
+            if !keyframe {
+                self.dropped += 1;
+                return;
+            }
+            self.write_init(out);
+        }
+        if self.init.as_ref().is_some_and(|(video, _)| video.is_none()) {
+            self.dropped += 1;
+            return;
+        }
+        let composition =
+            ((u32::from(payload[2]) << 16 | u32::from(payload[3]) << 8 | u32::from(payload[4]))
+                << 8) as i32
+                >> 8;
+        let ms = self.timeline.map(timestamp);
+        self.video.push(Pending {
+            sample: Sample {
+                data,
+                duration: 0,
+                composition_offset: composition.saturating_mul(90),
+                sync: keyframe,
+            },
+            dts: ms * u64::from(VIDEO_TIMESCALE) / 1000,
+        });
+        // The samples before this keyframe are complete now: they make a fragment of their own.
+        if keyframe && self.has_samples() {
+            self.cut(out);
+        }
+        self.cut_if_due(ms, out);
+    }
+
+    fn video_sequence_header(&mut self, record: Bytes) {
+        let Ok(config) = AvcConfig::parse(&record) else {
+            self.dropped += 1;
+            return;
+        };
+        let (width, height) = config.sps_info().map_or((0, 0), |i| (i.width, i.height));
+        let track = VideoTrack {
+            avcc: record,
+            width,
+            height,
+        };
+        if let Some((video, _)) = &self.init {
+            if video.as_ref() != Some(&track) {
+                self.config_changed = true;
+            }
+        }
+        self.video_config = Some(track);
+    }
+
+    fn push_audio(&mut self, timestamp: u32, payload: &Bytes, out: &mut Vec<Fmp4Output>) {
+        if payload.len() < 2 || payload[0] >> 4 != 10 {
+            self.dropped += 1;
+            return;
+        }
+        if payload[1] == 0 {
+            return self.audio_sequence_header(payload.slice(2..));
+        }
+        let data = payload.slice(2..);
+        let Some(rate) = self.audio_config.as_ref().map(AudioTrack::timescale) else {
+            self.dropped += 1;
+            return;
+        };
+        if data.is_empty() {
+            self.dropped += 1;
+            return;
+        }
+        if self.init.is_none() {
+            // With video announced, the file starts at its first keyframe.
+            if self.video_config.is_some() {
+                self.dropped += 1;
+                return;
+            }
+            self.write_init(out);
+        }
+        if self.init.as_ref().is_some_and(|(_, audio)| audio.is_none()) {
+            self.dropped += 1;
+            return;
+        }
+        let ms = self.timeline.map(timestamp);
+        self.audio.push(Pending {
+            sample: Sample {
+                data,
+                duration: 0,
+                composition_offset: 0,
+                sync: true,
+            },
+            dts: ms * u64::from(rate) / 1000,
+        });
+        self.cut_if_due(ms, out);
+    }
+
+    fn audio_sequence_header(&mut self, asc: Bytes) {
+        let Ok(config) = AudioSpecificConfig::parse(&asc) else {
+            self.dropped += 1;
+            return;
+        };
+        let track = AudioTrack {
+            asc,
+            sample_rate: config.sample_rate,
+            channels: u16::from(config.channels()),
+        };
+        if let Some((_, audio)) = &self.init {
+            if audio.as_ref() != Some(&track) {
+                self.config_changed = true;
+            }
+        }
+        self.audio_config = Some(track);
+    }
+
+    fn write_init(&mut self, out: &mut Vec<Fmp4Output>) {
+        let (video, audio) = (self.video_config.clone(), self.audio_config.clone());
+        out.push(Fmp4Output::Init(Bytes::from(init_segment(
+            video.as_ref(),
+            audio.as_ref(),
+        ))));
+        self.init = Some((video, audio));
+    }
+
+    fn has_samples(&self) -> bool {
+        !self.video.samples.is_empty() || !self.audio.samples.is_empty()
+    }
+
+    fn cut_if_due(&mut self, now_ms: u64, out: &mut Vec<Fmp4Output>) {
+        if !self.has_samples() {
+            return;
+        }
+        let start = self.open_start_ms();
+        let bytes = self.video.bytes + self.audio.bytes;
+        if now_ms.saturating_sub(start) >= self.fragment_ms || bytes >= MAX_FRAGMENT_BYTES {
+            self.cut(out);
+        }
+    }
+
+    /// Timeline ms of the open fragment's first sample (video's when it has video).
+    fn open_start_ms(&self) -> u64 {
+        if self.video.samples.is_empty() {
+            let rate = self
+                .audio_config
+                .as_ref()
+                .map_or(1000, AudioTrack::timescale);
+            self.audio.base * 1000 / u64::from(rate)
+        } else {
+            self.video.base * 1000 / u64::from(VIDEO_TIMESCALE)
+        }
+    }
+
+    /// The open fragment's samples go out as one `moof` + `mdat`.
+    fn cut(&mut self, out: &mut Vec<Fmp4Output>) {
+        if !self.has_samples() {
+            return;
+        }
+        self.sequence = self.sequence.wrapping_add(1);
+        let rate = self
+            .audio_config
+            .as_ref()
+            .map_or(1000, AudioTrack::timescale);
+        let video_ms = |ticks: u64| ticks * 1000 / u64::from(VIDEO_TIMESCALE);
+        let audio_ms = |ticks: u64| ticks * 1000 / u64::from(rate);
+        let (start_ms, duration_ms) = if self.video.samples.is_empty() {
+            (audio_ms(self.audio.base), audio_ms(self.audio.duration()))
+        } else {
+            (video_ms(self.video.base), video_ms(self.video.duration()))
+        };
+        let independent = self.video.samples.first().is_none_or(|s| s.sync);
+        let data = fragment(
+            self.sequence,
+            &[
+                TrackRun {
+                    track_id: VIDEO_TRACK_ID,
+                    base_decode_time: self.video.base,
+                    samples: &self.video.samples,
+                    video: true,
+                },
+                TrackRun {
+                    track_id: AUDIO_TRACK_ID,
+                    base_decode_time: self.audio.base,
+                    samples: &self.audio.samples,
+                    video: false,
+                },
+            ],
+        );
+        for track in [&mut self.video, &mut self.audio] {
+            track.samples.clear();
+            track.bytes = 0;
+        }
+        out.push(Fmp4Output::Fragment(FragmentInfo {
+            data: Bytes::from(data),
+            start_ms,
+            duration_ms,
+            independent,
+        }));
+    }
+}
+
+#[cfg(test)]
+mod tests;
