@@ -116,7 +116,10 @@ impl Compilation {
 
 /// Compile `text` (called `name` in diagnostics): parse → overlay → decode → validate and expand.
 pub fn compile(name: &str, text: &str, options: &Options) -> Compilation {
-    let mut ctx = fields::Ctx::default();
+    let mut ctx = fields::Ctx {
+        source: text.to_string(),
+        ..fields::Ctx::default()
+    };
     let mut env_names = Vec::new();
     let plan = match parse::parse(text) {
         Err(syntax_errors) => {
