@@ -14,6 +14,7 @@ pub mod fields;
 pub mod format;
 pub mod kinds;
 pub mod load;
+pub mod native;
 pub mod overlay;
 pub mod parse;
 pub mod pattern;

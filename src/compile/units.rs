@@ -192,7 +192,19 @@ mod tests {
         assert_eq!(parse_bitrate("2500000"), Some(2_500_000));
         assert_eq!(parse_bitrate("128K"), Some(128_000));
         assert_eq!(parse_bitrate("1.25k"), Some(1250));
-        for bad in ["", "k", "0", "0k", "2.5", "1.k", "-1k", "fast", "2.5G", "1.0001M", "9999999999999M"] {
+        for bad in [
+            "",
+            "k",
+            "0",
+            "0k",
+            "2.5",
+            "1.k",
+            "-1k",
+            "fast",
+            "2.5G",
+            "1.0001M",
+            "9999999999999M",
+        ] {
             assert_eq!(parse_bitrate(bad), None, "{bad}");
         }
     }
@@ -201,7 +213,16 @@ mod tests {
     fn frame_sizes() {
         assert_eq!(parse_frame_size("1280x720"), Some((1280, 720)));
         assert_eq!(parse_frame_size("640X360"), Some((640, 360)));
-        for bad in ["", "x", "1280", "1280x", "0x0", "1280x720x1", "99999x1", "a x b"] {
+        for bad in [
+            "",
+            "x",
+            "1280",
+            "1280x",
+            "0x0",
+            "1280x720x1",
+            "99999x1",
+            "a x b",
+        ] {
             assert_eq!(parse_frame_size(bad), None, "{bad}");
         }
     }

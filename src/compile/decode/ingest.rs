@@ -32,8 +32,8 @@ impl IngestDecl {
     pub fn needs_ffmpeg(&self) -> bool {
         let lower = self.from.value.to_ascii_lowercase();
         let path = lower.split(['?', '#']).next().unwrap_or("");
-        let native_flv =
-            (lower.starts_with("http://") || lower.starts_with("https://")) && path.ends_with(".flv");
+        let native_flv = (lower.starts_with("http://") || lower.starts_with("https://"))
+            && path.ends_with(".flv");
         !(lower.starts_with("rtmp://") || native_flv)
     }
 }
@@ -45,7 +45,9 @@ pub(super) fn decode_ingest(node: &KdlNode, ctx: &mut Ctx) -> Option<IngestDecl>
         let segments: Vec<&str> = stream.value.split('/').collect();
         let plain = (2..=3).contains(&segments.len())
             && segments.iter().all(|s| {
-                !s.is_empty() && !s.contains(['*', '{', '}', '?']) && !s.contains(char::is_whitespace)
+                !s.is_empty()
+                    && !s.contains(['*', '{', '}', '?'])
+                    && !s.contains(char::is_whitespace)
             });
         if !plain {
             ctx.error_at(
@@ -123,8 +125,14 @@ fn check_source(from: &Spanned<String>, ctx: &mut Ctx) {
                 setting: "from".into(),
                 value: from.value.clone(),
                 allowed: vec![
-                    "rtmp://", "rtmps://", "http(s)://….flv", "http(s)://….m3u8", "srt://",
-                    "rtsp://", "udp://", "a file path",
+                    "rtmp://",
+                    "rtmps://",
+                    "http(s)://….flv",
+                    "http(s)://….m3u8",
+                    "srt://",
+                    "rtsp://",
+                    "udp://",
+                    "a file path",
                 ],
                 suggestion: suggest(&scheme, SCHEMES).map(|s| format!("{s}://")),
             },

@@ -244,12 +244,7 @@ pub const RULE_HOOKS: Spec = Spec {
 pub const INGEST: Spec = Spec {
     node: "ingest",
     max_args: 1,
-    settings: &[&[
-        ("from", One),
-        ("loop", One),
-        ("binary", One),
-        ("name", One),
-    ]],
+    settings: &[&[("from", One), ("loop", One), ("binary", One), ("name", One)]],
     blocks: &[],
 };
 

@@ -4,6 +4,7 @@
 use super::super::decode::{IngestDecl, RuleDecl, Topology};
 use super::super::diagnostic::{Diagnostic, DiagnosticKind, Span};
 use super::super::fields::Ctx;
+use super::super::native::{self, Part};
 use super::super::plan::*;
 use super::validate::binary_exists;
 use super::{resolve_path, Environment};
@@ -24,7 +25,10 @@ pub(super) fn validate(topology: &Topology, environment: &Environment<'_>, ctx: 
                     what: "stream rule",
                     name: pattern.into(),
                 })
-                .label(rule.pattern.span, "the same pattern again: this rule never applies")
+                .label(
+                    rule.pattern.span,
+                    "the same pattern again: this rule never applies",
+                )
                 .label(*first, "this rule applies first"),
             ),
             None => {
@@ -40,6 +44,57 @@ pub(super) fn validate(topology: &Topology, environment: &Environment<'_>, ctx: 
         }
     }
     check_ingests(topology, environment, ctx);
+    check_external_kinds(topology, environment, ctx);
+}
+
+/// Every rule runs on every worker: each external kind present must be able to carry it out.
+fn check_external_kinds(topology: &Topology, environment: &Environment<'_>, ctx: &mut Ctx) {
+    if topology.rules.is_empty() {
+        return;
+    }
+    let rules = stream_rules(&topology.rules, environment.base_dir);
+    for kind in [WorkerKind::NginxRtmp, WorkerKind::Srs] {
+        let Some(worker) = topology.workers.iter().find(|w| w.kind == kind) else {
+            continue;
+        };
+        let problems = match kind {
+            WorkerKind::NginxRtmp => native::nginx(&rules, 0).1,
+            _ => native::srs(&rules, 0).1,
+        };
+        for problem in problems {
+            let decl = &topology.rules[problem.rule];
+            let span = match problem.part {
+                Part::Pattern => decl.pattern.span,
+                Part::Record => decl
+                    .record
+                    .as_ref()
+                    .map_or(decl.pattern.span, |r| r.path.span),
+                Part::Forward(i) => decl.forwards[i].url.span,
+                Part::Transcode => decl
+                    .transcode
+                    .as_ref()
+                    .map_or(decl.pattern.span, |t| t.span),
+                Part::Exec(i) => decl.exec[i].span,
+                Part::OnRecord => decl.on_record.first().map_or(decl.pattern.span, |u| u.span),
+            };
+            ctx.push(
+                Diagnostic::new(DiagnosticKind::UnsupportedOnKind {
+                    what: problem.what,
+                    kind: kind.as_str(),
+                    help: problem.help,
+                })
+                .label(
+                    span,
+                    format!(
+                        "{} worker \"{}\" runs this rule",
+                        kind.as_str(),
+                        worker.name.value
+                    ),
+                )
+                .label(worker.name.span, format!("kind=\"{}\"", kind.as_str())),
+            );
+        }
+    }
 }
 
 fn check_ingests(topology: &Topology, environment: &Environment<'_>, ctx: &mut Ctx) {
@@ -132,7 +187,7 @@ fn program(binary: Option<&str>, base: &std::path::Path) -> String {
 }
 
 /// The rules as every worker gets them, in file order.
-pub(super) fn stream_rules(rules: &[RuleDecl], base: &std::path::Path) -> Vec<StreamRule> {
+pub fn stream_rules(rules: &[RuleDecl], base: &std::path::Path) -> Vec<StreamRule> {
     rules
         .iter()
         .map(|rule| StreamRule {

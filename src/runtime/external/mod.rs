@@ -60,6 +60,14 @@ pub fn prepare(worker: &WorkerPlan, run_dir: &Path) -> anyhow::Result<ExternalCo
             for sub in ["logs", "tmp", "hls"] {
                 std::fs::create_dir_all(dir.join(sub))?;
             }
+            // nginx-rtmp opens a recording in `record_path` but never creates the directory.
+            for record_dir in nginx_rtmp::rule_apps(worker)
+                .iter()
+                .filter_map(|app| app.record_dir.as_ref())
+            {
+                std::fs::create_dir_all(record_dir)
+                    .map_err(|err| anyhow::anyhow!("cannot create {record_dir}: {err}"))?;
+            }
             let conf = nginx_rtmp::config(worker, &dir);
             let file = dir.join("nginx.conf");
             std::fs::write(&file, conf)?;
