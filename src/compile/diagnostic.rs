@@ -374,6 +374,10 @@ impl DiagnosticKind {
             BadBitrate { setting, value } => format!("`{setting}`: \"{value}\" is not a bitrate"),
             BadFrameSize { value } => format!("`size`: \"{value}\" is not WIDTHxHEIGHT"),
             BadValue { setting, value, .. } => format!("`{setting}` cannot be \"{value}\""),
+            DuplicateName {
+                what: "ingest",
+                name,
+            } => format!("two ingests publish \"{name}\""),
             DuplicateName { what, name } => format!("two {what}s are named \"{name}\""),
             DuplicateNode { node } => format!("`{node}` is given more than once"),
             DuplicateSetting { setting } => format!("`{setting}` is set twice"),
@@ -414,7 +418,7 @@ impl DiagnosticKind {
                 format!("`{setting}` has no effect on {kind} workers")
             }
             UnsupportedOnKind { what, kind, .. } => {
-                format!("{what} cannot be done by {kind} workers")
+                format!("{what}: not possible on {kind} workers")
             }
         }
     }
@@ -476,6 +480,13 @@ impl DiagnosticKind {
                 ..
             } => did_you_mean(suggestion)
                 .or_else(|| Some(format!("expected one of {}", one_of(allowed)))),
+            DuplicateName {
+                what: "stream rule",
+                ..
+            } => Some("only the first rule for a pattern applies: merge them into one".into()),
+            DuplicateName { what: "ingest", .. } => {
+                Some("a stream has one publisher: keep one ingest for it".into())
+            }
             DuplicateName { .. } => Some("give each one its own name".into()),
             DuplicateNode { .. } => Some("keep one and merge the settings into it".into()),
             DuplicateSetting { .. } => {

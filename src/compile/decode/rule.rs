@@ -248,21 +248,24 @@ fn decode_forward(node: &KdlNode, ctx: &mut Ctx) -> Option<ForwardDecl> {
 
 fn decode_transcode(node: &KdlNode, ctx: &mut Ctx) -> TranscodeDecl {
     let fields = gather(node, &schema::TRANSCODE, ctx);
-    let mut renditions: Vec<(Rendition, Span)> = Vec::new();
+    let mut names: Vec<Spanned<String>> = Vec::new();
+    let mut renditions = Vec::new();
     for rendition in fields.blocks_named("rendition") {
-        let Some((decoded, span)) = decode_rendition(rendition, ctx) else {
-            continue;
-        };
-        if let Some((_, first)) = renditions.iter().find(|(r, _)| r.name == decoded.name) {
-            ctx.push(Diagnostic::duplicate_name(
-                "rendition",
-                &decoded.name,
-                span,
-                *first,
-            ));
-            continue;
+        let (name, decoded) = decode_rendition(rendition, ctx);
+        // A duplicate name is reported even when something else on the rendition is wrong too.
+        if let Some(name) = name {
+            if let Some(first) = names.iter().find(|n| n.value == name.value) {
+                ctx.push(Diagnostic::duplicate_name(
+                    "rendition",
+                    &name.value,
+                    name.span,
+                    first.span,
+                ));
+                continue;
+            }
+            names.push(name);
         }
-        renditions.push((decoded, span));
+        renditions.extend(decoded);
     }
     if fields.blocks_named("rendition").next().is_none() {
         ctx.error_at(
@@ -278,11 +281,12 @@ fn decode_transcode(node: &KdlNode, ctx: &mut Ctx) -> TranscodeDecl {
     TranscodeDecl {
         span: name_span(node),
         binary: fields.string("binary", ctx),
-        renditions: renditions.into_iter().map(|(r, _)| r).collect(),
+        renditions,
     }
 }
 
-fn decode_rendition(node: &KdlNode, ctx: &mut Ctx) -> Option<(Rendition, Span)> {
+/// The rendition's name (for the duplicate check) and the rendition when it is complete.
+fn decode_rendition(node: &KdlNode, ctx: &mut Ctx) -> (Option<Spanned<String>>, Option<Rendition>) {
     let fields = gather(node, &schema::RENDITION, ctx);
     let name = name_argument(&fields, node, "rendition", ctx);
     if let Some(name) = &name {
@@ -323,18 +327,17 @@ fn decode_rendition(node: &KdlNode, ctx: &mut Ctx) -> Option<(Rendition, Span)> 
             );
         }
     }
-    let name = name?;
-    let (width, height) = size?;
-    Some((
-        Rendition {
-            name: name.value,
+    let rendition = match (&name, size, video) {
+        (Some(name), Some((width, height)), Some(video_bitrate)) => Some(Rendition {
+            name: name.value.clone(),
             width,
             height,
-            video_bitrate: video?,
+            video_bitrate,
             audio_bitrate: audio,
-        },
-        name.span,
-    ))
+        }),
+        _ => None,
+    };
+    (name, rendition)
 }
 
 fn frame_size(value: Value<'_>, ctx: &mut Ctx) -> Option<(u32, u32)> {
