@@ -431,6 +431,7 @@ mod tests {
         let examples = [
             DEFAULT_TOPOLOGY,
             include_str!("../../examples/configs/environments.kdl"),
+            include_str!("../../examples/configs/processing.kdl"),
         ];
         for text in examples {
             let boundaries: Vec<usize> = (0..text.len())
