@@ -515,7 +515,7 @@ mod tests {
             ca: None,
         }];
         r.on_record = vec!["http://h/rec".into()];
-        let (out, problems) = srs(&[rule("x/y"), r.clone()], 1);
+        let (_, problems) = srs(&[rule("x/y"), r.clone()], 1);
         assert_eq!(problems.len(), 2, "{problems:?}");
         assert_eq!(problems[0].rule, 0);
         // First, the catch-all maps; a rule after it never applies, so it is not looked at.

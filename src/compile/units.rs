@@ -81,7 +81,7 @@ pub fn parse_bitrate(text: &str) -> Option<u64> {
         .checked_mul(scale)?
         .checked_add(thousandths.checked_mul(scale)? / 1000)?;
     // A fraction finer than the unit allows (`2.5` bits) means nothing.
-    if thousandths * scale % 1000 != 0 || bits == 0 {
+    if !(thousandths * scale).is_multiple_of(1000) || bits == 0 {
         return None;
     }
     Some(bits)
