@@ -111,62 +111,73 @@ pub fn nginx(rules: &[StreamRule], rtmp_port: u16) -> (Vec<NginxApp>, Vec<Unsupp
             );
             continue;
         }
-        let mut out = NginxApp {
-            app: app.to_string(),
-            lines: Vec::new(),
-            record_dir: None,
-        };
-        let url = format!("rtmp://127.0.0.1:{rtmp_port}/$app/$name");
-        if let Some(record) = &rule.record {
-            match nginx_record(&record.path, record.format, app) {
-                Ok((dir, suffix)) => {
-                    out.lines.push("record all;".into());
-                    out.lines
-                        .push(format!("record_path {};", nginx_quote(&dir)));
-                    out.lines
-                        .push(format!("record_suffix {};", nginx_quote(&suffix)));
-                    if let Some(ms) = record.segment_ms {
-                        out.lines.push(format!("record_interval {};", duration(ms)));
-                    }
-                    out.record_dir = Some(dir);
-                }
-                Err(why) => no(Part::Record, why.0, why.1),
-            }
-        }
-        for (i, forward) in rule.forwards.iter().enumerate() {
-            match nginx_push(&forward.url, app) {
-                Ok(url) => out.lines.push(format!("push {};", nginx_quote(&url))),
-                Err(why) => no(Part::Forward(i), why.0, why.1),
-            }
-        }
-        if rule.transcode.is_some() {
-            no(
-                Part::Transcode,
-                "`transcode`".into(),
-                "nginx-rtmp has no transcoder of its own: run ffmpeg with `exec`, or transcode on embedded workers",
-            );
-        }
-        for (i, command) in rule.exec.iter().enumerate() {
-            let map = [("app", "$app"), ("stream", "$name"), ("url", url.as_str())];
-            match translate(command, &map) {
-                Ok(command) => out.lines.push(format!("exec_push {command};")),
-                Err(token) => no(
-                    Part::Exec(i),
-                    format!("`{token}` in `exec`"),
-                    "nginx-rtmp's exec knows the app ($app), the stream ($name) and the URL: use `{app}`, `{stream}` or `{url}`",
-                ),
-            }
-        }
-        if !rule.on_record.is_empty() {
-            no(
-                Part::OnRecord,
-                "`on-record`".into(),
-                "nginx-rtmp's `on_record_done` sends a form, not oryx's JSON: record on embedded workers for `on-record`",
-            );
-        }
+        let out = nginx_app(rule, app, rtmp_port, &mut no);
         apps.push(out);
     }
     (apps, problems)
+}
+
+/// The lines of `application APP` for `rule`; what nginx-rtmp cannot do goes to `no`.
+fn nginx_app(
+    rule: &StreamRule,
+    app: &str,
+    rtmp_port: u16,
+    no: &mut impl FnMut(Part, String, &str),
+) -> NginxApp {
+    let mut out = NginxApp {
+        app: app.to_string(),
+        lines: Vec::new(),
+        record_dir: None,
+    };
+    let url = format!("rtmp://127.0.0.1:{rtmp_port}/$app/$name");
+    if let Some(record) = &rule.record {
+        match nginx_record(&record.path, record.format, app) {
+            Ok((dir, suffix)) => {
+                out.lines.push("record all;".into());
+                out.lines
+                    .push(format!("record_path {};", nginx_quote(&dir)));
+                out.lines
+                    .push(format!("record_suffix {};", nginx_quote(&suffix)));
+                if let Some(ms) = record.segment_ms {
+                    out.lines.push(format!("record_interval {};", duration(ms)));
+                }
+                out.record_dir = Some(dir);
+            }
+            Err(why) => no(Part::Record, why.0, why.1),
+        }
+    }
+    for (i, forward) in rule.forwards.iter().enumerate() {
+        match nginx_push(&forward.url, app) {
+            Ok(url) => out.lines.push(format!("push {};", nginx_quote(&url))),
+            Err(why) => no(Part::Forward(i), why.0, why.1),
+        }
+    }
+    if rule.transcode.is_some() {
+        no(
+            Part::Transcode,
+            "`transcode`".into(),
+            "nginx-rtmp has no transcoder of its own: run ffmpeg with `exec`, or transcode on embedded workers",
+        );
+    }
+    for (i, command) in rule.exec.iter().enumerate() {
+        let map = [("app", "$app"), ("stream", "$name"), ("url", url.as_str())];
+        match translate(command, &map) {
+            Ok(command) => out.lines.push(format!("exec_push {command};")),
+            Err(token) => no(
+                Part::Exec(i),
+                format!("`{token}` in `exec`"),
+                "nginx-rtmp's exec knows the app ($app), the stream ($name) and the URL: use `{app}`, `{stream}` or `{url}`",
+            ),
+        }
+    }
+    if !rule.on_record.is_empty() {
+        no(
+            Part::OnRecord,
+            "`on-record`".into(),
+            "nginx-rtmp's `on_record_done` sends a form, not oryx's JSON: record on embedded workers for `on-record`",
+        );
+    }
+    out
 }
 
 type Why = (String, &'static str);
@@ -221,6 +232,8 @@ fn ext(format: RecordFormat) -> &'static str {
     }
 }
 
+const VHOST_WIDE: &str = "SRS does this for a whole vhost, not per app: move it to a first rule `stream \"**\"`, or use embedded workers";
+
 /// SRS directives for the `__defaultVhost__` block: `dvr`, `forward`, `exec`, `transcode`, and the
 /// `on_dvr` hooks (which join the vhost's `http_hooks`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -259,59 +272,19 @@ pub fn srs(rules: &[StreamRule], rtmp_port: u16) -> (SrsRules, Vec<Unsupported>)
             );
             continue;
         }
-        let vhost_wide = "SRS does this for a whole vhost, not per app: move it to a first rule `stream \"**\"`, or use embedded workers";
         if let Some(record) = &rule.record {
             match srs_dvr(&record.path, record.format, record.segment_ms) {
-                _ if !whole => no(Part::Record, "`record` for one app".into(), vhost_wide),
+                _ if !whole => no(Part::Record, "`record` for one app".into(), VHOST_WIDE),
                 Ok(lines) => out.lines.extend(lines),
                 Err(why) => no(Part::Record, why.0, why.1),
             }
         }
-        let mut destinations = Vec::new();
-        for (i, forward) in rule.forwards.iter().enumerate() {
-            match srs_destination(&forward.url) {
-                _ if !whole => no(Part::Forward(i), "`forward` for one app".into(), vhost_wide),
-                Ok(host) => destinations.push(host),
-                Err(why) => no(Part::Forward(i), why.0, why.1),
-            }
-        }
-        if !destinations.is_empty() {
-            out.lines.push("    forward {".into());
-            out.lines.push("        enabled on;".into());
-            out.lines
-                .push(format!("        destination {};", destinations.join(" ")));
-            out.lines.push("    }".into());
-        }
-        let url = format!("rtmp://127.0.0.1:{rtmp_port}/[app]/[stream]");
-        let map = [
-            ("vhost", "[vhost]"),
-            ("app", "[app]"),
-            ("stream", "[stream]"),
-            ("url", url.as_str()),
-        ];
-        let mut publish = Vec::new();
-        for (i, command) in rule.exec.iter().enumerate() {
-            match translate(command, &map) {
-                _ if !whole => no(Part::Exec(i), "`exec` for one app".into(), vhost_wide),
-                Ok(command) => publish.push(format!("        publish {command};")),
-                Err(token) => no(
-                    Part::Exec(i),
-                    format!("`{token}` in `exec`"),
-                    "SRS's exec knows the vhost, app, stream and URL, not the start time",
-                ),
-            }
-        }
-        if !publish.is_empty() {
-            out.lines.push("    exec {".into());
-            out.lines.push("        enabled on;".into());
-            out.lines.extend(publish);
-            out.lines.push("    }".into());
-        }
+        srs_forward_exec(rule, whole, rtmp_port, &mut out, &mut no);
         if !rule.on_record.is_empty() {
-            if whole && rule.record.is_some() {
+            if whole {
                 out.on_dvr.extend(rule.on_record.iter().cloned());
             } else {
-                no(Part::OnRecord, "`on-record` for one app".into(), vhost_wide);
+                no(Part::OnRecord, "`on-record` for one app".into(), VHOST_WIDE);
             }
         }
         if let Some(transcode) = &rule.transcode {
@@ -319,6 +292,56 @@ pub fn srs(rules: &[StreamRule], rtmp_port: u16) -> (SrsRules, Vec<Unsupported>)
         }
     }
     (out, problems)
+}
+
+/// The `forward` and `exec` sections of a rule (vhost-wide in SRS).
+fn srs_forward_exec(
+    rule: &StreamRule,
+    whole: bool,
+    rtmp_port: u16,
+    out: &mut SrsRules,
+    no: &mut impl FnMut(Part, String, &str),
+) {
+    let mut destinations = Vec::new();
+    for (i, forward) in rule.forwards.iter().enumerate() {
+        match srs_destination(&forward.url) {
+            _ if !whole => no(Part::Forward(i), "`forward` for one app".into(), VHOST_WIDE),
+            Ok(host) => destinations.push(host),
+            Err(why) => no(Part::Forward(i), why.0, why.1),
+        }
+    }
+    if !destinations.is_empty() {
+        out.lines.push("    forward {".into());
+        out.lines.push("        enabled on;".into());
+        out.lines
+            .push(format!("        destination {};", destinations.join(" ")));
+        out.lines.push("    }".into());
+    }
+    let url = format!("rtmp://127.0.0.1:{rtmp_port}/[app]/[stream]");
+    let map = [
+        ("vhost", "[vhost]"),
+        ("app", "[app]"),
+        ("stream", "[stream]"),
+        ("url", url.as_str()),
+    ];
+    let mut publish = Vec::new();
+    for (i, command) in rule.exec.iter().enumerate() {
+        match translate(command, &map) {
+            _ if !whole => no(Part::Exec(i), "`exec` for one app".into(), VHOST_WIDE),
+            Ok(command) => publish.push(format!("        publish {command};")),
+            Err(token) => no(
+                Part::Exec(i),
+                format!("`{token}` in `exec`"),
+                "SRS's exec knows the vhost, app, stream and URL, not the start time",
+            ),
+        }
+    }
+    if !publish.is_empty() {
+        out.lines.push("    exec {".into());
+        out.lines.push("        enabled on;".into());
+        out.lines.extend(publish);
+        out.lines.push("    }".into());
+    }
 }
 
 fn srs_dvr(path: &str, format: RecordFormat, segment_ms: Option<u64>) -> Result<Vec<String>, Why> {
