@@ -73,6 +73,13 @@ fn translate(template: &str, map: &[(&str, &str)]) -> Result<String, String> {
     Ok(placeholders::expand(template, &values))
 }
 
+const CONF_UNSAFE: &str = "`;`, `{`, `}`, `#` and quotes would change the meaning of the worker's config file: put the command in a script and exec that";
+
+/// Can a command go into an nginx.conf or srs.conf directive word for word?
+fn conf_safe(command: &str) -> bool {
+    !command.contains([';', '{', '}', '#', '"', '\'', '\\'])
+}
+
 /// A token nginx reads as one argument.
 fn nginx_quote(text: &str) -> String {
     if text.is_empty() || text.contains(|c: char| c.is_whitespace() || "\"';{}#$\\".contains(c)) {
@@ -162,6 +169,11 @@ fn nginx_app(
     for (i, command) in rule.exec.iter().enumerate() {
         let map = [("app", "$app"), ("stream", "$name"), ("url", url.as_str())];
         match translate(command, &map) {
+            Ok(command) if !conf_safe(&command) => no(
+                Part::Exec(i),
+                "this `exec` command in nginx.conf".into(),
+                CONF_UNSAFE,
+            ),
             Ok(command) => out.lines.push(format!("exec_push {command};")),
             Err(token) => no(
                 Part::Exec(i),
@@ -328,6 +340,11 @@ fn srs_forward_exec(
     for (i, command) in rule.exec.iter().enumerate() {
         match translate(command, &map) {
             _ if !whole => no(Part::Exec(i), "`exec` for one app".into(), VHOST_WIDE),
+            Ok(command) if !conf_safe(&command) => no(
+                Part::Exec(i),
+                "this `exec` command in srs.conf".into(),
+                CONF_UNSAFE,
+            ),
             Ok(command) => publish.push(format!("        publish {command};")),
             Err(token) => no(
                 Part::Exec(i),
@@ -512,6 +529,7 @@ mod tests {
             ca: None,
         }];
         r.on_record = vec!["http://h/".into()];
+        r.exec = vec!["sh -c 'date; ls'".into()];
         let (_, problems) = nginx(&[r, rule("**")], 1);
         let parts: Vec<Part> = problems.iter().map(|p| p.part).collect();
         assert_eq!(
@@ -519,6 +537,7 @@ mod tests {
             [
                 Part::Record,
                 Part::Forward(0),
+                Part::Exec(0),
                 Part::OnRecord,
                 Part::Pattern
             ]
