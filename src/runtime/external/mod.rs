@@ -30,6 +30,12 @@ fn config_banner(worker: &WorkerPlan) -> String {
     )
 }
 
+/// `path` from the current directory when it is relative: both programs resolve relative paths
+/// against their own prefix or directory, while the plan's are relative to where oryx runs.
+fn absolute(path: &str) -> String {
+    std::path::absolute(path).map_or_else(|_| path.to_string(), |p| p.display().to_string())
+}
+
 /// The default program for each external kind when the plan gives no `binary`.
 pub fn default_binary(kind: WorkerKind) -> Option<&'static str> {
     match kind {

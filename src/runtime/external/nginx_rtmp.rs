@@ -21,8 +21,16 @@ pub const APPS: &[&str] = &["live"];
 
 /// The rule applications for `worker`: what [`config`] writes and the directories recording needs.
 pub fn rule_apps(worker: &WorkerPlan) -> Vec<NginxApp> {
+    // nginx resolves a relative path against its prefix (the worker's directory), and the plan's
+    // are relative to where oryx runs: make them absolute first.
+    let mut stream = worker.stream.clone();
+    for rule in &mut stream.rules {
+        if let Some(record) = &mut rule.record {
+            record.path = super::absolute(&record.path);
+        }
+    }
     // `oryx check` refused every rule nginx-rtmp cannot carry out; a hand-written plan's are left out.
-    native::nginx(&worker.stream.rules, worker.rtmp.port()).0
+    native::nginx(&stream.rules, worker.rtmp.port()).0
 }
 
 /// Render the nginx.conf for `worker`, whose files live under `dir` (absolute).

@@ -100,7 +100,14 @@ pub fn config(worker: &WorkerPlan, dir: &Path, open_files: u64) -> SrsConfig {
     out.push_str("        hls_ts_file [app]/[stream]-[seq].ts;\n");
     out.push_str("        hls_dispose 30;\n    }\n");
     // `oryx check` refused every rule SRS cannot carry out; a hand-written plan's are left out.
-    let rules = native::srs(&stream.rules, worker.rtmp.port()).0;
+    // SRS resolves a relative dvr_path against its own working directory: make it absolute first.
+    let mut rules = stream.rules.clone();
+    for rule in &mut rules {
+        if let Some(record) = &mut rule.record {
+            record.path = super::absolute(&record.path);
+        }
+    }
+    let rules = native::srs(&rules, worker.rtmp.port()).0;
     for line in &rules.lines {
         let _ = writeln!(out, "{line}");
     }
