@@ -255,3 +255,78 @@ fn language_reference_example_is_valid() {
     let report: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
     assert_eq!(report["error_count"], 0, "{}", run.stdout);
 }
+
+/// The issue's "bad input" list, in one file: every problem reported at once, each with its span
+/// (an unknown placeholder's label on the placeholder itself).
+const BAD_RULES: &str = r#"oryx 1
+worker "live"
+stream "rec/*" {
+    record path="./recordings/{app}/{strem}/{start}.mkv" segment="10m"
+}
+stream "live/*" {
+    forward "http://backup.example.com/live/{stream}"
+    transcode
+    exec "/usr/local/bin/thumbnailer {url} {when}"
+}
+stream "live/*" {
+    transcode {
+        rendition "hd" size="1280x720" video-bitrate="2500k"
+        rendition "hd" size="1280-720" video-bitrate="2.5M"
+    }
+}
+ingest "live/lobby" from="rtmp://10.0.0.9/live/cam"
+ingest "live/lobby" from="smb://share/cam.mp4"
+"#;
+
+#[test]
+fn stream_rule_and_ingest_errors_are_all_reported_with_spans() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "rules.kdl", BAD_RULES);
+    let json = oryx(dir.path(), &["check", "--format", "json", "rules.kdl"]);
+    assert_eq!(json.status, 1, "{}", json.stdout);
+    let report: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    let found: Vec<(String, String)> = report["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            let label = &d["labels"][0];
+            let (offset, length) = (
+                label["offset"].as_u64().unwrap() as usize,
+                label["length"].as_u64().unwrap() as usize,
+            );
+            (
+                d["code"].as_str().unwrap().to_string(),
+                BAD_RULES[offset..offset + length].to_string(),
+            )
+        })
+        .collect();
+    let expected = [
+        ("oryx::bad-value", "{strem}"),
+        (
+            "oryx::bad-value",
+            "path=\"./recordings/{app}/{strem}/{start}.mkv\"",
+        ),
+        (
+            "oryx::bad-value",
+            "\"http://backup.example.com/live/{stream}\"",
+        ),
+        ("oryx::missing-setting", "transcode"),
+        ("oryx::bad-value", "{when}"),
+        ("oryx::duplicate-name", "\"live/*\""),
+        ("oryx::duplicate-name", "\"hd\""),
+        ("oryx::bad-frame-size", "size=\"1280-720\""),
+        ("oryx::duplicate-name", "\"live/lobby\""),
+        ("oryx::bad-value", "from=\"smb://share/cam.mp4\""),
+    ];
+    let mut found_sorted = found.clone();
+    found_sorted.sort();
+    let mut expected_sorted: Vec<(String, String)> = expected
+        .iter()
+        .map(|(c, s)| (c.to_string(), s.to_string()))
+        .collect();
+    expected_sorted.sort();
+    assert_eq!(found_sorted, expected_sorted, "{found:#?}");
+    let human = oryx(dir.path(), &["check", "rules.kdl"]);
+    insta::assert_snapshot!("check-stream-rules", human.stdout);
+}

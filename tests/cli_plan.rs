@@ -143,3 +143,77 @@ fn route_matches_rendezvous_ranking() {
     assert_eq!(status, 2);
     assert!(stderr.contains("VHOST/APP/STREAM"), "{stderr}");
 }
+
+const PROCESSING: &str = "oryx 1\nworker \"live\" count=2\nworker \"legacy\" kind=\"nginx-rtmp\" binary=\"/bin/sh\"\nrtmp-lb listen=\"0.0.0.0:1935\"\nstream \"rec/*\" {\n    record path=\"/rec/{app}/{stream}-{start}.flv\" segment=\"10m\"\n}\ningest \"live/lobby\" from=\"rtmp://10.0.0.9/live/cam\"\n";
+
+#[test]
+fn plan_shows_rules_and_ingests_and_diff_classifies_them() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("old.kdl"), PROCESSING).unwrap();
+    let (status, json, stderr) = oryx(dir.path(), &["plan", "--json", "old.kdl"]);
+    assert_eq!(status, 0, "{stderr}");
+    let value: serde_json::Value = serde_json::from_str(&json).unwrap();
+    for worker in value["workers"].as_array().unwrap() {
+        assert_eq!(worker["stream"]["rules"][0]["pattern"], "rec/*");
+        assert_eq!(worker["stream"]["rules"][0]["record"]["format"], "flv");
+        assert_eq!(
+            worker["stream"]["rules"][0]["record"]["segment_ms"],
+            600_000
+        );
+    }
+    let ingest = &value["ingests"][0];
+    assert_eq!(ingest["name"], "live-lobby");
+    assert_eq!(ingest["stream"], "live/lobby");
+    assert_eq!(ingest["binary"], "ffmpeg");
+    assert_eq!(ingest["looping"], false);
+    let (_, text, _) = oryx(dir.path(), &["plan", "old.kdl"]);
+    assert!(text.contains("stream rules (1, on every worker; the first match applies)\n  rec/*\n    record    /rec/{app}/{stream}-{start}.flv (segment 10m)\n"), "{text}");
+    assert!(
+        text.contains(
+            "ingest live-lobby\n    from      rtmp://10.0.0.9/live/cam\n    publishes live/lobby\n"
+        ),
+        "{text}"
+    );
+
+    // A rule change: pushed to the embedded workers, the nginx-rtmp worker restarts with a new
+    // nginx.conf. An ingest source change restarts that ingest; a new one starts.
+    let new = PROCESSING
+        .replace("segment=\"10m\"", "segment=\"5m\"")
+        .replace(
+            "cam\"\n",
+            "cam2\"\ningest \"live/file\" from=\"/srv/loop.mp4\" loop=#true\n",
+        );
+    std::fs::write(dir.path().join("new.kdl"), new).unwrap();
+    let (status, json, stderr) = oryx(
+        dir.path(),
+        &["plan", "new.kdl", "--diff", "old.kdl", "--json"],
+    );
+    assert_eq!(status, 0, "{stderr}");
+    let value: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let changes: Vec<(String, String, String)> = value["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["role"].as_str().unwrap().into(),
+                c["kind"].as_str().unwrap().into(),
+                c["class"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    let expected = [
+        ("worker/live-0", "changed", "hot"),
+        ("worker/live-1", "changed", "hot"),
+        ("worker/legacy", "changed", "drops-streams"),
+        ("ingest/live-lobby", "changed", "restart"),
+        ("ingest/live-file", "added", "hot"),
+    ];
+    let expected: Vec<(String, String, String)> = expected
+        .iter()
+        .map(|(r, k, c)| (r.to_string(), k.to_string(), c.to_string()))
+        .collect();
+    assert_eq!(changes, expected);
+    let (_, text, _) = oryx(dir.path(), &["plan", "old.kdl", "--diff", "new.kdl"]);
+    assert!(text.contains("- ingest/live-file"), "{text}");
+}

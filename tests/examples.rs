@@ -4,7 +4,14 @@ mod common;
 
 use std::path::Path;
 
-const EXAMPLES: &[&str] = &["single", "cluster", "https", "external", "environments"];
+const EXAMPLES: &[&str] = &[
+    "single",
+    "cluster",
+    "https",
+    "external",
+    "environments",
+    "processing",
+];
 
 fn oryx(args: &[&str]) -> (i32, String, String) {
     common::cli::oryx(Path::new(env!("CARGO_MANIFEST_DIR")), args)

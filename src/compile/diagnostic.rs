@@ -108,6 +108,15 @@ pub enum DiagnosticKind {
         setting: String,
         value: String,
     },
+    /// A bitrate that is not `800k`, `2.5M` or a number of bits per second.
+    BadBitrate {
+        setting: String,
+        value: String,
+    },
+    /// A rendition `size` that is not `WIDTHxHEIGHT`.
+    BadFrameSize {
+        value: String,
+    },
     BadUrl {
         setting: String,
         value: String,
@@ -200,6 +209,13 @@ pub enum DiagnosticKind {
         /// Why, and what to do instead.
         help: &'static str,
     },
+    /// A stream rule (or one of its settings) an external worker kind cannot carry out.
+    UnsupportedOnKind {
+        what: String,
+        kind: &'static str,
+        /// Why, and what to do instead.
+        help: String,
+    },
 }
 
 /// Every code, for the test that checks each has an example file in `tests/diagnostics/`.
@@ -217,6 +233,8 @@ pub const ALL_CODES: &[&str] = &[
     "oryx::bad-duration",
     "oryx::bad-size",
     "oryx::bad-address",
+    "oryx::bad-bitrate",
+    "oryx::bad-frame-size",
     "oryx::bad-url",
     "oryx::bad-value",
     "oryx::duplicate-name",
@@ -242,6 +260,7 @@ pub const ALL_CODES: &[&str] = &[
     "oryx::unknown-env",
     "oryx::not-allowed-in-env",
     "oryx::ignored-on-kind",
+    "oryx::unsupported-on-kind",
 ];
 
 fn did_you_mean(suggestion: &Option<String>) -> Option<String> {
@@ -273,6 +292,8 @@ impl DiagnosticKind {
             BadDuration { .. } => "oryx::bad-duration",
             BadSize { .. } => "oryx::bad-size",
             BadAddress { .. } => "oryx::bad-address",
+            BadBitrate { .. } => "oryx::bad-bitrate",
+            BadFrameSize { .. } => "oryx::bad-frame-size",
             BadUrl { .. } => "oryx::bad-url",
             BadValue { .. } => "oryx::bad-value",
             DuplicateName { .. } => "oryx::duplicate-name",
@@ -298,6 +319,7 @@ impl DiagnosticKind {
             UnknownEnv { .. } => "oryx::unknown-env",
             NotAllowedInEnv { .. } => "oryx::not-allowed-in-env",
             IgnoredOnKind { .. } => "oryx::ignored-on-kind",
+            UnsupportedOnKind { .. } => "oryx::unsupported-on-kind",
         }
     }
 
@@ -349,7 +371,13 @@ impl DiagnosticKind {
                 format!("`{setting}`: \"{value}\" is not a host:port address")
             }
             BadUrl { setting, value } => format!("`{setting}`: \"{value}\" is not an http(s) URL"),
+            BadBitrate { setting, value } => format!("`{setting}`: \"{value}\" is not a bitrate"),
+            BadFrameSize { value } => format!("`size`: \"{value}\" is not WIDTHxHEIGHT"),
             BadValue { setting, value, .. } => format!("`{setting}` cannot be \"{value}\""),
+            DuplicateName {
+                what: "ingest",
+                name,
+            } => format!("two ingests publish \"{name}\""),
             DuplicateName { what, name } => format!("two {what}s are named \"{name}\""),
             DuplicateNode { node } => format!("`{node}` is given more than once"),
             DuplicateSetting { setting } => format!("`{setting}` is set twice"),
@@ -388,6 +416,9 @@ impl DiagnosticKind {
             NotAllowedInEnv { node } => format!("`{node}` cannot appear inside `env`"),
             IgnoredOnKind { setting, kind, .. } => {
                 format!("`{setting}` has no effect on {kind} workers")
+            }
+            UnsupportedOnKind { what, kind, .. } => {
+                format!("{what}: not possible on {kind} workers")
             }
         }
     }
@@ -437,12 +468,25 @@ impl DiagnosticKind {
                 Some("write host:port, e.g. \"0.0.0.0:1935\", \"127.0.0.1:8080\", \"[::]:443\"".into())
             }
             BadUrl { .. } => Some("write a full URL, e.g. \"http://127.0.0.1:8085/auth\"".into()),
+            BadBitrate { .. } => Some(
+                "write bits per second with an optional unit: \"800k\", \"2.5M\", \"2500000\"".into(),
+            ),
+            BadFrameSize { .. } => {
+                Some("write width x height in pixels (16..=8192 each), e.g. \"1280x720\"".into())
+            }
             BadValue {
                 allowed,
                 suggestion,
                 ..
             } => did_you_mean(suggestion)
                 .or_else(|| Some(format!("expected one of {}", one_of(allowed)))),
+            DuplicateName {
+                what: "stream rule",
+                ..
+            } => Some("only the first rule for a pattern applies: merge them into one".into()),
+            DuplicateName { what: "ingest", .. } => {
+                Some("a stream has one publisher: keep one ingest for it".into())
+            }
             DuplicateName { .. } => Some("give each one its own name".into()),
             DuplicateNode { .. } => Some("keep one and merge the settings into it".into()),
             DuplicateSetting { .. } => {
@@ -523,6 +567,7 @@ impl DiagnosticKind {
             }),
             NotAllowedInEnv { .. } => Some("move it out of the `env` block".into()),
             IgnoredOnKind { help, .. } => Some((*help).into()),
+            UnsupportedOnKind { help, .. } => Some(help.clone()),
         }
     }
 }

@@ -1,11 +1,13 @@
 //! `Plan::diff`: what changed between two plans, role by role, and what applying it costs.
 //!
 //! One function serves `oryx plan --diff OLD` and the shell's SIGHUP reload. Roles are identified as
-//! `worker/NAME`, `rtmp-lb`, `http-lb`, `api-lb`, `static/NAME` and `shell` (the shell's own control
-//! address and the port pool). Each change is classified:
+//! `worker/NAME`, `rtmp-lb`, `http-lb`, `api-lb`, `static/NAME`, `ingest/NAME` and `shell` (the shell's
+//! own control address and the port pool). Each change is classified:
 //! - `hot`: applied in place, no connection touched (an LB's backend set; a role added; an embedded
-//!   worker's stream settings, pushed to it over its control API, see [`worker_hot_field`]).
-//! - `restart`: the role's process restarts; its clients reconnect (api-lb, http-lb, static, shell).
+//!   worker's stream settings, stream rules included, pushed to it over its control API, see
+//!   [`worker_hot_field`]; an ingest added: it starts).
+//! - `restart`: the role's process restarts; its clients reconnect (api-lb, http-lb, static, shell;
+//!   an ingest, which republishes its stream; a removed ingest or site just stops).
 //! - `drops-streams`: live streams on the role are interrupted (a worker's ports, kind or binary
 //!   changed, an external worker changed at all, a worker removed; the rtmp-lb restarted, since it
 //!   relays every publisher and player connection).
@@ -84,6 +86,9 @@ impl Plan {
         }
         for site in &self.statics {
             roles.push((format!("static/{}", site.name), to_value(site)));
+        }
+        for ingest in &self.ingests {
+            roles.push((format!("ingest/{}", ingest.name), to_value(ingest)));
         }
         let shell = serde_json::json!({
             "shell_control": self.shell_control,

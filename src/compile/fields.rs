@@ -13,6 +13,8 @@ use std::net::SocketAddr;
 #[derive(Debug, Default)]
 pub struct Ctx {
     pub diagnostics: Vec<Diagnostic>,
+    /// The topology text, where a check needs to point inside a value (a placeholder in a path).
+    pub source: String,
 }
 
 impl Ctx {

@@ -14,6 +14,7 @@ pub mod fields;
 pub mod format;
 pub mod kinds;
 pub mod load;
+pub mod native;
 pub mod overlay;
 pub mod parse;
 pub mod pattern;
@@ -116,7 +117,10 @@ impl Compilation {
 
 /// Compile `text` (called `name` in diagnostics): parse → overlay → decode → validate and expand.
 pub fn compile(name: &str, text: &str, options: &Options) -> Compilation {
-    let mut ctx = fields::Ctx::default();
+    let mut ctx = fields::Ctx {
+        source: text.to_string(),
+        ..fields::Ctx::default()
+    };
     let mut env_names = Vec::new();
     let plan = match parse::parse(text) {
         Err(syntax_errors) => {
@@ -427,6 +431,7 @@ mod tests {
         let examples = [
             DEFAULT_TOPOLOGY,
             include_str!("../../examples/configs/environments.kdl"),
+            include_str!("../../examples/configs/processing.kdl"),
         ];
         for text in examples {
             let boundaries: Vec<usize> = (0..text.len())

@@ -1,9 +1,9 @@
 //! The `env "NAME" { … }` overlay: merges one environment's nodes over the base document.
 //!
 //! Nodes match by name, and by their name argument for named nodes (`worker "live"`, `static "site"`,
-//! `proxy "/api/"`). A matching node's arguments, properties and children are replaced one by one, so
+//! `proxy "/api/"`, `stream "live/*"`, `ingest "live/lobby"`, `rendition "360p"`). A matching node's arguments, properties and children are replaced one by one, so
 //! `env "dev" { rtmp-lb listen="127.0.0.1:1935" }` changes only `listen`. Repeatable settings (`domain`,
-//! `cert`, hook URLs…) given in an overlay replace the base list as a whole. Other nodes are appended.
+//! `cert`, hook URLs, `forward`, `exec`…) given in an overlay replace the base list as a whole. Other nodes are appended.
 
 use super::diagnostic::{suggest, Diagnostic, DiagnosticKind};
 use super::fields::{name_span, Ctx};
@@ -11,7 +11,7 @@ use kdl::{KdlDocument, KdlNode};
 use std::borrow::Cow;
 
 /// Nodes identified by their first argument as well as their name.
-const NAMED: &[&str] = &["worker", "static", "proxy"];
+const NAMED: &[&str] = &["worker", "static", "proxy", "stream", "ingest", "rendition"];
 /// Nodes that may repeat and form one list together.
 const LISTS: &[&str] = &[
     "domain",
@@ -22,6 +22,9 @@ const LISTS: &[&str] = &[
     "on-play",
     "on-stop",
     "workers",
+    "forward",
+    "exec",
+    "on-record",
 ];
 
 /// The names of every `env` block, in file order.

@@ -191,6 +191,12 @@ pub fn plan_text(plan: &Plan) -> String {
         );
         stream_lines(&w.stream, &mut out);
     }
+    if let Some(rules) = plan.workers.first().map(|w| &w.stream.rules) {
+        if !rules.is_empty() {
+            let _ = writeln!(out);
+            rule_lines(rules, &mut out);
+        }
+    }
     for (name, lb) in [
         ("rtmp-lb", &plan.rtmp_lb),
         ("http-lb", &plan.http_lb),
@@ -205,7 +211,86 @@ pub fn plan_text(plan: &Plan) -> String {
         let _ = writeln!(out);
         static_lines(site, &mut out);
     }
+    for ingest in &plan.ingests {
+        let _ = writeln!(out);
+        ingest_lines(ingest, &mut out);
+    }
     out
+}
+
+/// `800k`, `2.5M`: bitrates as the language writes them.
+pub fn bitrate(bits: u64) -> String {
+    if bits >= 1_000_000 && bits.is_multiple_of(100_000) {
+        format!("{}M", bits as f64 / 1e6)
+    } else if bits >= 1000 && bits.is_multiple_of(1000) {
+        format!("{}k", bits / 1000)
+    } else {
+        bits.to_string()
+    }
+}
+
+/// The stream rules every worker carries, once (they are the same on each).
+fn rule_lines(rules: &[StreamRule], out: &mut String) {
+    let _ = writeln!(
+        out,
+        "stream rules ({}, on every worker; the first match applies)",
+        rules.len()
+    );
+    for rule in rules {
+        let _ = writeln!(out, "  {}", rule.pattern);
+        if let Some(record) = &rule.record {
+            let segment = record
+                .segment_ms
+                .map_or("one file per publish".to_string(), |ms| {
+                    format!("segment {}", duration(ms))
+                });
+            let _ = writeln!(out, "    record    {} ({segment})", record.path);
+        }
+        for forward in &rule.forwards {
+            let ca = forward
+                .ca
+                .as_ref()
+                .map(|ca| format!(" (ca {ca})"))
+                .unwrap_or_default();
+            let _ = writeln!(out, "    forward   {}{ca}", redact_url(&forward.url));
+        }
+        if let Some(transcode) = &rule.transcode {
+            let _ = writeln!(out, "    transcode {}", transcode.binary);
+            for r in &transcode.renditions {
+                let audio = r.audio_bitrate.map_or("audio copied".to_string(), |a| {
+                    format!("audio {}", bitrate(a))
+                });
+                let _ = writeln!(
+                    out,
+                    "      {} {}x{} video {}, {audio}",
+                    r.name,
+                    r.width,
+                    r.height,
+                    bitrate(r.video_bitrate)
+                );
+            }
+        }
+        for command in &rule.exec {
+            let _ = writeln!(out, "    exec      {command}");
+        }
+        for url in &rule.on_record {
+            let _ = writeln!(out, "    on-record {}", redact_url(url));
+        }
+    }
+}
+
+/// One ingest role: what it pulls, where it publishes, how.
+fn ingest_lines(ingest: &IngestPlan, out: &mut String) {
+    let _ = writeln!(out, "ingest {}", ingest.name);
+    let _ = writeln!(
+        out,
+        "    from      {}{}",
+        redact_url(&ingest.from),
+        if ingest.looping { " (loop)" } else { "" }
+    );
+    let _ = writeln!(out, "    publishes {}", ingest.stream);
+    let _ = writeln!(out, "    binary    {}", ingest.binary);
+    let _ = writeln!(out, "    control   {}", ingest.control);
 }
 
 /// One static site: root, listeners, certificate source, proxy routes.
@@ -336,6 +421,9 @@ mod tests {
         assert_eq!(duration(120_000), "2m");
         assert_eq!(size(4 << 20), "4MiB");
         assert_eq!(size(1000), "1000B");
+        assert_eq!(bitrate(2_500_000), "2.5M");
+        assert_eq!(bitrate(800_000), "800k");
+        assert_eq!(bitrate(1_250), "1250");
     }
 }
 

@@ -1,4 +1,5 @@
-//! Parsing of the language's unit-bearing strings: durations, sizes, addresses and URLs.
+//! Parsing of the language's unit-bearing strings: durations, sizes, bitrates, frame sizes, addresses
+//! and URLs.
 
 use std::net::SocketAddr;
 
@@ -55,6 +56,48 @@ pub fn parse_size_bytes(text: &str) -> Option<u64> {
         _ => return None,
     };
     number.checked_mul(scale)
+}
+
+/// `"800k"`, `"2.5M"`, `"2500000"` → bits per second (`k` = 1000, `M` = 1 000 000, like ffmpeg's
+/// `-b:v`). At most three decimals; zero is refused (a rendition always has a bitrate).
+pub fn parse_bitrate(text: &str) -> Option<u64> {
+    let text = text.trim();
+    let (number, scale) = match text.as_bytes().last()? {
+        b'k' | b'K' => (&text[..text.len() - 1], 1_000u64),
+        b'm' | b'M' => (&text[..text.len() - 1], 1_000_000),
+        _ => (text, 1),
+    };
+    let (whole, fraction) = number.split_once('.').unwrap_or((number, ""));
+    let digits_only = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    if whole.is_empty() || whole.len() > 12 || fraction.len() > 3 || !digits_only(whole) {
+        return None;
+    }
+    if !digits_only(fraction) || (number.contains('.') && fraction.is_empty()) {
+        return None;
+    }
+    let whole: u64 = whole.parse().ok()?;
+    let thousandths: u64 = format!("{fraction:0<3}").parse().ok()?;
+    let bits = whole
+        .checked_mul(scale)?
+        .checked_add(thousandths.checked_mul(scale)? / 1000)?;
+    // A fraction finer than the unit allows (`2.5` bits) means nothing.
+    if !(thousandths * scale).is_multiple_of(1000) || bits == 0 {
+        return None;
+    }
+    Some(bits)
+}
+
+/// `"1280x720"` → (width, height), each side 16..=8192.
+pub fn parse_frame_size(text: &str) -> Option<(u32, u32)> {
+    let (w, h) = text.trim().split_once(['x', 'X'])?;
+    let side = |s: &str| -> Option<u32> {
+        if s.is_empty() || s.len() > 5 || !s.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        let n: u32 = s.parse().ok()?;
+        (16..=8192).contains(&n).then_some(n)
+    };
+    Some((side(w)?, side(h)?))
 }
 
 /// `host:port` with an IP host (`0.0.0.0:1935`, `[::1]:1935`); `localhost` means 127.0.0.1.
@@ -140,6 +183,48 @@ mod tests {
         assert_eq!(parse_size_bytes("1GB"), Some(1_000_000_000));
         assert_eq!(parse_size_bytes("lots"), None);
         assert_eq!(parse_size_bytes("4 furlongs"), None);
+    }
+
+    #[test]
+    fn bitrates() {
+        assert_eq!(parse_bitrate("800k"), Some(800_000));
+        assert_eq!(parse_bitrate("2.5M"), Some(2_500_000));
+        assert_eq!(parse_bitrate("2500000"), Some(2_500_000));
+        assert_eq!(parse_bitrate("128K"), Some(128_000));
+        assert_eq!(parse_bitrate("1.25k"), Some(1250));
+        for bad in [
+            "",
+            "k",
+            "0",
+            "0k",
+            "2.5",
+            "1.k",
+            "-1k",
+            "fast",
+            "2.5G",
+            "1.0001M",
+            "9999999999999M",
+        ] {
+            assert_eq!(parse_bitrate(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn frame_sizes() {
+        assert_eq!(parse_frame_size("1280x720"), Some((1280, 720)));
+        assert_eq!(parse_frame_size("640X360"), Some((640, 360)));
+        for bad in [
+            "",
+            "x",
+            "1280",
+            "1280x",
+            "0x0",
+            "1280x720x1",
+            "99999x1",
+            "a x b",
+        ] {
+            assert_eq!(parse_frame_size(bad), None, "{bad}");
+        }
     }
 
     #[test]

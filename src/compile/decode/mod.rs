@@ -2,15 +2,20 @@
 //! and bad value reported.
 //!
 //! The nodes and their settings are declared once in [`schema`]; one file decodes each kind of node
-//! (`stream`, `worker`, `lb`, `static_site`), this one the top level.
+//! (`stream` settings, `worker`, `lb`, `static_site`, `rule` for `stream "PATTERN"`, `ingest`), this
+//! one the top level.
 
+mod ingest;
 mod lb;
+mod rule;
 pub mod schema;
 mod static_site;
 mod stream;
 mod worker;
 
+pub use ingest::IngestDecl;
 pub use lb::LbDecl;
+pub use rule::{ForwardDecl, RecordDecl, RuleDecl, TranscodeDecl};
 pub use static_site::{AcmeDecl, ProxyDecl, StaticDecl, TlsDecl};
 pub use stream::StreamOverrides;
 pub use worker::WorkerDecl;
@@ -30,6 +35,10 @@ pub struct Topology {
     pub http_lb: Option<LbDecl>,
     pub api_lb: Option<LbDecl>,
     pub statics: Vec<StaticDecl>,
+    /// `stream "PATTERN" { … }` rules, in file order.
+    pub rules: Vec<RuleDecl>,
+    /// `ingest "APP/STREAM" from="…"` roles, in file order.
+    pub ingests: Vec<IngestDecl>,
 }
 
 /// `ports from= to=` as written (an empty range is reported by expand).
@@ -86,6 +95,16 @@ pub fn decode(doc: &KdlDocument, ctx: &mut Ctx) -> Topology {
             "static" => {
                 if let Some(site) = static_site::decode_static(node, ctx) {
                     topology.statics.push(site);
+                }
+            }
+            "stream" => {
+                if let Some(rule) = rule::decode_rule(node, ctx) {
+                    topology.rules.push(rule);
+                }
+            }
+            "ingest" => {
+                if let Some(ingest) = ingest::decode_ingest(node, ctx) {
+                    topology.ingests.push(ingest);
                 }
             }
             "env" => {}

@@ -11,7 +11,8 @@ use Shape::{List, One};
 
 /// The top-level nodes.
 pub const TOP_LEVEL: &[&str] = &[
-    "oryx", "ports", "defaults", "worker", "rtmp-lb", "http-lb", "api-lb", "static", "env",
+    "oryx", "ports", "defaults", "worker", "rtmp-lb", "http-lb", "api-lb", "static", "stream",
+    "ingest", "env",
 ];
 
 /// Stream settings, allowed in `defaults` and in each `worker` (the worker's win).
@@ -189,6 +190,64 @@ pub const PROXY: Spec = Spec {
     blocks: &[],
 };
 
+/// `stream "PATTERN" { … }`: a rule for every stream the pattern matches. `exec` is a list setting
+/// (one command per `exec` node); `record`, `forward`, `transcode` and `hooks` are blocks.
+pub const STREAM_RULE: Spec = Spec {
+    node: "stream",
+    max_args: 1,
+    settings: &[&[("exec", List)]],
+    blocks: &["record", "forward", "transcode", "hooks"],
+};
+
+pub const RECORD: Spec = Spec {
+    node: "record",
+    max_args: 0,
+    settings: &[&[("path", One), ("segment", One)]],
+    blocks: &[],
+};
+
+/// `forward "rtmp://…" [ca="…"]`, repeatable.
+pub const FORWARD: Spec = Spec {
+    node: "forward",
+    max_args: 1,
+    settings: &[&[("ca", One)]],
+    blocks: &[],
+};
+
+pub const TRANSCODE: Spec = Spec {
+    node: "transcode",
+    max_args: 0,
+    settings: &[&[("binary", One)]],
+    blocks: &["rendition"],
+};
+
+pub const RENDITION: Spec = Spec {
+    node: "rendition",
+    max_args: 1,
+    settings: &[&[
+        ("size", One),
+        ("video-bitrate", One),
+        ("audio-bitrate", One),
+    ]],
+    blocks: &[],
+};
+
+/// A stream rule's `hooks`: only what happens to that rule's streams.
+pub const RULE_HOOKS: Spec = Spec {
+    node: "hooks",
+    max_args: 0,
+    settings: &[&[("on-record", List)]],
+    blocks: &[],
+};
+
+/// `ingest "APP/STREAM" from="…" [loop=#true] [binary="ffmpeg"] [name="…"]`.
+pub const INGEST: Spec = Spec {
+    node: "ingest",
+    max_args: 1,
+    settings: &[&[("from", One), ("loop", One), ("binary", One), ("name", One)]],
+    blocks: &[],
+};
+
 /// Values `worker kind=` takes.
 pub const WORKER_KINDS: &[&str] = &["embedded", "srs", "nginx-rtmp"];
 /// Values `acme challenge=` takes.
@@ -219,6 +278,13 @@ mod tests {
             SELF_SIGNED,
             ACME,
             PROXY,
+            STREAM_RULE,
+            RECORD,
+            FORWARD,
+            TRANSCODE,
+            RENDITION,
+            RULE_HOOKS,
+            INGEST,
         ] {
             let names: Vec<&str> = spec.setting_names().collect();
             let mut unique = names.clone();

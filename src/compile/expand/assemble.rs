@@ -1,5 +1,6 @@
 //! Assemble: with validation passed and ports allocated, build the [`Plan`]'s roles — each worker's
-//! stream settings and ports, the LBs, the static sites with their certificate sources and proxies.
+//! stream settings, rules and ports, the LBs, the static sites with their certificate sources and
+//! proxies, the ingests.
 
 use super::super::decode::{LbDecl, StaticDecl, TlsDecl, Topology};
 use super::super::plan::*;
@@ -24,20 +25,23 @@ pub(super) fn assemble(
         .get("rtmp-lb")
         .map(|names| names.iter().cloned().collect())
         .unwrap_or_default();
+    let rules = super::rules::stream_rules(&topology.rules, environment.base_dir);
     let workers: Vec<WorkerPlan> = validated
         .instances
         .iter()
         .zip(&ports.workers)
         .map(|(instance, ports)| {
             let proxy_protocol = rtmp_routed.contains(&instance.name);
-            worker_plan(
+            let mut worker = worker_plan(
                 topology,
                 validated,
                 instance,
                 *ports,
                 proxy_protocol,
                 environment,
-            )
+            );
+            worker.stream.rules = rules.clone();
+            worker
         })
         .collect();
     let lb_plan = |lb: &Option<LbDecl>, control: SocketAddr| -> Option<LbPlan> {
@@ -68,7 +72,7 @@ pub(super) fn assemble(
     let statics: Vec<StaticPlan> = topology
         .statics
         .iter()
-        .zip(ports.static_controls)
+        .zip(ports.static_controls.iter().copied())
         .map(|(site, control)| static_plan(site, &lb_addrs, environment, control))
         .collect::<Option<_>>()?;
     Some(Plan {
@@ -81,8 +85,11 @@ pub(super) fn assemble(
         http_lb,
         api_lb,
         statics,
-        // Filled by the `stream`/`ingest` nodes' decoding (issue 12); empty until they are written.
-        ingests: Vec::new(),
+        ingests: super::rules::ingest_plans(
+            &topology.ingests,
+            &ports.ingest_controls,
+            environment.base_dir,
+        ),
     })
 }
 

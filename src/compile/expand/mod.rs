@@ -1,11 +1,13 @@
 //! Validate and expand: the typed [`Topology`] becomes a [`Plan`] — defaults filled, `count` expanded,
 //! references resolved, listeners cross-checked and loopback ports allocated from the pool.
 //!
-//! [`expand`] runs three steps, one file each: [`validate`] (every cross-check, every diagnostic),
-//! [`ports`] (the pool and who gets which port) and [`assemble`] (the plan's roles).
+//! [`expand`] runs three steps, one file each: [`validate`] (every cross-check, every diagnostic;
+//! [`rules`] for stream rules and ingests), [`ports`] (the pool and who gets which port) and
+//! [`assemble`] (the plan's roles).
 
 mod assemble;
 mod ports;
+mod rules;
 mod stream;
 mod validate;
 
@@ -41,11 +43,12 @@ pub fn expand(
 ) -> Option<Plan> {
     let pool = ports::pool(topology, ctx);
     let validated = validate::validate(topology, environment, ctx);
+    rules::validate(topology, environment, ctx);
     let allocated = ports::allocate(
         pool,
         &validated.listeners,
         validated.instances.len(),
-        topology.statics.len(),
+        topology.statics.len() + topology.ingests.len(),
         ctx,
     );
     if ctx

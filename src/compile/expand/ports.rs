@@ -33,7 +33,8 @@ pub(super) fn pool(topology: &Topology, ctx: &mut Ctx) -> Option<(PortRange, Opt
 }
 
 /// The pool's ports that no public listener takes, when there are enough of them for `instances`
-/// workers (three ports each) and `statics` static sites; every problem is reported to `ctx`.
+/// workers (three ports each) and `statics` static sites and ingests (one each); every problem is
+/// reported to `ctx`.
 pub(super) fn allocate(
     pool: Option<(PortRange, Option<Span>)>,
     listeners: &[Listener],
@@ -87,6 +88,8 @@ pub(super) struct Assigned {
     pub http_lb_control: SocketAddr,
     pub api_lb_control: SocketAddr,
     pub static_controls: Vec<SocketAddr>,
+    /// Per ingest, in file order: below the static sites, so adding one moves no other role.
+    pub ingest_controls: Vec<SocketAddr>,
     /// Per worker instance, in plan order: RTMP, HTTP, control.
     pub workers: Vec<[SocketAddr; 3]>,
 }
@@ -106,6 +109,7 @@ pub(super) fn assign(free: &[u16], topology: &Topology, instances: usize) -> Ass
     let http_lb_control = fixed();
     let api_lb_control = fixed();
     let static_controls: Vec<SocketAddr> = topology.statics.iter().map(|_| fixed()).collect();
+    let ingest_controls: Vec<SocketAddr> = topology.ingests.iter().map(|_| fixed()).collect();
     let mut bottom = free.iter().copied();
     let mut take = || loopback(bottom.next().unwrap_or(0));
     let workers = (0..instances).map(|_| [take(), take(), take()]).collect();
@@ -115,6 +119,7 @@ pub(super) fn assign(free: &[u16], topology: &Topology, instances: usize) -> Ass
         http_lb_control,
         api_lb_control,
         static_controls,
+        ingest_controls,
         workers,
     }
 }

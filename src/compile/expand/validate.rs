@@ -154,7 +154,7 @@ fn external_binary(
     }
 }
 
-fn binary_exists(binary: &str, base_dir: &Path) -> bool {
+pub(super) fn binary_exists(binary: &str, base_dir: &Path) -> bool {
     if binary.contains('/') {
         return Path::new(&resolve_path(base_dir, binary)).is_file();
     }

@@ -30,6 +30,12 @@ fn config_banner(worker: &WorkerPlan) -> String {
     )
 }
 
+/// `path` from the current directory when it is relative: both programs resolve relative paths
+/// against their own prefix or directory, while the plan's are relative to where oryx runs.
+fn absolute(path: &str) -> String {
+    std::path::absolute(path).map_or_else(|_| path.to_string(), |p| p.display().to_string())
+}
+
 /// The default program for each external kind when the plan gives no `binary`.
 pub fn default_binary(kind: WorkerKind) -> Option<&'static str> {
     match kind {
@@ -59,6 +65,14 @@ pub fn prepare(worker: &WorkerPlan, run_dir: &Path) -> anyhow::Result<ExternalCo
         WorkerKind::NginxRtmp => {
             for sub in ["logs", "tmp", "hls"] {
                 std::fs::create_dir_all(dir.join(sub))?;
+            }
+            // nginx-rtmp opens a recording in `record_path` but never creates the directory.
+            for record_dir in nginx_rtmp::rule_apps(worker)
+                .iter()
+                .filter_map(|app| app.record_dir.as_ref())
+            {
+                std::fs::create_dir_all(record_dir)
+                    .map_err(|err| anyhow::anyhow!("cannot create {record_dir}: {err}"))?;
             }
             let conf = nginx_rtmp::config(worker, &dir);
             let file = dir.join("nginx.conf");

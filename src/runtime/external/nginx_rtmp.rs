@@ -2,10 +2,12 @@
 //!
 //! One process (`master_process off`) so the parent-death signal the shell sets reaches everything that
 //! holds the worker's ports, and so the RTMP module needs no cross-process push. RTMP on the plan's
-//! loopback port with one application, `live`; HLS written under the worker's directory and served
+//! loopback port with an application for `live` and for each stream rule's app (`APP/*`), the rule's
+//! record, push and exec directives in it (`compile::native` translates them); HLS written under the worker's directory and served
 //! by an HTTP server on the plan's HTTP port as `/APP/STREAM.m3u8` and `/APP/STREAM-N.ts`, the URL
 //! shape the http-lb routes.
 
+use crate::compile::native::{self, NginxApp};
 use crate::compile::plan::WorkerPlan;
 use std::fmt::Write;
 use std::path::Path;
@@ -13,9 +15,23 @@ use std::path::Path;
 /// Where Debian installs the RTMP module.
 pub const MODULE_PATH: &str = "/usr/lib/nginx/modules/ngx_rtmp_module.so";
 
-/// The applications every worker serves. The plan has no per-app settings yet; `live` is the app
+/// The applications every worker serves, besides those its stream rules name: `live` is the app
 /// every URL the shell prints uses.
 pub const APPS: &[&str] = &["live"];
+
+/// The rule applications for `worker`: what [`config`] writes and the directories recording needs.
+pub fn rule_apps(worker: &WorkerPlan) -> Vec<NginxApp> {
+    // nginx resolves a relative path against its prefix (the worker's directory), and the plan's
+    // are relative to where oryx runs: make them absolute first.
+    let mut stream = worker.stream.clone();
+    for rule in &mut stream.rules {
+        if let Some(record) = &mut rule.record {
+            record.path = super::absolute(&record.path);
+        }
+    }
+    // `oryx check` refused every rule nginx-rtmp cannot carry out; a hand-written plan's are left out.
+    native::nginx(&stream.rules, worker.rtmp.port()).0
+}
 
 /// Render the nginx.conf for `worker`, whose files live under `dir` (absolute).
 pub fn config(worker: &WorkerPlan, dir: &Path) -> String {
@@ -34,9 +50,24 @@ pub fn config(worker: &WorkerPlan, dir: &Path) -> String {
     if stream.max_connections > 0 {
         let _ = writeln!(out, "        max_connections {};", stream.max_connections);
     }
-    for app in APPS {
+    let rules = rule_apps(worker);
+    let mut apps: Vec<&str> = APPS.to_vec();
+    apps.extend(
+        rules
+            .iter()
+            .map(|r| r.app.as_str())
+            .filter(|a| !APPS.contains(a)),
+    );
+    for app in apps {
         let _ = writeln!(out, "        application {app} {{");
-        out.push_str("            live on;\n            record off;\n");
+        out.push_str("            live on;\n");
+        match rules.iter().find(|r| r.app == app) {
+            Some(rule) if rule.lines.iter().any(|l| l.starts_with("record ")) => {}
+            _ => out.push_str("            record off;\n"),
+        }
+        for line in rules.iter().filter(|r| r.app == app).flat_map(|r| &r.lines) {
+            let _ = writeln!(out, "            {line}");
+        }
         if stream.hls.enabled {
             let fragment = stream.hls.fragment_ms.max(1);
             let playlist = fragment.saturating_mul(u64::from(stream.hls.window.max(1)));

@@ -5,8 +5,10 @@
 //! worker, and the LBs poll its stream list: `super::srs_api`), and its HTTP server on the HTTP port
 //! with HTTP-FLV (`/APP/STREAM.flv`) and HLS (`/APP/STREAM.m3u8`, `/APP/STREAM-SEQ.ts`), the URL shapes
 //! the http-lb routes. Settings SRS has no equivalent for (`player-queue`, `http-flv wait`, the hooks'
-//! `timeout`) are reported by `oryx check` (`oryx::ignored-on-kind`), not written here.
+//! `timeout`) are reported by `oryx check` (`oryx::ignored-on-kind`), not written here. Stream rules
+//! become `dvr`, `forward`, `exec` and `transcode` sections and `on_dvr` hooks (`compile::native`).
 
+use crate::compile::native;
 use crate::compile::plan::WorkerPlan;
 use std::fmt::Write;
 use std::path::Path;
@@ -97,12 +99,25 @@ pub fn config(worker: &WorkerPlan, dir: &Path, open_files: u64) -> SrsConfig {
     out.push_str("        hls_m3u8_file [app]/[stream].m3u8;\n");
     out.push_str("        hls_ts_file [app]/[stream]-[seq].ts;\n");
     out.push_str("        hls_dispose 30;\n    }\n");
+    // `oryx check` refused every rule SRS cannot carry out; a hand-written plan's are left out.
+    // SRS resolves a relative dvr_path against its own working directory: make it absolute first.
+    let mut rules = stream.rules.clone();
+    for rule in &mut rules {
+        if let Some(record) = &mut rule.record {
+            record.path = super::absolute(&record.path);
+        }
+    }
+    let rules = native::srs(&rules, worker.rtmp.port()).0;
+    for line in &rules.lines {
+        let _ = writeln!(out, "{line}");
+    }
     let hooks = &stream.hooks;
     let lists = [
         ("on_publish", &hooks.on_publish),
         ("on_unpublish", &hooks.on_unpublish),
         ("on_play", &hooks.on_play),
         ("on_stop", &hooks.on_stop),
+        ("on_dvr", &rules.on_dvr),
     ];
     if lists.iter().any(|(_, urls)| !urls.is_empty()) {
         out.push_str("    http_hooks {\n        enabled on;\n");
