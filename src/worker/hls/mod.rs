@@ -25,16 +25,8 @@ pub use auth::PlayGate;
 pub use serve::{register, respond, valid_name};
 pub use sink::HlsSinkFactory;
 
-/// The vhost SRS reports when the client named none it knows.
-pub use crate::route::DEFAULT_VHOST;
-
-/// `vhost/app/stream`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct StreamId {
-    pub vhost: String,
-    pub app: String,
-    pub stream: String,
-}
+/// Streams are keyed by their name without a query ([`StreamName::without_param`]).
+pub use crate::stream_name::{StreamName, DEFAULT_VHOST};
 
 /// One stream's HLS state; it outlives a publish so a republish continues the playlist.
 struct StreamHls {
@@ -54,7 +46,7 @@ pub struct HlsStore {
 struct StoreInner {
     /// Swapped by a reload ([`HlsStore::update`]); `path` stays what the store started with.
     settings: std::sync::RwLock<HlsSettings>,
-    streams: Mutex<HashMap<StreamId, Arc<Mutex<StreamHls>>>>,
+    streams: Mutex<HashMap<StreamName, Arc<Mutex<StreamHls>>>>,
     disk: Option<DiskMirror>,
 }
 
@@ -132,10 +124,15 @@ impl HlsStore {
     }
 
     /// A publisher started: returns the sink its frames go to. `None` when HLS is off.
-    pub fn publish(&self, id: StreamId) -> Option<HlsPublisher> {
+    pub fn publish(&self, name: StreamName) -> Option<HlsPublisher> {
         if !self.enabled() {
             return None;
         }
+        // The stream, not the publisher's query: players come with queries of their own.
+        let id = StreamName {
+            param: String::new(),
+            ..name
+        };
         self.sweep();
         if let Some(disk) = &self.inner.disk {
             if disk.dir(&id).is_none() {
@@ -205,8 +202,8 @@ impl HlsStore {
     }
 
     /// Streams known to the store (publishing or recently ended).
-    pub fn stream_ids(&self) -> Vec<StreamId> {
-        let mut ids: Vec<StreamId> = lock(&self.inner.streams).keys().cloned().collect();
+    pub fn stream_ids(&self) -> Vec<StreamName> {
+        let mut ids: Vec<StreamName> = lock(&self.inner.streams).keys().cloned().collect();
         ids.sort();
         ids
     }
@@ -221,12 +218,12 @@ impl HlsStore {
     }
 
     /// Frames HLS dropped for a stream (before the first keyframe, malformed).
-    pub fn dropped_frames(&self, id: &StreamId) -> u64 {
+    pub fn dropped_frames(&self, id: &StreamName) -> u64 {
         self.entry(id)
             .map_or(0, |entry| lock(&entry).segmenter.stats().dropped_frames)
     }
 
-    fn entry(&self, id: &StreamId) -> Option<Arc<Mutex<StreamHls>>> {
+    fn entry(&self, id: &StreamName) -> Option<Arc<Mutex<StreamHls>>> {
         lock(&self.inner.streams).get(id).cloned()
     }
 
@@ -238,13 +235,9 @@ impl HlsStore {
         explicit: bool,
         app: &str,
         stream: &str,
-    ) -> Option<(StreamId, Arc<Mutex<StreamHls>>)> {
+    ) -> Option<(StreamName, Arc<Mutex<StreamHls>>)> {
         let streams = lock(&self.inner.streams);
-        let exact = StreamId {
-            vhost: vhost.to_string(),
-            app: app.to_string(),
-            stream: stream.to_string(),
-        };
+        let exact = StreamName::new(vhost, app, stream);
         if let Some(entry) = streams.get(&exact) {
             return Some((exact, entry.clone()));
         }
@@ -291,13 +284,13 @@ impl HlsStore {
             .map(|segment| segment.data.clone())
     }
 
-    fn apply(&self, id: &StreamId, state: &mut StreamHls, update: Update) {
+    fn apply(&self, id: &StreamName, state: &mut StreamHls, update: Update) {
         self.apply_with(id, state, update, false);
     }
 
     /// Publishes what `update` changed; `rerender` renders the playlist even when no segment came
     /// or went (it ended, or went live again).
-    fn apply_with(&self, id: &StreamId, state: &mut StreamHls, update: Update, rerender: bool) {
+    fn apply_with(&self, id: &StreamName, state: &mut StreamHls, update: Update, rerender: bool) {
         if !rerender && update.completed.is_none() && update.evicted.is_empty() {
             return;
         }
@@ -324,7 +317,7 @@ impl HlsStore {
 /// The HLS side of one publish: the hub hands it every frame.
 pub struct HlsPublisher {
     store: HlsStore,
-    id: StreamId,
+    id: StreamName,
     entry: Arc<Mutex<StreamHls>>,
     ended: bool,
 }
@@ -397,12 +390,8 @@ mod tests {
         }
     }
 
-    fn stream_id(stream: &str) -> StreamId {
-        StreamId {
-            vhost: DEFAULT_VHOST.into(),
-            app: "live".into(),
-            stream: stream.into(),
-        }
+    fn stream_id(stream: &str) -> StreamName {
+        StreamName::new(DEFAULT_VHOST, "live", stream)
     }
 
     /// Audio-only AAC frames: simplest way to make segments without a real encoder.
@@ -533,7 +522,7 @@ mod tests {
     fn vhosts_get_their_own_directories() {
         let dir = tempfile::tempdir().unwrap();
         let store = HlsStore::new(settings(Some(dir.path().display().to_string())));
-        let other = StreamId {
+        let other = StreamName {
             vhost: "example.com".into(),
             ..stream_id("cam")
         };
@@ -576,11 +565,7 @@ mod tests {
     #[test]
     fn unsafe_names_are_not_mirrored() {
         let root = std::path::Path::new("/srv/hls");
-        let id = |vhost: &str, app: &str, stream: &str| StreamId {
-            vhost: vhost.into(),
-            app: app.into(),
-            stream: stream.into(),
-        };
+        let id = |vhost: &str, app: &str, stream: &str| StreamName::new(vhost, app, stream);
         assert_eq!(
             disk::stream_dir(root, &id(DEFAULT_VHOST, "live", "cam")),
             Some(root.join("live"))
@@ -604,7 +589,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().join("root");
         let store = HlsStore::new(settings(Some(root.display().to_string())));
-        let escaping = StreamId {
+        let escaping = StreamName {
             app: "..".into(),
             ..stream_id("cam")
         };
