@@ -402,9 +402,11 @@ fn a_stream_of_a_nested_app_plays_through_the_http_lb() {
     let cluster = cluster_of(None, "a/b/s");
     let listen = cluster.lb_listen();
     let m3u8 = format!("http://{listen}/a/b/s.m3u8");
-    wait_for(Duration::from_secs(30), "HLS of a/b/s through the http-lb", || {
-        probe(&m3u8).then_some(())
-    });
+    wait_for(
+        Duration::from_secs(30),
+        "HLS of a/b/s through the http-lb",
+        || probe(&m3u8).then_some(()),
+    );
     let playlist = common::http::get(listen, "/a/b/s.m3u8").unwrap();
     assert_eq!(playlist.status, 200, "{}", cluster.logs());
     let text = playlist.text();
