@@ -100,6 +100,9 @@ pub fn run(plan: Plan) -> anyhow::Result<()> {
     })
 }
 
+/// Route one client: read until its `publish`/`play`, then hand it off or relay it, trying the
+/// workers in their ranking. A little over the usual length: the routing read, the hand-off and
+/// the relay fallback share the client's socket, its budget charge and the cancel token.
 async fn serve_client(
     mut client: TcpStream,
     peer: SocketAddr,

@@ -153,6 +153,9 @@ fn family(out: &mut String, name: &str, kind: &str, help: &str, series: &[(Strin
 /// The worker's section of `/metrics`, rendered from the hub now: connections, streams, and per
 /// live stream (labels `vhost`, `app`, `stream`) bytes in and out, frames, clients, 30 s rates and
 /// frames HLS dropped. Streams the hub disposed of are simply absent, so series never pile up.
+///
+/// Long, but a table: one `family` call per metric, in the order `/metrics` lists them, so a
+/// metric's name, type and help read in one place.
 pub fn exposition(hub: &Hub, hls: &HlsStore, rates: &Rates) -> String {
     let streams = hub.streams();
     let now = Instant::now();

@@ -191,6 +191,52 @@ fn lookup(root: &Path, wanted: Wanted, listing: bool, url_path: &str) -> Lookup 
     let base_tag = entity_tag(&meta);
     let modified = meta.modified().unwrap_or(UNIX_EPOCH);
     let mime = mime_for(&path);
+    let (chosen, vary) = precompressed(root, &path, &wanted);
+    let (encoding, open_path) = match chosen {
+        Some((encoding, sibling)) => (Some(encoding), sibling),
+        None => (None, path),
+    };
+    let Ok(mut file) = std::fs::File::open(&open_path) else {
+        return Lookup::NotFound;
+    };
+    let len = match file.metadata() {
+        Ok(meta) if meta.is_file() => meta.len(),
+        _ => return Lookup::NotFound,
+    };
+    let etag = match encoding {
+        Some(encoding) => variant_tag(&base_tag, encoding),
+        None => base_tag.clone(),
+    };
+    let all_tags = vec![
+        base_tag.clone(),
+        variant_tag(&base_tag, "br"),
+        variant_tag(&base_tag, "gzip"),
+    ];
+    let preread = if wanted.head {
+        None
+    } else {
+        preread(&mut file, wanted.range_header.as_deref(), len)
+    };
+    Lookup::File(Found {
+        file,
+        len,
+        modified,
+        etag,
+        all_tags,
+        encoding,
+        vary,
+        mime,
+        preread,
+    })
+}
+
+/// The precompressed sibling (`.br`, then `.gz`) to send instead of `path`, if the client takes one
+/// and it exists inside the root; and whether any exists, so the answer must `Vary`.
+fn precompressed(
+    root: &Path,
+    path: &Path,
+    wanted: &Wanted,
+) -> (Option<(&'static str, PathBuf)>, bool) {
     let mut vary = false;
     let mut chosen = None;
     // Brotli first: smaller than gzip when both exist and the client takes both. Siblings are only
@@ -215,58 +261,31 @@ fn lookup(root: &Path, wanted: Wanted, listing: bool, url_path: &str) -> Lookup 
             }
         }
     }
-    let (encoding, open_path) = match chosen {
-        Some((encoding, sibling)) => (Some(encoding), sibling),
-        None => (None, path),
+    (chosen, vary)
+}
+
+/// The body (or the asked range of it) of a file of `len` bytes, read now when it is small enough
+/// to send from memory.
+fn preread(
+    file: &mut std::fs::File,
+    range_header: Option<&str>,
+    len: u64,
+) -> Option<(ByteRange, Vec<u8>)> {
+    let range = match range_header.map(|r| parse_range(r, len)) {
+        Some(RangeAnswer::Partial(range)) => Some(range),
+        Some(RangeAnswer::Unsatisfiable) => None,
+        Some(RangeAnswer::Full) | None if len > 0 => Some(ByteRange {
+            start: 0,
+            end: len - 1,
+        }),
+        _ => None,
     };
-    let Ok(mut file) = std::fs::File::open(&open_path) else {
-        return Lookup::NotFound;
-    };
-    let len = match file.metadata() {
-        Ok(meta) if meta.is_file() => meta.len(),
-        _ => return Lookup::NotFound,
-    };
-    let etag = match encoding {
-        Some(encoding) => variant_tag(&base_tag, encoding),
-        None => base_tag.clone(),
-    };
-    let all_tags = vec![
-        base_tag.clone(),
-        variant_tag(&base_tag, "br"),
-        variant_tag(&base_tag, "gzip"),
-    ];
-    let mut preread = None;
-    if !wanted.head {
-        let range = match wanted.range_header.as_deref().map(|r| parse_range(r, len)) {
-            Some(RangeAnswer::Partial(range)) => Some(range),
-            Some(RangeAnswer::Unsatisfiable) => None,
-            Some(RangeAnswer::Full) | None if len > 0 => Some(ByteRange {
-                start: 0,
-                end: len - 1,
-            }),
-            _ => None,
-        };
-        if let Some(range) = range.filter(|r| r.len() <= SMALL_BODY_MAX) {
-            let mut data = Vec::with_capacity(range.len() as usize);
-            let read = file
-                .seek(SeekFrom::Start(range.start))
-                .and_then(|_| (&mut file).take(range.len()).read_to_end(&mut data));
-            if read.is_ok() && data.len() as u64 == range.len() {
-                preread = Some((range, data));
-            }
-        }
-    }
-    Lookup::File(Found {
-        file,
-        len,
-        modified,
-        etag,
-        all_tags,
-        encoding,
-        vary,
-        mime,
-        preread,
-    })
+    let range = range.filter(|r| r.len() <= SMALL_BODY_MAX)?;
+    let mut data = Vec::with_capacity(range.len() as usize);
+    let read = file
+        .seek(SeekFrom::Start(range.start))
+        .and_then(|_| file.take(range.len()).read_to_end(&mut data));
+    (read.is_ok() && data.len() as u64 == range.len()).then_some((range, data))
 }
 
 /// Build the answer for a found file: 304, 416, 206 or 200.
