@@ -31,6 +31,7 @@ pub fn idle_limit(target_duration_ms: u64) -> Duration {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Player {
     pub ip: String,
+    /// The stream, without a query (the player's is `param`).
     pub stream: StreamName,
     /// The query with its `?` (`?token=abc`), or empty.
     pub param: String,
