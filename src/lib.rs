@@ -2,7 +2,8 @@
 //!
 //! The pipeline (see `docs/DESIGN.md`): [`compile`] turns a topology file into a typed, validated
 //! [`compile::plan::Plan`]; [`runtime`] executes a plan as supervised role processes; [`rtmp`] and
-//! [`media`] are the sans-IO protocol and container code the [`worker`] and the load balancers use.
+//! [`media`] are the sans-IO protocol and container code the [`worker`] and the load balancers use;
+//! [`stream_name`] is the one stream identity they all name streams with.
 
 pub mod bench;
 pub mod cli;
@@ -14,4 +15,5 @@ pub mod proxy_protocol;
 pub mod route;
 pub mod rtmp;
 pub mod runtime;
+pub mod stream_name;
 pub mod worker;

@@ -3,19 +3,9 @@
 //! Every LB process and `oryx plan --route` compute the same ranking from the same inputs, with no
 //! shared state; adding or removing a worker moves only the streams whose top choice changed (~1/N).
 
-/// The vhost used when a client names none (SRS's name, so operators' scripts keep working).
-pub const DEFAULT_VHOST: &str = "__defaultVhost__";
-
-/// The routing key of a stream: `vhost/app/stream`, query strings removed.
-pub fn stream_key(vhost: &str, app: &str, stream: &str) -> String {
-    let vhost = if vhost.is_empty() {
-        DEFAULT_VHOST
-    } else {
-        vhost
-    };
-    let strip = |s: &str| s.split('?').next().unwrap_or("").to_string();
-    format!("{}/{}/{}", vhost, strip(app), strip(stream))
-}
+/// The key is the stream identity's (`crate::stream_name`); named here too for the callers that
+/// rank streams.
+pub use crate::stream_name::{stream_key, DEFAULT_VHOST};
 
 /// Parse `VHOST/APP/STREAM` or `APP/STREAM` (default vhost) into a routing key.
 pub fn parse_route(spec: &str) -> Option<String> {

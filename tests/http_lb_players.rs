@@ -47,7 +47,7 @@ fn tcp_state(local: SocketAddr, remote: SocketAddr) -> Option<String> {
 }
 
 /// A cluster of one embedded worker (with `hooks` on play) and an http-lb, ffmpeg publishing
-/// `live/cam` to the worker.
+/// `live/cam` (or another `APP/STREAM`) to the worker.
 struct Cluster {
     _worker: Proc,
     lb: Proc,
@@ -57,6 +57,10 @@ struct Cluster {
 }
 
 fn cluster(on_play: Option<String>) -> Cluster {
+    cluster_of(on_play, "live/cam")
+}
+
+fn cluster_of(on_play: Option<String>, app_stream: &str) -> Cluster {
     let dir = tempfile::tempdir().unwrap();
     let media = make_media(dir.path());
     let mut w = worker("w-0", WorkerKind::Embedded, None);
@@ -71,9 +75,9 @@ fn cluster(on_play: Option<String>) -> Cluster {
     let worker = worker_role(&file, &plan.workers[0], dir.path());
     let lb_plan = plan.http_lb.clone().unwrap();
     let lb = role("http-lb", &plan, lb_plan.control, dir.path());
-    let url = format!("rtmp://{}/live/cam", plan.workers[0].rtmp);
+    let url = format!("rtmp://{}/{app_stream}", plan.workers[0].rtmp);
     let publisher = publish(&media, &url, dir.path().join("ffmpeg.log"));
-    let flv = format!("http://{}/live/cam.flv", lb_plan.listen);
+    let flv = format!("http://{}/{app_stream}.flv", lb_plan.listen);
     wait_for(
         Duration::from_secs(20),
         "the stream through the http-lb",
@@ -386,5 +390,39 @@ fn http_lb_memory_per_flv_player_stays_small_and_is_returned_when_they_leave() {
     assert!(
         kept < 20 * 1024,
         "{kept} KiB kept after {PLAYERS} players left"
+    );
+}
+
+/// An app of two segments: ffmpeg publishes `rtmp://…/a/b/s` as app `a/b`, stream `s`; the worker
+/// and the http-lb read `/a/b/s.flv` and `/a/b/s.m3u8` (and its segments) the same way, so a player
+/// through the LB gets the stream, over HTTP-FLV and HLS.
+#[test]
+fn a_stream_of_a_nested_app_plays_through_the_http_lb() {
+    // `cluster_of` waits until ffprobe finds the video of `/a/b/s.flv` through the http-lb.
+    let cluster = cluster_of(None, "a/b/s");
+    let listen = cluster.lb_listen();
+    let m3u8 = format!("http://{listen}/a/b/s.m3u8");
+    wait_for(
+        Duration::from_secs(30),
+        "HLS of a/b/s through the http-lb",
+        || probe(&m3u8).then_some(()),
+    );
+    let playlist = common::http::get(listen, "/a/b/s.m3u8").unwrap();
+    assert_eq!(playlist.status, 200, "{}", cluster.logs());
+    let text = playlist.text();
+    let segment = text
+        .lines()
+        .find(|line| line.ends_with(".ts"))
+        .unwrap_or_else(|| panic!("no segment in {text}"));
+    let answer = common::http::get(listen, &format!("/a/b/{segment}")).unwrap();
+    assert_eq!(answer.status, 200, "/a/b/{segment}: {}", answer.text());
+    assert_eq!(answer.header("content-type"), Some("video/mp2t"));
+    // The worker lists it under its own app and stream.
+    let (_, body) =
+        common::control::control(cluster.plan.workers[0].control, "GET", "/api/v1/published")
+            .unwrap();
+    assert!(
+        body.contains(r#"{"vhost":"__defaultVhost__","app":"a/b","stream":"s"}"#),
+        "{body}"
     );
 }

@@ -138,6 +138,9 @@ pub struct SpsInfo {
 
 impl SpsInfo {
     /// Parses an SPS NAL unit including its one-byte NAL header.
+    ///
+    /// Long because it reads the SPS syntax of ITU-T H.264 7.3.2.1.1 in its order, each field after
+    /// the previous from the same bit reader; the spec's table is the better map than helpers.
     pub fn parse(nalu: &[u8]) -> Result<SpsInfo, AvcError> {
         let header = *nalu.first().ok_or(AvcError::TruncatedSps)?;
         if header & 0x1f != NAL_SPS {

@@ -82,6 +82,9 @@ fn words(ip: IpAddr) -> [u32; 4] {
 
 /// One exact lookup: with the remote end left zero, the kernel finds the listener of `addr` (as it
 /// would for an incoming SYN) and reports its uid.
+///
+/// Long because it is one netlink exchange with its `#[repr(C)]` wire structs declared where they
+/// are used: build the request, send it, read and check the one answer.
 fn sock_diag_uid(addr: SocketAddr) -> Option<u32> {
     #[repr(C)]
     struct Request {

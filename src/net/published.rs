@@ -5,27 +5,18 @@
 //! send its players there, even when that is not the worker rendezvous hashing ranks first (the
 //! stream was published while that worker was down). The worker side is `crate::worker::published`.
 
-use crate::route;
+use crate::stream_name::{stream_key, StreamName, DEFAULT_VHOST};
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
 
 /// Where the worker serves the report, on its control port.
 pub const PATH: &str = "/api/v1/published";
 
-/// One stream that has a publisher, named as the worker's hub names it.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-pub struct PublishedStream {
-    /// An explicit `?vhost=`, else the one the client's host name stands for
-    /// ([`crate::rtmp::names::vhost_for_host`]).
-    pub vhost: String,
-    pub app: String,
-    pub stream: String,
-}
-
 /// The report's body: `{"streams":[{"vhost":…,"app":…,"stream":…}, …]}`, one entry per published stream.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PublishedReport {
-    pub streams: Vec<PublishedStream>,
+    /// Each stream's name without its query (the wire form of [`StreamName`]).
+    pub streams: Vec<StreamName>,
 }
 
 /// The routing keys one worker's published streams answer, for a constant-time look-up per client.
@@ -39,8 +30,8 @@ impl PublishedKeys {
     /// Index `report` by the routing keys its streams answer.
     ///
     /// The LBs' key has the vhost only when the client named one with `?vhost=` (they ignore host
-    /// names, see [`crate::runtime::backends::effective_vhost`]), while the worker also makes a DNS host name
-    /// its own vhost. So a stream answers its own `vhost/app/stream` (which an LB key with that
+    /// names), while the worker also makes a DNS host name its own vhost (the two rules:
+    /// [`crate::stream_name::VhostRule`]). So a stream answers its own `vhost/app/stream` (which an LB key with that
     /// explicit vhost equals) and the default-vhost key of its app and stream (the LB key of a client
     /// that named no vhost, whatever host it used). The worker cannot tell a host-derived vhost from
     /// an explicit one, so an explicit one answers the default-vhost key too; at worst that sends the
@@ -49,16 +40,8 @@ impl PublishedKeys {
     pub fn from_report(report: &PublishedReport) -> PublishedKeys {
         let mut keys = HashSet::with_capacity(report.streams.len() * 2);
         for published in &report.streams {
-            keys.insert(route::stream_key(
-                &published.vhost,
-                &published.app,
-                &published.stream,
-            ));
-            keys.insert(route::stream_key(
-                route::DEFAULT_VHOST,
-                &published.app,
-                &published.stream,
-            ));
+            keys.insert(published.key());
+            keys.insert(stream_key(DEFAULT_VHOST, &published.app, &published.stream));
         }
         PublishedKeys {
             keys,
@@ -92,11 +75,7 @@ mod tests {
     fn keys(streams: &[(&str, &str, &str)]) -> PublishedKeys {
         let streams = streams
             .iter()
-            .map(|(vhost, app, stream)| PublishedStream {
-                vhost: vhost.to_string(),
-                app: app.to_string(),
-                stream: stream.to_string(),
-            })
+            .map(|(vhost, app, stream)| StreamName::new(vhost, app, stream))
             .collect();
         PublishedKeys::from_report(&PublishedReport { streams })
     }
@@ -104,44 +83,40 @@ mod tests {
     #[test]
     fn an_explicit_vhost_must_match() {
         let published = keys(&[("v1", "live", "foo")]);
-        assert!(published.answers(&route::stream_key("v1", "live", "foo")));
-        assert!(!published.answers(&route::stream_key("v2", "live", "foo")));
-        assert!(!published.answers(&route::stream_key("v1", "live", "bar")));
-        assert!(!published.answers(&route::stream_key("v1", "other", "foo")));
+        assert!(published.answers(&stream_key("v1", "live", "foo")));
+        assert!(!published.answers(&stream_key("v2", "live", "foo")));
+        assert!(!published.answers(&stream_key("v1", "live", "bar")));
+        assert!(!published.answers(&stream_key("v1", "other", "foo")));
         assert_eq!(published.stream_count(), 1);
     }
 
     #[test]
     fn the_default_vhost_matches_any_vhost_of_the_same_app_and_stream() {
-        let default_key = route::stream_key("", "live", "foo");
-        assert!(keys(&[(route::DEFAULT_VHOST, "live", "foo")]).answers(&default_key));
+        let default_key = stream_key("", "live", "foo");
+        assert!(keys(&[(DEFAULT_VHOST, "live", "foo")]).answers(&default_key));
         // A publisher on rtmp://live.example.com/live: the worker's vhost came from the host name,
         // which the LB ignored.
         let host_derived = keys(&[("live.example.com", "live", "foo")]);
         assert!(host_derived.answers(&default_key));
-        assert!(host_derived.answers(&route::stream_key("live.example.com", "live", "foo")));
-        assert!(!host_derived.answers(&route::stream_key("", "live", "bar")));
+        assert!(host_derived.answers(&stream_key("live.example.com", "live", "foo")));
+        assert!(!host_derived.answers(&stream_key("", "live", "bar")));
         assert!(!keys(&[]).answers(&default_key));
     }
 
     #[test]
     fn a_noted_key_answers_until_the_next_report() {
-        let key = route::stream_key("", "live", "foo");
+        let key = stream_key("", "live", "foo");
         let noted = keys(&[]).with_key(&key);
         assert!(noted.answers(&key));
         assert_eq!(noted.stream_count(), 1);
         assert_eq!(noted.with_key(&key).stream_count(), 1);
-        assert!(!noted.answers(&route::stream_key("", "live", "bar")));
+        assert!(!noted.answers(&stream_key("", "live", "bar")));
     }
 
     #[test]
     fn the_report_round_trips_as_json() {
         let report = PublishedReport {
-            streams: vec![PublishedStream {
-                vhost: route::DEFAULT_VHOST.into(),
-                app: "live".into(),
-                stream: "cam".into(),
-            }],
+            streams: vec![StreamName::new(DEFAULT_VHOST, "live", "cam")],
         };
         let text = serde_json::to_string(&report).unwrap();
         assert_eq!(

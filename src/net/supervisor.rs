@@ -253,6 +253,9 @@ async fn supervise(
 }
 
 /// Run the optional validation, then spawn the child with the parent-death signal set.
+///
+/// A little over the usual length: validation, the command line, the environment, the parent-death
+/// signal and the output pipes are one sequence on one `Command`.
 async fn spawn_child(spec: &ChildSpec) -> anyhow::Result<tokio::process::Child> {
     if let Some(validate) = &spec.validate {
         let output = tokio::time::timeout(

@@ -186,6 +186,10 @@ impl ChunkDecoder {
         }
     }
 
+    /// One chunk from the front of the buffer. Long because it is the chunk format read in order
+    /// (basic header, message header of type 0-3, extended timestamp, payload into the message it
+    /// continues), each step checking bounds against the same cursor; split, the steps would pass
+    /// the cursor and the half-read header around.
     fn decode_chunk(&mut self) -> Result<ChunkOutcome, ChunkError> {
         let buf = &self.buf[..];
         let Some(&first) = buf.first() else {

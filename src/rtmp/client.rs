@@ -206,6 +206,8 @@ impl ClientSession {
         );
     }
 
+    /// One arm per answer a server sends (`_result` of connect and createStream, `onStatus`, …):
+    /// long, but a dispatch table whose arms share the session's state.
     fn command(&mut self, command: Command, events: &mut Vec<ClientEvent>) {
         match command.name.as_str() {
             "_result" if command.transaction == TID_CONNECT && !self.connect_answered => {

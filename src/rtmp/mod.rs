@@ -11,5 +11,4 @@ pub mod fuzzing;
 pub mod handshake;
 pub mod link;
 pub mod message;
-pub mod names;
 pub mod server;

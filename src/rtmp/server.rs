@@ -186,6 +186,8 @@ impl ServerSession {
         Ok(())
     }
 
+    /// One arm per command a client sends (`connect`, `createStream`, `publish`, `play`, …): long,
+    /// but a dispatch table whose arms share the session's state and its answers.
     fn command(
         &mut self,
         stream_id: u32,

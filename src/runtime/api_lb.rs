@@ -8,8 +8,9 @@
 //! (`?worker=NAME` picks it; else the first healthy one).
 
 use super::api_access::{guard, Access};
-use super::backends::{http_call, query_param, Backends};
+use super::backends::{http_call, Backends};
 use crate::compile::plan::{Plan, WorkerKind, WorkerPlan};
+use crate::stream_name::query;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{Method, StatusCode, Uri};
@@ -309,8 +310,8 @@ async fn passthrough(State(lb): State<ApiLb>, method: Method, uri: Uri, body: By
     if body.len() > MAX_BODY {
         return (StatusCode::PAYLOAD_TOO_LARGE, "request body too large\n").into_response();
     }
-    let chosen = match uri.query().and_then(|q| query_param(q, "worker")) {
-        Some(name) => lb.api_worker(name),
+    let chosen = match uri.query().and_then(|q| query::value(q, "worker")) {
+        Some(name) => lb.api_worker(&name),
         None => lb.api_workers().into_iter().next(),
     };
     let Some(worker) = chosen else {

@@ -50,25 +50,6 @@ pub struct Backends {
     inner: Arc<RwLock<Vec<Backend>>>,
 }
 
-/// The vhost a stream belongs to. The plan declares no vhosts, so (as in SRS without vhost sections)
-/// every stream lives in the default vhost unless the client names one explicitly with `?vhost=`.
-/// Host names are deliberately ignored: a publisher on `rtmp://127.0.0.1/…` and a player on
-/// `http://localhost:8080/…` must still meet on the same worker.
-pub fn effective_vhost(explicit: Option<&str>) -> &str {
-    match explicit {
-        Some(vhost) if !vhost.is_empty() => vhost,
-        _ => route::DEFAULT_VHOST,
-    }
-}
-
-/// The value of `name` in a URL query string (`a=1&vhost=x`), if present.
-pub fn query_param<'a>(query: &'a str, name: &str) -> Option<&'a str> {
-    query.split('&').find_map(|pair| {
-        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-        (key == name).then_some(value)
-    })
-}
-
 impl Backends {
     /// The workers named in `names`, looked up in `plan`; unknown names are skipped with a warning.
     pub fn from_plan(plan: &Plan, names: &[String]) -> Backends {
@@ -381,11 +362,7 @@ mod tests {
     fn publishing(streams: &[(&str, &str, &str)]) -> Option<PublishedKeys> {
         let streams = streams
             .iter()
-            .map(|(vhost, app, stream)| published::PublishedStream {
-                vhost: vhost.to_string(),
-                app: app.to_string(),
-                stream: stream.to_string(),
-            })
+            .map(|(vhost, app, stream)| crate::stream_name::StreamName::new(vhost, app, stream))
             .collect();
         Some(PublishedKeys::from_report(&PublishedReport { streams }))
     }
@@ -566,16 +543,6 @@ mod tests {
         let snapshot = backends.snapshot();
         assert!(!snapshot[0].healthy);
         assert!(snapshot[1].healthy && snapshot[2].healthy);
-    }
-
-    #[test]
-    fn vhost_comes_only_from_an_explicit_parameter() {
-        assert_eq!(effective_vhost(None), route::DEFAULT_VHOST);
-        assert_eq!(effective_vhost(Some("")), route::DEFAULT_VHOST);
-        assert_eq!(effective_vhost(Some("v.example")), "v.example");
-        assert_eq!(query_param("a=1&vhost=v&b", "vhost"), Some("v"));
-        assert_eq!(query_param("a=1&b", "b"), Some(""));
-        assert_eq!(query_param("a=1", "vhost"), None);
     }
 
     #[tokio::test]

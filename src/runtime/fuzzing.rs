@@ -2,10 +2,9 @@
 //! the cargo-fuzz target in `fuzz/` and the bounded random-input test run by `cargo test`. Each
 //! must never panic.
 
-use super::backends::{effective_vhost, query_param};
 use super::http_lb::parse_stream_path;
 use crate::route;
-use crate::rtmp::names;
+use crate::stream_name::{parse_path, StreamName, VhostRule};
 
 /// `data` is `HOST\nTARGET`: a Host header and a request target as a client sends them (origin
 /// or absolute form). Runs what a request meets before any worker is chosen: the URI parse hyper
@@ -23,16 +22,18 @@ pub fn http_request_target(data: &[u8]) {
     let path = uri.path();
     let query = uri.query();
     if let Some(stream) = parse_stream_path(path) {
-        assert!(!stream.app.is_empty() && !stream.stream.is_empty());
-        assert!(!stream.app.contains('/') && !stream.stream.contains('/'));
-        let vhost = effective_vhost(query.and_then(|q| query_param(q, "vhost")));
-        let key = route::stream_key(vhost, &stream.app, &stream.stream);
-        let ranked = route::rank(&key, &["w-0", "w-1", "w-2"]);
+        assert!(!stream.app.is_empty() && !stream.file.stream.is_empty());
+        assert!(!stream.app.starts_with('/') && !stream.app.ends_with('/'));
+        assert!(!stream.file.stream.contains('/'));
+        let lb = StreamName::from_http(VhostRule::ExplicitOnly, &host, &stream, query);
+        let ranked = route::rank(&lb.key(), &["w-0", "w-1", "w-2"]);
         assert_eq!(ranked.len(), 3);
     }
-    for ext in [".flv", ".m3u8", ".ts"] {
-        if let Some(name) = names::resolve_http(&host, path, query, ext) {
-            let _ = name.key();
-        }
+    if let Some(stream) = parse_path(path) {
+        let worker = StreamName::from_http(VhostRule::HostName, &host, &stream, query);
+        let lb = StreamName::from_http(VhostRule::ExplicitOnly, &host, &stream, query);
+        // The two rules differ on the vhost only.
+        assert_eq!((&worker.app, &worker.stream), (&lb.app, &lb.stream));
+        let _ = worker.key();
     }
 }

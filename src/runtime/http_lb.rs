@@ -8,12 +8,12 @@
 //! tried; if none can, the client gets a 502 saying so. Every answer allows any origin (CORS), and an
 //! `OPTIONS` preflight is answered here.
 
-use super::backends::{effective_vhost, query_param, Backends};
+use super::backends::Backends;
 use crate::compile::plan::{Plan, WorkerPlan};
 use crate::net::conn_cap::ConnectionCap;
 use crate::net::http_serve::{self, Front};
 use crate::net::limits;
-use crate::route;
+use crate::stream_name::{self, StreamName, StreamPath, VhostRule};
 use axum::body::Body;
 use bytes::Bytes;
 use http::{header, HeaderValue, Method, Request, Response, StatusCode};
@@ -26,41 +26,13 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// What a request path asks for.
-#[derive(Debug, PartialEq, Eq)]
-pub struct StreamRequest {
-    pub app: String,
-    pub stream: String,
-}
+/// The stream files the http-lb proxies, by extension: HTTP-FLV, HLS playlists and segments.
+const PROXIED: [&str; 3] = ["flv", "m3u8", "ts"];
 
-/// Parse `/APP/STREAM.flv`, `/APP/STREAM.m3u8` or `/APP/STREAM-SEQ.ts`; anything else is `None`.
-pub fn parse_stream_path(path: &str) -> Option<StreamRequest> {
-    let rest = path.strip_prefix('/')?;
-    let (app, file) = rest.split_once('/')?;
-    if app.is_empty() || file.contains('/') {
-        return None;
-    }
-    let stream = if let Some(stem) = file.strip_suffix(".flv") {
-        stem
-    } else if let Some(stem) = file.strip_suffix(".m3u8") {
-        stem
-    } else if let Some(stem) = file.strip_suffix(".ts") {
-        // Segments are STREAM-SEQ.ts: the stream is everything before the last `-digits`.
-        let (stream, seq) = stem.rsplit_once('-')?;
-        if seq.is_empty() || !seq.bytes().all(|b| b.is_ascii_digit()) {
-            return None;
-        }
-        stream
-    } else {
-        return None;
-    };
-    if stream.is_empty() {
-        return None;
-    }
-    Some(StreamRequest {
-        app: app.to_string(),
-        stream: stream.to_string(),
-    })
+/// Read `/APP/STREAM.flv`, `/APP/STREAM.m3u8` or `/APP/STREAM-SEQ.ts` the way the worker reads it
+/// ([`stream_name::parse_path`]); any other path is `None`.
+pub fn parse_stream_path(path: &str) -> Option<StreamPath<'_>> {
+    stream_name::parse_path(path).filter(|p| PROXIED.contains(&p.file.ext))
 }
 
 struct Proxy {
@@ -146,9 +118,8 @@ impl Proxy {
             );
             return response;
         }
-        let query = request.uri().query().unwrap_or("");
-        let vhost = effective_vhost(query_param(query, "vhost"));
-        let key = route::stream_key(vhost, &target.app, &target.stream);
+        let query = request.uri().query();
+        let key = StreamName::from_http(VhostRule::ExplicitOnly, "", &target, query).key();
         let candidates = self.backends.candidates(&key);
         if candidates.is_empty() {
             return text(
@@ -248,16 +219,15 @@ mod tests {
 
     #[test]
     fn parses_the_three_stream_url_shapes() {
-        let want = |app: &str, stream: &str| {
-            Some(StreamRequest {
-                app: app.into(),
-                stream: stream.into(),
-            })
-        };
+        let want = |app: &str, stream: &str| Some((app.to_string(), stream.to_string()));
+        let parse_stream_path =
+            |path| parse_stream_path(path).map(|p| (p.app.to_string(), p.file.stream.to_string()));
         assert_eq!(parse_stream_path("/live/foo.flv"), want("live", "foo"));
         assert_eq!(parse_stream_path("/live/foo.m3u8"), want("live", "foo"));
         assert_eq!(parse_stream_path("/live/foo-12.ts"), want("live", "foo"));
         assert_eq!(parse_stream_path("/live/cam-1-7.ts"), want("live", "cam-1"));
+        // An app of more than one segment, as the worker serves it.
+        assert_eq!(parse_stream_path("/a/b/c.flv"), want("a/b", "c"));
     }
 
     #[test]
@@ -290,7 +260,6 @@ mod tests {
             "/live/.flv",
             "/live/foo.ts",
             "/live/foo-x.ts",
-            "/a/b/c.flv",
             "//foo.flv",
             "/live/foo.mp4",
         ] {

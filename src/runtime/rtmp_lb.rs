@@ -25,13 +25,13 @@
 //! all of them together at most the LB's budget ([`CLIENTS_MEMORY`], `ORYX_RTMP_LB_MEMORY`), past
 //! which the clients that hold the most are closed. Every such close is logged with its reason.
 
-use super::backends::{effective_vhost, query_param, Backends};
+use super::backends::Backends;
 use crate::compile::plan::{Plan, WorkerKind, WorkerPlan};
 use crate::memory_budget::{self, Charge, MemoryBudget};
 use crate::net::handoff::{self, Handoff};
-use crate::route;
 use crate::rtmp::handshake::ClientHandshake;
 use crate::rtmp::server::{InputBudget, ServerEvent, ServerSession};
+use crate::stream_name::{StreamName, VhostRule};
 use bytes::{Bytes, BytesMut};
 use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
@@ -100,6 +100,9 @@ pub fn run(plan: Plan) -> anyhow::Result<()> {
     })
 }
 
+/// Route one client: read until its `publish`/`play`, then hand it off or relay it, trying the
+/// workers in their ranking. A little over the usual length: the routing read, the hand-off and
+/// the relay fallback share the client's socket, its budget charge and the cancel token.
 async fn serve_client(
     mut client: TcpStream,
     peer: SocketAddr,
@@ -301,15 +304,10 @@ pub async fn read_route(client: &mut TcpStream, charge: &mut Charge) -> anyhow::
     }
 }
 
-/// The routing key of a session: the vhost comes from an explicit `?vhost=` in the tcUrl, the app or
-/// the stream name (SRS accepts all three), the app and stream without their queries.
+/// The routing key of a session: the LBs' vhost rule (an explicit `?vhost=` in the stream name, the
+/// app or the tcUrl; host names ignored), the app and stream without their queries.
 pub fn routing_key(app: &str, tc_url: &str, stream: &str) -> String {
-    let query_of = |s: &str| s.split_once('?').map(|(_, q)| q.to_string());
-    let vhost = [tc_url, app, stream]
-        .iter()
-        .filter_map(|s| query_of(s))
-        .find_map(|q| query_param(&q, "vhost").map(str::to_string));
-    route::stream_key(effective_vhost(vhost.as_deref()), app, stream)
+    StreamName::from_rtmp(VhostRule::ExplicitOnly, tc_url, app, stream).key()
 }
 
 /// Connect to `worker`, send the PROXY header if it wants one, handshake as a client. Returns the

@@ -9,7 +9,7 @@
 use super::context::{HookSubject, WorkerContext};
 use super::hooks::HookAction;
 use super::hub::{ClientEntry, ClientKind, Player, PublishError, Publisher};
-use crate::rtmp::names::StreamName;
+use crate::stream_name::StreamName;
 
 /// Why a publish was not admitted.
 pub enum PublishRefused {

@@ -6,7 +6,7 @@ use super::hub::Hub;
 use super::merge_clock::MergeClock;
 use super::settings::LiveSettings;
 use crate::compile::plan::{HookSettings, StreamSettings};
-use crate::rtmp::names::StreamName;
+use crate::stream_name::StreamName;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;

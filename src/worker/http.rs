@@ -13,7 +13,7 @@ use crate::net::conn_cap::ConnectionCap;
 use crate::net::http_serve::{self, Front};
 use crate::net::limits;
 use crate::net::write_deadline::PeerAddr;
-use crate::rtmp::names::{self, StreamName};
+use crate::stream_name::{self, StreamName, VhostRule};
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{header, HeaderMap, Method, Response, StatusCode};
@@ -27,6 +27,7 @@ use tokio::net::TcpListener;
 
 /// A request for a stream file, already resolved to its stream.
 pub struct FileRequest {
+    /// The stream (for a segment, `STREAM-SEQ.ts`, the stream without `-SEQ`) and the query.
     pub name: StreamName,
     /// The path as requested (`/live/s.m3u8`), without the query.
     pub path: String,
@@ -52,13 +53,14 @@ impl HttpFiles {
             .push((ext.to_string(), handler));
     }
 
-    fn find(&self, path: &str) -> Option<(String, FileHandler)> {
+    /// The handler of extension `ext` (without its dot).
+    fn find(&self, ext: &str) -> Option<FileHandler> {
         self.handlers
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .iter()
-            .find(|(ext, _)| path.ends_with(ext.as_str()))
-            .cloned()
+            .find(|(registered, _)| registered.strip_prefix('.') == Some(ext))
+            .map(|(_, handler)| handler.clone())
     }
 }
 
@@ -144,16 +146,15 @@ async fn dispatch(
         .unwrap_or("")
         .to_string();
     let ip = client_ip(peer, &headers);
-    if path.ends_with(".flv") {
-        let Some(name) = names::resolve_http(&host, &path, query.as_deref(), ".flv") else {
-            return not_found();
-        };
-        return super::http_flv::serve(state.ctx, name, ip).await;
-    }
-    let Some((ext, handler)) = state.files.find(&path) else {
+    // The same reading of the path as the http-lb's, so what one routes the other serves.
+    let Some(target) = stream_name::parse_path(&path) else {
         return not_found();
     };
-    let Some(name) = names::resolve_http(&host, &path, query.as_deref(), &ext) else {
+    let name = StreamName::from_http(VhostRule::HostName, &host, &target, query.as_deref());
+    if target.file.ext == "flv" {
+        return super::http_flv::serve(state.ctx, name, ip).await;
+    }
+    let Some(handler) = state.files.find(target.file.ext) else {
         return not_found();
     };
     handler(FileRequest {

@@ -8,7 +8,7 @@ use super::hooks::HookAction;
 use super::hub::{CachedFrame, ClientGuard, ClientKind};
 use super::playback::{Playback, PlayerSink, Step};
 use crate::media::flv;
-use crate::rtmp::names::StreamName;
+use crate::stream_name::StreamName;
 use axum::body::Body;
 use axum::http::{header, HeaderValue, Response, StatusCode};
 use bytes::{Bytes, BytesMut};
@@ -257,7 +257,12 @@ mod tests {
         let addr: SocketAddr = listener.local_addr().unwrap();
         let app = http::router(ctx.clone(), HttpFiles::default());
         let server = tokio::spawn(http::serve(listener, app, WRITE_TIMEOUT));
-        let name = crate::rtmp::names::resolve_rtmp("rtmp://127.0.0.1/live", "live", "s");
+        let name = crate::stream_name::StreamName::from_rtmp(
+            crate::stream_name::VhostRule::HostName,
+            "rtmp://127.0.0.1/live",
+            "live",
+            "s",
+        );
         let publishing = keep_publishing(ctx.hub.publish(&name, "", 0).unwrap());
 
         // The stalled player: a small receive buffer, and it never reads.

@@ -2,7 +2,7 @@
 //! Prometheus section `/metrics` renders from the hub at scrape time (so a disposed stream's series
 //! disappear with it), and the process/system figures the SRS-style `/api/v1/summaries` reports.
 
-use crate::worker::hls::{HlsStore, StreamId};
+use crate::worker::hls::{HlsStore, StreamName};
 use crate::worker::hub::Hub;
 use std::collections::{HashMap, VecDeque};
 use std::fmt::Write as _;
@@ -153,6 +153,9 @@ fn family(out: &mut String, name: &str, kind: &str, help: &str, series: &[(Strin
 /// The worker's section of `/metrics`, rendered from the hub now: connections, streams, and per
 /// live stream (labels `vhost`, `app`, `stream`) bytes in and out, frames, clients, 30 s rates and
 /// frames HLS dropped. Streams the hub disposed of are simply absent, so series never pile up.
+///
+/// Long, but a table: one `family` call per metric, in the order `/metrics` lists them, so a
+/// metric's name, type and help read in one place.
 pub fn exposition(hub: &Hub, hls: &HlsStore, rates: &Rates) -> String {
     let streams = hub.streams();
     let now = Instant::now();
@@ -197,11 +200,7 @@ pub fn exposition(hub: &Hub, hls: &HlsStore, rates: &Rates) -> String {
             label_value(&stream.name)
         );
         let kbps = rates.kbps(stream.id, stream.recv_bytes, stream.send_bytes, now);
-        let id = StreamId {
-            vhost: stream.vhost.clone(),
-            app: stream.app.clone(),
-            stream: stream.name.clone(),
-        };
+        let id = StreamName::new(&stream.vhost, &stream.app, &stream.name);
         recv.push((labels.clone(), stream.recv_bytes as f64));
         send.push((labels.clone(), stream.send_bytes as f64));
         frames.push((labels.clone(), stream.frames as f64));
@@ -509,7 +508,12 @@ mod tests {
         let hub = Hub::new(stream_settings());
         let hls = HlsStore::new(stream_settings().hls);
         let rates = Rates::default();
-        let name = crate::rtmp::names::resolve_rtmp("rtmp://127.0.0.1/live", "live", "cam\\\"q\nx");
+        let name = crate::stream_name::StreamName::from_rtmp(
+            crate::stream_name::VhostRule::HostName,
+            "rtmp://127.0.0.1/live",
+            "live",
+            "cam\\\"q\nx",
+        );
         let mut publisher = hub.publish(&name, "rtmp://127.0.0.1/live", 1).unwrap();
         publisher.push(Frame {
             kind: FrameKind::Video,
@@ -542,7 +546,8 @@ mod tests {
         assert!(text.contains("oryx_streams 0\n"), "{text}");
         // Many short streams leave nothing behind, neither series nor rate samples.
         for n in 0..50 {
-            let name = crate::rtmp::names::resolve_rtmp(
+            let name = crate::stream_name::StreamName::from_rtmp(
+                crate::stream_name::VhostRule::HostName,
                 "rtmp://127.0.0.1/live",
                 "live",
                 &format!("short-{n}"),

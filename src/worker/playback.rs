@@ -265,7 +265,12 @@ mod tests {
     #[tokio::test]
     async fn a_republish_continues_the_playback_and_a_gap_past_the_window_ends_it() {
         let hub = Hub::new(crate::worker::hub::tests::settings());
-        let name = crate::rtmp::names::resolve_rtmp("rtmp://127.0.0.1/live", "live", "s");
+        let name = crate::stream_name::StreamName::from_rtmp(
+            crate::stream_name::VhostRule::HostName,
+            "rtmp://127.0.0.1/live",
+            "live",
+            "s",
+        );
         let guard = hub.register_client("127.0.0.1", ClientKind::RtmpPlay);
         let clock = MergeClock::new(Duration::ZERO);
         let give_up = Some(Instant::now() + Duration::from_secs(30));
@@ -302,7 +307,12 @@ mod tests {
     #[tokio::test]
     async fn no_publisher_within_the_window_ends_without_one() {
         let hub = Hub::new(crate::worker::hub::tests::settings());
-        let name = crate::rtmp::names::resolve_rtmp("rtmp://127.0.0.1/live", "live", "never");
+        let name = crate::stream_name::StreamName::from_rtmp(
+            crate::stream_name::VhostRule::HostName,
+            "rtmp://127.0.0.1/live",
+            "live",
+            "never",
+        );
         let guard = hub.register_client("127.0.0.1", ClientKind::RtmpPlay);
         let clock = MergeClock::new(Duration::ZERO);
         let give_up = Some(Instant::now() + Duration::from_millis(50));

@@ -5,7 +5,7 @@
 //! stream; query strings are left out (they may carry a publisher's token).
 
 use super::hub::Hub;
-use crate::net::published::{PublishedReport, PublishedStream, PATH};
+use crate::net::published::{PublishedReport, PATH};
 use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
@@ -13,14 +13,10 @@ use std::sync::Arc;
 
 /// The report for `hub` now, sorted so equal states give equal answers.
 pub fn report(hub: &Hub) -> PublishedReport {
-    let mut streams: Vec<PublishedStream> = hub
+    let mut streams: Vec<_> = hub
         .published()
-        .into_iter()
-        .map(|name| PublishedStream {
-            vhost: name.vhost,
-            app: name.app,
-            stream: name.stream,
-        })
+        .iter()
+        .map(|name| name.without_param())
         .collect();
     streams.sort();
     PublishedReport { streams }
@@ -38,7 +34,8 @@ async fn answer(State(hub): State<Arc<Hub>>) -> Json<PublishedReport> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rtmp::names::resolve_rtmp;
+    use crate::stream_name::{StreamName, VhostRule};
+
     use crate::worker::hub::tests::settings;
 
     fn listed(hub: &Hub) -> Vec<(String, String, String)> {
@@ -52,9 +49,24 @@ mod tests {
     #[test]
     fn lists_only_streams_with_a_publisher_by_name() {
         let hub = Hub::new(settings());
-        let cam = resolve_rtmp("rtmp://127.0.0.1/live", "live", "cam?token=secret");
-        let other = resolve_rtmp("rtmp://live.example.com/live", "live", "other");
-        let waiting = resolve_rtmp("rtmp://127.0.0.1/live", "live", "waiting");
+        let cam = StreamName::from_rtmp(
+            VhostRule::HostName,
+            "rtmp://127.0.0.1/live",
+            "live",
+            "cam?token=secret",
+        );
+        let other = StreamName::from_rtmp(
+            VhostRule::HostName,
+            "rtmp://live.example.com/live",
+            "live",
+            "other",
+        );
+        let waiting = StreamName::from_rtmp(
+            VhostRule::HostName,
+            "rtmp://127.0.0.1/live",
+            "live",
+            "waiting",
+        );
         let publisher = hub.publish(&cam, "rtmp://127.0.0.1/live", 1).unwrap();
         let _other_publisher = hub
             .publish(&other, "rtmp://live.example.com/live", 2)

@@ -11,8 +11,8 @@ use super::vectored::WriteQueue;
 use crate::net::write_deadline::WRITE_TIMEOUT;
 use crate::proxy_protocol::{self, Decoded};
 use crate::rtmp::chunk::{chunked_body, put_message_header};
-use crate::rtmp::names::{self, StreamName};
 use crate::rtmp::server::{ServerEvent, ServerSession};
+use crate::stream_name::{StreamName, VhostRule};
 use bytes::{Bytes, BytesMut};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -299,7 +299,7 @@ async fn admit_publisher(
     stream_id: u32,
     name: &str,
 ) -> Option<(Publisher, StreamName)> {
-    let stream_name = names::resolve_rtmp(&conn.tc_url, &conn.app, name);
+    let stream_name = StreamName::from_rtmp(VhostRule::HostName, &conn.tc_url, &conn.app, name);
     let who = conn.subject(&stream_name);
     match admission::publish(&conn.ctx, &who, &conn.guard.entry).await {
         Ok(p) => {
@@ -331,7 +331,7 @@ async fn serve_player(
     stream_id: u32,
     name: &str,
 ) -> anyhow::Result<()> {
-    let stream_name = names::resolve_rtmp(&conn.tc_url, &conn.app, name);
+    let stream_name = StreamName::from_rtmp(VhostRule::HostName, &conn.tc_url, &conn.app, name);
     let who = conn.subject(&stream_name);
     let admitted = admission::play(&conn.ctx, &who, &conn.guard.entry, ClientKind::RtmpPlay).await;
     let player = match admitted {

@@ -33,6 +33,8 @@ pub fn connection_ceiling(open_files: u64) -> u64 {
 
 /// Render the srs.conf for `worker`, whose files live under `dir` (absolute), for an SRS whose
 /// open-files limit is `open_files`.
+///
+/// Long, but a template: the file's lines in the order SRS reads them, each next to why it is set.
 pub fn config(worker: &WorkerPlan, dir: &Path, open_files: u64) -> SrsConfig {
     let dir = dir.display();
     let stream = &worker.stream;

@@ -8,8 +8,8 @@
 //! sockets in TIME_WAIT.
 
 use crate::compile::plan::WorkerPlan;
-use crate::net::published::{PublishedKeys, PublishedReport, PublishedStream};
-use crate::route;
+use crate::net::published::{PublishedKeys, PublishedReport};
+use crate::stream_name::{StreamName, DEFAULT_VHOST};
 use serde::Deserialize;
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -77,11 +77,7 @@ pub fn report_from_answer(body: &str) -> Option<PublishedReport> {
         .streams
         .into_iter()
         .filter(|s| s.publish.active && !s.app.is_empty() && !s.name.is_empty())
-        .map(|s| PublishedStream {
-            vhost: route::DEFAULT_VHOST.into(),
-            app: s.app,
-            stream: s.name,
-        })
+        .map(|s| StreamName::new(DEFAULT_VHOST, &s.app, &s.name))
         .collect();
     Some(PublishedReport { streams })
 }
@@ -218,15 +214,11 @@ mod tests {
         let report = report_from_answer(ANSWER).unwrap();
         assert_eq!(
             report.streams,
-            [PublishedStream {
-                vhost: route::DEFAULT_VHOST.into(),
-                app: "live".into(),
-                stream: "cam".into(),
-            }]
+            [StreamName::new(DEFAULT_VHOST, "live", "cam")]
         );
         let keys = PublishedKeys::from_report(&report);
-        assert!(keys.answers(&route::stream_key("", "live", "cam")));
-        assert!(!keys.answers(&route::stream_key("", "live", "gone")));
+        assert!(keys.answers(&crate::stream_name::stream_key("", "live", "cam")));
+        assert!(!keys.answers(&crate::stream_name::stream_key("", "live", "gone")));
     }
 
     #[test]

@@ -56,41 +56,9 @@ pub fn run(plan: Plan, name: &str) -> anyhow::Result<()> {
 /// Bind every listener of `plan`, mark the role ready, and serve until the process is stopped.
 pub async fn serve(plan: StaticPlan, digest: &str) -> anyhow::Result<()> {
     let control = Control::new(&format!("static/{}", plan.name), digest);
-    let tls_status = match plan.tls.as_ref().map(|t| &t.certs) {
-        None => status::TlsStatus::new("none", Vec::new(), "none"),
-        Some(CertSource::Files { pairs }) => status::TlsStatus::new(
-            "files",
-            pairs.iter().map(|p| p.cert.clone()).collect(),
-            "ready",
-        ),
-        Some(CertSource::SelfSigned { names }) => {
-            status::TlsStatus::new("self-signed", names.clone(), "ready")
-        }
-        Some(CertSource::Acme(acme_plan)) => {
-            status::TlsStatus::new("acme", acme_plan.domains.clone(), "pending")
-        }
-    };
+    let tls_status = tls_status(&plan);
     control.serve(plan.control, tls_status.router()).await?;
-
-    if plan.listen.is_none() && plan.tls.is_none() {
-        anyhow::bail!("static {}: neither a plain nor a TLS listener", plan.name);
-    }
-    if plan.redirect_https && plan.tls.is_none() {
-        anyhow::bail!(
-            "static {}: redirect to HTTPS needs a tls listener",
-            plan.name
-        );
-    }
-    let http01 = matches!(
-        plan.tls.as_ref().map(|t| &t.certs),
-        Some(CertSource::Acme(acme)) if acme.challenge == AcmeChallenge::Http01
-    );
-    if http01 && plan.listen.is_none() {
-        anyhow::bail!(
-            "static {}: ACME http-01 needs a plain listener to answer its challenges",
-            plan.name
-        );
-    }
+    let http01 = check_listeners(&plan)?;
     // Bound before the ACME client starts, so its validation connections always find the ports.
     let plain_listener = match plan.listen {
         Some(addr) => Some(bind(addr).await?),
@@ -100,32 +68,11 @@ pub async fn serve(plan: StaticPlan, digest: &str) -> anyhow::Result<()> {
         Some(tls_plan) => Some(bind(tls_plan.listen).await?),
         None => None,
     };
-
-    let mut acme_state = None;
-    let tls_acceptor = match &plan.tls {
-        None => None,
+    let (tls_acceptor, acme_state) = match &plan.tls {
+        None => (None, None),
         Some(tls_plan) => {
-            let (regular, acme_challenge) = match &tls_plan.certs {
-                CertSource::Files { pairs } => (
-                    tls::server_config(Arc::new(tls::files_resolver(pairs)?))?,
-                    None,
-                ),
-                CertSource::SelfSigned { names } => (
-                    tls::server_config(Arc::new(tls::self_signed_resolver(names)?))?,
-                    None,
-                ),
-                CertSource::Acme(acme_plan) => {
-                    let started = acme::start(acme_plan, tls_status.clone())?;
-                    let regular = tls::server_config(started.resolver.clone())?;
-                    let challenge = started.challenge_config.clone();
-                    acme_state = Some(started);
-                    (regular, Some(challenge))
-                }
-            };
-            Some(tls::TlsAcceptor {
-                regular,
-                acme_challenge,
-            })
+            let (acceptor, acme) = tls_acceptor(&tls_plan.certs, &tls_status)?;
+            (Some(acceptor), acme)
         }
     };
     let site = Arc::new(Site {
@@ -161,6 +108,80 @@ pub async fn serve(plan: StaticPlan, digest: &str) -> anyhow::Result<()> {
         Some(Err(err)) => Err(anyhow::anyhow!("a listener task failed: {err}")),
         None => Ok(()),
     }
+}
+
+/// What the control API reports about the site's certificates before any is issued.
+fn tls_status(plan: &StaticPlan) -> status::TlsStatus {
+    match plan.tls.as_ref().map(|t| &t.certs) {
+        None => status::TlsStatus::new("none", Vec::new(), "none"),
+        Some(CertSource::Files { pairs }) => status::TlsStatus::new(
+            "files",
+            pairs.iter().map(|p| p.cert.clone()).collect(),
+            "ready",
+        ),
+        Some(CertSource::SelfSigned { names }) => {
+            status::TlsStatus::new("self-signed", names.clone(), "ready")
+        }
+        Some(CertSource::Acme(acme_plan)) => {
+            status::TlsStatus::new("acme", acme_plan.domains.clone(), "pending")
+        }
+    }
+}
+
+/// Refuse a site whose listeners cannot work; `Ok(true)` when ACME answers http-01 challenges on
+/// the plain listener.
+fn check_listeners(plan: &StaticPlan) -> anyhow::Result<bool> {
+    if plan.listen.is_none() && plan.tls.is_none() {
+        anyhow::bail!("static {}: neither a plain nor a TLS listener", plan.name);
+    }
+    if plan.redirect_https && plan.tls.is_none() {
+        anyhow::bail!(
+            "static {}: redirect to HTTPS needs a tls listener",
+            plan.name
+        );
+    }
+    let http01 = matches!(
+        plan.tls.as_ref().map(|t| &t.certs),
+        Some(CertSource::Acme(acme)) if acme.challenge == AcmeChallenge::Http01
+    );
+    if http01 && plan.listen.is_none() {
+        anyhow::bail!(
+            "static {}: ACME http-01 needs a plain listener to answer its challenges",
+            plan.name
+        );
+    }
+    Ok(http01)
+}
+
+/// The TLS side of the site for `certs`, and the running ACME client when certificates come from
+/// ACME (it must live as long as the site).
+fn tls_acceptor(
+    certs: &CertSource,
+    tls_status: &status::TlsStatus,
+) -> anyhow::Result<(tls::TlsAcceptor, Option<acme::Acme>)> {
+    let (regular, acme_challenge, acme) = match certs {
+        CertSource::Files { pairs } => (
+            tls::server_config(Arc::new(tls::files_resolver(pairs)?))?,
+            None,
+            None,
+        ),
+        CertSource::SelfSigned { names } => (
+            tls::server_config(Arc::new(tls::self_signed_resolver(names)?))?,
+            None,
+            None,
+        ),
+        CertSource::Acme(acme_plan) => {
+            let started = acme::start(acme_plan, tls_status.clone())?;
+            let regular = tls::server_config(started.resolver.clone())?;
+            let challenge = started.challenge_config.clone();
+            (regular, Some(challenge), Some(started))
+        }
+    };
+    let acceptor = tls::TlsAcceptor {
+        regular,
+        acme_challenge,
+    };
+    Ok((acceptor, acme))
 }
 
 async fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {

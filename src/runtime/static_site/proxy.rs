@@ -130,31 +130,7 @@ impl Proxy {
             );
             return refused;
         }
-        let rest = if route.strip_prefix {
-            let rest = &path[route.prefix.len()..];
-            if rest.starts_with('/') {
-                rest.to_string()
-            } else {
-                format!("/{rest}")
-            }
-        } else {
-            path.clone()
-        };
-        let mut target = format!("{}{}", route.base_path, rest);
-        if let Some(query) = req.uri().query() {
-            target.push('?');
-            target.push_str(query);
-        }
-        let path_and_query: PathAndQuery = match target.parse() {
-            Ok(pq) => pq,
-            Err(_) => return super::files::text(StatusCode::BAD_REQUEST, "bad request path\n"),
-        };
-        let uri = Uri::builder()
-            .scheme(route.scheme.clone())
-            .authority(route.authority.clone())
-            .path_and_query(path_and_query)
-            .build();
-        let Ok(uri) = uri else {
+        let Some(uri) = upstream_uri(route, &path, req.uri().query()) else {
             return super::files::text(StatusCode::BAD_REQUEST, "bad request path\n");
         };
         // The client's host: Host for HTTP/1.1, the URI authority for HTTP/2.
@@ -170,21 +146,7 @@ impl Proxy {
         if let Ok(host) = HeaderValue::from_str(route.authority.as_str()) {
             headers.insert(header::HOST, host);
         }
-        let client_ip = peer.ip().to_string();
-        let forwarded_for = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
-            Some(earlier) => format!("{earlier}, {client_ip}"),
-            None => client_ip,
-        };
-        if let Ok(value) = HeaderValue::from_str(&forwarded_for) {
-            headers.insert(HeaderName::from_static("x-forwarded-for"), value);
-        }
-        headers.insert(
-            HeaderName::from_static("x-forwarded-proto"),
-            HeaderValue::from_static(if https { "https" } else { "http" }),
-        );
-        if let Some(host) = original_host {
-            headers.insert(HeaderName::from_static("x-forwarded-host"), host);
-        }
+        set_forwarded(headers, peer, https, original_host);
         match route.client.request(req).await {
             Ok(resp) => {
                 let (mut parts, body) = resp.into_parts();
@@ -206,6 +168,56 @@ impl Proxy {
                 )
             }
         }
+    }
+}
+
+/// The upstream URI of a request for `path` (and `query`) on `route`.
+fn upstream_uri(route: &Route, path: &str, query: Option<&str>) -> Option<Uri> {
+    let rest = if route.strip_prefix {
+        let rest = &path[route.prefix.len()..];
+        if rest.starts_with('/') {
+            rest.to_string()
+        } else {
+            format!("/{rest}")
+        }
+    } else {
+        path.to_string()
+    };
+    let mut target = format!("{}{}", route.base_path, rest);
+    if let Some(query) = query {
+        target.push('?');
+        target.push_str(query);
+    }
+    let path_and_query: PathAndQuery = target.parse().ok()?;
+    Uri::builder()
+        .scheme(route.scheme.clone())
+        .authority(route.authority.clone())
+        .path_and_query(path_and_query)
+        .build()
+        .ok()
+}
+
+/// `X-Forwarded-For` (the peer appended), `-Proto` and `-Host` for the upstream.
+fn set_forwarded(
+    headers: &mut http::HeaderMap,
+    peer: SocketAddr,
+    https: bool,
+    original_host: Option<HeaderValue>,
+) {
+    let client_ip = peer.ip().to_string();
+    let forwarded_for = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
+        Some(earlier) => format!("{earlier}, {client_ip}"),
+        None => client_ip,
+    };
+    if let Ok(value) = HeaderValue::from_str(&forwarded_for) {
+        headers.insert(HeaderName::from_static("x-forwarded-for"), value);
+    }
+    headers.insert(
+        HeaderName::from_static("x-forwarded-proto"),
+        HeaderValue::from_static(if https { "https" } else { "http" }),
+    );
+    if let Some(host) = original_host {
+        headers.insert(HeaderName::from_static("x-forwarded-host"), host);
     }
 }
 

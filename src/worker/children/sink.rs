@@ -14,8 +14,8 @@ use crate::compile::plan::StreamRule;
 use crate::net::log_text::escape_controls;
 use crate::net::supervisor::{ChildSpec, Readiness, Supervised};
 use crate::worker::hls::master::{Masters, Rendition};
-use crate::worker::hls::{StreamId, DEFAULT_VHOST};
-use crate::worker::hub::{Frame, SinkFactory, StreamKeyInfo, StreamSink};
+use crate::worker::hls::DEFAULT_VHOST;
+use crate::worker::hub::{Frame, SinkFactory, StreamName, StreamSink};
 use crate::worker::settings::LiveSettings;
 use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -51,7 +51,7 @@ impl ChildrenFactory {
     }
 
     /// A loopback RTMP URL of `stream` in `key`'s vhost and app, with the internal credential.
-    fn url(&self, key: &StreamKeyInfo, stream: &str) -> String {
+    fn url(&self, key: &StreamName, stream: &str) -> String {
         let vhost = if key.vhost == DEFAULT_VHOST {
             String::new()
         } else {
@@ -68,7 +68,7 @@ impl ChildrenFactory {
         )
     }
 
-    fn commands(&self, rule: &StreamRule, key: &StreamKeyInfo) -> Vec<Result<Command, String>> {
+    fn commands(&self, rule: &StreamRule, key: &StreamName) -> Vec<Result<Command, String>> {
         let url = self.url(key, &key.stream);
         let start = placeholders::start_stamp(std::time::SystemTime::now());
         let values = Values {
@@ -93,8 +93,8 @@ impl ChildrenFactory {
 }
 
 impl SinkFactory for ChildrenFactory {
-    fn create(&self, key: &StreamKeyInfo) -> Option<Box<dyn StreamSink>> {
-        if key.internal {
+    fn create(&self, key: &StreamName, internal: bool) -> Option<Box<dyn StreamSink>> {
+        if internal {
             return None;
         }
         let settings = self.live.get();
@@ -114,11 +114,7 @@ impl SinkFactory for ChildrenFactory {
             .collect();
         let stream_key = crate::route::stream_key(&key.vhost, &key.app, &key.stream);
         let id = self.children.insert(stream_key.clone(), children);
-        let source = StreamId {
-            vhost: key.vhost.clone(),
-            app: key.app.clone(),
-            stream: key.stream.clone(),
-        };
+        let source = key.without_param();
         let masters = match (&self.masters, &rule.transcode) {
             (Some(masters), Some(transcode)) => {
                 let renditions = transcode
@@ -199,7 +195,7 @@ struct ChildrenSink {
     children: Children,
     key: String,
     id: u64,
-    masters: Option<(Masters, StreamId)>,
+    masters: Option<(Masters, StreamName)>,
     ended: bool,
 }
 
@@ -233,14 +229,8 @@ mod tests {
         }
     }
 
-    fn key(stream: &str, internal: bool) -> StreamKeyInfo {
-        StreamKeyInfo {
-            vhost: DEFAULT_VHOST.into(),
-            app: "live".into(),
-            stream: stream.into(),
-            param: String::new(),
-            internal,
-        }
+    fn key(stream: &str) -> StreamName {
+        StreamName::new(DEFAULT_VHOST, "live", stream)
     }
 
     #[tokio::test]
@@ -265,14 +255,14 @@ mod tests {
         );
         // A rendition (the worker's own publish), a stream no rule names, a rule without
         // processes: nothing to run.
-        assert!(factory.create(&key("cam", true)).is_none());
-        assert!(factory.create(&key("recorded", false)).is_none());
+        assert!(factory.create(&key("cam"), true).is_none());
+        assert!(factory.create(&key("recorded"), false).is_none());
         assert_eq!(
             children.json(DEFAULT_VHOST, "live", "cam"),
             serde_json::json!([])
         );
         // A matching rule: its exec is listed (here: a missing binary, said once, not run).
-        let mut sink = factory.create(&key("cam", false)).expect("a sink");
+        let mut sink = factory.create(&key("cam"), false).expect("a sink");
         let listed = children.json(DEFAULT_VHOST, "live", "cam");
         assert_eq!(listed[0]["kind"], "exec");
         assert_eq!(listed[0]["pid"], serde_json::Value::Null);

@@ -14,7 +14,7 @@ mod target;
 pub use status::{ForwardSnapshot, State};
 
 use crate::compile::placeholders::{expand, start_stamp, Values};
-use crate::worker::hub::{Frame, SinkFactory, StreamKeyInfo, StreamSink};
+use crate::worker::hub::{Frame, SinkFactory, StreamName, StreamSink};
 use crate::worker::settings::LiveSettings;
 use serde_json::Value;
 use status::Forward;
@@ -94,9 +94,9 @@ struct ForwardSinkFactory {
 }
 
 impl SinkFactory for ForwardSinkFactory {
-    fn create(&self, key: &StreamKeyInfo) -> Option<Box<dyn StreamSink>> {
+    fn create(&self, key: &StreamName, internal: bool) -> Option<Box<dyn StreamSink>> {
         // The worker's own renditions are not matched by rules again (docs/transcode.md).
-        if key.internal {
+        if internal {
             return None;
         }
         // The settings in force at this publish: a reload applies to the next one.
@@ -160,7 +160,7 @@ impl SinkFactory for ForwardSinkFactory {
 }
 
 /// `{url}`: a loopback RTMP URL that plays the stream from this worker.
-fn play_url(rtmp: SocketAddr, key: &StreamKeyInfo) -> String {
+fn play_url(rtmp: SocketAddr, key: &StreamName) -> String {
     let mut url = format!("rtmp://{rtmp}/{}/{}", key.app, key.stream);
     if key.vhost != crate::route::DEFAULT_VHOST {
         url.push_str(&format!("?vhost={}", key.vhost));
@@ -218,13 +218,12 @@ mod tests {
         }
     }
 
-    fn key(app: &str, stream: &str) -> StreamKeyInfo {
-        StreamKeyInfo {
+    fn key(app: &str, stream: &str) -> StreamName {
+        StreamName {
             vhost: crate::route::DEFAULT_VHOST.into(),
             app: app.into(),
             stream: stream.into(),
             param: String::new(),
-            internal: false,
         }
     }
 
@@ -246,13 +245,16 @@ mod tests {
             forwards: forwards.clone(),
             rtmp: "127.0.0.1:1935".parse().unwrap(),
         };
-        let mut sink = factory.create(&key("live", "cam")).expect("a sink");
+        let mut sink = factory.create(&key("live", "cam"), false).expect("a sink");
         let vhost = crate::route::DEFAULT_VHOST;
         let listed = forwards.of_stream(vhost, "live", "cam");
         assert_eq!(listed.len(), 1);
         assert_eq!(listed[0].url, "rtmp://127.0.0.1:9/live/cam?key=***");
         assert_eq!(forwards.all().len(), 1);
-        assert!(factory.create(&key("other", "x")).is_some(), "`**` matches");
+        assert!(
+            factory.create(&key("other", "x"), false).is_some(),
+            "`**` matches"
+        );
         sink.on_unpublish();
         assert!(forwards.of_stream(vhost, "live", "cam").is_empty());
 
@@ -260,8 +262,8 @@ mod tests {
         let mut reloaded = (*ctx.settings()).clone();
         reloaded.rules = vec![rule("other/*", "rtmp://127.0.0.1:9/x/{stream}")];
         ctx.live().set(reloaded);
-        assert!(factory.create(&key("live", "cam")).is_none());
-        assert!(factory.create(&key("other", "y")).is_some());
+        assert!(factory.create(&key("live", "cam"), false).is_none());
+        assert!(factory.create(&key("other", "y"), false).is_some());
     }
 
     #[test]

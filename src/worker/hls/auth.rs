@@ -4,8 +4,7 @@
 //! there is no gate and URLs stay session-free.
 
 use super::session::{self, Player, Sessions, SESSION_KEY};
-use super::StreamId;
-use crate::rtmp::names::StreamName;
+use crate::stream_name::{query, StreamName};
 use crate::worker::context::{HookSubject, WorkerContext};
 use crate::worker::hooks::HookAction;
 use crate::worker::http::FileRequest;
@@ -80,7 +79,7 @@ impl PlayGate {
     pub async fn playlist(
         &self,
         request: &FileRequest,
-        stream: Option<&StreamId>,
+        stream: Option<&StreamName>,
         idle: Duration,
     ) -> Result<String, Refusal> {
         let (token, param) = split_session(&request.name.param);
@@ -102,12 +101,8 @@ impl PlayGate {
                 return Ok(found.token.clone());
             }
         }
-        let name = StreamName {
-            vhost: stream.map_or_else(|| request.name.vhost.clone(), |s| s.vhost.clone()),
-            app: request.name.app.clone(),
-            stream: stream.map_or_else(|| request.name.stream.clone(), |s| s.stream.clone()),
-            param: param.clone(),
-        };
+        // The stream found (its vhost may differ from the host's), else the one asked for.
+        let name = stream.unwrap_or(&request.name).with_param(&param);
         // An id from the hub's counter, so `on_play`/`on_stop` never share one with an RTMP or
         // HTTP-FLV client; the entry itself is dropped at once (an HLS session is no connection).
         let client_id = self
@@ -163,7 +158,7 @@ impl PlayGate {
     pub fn segment(
         &self,
         request: &FileRequest,
-        stream: Option<&StreamId>,
+        stream: Option<&StreamName>,
         idle: Duration,
     ) -> Result<String, Refusal> {
         let (token, _) = split_session(&request.name.param);
@@ -188,7 +183,7 @@ impl PlayGate {
     pub fn covered_by(
         &self,
         request: &FileRequest,
-        source: &StreamId,
+        source: &StreamName,
         idle: Duration,
     ) -> Option<String> {
         let (token, _) = split_session(&request.name.param);
@@ -215,12 +210,7 @@ impl PlayGate {
     fn stopped(&self, sessions: Vec<session::Session>) {
         for session in sessions {
             let player = &session.player;
-            let name = StreamName {
-                vhost: player.stream.vhost.clone(),
-                app: player.stream.app.clone(),
-                stream: player.stream.stream.clone(),
-                param: player.param.clone(),
-            };
+            let name = player.stream.with_param(&player.param);
             let who = HookSubject {
                 client_id: session.client_id,
                 ip: &player.ip,
@@ -235,28 +225,13 @@ impl PlayGate {
 /// A query with its `?` split into the session it names (the last `hls_ctx=`, if any) and the rest,
 /// with its `?` again (empty when nothing is left): the rest is what the hooks see.
 pub fn split_session(param: &str) -> (Option<&str>, String) {
-    let query = param.strip_prefix('?').unwrap_or(param);
-    let mut token = None;
-    let mut rest = Vec::new();
-    for pair in query.split('&').filter(|pair| !pair.is_empty()) {
-        match pair.split_once('=') {
-            Some((SESSION_KEY, value)) => token = Some(value).filter(|v| !v.is_empty()),
-            _ if pair == SESSION_KEY => {}
-            _ => rest.push(pair),
-        }
-    }
-    let rest = if rest.is_empty() {
-        String::new()
-    } else {
-        format!("?{}", rest.join("&"))
-    };
-    (token, rest)
+    query::take(param, SESSION_KEY)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rtmp::names::resolve_http;
+    use crate::stream_name::{parse_path, VhostRule};
     use axum::http::HeaderMap;
 
     /// A hook that allows params holding `token=good` and counts the actions it saw.
@@ -284,25 +259,17 @@ mod tests {
     }
 
     fn request(ip: &str, path: &str, query: Option<&str>) -> FileRequest {
-        let ext = if path.ends_with(".ts") {
-            ".ts"
-        } else {
-            ".m3u8"
-        };
+        let target = parse_path(path).unwrap();
         FileRequest {
-            name: resolve_http("127.0.0.1", path, query, ext).unwrap(),
+            name: StreamName::from_http(VhostRule::HostName, "127.0.0.1", &target, query),
             path: path.to_string(),
             ip: ip.to_string(),
             headers: HeaderMap::new(),
         }
     }
 
-    fn cam() -> StreamId {
-        StreamId {
-            vhost: super::super::DEFAULT_VHOST.into(),
-            app: "live".into(),
-            stream: "cam".into(),
-        }
+    fn cam() -> StreamName {
+        StreamName::new(super::super::DEFAULT_VHOST, "live", "cam")
     }
 
     #[tokio::test]
@@ -315,7 +282,7 @@ mod tests {
         let gate = PlayGate::with_capacity(&ctx, 2).unwrap();
         let idle = Duration::from_secs(10);
         let stream = cam();
-        let ask = |ip: &'static str, query: String, stream: Option<StreamId>| {
+        let ask = |ip: &'static str, query: String, stream: Option<StreamName>| {
             let gate = gate.clone();
             async move {
                 let request = request(ip, "/live/cam.m3u8", Some(&query));
@@ -362,7 +329,7 @@ mod tests {
                 .map_err(|r| r.status),
             Ok(first.clone())
         );
-        let other = StreamId {
+        let other = StreamName {
             stream: "other".into(),
             ..cam()
         };

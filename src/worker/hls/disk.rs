@@ -7,7 +7,7 @@
 //! playlists without `#EXT-X-ENDLIST`) without touching the files of other workers sharing the
 //! directory, or of a worker that took one of its streams over meanwhile.
 
-use super::{valid_name, StreamId, DEFAULT_VHOST};
+use super::{valid_name, StreamName, DEFAULT_VHOST};
 use bytes::Bytes;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{sync_channel, SyncSender, TrySendError};
@@ -74,7 +74,7 @@ impl DiskMirror {
     }
 
     /// The directory of a stream's files, or `None` when its names cannot be mirrored safely.
-    pub(super) fn dir(&self, id: &StreamId) -> Option<PathBuf> {
+    pub(super) fn dir(&self, id: &StreamName) -> Option<PathBuf> {
         stream_dir(&self.root, id)
     }
 
@@ -89,7 +89,7 @@ impl DiskMirror {
         }
     }
 
-    pub(super) fn write_segment(&self, id: &StreamId, name: &str, data: Bytes) {
+    pub(super) fn write_segment(&self, id: &StreamName, name: &str, data: Bytes) {
         if let Some(dir) = self.dir(id) {
             self.send(DiskJob::Write {
                 path: dir.join(name),
@@ -98,7 +98,7 @@ impl DiskMirror {
         }
     }
 
-    pub(super) fn write_playlist(&self, id: &StreamId, text: Arc<str>) {
+    pub(super) fn write_playlist(&self, id: &StreamName, text: Arc<str>) {
         if let Some(dir) = self.dir(id) {
             let mut data = String::with_capacity(text.len() + 64);
             data.push_str(&text);
@@ -113,7 +113,7 @@ impl DiskMirror {
         }
     }
 
-    pub(super) fn remove_segment(&self, id: &StreamId, name: &str) {
+    pub(super) fn remove_segment(&self, id: &StreamName, name: &str) {
         if let Some(dir) = self.dir(id) {
             self.send(DiskJob::Remove {
                 path: dir.join(name),
@@ -121,7 +121,7 @@ impl DiskMirror {
         }
     }
 
-    pub(super) fn remove_stream(&self, id: &StreamId, sequences: &[u64]) {
+    pub(super) fn remove_stream(&self, id: &StreamName, sequences: &[u64]) {
         let Some(dir) = self.dir(id) else {
             return;
         };
@@ -143,7 +143,7 @@ impl DiskMirror {
 /// ([`valid_name`]: no `/`, no leading `.`), and an app may not look like one of our files
 /// (`*.m3u8`, `*.ts`, `*.tmp`), since `root/VHOST/APP` shares its parent with the default vhost's
 /// `root/APP/STREAM.m3u8`-style files when VHOST equals a default-vhost app.
-pub(super) fn stream_dir(root: &std::path::Path, id: &StreamId) -> Option<PathBuf> {
+pub(super) fn stream_dir(root: &std::path::Path, id: &StreamName) -> Option<PathBuf> {
     let file_like = |name: &str| {
         [".m3u8", ".ts", ".tmp"]
             .iter()

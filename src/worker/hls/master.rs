@@ -5,11 +5,11 @@
 //! headers in the hub (SPS size, avcC profile/compatibility/level, AAC object type), its bandwidth
 //! from the rendition's configured bitrates or the source's metadata (else its measured rate).
 
-use super::StreamId;
 use crate::media::aac::AudioSpecificConfig;
 use crate::media::avc::AvcConfig;
 use crate::media::playlist::{aac_codec, avc_codec, master_playlist, Variant};
 use crate::rtmp::amf0::{self, Amf0};
+use crate::stream_name::StreamName;
 use crate::worker::hub::{Hub, StreamSnapshot};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -30,24 +30,24 @@ pub struct Rendition {
 /// children (`worker/children`), read by the HLS routes.
 #[derive(Clone, Default)]
 pub struct Masters {
-    inner: Arc<Mutex<HashMap<StreamId, Vec<Rendition>>>>,
+    inner: Arc<Mutex<HashMap<StreamName, Vec<Rendition>>>>,
 }
 
 impl Masters {
-    pub fn set(&self, source: StreamId, renditions: Vec<Rendition>) {
+    pub fn set(&self, source: StreamName, renditions: Vec<Rendition>) {
         self.lock().insert(source, renditions);
     }
 
-    pub fn remove(&self, source: &StreamId) {
+    pub fn remove(&self, source: &StreamName) {
         self.lock().remove(source);
     }
 
-    pub fn renditions(&self, source: &StreamId) -> Option<Vec<Rendition>> {
+    pub fn renditions(&self, source: &StreamName) -> Option<Vec<Rendition>> {
         self.lock().get(source).cloned()
     }
 
     /// The source whose transcode publishes `rendition`, if it is one.
-    pub fn source_of(&self, rendition: &StreamId) -> Option<StreamId> {
+    pub fn source_of(&self, rendition: &StreamName) -> Option<StreamName> {
         self.lock()
             .iter()
             .find(|(source, renditions)| {
@@ -58,7 +58,7 @@ impl Masters {
             .map(|(source, _)| source.clone())
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<StreamId, Vec<Rendition>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<StreamName, Vec<Rendition>>> {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
@@ -74,7 +74,7 @@ pub struct MasterSource {
 impl MasterSource {
     /// The master playlist of `id` when it has a transcode and is published (`None`: serve its
     /// media playlist as usual).
-    pub fn playlist(&self, id: &StreamId) -> Option<String> {
+    pub fn playlist(&self, id: &StreamName) -> Option<String> {
         let renditions = self.masters.renditions(id)?;
         render(&self.hub, id, &renditions)
     }
@@ -90,7 +90,7 @@ pub fn wants_source(param: &str) -> bool {
 
 /// The master playlist of `source` (URIs bare; the caller adds vhost and session), or `None` when
 /// the source is not published now.
-pub fn render(hub: &Hub, source: &StreamId, renditions: &[Rendition]) -> Option<String> {
+pub fn render(hub: &Hub, source: &StreamName, renditions: &[Rendition]) -> Option<String> {
     let snapshots = hub.streams();
     let find = |stream: &str| {
         snapshots.iter().find(|s| {
@@ -191,11 +191,7 @@ mod tests {
 
     #[test]
     fn renditions_know_their_source() {
-        let id = |vhost: &str, stream: &str| StreamId {
-            vhost: vhost.into(),
-            app: "live".into(),
-            stream: stream.into(),
-        };
+        let id = |vhost: &str, stream: &str| StreamName::new(vhost, "live", stream);
         let masters = Masters::default();
         masters.set(
             id("v", "cam"),

@@ -9,8 +9,9 @@
 use super::auth::PlayGate;
 use super::master::MasterSource;
 use super::session::{self, SESSION_KEY};
-use super::{HlsStore, StreamHls, StreamId, DEFAULT_VHOST};
+use super::{HlsStore, StreamHls, StreamName, DEFAULT_VHOST};
 use crate::media::playlist::with_uri_query;
+use crate::stream_name;
 use crate::worker::http::{FileRequest, HttpFiles};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -60,12 +61,7 @@ async fn respond_to(
     masters: Option<&MasterSource>,
     request: &FileRequest,
 ) -> Response {
-    let explicit = request
-        .name
-        .param
-        .trim_start_matches('?')
-        .split('&')
-        .any(|pair| pair.starts_with("vhost="));
+    let explicit = request.name.explicit_vhost();
     let file = request.path.rsplit('/').next().unwrap_or("");
     let app = &request.name.app;
     let wanted = match parse_request(store, app, file) {
@@ -113,6 +109,12 @@ pub fn valid_name(name: &str) -> bool {
             .all(|byte| byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~'))
 }
 
+/// An app we accept in a URL: one or more valid names separated by `/` (`/a/b/s.m3u8` is app
+/// `a/b`, as for HTTP-FLV and RTMP).
+fn valid_app(app: &str) -> bool {
+    app.len() <= MAX_NAME_LEN && app.split('/').all(valid_name)
+}
+
 /// What an HLS URL asks for.
 #[derive(Debug, PartialEq, Eq)]
 enum HlsFile<'a> {
@@ -128,19 +130,20 @@ impl HlsFile<'_> {
     }
 }
 
+/// The HLS file a URL's file name asks for, read as every stream URL is
+/// ([`stream_name::parse_file`]).
 fn parse_file(file: &str) -> Option<HlsFile<'_>> {
-    if let Some(stream) = file.strip_suffix(".m3u8") {
-        return Some(HlsFile::Playlist { stream });
+    let parsed = stream_name::parse_file(file)?;
+    match (parsed.ext, parsed.sequence) {
+        ("m3u8", None) => Some(HlsFile::Playlist {
+            stream: parsed.stream,
+        }),
+        ("ts", Some(sequence)) => Some(HlsFile::Segment {
+            stream: parsed.stream,
+            sequence,
+        }),
+        _ => None,
     }
-    let base = file.strip_suffix(".ts")?;
-    let (stream, sequence) = base.rsplit_once('-')?;
-    if sequence.is_empty() || sequence.len() > 19 || !sequence.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    Some(HlsFile::Segment {
-        stream,
-        sequence: sequence.parse().ok()?,
-    })
 }
 
 fn with_common_headers(mut response: Response, cache: &'static str) -> Response {
@@ -166,7 +169,7 @@ fn parse_request<'a>(
     if !store.enabled() {
         return Err((StatusCode::NOT_FOUND, "HLS is disabled\n"));
     }
-    if !valid_name(app) || file.len() > MAX_NAME_LEN + 24 || file.contains("..") {
+    if !valid_app(app) || file.len() > MAX_NAME_LEN + 24 || file.contains("..") {
         return Err((StatusCode::BAD_REQUEST, "bad app or file name\n"));
     }
     let Some(wanted) = parse_file(file) else {
@@ -184,7 +187,7 @@ fn refused(status: StatusCode, message: impl IntoResponse) -> Response {
 
 /// The query every URI of a stream's playlist gets: its vhost when not the default one, and the
 /// play session when there is one.
-fn uri_query(id: &StreamId, session: Option<&str>) -> String {
+fn uri_query(id: &StreamName, session: Option<&str>) -> String {
     let mut pairs = Vec::new();
     if id.vhost != DEFAULT_VHOST {
         pairs.push(format!(
@@ -201,7 +204,7 @@ fn uri_query(id: &StreamId, session: Option<&str>) -> String {
 /// The playlist (`master` instead of the media one when given) or segment of the stream a request
 /// resolved to (`found`), its URIs carrying the vhost and `session`.
 fn deliver(
-    found: Option<(StreamId, Arc<Mutex<StreamHls>>)>,
+    found: Option<(StreamName, Arc<Mutex<StreamHls>>)>,
     wanted: &HlsFile<'_>,
     master: Option<String>,
     session: Option<&str>,
@@ -284,11 +287,7 @@ mod tests {
 
     #[test]
     fn uris_keep_a_vhost_other_than_the_default_and_the_session() {
-        let id = |vhost: &str| StreamId {
-            vhost: vhost.into(),
-            app: "live".into(),
-            stream: "vz".into(),
-        };
+        let id = |vhost: &str| StreamName::new(vhost, "live", "vz");
         assert_eq!(uri_query(&id(DEFAULT_VHOST), None), "");
         assert_eq!(uri_query(&id("b"), None), "vhost=b");
         assert_eq!(
@@ -301,6 +300,10 @@ mod tests {
 
     #[test]
     fn validates_names() {
+        assert!(valid_app("live") && valid_app("a/b"));
+        for bad in ["", "a/", "/a", "a//b", "a/../b", "a/.b"] {
+            assert!(!valid_app(bad), "{bad:?}");
+        }
         assert!(valid_name("live"));
         assert!(valid_name("cam_1.hd"));
         for bad in [

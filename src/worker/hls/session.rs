@@ -6,7 +6,7 @@
 //! and a session no request touched for a few target durations is forgotten. Time is passed in, so
 //! the rules are tested without sleeping.
 
-use super::StreamId;
+use super::StreamName;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
@@ -31,7 +31,8 @@ pub fn idle_limit(target_duration_ms: u64) -> Duration {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Player {
     pub ip: String,
-    pub stream: StreamId,
+    /// The stream, without a query (the player's is `param`).
+    pub stream: StreamName,
     /// The query with its `?` (`?token=abc`), or empty.
     pub param: String,
 }
@@ -86,7 +87,7 @@ impl Sessions {
     pub fn touch(
         &mut self,
         token: &str,
-        stream: &StreamId,
+        stream: &StreamName,
         now: Instant,
         idle_limit: Duration,
     ) -> Option<&Session> {
@@ -180,11 +181,7 @@ mod tests {
     fn player(ip: &str, stream: &str, param: &str) -> Player {
         Player {
             ip: ip.into(),
-            stream: StreamId {
-                vhost: super::super::DEFAULT_VHOST.into(),
-                app: "live".into(),
-                stream: stream.into(),
-            },
+            stream: StreamName::new(super::super::DEFAULT_VHOST, "live", stream),
             param: param.into(),
         }
     }

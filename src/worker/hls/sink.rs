@@ -1,7 +1,7 @@
 //! The hub's side of HLS: a sink per publish that hands every frame to the stream's segmenter.
 
-use super::{HlsPublisher, HlsStore, StreamId};
-use crate::worker::hub::{Frame, SinkFactory, StreamKeyInfo, StreamSink};
+use super::{HlsPublisher, HlsStore};
+use crate::worker::hub::{Frame, SinkFactory, StreamName, StreamSink};
 
 /// The hub's side of HLS: every publish gets a sink feeding that stream's segmenter.
 pub struct HlsSinkFactory {
@@ -15,12 +15,8 @@ impl HlsSinkFactory {
 }
 
 impl SinkFactory for HlsSinkFactory {
-    fn create(&self, key: &StreamKeyInfo) -> Option<Box<dyn StreamSink>> {
-        let publisher = self.store.publish(StreamId {
-            vhost: key.vhost.clone(),
-            app: key.app.clone(),
-            stream: key.stream.clone(),
-        })?;
+    fn create(&self, key: &StreamName, _internal: bool) -> Option<Box<dyn StreamSink>> {
+        let publisher = self.store.publish(key.clone())?;
         Some(Box::new(HlsSink(publisher)))
     }
 }

@@ -2,7 +2,7 @@
 //! and the snapshots the API lists.
 
 use super::{unix_ms, ClientKind, ClientSnapshot, Hub};
-use crate::rtmp::names::StreamName;
+use crate::stream_name::StreamName;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};

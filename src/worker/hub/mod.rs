@@ -25,7 +25,8 @@ mod registry;
 mod ring;
 
 use crate::compile::plan::StreamSettings;
-use crate::rtmp::names::StreamName;
+/// Sinks get the stream's name as the publisher gave it (its query included).
+pub use crate::stream_name::StreamName;
 use bytes::Bytes;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -77,34 +78,11 @@ impl Frame {
     }
 }
 
-/// The name of a stream, for sinks and hooks.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StreamKeyInfo {
-    pub vhost: String,
-    pub app: String,
-    pub stream: String,
-    /// Query string with its `?`, or empty.
-    pub param: String,
-    /// Published by the worker's own child with its internal credential (a transcode's rendition):
-    /// stream rules do not apply to it, so nothing recurses (`worker/internal.rs`).
-    pub internal: bool,
-}
-
-impl From<&StreamName> for StreamKeyInfo {
-    fn from(n: &StreamName) -> Self {
-        StreamKeyInfo {
-            vhost: n.vhost.clone(),
-            app: n.app.clone(),
-            stream: n.stream.clone(),
-            param: n.param.clone(),
-            internal: false,
-        }
-    }
-}
-
 /// Creates a sink at each publish; `None` when it has nothing to do for this stream.
 pub trait SinkFactory: Send + Sync {
-    fn create(&self, key: &StreamKeyInfo) -> Option<Box<dyn StreamSink>>;
+    /// `internal`: published by the worker's own child with its internal credential (a transcode's
+    /// rendition); stream rules do not apply to it, so nothing recurses (`worker/internal.rs`).
+    fn create(&self, key: &StreamName, internal: bool) -> Option<Box<dyn StreamSink>>;
 }
 
 /// Sees every frame of one publish, in order, synchronously on the publisher's path.
@@ -245,12 +223,11 @@ impl Hub {
             state.has_video = false;
         }
         stream.notify.notify_waiters();
-        let info = StreamKeyInfo {
-            internal,
-            ..StreamKeyInfo::from(name)
-        };
         let factories = self.sinks.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        let sinks = factories.iter().filter_map(|f| f.create(&info)).collect();
+        let sinks = factories
+            .iter()
+            .filter_map(|f| f.create(name, internal))
+            .collect();
         Ok(Publisher {
             hub: self.clone(),
             stream,

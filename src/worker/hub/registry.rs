@@ -1,8 +1,8 @@
 //! The stream registry: streams by `vhost/app/stream`, their shared state under one lock, and their
 //! lifetime (a stream lives while it has a publisher or a player).
 
-use super::{CachedFrame, Hub, StreamKeyInfo, StreamSnapshot};
-use crate::rtmp::names::StreamName;
+use super::{CachedFrame, Hub, StreamSnapshot};
+use crate::stream_name::StreamName;
 use std::collections::HashMap;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -32,7 +32,7 @@ pub(super) struct StreamState {
 pub struct Stream {
     pub id: u64,
     pub key: String,
-    pub name: StreamKeyInfo,
+    pub name: StreamName,
     state: Mutex<StreamState>,
     pub(super) notify: Notify,
     pub(super) frames: AtomicU64,
@@ -70,7 +70,7 @@ impl Hub {
                 Arc::new(Stream {
                     id: self.next_id(),
                     key,
-                    name: StreamKeyInfo::from(name),
+                    name: name.clone(),
                     state: Mutex::new(StreamState::default()),
                     notify: Notify::new(),
                     frames: AtomicU64::new(0),
@@ -96,7 +96,7 @@ impl Hub {
 
     /// The names of the streams that have a publisher now, in no particular order: all the LBs need
     /// to route by, without [`Hub::streams`]'s counters and headers.
-    pub fn published(&self) -> Vec<StreamKeyInfo> {
+    pub fn published(&self) -> Vec<StreamName> {
         let streams: Vec<Arc<Stream>> = self.lock_streams().values().cloned().collect();
         streams
             .iter()

@@ -29,7 +29,12 @@ pub(crate) fn settings() -> StreamSettings {
 }
 
 fn name(s: &str) -> StreamName {
-    crate::rtmp::names::resolve_rtmp("rtmp://127.0.0.1/live", "live", s)
+    crate::stream_name::StreamName::from_rtmp(
+        crate::stream_name::VhostRule::HostName,
+        "rtmp://127.0.0.1/live",
+        "live",
+        s,
+    )
 }
 
 fn video(ts: u32, key: bool, len: usize) -> Frame {
@@ -251,7 +256,7 @@ impl StreamSink for CountingSink {
 }
 struct Factory(Arc<AtomicU64>);
 impl SinkFactory for Factory {
-    fn create(&self, _key: &StreamKeyInfo) -> Option<Box<dyn StreamSink>> {
+    fn create(&self, _key: &StreamName, _internal: bool) -> Option<Box<dyn StreamSink>> {
         Some(Box::new(CountingSink(self.0.clone())))
     }
 }

@@ -8,7 +8,7 @@ use super::status::RecordRegistry;
 use super::writer::{Notify, RecordedFile, Recorder};
 use crate::compile::pattern::first_match;
 use crate::worker::context::WorkerContext;
-use crate::worker::hub::{Frame, FrameKind, SinkFactory, StreamKeyInfo, StreamSink};
+use crate::worker::hub::{Frame, FrameKind, SinkFactory, StreamName, StreamSink};
 use std::sync::{Arc, Weak};
 
 pub struct RecordSinkFactory {
@@ -24,9 +24,9 @@ impl RecordSinkFactory {
 }
 
 impl SinkFactory for RecordSinkFactory {
-    fn create(&self, key: &StreamKeyInfo) -> Option<Box<dyn StreamSink>> {
+    fn create(&self, key: &StreamName, internal: bool) -> Option<Box<dyn StreamSink>> {
         // The worker's own renditions are not matched by rules again (docs/transcode.md).
-        if key.internal {
+        if internal {
             return None;
         }
         let ctx = self.ctx.upgrade()?;

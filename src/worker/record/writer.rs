@@ -7,7 +7,7 @@ use super::format::FileMuxer;
 use super::status::RecordStatus;
 use crate::compile::placeholders::{expand, start_stamp, Values};
 use crate::compile::plan::RecordRule;
-use crate::worker::hub::{Frame, FrameKind, StreamKeyInfo};
+use crate::worker::hub::{Frame, FrameKind, StreamName};
 use serde::Serialize;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -63,7 +63,7 @@ struct Headers {
 
 pub struct Recorder {
     rule: RecordRule,
-    key: StreamKeyInfo,
+    key: StreamName,
     status: Arc<RecordStatus>,
     notify: Notify,
     headers: Headers,
@@ -75,7 +75,7 @@ pub struct Recorder {
 impl Recorder {
     pub fn new(
         rule: RecordRule,
-        key: StreamKeyInfo,
+        key: StreamName,
         status: Arc<RecordStatus>,
         notify: Notify,
     ) -> Recorder {

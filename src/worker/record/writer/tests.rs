@@ -4,13 +4,12 @@ use crate::media::sample_frames::publish;
 use crate::worker::record::status::{RecordRegistry, State};
 use std::sync::Mutex;
 
-fn key() -> StreamKeyInfo {
-    StreamKeyInfo {
+fn key() -> StreamName {
+    StreamName {
         vhost: "__defaultVhost__".into(),
         app: "rec".into(),
         stream: "show".into(),
         param: String::new(),
-        internal: false,
     }
 }
 

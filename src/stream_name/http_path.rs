@@ -1,0 +1,121 @@
+//! HTTP paths of stream files, `/APP/STREAM.EXT` and HLS segments `/APP/STREAM-SEQ.ts`, read the
+//! same way by the worker (which serves them) and the http-lb (which routes them), so a path one
+//! accepts the other routes to the same stream.
+//!
+//! The app is everything between the first and the last `/` (`/a/b/s.flv` is app `a/b`, as ffmpeg
+//! names `rtmp://host/a/b/s`), without slashes at its ends, as the app of RTMP's `connect`.
+
+/// The file part of a stream URL: `STREAM.EXT`, or `STREAM-SEQ.ts` for an HLS segment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StreamFile<'a> {
+    /// The stream, without a segment's `-SEQ`.
+    pub stream: &'a str,
+    /// The extension without its dot (`flv`, `m3u8`, `ts`).
+    pub ext: &'a str,
+    /// A segment's sequence number (`.ts` files only).
+    pub sequence: Option<u64>,
+}
+
+/// A path that names a stream's file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StreamPath<'a> {
+    pub app: &'a str,
+    pub file: StreamFile<'a>,
+}
+
+/// The most digits a segment number may have (u64 has 20; 19 always parse).
+const MAX_SEQUENCE_DIGITS: usize = 19;
+
+/// Read `STREAM.EXT` or `STREAM-SEQ.ts`; `None` without a stream, an extension, or (for `.ts`) a
+/// sequence number.
+pub fn parse_file(file: &str) -> Option<StreamFile<'_>> {
+    let (stem, ext) = file.rsplit_once('.')?;
+    let (stream, sequence) = if ext == "ts" {
+        let (stream, digits) = stem.rsplit_once('-')?;
+        let all_digits = !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit());
+        if !all_digits || digits.len() > MAX_SEQUENCE_DIGITS {
+            return None;
+        }
+        (stream, Some(digits.parse().ok()?))
+    } else {
+        (stem, None)
+    };
+    if stream.is_empty() || ext.is_empty() || stream.contains('/') {
+        return None;
+    }
+    Some(StreamFile {
+        stream,
+        ext,
+        sequence,
+    })
+}
+
+/// Read `/APP/STREAM.EXT` (the path without its query); `None` for anything else.
+pub fn parse_path(path: &str) -> Option<StreamPath<'_>> {
+    let rest = path.strip_prefix('/')?;
+    let (app, file) = rest.rsplit_once('/')?;
+    let app = app.trim_matches('/');
+    if app.is_empty() {
+        return None;
+    }
+    Some(StreamPath {
+        app,
+        file: parse_file(file)?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parsed(path: &str) -> Option<(&str, &str, &str, Option<u64>)> {
+        let p = parse_path(path)?;
+        Some((p.app, p.file.stream, p.file.ext, p.file.sequence))
+    }
+
+    #[test]
+    fn reads_stream_files() {
+        assert_eq!(parsed("/live/foo.flv"), Some(("live", "foo", "flv", None)));
+        assert_eq!(
+            parsed("/live/foo.m3u8"),
+            Some(("live", "foo", "m3u8", None))
+        );
+        assert_eq!(
+            parsed("/live/foo-12.ts"),
+            Some(("live", "foo", "ts", Some(12)))
+        );
+        assert_eq!(
+            parsed("/live/cam-1-7.ts"),
+            Some(("live", "cam-1", "ts", Some(7)))
+        );
+        assert_eq!(
+            parsed("/live/cam.hd.flv"),
+            Some(("live", "cam.hd", "flv", None))
+        );
+        assert_eq!(parsed("/a/b/s.flv"), Some(("a/b", "s", "flv", None)));
+        assert_eq!(parsed("//live/s.flv"), Some(("live", "s", "flv", None)));
+    }
+
+    #[test]
+    fn refuses_other_paths() {
+        for path in [
+            "",
+            "/",
+            "/live",
+            "/live/",
+            "/live/foo",
+            "/live/.flv",
+            "/live/foo.",
+            "/live/foo.ts",
+            "/live/foo-.ts",
+            "/live/foo-x.ts",
+            "/live/-1.ts",
+            "/live/cam-99999999999999999999.ts",
+            "//foo.flv",
+            "/foo.flv",
+            "live/foo.flv",
+        ] {
+            assert_eq!(parse_path(path), None, "{path}");
+        }
+    }
+}
