@@ -25,6 +25,7 @@ mod registry;
 mod ring;
 
 use crate::compile::plan::StreamSettings;
+use crate::media::tag_class::{self, AudioClass, VideoClass};
 use crate::rtmp::names::StreamName;
 use bytes::Bytes;
 use std::collections::HashMap;
@@ -50,24 +51,35 @@ pub struct Frame {
 }
 
 impl Frame {
-    /// A video frame that starts a GOP (key frame, not a sequence header).
+    /// A video frame a decoder can start on (H.264/HEVC/AV1/VP9 key frame, not a sequence header).
     pub fn is_keyframe(&self) -> bool {
-        self.kind == FrameKind::Video
-            && self.payload.first().is_some_and(|b| (b >> 4) & 0x07 == 1)
-            && !self.is_sequence_header()
+        self.kind == FrameKind::Video && tag_class::video(&self.payload) == VideoClass::Key
     }
 
-    /// AVC/HEVC decoder configuration or AAC AudioSpecificConfig (also Enhanced RTMP SequenceStart).
+    /// Decoder configuration: AVC/HEVC sequence header, AAC AudioSpecificConfig, E-RTMP
+    /// SequenceStart of any codec.
     pub fn is_sequence_header(&self) -> bool {
-        let p = &self.payload;
         match self.kind {
-            FrameKind::Video => match p.first() {
-                Some(b) if b & 0x80 != 0 => b & 0x0f == 0,
-                Some(b) => matches!(b & 0x0f, 7 | 12) && p.get(1) == Some(&0),
-                None => false,
-            },
-            FrameKind::Audio => p.first().is_some_and(|b| b >> 4 == 10) && p.get(1) == Some(&0),
+            FrameKind::Video => tag_class::video(&self.payload) == VideoClass::Config,
+            FrameKind::Audio => tag_class::audio(&self.payload) == AudioClass::Config,
             FrameKind::Script => false,
+        }
+    }
+
+    /// What the GOP cache keeps of this frame beyond the ring: which header slot it fills.
+    pub(crate) fn header_slot(&self) -> Option<HeaderSlot> {
+        match self.kind {
+            FrameKind::Video => match tag_class::video(&self.payload) {
+                VideoClass::Config => Some(HeaderSlot::Video),
+                VideoClass::ConfigExtra => Some(HeaderSlot::VideoExtra),
+                _ => None,
+            },
+            FrameKind::Audio => match tag_class::audio(&self.payload) {
+                AudioClass::Config => Some(HeaderSlot::Audio),
+                AudioClass::ConfigExtra => Some(HeaderSlot::AudioExtra),
+                AudioClass::Other => None,
+            },
+            FrameKind::Script => None,
         }
     }
 
@@ -75,6 +87,19 @@ impl Frame {
         self.kind == FrameKind::Script
             && crate::rtmp::message::data_name(&self.payload).as_deref() == Some("onMetaData")
     }
+}
+
+/// The codec facts a new player needs before media, kept per stream (newest of each).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum HeaderSlot {
+    /// The video sequence header (E-RTMP SequenceStart).
+    Video,
+    /// E-RTMP video Metadata (`colorInfo`), which applies to the frames after it.
+    VideoExtra,
+    /// The audio sequence header (E-RTMP SequenceStart).
+    Audio,
+    /// E-RTMP MultichannelConfig.
+    AudioExtra,
 }
 
 /// The name of a stream, for sinks and hooks.
@@ -224,6 +249,8 @@ impl Hub {
             state.metadata = None;
             state.video_sh = None;
             state.audio_sh = None;
+            state.video_extra = None;
+            state.audio_extra = None;
             state.ring.clear();
             state.gop_start = None;
             state.has_video = false;
