@@ -400,6 +400,23 @@ pub fn parse_audio(payload: &[u8]) -> Result<ExAudioHeader, ErtmpError> {
     })
 }
 
+/// Checks a video tag body: legacy tags pass, an E-RTMP header must parse (known FourCC, defined
+/// packet type, tracks within the message).
+pub fn check_video(payload: &[u8]) -> Result<(), ErtmpError> {
+    if is_ex_video(payload) {
+        parse_video(payload)?;
+    }
+    Ok(())
+}
+
+/// Checks an audio tag body: legacy tags pass, an E-RTMP header must parse.
+pub fn check_audio(payload: &[u8]) -> Result<(), ErtmpError> {
+    if is_ex_audio(payload) {
+        parse_audio(payload)?;
+    }
+    Ok(())
+}
+
 /// Appends a single-track ExVideoTagHeader (and the composition time where the codec has one)
 /// followed by `body`.
 pub fn write_video(

@@ -17,6 +17,7 @@ pub mod playback;
 pub mod published;
 pub mod refusals;
 pub mod role;
+pub mod rtmp_codecs;
 pub mod rtmp_conn;
 pub mod rtmp_input;
 pub mod settings;
