@@ -2,6 +2,7 @@
 //! HLS and the SRS-compatible API.
 pub mod admission;
 pub mod api;
+pub mod api_codecs;
 pub mod context;
 pub mod counters;
 pub mod frame_kind;
