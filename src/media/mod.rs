@@ -9,6 +9,7 @@ pub mod crc32;
 pub mod ertmp;
 pub mod flv;
 pub mod fuzzing;
+pub mod fuzzing_ertmp;
 pub mod hevc;
 pub mod hls;
 pub mod opus;
