@@ -70,10 +70,8 @@ pub fn codecs(data: &[u8]) {
     }
     let _ = SequenceHeader::parse(data);
     let _ = av1::is_key_temporal_unit(data);
-    for obu in av1::obus(data) {
-        if let Ok((_, payload)) = obu {
-            assert!(payload.len() <= data.len());
-        }
+    for (_, payload) in av1::obus(data).flatten() {
+        assert!(payload.len() <= data.len());
     }
     if let Ok(config) = Vp9Config::parse(data) {
         let _ = config.level_name();

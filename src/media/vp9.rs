@@ -40,7 +40,7 @@ impl Vp9Config {
 
     /// The level (`1`, `3.1`, …): the record stores ten times it.
     pub fn level_name(&self) -> String {
-        if self.level % 10 == 0 {
+        if self.level.is_multiple_of(10) {
             format!("{}", self.level / 10)
         } else {
             format!("{}.{}", self.level / 10, self.level % 10)
