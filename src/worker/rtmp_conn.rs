@@ -413,6 +413,7 @@ impl PlayerSink for RtmpSink<'_> {
     async fn send_batch(&mut self, frames: &[(Arc<CachedFrame>, u32)]) -> anyhow::Result<u64> {
         if let Some(codec) = frames
             .iter()
+            .filter(|(cached, _)| cached.is_header())
             .find_map(|(cached, _)| refused_codec(&self.conn.enhanced, &cached.frame))
         {
             return refuse_codec(self, &codec).await;

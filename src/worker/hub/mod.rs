@@ -66,20 +66,22 @@ impl Frame {
         }
     }
 
-    /// What the GOP cache keeps of this frame beyond the ring: which header slot it fills.
-    pub(crate) fn header_slot(&self) -> Option<HeaderSlot> {
+    /// What the GOP cache makes of this frame, from one look at it: whether a decoder can start on
+    /// it, and which header slot it fills (kept beyond the ring for new players).
+    pub(crate) fn gop_role(&self) -> (bool, Option<HeaderSlot>) {
         match self.kind {
             FrameKind::Video => match tag_class::video(&self.payload) {
-                VideoClass::Config => Some(HeaderSlot::Video),
-                VideoClass::ConfigExtra => Some(HeaderSlot::VideoExtra),
-                _ => None,
+                VideoClass::Key => (true, None),
+                VideoClass::Config => (false, Some(HeaderSlot::Video)),
+                VideoClass::ConfigExtra => (false, Some(HeaderSlot::VideoExtra)),
+                VideoClass::Other => (false, None),
             },
             FrameKind::Audio => match tag_class::audio(&self.payload) {
-                AudioClass::Config => Some(HeaderSlot::Audio),
-                AudioClass::ConfigExtra => Some(HeaderSlot::AudioExtra),
-                AudioClass::Other => None,
+                AudioClass::Config => (false, Some(HeaderSlot::Audio)),
+                AudioClass::ConfigExtra => (false, Some(HeaderSlot::AudioExtra)),
+                AudioClass::Other => (false, None),
             },
-            FrameKind::Script => None,
+            FrameKind::Script => (false, None),
         }
     }
 

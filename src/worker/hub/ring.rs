@@ -20,8 +20,7 @@ pub(super) fn append(
 ) -> bool {
     let size = frame.payload.len() as u64;
     // Classified once here (parsing E-RTMP headers and codec data), never per player.
-    let keyframe = frame.is_keyframe();
-    let header = frame.header_slot();
+    let (keyframe, header) = frame.gop_role();
     let metadata = frame.is_metadata();
     if frame.kind == FrameKind::Video {
         state.has_video = true;
@@ -91,6 +90,12 @@ pub struct CachedFrame {
 }
 
 impl CachedFrame {
+    /// A codec header the stream keeps for new players (sequence header, E-RTMP video metadata or
+    /// audio channel config), decided once when the frame came.
+    pub fn is_header(&self) -> bool {
+        self.header
+    }
+
     /// The chunked body for `chunk_size` (computed once; every player of a worker uses one size).
     pub fn chunked(&self, chunk_size: usize) -> &Bytes {
         self.chunked.get_or_init(|| {
