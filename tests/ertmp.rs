@@ -42,37 +42,41 @@ fn ffmpeg9_publishes_hevc_av1_and_vp9_through_the_lb_and_reads_them_back() {
     let _worker = worker_role(&plan_file, &worker_plan, dir.path());
     let _lb = role("rtmp-lb", &plan, lb_plan.control, dir.path());
 
-    let cases = [
-        (
-            Clip::HevcAac,
-            "hevc",
-            ["audio: aac", "video: hevc"],
-            "H265",
-            "AAC",
-        ),
-        (
-            Clip::Av1Opus,
-            "av1",
-            ["audio: opus", "video: av1"],
-            "AV1",
-            "Opus",
-        ),
-        (
-            Clip::Vp9Opus,
-            "vp9",
-            ["audio: opus", "video: vp9"],
-            "VP9",
-            "Opus",
-        ),
-    ];
+    // The VP9 publisher announces its codecs in `connect` (`-rtmp_enhanced_codecs`), so the LB's
+    // and the worker's E-RTMP answers reach a real client too.
+    let hevc = (
+        Clip::HevcAac,
+        "hevc",
+        ["audio: aac", "video: hevc"],
+        "H265",
+        "AAC",
+        None,
+    );
+    let av1 = (
+        Clip::Av1Opus,
+        "av1",
+        ["audio: opus", "video: av1"],
+        "AV1",
+        "Opus",
+        None,
+    );
+    let vp9 = (
+        Clip::Vp9Opus,
+        "vp9",
+        ["audio: opus", "video: vp9"],
+        "VP9",
+        "Opus",
+        Some("vp09,Opus"),
+    );
+    let cases = [hevc, av1, vp9];
     let mut publishers = Vec::new();
-    for (clip, name, ..) in &cases {
+    for (clip, name, _, _, _, announce) in &cases {
         let media = dir.path().join(format!("{name}.flv"));
         ffmpeg9::make_clip(&ff, *clip, 4, &media);
         let url = format!("rtmp://{}/live/{name}", lb_plan.listen);
-        publishers.push(ffmpeg9::publish(&ff, &media, &url));
+        publishers.push(ffmpeg9::publish_announcing(&ff, &media, &url, *announce));
     }
-    for (_, name, codecs, video, audio) in &cases {
+    for (_, name, codecs, video, audio, _) in &cases {
         let stream = api_stream(worker_plan.control, name);
         assert_eq!(stream["video"]["codec"], *video, "{stream}");
         assert_eq!(stream["video"]["width"], 160, "{stream}");

@@ -224,6 +224,9 @@ pub(crate) async fn serve_session(
                 ServerEvent::Connected(info) => {
                     conn.tc_url = info.tc_url;
                     conn.app = info.app;
+                    if info.enhanced.announced {
+                        tracing::debug!(client = %conn.ip, codecs = ?info.enhanced.fourccs, caps_ex = info.enhanced.caps_ex, "client announced E-RTMP");
+                    }
                     conn.enhanced = info.enhanced;
                 }
                 ServerEvent::Publish { stream_id, name } => {

@@ -117,18 +117,27 @@ pub fn make_clip(ffmpeg: &Path, clip: Clip, seconds: u32, out: &Path) {
 
 /// FFmpeg 9 publishing `media` to `url` in a loop, in real time, streams copied.
 pub fn publish(ffmpeg: &Path, media: &Path, url: &str) -> ChildGuard {
-    let child = Command::new(ffmpeg)
-        .args([
-            "-hide_banner",
-            "-loglevel",
-            "error",
-            "-re",
-            "-stream_loop",
-            "-1",
-            "-i",
-        ])
+    publish_announcing(ffmpeg, media, url, None)
+}
+
+/// [`publish`], announcing `codecs` (`hvc1,mp4a`) as its E-RTMP `fourCcList` in `connect`.
+pub fn publish_announcing(
+    ffmpeg: &Path,
+    media: &Path,
+    url: &str,
+    codecs: Option<&str>,
+) -> ChildGuard {
+    let mut command = Command::new(ffmpeg);
+    command
+        .args(["-hide_banner", "-loglevel", "error", "-re"])
+        .args(["-stream_loop", "-1", "-i"])
         .arg(media)
-        .args(["-c", "copy", "-f", "flv", url])
+        .args(["-c", "copy", "-f", "flv"]);
+    if let Some(codecs) = codecs {
+        command.args(["-rtmp_enhanced_codecs", codecs]);
+    }
+    let child = command
+        .arg(url)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
