@@ -1,6 +1,6 @@
 //! AV1 in FLV/E-RTMP: what the worker needs from the AV1CodecConfigurationRecord (profile, level,
-//! the sequence header's maximum picture size) and from temporal units (a key frame with its
-//! sequence header is where a decoder can join).
+//! the sequence header's maximum picture size) and from temporal units (a shown key frame is where
+//! a decoder can join).
 
 use super::bits::{BitReader, EndOfBits};
 use thiserror::Error;
@@ -236,8 +236,10 @@ impl<'a> Iterator for Obus<'a> {
     }
 }
 
-/// Whether a temporal unit is a place a decoder can start: a sequence header and a shown key frame.
-/// `None` when its OBUs do not parse.
+/// Whether a temporal unit is a place a decoder can start: a shown key frame. Encoders repeat the
+/// sequence header OBU in front of key frames; one that does not still has it in the SequenceStart
+/// record every player gets first, so the key frame alone decides (a sequence header in the unit
+/// tells how to read its frame header). `None` when its OBUs do not parse.
 pub fn is_key_temporal_unit(data: &[u8]) -> Option<bool> {
     let mut reduced_still = None;
     for obu in obus(data) {
@@ -251,10 +253,8 @@ pub fn is_key_temporal_unit(data: &[u8]) -> Option<bool> {
                 );
             }
             OBU_FRAME | OBU_FRAME_HEADER => {
-                let Some(reduced) = reduced_still else {
-                    return Some(false);
-                };
-                if reduced {
+                // Live encoders never use the reduced still-picture header without saying so.
+                if reduced_still.unwrap_or(false) {
                     return Some(true);
                 }
                 // show_existing_frame (1 bit) then frame_type (2 bits, 0 = KEY_FRAME).
@@ -303,10 +303,11 @@ mod tests {
         key.extend_from_slice(seq);
         key.extend_from_slice(&[0x32, 0x02, 0x10, 0x00]);
         assert_eq!(is_key_temporal_unit(&key), Some(true));
-        // The same frame without the sequence header, and an inter frame (frame_type 1).
+        // The same frame without the sequence header (it came in SequenceStart) is still a key
+        // frame; an inter frame (frame_type 1) is not.
         assert_eq!(
             is_key_temporal_unit(&[0x12, 0x00, 0x32, 0x02, 0x10, 0x00]),
-            Some(false)
+            Some(true)
         );
         let mut inter = vec![0x12, 0x00];
         inter.extend_from_slice(seq);

@@ -1,7 +1,7 @@
 //! What an audio or video tag body is to a live server, legacy FLV and E-RTMP alike: a codec
 //! configuration (kept and sent first to every new player), a key frame (where a decoder can join),
-//! or anything else. Key frames are told by the codec's own data (HEVC IRAP, AV1 key frame with its
-//! sequence header, VP9 key frame), falling back to the tag's frame type when the data cannot tell;
+//! or anything else. Key frames are told by the codec's own data (HEVC IRAP, AV1 shown key frame, VP9
+//! key frame), falling back to the tag's frame type when the data cannot tell;
 //! legacy tags keep their frame type's word.
 
 use super::ertmp::{self, AudioPacketType, FourCc, VideoPacketType};
