@@ -1,6 +1,6 @@
 //! Enhanced RTMP end to end with real clients: FFmpeg 9 publishes HEVC+AAC, AV1+Opus and VP9+Opus
 //! through an rtmp-lb to an embedded worker and reads each back over RTMP (through the LB) and
-//! HTTP-FLV, decoding without errors; the API reports the codecs. A player that announced only
+//! HTTP-FLV (from the worker and through an http-lb), decoding without errors; the API reports the codecs. A player that announced only
 //! H.264 is told `NetStream.Play.Failed`; a malformed E-RTMP tag closes its publisher only.
 
 mod common;
@@ -36,11 +36,14 @@ fn ffmpeg9_publishes_hevc_av1_and_vp9_through_the_lb_and_reads_them_back() {
     let worker_plan = worker("w-0", WorkerKind::Embedded, None);
     let mut plan = plan(vec![worker_plan.clone()]);
     plan.rtmp_lb = Some(lb(&plan.workers));
+    plan.http_lb = Some(lb(&plan.workers));
     let lb_plan = plan.rtmp_lb.clone().unwrap();
+    let http_lb = plan.http_lb.clone().unwrap();
     let plan_file = dir.path().join("plan.json");
     write_plan(&plan_file, &plan);
     let _worker = worker_role(&plan_file, &worker_plan, dir.path());
     let _lb = role("rtmp-lb", &plan, lb_plan.control, dir.path());
+    let _http_lb = role("http-lb", &plan, http_lb.control, dir.path());
 
     // The VP9 publisher announces its codecs in `connect` (`-rtmp_enhanced_codecs`), so the LB's
     // and the worker's E-RTMP answers reach a real client too.
@@ -87,6 +90,7 @@ fn ffmpeg9_publishes_hevc_av1_and_vp9_through_the_lb_and_reads_them_back() {
         for url in [
             format!("rtmp://{}/live/{name}", lb_plan.listen),
             format!("http://{}/live/{name}.flv", worker_plan.http),
+            format!("http://{}/live/{name}.flv", http_lb.listen),
         ] {
             let read = ffmpeg9::read(&ff, &url, 3);
             assert!(read.ok, "{url}: {}", read.log);
