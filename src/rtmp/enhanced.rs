@@ -25,8 +25,11 @@ pub const SERVER_CAPS_EX: u32 = CAPS_MULTITRACK | CAPS_MOD_EX;
 /// What a client announced of E-RTMP in its `connect` command object.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct EnhancedCaps {
-    /// Whether the client announced anything of E-RTMP (a list or a map).
+    /// Whether the client announced anything of E-RTMP (a list, a map or `capsEx`).
     pub announced: bool,
+    /// Whether it listed the codecs it takes (`fourCcList` or an info map): only then is it refused
+    /// the others.
+    pub listed: bool,
     /// FourCCs the client handles (`*` for any), from `fourCcList` and the info maps (any flag).
     pub fourccs: Vec<String>,
     pub caps_ex: u32,
@@ -38,12 +41,14 @@ impl EnhancedCaps {
         let mut caps = EnhancedCaps::default();
         if let Some(Amf0::StrictArray(list)) = object.get("fourCcList") {
             caps.announced = true;
+            caps.listed = true;
             caps.fourccs
                 .extend(list.iter().filter_map(Amf0::as_str).map(str::to_string));
         }
         for map in ["videoFourCcInfoMap", "audioFourCcInfoMap"] {
             if let Some(Amf0::Object(entries) | Amf0::EcmaArray(entries)) = object.get(map) {
                 caps.announced = true;
+                caps.listed = true;
                 for (fourcc, flags) in entries {
                     if flags.as_number().is_some_and(|f| f > 0.0) {
                         caps.fourccs.push(fourcc.clone());
@@ -63,10 +68,10 @@ impl EnhancedCaps {
         caps
     }
 
-    /// Whether the client may be sent `fourcc`. A client that announced nothing is not refused:
+    /// Whether the client may be sent `fourcc`. A client that listed no codecs is not refused:
     /// FFmpeg 6.1 and later play HEVC, AV1 and VP9 over E-RTMP without announcing anything.
     pub fn accepts(&self, fourcc: &str) -> bool {
-        !self.announced || self.fourccs.iter().any(|f| f == fourcc || f == "*")
+        !self.listed || self.fourccs.iter().any(|f| f == fourcc || f == "*")
     }
 
     /// What this server adds to the properties of its `connect` `_result` for a client that

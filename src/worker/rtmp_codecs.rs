@@ -16,15 +16,17 @@ pub(super) fn check_media(kind: MediaKind, payload: &[u8]) -> Result<(), ertmp::
     }
 }
 
-/// The codec of a sequence header the player did not announce in its E-RTMP `fourCcList` (players
-/// that announced nothing take every codec: FFmpeg plays E-RTMP without announcing it).
+/// The codec of an E-RTMP sequence start the player did not list in its `fourCcList` or info maps
+/// (players that listed nothing take every codec: FFmpeg plays E-RTMP without announcing it; legacy
+/// tags go to every player, as they always did).
 pub(super) fn refused_codec(enhanced: &EnhancedCaps, frame: &Frame) -> Option<String> {
-    if !enhanced.announced || !frame.is_sequence_header() {
+    if !enhanced.listed || !frame.is_sequence_header() {
         return None;
     }
     let payload = &frame.payload;
     let codec = match media_kind(frame.kind) {
-        MediaKind::Video => tag_class::video_codec(payload),
+        MediaKind::Video if ertmp::is_ex_video(payload) => tag_class::video_codec(payload),
+        MediaKind::Video => None,
         _ => tag_class::enhanced_audio_codec(payload),
     }?;
     let name = codec.as_str();
@@ -60,6 +62,14 @@ mod tests {
         assert_eq!(refused_codec(&h264_only, &hevc).as_deref(), Some("hvc1"));
         assert_eq!(refused_codec(&h264_only, &opus).as_deref(), Some("Opus"));
         assert_eq!(refused_codec(&h264_only, &avc), None);
+        let hevc_only = EnhancedCaps::from_connect(&Amf0::Object(vec![(
+            "fourCcList".into(),
+            Amf0::StrictArray(vec![Amf0::str("hvc1")]),
+        )]));
+        // Legacy H.264 and AAC go to every player.
+        assert_eq!(refused_codec(&hevc_only, &avc), None);
+        let aac = cached(FrameKind::Audio, &[0xaf, 0, 0x12, 0x10]);
+        assert_eq!(refused_codec(&hevc_only, &aac), None);
     }
 
     #[test]
