@@ -415,6 +415,32 @@ def main():
     write(out, "media_record_muxers", "stream", frames)
     write(out, "media_record_muxers", "video-only", video_only[:30000])
 
+    # media_ertmp / media_codecs: E-RTMP headers (FFmpeg 9's shapes: HEVC, AV1, VP9, Opus; ModEx,
+    # multitrack, command, metadata) and the configuration records and frames behind them.
+    av1c = bytes.fromhex("81000c000a0b020000051da7ef805f0008")
+    vpcc = bytes.fromhex("01000000000a820202020000")
+    opus_head = b"OpusHead" + bytes.fromhex("01023801" "80bb0000" "000000")
+    hevc_sps = bytes.fromhex("42010101600000030090000003000003001ea01420616595952930bc05a0200000030020000003014122")
+    hvcc = bytes.fromhex("0101600000009000000000001ef000fcfdf8f800000f01") + b"\x21\x00\x01" + struct.pack(">H", len(hevc_sps)) + hevc_sps
+    for name, seed in [
+        ("hevc-start", b"\x90hvc1" + hvcc),
+        ("hevc-key", b"\x91hvc1\x00\x00\xc8\x00\x00\x00\x02\x26\x01"),
+        ("av1-start", b"\x90av01" + av1c),
+        ("av1-key", b"\x91av01\x12\x00" + av1c[4:] + b"\x32\x02\x10\x00"),
+        ("vp9-modex", b"\x97\x02\x00\x01\x02\x03vp09\x82\x49\x83\x42\x00\x09\xf0\x05\xf0"),
+        ("multitrack", b"\x96\x11av01\x00\x00\x00\x02\x12\x00\x01\x00\x00\x01\x07"),
+        ("many-codecs", b"\x96\x21hvc1\x00\x00\x00\x04\x00\x00\x00\x07"),
+        ("metadata", b"\xd4hvc1\x02\x00\x09colorInfo\x03\x00\x00\x09"),
+        ("opus-start", b"\x90Opus" + opus_head),
+        ("opus-channels", b"\x94Opus\x01\x01\x00\x00\x00\x04"),
+        ("audio-multitrack", b"\x95\x10Opus\x00\x01\xf8"),
+    ]:
+        write(out, "media_ertmp", name, seed)
+    for name, seed in [("hvcc", hvcc), ("hevc-sps", hevc_sps), ("av1c", av1c), ("vpcc", vpcc),
+                       ("opus-head", opus_head), ("av1-tu", b"\x12\x00" + av1c[4:] + b"\x32\x02\x10\x00"),
+                       ("vp9-key", bytes.fromhex("8249834200 09f005f0".replace(" ", "")))]:
+        write(out, "media_codecs", name, seed)
+
     # fast_parse: the example topologies and the diagnostics fixtures, as written.
     root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
     for folder in ("examples/configs", "tests/diagnostics"):

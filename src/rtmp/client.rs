@@ -27,6 +27,8 @@ pub struct ClientConfig {
     pub chunk_size: u32,
     /// host:port to connect to.
     pub address: String,
+    /// E-RTMP `fourCcList` to announce in `connect` (none: a legacy client).
+    pub fourcc_list: Option<Vec<String>>,
 }
 
 impl ClientConfig {
@@ -65,6 +67,7 @@ impl ClientConfig {
             mode,
             chunk_size: 4096,
             address,
+            fourcc_list: None,
         })
     }
 }
@@ -194,6 +197,10 @@ impl ClientSession {
             object.push(("audioCodecs".into(), Amf0::Number(4071.0)));
             object.push(("videoCodecs".into(), Amf0::Number(252.0)));
             object.push(("videoFunction".into(), Amf0::Number(1.0)));
+        }
+        if let Some(list) = &self.config.fourcc_list {
+            let list = list.iter().map(|f| Amf0::str(f)).collect();
+            object.push(("fourCcList".into(), Amf0::StrictArray(list)));
         }
         self.link.writer.command(
             &mut self.link.out,

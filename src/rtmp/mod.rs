@@ -7,6 +7,7 @@
 pub mod amf0;
 pub mod chunk;
 pub mod client;
+pub mod enhanced;
 pub mod fuzzing;
 pub mod handshake;
 pub mod link;

@@ -2,6 +2,7 @@
 //! here; publish/play surfaced as events for the application to accept or refuse.
 
 use super::amf0::Amf0;
+use super::enhanced::EnhancedCaps;
 use super::handshake::ServerHandshake;
 use super::link::{Link, Phase, Received};
 use super::link::{SessionError, WINDOW_ACK_SIZE};
@@ -14,6 +15,8 @@ pub struct ConnectInfo {
     pub app: String,
     pub tc_url: String,
     pub object: Amf0,
+    /// What the client announced of E-RTMP (codecs it plays, extended capabilities).
+    pub enhanced: EnhancedCaps,
 }
 
 /// What happened on the connection, in order.
@@ -228,10 +231,11 @@ impl ServerSession {
                 let info = ConnectInfo {
                     app: field("app"),
                     tc_url: field("tcUrl"),
+                    enhanced: EnhancedCaps::from_connect(&command.object),
                     object: command.object.clone(),
                 };
                 self.connected = true;
-                self.answer_connect(tid);
+                self.answer_connect(tid, info.enhanced.announced);
                 events.push(ServerEvent::Connected(info));
             }
             "createStream" => {
@@ -309,7 +313,17 @@ impl ServerSession {
         }
     }
 
-    fn answer_connect(&mut self, tid: f64) {
+    /// `enhanced`: the client announced E-RTMP, so the answer says what this server forwards (a
+    /// legacy client gets the legacy answer, byte for byte).
+    fn answer_connect(&mut self, tid: f64, enhanced: bool) {
+        let mut properties = vec![
+            ("fmsVer".into(), Amf0::str("FMS/3,5,3,888")),
+            ("capabilities".into(), Amf0::Number(127.0)),
+            ("mode".into(), Amf0::Number(1.0)),
+        ];
+        if enhanced {
+            properties.extend(EnhancedCaps::server_properties());
+        }
         let link = &mut self.link;
         link.writer.window_ack_size(&mut link.out, WINDOW_ACK_SIZE);
         link.writer
@@ -321,11 +335,7 @@ impl ServerSession {
             &[
                 Amf0::str("_result"),
                 Amf0::Number(tid),
-                Amf0::Object(vec![
-                    ("fmsVer".into(), Amf0::str("FMS/3,5,3,888")),
-                    ("capabilities".into(), Amf0::Number(127.0)),
-                    ("mode".into(), Amf0::Number(1.0)),
-                ]),
+                Amf0::Object(properties),
                 Amf0::Object(vec![
                     ("level".into(), Amf0::str("status")),
                     ("code".into(), Amf0::str("NetConnection.Connect.Success")),

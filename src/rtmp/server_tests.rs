@@ -181,3 +181,51 @@ fn garbage_is_an_error_not_a_panic() {
     let mut server = ServerSession::new(4096);
     assert!(server.feed(b"GET / HTTP/1.1\r\n\r\n").is_err());
 }
+
+/// The server's bytes after a client's `connect`, and what it made of the client.
+fn connect_answer(fourcc_list: Option<Vec<String>>) -> (Vec<u8>, ConnectInfo) {
+    let mut config = config(ClientMode::Play);
+    config.fourcc_list = fourcc_list;
+    let mut client = ClientSession::new(config);
+    let mut server = ServerSession::new(4096);
+    let mut answer = Vec::new();
+    let mut info = None;
+    for _ in 0..10 {
+        for event in server.feed(&client.take_output()).unwrap() {
+            if let ServerEvent::Connected(connected) = event {
+                info = Some(connected);
+            }
+        }
+        let out = server.take_output();
+        answer.extend_from_slice(&out);
+        client.feed(&out).unwrap();
+    }
+    (answer, info.expect("connected"))
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+#[test]
+fn connect_answer_states_enhanced_rtmp_only_to_clients_that_announced_it() {
+    let (legacy, info) = connect_answer(None);
+    assert!(!info.enhanced.announced);
+    assert!(!contains(&legacy, b"fourCcList") && !contains(&legacy, b"capsEx"));
+    let (enhanced, info) = connect_answer(Some(vec!["hvc1".into(), "Opus".into()]));
+    assert!(info.enhanced.announced);
+    assert!(info.enhanced.accepts("hvc1") && !info.enhanced.accepts("av01"));
+    for needle in [
+        &b"fourCcList"[..],
+        b"videoFourCcInfoMap",
+        b"audioFourCcInfoMap",
+        b"capsEx",
+        b"av01",
+    ] {
+        assert!(
+            contains(&enhanced, needle),
+            "{}",
+            String::from_utf8_lossy(needle)
+        );
+    }
+}

@@ -3,8 +3,6 @@
 //! `{"code":0,"server":…,"service":…,"pid":…, payload}` and SRS 6's keys, so operators' scripts and
 //! dashboards written for SRS work unchanged.
 
-use crate::media::aac::AudioSpecificConfig;
-use crate::media::avc::AvcConfig;
 use crate::worker::forward::Forwards;
 use crate::worker::hub::{ClientKind, ClientSnapshot, Hub, StreamSnapshot};
 use crate::worker::metrics::{Kbps, Rates};
@@ -193,64 +191,7 @@ fn page<T>(items: Vec<T>, query: &HashMap<String, String>) -> Vec<T> {
     items.into_iter().skip(start).take(count).collect()
 }
 
-/// The `video` object from an FLV video sequence header, `null` when absent or unparsable.
-pub fn video_json(sequence_header: Option<&[u8]>) -> Value {
-    let Some(payload) = sequence_header else {
-        return Value::Null;
-    };
-    match payload.first().map(|b| b & 0x0f) {
-        Some(7) if payload.len() > 5 => {
-            match AvcConfig::parse(&payload[5..]).and_then(|c| c.sps_info()) {
-                Ok(sps) => json!({
-                    "codec": "H264",
-                    "profile": sps.profile_name(),
-                    "level": sps.level_name(),
-                    "width": sps.width,
-                    "height": sps.height,
-                }),
-                Err(_) => {
-                    json!({"codec": "H264", "profile": null, "level": null, "width": null, "height": null})
-                }
-            }
-        }
-        Some(12) => {
-            json!({"codec": "H265", "profile": null, "level": null, "width": null, "height": null})
-        }
-        _ if payload.first().is_some_and(|b| b & 0x80 != 0) => {
-            // Enhanced RTMP: the FourCC names the codec.
-            let fourcc = payload
-                .get(1..5)
-                .map(|f| String::from_utf8_lossy(f).into_owned());
-            let codec = match fourcc.as_deref() {
-                Some("hvc1") => "H265",
-                Some("av01") => "AV1",
-                Some("vp09") => "VP9",
-                _ => "Other",
-            };
-            json!({"codec": codec, "profile": null, "level": null, "width": null, "height": null})
-        }
-        _ => Value::Null,
-    }
-}
-
-/// The `audio` object from an FLV audio sequence header, `null` when absent or unparsable.
-pub fn audio_json(sequence_header: Option<&[u8]>) -> Value {
-    let Some(payload) = sequence_header else {
-        return Value::Null;
-    };
-    if payload.len() < 2 || payload[0] >> 4 != 10 {
-        return Value::Null;
-    }
-    match AudioSpecificConfig::parse(&payload[2..]) {
-        Ok(config) => json!({
-            "codec": "AAC",
-            "sample_rate": config.sample_rate,
-            "channel": config.channels(),
-            "profile": config.profile_name(),
-        }),
-        Err(_) => json!({"codec": "AAC", "sample_rate": null, "channel": null, "profile": null}),
-    }
-}
+pub use super::api_codecs::{audio_json, video_json};
 
 /// One stream in SRS 6's shape; `now_ms` is the current Unix time in ms.
 pub fn stream_json(stream: &StreamSnapshot, kbps: Kbps, now_ms: u64) -> Value {
@@ -275,7 +216,10 @@ pub fn stream_json(stream: &StreamSnapshot, kbps: Kbps, now_ms: u64) -> Value {
         "recv_bytes": stream.recv_bytes,
         "kbps": {"recv_30s": kbps.recv_30s, "send_30s": kbps.send_30s},
         "publish": publish,
-        "video": video_json(stream.video_sequence_header.as_deref()),
+        "video": super::api_codecs::video_json_with(
+            stream.video_sequence_header.as_deref(),
+            stream.metadata.as_deref(),
+        ),
         "audio": audio_json(stream.audio_sequence_header.as_deref()),
     })
 }

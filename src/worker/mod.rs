@@ -2,6 +2,7 @@
 //! HLS and the SRS-compatible API.
 pub mod admission;
 pub mod api;
+pub mod api_codecs;
 pub mod children;
 pub mod context;
 pub mod counters;
@@ -21,6 +22,7 @@ pub mod published;
 pub mod record;
 pub mod refusals;
 pub mod role;
+pub mod rtmp_codecs;
 pub mod rtmp_conn;
 pub mod rtmp_input;
 pub mod settings;

@@ -6,11 +6,13 @@ use super::context::{HookSubject, WorkerContext};
 use super::hooks::HookAction;
 use super::hub::{CachedFrame, ClientGuard, ClientKind, Frame, Player, Publisher, Stream};
 use super::playback::{Playback, PlayerSink};
+use super::rtmp_codecs::{check_media, refused_codec};
 use super::rtmp_input::{self, ConnInput};
 use super::vectored::WriteQueue;
 use crate::net::write_deadline::WRITE_TIMEOUT;
 use crate::proxy_protocol::{self, Decoded};
 use crate::rtmp::chunk::{chunked_body, put_message_header};
+use crate::rtmp::enhanced::EnhancedCaps;
 use crate::rtmp::server::{ServerEvent, ServerSession};
 use crate::stream_name::{StreamName, VhostRule};
 use bytes::{Bytes, BytesMut};
@@ -88,6 +90,8 @@ struct Conn {
     wr: OwnedWriteHalf,
     tc_url: String,
     app: String,
+    /// What the client announced of E-RTMP in `connect` (a player is sent only codecs it takes).
+    enhanced: EnhancedCaps,
 }
 
 impl Conn {
@@ -161,6 +165,7 @@ pub(crate) async fn serve_session(
         wr,
         tc_url: String::new(),
         app: String::new(),
+        enhanced: EnhancedCaps::default(),
     };
     if slot.is_none() {
         let limit = conn.ctx.settings().max_connections;
@@ -178,7 +183,7 @@ pub(crate) async fn serve_session(
     // Set after a publisher's read that drained the socket: wait `merge-read` before the next, so
     // one wakeup reads a window of media rather than each TCP segment (SRS's merged read).
     let mut merge_next_read = false;
-    let result = loop {
+    let result = 'conn: loop {
         let data: &[u8] = if pending.is_empty() {
             let cancel = conn.guard.entry.cancel.clone();
             if std::mem::take(&mut merge_next_read) {
@@ -219,6 +224,10 @@ pub(crate) async fn serve_session(
                 ServerEvent::Connected(info) => {
                     conn.tc_url = info.tc_url;
                     conn.app = info.app;
+                    if info.enhanced.announced {
+                        tracing::debug!(client = %conn.ip, codecs = ?info.enhanced.fourccs, caps_ex = info.enhanced.caps_ex, "client announced E-RTMP");
+                    }
+                    conn.enhanced = info.enhanced;
                 }
                 ServerEvent::Publish { stream_id, name } => {
                     if publisher.is_some() {
@@ -242,7 +251,12 @@ pub(crate) async fn serve_session(
                     timestamp,
                     payload,
                 } => {
-                    if let Some((p, _)) = publisher.as_mut() {
+                    if let Some((p, name)) = publisher.as_mut() {
+                        if let Err(err) = check_media(kind, &payload) {
+                            // This publisher only: its stream ends, every other goes on.
+                            tracing::warn!(stream = %name.key(), client = %conn.ip, %err, "closing a publisher that sent a malformed E-RTMP tag");
+                            break 'conn Err(anyhow::anyhow!("malformed E-RTMP tag: {err}"));
+                        }
                         p.push(Frame {
                             kind: frame_kind(kind),
                             timestamp,
@@ -407,6 +421,13 @@ struct RtmpSink<'a> {
 
 impl PlayerSink for RtmpSink<'_> {
     async fn send_batch(&mut self, frames: &[(Arc<CachedFrame>, u32)]) -> anyhow::Result<u64> {
+        if let Some(codec) = frames
+            .iter()
+            .filter(|(cached, _)| cached.is_header())
+            .find_map(|(cached, _)| refused_codec(&self.conn.enhanced, &cached.frame))
+        {
+            return refuse_codec(self, &codec).await;
+        }
         let queue = &mut self.queue;
         if self.conn.session.has_output() {
             queue.push(self.conn.session.take_output());
@@ -493,6 +514,23 @@ impl PlayerSink for RtmpSink<'_> {
     }
 }
 
+/// The stream's codec is not one the player announced: say so (`NetStream.Play.Failed`) rather than
+/// send what it cannot decode, and end the play.
+async fn refuse_codec(sink: &mut RtmpSink<'_>, codec: &str) -> anyhow::Result<u64> {
+    let announced = sink.conn.enhanced.fourccs.join(",");
+    let reason = format!(
+        "{} is {codec}, which this player did not announce in its E-RTMP fourCcList ({announced})",
+        sink.name
+    );
+    tracing::info!(stream = %sink.stream.key, client = %sink.conn.ip, "play failed: {reason}");
+    sink.conn
+        .session
+        .reject_play(sink.stream_id, "NetStream.Play.Failed", &reason);
+    sink.conn.flush_session().await?;
+    close_after_status(sink.conn, sink.rd).await;
+    Err(anyhow::anyhow!("play failed: {reason}"))
+}
+
 /// `play-wait` passed without a publisher: tell the player (`StreamNotFound` when none came at
 /// all, the held `UnpublishNotify` when one left and did not come back) and close, so players of a
 /// stream that never comes do not hold connection slots for ever.
@@ -517,16 +555,20 @@ async fn end_without_publisher(
         );
     }
     conn.flush_session().await?;
-    // Close after the client has read the status: FIN first, then read what it still sends until
-    // it closes (bounded), since closing with unread input would reset the connection and could
-    // discard the status before the client reads it.
+    close_after_status(conn, rd).await;
+    Ok(())
+}
+
+/// Close after the client has read a status: FIN first, then read what it still sends until it
+/// closes (bounded), since closing with unread input would reset the connection and could discard
+/// the status before the client reads it.
+async fn close_after_status(conn: &mut Conn, rd: &mut OwnedReadHalf) {
     let _ = conn.wr.shutdown().await;
     let mut buf = [0u8; 1024];
     let _ = tokio::time::timeout(Duration::from_secs(2), async {
         while matches!(rd.read(&mut buf).await, Ok(1..)) {}
     })
     .await;
-    Ok(())
 }
 
 /// Handle bytes from a player; false when it is done (closed, deleteStream).

@@ -5,6 +5,7 @@
 pub mod cli;
 pub mod cluster;
 pub mod control;
+pub mod ffmpeg9;
 pub mod fuzz;
 pub mod http;
 pub mod media;

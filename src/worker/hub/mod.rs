@@ -25,6 +25,7 @@ mod registry;
 mod ring;
 
 use crate::compile::plan::StreamSettings;
+use crate::media::tag_class::{self, AudioClass, VideoClass};
 /// Sinks get the stream's name as the publisher gave it (its query included).
 pub use crate::stream_name::StreamName;
 use bytes::Bytes;
@@ -51,24 +52,37 @@ pub struct Frame {
 }
 
 impl Frame {
-    /// A video frame that starts a GOP (key frame, not a sequence header).
+    /// A video frame a decoder can start on (H.264/HEVC/AV1/VP9 key frame, not a sequence header).
     pub fn is_keyframe(&self) -> bool {
-        self.kind == FrameKind::Video
-            && self.payload.first().is_some_and(|b| (b >> 4) & 0x07 == 1)
-            && !self.is_sequence_header()
+        self.kind == FrameKind::Video && tag_class::video(&self.payload) == VideoClass::Key
     }
 
-    /// AVC/HEVC decoder configuration or AAC AudioSpecificConfig (also Enhanced RTMP SequenceStart).
+    /// Decoder configuration: AVC/HEVC sequence header, AAC AudioSpecificConfig, E-RTMP
+    /// SequenceStart of any codec.
     pub fn is_sequence_header(&self) -> bool {
-        let p = &self.payload;
         match self.kind {
-            FrameKind::Video => match p.first() {
-                Some(b) if b & 0x80 != 0 => b & 0x0f == 0,
-                Some(b) => matches!(b & 0x0f, 7 | 12) && p.get(1) == Some(&0),
-                None => false,
-            },
-            FrameKind::Audio => p.first().is_some_and(|b| b >> 4 == 10) && p.get(1) == Some(&0),
+            FrameKind::Video => tag_class::video(&self.payload) == VideoClass::Config,
+            FrameKind::Audio => tag_class::audio(&self.payload) == AudioClass::Config,
             FrameKind::Script => false,
+        }
+    }
+
+    /// What the GOP cache makes of this frame, from one look at it: whether a decoder can start on
+    /// it, and which header slot it fills (kept beyond the ring for new players).
+    pub(crate) fn gop_role(&self) -> (bool, Option<HeaderSlot>) {
+        match self.kind {
+            FrameKind::Video => match tag_class::video(&self.payload) {
+                VideoClass::Key => (true, None),
+                VideoClass::Config => (false, Some(HeaderSlot::Video)),
+                VideoClass::ConfigExtra => (false, Some(HeaderSlot::VideoExtra)),
+                VideoClass::Other => (false, None),
+            },
+            FrameKind::Audio => match tag_class::audio(&self.payload) {
+                AudioClass::Config => (false, Some(HeaderSlot::Audio)),
+                AudioClass::ConfigExtra => (false, Some(HeaderSlot::AudioExtra)),
+                AudioClass::Other => (false, None),
+            },
+            FrameKind::Script => (false, None),
         }
     }
 
@@ -76,6 +90,19 @@ impl Frame {
         self.kind == FrameKind::Script
             && crate::rtmp::message::data_name(&self.payload).as_deref() == Some("onMetaData")
     }
+}
+
+/// The codec facts a new player needs before media, kept per stream (newest of each).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum HeaderSlot {
+    /// The video sequence header (E-RTMP SequenceStart).
+    Video,
+    /// E-RTMP video Metadata (`colorInfo`), which applies to the frames after it.
+    VideoExtra,
+    /// The audio sequence header (E-RTMP SequenceStart).
+    Audio,
+    /// E-RTMP MultichannelConfig.
+    AudioExtra,
 }
 
 /// Creates a sink at each publish; `None` when it has nothing to do for this stream.
@@ -218,6 +245,8 @@ impl Hub {
             state.metadata = None;
             state.video_sh = None;
             state.audio_sh = None;
+            state.video_extra = None;
+            state.audio_extra = None;
             state.ring.clear();
             state.gop_start = None;
             state.has_video = false;

@@ -163,9 +163,11 @@ impl Player {
                 // No cache to start from: wait for the next place a decoder can start.
                 let has_video = state.has_video;
                 let from = index_of(self.next_seq).unwrap_or(0);
-                let found = state.ring.iter().skip(from).find(|f| {
-                    f.frame.is_keyframe() || (!has_video && f.frame.kind == FrameKind::Audio)
-                });
+                let found = state
+                    .ring
+                    .iter()
+                    .skip(from)
+                    .find(|f| f.keyframe || (!has_video && f.frame.kind == FrameKind::Audio));
                 match found {
                     Some(f) => f.seq,
                     None => {
@@ -191,7 +193,13 @@ impl Player {
             }
             self.metadata_seq = Some(m.seq);
         }
-        for f in [&state.video_sh, &state.audio_sh].into_iter().flatten() {
+        let headers = [
+            &state.video_sh,
+            &state.video_extra,
+            &state.audio_sh,
+            &state.audio_extra,
+        ];
+        for f in headers.into_iter().flatten() {
             if f.seq < start_seq {
                 frames.push((f.clone(), self.stamp(f)));
             }
@@ -253,7 +261,7 @@ impl Player {
         frames.reserve(state.ring.len().saturating_sub(first).min(max_frames));
         for f in state.ring.iter().skip(first).take(max_frames) {
             if self.await_keyframe {
-                if !(f.frame.is_keyframe() || audio_only && f.frame.kind == FrameKind::Audio) {
+                if !(f.keyframe || audio_only && f.frame.kind == FrameKind::Audio) {
                     self.next_seq = f.seq + 1;
                     continue;
                 }
@@ -273,7 +281,7 @@ impl Player {
     fn stamp(&mut self, f: &CachedFrame) -> u32 {
         if f.metadata {
             0
-        } else if f.frame.is_sequence_header() {
+        } else if f.header {
             self.last_out.max(self.offset)
         } else {
             self.rebase(f.frame.timestamp)

@@ -19,6 +19,9 @@ pub(super) struct StreamState {
     pub(super) metadata: Option<Arc<CachedFrame>>,
     pub(super) video_sh: Option<Arc<CachedFrame>>,
     pub(super) audio_sh: Option<Arc<CachedFrame>>,
+    /// E-RTMP video Metadata and audio MultichannelConfig: sent after their sequence headers.
+    pub(super) video_extra: Option<Arc<CachedFrame>>,
+    pub(super) audio_extra: Option<Arc<CachedFrame>>,
     pub(super) ring: VecDeque<Arc<CachedFrame>>,
     pub(super) next_seq: u64,
     pub(super) next_offset: u64,

@@ -2,7 +2,7 @@
 //! GOP cache, and the trim that keeps the last GOP plus the player queue.
 
 use super::registry::StreamState;
-use super::{Frame, FrameKind};
+use super::{Frame, FrameKind, HeaderSlot};
 use bytes::Bytes;
 use std::sync::{Arc, OnceLock};
 
@@ -19,8 +19,8 @@ pub(super) fn append(
     gop_cache: bool,
 ) -> bool {
     let size = frame.payload.len() as u64;
-    let keyframe = frame.is_keyframe();
-    let sequence_header = frame.is_sequence_header();
+    // Classified once here (parsing E-RTMP headers and codec data), never per player.
+    let (keyframe, header) = frame.gop_role();
     let metadata = frame.is_metadata();
     if frame.kind == FrameKind::Video {
         state.has_video = true;
@@ -42,15 +42,20 @@ pub(super) fn append(
         seq,
         offset: state.next_offset,
         metadata,
+        keyframe,
+        header: header.is_some(),
         chunked: OnceLock::new(),
     });
     state.next_seq += 1;
     state.next_offset += size;
-    if sequence_header {
-        match cached.frame.kind {
-            FrameKind::Video => state.video_sh = Some(cached.clone()),
-            _ => state.audio_sh = Some(cached.clone()),
-        }
+    if let Some(slot) = header {
+        let kept = match slot {
+            HeaderSlot::Video => &mut state.video_sh,
+            HeaderSlot::VideoExtra => &mut state.video_extra,
+            HeaderSlot::Audio => &mut state.audio_sh,
+            HeaderSlot::AudioExtra => &mut state.audio_extra,
+        };
+        *kept = Some(cached.clone());
     } else if metadata {
         state.metadata = Some(cached.clone());
     }
@@ -76,11 +81,21 @@ pub struct CachedFrame {
     pub(super) offset: u64,
     /// `onMetaData` (decided once, not per player).
     pub(super) metadata: bool,
+    /// A video frame a decoder can start on (decided once: E-RTMP codecs need their data parsed).
+    pub(super) keyframe: bool,
+    /// A codec header (sequence header, E-RTMP metadata or channel config) the stream keeps.
+    pub(super) header: bool,
     /// The frame split into chunks at the worker's chunk size, shared by every RTMP player.
     chunked: OnceLock<Bytes>,
 }
 
 impl CachedFrame {
+    /// A codec header the stream keeps for new players (sequence header, E-RTMP video metadata or
+    /// audio channel config), decided once when the frame came.
+    pub fn is_header(&self) -> bool {
+        self.header
+    }
+
     /// The chunked body for `chunk_size` (computed once; every player of a worker uses one size).
     pub fn chunked(&self, chunk_size: usize) -> &Bytes {
         self.chunked.get_or_init(|| {

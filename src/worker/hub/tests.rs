@@ -273,3 +273,52 @@ fn sinks_see_every_frame() {
     drop(publisher);
     assert_eq!(count.load(Ordering::Relaxed), 1500);
 }
+
+fn frame(kind: FrameKind, ts: u32, payload: &[u8]) -> Frame {
+    Frame {
+        kind,
+        timestamp: ts,
+        payload: Bytes::copy_from_slice(payload),
+    }
+}
+
+#[test]
+fn enhanced_rtmp_hevc_late_joiner_starts_on_an_irap_with_every_header() {
+    let hub = Hub::new(settings());
+    let mut publisher = hub.publish(&name("h"), "", 1).unwrap();
+    publisher.push(frame(FrameKind::Video, 0, b"\x90hvc1\x01config"));
+    publisher.push(frame(FrameKind::Video, 0, b"\xd4hvc1\x02colorInfo"));
+    publisher.push(frame(FrameKind::Audio, 0, b"\x90OpusOpusHead"));
+    publisher.push(frame(
+        FrameKind::Audio,
+        0,
+        b"\x94Opus\x01\x01\x00\x00\x00\x04",
+    ));
+    // IDR (NAL 19), then TRAIL (1) frames; one flagged key whose data is a TRAIL picture, which a
+    // decoder cannot start on; then a CRA (21) flagged inter that it can.
+    let nal = |t: u8| [0, 0, 0, 2, t << 1, 1];
+    let hevc = |flag: u8, t: u8| {
+        let mut p = vec![0x80 | flag << 4 | 1, b'h', b'v', b'c', b'1', 0, 0, 0];
+        p.extend_from_slice(&nal(t));
+        p
+    };
+    publisher.push(frame(FrameKind::Video, 40, &hevc(1, 19)));
+    publisher.push(frame(FrameKind::Video, 80, &hevc(2, 1)));
+    publisher.push(frame(FrameKind::Video, 120, &hevc(1, 1)));
+    publisher.push(frame(FrameKind::Video, 160, &hevc(2, 21)));
+    publisher.push(frame(FrameKind::Audio, 170, b"\x91Opus\xf8"));
+    publisher.push(frame(FrameKind::Video, 200, &hevc(2, 1)));
+    let mut player = hub.play(&name("h"));
+    assert!(matches!(player.poll(100), PlayerEvent::Published));
+    let got = frames(player.poll(100));
+    let payloads: Vec<&[u8]> = got.iter().map(|(f, _)| &f.frame.payload[..]).collect();
+    assert_eq!(payloads[0], b"\x90hvc1\x01config");
+    assert_eq!(payloads[1], b"\xd4hvc1\x02colorInfo");
+    assert_eq!(payloads[2], b"\x90OpusOpusHead");
+    assert_eq!(payloads[3], b"\x94Opus\x01\x01\x00\x00\x00\x04");
+    // The GOP starts at the CRA (ts 160), rebased to 0.
+    assert_eq!(payloads[4], &hevc(2, 21)[..]);
+    assert_eq!(got[4].1, 0);
+    assert_eq!(got.len(), 7);
+    assert!(got[0].0.frame.is_sequence_header() && got[4].0.frame.is_keyframe());
+}

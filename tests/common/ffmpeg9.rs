@@ -1,0 +1,210 @@
+//! FFmpeg 9 (the PyPI `imageio-ffmpeg` wheel's static build, with libx265, SVT-AV1, libvpx, libopus
+//! and E-RTMP): found once, used to make E-RTMP test media, publish it and read streams back. It
+//! ships no ffprobe, so codecs are read from `ffmpeg -i`'s stream lines.
+
+use super::process::{run_tool, ChildGuard};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+/// `ORYX_FFMPEG9`, else the binary `scripts/test` installs under `target/tools/imageio-ffmpeg`.
+pub fn find() -> Option<PathBuf> {
+    if let Some(path) = std::env::var_os("ORYX_FFMPEG9") {
+        return Some(PathBuf::from(path)).filter(|p| p.is_file());
+    }
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("target/tools/imageio-ffmpeg/imageio_ffmpeg/binaries");
+    let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
+        .ok()?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("ffmpeg-linux-x86_64-v9"))
+        })
+        .collect();
+    found.sort();
+    found.pop()
+}
+
+/// The binary, or `None` after printing why the test is skipped.
+pub fn require() -> Option<PathBuf> {
+    let found = find();
+    if found.is_none() {
+        println!(
+            "skipped: no FFmpeg 9 (set ORYX_FFMPEG9 or run scripts/test, which installs imageio-ffmpeg)"
+        );
+    }
+    found
+}
+
+/// Video and audio encoders for a clip.
+#[derive(Debug, Clone, Copy)]
+pub enum Clip {
+    HevcAac,
+    Av1Opus,
+    Vp9Opus,
+}
+
+impl Clip {
+    fn codec_args(self) -> &'static [&'static str] {
+        match self {
+            Clip::HevcAac => &[
+                "-c:v",
+                "libx265",
+                "-preset",
+                "ultrafast",
+                "-x265-params",
+                "log-level=error",
+                "-c:a",
+                "aac",
+            ],
+            Clip::Av1Opus => &[
+                "-c:v",
+                "libsvtav1",
+                "-preset",
+                "12",
+                "-svtav1-params",
+                "lp=1",
+                "-c:a",
+                "libopus",
+            ],
+            Clip::Vp9Opus => &[
+                "-c:v",
+                "libvpx-vp9",
+                "-deadline",
+                "realtime",
+                "-cpu-used",
+                "8",
+                "-c:a",
+                "libopus",
+            ],
+        }
+    }
+}
+
+/// A `seconds`-long 160x96, 10 fps clip (a key frame every second) with a tone, as FLV (E-RTMP
+/// tags for every codec but AAC) at `out`.
+pub fn make_clip(ffmpeg: &Path, clip: Clip, seconds: u32, out: &Path) {
+    let seconds = seconds.to_string();
+    let mut args = vec![
+        "-hide_banner",
+        "-loglevel",
+        "error",
+        "-y",
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc=size=160x96:rate=10",
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=frequency=440:sample_rate=48000",
+        "-t",
+        &seconds,
+        "-pix_fmt",
+        "yuv420p",
+        "-g",
+        "10",
+    ];
+    args.extend_from_slice(clip.codec_args());
+    args.extend_from_slice(&["-f", "flv"]);
+    let out_text = out.to_string_lossy().into_owned();
+    args.push(&out_text);
+    let (ok, _, err) = run_tool(&ffmpeg.to_string_lossy(), &args, Duration::from_secs(120));
+    assert!(ok, "FFmpeg 9 could not make the {clip:?} clip: {err}");
+}
+
+/// FFmpeg 9 publishing `media` to `url` in a loop, in real time, streams copied.
+pub fn publish(ffmpeg: &Path, media: &Path, url: &str) -> ChildGuard {
+    publish_announcing(ffmpeg, media, url, None)
+}
+
+/// [`publish`], announcing `codecs` (`hvc1,mp4a`) as its E-RTMP `fourCcList` in `connect`.
+pub fn publish_announcing(
+    ffmpeg: &Path,
+    media: &Path,
+    url: &str,
+    codecs: Option<&str>,
+) -> ChildGuard {
+    let mut command = Command::new(ffmpeg);
+    command
+        .args(["-hide_banner", "-loglevel", "error", "-re"])
+        .args(["-stream_loop", "-1", "-i"])
+        .arg(media)
+        .args(["-c", "copy", "-f", "flv"]);
+    if let Some(codecs) = codecs {
+        command.args(["-rtmp_enhanced_codecs", codecs]);
+    }
+    let child = command
+        .arg(url)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("FFmpeg 9 publisher starts");
+    ChildGuard(child)
+}
+
+/// What FFmpeg 9 made of a stream it read and decoded for `seconds`.
+#[derive(Debug)]
+pub struct Read {
+    pub ok: bool,
+    /// `video: hevc`, `audio: opus`… from its stream lines.
+    pub codecs: Vec<String>,
+    /// Lines that report decoding trouble.
+    pub errors: Vec<String>,
+    pub log: String,
+}
+
+/// `ffmpeg -i URL -t SECONDS -f null -`: the codecs of the input and any decoding error.
+pub fn read(ffmpeg: &Path, url: &str, seconds: u32) -> Read {
+    let seconds = seconds.to_string();
+    let (ok, _, log) = run_tool(
+        &ffmpeg.to_string_lossy(),
+        &[
+            "-hide_banner",
+            "-nostats",
+            "-rw_timeout",
+            "10000000",
+            "-i",
+            url,
+            "-t",
+            &seconds,
+            "-f",
+            "null",
+            "-",
+        ],
+        Duration::from_secs(40),
+    );
+    Read {
+        ok,
+        codecs: stream_codecs(&log),
+        errors: log
+            .lines()
+            .filter(|l| {
+                let l = l.to_ascii_lowercase();
+                l.contains("error") || l.contains("invalid") || l.contains("missing")
+            })
+            .map(str::to_string)
+            .collect(),
+        log,
+    }
+}
+
+/// `Stream #0:1: Audio: opus, 48000 Hz…` → `audio: opus`, for the input's streams only.
+pub fn stream_codecs(log: &str) -> Vec<String> {
+    let input = log.split("Output #0").next().unwrap_or(log);
+    let mut codecs: Vec<String> = input
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("Stream #"))
+        .filter_map(|l| {
+            let (_, rest) = l.split_once(": ")?;
+            let (kind, rest) = rest.split_once(": ")?;
+            let codec = rest.split([',', ' ']).next()?;
+            Some(format!("{}: {codec}", kind.to_ascii_lowercase()))
+        })
+        .collect();
+    codecs.sort();
+    codecs
+}
