@@ -53,6 +53,14 @@ fn hook_runtime(url: &str, _dir: &Path) -> Result<(), String> {
     }
 }
 
+/// A stream rule's `hooks { on-record }`: told after each recorded file with the same hook client
+/// (`Hooks::tell` posts through the one `ask` that `call` uses).
+fn on_record_kdl(url: &str) -> String {
+    format!(
+        "oryx 1\nworker \"w\"\nstream \"rec/*\" {{\n    record path=\"./r/{{stream}}.flv\"\n    hooks {{ on-record \"{url}\"; }}\n}}\n"
+    )
+}
+
 fn proxy_kdl(url: &str) -> String {
     format!(
         "oryx 1\nworker \"w\"\nstatic \"s\" {{\n    root \".\"\n    listen \"127.0.0.1:1\"\n    proxy \"/p/\" to=\"{url}\"\n}}\n"
@@ -119,6 +127,11 @@ fn settings() -> Vec<Setting> {
         hook!("on-unpublish", hooks_in_worker),
         hook!("on-play", hooks_in_worker),
         hook!("on-stop", hooks_in_worker),
+        Setting {
+            name: "stream hooks on-record",
+            kdl: on_record_kdl,
+            runtime: hook_runtime,
+        },
         Setting {
             name: "static proxy to",
             kdl: proxy_kdl,
