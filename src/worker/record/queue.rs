@@ -42,9 +42,14 @@ impl Queue {
             return false;
         }
         inner.bytes += size;
+        let was_empty = inner.items.is_empty();
         inner.items.push_back(Msg::Frame(frame.clone()));
         drop(inner);
-        self.ready.notify_one();
+        // The writer waits only on an empty queue: waking it per frame would cost a futex call on
+        // the publisher's path for every frame of a burst.
+        if was_empty {
+            self.ready.notify_one();
+        }
         true
     }
 
@@ -64,9 +69,12 @@ impl Queue {
             return false;
         }
         inner.bytes += size;
+        let was_empty = inner.items.is_empty();
         inner.items.extend(frames.into_iter().map(Msg::Frame));
         drop(inner);
-        self.ready.notify_one();
+        if was_empty {
+            self.ready.notify_one();
+        }
         true
     }
 
