@@ -11,8 +11,6 @@ use common::process::run_tool;
 use common::wait::expect_within;
 use common::{publish, settings, start_worker};
 use oryx::compile::plan::StreamSettings;
-use std::io::Write;
-use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -44,36 +42,21 @@ fn query_value<'a>(uri: &'a str, key: &str) -> Option<&'a str> {
 }
 
 /// A hook endpoint that allows bodies whose param holds `token=good` and records every body.
-fn hook_server() -> (String, Arc<Mutex<Vec<serde_json::Value>>>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}/hook", listener.local_addr().unwrap());
-    let bodies = Arc::new(Mutex::new(Vec::new()));
-    let seen = bodies.clone();
-    std::thread::spawn(move || {
-        for conn in listener.incoming() {
-            let Ok(mut conn) = conn else { continue };
-            conn.set_read_timeout(Some(Duration::from_secs(2))).ok();
-            let text = common::http::read_request(&mut conn);
-            let body = text.split_once("\r\n\r\n").map_or("", |(_, b)| b);
-            let body: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
-            let allowed = body["param"]
-                .as_str()
-                .is_some_and(|p| p.contains("token=good"));
-            seen.lock().unwrap().push(body);
-            let answer = if allowed { "0" } else { "1" };
-            let _ = write!(
-                conn,
-                "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nConnection: close\r\n\r\n{answer}"
-            );
-        }
-    });
-    (url, bodies)
+fn hook_server() -> (String, Arc<Mutex<Vec<String>>>) {
+    common::hook_server::start("hook", |body| {
+        let body: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
+        body["param"]
+            .as_str()
+            .is_some_and(|p| p.contains("token=good"))
+    })
 }
 
-fn on_play_bodies(bodies: &Mutex<Vec<serde_json::Value>>) -> Vec<serde_json::Value> {
-    let bodies = bodies.lock().unwrap();
-    let plays = bodies.iter().filter(|b| b["action"] == "on_play");
-    plays.cloned().collect()
+fn on_play_bodies(bodies: &Mutex<Vec<String>>) -> Vec<serde_json::Value> {
+    let bodies = common::hook_server::json_bodies(bodies);
+    bodies
+        .into_iter()
+        .filter(|b| b["action"] == "on_play")
+        .collect()
 }
 
 fn status(answer: Option<HttpAnswer>) -> u16 {

@@ -188,24 +188,7 @@ fn a_stalled_flv_player_through_the_http_lb_is_dropped() {
 
 /// A hook endpoint recording each body; allows everything.
 fn hook_server() -> (String, Arc<Mutex<Vec<String>>>) {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}/hook", listener.local_addr().unwrap());
-    let bodies = Arc::new(Mutex::new(Vec::new()));
-    let seen = bodies.clone();
-    std::thread::spawn(move || {
-        for conn in listener.incoming() {
-            let Ok(mut conn) = conn else { continue };
-            conn.set_read_timeout(Some(Duration::from_secs(2))).ok();
-            let text = common::http::read_request(&mut conn);
-            let body = text.split("\r\n\r\n").nth(1).unwrap_or("").to_string();
-            seen.lock().unwrap().push(body);
-            let _ = write!(
-                conn,
-                "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nConnection: close\r\n\r\n0"
-            );
-        }
-    });
-    (url, bodies)
+    common::hook_server::start("hook", |_| true)
 }
 
 #[test]

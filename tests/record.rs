@@ -10,8 +10,6 @@ use common::wait::expect_within;
 use common::{make_media, probe_codecs, publish, settings, start_worker, Worker};
 use oryx::compile::plan::{RecordFormat, RecordRule, StreamRule, StreamSettings};
 use serde_json::Value;
-use std::io::Write;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -38,28 +36,9 @@ fn with_rules(rules: Vec<StreamRule>) -> StreamSettings {
     settings
 }
 
-/// A hook server that answers `0` and keeps every JSON body.
-fn hook_server() -> (String, Arc<Mutex<Vec<Value>>>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}/recorded", listener.local_addr().unwrap());
-    let bodies = Arc::new(Mutex::new(Vec::new()));
-    let seen = bodies.clone();
-    std::thread::spawn(move || {
-        for conn in listener.incoming() {
-            let Ok(mut conn) = conn else { continue };
-            conn.set_read_timeout(Some(Duration::from_secs(2))).ok();
-            let text = common::http::read_request(&mut conn);
-            let body = text.split_once("\r\n\r\n").map_or("", |(_, b)| b);
-            seen.lock()
-                .unwrap()
-                .push(serde_json::from_str(body).unwrap_or_default());
-            let _ = write!(
-                conn,
-                "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nConnection: close\r\n\r\n0"
-            );
-        }
-    });
-    (url, bodies)
+/// A hook server that answers `0` and keeps every body.
+fn hook_server() -> (String, Arc<Mutex<Vec<String>>>) {
+    common::hook_server::start("recorded", |_| true)
 }
 
 /// The `record` object of the stream `app/name` in the worker's `/api/v1/streams`.
@@ -159,7 +138,7 @@ fn mp4_files_segment_probe_and_are_each_reported_once() {
     // Every file is reported once it is closed (the last at unpublish).
     let reported = expect_within(Duration::from_secs(15), "on_record for every file", || {
         let recorded = files(&dir, "mp4");
-        let bodies = bodies.lock().unwrap().clone();
+        let bodies = common::hook_server::json_bodies(&bodies);
         (!recorded.is_empty() && bodies.len() == recorded.len()).then_some((recorded, bodies))
     });
     let (recorded, bodies) = reported;

@@ -16,37 +16,13 @@ use common::wait::{expect_within, wait_until};
 use common::{make_media, publish, settings, start_worker, Worker};
 use oryx::compile::plan::{Rendition, StreamRule, StreamSettings, TranscodeRule};
 use serde_json::Value;
-use std::io::Write;
-use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// An `on-play` hook that allows players whose query holds `token=good`; returns its URL and the
 /// bodies it was sent.
 fn token_hook() -> (String, Arc<Mutex<Vec<String>>>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}/hook", listener.local_addr().unwrap());
-    let bodies = Arc::new(Mutex::new(Vec::new()));
-    let seen = bodies.clone();
-    std::thread::spawn(move || {
-        for conn in listener.incoming() {
-            let Ok(mut conn) = conn else { continue };
-            conn.set_read_timeout(Some(Duration::from_secs(2))).ok();
-            let text = common::http::read_request(&mut conn);
-            let body = text
-                .split_once("\r\n\r\n")
-                .map_or("", |(_, b)| b)
-                .to_string();
-            let allowed = body.contains("token=good");
-            seen.lock().unwrap().push(body);
-            let answer = if allowed { "0" } else { "1" };
-            let _ = write!(
-                conn,
-                "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nConnection: close\r\n\r\n{answer}"
-            );
-        }
-    });
-    (url, bodies)
+    common::hook_server::start("hook", |body| body.contains("token=good"))
 }
 
 /// `uri` without its `hls_ctx` pair; the session's token.

@@ -8,7 +8,7 @@ use common::*;
 use oryx::rtmp::client::{ClientConfig, ClientEvent, ClientMode};
 use oryx::rtmp::message::MediaKind;
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -204,29 +204,7 @@ fn connections_past_the_limit_are_refused_cleanly() {
 
 /// A hook endpoint: records each body; refuses streams named `denied`.
 fn hook_server() -> (String, Arc<Mutex<Vec<String>>>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}/hook", listener.local_addr().unwrap());
-    let bodies = Arc::new(Mutex::new(Vec::new()));
-    let seen = bodies.clone();
-    std::thread::spawn(move || {
-        for conn in listener.incoming() {
-            let Ok(mut conn) = conn else { continue };
-            conn.set_read_timeout(Some(Duration::from_secs(2))).ok();
-            let text = common::http::read_request(&mut conn);
-            let body = text.split("\r\n\r\n").nth(1).unwrap_or("").to_string();
-            let answer = if body.contains("\"denied\"") {
-                "1"
-            } else {
-                "0"
-            };
-            seen.lock().unwrap().push(body);
-            let _ = write!(
-                conn,
-                "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nConnection: close\r\n\r\n{answer}"
-            );
-        }
-    });
-    (url, bodies)
+    common::hook_server::start("hook", |body| !body.contains("\"denied\""))
 }
 
 #[test]

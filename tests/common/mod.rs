@@ -7,6 +7,7 @@ pub mod cluster;
 pub mod control;
 pub mod ffmpeg9;
 pub mod fuzz;
+pub mod hook_server;
 pub mod http;
 pub mod media;
 pub mod net;
