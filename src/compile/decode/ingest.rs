@@ -79,12 +79,7 @@ pub(super) fn decode_ingest(node: &KdlNode, ctx: &mut Ctx) -> Option<IngestDecl>
     }
     let name = fields.string("name", ctx);
     if let Some(name) = &name {
-        let simple = !name.value.is_empty()
-            && name
-                .value
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.');
-        if !simple {
+        if name.value.is_empty() || !super::rule::simple_name(&name.value) {
             ctx.error_at(
                 DiagnosticKind::BadValue {
                     setting: "name".into(),

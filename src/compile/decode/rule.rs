@@ -290,11 +290,7 @@ fn decode_rendition(node: &KdlNode, ctx: &mut Ctx) -> (Option<Spanned<String>>, 
     let fields = gather(node, &schema::RENDITION, ctx);
     let name = name_argument(&fields, node, "rendition", ctx);
     if let Some(name) = &name {
-        let simple = name
-            .value
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.');
-        if !simple {
+        if !simple_name(&name.value) {
             ctx.error_at(
                 DiagnosticKind::BadValue {
                     setting: "rendition".into(),
@@ -380,4 +376,11 @@ fn decode_hooks(node: &KdlNode, ctx: &mut Ctx) -> Vec<Spanned<String>> {
         .iter()
         .filter_map(|v| v.url("on-record", ctx))
         .collect()
+}
+
+/// Letters, digits, `-`, `_` and `.` only: a name that becomes part of a stream or role name.
+pub(super) fn simple_name(value: &str) -> bool {
+    value
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
 }
