@@ -131,7 +131,7 @@ impl SinkFactory for ForwardSinkFactory {
                 }
             };
             let shared = Arc::new(Forward::new(
-                target.masked.clone(),
+                target::mask_key(&target.masked, &key.stream),
                 settings.player_queue_bytes as usize,
             ));
             let push = push::Push {

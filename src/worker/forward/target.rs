@@ -60,6 +60,30 @@ impl Target {
     }
 }
 
+/// `masked` with its last path segment written as `***` unless it is `own`, the local stream's
+/// name. That segment is the stream name on the target, which on YouTube, Twitch or Facebook is the
+/// account's stream key, and the API may be readable by anyone; a forward to
+/// `rtmp://backup/live/{stream}` names no secret and stays readable.
+pub fn mask_key(masked: &str, own: &str) -> String {
+    let (head, query) = match masked.split_once('?') {
+        Some((head, query)) => (head, Some(query)),
+        None => (masked, None),
+    };
+    let path_from = head.find("://").map_or(0, |i| i + 3);
+    let Some(slash) = head[path_from..].rfind('/').map(|i| path_from + i) else {
+        return masked.to_string();
+    };
+    let last = &head[slash + 1..];
+    if last.is_empty() || last == own {
+        return masked.to_string();
+    }
+    let base = &head[..=slash];
+    match query {
+        Some(query) => format!("{base}***?{query}"),
+        None => format!("{base}***"),
+    }
+}
+
 /// `host` without its port and brackets, and whether a port was given (`[::1]:1935`, `h:1935`, `h`).
 fn split_host(host: &str) -> (&str, bool) {
     if let Some(inner) = host.strip_prefix('[') {
@@ -112,5 +136,26 @@ mod tests {
         assert!(err.contains("HOST/APP/STREAM"), "{err}");
         assert!(!err.contains("s3cret"), "{err}");
         assert!(Target::parse("rtmps://").is_err());
+    }
+
+    #[test]
+    fn a_stream_key_in_the_path_is_masked_unless_it_is_the_streams_own_name() {
+        assert_eq!(
+            mask_key("rtmp://a.rtmp.youtube.com/live2/abcd-efgh-ijkl", "cam"),
+            "rtmp://a.rtmp.youtube.com/live2/***"
+        );
+        assert_eq!(
+            mask_key(
+                "rtmps://live-api-s.facebook.com:443/rtmp/FB-1-0?s_bl=***",
+                "cam"
+            ),
+            "rtmps://live-api-s.facebook.com:443/rtmp/***?s_bl=***"
+        );
+        assert_eq!(
+            mask_key("rtmp://backup/live/cam?key=***", "cam"),
+            "rtmp://backup/live/cam?key=***"
+        );
+        assert_eq!(mask_key("rtmp://host", "cam"), "rtmp://host");
+        assert_eq!(mask_key("rtmp://host/", "cam"), "rtmp://host/");
     }
 }
