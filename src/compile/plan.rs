@@ -30,6 +30,9 @@ pub struct Plan {
     /// `ingest` roles: each pulls a source and publishes it through the topology, in file order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ingests: Vec<IngestPlan>,
+    /// The srt-lb: routes SRT callers by stream id to the workers' SRT listeners.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub srt_lb: Option<LbPlan>,
 }
 
 /// An inclusive range of TCP ports.
@@ -81,6 +84,38 @@ pub struct WorkerPlan {
     /// and only from loopback.
     pub proxy_protocol: bool,
     pub stream: StreamSettings,
+    /// SRT listener (publish and play MPEG-TS over SRT): `worker { srt … }`, or given to every
+    /// embedded worker an srt-lb fronts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub srt: Option<SrtListenPlan>,
+    /// WebRTC (WHIP/WHEP): the one UDP port every session of this worker is multiplexed on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webrtc: Option<WebRtcPlan>,
+}
+
+/// An SRT listener. Only the passphrase's environment variable name is kept: the plan is written to
+/// disk and printed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SrtListenPlan {
+    /// UDP address.
+    pub listen: SocketAddr,
+    /// Receiver latency budget (ms); SRT's default is 120.
+    pub latency_ms: u32,
+    /// Environment variable holding the passphrase (10–79 characters); `None`: unencrypted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub passphrase_env: Option<String>,
+    /// AES key length in bytes (16, 24 or 32) when a passphrase is set.
+    pub pbkeylen: u8,
+}
+
+/// A worker's WebRTC transport.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WebRtcPlan {
+    /// The UDP socket all sessions share (demultiplexed by ICE ufrag).
+    pub udp: SocketAddr,
+    /// Addresses announced as ICE host candidates (NAT, Docker); empty: the worker's own.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub candidates: Vec<String>,
 }
 
 /// Stream settings: `defaults` merged with the worker's own.
@@ -302,6 +337,9 @@ pub struct LbPlan {
     /// api-lb only: the origins CORS allows; `None` allows any (`*`), like SRS.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cors_origins: Option<Vec<String>>,
+    /// rtmp-lb only: the RTMPS listener (TLS terminated in the LB).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsPlan>,
 }
 
 /// How API callers prove who they are. Only environment variable names are kept: the plan is written

@@ -297,6 +297,8 @@ mod tests {
 
     fn worker(name: &str, port: u16) -> WorkerPlan {
         WorkerPlan {
+            srt: None,
+            webrtc: None,
             name: name.into(),
             group: "live".into(),
             kind: WorkerKind::Embedded,

@@ -168,6 +168,8 @@ mod tests {
 
     fn entry() -> WorkerPlan {
         WorkerPlan {
+            srt: None,
+            webrtc: None,
             name: "w".into(),
             group: "w".into(),
             kind: crate::compile::plan::WorkerKind::Embedded,

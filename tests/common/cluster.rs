@@ -50,6 +50,8 @@ pub fn stream_settings() -> StreamSettings {
 
 pub fn worker(name: &str, kind: WorkerKind, binary: Option<&str>) -> WorkerPlan {
     WorkerPlan {
+        srt: None,
+        webrtc: None,
         name: name.into(),
         group: name.split('-').next().unwrap_or(name).into(),
         kind,
@@ -64,6 +66,7 @@ pub fn worker(name: &str, kind: WorkerKind, binary: Option<&str>) -> WorkerPlan 
 
 pub fn lb(workers: &[WorkerPlan]) -> LbPlan {
     LbPlan {
+        tls: None,
         listen: free_addr(),
         workers: workers.iter().map(|w| w.name.clone()).collect(),
         control: free_addr(),
@@ -74,6 +77,7 @@ pub fn lb(workers: &[WorkerPlan]) -> LbPlan {
 
 pub fn plan(workers: Vec<WorkerPlan>) -> Plan {
     Plan {
+        srt_lb: None,
         version: 1,
         env: None,
         ports: PortRange {

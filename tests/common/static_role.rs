@@ -33,6 +33,7 @@ pub fn tls_on_free_port(certs: CertSource) -> TlsPlan {
 /// Write a whole plan holding just `plan` as JSON into `dir`; returns its path.
 pub fn write_plan(dir: &Path, plan: &StaticPlan) -> PathBuf {
     let whole = Plan {
+        srt_lb: None,
         version: 1,
         env: None,
         ports: PortRange {

@@ -80,6 +80,8 @@ pub fn start_worker(settings: StreamSettings, proxy_protocol: bool) -> Worker {
     let dir = tempfile::tempdir().expect("tempdir");
     let (rtmp, http, control) = (free_addr(), free_addr(), free_addr());
     let plan = plan(vec![WorkerPlan {
+        srt: None,
+        webrtc: None,
         name: "w".into(),
         group: "w".into(),
         kind: WorkerKind::Embedded,

@@ -47,6 +47,7 @@ pub(super) fn assemble(
     let lb_plan = |lb: &Option<LbDecl>, control: SocketAddr| -> Option<LbPlan> {
         let lb = lb.as_ref()?;
         Some(LbPlan {
+            tls: None,
             listen: lb.listen.as_ref()?.value,
             workers: validated
                 .lb_workers
@@ -76,6 +77,7 @@ pub(super) fn assemble(
         .map(|(site, control)| static_plan(site, &lb_addrs, environment, control))
         .collect::<Option<_>>()?;
     Some(Plan {
+        srt_lb: None,
         version: 1,
         env: env_name.map(str::to_string),
         ports: range,
@@ -115,6 +117,8 @@ fn worker_plan(
         .ca
         .map(|path| resolve_path(environment.base_dir, &path));
     WorkerPlan {
+        srt: None,
+        webrtc: None,
         name: instance.name.clone(),
         group: decl.name.value.clone(),
         kind: decl.kind,

@@ -74,6 +74,7 @@ mod tests {
 
     fn plan(workers: &[(&str, u16)], lb: Option<&str>) -> Plan {
         Plan {
+            srt_lb: None,
             version: 1,
             env: None,
             ports: PortRange { from: 1, to: 2 },
@@ -81,6 +82,8 @@ mod tests {
             workers: workers
                 .iter()
                 .map(|(name, port)| WorkerPlan {
+                    srt: None,
+                    webrtc: None,
                     name: name.to_string(),
                     group: "live".into(),
                     kind: WorkerKind::Embedded,
@@ -93,6 +96,7 @@ mod tests {
                 })
                 .collect(),
             rtmp_lb: lb.map(|listen| LbPlan {
+                tls: None,
                 listen: listen.parse().unwrap(),
                 workers: vec![],
                 control: "127.0.0.1:4".parse().unwrap(),

@@ -161,12 +161,14 @@ mod tests {
     fn plan_with_ingest() -> Plan {
         let addr = |port: u16| SocketAddr::from(([127, 0, 0, 1], port));
         Plan {
+            srt_lb: None,
             version: 1,
             env: None,
             ports: PortRange { from: 1, to: 2 },
             shell_control: addr(1),
             workers: Vec::new(),
             rtmp_lb: Some(LbPlan {
+                tls: None,
                 listen: addr(2),
                 workers: Vec::new(),
                 control: addr(3),
