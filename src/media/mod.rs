@@ -3,6 +3,7 @@
 //! writers.
 
 pub mod aac;
+pub mod audio;
 pub mod av1;
 pub mod avc;
 pub mod bits;
