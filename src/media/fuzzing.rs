@@ -118,3 +118,24 @@ pub fn record_muxers(data: &[u8]) {
         assert!(matches!(first, Fmp4Output::Init(_)));
     }
 }
+
+/// The AAC decoder the WebRTC audio transcode uses: `AudioSpecificConfig (2) | (length (2) |
+/// access unit)*`. Never panics; every output is at most one frame of the configured channels.
+pub fn aac_decode(data: &[u8]) {
+    let Some((config, mut rest)) = data.split_first_chunk::<2>() else {
+        return;
+    };
+    let Ok(asc) = AudioSpecificConfig::parse(config) else {
+        return;
+    };
+    let Ok(mut decoder) = super::audio::AacDecoder::new(&asc) else {
+        return;
+    };
+    while let Some((len, tail)) = rest.split_first_chunk::<2>() {
+        let len = usize::from(u16::from_be_bytes(*len)).min(tail.len());
+        if let Ok(pcm) = decoder.decode(&tail[..len]) {
+            assert!(pcm.len() <= 2048 * decoder.channels());
+        }
+        rest = &tail[len..];
+    }
+}
