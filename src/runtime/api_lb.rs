@@ -38,6 +38,7 @@ pub fn run(plan: Plan) -> anyhow::Result<()> {
         .clone()
         .ok_or_else(|| anyhow::anyhow!("the plan has no api-lb"))?;
     let access = Access::from_plan(&lb_plan)?;
+    let console_plan = plan.clone();
     super::lb_start::run(plan, "api-lb", |lb| async move {
         let front = crate::net::http_serve::Front {
             role: "api-lb",
@@ -48,7 +49,11 @@ pub fn run(plan: Plan) -> anyhow::Result<()> {
             write_timeout: crate::net::write_deadline::WRITE_TIMEOUT,
             cors: false,
         };
-        let app = guard(router(lb.backends), access, lb_plan.cors_origins.as_deref());
+        // The console's status sits behind the credential check with the API; its files do not.
+        let info = super::console::ConsoleInfo::from_plan(&console_plan, lb.backends.clone());
+        let api = router(lb.backends).merge(super::console::status_router(info));
+        let app = guard(api, access, lb_plan.cors_origins.as_deref())
+            .merge(super::console::asset_router());
         let handler = crate::net::http_serve::router_handler(app);
         crate::net::http_serve::serve(
             lb.listener,

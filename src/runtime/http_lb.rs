@@ -99,6 +99,9 @@ impl Proxy {
         if request.method() == Method::OPTIONS {
             return http_serve::preflight(&request);
         }
+        if let Some(page) = super::console::play_page(request.method(), &path) {
+            return page;
+        }
         let Some(target) = parse_stream_path(&path) else {
             return text(
                 StatusCode::NOT_FOUND,

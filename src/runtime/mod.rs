@@ -5,6 +5,7 @@
 pub mod api_access;
 pub mod api_lb;
 pub mod backends;
+pub mod console;
 pub mod external;
 pub mod fuzzing;
 pub mod http_lb;
