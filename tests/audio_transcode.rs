@@ -18,8 +18,19 @@ fn make_aac(dir: &Path, rate: u32, channels: u32, freq: u32, seconds: u32) -> Ve
     let out = dir.join(format!("sine-{rate}-{channels}.aac"));
     let status = Command::new("ffmpeg")
         .args(["-v", "error", "-y", "-f", "lavfi", "-i"])
-        .arg(format!("sine=frequency={freq}:sample_rate={rate}:duration={seconds}"))
-        .args(["-ac", &channels.to_string(), "-c:a", "aac", "-b:a", "128k", "-f", "adts"])
+        .arg(format!(
+            "sine=frequency={freq}:sample_rate={rate}:duration={seconds}"
+        ))
+        .args([
+            "-ac",
+            &channels.to_string(),
+            "-c:a",
+            "aac",
+            "-b:a",
+            "128k",
+            "-f",
+            "adts",
+        ])
         .arg(&out)
         .status()
         .expect("ffmpeg runs");
@@ -36,19 +47,27 @@ fn split_adts(data: &[u8]) -> (AudioSpecificConfig, Vec<Vec<u8>>) {
         let profile = (rest[2] >> 6) + 1;
         let sfi = (rest[2] >> 2) & 0x0f;
         let channels = ((rest[2] & 1) << 2) | (rest[3] >> 6);
-        let len = (usize::from(rest[3] & 3) << 11) | (usize::from(rest[4]) << 3) | usize::from(rest[5] >> 5);
+        let len = (usize::from(rest[3] & 3) << 11)
+            | (usize::from(rest[4]) << 3)
+            | usize::from(rest[5] >> 5);
         let asc = (u16::from(profile) << 11) | (u16::from(sfi) << 7) | (u16::from(channels) << 3);
         config.get_or_insert(asc.to_be_bytes());
         frames.push(rest[header..len].to_vec());
         rest = &rest[len..];
     }
-    (AudioSpecificConfig::parse(&config.unwrap()).unwrap(), frames)
+    (
+        AudioSpecificConfig::parse(&config.unwrap()).unwrap(),
+        frames,
+    )
 }
 
 /// Upward zero crossings per second of one channel of interleaved samples.
 fn frequency(samples: &[f32], channels: usize, rate: f64) -> f64 {
     let mono: Vec<f32> = samples.iter().step_by(channels).copied().collect();
-    let ups = mono.windows(2).filter(|w| w[0] < 0.0 && w[1] >= 0.0).count();
+    let ups = mono
+        .windows(2)
+        .filter(|w| w[0] < 0.0 && w[1] >= 0.0)
+        .count();
     ups as f64 * rate / mono.len() as f64
 }
 
@@ -60,7 +79,11 @@ fn aac_to_opus(rate: u32, channels: u32) -> (Vec<OpusFrame>, usize) {
     let mut out = Vec::new();
     for (i, frame) in frames.iter().enumerate() {
         let ts = 5_000 + i as u64 * 1024 * 1000 / u64::from(rate);
-        out.extend(transcoder.push(frame, ts).expect("a real AAC frame decodes"));
+        out.extend(
+            transcoder
+                .push(frame, ts)
+                .expect("a real AAC frame decodes"),
+        );
     }
     (out, channels as usize)
 }
@@ -68,7 +91,11 @@ fn aac_to_opus(rate: u32, channels: u32) -> (Vec<OpusFrame>, usize) {
 /// The Opus frames decode with libopus to ~2 s of the 1 kHz sine, 20 ms each, timestamps in step.
 fn check_opus(frames: &[OpusFrame], channels: usize) -> Vec<f32> {
     // 2 s of AAC (plus the encoder's priming frame) is about 100 frames of 20 ms.
-    assert!((98..=106).contains(&frames.len()), "{} Opus frames", frames.len());
+    assert!(
+        (98..=106).contains(&frames.len()),
+        "{} Opus frames",
+        frames.len()
+    );
     assert_eq!(frames[0].ts_ms, 5_000);
     for pair in frames.windows(2) {
         assert_eq!(pair[1].ts_ms - pair[0].ts_ms, 20);
@@ -77,7 +104,11 @@ fn check_opus(frames: &[OpusFrame], channels: usize) -> Vec<f32> {
     let mut decoder = OpusDecoder::new(channels).unwrap();
     let mut pcm = Vec::new();
     for frame in frames {
-        pcm.extend_from_slice(decoder.decode(&frame.data).expect("libopus decodes our Opus"));
+        pcm.extend_from_slice(
+            decoder
+                .decode(&frame.data)
+                .expect("libopus decodes our Opus"),
+        );
     }
     assert_eq!(pcm.len(), frames.len() * 960 * channels);
     // Skip the codecs' start-up (priming, the encoder's look-ahead) and the tail.
@@ -96,7 +127,10 @@ fn aac_44k1_stereo_becomes_opus_and_back() {
 
     let mut back = OpusToAac::new(2, 128_000).unwrap();
     let asc = AudioSpecificConfig::parse(&back.audio_specific_config()).unwrap();
-    assert_eq!((asc.object_type, asc.sample_rate, asc.channel_config), (2, 48_000, 2));
+    assert_eq!(
+        (asc.object_type, asc.sample_rate, asc.channel_config),
+        (2, 48_000, 2)
+    );
     let mut adts = Vec::new();
     let mut last_ts = None;
     for frame in &opus {
@@ -119,9 +153,16 @@ fn aac_44k1_stereo_becomes_opus_and_back() {
         .output()
         .unwrap();
     assert!(decoded.status.success());
-    assert!(decoded.stderr.is_empty(), "ffmpeg: {}", String::from_utf8_lossy(&decoded.stderr));
-    let pcm: Vec<f32> =
-        decoded.stdout.chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect();
+    assert!(
+        decoded.stderr.is_empty(),
+        "ffmpeg: {}",
+        String::from_utf8_lossy(&decoded.stderr)
+    );
+    let pcm: Vec<f32> = decoded
+        .stdout
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
+        .collect();
     let seconds = pcm.len() as f64 / 48_000.0;
     assert!((1.9..2.2).contains(&seconds), "{seconds} s of AAC back");
     let f = frequency(&pcm[9_600..pcm.len() - 4_800], 1, 48_000.0);
@@ -142,13 +183,20 @@ fn garbage_leaves_the_transcoders_usable() {
     let mut rng = Rng(0x5eed_a0d1);
     for i in 0..300 {
         let len = rng.below(3_000);
-        let junk = if i % 2 == 0 { rng.bytes(len) } else { rng.mutate(&frames[i % frames.len()]) };
+        let junk = if i % 2 == 0 {
+            rng.bytes(len)
+        } else {
+            rng.mutate(&frames[i % frames.len()])
+        };
         let _ = transcoder.push(&junk, i as u64 * 21);
     }
     // Still transcodes real frames afterwards.
     let mut produced = 0;
     for (i, frame) in frames.iter().enumerate() {
-        produced += transcoder.push(frame, 100_000 + i as u64 * 21).unwrap().len();
+        produced += transcoder
+            .push(frame, 100_000 + i as u64 * 21)
+            .unwrap()
+            .len();
     }
     assert!(produced >= 40, "{produced} frames after the garbage");
 

@@ -68,7 +68,14 @@ static "site" {{
     let shell = common::process::Proc::spawn(command, dir.path().join("up.log"));
     wait_all_ready(&plan, 5, Duration::from_secs(30));
     let at = |port| SocketAddr::from(([127, 0, 0, 1], port));
-    Setup { dir, _shell: shell, rtmp: at(rtmp), http: at(http), api: at(api), site: at(site) }
+    Setup {
+        dir,
+        _shell: shell,
+        rtmp: at(rtmp),
+        http: at(http),
+        api: at(api),
+        site: at(site),
+    }
 }
 
 /// Chromium loads `url`, runs its scripts for a few seconds of virtual time and prints the DOM
@@ -85,9 +92,10 @@ fn chromium(dir: &std::path::Path, url: &str, extra: &[&str]) -> String {
         "--disable-component-update",
         "--disable-sync",
         "--mute-audio",
-        "--virtual-time-budget=6000",
+        "--autoplay-policy=no-user-gesture-required",
         &user_data,
     ];
+    args.push("--virtual-time-budget=6000");
     args.extend_from_slice(extra);
     args.push(url);
     let (_, stdout, stderr) = run_tool(CHROMIUM, &args, Duration::from_secs(60));
@@ -118,12 +126,19 @@ fn console_lists_streams_and_the_player_page_falls_back() {
     let _flv_player = play_to_null(&format!("http://{}/live/cam.flv", s.http));
     let _rtmp_player = play_to_null(&format!("rtmp://{}/live/cam", s.rtmp));
     // Both players are listed by the API before the page looks.
-    wait_for(Duration::from_secs(20), "the stream and its two players in the API", || {
-        let clients = api_get(s.api, "/api/v1/clients/")?;
-        let list = clients["clients"].as_array()?;
-        let players = list.iter().filter(|c| c["name"] == "cam" && c["publish"] == false).count();
-        (players >= 2).then_some(())
-    });
+    wait_for(
+        Duration::from_secs(20),
+        "the stream and its two players in the API",
+        || {
+            let clients = api_get(s.api, "/api/v1/clients/")?;
+            let list = clients["clients"].as_array()?;
+            let players = list
+                .iter()
+                .filter(|c| c["name"] == "cam" && c["publish"] == false)
+                .count();
+            (players >= 2).then_some(())
+        },
+    );
 
     // The API refuses without the token; the console's files do not need it.
     assert_eq!(get(s.api, "/api/v1/streams/").unwrap().status, 401);
@@ -131,10 +146,18 @@ fn console_lists_streams_and_the_player_page_falls_back() {
     let page = get(s.api, "/console/").unwrap();
     assert_eq!(page.status, 200);
     assert!(page.text().contains("console.js"));
-    assert!(get(s.api, "/console/console.js").unwrap().text().contains("oryxPlay"));
+    assert!(get(s.api, "/console/console.js")
+        .unwrap()
+        .text()
+        .contains("oryxPlay"));
     let info = api_get(s.api, "/api/v1/console").expect("the console's status with the token");
     assert_eq!(info["play"]["port"], s.http.port());
-    assert!(info["digest"].as_str().is_some_and(|d| d.starts_with("sha256:")), "{info}");
+    assert!(
+        info["digest"]
+            .as_str()
+            .is_some_and(|d| d.starts_with("sha256:")),
+        "{info}"
+    );
     assert_eq!(info["roles"].as_array().map(Vec::len), Some(5), "{info}");
     assert_eq!(info["workers"][0]["healthy"], true);
     // Through the static site's prefix proxy too (relative links keep the prefix).
@@ -143,7 +166,11 @@ fn console_lists_streams_and_the_player_page_falls_back() {
     assert!(proxied.text().contains("oryx console"));
 
     // Without the token: the login prompt.
-    let dom = chromium(s.dir.path(), &format!("http://{}/console/", s.api), &["--dump-dom"]);
+    let dom = chromium(
+        s.dir.path(),
+        &format!("http://{}/console/", s.api),
+        &["--dump-dom"],
+    );
     assert!(dom.contains("data-state=\"login\""), "{dom}");
     assert!(!dom.contains("data-stream=\"live/cam\""));
 
@@ -155,22 +182,51 @@ fn console_lists_streams_and_the_player_page_falls_back() {
     assert!(row.contains(">live<"), "worker: {row}");
     assert!(row.contains("H264") && row.contains("AAC"), "codecs: {row}");
     assert!(row.contains("127.0.0.1"), "publisher: {row}");
-    assert!(row.contains("flv 1") && row.contains("rtmp 1"), "players: {row}");
-    assert!(row.contains(&format!("http://127.0.0.1:{}/play/live/cam", s.http.port())), "{row}");
-    assert!(dom.contains("class=\"ok\">healthy<"), "worker health: {dom}");
+    assert!(
+        row.contains("flv 1") && row.contains("rtmp 1"),
+        "players: {row}"
+    );
+    assert!(
+        row.contains(&format!("http://127.0.0.1:{}/play/live/cam", s.http.port())),
+        "{row}"
+    );
+    assert!(
+        dom.contains("class=\"ok\">healthy<"),
+        "worker health: {dom}"
+    );
 
     let shot = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/console-screenshot.png");
     let _ = std::fs::remove_file(&shot);
     let shot_arg = format!("--screenshot={}", shot.display());
     chromium(s.dir.path(), &url, &[&shot_arg, "--window-size=1400,900"]);
     let png = std::fs::read(&shot).expect("the screenshot was written");
-    assert!(png.starts_with(b"\x89PNG") && png.len() > 10_000, "{} bytes", png.len());
+    assert!(
+        png.starts_with(b"\x89PNG") && png.len() > 10_000,
+        "{} bytes",
+        png.len()
+    );
+
+    // `?preview=` opens the preview: WHEP is tried (and HLS), each attempt reported in the panel.
+    let url = format!("http://{}/console/?preview=live/cam#token={TOKEN}", s.api);
+    let dom = chromium(s.dir.path(), &url, &["--dump-dom"]);
+    let panel = &dom[dom.find("id=\"preview\"").expect("the preview panel")..];
+    assert!(
+        !panel.starts_with("id=\"preview\" class=\"card\" hidden"),
+        "{panel}"
+    );
+    assert!(
+        ["WebRTC<", "HLS<", "cannot play<"]
+            .iter()
+            .any(|s| panel.contains(s)),
+        "preview state: {panel}"
+    );
 
     // The player page: served by the http-lb, WHEP first, then native HLS or a clear message.
     let page = get(s.http, "/play/live/cam").unwrap();
     assert_eq!(page.status, 200);
     assert!(page.text().contains("RTCPeerConnection"));
-    let dom = chromium(s.dir.path(), &format!("http://{}/play/live/cam", s.http), &["--dump-dom"]);
+    let play = format!("http://{}/play/live/cam", s.http);
+    let dom = chromium(s.dir.path(), &play, &["--dump-dom"]);
     let state = ["webrtc", "hls", "unsupported"]
         .into_iter()
         .find(|state| dom.contains(&format!("data-state=\"{state}\"")))
@@ -180,7 +236,10 @@ fn console_lists_streams_and_the_player_page_falls_back() {
         assert!(dom.contains("WebRTC: "), "{dom}");
     }
     if state == "unsupported" {
-        assert!(dom.contains("neither over WebRTC nor as native HLS"), "{dom}");
+        assert!(
+            dom.contains("neither over WebRTC nor as native HLS"),
+            "{dom}"
+        );
     }
     assert!(dom.contains("live/cam.m3u8"), "{dom}");
 }

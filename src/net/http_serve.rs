@@ -145,10 +145,17 @@ pub fn allow_any_origin<B>(response: &mut Response<B>) {
         .headers_mut()
         .entry(header::ACCESS_CONTROL_ALLOW_ORIGIN)
         .or_insert(HeaderValue::from_static("*"));
+    // A WHEP/WHIP page on another origin (the console on the api-lb) reads the session's
+    // `Location` (and the ICE servers' `Link`, RFC 9725 §4.4) to end or patch it.
+    response
+        .headers_mut()
+        .entry(header::ACCESS_CONTROL_EXPOSE_HEADERS)
+        .or_insert(HeaderValue::from_static("Location, Link, ETag"));
 }
 
 /// The answer to a CORS preflight (`OPTIONS` with `Access-Control-Request-Method`): any origin,
-/// the read methods, and whatever headers the page asked for (hls.js and mpegts.js add their own).
+/// the read methods and WHEP/WHIP's, and whatever headers the page asked for (hls.js and
+/// mpegts.js add their own).
 pub fn preflight<B>(request: &Request<B>) -> Response<Body> {
     let mut response = Response::new(Body::empty());
     *response.status_mut() = http::StatusCode::NO_CONTENT;
@@ -159,7 +166,8 @@ pub fn preflight<B>(request: &Request<B>) -> Response<Body> {
     );
     headers.insert(
         header::ACCESS_CONTROL_ALLOW_METHODS,
-        HeaderValue::from_static("GET, HEAD, OPTIONS"),
+        // WHEP/WHIP signalling posts offers, patches candidates and deletes sessions.
+        HeaderValue::from_static("GET, HEAD, POST, PATCH, DELETE, OPTIONS"),
     );
     let asked = request
         .headers()

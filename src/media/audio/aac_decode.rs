@@ -16,8 +16,10 @@ use crate::media::aac::AudioSpecificConfig;
 /// 8 channels, with room).
 pub const MAX_ACCESS_UNIT: usize = 8 * 1024;
 
-const RATES: [u32; 13] =
-    [96_000, 88_200, 64_000, 48_000, 44_100, 32_000, 24_000, 22_050, 16_000, 12_000, 11_025, 8_000, 7_350];
+const RATES: [u32; 13] = [
+    96_000, 88_200, 64_000, 48_000, 44_100, 32_000, 24_000, 22_050, 16_000, 12_000, 11_025, 8_000,
+    7_350,
+];
 
 pub struct AacDecoder {
     params: CodecParameters,
@@ -35,14 +37,25 @@ impl AacDecoder {
             c => bail!("aac: channel configuration {c} (mono and stereo are transcoded)"),
         };
         if asc.core_object_type != 2 {
-            bail!("aac: object type {} (AAC-LC and its HE-AAC core are decoded)", asc.core_object_type);
+            bail!(
+                "aac: object type {} (AAC-LC and its HE-AAC core are decoded)",
+                asc.core_object_type
+            );
         }
         let rate = core_rate(asc)?;
         let mut params = CodecParameters::new();
-        params.for_codec(CODEC_TYPE_AAC).with_extra_data(lc_config(asc, rate).into_boxed_slice());
+        params
+            .for_codec(CODEC_TYPE_AAC)
+            .with_extra_data(lc_config(asc, rate).into_boxed_slice());
         let inner = Inner::try_new(&params, &DecoderOptions::default())
             .map_err(|e| anyhow!("aac decoder: {e}"))?;
-        Ok(AacDecoder { params, inner, rate, channels, samples: None })
+        Ok(AacDecoder {
+            params,
+            inner,
+            rate,
+            channels,
+            samples: None,
+        })
     }
 
     /// The decoded rate (the core's: half the signalled one for HE-AAC).
@@ -67,7 +80,10 @@ impl AacDecoder {
             let decoded = inner.decode(&packet).map_err(|e| anyhow!("aac: {e}"))?;
             let spec = *decoded.spec();
             if spec.channels.count() != channels {
-                bail!("aac: a frame of {} channels in a {channels}-channel stream", spec.channels.count());
+                bail!(
+                    "aac: a frame of {} channels in a {channels}-channel stream",
+                    spec.channels.count()
+                );
             }
             let frames = decoded.frames() as u64;
             let buf = slot.get_or_insert_with(|| SampleBuffer::new(frames.max(1024), spec));

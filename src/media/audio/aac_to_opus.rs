@@ -59,13 +59,18 @@ impl AacToOpus {
             self.pending.clear();
         }
         let resampled = self.resampler.push(pcm);
-        self.pending.extend(resampled.iter().map(|s| s.clamp(-1.0, 1.0)));
+        self.pending
+            .extend(resampled.iter().map(|s| s.clamp(-1.0, 1.0)));
         let step = FRAME_20MS * self.channels;
         let mut out = Vec::with_capacity(self.pending.len() / step);
         let mut start = 0;
         while self.pending.len() - start >= step {
             let data = self.encoder.encode(&self.pending[start..start + step])?;
-            out.push(OpusFrame { data: Bytes::from(data), ts_ms: self.clock.next(FRAME_20MS), duration_ms: 20 });
+            out.push(OpusFrame {
+                data: Bytes::from(data),
+                ts_ms: self.clock.next(FRAME_20MS),
+                duration_ms: 20,
+            });
             start += step;
         }
         self.pending.drain(..start);

@@ -12,7 +12,11 @@ pub struct FrameClock {
 
 impl FrameClock {
     pub fn new(rate: u32) -> FrameClock {
-        FrameClock { rate: u64::from(rate.max(1)), base_ms: None, samples: 0 }
+        FrameClock {
+            rate: u64::from(rate.max(1)),
+            base_ms: None,
+            samples: 0,
+        }
     }
 
     /// Notes an input frame at `ts_ms` arriving while `buffered` output samples wait for a whole

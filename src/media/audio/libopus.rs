@@ -24,7 +24,8 @@ type EncodeFloat = unsafe extern "C" fn(*mut c_void, *const f32, c_int, *mut u8,
 type EncoderCtl = unsafe extern "C" fn(*mut c_void, c_int, ...) -> c_int;
 type Destroy = unsafe extern "C" fn(*mut c_void);
 type DecoderCreate = unsafe extern "C" fn(i32, c_int, *mut c_int) -> *mut c_void;
-type DecodeFloat = unsafe extern "C" fn(*mut c_void, *const u8, i32, *mut f32, c_int, c_int) -> c_int;
+type DecodeFloat =
+    unsafe extern "C" fn(*mut c_void, *const u8, i32, *mut f32, c_int, c_int) -> c_int;
 
 /// The library and the entry points we call, resolved once per process.
 struct Lib {
@@ -110,20 +111,34 @@ impl OpusEncoder {
         let mut error: c_int = 0;
         // SAFETY: valid arguments; the error out-pointer lives across the call.
         let state = unsafe {
-            (lib.encoder_create)(RATE as i32, channels as c_int, OPUS_APPLICATION_AUDIO, &mut error)
+            (lib.encoder_create)(
+                RATE as i32,
+                channels as c_int,
+                OPUS_APPLICATION_AUDIO,
+                &mut error,
+            )
         };
         if state.is_null() || error != 0 {
             bail!("opus_encoder_create failed ({error})");
         }
         // SAFETY: OPUS_SET_BITRATE takes one opus_int32.
-        unsafe { (lib.encoder_ctl)(state, OPUS_SET_BITRATE_REQUEST, bitrate as i32) };
-        Ok(OpusEncoder { lib, state, channels, out: vec![0; MAX_PACKET] })
+        unsafe { (lib.encoder_ctl)(state, OPUS_SET_BITRATE_REQUEST, bitrate) };
+        Ok(OpusEncoder {
+            lib,
+            state,
+            channels,
+            out: vec![0; MAX_PACKET],
+        })
     }
 
     /// Encodes one 20 ms frame: `pcm` interleaved, `FRAME_20MS * channels` samples.
     pub fn encode(&mut self, pcm: &[f32]) -> Result<Vec<u8>> {
         if pcm.len() != FRAME_20MS * self.channels {
-            bail!("opus: a frame of {} samples, not {}", pcm.len(), FRAME_20MS * self.channels);
+            bail!(
+                "opus: a frame of {} samples, not {}",
+                pcm.len(),
+                FRAME_20MS * self.channels
+            );
         }
         // SAFETY: `pcm` holds one frame for every channel; `out` is MAX_PACKET bytes long.
         let n = unsafe {
@@ -172,7 +187,12 @@ impl OpusDecoder {
         if state.is_null() || error != 0 {
             bail!("opus_decoder_create failed ({error})");
         }
-        Ok(OpusDecoder { lib, state, channels, pcm: vec![0.0; MAX_FRAME * channels] })
+        Ok(OpusDecoder {
+            lib,
+            state,
+            channels,
+            pcm: vec![0.0; MAX_FRAME * channels],
+        })
     }
 
     pub fn channels(&self) -> usize {

@@ -32,8 +32,8 @@ impl OpusToAac {
         let channels = usize::from(channels);
         let decoder = OpusDecoder::new(channels)?;
         let options = syom::EncodeOptions::raw().with_bitrate_bps(bitrate);
-        let encoder =
-            syom::Encoder::new(RATE, channels, &options).map_err(|e| anyhow!("aac encoder: {e}"))?;
+        let encoder = syom::Encoder::new(RATE, channels, &options)
+            .map_err(|e| anyhow!("aac encoder: {e}"))?;
         let asc = Bytes::copy_from_slice(encoder.asc());
         Ok(OpusToAac {
             decoder,
@@ -57,7 +57,9 @@ impl OpusToAac {
         let ch = self.channels;
         if self.clock.input(ts_ms, 0) {
             // The encoder keeps at most one frame; its timestamps restart from the jump.
-            self.encoder.reset().map_err(|e| anyhow!("aac encoder: {e}"))?;
+            self.encoder
+                .reset()
+                .map_err(|e| anyhow!("aac encoder: {e}"))?;
         }
         for (plane_index, plane) in self.planes.iter_mut().enumerate() {
             plane.clear();
@@ -73,7 +75,10 @@ impl OpusToAac {
         let mut out = Vec::new();
         let clock = &mut self.clock;
         let fed = self.encoder.feed(&planes, |frame| {
-            out.push(AacFrame { data: Bytes::copy_from_slice(frame.payload), ts_ms: clock.next(AAC_FRAME) });
+            out.push(AacFrame {
+                data: Bytes::copy_from_slice(frame.payload),
+                ts_ms: clock.next(AAC_FRAME),
+            });
             Ok(())
         });
         if let Err(e) = fed {

@@ -33,7 +33,11 @@ impl Resampler {
             for (k, c) in row.iter_mut().enumerate() {
                 // Tap k sits at input offset k - (TAPS/2 - 1) from the centre's floor.
                 let x = k as f64 - (TAPS / 2 - 1) as f64 - frac;
-                let sinc = if x == 0.0 { 1.0 } else { (PI * cutoff * x).sin() / (PI * cutoff * x) };
+                let sinc = if x == 0.0 {
+                    1.0
+                } else {
+                    (PI * cutoff * x).sin() / (PI * cutoff * x)
+                };
                 let w = 0.5 + 0.5 * (PI * x / (TAPS / 2) as f64).cos();
                 *c = cutoff * sinc * if x.abs() < (TAPS / 2) as f64 { w } else { 0.0 };
             }
@@ -42,7 +46,14 @@ impl Resampler {
         let mut input = Vec::new();
         // Start with silence before the first sample so the first output is centred on it.
         input.resize((TAPS / 2 - 1) * channels, 0.0);
-        Resampler { from, to, channels, table, input, pos: 0 }
+        Resampler {
+            from,
+            to,
+            channels,
+            table,
+            input,
+            pos: 0,
+        }
     }
 
     pub fn is_identity(&self) -> bool {
@@ -57,7 +68,8 @@ impl Resampler {
         let ch = self.channels;
         self.input.extend_from_slice(samples);
         let frames = self.input.len() / ch;
-        let mut out = Vec::with_capacity(samples.len() * self.to as usize / self.from as usize + ch);
+        let mut out =
+            Vec::with_capacity(samples.len() * self.to as usize / self.from as usize + ch);
         loop {
             let base = (self.pos / self.to) as usize;
             if base + TAPS > frames {
@@ -66,7 +78,10 @@ impl Resampler {
             let frac = (self.pos % self.to) as f64 / self.to as f64 * PHASES as f64;
             let phase = frac as usize;
             let t = (frac - phase as f64) as f32;
-            let (a, b) = (&self.table[phase * TAPS..][..TAPS], &self.table[(phase + 1) * TAPS..][..TAPS]);
+            let (a, b) = (
+                &self.table[phase * TAPS..][..TAPS],
+                &self.table[(phase + 1) * TAPS..][..TAPS],
+            );
             for c in 0..ch {
                 let mut acc = 0f32;
                 for k in 0..TAPS {
@@ -90,12 +105,17 @@ mod tests {
     use super::*;
 
     fn sine(rate: f64, freq: f64, n: usize) -> Vec<f32> {
-        (0..n).map(|i| (0.5 * (2.0 * PI * freq * i as f64 / rate).sin()) as f32).collect()
+        (0..n)
+            .map(|i| (0.5 * (2.0 * PI * freq * i as f64 / rate).sin()) as f32)
+            .collect()
     }
 
     /// Counts upward zero crossings per second.
     pub(crate) fn frequency(samples: &[f32], rate: f64) -> f64 {
-        let ups = samples.windows(2).filter(|w| w[0] < 0.0 && w[1] >= 0.0).count();
+        let ups = samples
+            .windows(2)
+            .filter(|w| w[0] < 0.0 && w[1] >= 0.0)
+            .count();
         ups as f64 * rate / samples.len() as f64
     }
 
@@ -107,7 +127,11 @@ mod tests {
         for chunk in input.chunks(1024) {
             out.extend(r.push(chunk));
         }
-        assert!((out.len() as i64 - 48_000).abs() < 64, "{} samples", out.len());
+        assert!(
+            (out.len() as i64 - 48_000).abs() < 64,
+            "{} samples",
+            out.len()
+        );
         let f = frequency(&out[1000..], 48_000.0);
         assert!((f - 1_000.0).abs() < 5.0, "{f} Hz");
         let peak = out[1000..].iter().fold(0f32, |m, s| m.max(s.abs()));
@@ -118,7 +142,11 @@ mod tests {
     fn stereo_channels_stay_apart() {
         let left = sine(32_000.0, 500.0, 32_000);
         let right = sine(32_000.0, 2_000.0, 32_000);
-        let inter: Vec<f32> = left.iter().zip(&right).flat_map(|(l, r)| [*l, *r]).collect();
+        let inter: Vec<f32> = left
+            .iter()
+            .zip(&right)
+            .flat_map(|(l, r)| [*l, *r])
+            .collect();
         let mut r = Resampler::new(32_000, 48_000, 2);
         let out = r.push(&inter);
         let l: Vec<f32> = out.iter().step_by(2).copied().collect();

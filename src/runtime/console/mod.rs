@@ -20,8 +20,11 @@ const WHEP_JS: &str = include_str!("assets/whep.js");
 const PLAY_HTML: &str = include_str!("assets/play.html");
 
 /// The player page with the WHEP client inlined: one request, no third-party script.
-static PLAY_PAGE: LazyLock<String> =
-    LazyLock::new(|| PLAY_HTML.replace("/*WHEP_JS*/", WHEP_JS).replace("/*CONSOLE_CSS*/", CONSOLE_CSS));
+static PLAY_PAGE: LazyLock<String> = LazyLock::new(|| {
+    PLAY_HTML
+        .replace("/*WHEP_JS*/", WHEP_JS)
+        .replace("/*CONSOLE_CSS*/", CONSOLE_CSS)
+});
 
 fn asset(content_type: &'static str, body: &'static str) -> Response {
     (
@@ -39,14 +42,26 @@ fn asset(content_type: &'static str, body: &'static str) -> Response {
 pub fn asset_router() -> Router {
     Router::new()
         // Relative links need the trailing slash (also behind a static site's prefix proxy).
-        .route("/console", get(|| async { Redirect::permanent("console/") }))
-        .route("/console/", get(|| async { asset("text/html; charset=utf-8", INDEX) }))
+        .route(
+            "/console",
+            get(|| async { Redirect::permanent("console/") }),
+        )
+        .route(
+            "/console/",
+            get(|| async { asset("text/html; charset=utf-8", INDEX) }),
+        )
         .route(
             "/console/console.js",
             get(|| async { asset("text/javascript; charset=utf-8", CONSOLE_JS) }),
         )
-        .route("/console/whep.js", get(|| async { asset("text/javascript; charset=utf-8", WHEP_JS) }))
-        .route("/console/console.css", get(|| async { asset("text/css; charset=utf-8", CONSOLE_CSS) }))
+        .route(
+            "/console/whep.js",
+            get(|| async { asset("text/javascript; charset=utf-8", WHEP_JS) }),
+        )
+        .route(
+            "/console/console.css",
+            get(|| async { asset("text/css; charset=utf-8", CONSOLE_CSS) }),
+        )
 }
 
 /// `/play/APP/STREAM` (APP may have slashes): the player page, or `None` for any other path. The
@@ -60,7 +75,12 @@ pub fn play_page(method: &http::Method, path: &str) -> Option<http::Response<axu
     let response = if method == http::Method::GET || method == http::Method::HEAD {
         asset("text/html; charset=utf-8", PLAY_PAGE.as_str())
     } else {
-        (StatusCode::METHOD_NOT_ALLOWED, [(header::ALLOW, "GET, HEAD, OPTIONS")], "").into_response()
+        (
+            StatusCode::METHOD_NOT_ALLOWED,
+            [(header::ALLOW, "GET, HEAD, OPTIONS")],
+            "",
+        )
+            .into_response()
     };
     Some(response)
 }
@@ -78,6 +98,11 @@ mod tests {
         assert!(play_page(&get, "/play/live/cam.flv").is_none());
         assert!(play_page(&get, "/live/cam.flv").is_none());
         assert!(PLAY_PAGE.contains("RTCPeerConnection") && !PLAY_PAGE.contains("/*WHEP_JS*/"));
-        assert_eq!(play_page(&http::Method::POST, "/play/live/cam").unwrap().status(), 405);
+        assert_eq!(
+            play_page(&http::Method::POST, "/play/live/cam")
+                .unwrap()
+                .status(),
+            405
+        );
     }
 }

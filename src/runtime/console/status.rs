@@ -33,7 +33,9 @@ impl ConsoleInfo {
 
 /// The route, to sit behind the api-lb's credential check with the rest of `/api/v1`.
 pub fn status_router(info: ConsoleInfo) -> Router {
-    Router::new().route("/api/v1/console", get(console)).with_state(info)
+    Router::new()
+        .route("/api/v1/console", get(console))
+        .with_state(info)
 }
 
 async fn console(State(info): State<ConsoleInfo>) -> Json<Value> {
@@ -51,7 +53,8 @@ async fn console(State(info): State<ConsoleInfo>) -> Json<Value> {
     // A wildcard or loopback listener is reached at the page's own host name; a specific public
     // address is given as is.
     let play = info.play.map(|addr| {
-        let host = (!addr.ip().is_unspecified() && !addr.ip().is_loopback()).then(|| addr.ip().to_string());
+        let host = (!addr.ip().is_unspecified() && !addr.ip().is_loopback())
+            .then(|| addr.ip().to_string());
         json!({"scheme": "http", "host": host, "port": addr.port()})
     });
     Json(json!({

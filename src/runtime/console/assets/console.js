@@ -10,6 +10,7 @@ let scheme = 'Bearer';
 let timer = null;
 let preview = null;
 let lastConsole = null;
+let previewOpened = false;
 
 const $ = id => document.getElementById(id);
 
@@ -249,6 +250,15 @@ function render(info, streams, clients) {
     }
     cell(row, actions);
   });
+  // `?preview=APP/STREAM` opens that stream's preview once it is listed (a link to share).
+  const wanted = new URLSearchParams(location.search).get('preview');
+  if (wanted && !previewOpened) {
+    const found = live.find(s => s.app + '/' + s.name === wanted);
+    if (found) {
+      previewOpened = true;
+      startPreview(found);
+    }
+  }
   const errors = [];
   for (const list of [streams.errors, clients.errors]) for (const e of list || []) errors.push(e.worker + ': ' + (e.error || e.status));
   $('error').textContent = errors.length ? 'Workers that did not answer: ' + errors.join('; ') : '';
