@@ -1,5 +1,6 @@
 //! The WebRTC audio transcoders on real audio: Debian's ffmpeg encodes a sine to AAC, `AacToOpus`
-//! turns it into Opus (decoded back by libopus, the reference decoder), `OpusToAac` turns that back
+//! turns it into Opus (decoded back by libopus, and by ffmpeg from an Ogg file we write), `OpusToAac`
+//! turns that back
 //! into AAC that ffmpeg decodes without an error; the sine's frequency and the duration survive.
 
 mod common;
@@ -120,10 +121,100 @@ fn check_opus(frames: &[OpusFrame], channels: usize) -> Vec<f32> {
     pcm
 }
 
+/// Ogg's CRC-32 (polynomial 0x04c11db7, not reflected, RFC 3533).
+fn ogg_crc(data: &[u8]) -> u32 {
+    let mut crc = 0u32;
+    for byte in data {
+        crc ^= u32::from(*byte) << 24;
+        for _ in 0..8 {
+            crc = if crc & 0x8000_0000 != 0 {
+                (crc << 1) ^ 0x04c1_1db7
+            } else {
+                crc << 1
+            };
+        }
+    }
+    crc
+}
+
+/// One Ogg page holding one packet (RFC 3533; packets here are far below 255 × 255 bytes).
+fn ogg_page(out: &mut Vec<u8>, packet: &[u8], granule: u64, sequence: u32, flags: u8) {
+    let start = out.len();
+    out.extend_from_slice(b"OggS\0");
+    out.push(flags);
+    out.extend_from_slice(&granule.to_le_bytes());
+    out.extend_from_slice(&0x0ea7_u32.to_le_bytes());
+    out.extend_from_slice(&sequence.to_le_bytes());
+    out.extend_from_slice(&[0; 4]);
+    let mut lacing = vec![255u8; packet.len() / 255];
+    lacing.push((packet.len() % 255) as u8);
+    out.push(lacing.len() as u8);
+    out.extend_from_slice(&lacing);
+    out.extend_from_slice(packet);
+    let crc = ogg_crc(&out[start..]);
+    out[start + 22..start + 26].copy_from_slice(&crc.to_le_bytes());
+}
+
+/// Our Opus frames in an Ogg Opus file (RFC 7845), for ffmpeg/ffprobe to judge.
+fn ogg_opus(frames: &[OpusFrame], channels: u8) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut head = b"OpusHead\x01".to_vec();
+    head.push(channels);
+    head.extend_from_slice(&0u16.to_le_bytes()); // pre-skip
+    head.extend_from_slice(&48_000u32.to_le_bytes());
+    head.extend_from_slice(&[0, 0, 0]); // gain, mapping family 0
+    ogg_page(&mut out, &head, 0, 0, 2);
+    let mut tags = b"OpusTags".to_vec();
+    tags.extend_from_slice(&4u32.to_le_bytes());
+    tags.extend_from_slice(b"oryx");
+    tags.extend_from_slice(&0u32.to_le_bytes());
+    ogg_page(&mut out, &tags, 0, 1, 0);
+    for (i, frame) in frames.iter().enumerate() {
+        let last = i + 1 == frames.len();
+        let granule = (i as u64 + 1) * 960;
+        ogg_page(
+            &mut out,
+            &frame.data,
+            granule,
+            i as u32 + 2,
+            if last { 4 } else { 0 },
+        );
+    }
+    out
+}
+
 #[test]
 fn aac_44k1_stereo_becomes_opus_and_back() {
     let (opus, channels) = aac_to_opus(44_100, 2);
     check_opus(&opus, channels);
+
+    // FFmpeg decodes the Opus too (its own decoder), with no complaint and the right duration.
+    let dir = tempfile::tempdir().unwrap();
+    let ogg = dir.path().join("out.opus");
+    std::fs::write(&ogg, ogg_opus(&opus, 2)).unwrap();
+    let decoded = Command::new("ffmpeg")
+        .args(["-v", "error", "-c:a", "opus", "-i"])
+        .arg(&ogg)
+        .args(["-f", "f32le", "-ac", "1", "-ar", "48000", "-"])
+        .output()
+        .unwrap();
+    assert!(decoded.status.success());
+    assert!(
+        decoded.stderr.is_empty(),
+        "ffmpeg: {}",
+        String::from_utf8_lossy(&decoded.stderr)
+    );
+    let pcm: Vec<f32> = decoded
+        .stdout
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
+        .collect();
+    assert_eq!(pcm.len(), opus.len() * 960, "ffmpeg's Opus duration");
+    let f = frequency(&pcm[9_600..pcm.len() - 4_800], 1, 48_000.0);
+    assert!(
+        (f - 1_000.0).abs() < 10.0,
+        "{f} Hz in ffmpeg's decode of our Opus"
+    );
 
     let mut back = OpusToAac::new(2, 128_000).unwrap();
     let asc = AudioSpecificConfig::parse(&back.audio_specific_config()).unwrap();
@@ -143,7 +234,6 @@ fn aac_44k1_stereo_becomes_opus_and_back() {
             adts.extend_from_slice(&aac.data);
         }
     }
-    let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("back.aac");
     std::fs::write(&file, &adts).unwrap();
     let decoded = Command::new("ffmpeg")

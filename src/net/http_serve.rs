@@ -154,8 +154,7 @@ pub fn allow_any_origin<B>(response: &mut Response<B>) {
 }
 
 /// The answer to a CORS preflight (`OPTIONS` with `Access-Control-Request-Method`): any origin,
-/// the read methods and WHEP/WHIP's, and whatever headers the page asked for (hls.js and
-/// mpegts.js add their own).
+/// the read methods, and whatever headers the page asked for (hls.js and mpegts.js add their own).
 pub fn preflight<B>(request: &Request<B>) -> Response<Body> {
     let mut response = Response::new(Body::empty());
     *response.status_mut() = http::StatusCode::NO_CONTENT;
@@ -166,8 +165,7 @@ pub fn preflight<B>(request: &Request<B>) -> Response<Body> {
     );
     headers.insert(
         header::ACCESS_CONTROL_ALLOW_METHODS,
-        // WHEP/WHIP signalling posts offers, patches candidates and deletes sessions.
-        HeaderValue::from_static("GET, HEAD, POST, PATCH, DELETE, OPTIONS"),
+        HeaderValue::from_static("GET, HEAD, POST, DELETE, PATCH, OPTIONS"),
     );
     let asked = request
         .headers()
