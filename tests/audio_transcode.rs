@@ -1,7 +1,6 @@
 //! The WebRTC audio transcoders on real audio: Debian's ffmpeg encodes a sine to AAC, `AacToOpus`
 //! turns it into Opus (decoded back by libopus, and by ffmpeg from an Ogg file we write), `OpusToAac`
-//! turns that back
-//! into AAC that ffmpeg decodes without an error; the sine's frequency and the duration survive.
+//! turns that back into AAC that ffmpeg decodes without an error; the sine's frequency and the duration survive.
 
 mod common;
 
