@@ -1,6 +1,7 @@
 //! The WebRTC audio transcoders on real audio: Debian's ffmpeg encodes a sine to AAC, `AacToOpus`
 //! turns it into Opus (decoded back by libopus, and by ffmpeg from an Ogg file we write), `OpusToAac`
-//! turns that back into AAC that ffmpeg decodes without an error; the sine's frequency and the duration survive.
+//! turns that back into AAC that ffmpeg decodes without an error; the sine's frequency and the
+//! duration survive.
 
 mod common;
 
@@ -256,6 +257,14 @@ fn aac_44k1_stereo_becomes_opus_and_back() {
     assert!((1.9..2.2).contains(&seconds), "{seconds} s of AAC back");
     let f = frequency(&pcm[9_600..pcm.len() - 4_800], 1, 48_000.0);
     assert!((f - 1_000.0).abs() < 10.0, "{f} Hz after Opus → AAC");
+}
+
+/// The worker keeps one transcoder per stream in tasks that may move between threads.
+#[test]
+fn transcoders_are_send() {
+    fn send<T: Send>() {}
+    send::<AacToOpus>();
+    send::<OpusToAac>();
 }
 
 #[test]
