@@ -173,3 +173,38 @@ fn mpegts_js_reads_a_live_http_flv_clock_with_advancing_times() {
 fn measure() {
     bench::run_from_env();
 }
+
+#[test]
+fn the_whep_player_plays_a_sender_in_the_same_browser_and_reads_its_clock() {
+    if let Some(missing) = Player::Whep.missing() {
+        println!("skipped: {missing}");
+        return;
+    }
+    // POST the offer, 201 and the answer, ontrack into <video>: the WHEP client the bench points
+    // at a server, here answered by a canvas in the same Chromium (the page server relays).
+    let mut viewer = Viewer::start_whep_loopback();
+    let readings = viewer.read_until(Instant::now() + Duration::from_secs(60), |r| {
+        r.samples.len() >= 50
+    });
+    assert!(
+        readings.samples.len() >= 50,
+        "WHEP showed {} readable frames ({} unreadable; log: {})",
+        readings.samples.len(),
+        readings.unreadable,
+        readings.log
+    );
+    let values: Vec<u32> = readings.samples.iter().map(|s| s.clock).collect();
+    assert!(
+        values.windows(2).all(|w| w[0] < w[1]),
+        "the clock went back: {values:?}"
+    );
+    assert!(
+        readings.samples.iter().all(|s| s.age_ms >= 0.0),
+        "a frame shown before it was drawn: {:?}",
+        readings.samples
+    );
+    let (p50, p95) = readings.p50_p95();
+    println!(
+        "Chromium WebRTC loopback (the instrument's WHEP floor): p50 {p50:.0} ms, p95 {p95:.0} ms"
+    );
+}

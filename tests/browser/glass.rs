@@ -11,6 +11,7 @@ pub mod bench;
 pub mod clock;
 pub mod page;
 pub mod probe;
+pub mod whep_loopback;
 
 use page::{Report, Seen, Site};
 use std::collections::HashSet;
@@ -135,8 +136,8 @@ pub struct Viewer {
 impl Viewer {
     /// Start `player` on `source` (a URL; for [`Player::File`] a local file).
     pub fn start(player: Player, source: &str) -> Viewer {
-        let (tx, reports) = mpsc::channel();
         if player == Player::Rtmp {
+            let (tx, reports) = mpsc::channel();
             let child = reference_reader(source, tx);
             return Viewer {
                 child,
@@ -152,14 +153,39 @@ impl Viewer {
             ),
             _ => (source.to_string(), Vec::new()),
         };
+        Viewer::chromium(player, &page_source, clip, None, "")
+    }
+
+    /// The WHEP player on a sender in the same browser (`whep_loopback`): Chromium's own WebRTC
+    /// path, with nothing else in between.
+    pub fn start_whep_loopback() -> Viewer {
+        let route = Some(whep_loopback::route());
+        Viewer::chromium(
+            Player::Whep,
+            "/whep",
+            Vec::new(),
+            route,
+            whep_loopback::IFRAME,
+        )
+    }
+
+    fn chromium(
+        player: Player,
+        source: &str,
+        clip: Vec<u8>,
+        route: Option<page::Route>,
+        extra: &str,
+    ) -> Viewer {
+        let (tx, reports) = mpsc::channel();
         let script = player
             .script()
             .map(|p| std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display())))
             .unwrap_or_default();
         let site = Site {
-            html: page::html(player.name(), &page_source),
+            html: page::html(player.name(), source, extra),
             script,
             clip,
+            route,
         };
         let port = page::serve(site, tx);
         let profile = tempfile::tempdir().unwrap();
@@ -200,7 +226,7 @@ impl Viewer {
         self.read_until(Instant::now() + window, |_| false)
     }
 
-    /// Readings until `done` says so or `timeout` passes.
+    /// Readings until `done` says so or `deadline` passes.
     pub fn read_until(
         &mut self,
         deadline: Instant,

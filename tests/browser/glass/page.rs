@@ -26,11 +26,19 @@ pub struct Report {
     pub frames: Vec<Seen>,
 }
 
-/// What the page serves: the HTML, the player script at `/player.js` and a file at `/clip`.
+/// An answer of a route the site adds: status line, content type, extra header lines, body.
+pub type Answer = (&'static str, &'static str, String, Vec<u8>);
+
+/// A route the site adds (`method`, `path`, `body`), `None` for a path it does not serve.
+pub type Route = Box<dyn Fn(&str, &str, &[u8]) -> Option<Answer> + Send + Sync>;
+
+/// What the page serves: the HTML, the player script at `/player.js`, a file at `/clip` and any
+/// more routes.
 pub struct Site {
     pub html: String,
     pub script: Vec<u8>,
     pub clip: Vec<u8>,
+    pub route: Option<Route>,
 }
 
 /// Serve `site` on a loopback port (returned) until the process ends; reports go to `tx`.
@@ -71,20 +79,31 @@ fn answer(mut conn: TcpStream, site: &Site, tx: &mpsc::Sender<Report>) -> std::i
     }
     let mut body = vec![0; length];
     reader.read_exact(&mut body)?;
-    let path = request_line.split_whitespace().nth(1).unwrap_or("/");
-    let (status, kind, content): (&str, &str, &[u8]) = match path {
-        "/" => ("200 OK", "text/html", site.html.as_bytes()),
-        "/player.js" => ("200 OK", "application/javascript", &site.script),
-        "/clip" => ("200 OK", "video/mp4", &site.clip),
-        "/report" => {
+    let mut words = request_line.split_whitespace();
+    let (method, path) = (words.next().unwrap_or("GET"), words.next().unwrap_or("/"));
+    let added = site
+        .route
+        .as_ref()
+        .and_then(|route| route(method, path, &body));
+    let (status, kind, headers, content): (&str, &str, String, &[u8]) = match (path, &added) {
+        (_, Some((status, kind, headers, content))) => (status, kind, headers.clone(), content),
+        ("/", _) => ("200 OK", "text/html", String::new(), site.html.as_bytes()),
+        ("/player.js", _) => (
+            "200 OK",
+            "application/javascript",
+            String::new(),
+            &site.script,
+        ),
+        ("/clip", _) => ("200 OK", "video/mp4", String::new(), &site.clip),
+        ("/report", _) => {
             let _ = tx.send(parse_report(&String::from_utf8_lossy(&body)));
-            ("204 No Content", "text/plain", b"")
+            ("204 No Content", "text/plain", String::new(), b"")
         }
-        _ => ("404 Not Found", "text/plain", b""),
+        _ => ("404 Not Found", "text/plain", String::new(), b""),
     };
     write!(
         conn,
-        "HTTP/1.1 {status}\r\nContent-Type: {kind}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        "HTTP/1.1 {status}\r\nContent-Type: {kind}\r\nContent-Length: {}\r\n{headers}Connection: close\r\n\r\n",
         content.len()
     )?;
     conn.write_all(content)
@@ -123,9 +142,11 @@ fn unhex(hex: &str) -> Option<Vec<u8>> {
         .collect()
 }
 
-/// The page for `player` (`hls`, `hls-ll`, `flv`, `whep`, `file`) playing `source`.
-pub fn html(player: &str, source: &str) -> String {
-    PAGE.replace("\"PLAYER\"", &format!("{player:?}"))
+/// The page for `player` (`hls`, `hls-ll`, `flv`, `whep`, `file`) playing `source`, with `extra`
+/// HTML at the end of its body.
+pub fn html(player: &str, source: &str, extra: &str) -> String {
+    PAGE.replace("</body>", &format!("{extra}</body>"))
+        .replace("\"PLAYER\"", &format!("{player:?}"))
         .replace("\"SOURCE\"", &format!("{source:?}"))
         .replace("READ_WIDTH", &READ_WIDTH.to_string())
         .replace("READ_HEIGHT", &READ_HEIGHT.to_string())
