@@ -4,7 +4,8 @@
 //! - `ORYX_GLASS_PUBLISH`: RTMP URLs (space-separated) the clock is published to, for the whole run;
 //! - `ORYX_GLASS_TARGETS`: `LABEL,PLAYER,URL` entries (space-separated), PLAYER one of `hls`,
 //!   `hls-ll`, `flv`, `whep`, `rtmp`; each is probed first (`probe`) and reported "not available"
-//!   when its server does not serve it;
+//!   when its server does not serve it; `whep-loopback` (any URL) is the WHEP player on a sender
+//!   in the same browser (`whep_loopback`), the instrument's own WebRTC floor;
 //! - `ORYX_GLASS_SECONDS` (20): the measured window per target; `ORYX_GLASS_SETTLE` (5): seconds
 //!   of play before it (players start, then settle on their live edge);
 //!   `ORYX_GLASS_PUBLISH_WARMUP` (12): publishing alone first, so HLS players find a full window.
@@ -43,15 +44,27 @@ pub fn publish_clock(url: &str) -> impl Drop {
 }
 
 /// One target's result line.
-fn measure(label: &str, player: Player, url: &str) -> String {
-    let head = format!("{label:<22} {:<7}", player.name());
+fn measure(label: &str, name: &str, url: &str) -> String {
+    let head = format!("{label:<10} {name:<13}");
+    let loopback = name == "whep-loopback";
+    let Some(player) = Player::parse(name).or(loopback.then_some(Player::Whep)) else {
+        return format!("{head} unknown player");
+    };
     if let Some(missing) = player.missing() {
         return format!("{head} skipped: {missing}");
     }
-    if let Err(why) = probe::available(player, url, Duration::from_secs(20)) {
+    let probed = match loopback {
+        true => Ok(()),
+        false => probe::available(player, url, Duration::from_secs(20)),
+    };
+    if let Err(why) = probed {
         return format!("{head} not available: {why}");
     }
-    let mut viewer = Viewer::start(player, url);
+    let mut viewer = if loopback {
+        Viewer::start_whep_loopback()
+    } else {
+        Viewer::start(player, url)
+    };
     let start = Instant::now() + env_secs("ORYX_GLASS_START_WAIT", 30);
     let first = viewer.read_until(start, |r| !r.samples.is_empty());
     if first.samples.is_empty() {
@@ -85,8 +98,8 @@ pub fn run_from_env() {
     let _publishers: Vec<_> = publish.split_whitespace().map(publish_clock).collect();
     std::thread::sleep(env_secs("ORYX_GLASS_PUBLISH_WARMUP", 12));
     println!(
-        "{:<22} {:<7} {:>7} {:>8} {:>8} {:>6}   player log",
-        "target", "player", "frames", "p50 ms", "p95 ms", "fps"
+        "{:<10} {:<13} {:>7} {:>8} {:>8} {:>6}   player log",
+        "server", "player", "frames", "p50 ms", "p95 ms", "fps"
     );
     for entry in targets.split_whitespace() {
         let mut parts = entry.splitn(3, ',');
@@ -95,10 +108,6 @@ pub fn run_from_env() {
             println!("{entry}: not LABEL,PLAYER,URL");
             continue;
         };
-        let Some(player) = Player::parse(name) else {
-            println!("{entry}: unknown player {name}");
-            continue;
-        };
-        println!("{}", measure(label, player, url));
+        println!("{}", measure(label, name, url));
     }
 }
