@@ -5,6 +5,9 @@
 //! Needs Debian's chromium (`/usr/bin/chromium`) and hls.js from npm in `target/npm`
 //! (`npm install --prefix target/npm hls.js`; `scripts/test` installs both).
 
+#[allow(dead_code)] // each test binary uses its own part of the latency harness
+pub mod glass;
+
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
