@@ -9,6 +9,9 @@ fn settings(path: Option<String>) -> HlsSettings {
         fragment_ms: 1000,
         window: 2,
         path,
+        segment_format: Default::default(),
+        low_latency: false,
+        part_ms: None,
     }
 }
 
