@@ -26,8 +26,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// The stream files the http-lb proxies, by extension: HTTP-FLV, HLS playlists and segments.
-const PROXIED: [&str; 3] = ["flv", "m3u8", "ts"];
+/// The stream files the http-lb proxies, by extension: HTTP-FLV, HLS playlists and segments (TS,
+/// and fMP4's segments, parts and init segments).
+const PROXIED: [&str; 5] = ["flv", "m3u8", "ts", "m4s", "mp4"];
 
 /// Read `/APP/STREAM.flv`, `/APP/STREAM.m3u8` or `/APP/STREAM-SEQ.ts` the way the worker reads it
 /// ([`stream_name::parse_path`]); any other path is `None`.

@@ -118,8 +118,9 @@ fn decode_hls(node: &KdlNode, stream: &mut StreamOverrides, ctx: &mut Ctx) {
         .int("window", 1, 1000, ctx)
         .and_then(|v| u32::try_from(v).ok());
     stream.hls_path = hls.string("path", ctx).map(|s| s.value);
-    stream.hls_segment_format = hls.string("segment-format", ctx).map(|v| {
-        match v.value.as_str() {
+    stream.hls_segment_format = hls
+        .string("segment-format", ctx)
+        .map(|v| match v.value.as_str() {
             "auto" => HlsSegmentFormat::Auto,
             "ts" => HlsSegmentFormat::Ts,
             "fmp4" => HlsSegmentFormat::Fmp4,
@@ -136,8 +137,7 @@ fn decode_hls(node: &KdlNode, stream: &mut StreamOverrides, ctx: &mut Ctx) {
                 );
                 HlsSegmentFormat::Auto
             }
-        }
-    });
+        });
     stream.hls_low_latency = hls.bool("low-latency", ctx);
     stream.hls_part_ms = hls.duration_ms("part", ctx);
     if stream.hls_low_latency == Some(true)

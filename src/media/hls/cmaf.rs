@@ -134,13 +134,15 @@ impl CmafSegmenter {
         self.ended = false;
         let mut update = Update::default();
         let header = match kind {
-            TagKind::Video if crate::media::tag_class::video(payload)
-                == crate::media::tag_class::VideoClass::Config =>
+            TagKind::Video
+                if crate::media::tag_class::video(payload)
+                    == crate::media::tag_class::VideoClass::Config =>
             {
                 Some(&mut self.video_header)
             }
-            TagKind::Audio if crate::media::tag_class::audio(payload)
-                == crate::media::tag_class::AudioClass::Config =>
+            TagKind::Audio
+                if crate::media::tag_class::audio(payload)
+                    == crate::media::tag_class::AudioClass::Config =>
             {
                 Some(&mut self.audio_header)
             }
@@ -149,7 +151,8 @@ impl CmafSegmenter {
         if let Some(slot) = header {
             *slot = Some(payload.clone());
         }
-        self.muxer.push(kind, timestamp_ms, payload, &mut self.outputs);
+        self.muxer
+            .push(kind, timestamp_ms, payload, &mut self.outputs);
         if self.muxer.config_changed() {
             // The codecs changed: what the old init covers ends here, a new init starts.
             self.restart_muxer(&mut update);
@@ -210,7 +213,8 @@ impl CmafSegmenter {
                         .tracks()
                         .map(|(v, a)| (v.cloned(), a.cloned()))
                         .unwrap_or_default();
-                    self.inits.push_back((generation, data.clone(), video, audio));
+                    self.inits
+                        .push_back((generation, data.clone(), video, audio));
                     update.init = Some((generation, data));
                 }
                 Fmp4Output::Fragment(fragment) => self.add_part(fragment, update),
@@ -280,10 +284,16 @@ impl CmafSegmenter {
             self.config.part_ms = self.config.part_ms.map(|ms| ms.min(fragment_ms));
         }
         let count = self.entries.len();
-        for entry in self.entries.iter_mut().take(count.saturating_sub(SEGMENTS_WITH_PARTS)) {
+        for entry in self
+            .entries
+            .iter_mut()
+            .take(count.saturating_sub(SEGMENTS_WITH_PARTS))
+        {
             entry.parts.clear();
         }
-        let first = self.entries[count.saturating_sub(self.config.window)].segment.sequence;
+        let first = self.entries[count.saturating_sub(self.config.window)]
+            .segment
+            .sequence;
         let first = first.max(self.first_listed);
         let left = self
             .entries
@@ -293,7 +303,11 @@ impl CmafSegmenter {
             .count();
         self.discontinuity_sequence += left as u64;
         self.first_listed = first;
-        let listed = self.entries.iter().filter(|e| e.segment.sequence >= first).count();
+        let listed = self
+            .entries
+            .iter()
+            .filter(|e| e.segment.sequence >= first)
+            .count();
         while self.entries.len() > listed + SPARE_SEGMENTS {
             if let Some(old) = self.entries.pop_front() {
                 update.evicted.push(old.segment.sequence);
@@ -312,7 +326,10 @@ impl CmafSegmenter {
     /// Where the live edge is: what blocking requests wait for.
     pub fn position(&self) -> Position {
         Position {
-            msn: self.open.as_ref().map_or(self.next_sequence, |o| o.sequence),
+            msn: self
+                .open
+                .as_ref()
+                .map_or(self.next_sequence, |o| o.sequence),
             parts: self.open.as_ref().map_or(0, |o| o.parts.len() as u64),
             next_part: self.next_part,
             ended: self.ended,
@@ -336,7 +353,10 @@ impl CmafSegmenter {
             min_target_ms: self.config.fragment_ms,
             discontinuity_sequence: self.discontinuity_sequence,
             listed,
-            open: self.open.as_ref().map(|o| (o.init, o.discontinuity, &o.parts[..])),
+            open: self
+                .open
+                .as_ref()
+                .map(|o| (o.init, o.discontinuity, &o.parts[..])),
             next_part: self.next_part,
             ended: self.ended,
         }
@@ -356,7 +376,10 @@ impl CmafSegmenter {
         if self.entries.is_empty() {
             return None;
         }
-        let low_latency = self.config.part_ms.map(|part_ms| LowLatency { part_ms, skip });
+        let low_latency = self
+            .config
+            .part_ms
+            .map(|part_ms| LowLatency { part_ms, skip });
         Some(ll_playlist::render(&self.view(), low_latency))
     }
 

@@ -180,7 +180,12 @@ fn skippable(view: &PlaylistView<'_>, skip_until_ms: u64) -> usize {
     let open_ms: u64 = view
         .open
         .map_or(0, |(_, _, parts)| parts.iter().map(|p| p.duration_ms).sum());
-    let total: u64 = view.listed.iter().map(|l| l.segment.duration_ms).sum::<u64>() + open_ms;
+    let total: u64 = view
+        .listed
+        .iter()
+        .map(|l| l.segment.duration_ms)
+        .sum::<u64>()
+        + open_ms;
     let mut ended_at = 0;
     let mut count = 0;
     for listed in &view.listed {
@@ -258,7 +263,11 @@ pub fn readiness(at: Position, msn: u64, part: Option<u64>) -> Readiness {
     if at.ended && at.started {
         return Readiness::Ready;
     }
-    let last = if at.parts > 0 { at.msn } else { at.msn.saturating_sub(1) };
+    let last = if at.parts > 0 {
+        at.msn
+    } else {
+        at.msn.saturating_sub(1)
+    };
     if msn > last + 2 {
         return Readiness::TooFar;
     }
