@@ -271,4 +271,6 @@ impl HlsSegmenter {
 }
 
 #[cfg(test)]
+mod cmaf_tests;
+#[cfg(test)]
 mod tests;

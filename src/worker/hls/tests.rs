@@ -21,9 +21,17 @@ fn stream_id(stream: &str) -> StreamName {
 
 /// Audio-only AAC frames: simplest way to make segments without a real encoder.
 fn feed_audio(publisher: &mut HlsPublisher, seconds: u32) {
-    publisher.on_frame(TagKind::Audio, 0, &[0xaf, 0, 0x12, 0x10]);
+    publisher.on_frame(
+        TagKind::Audio,
+        0,
+        &Bytes::from_static(&[0xaf, 0, 0x12, 0x10]),
+    );
     for i in 0..seconds * 43 {
-        publisher.on_frame(TagKind::Audio, i * 1000 / 43, &[0xaf, 1, 0x21, 0x10, 0x04]);
+        publisher.on_frame(
+            TagKind::Audio,
+            i * 1000 / 43,
+            &Bytes::from_static(&[0xaf, 1, 0x21, 0x10, 0x04]),
+        );
     }
 }
 
