@@ -130,7 +130,7 @@ fn decode_hls(node: &KdlNode, stream: &mut StreamOverrides, ctx: &mut Ctx) {
                         setting: "segment-format".into(),
                         value: v.value.clone(),
                         allowed: HlsSegmentFormat::NAMES.to_vec(),
-                        suggestion: suggest(&v.value, &HlsSegmentFormat::NAMES),
+                        suggestion: suggest(&v.value, HlsSegmentFormat::NAMES),
                     },
                     v.span,
                     "unknown segment format",

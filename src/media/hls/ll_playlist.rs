@@ -223,23 +223,27 @@ pub struct Directives {
     pub skip: bool,
 }
 
-/// Reads the directives from a query (`a=1&b=2`); `Err` for a malformed one (`_HLS_part`
-/// without `_HLS_msn`, numbers that are not): the RFC's 400.
-pub fn directives(query: &str) -> Result<Directives, ()> {
+/// A malformed delivery directive (`_HLS_part` without `_HLS_msn`, a number that is not): the
+/// RFC's 400.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BadDirective;
+
+/// Reads the directives from a query (`a=1&b=2`).
+pub fn directives(query: &str) -> Result<Directives, BadDirective> {
     let mut msn = None;
     let mut part = None;
     let mut skip = false;
     for pair in query.trim_start_matches('?').split('&') {
         let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
         match key {
-            "_HLS_msn" => msn = Some(value.parse::<u64>().map_err(|_| ())?),
-            "_HLS_part" => part = Some(value.parse::<u64>().map_err(|_| ())?),
+            "_HLS_msn" => msn = Some(value.parse::<u64>().map_err(|_| BadDirective)?),
+            "_HLS_part" => part = Some(value.parse::<u64>().map_err(|_| BadDirective)?),
             "_HLS_skip" => skip = matches!(value, "YES" | "v2"),
             _ => {}
         }
     }
     if part.is_some() && msn.is_none() {
-        return Err(());
+        return Err(BadDirective);
     }
     Ok(Directives {
         block: msn.map(|msn| (msn, part)),

@@ -1,7 +1,8 @@
-//! HLS in the embedded worker: one in-memory segmenter per published stream (fed by the hub's
-//! publisher path through [`sink`]), served as `GET /APP/STREAM.m3u8` and `GET /APP/STREAM-SEQ.ts`
-//! ([`serve`]) behind the `on-play` hooks when set ([`auth`], [`session`]), optionally mirrored into
-//! `hls.path` for a CDN ([`disk`]).
+//! HLS in the embedded worker: one in-memory segmenter per published stream, TS or fMP4 (fed by the
+//! hub's publisher path through [`sink`]), served as `GET /APP/STREAM.m3u8`, `/APP/STREAM-SEQ.ts`
+//! or `.m4s`, LL-HLS parts `/APP/STREAM-pN.m4s` and init segments `/APP/STREAM-init.mp4`
+//! ([`serve`]; blocking LL-HLS requests in [`blocking`]) behind the `on-play` hooks when set
+//! ([`auth`], [`session`]), optionally mirrored into `hls.path` for a CDN ([`disk`]).
 
 pub mod auth;
 mod blocking;

@@ -132,7 +132,7 @@ async fn hold(
                 ..
             }) => Want::Playlist { msn, part },
             Ok(_) => return None,
-            Err(()) => {
+            Err(_) => {
                 return Some(refused(
                     StatusCode::BAD_REQUEST,
                     "bad _HLS_msn, _HLS_part or _HLS_skip\n",
