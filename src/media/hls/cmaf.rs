@@ -5,6 +5,7 @@
 //! ([`super::ll_playlist`]). A codec change or a republish starts a new init segment and a
 //! discontinuity.
 
+pub use super::ll_playlist::Part;
 use super::ll_playlist::{self, Listed, LowLatency, PlaylistView, Position};
 use super::{HlsStats, Segment, Update, MAX_SEGMENT_BYTES, MAX_SEGMENT_MS, SPARE_SEGMENTS};
 use crate::media::flv::TagKind;
@@ -31,16 +32,6 @@ pub struct CmafConfig {
     pub window: usize,
     /// LL-HLS part target; `None` without low latency.
     pub part_ms: Option<u64>,
-}
-
-/// One part: an fMP4 fragment, numbered across segments (so a preload hint names it before anyone
-/// knows whether it opens a new segment).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Part {
-    pub id: u64,
-    pub duration_ms: u64,
-    pub independent: bool,
-    pub data: Bytes,
 }
 
 struct Entry {

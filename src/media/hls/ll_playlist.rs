@@ -3,8 +3,8 @@
 //! and delta updates (`EXT-X-SKIP`). Also the names of the files and the delivery directives of a
 //! blocking reload (`_HLS_msn`, `_HLS_part`, `_HLS_skip`) with when they are satisfied.
 
-use super::cmaf::Part;
 use super::Segment;
+use bytes::Bytes;
 use std::fmt::Write;
 use std::sync::Arc;
 
@@ -31,6 +31,16 @@ pub fn init_name(stream: &str, generation: u64) -> String {
     } else {
         format!("{stream}-init{generation}.mp4")
     }
+}
+
+/// One part: an fMP4 fragment, numbered across segments (so a preload hint names it before anyone
+/// knows whether it opens a new segment).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Part {
+    pub id: u64,
+    pub duration_ms: u64,
+    pub independent: bool,
+    pub data: Bytes,
 }
 
 /// A completed segment as the playlist lists it.
