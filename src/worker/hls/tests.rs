@@ -245,3 +245,62 @@ fn disabled_store_makes_no_publishers() {
         StatusCode::NOT_FOUND
     );
 }
+
+#[test]
+fn ll_hls_variants_report_each_other_and_parts_are_served() {
+    let mut ll = settings(None);
+    ll.low_latency = true;
+    ll.part_ms = Some(200);
+    ll.window = 6;
+    let store = HlsStore::new(ll);
+    let mut publishers: Vec<HlsPublisher> = ["cam", "cam_360p"]
+        .iter()
+        .map(|s| store.publish(stream_id(s)).unwrap())
+        .collect();
+    for publisher in &mut publishers {
+        for (kind, ts, payload) in crate::media::sample_frames::publish(0, 4, 25) {
+            publisher.on_frame(kind, ts, &payload);
+        }
+    }
+    store.masters().set(
+        stream_id("cam"),
+        vec![master::Rendition {
+            stream: "cam_360p".into(),
+            bandwidth: 500_000,
+        }],
+    );
+    let reports = master::rendition_reports(&store.masters(), &store, &stream_id("cam"));
+    assert!(
+        reports.starts_with("#EXT-X-RENDITION-REPORT:URI=\"cam_360p.m3u8\",LAST-MSN="),
+        "{reports}"
+    );
+    let back = master::rendition_reports(&store.masters(), &store, &stream_id("cam_360p"));
+    assert!(
+        back.starts_with("#EXT-X-RENDITION-REPORT:URI=\"cam.m3u8?variant=source\""),
+        "{back}"
+    );
+    let text = store.playlist(DEFAULT_VHOST, false, "live", "cam").unwrap();
+    let part = text
+        .lines()
+        .find_map(|l| l.split("URI=\"cam-p").nth(1))
+        .and_then(|rest| rest.split('.').next())
+        .unwrap()
+        .to_string();
+    let answer = respond(
+        &store,
+        DEFAULT_VHOST,
+        false,
+        "live",
+        &format!("cam-p{part}.m4s"),
+    );
+    assert_eq!(answer.status(), StatusCode::OK);
+    assert_eq!(
+        respond(&store, DEFAULT_VHOST, false, "live", "cam-init.mp4").status(),
+        StatusCode::OK
+    );
+    // A TS name of an fMP4 stream is not one of its files.
+    assert_eq!(
+        respond(&store, DEFAULT_VHOST, false, "live", "cam-0.ts").status(),
+        StatusCode::NOT_FOUND
+    );
+}
