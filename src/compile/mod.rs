@@ -295,6 +295,31 @@ mod tests {
     }
 
     #[test]
+    fn hls_formats_and_low_latency_decode_and_old_plans_stay_the_same() {
+        let c = compile_text(
+            "oryx 1\ndefaults { hls fragment=\"1s\" low-latency=#true part=\"250ms\"; }\nworker \"a\"\nworker \"b\" { hls segment-format=\"fmp4\" low-latency=#false; }\n",
+        );
+        let plan = c.plan.expect("valid");
+        let (a, b) = (&plan.workers[0].stream.hls, &plan.workers[1].stream.hls);
+        assert!(a.low_latency);
+        assert_eq!(a.part_ms, Some(250));
+        assert_eq!(a.segment_format, plan::HlsSegmentFormat::Auto);
+        assert_eq!(b.segment_format, plan::HlsSegmentFormat::Fmp4);
+        assert!(!b.low_latency);
+        // Unset, the new fields are absent from the plan's JSON (old digests unchanged).
+        let old = compile_text("oryx 1\nworker \"a\"\n").plan.expect("valid");
+        let json = serde_json::to_string(&old).unwrap();
+        assert!(!json.contains("segment_format") && !json.contains("low_latency"));
+        assert!(!json.contains("part_ms"));
+        for bad in [
+            "oryx 1\nworker \"a\" { hls segment-format=\"mp4\"; }\n",
+            "oryx 1\nworker \"a\" { hls segment-format=\"ts\" low-latency=#true; }\n",
+        ] {
+            assert!(compile_text(bad).plan.is_none(), "{bad}");
+        }
+    }
+
+    #[test]
     fn merge_read_is_a_stream_setting_like_merge_write() {
         let text = "oryx 1\ndefaults merge-read=\"250ms\"\nworker \"a\"\nworker \"b\" { merge-read \"0\"; }\nworker \"c\"\nenv \"dev\" { worker \"c\" merge-read=\"1s\"; }\n";
         let plan = compile_text(text).plan.expect("valid");

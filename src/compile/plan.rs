@@ -282,6 +282,36 @@ pub struct HlsSettings {
     pub window: u32,
     /// Directory segments are also written to (for a CDN), with cleanup; `None` keeps them in memory only.
     pub path: Option<String>,
+    /// `segment-format`: TS, fMP4, or `auto` (TS for H.264/AAC, fMP4 for anything else).
+    #[serde(default, skip_serializing_if = "HlsSegmentFormat::is_auto")]
+    pub segment_format: HlsSegmentFormat,
+    /// `low-latency`: LL-HLS (fMP4 parts, blocking playlist reload).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub low_latency: bool,
+    /// `part`: the LL-HLS part target (default 200 ms; only with `low-latency`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub part_ms: Option<u64>,
+}
+
+/// The default LL-HLS part target.
+pub const DEFAULT_HLS_PART_MS: u64 = 200;
+
+/// `hls segment-format="auto"|"ts"|"fmp4"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum HlsSegmentFormat {
+    #[default]
+    Auto,
+    Ts,
+    Fmp4,
+}
+
+impl HlsSegmentFormat {
+    pub const NAMES: [&'static str; 3] = ["auto", "ts", "fmp4"];
+
+    fn is_auto(&self) -> bool {
+        *self == HlsSegmentFormat::Auto
+    }
 }
 
 /// SRS-style HTTP callbacks; each list is tried in order and every URL must allow.

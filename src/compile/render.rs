@@ -60,6 +60,14 @@ fn stream_lines(s: &StreamSettings, out: &mut String) {
         if let Some(path) = &s.hls.path {
             let _ = write!(hls, ", path {path}");
         }
+        // Shown only when set, so old plans render as before.
+        if s.hls.segment_format != super::plan::HlsSegmentFormat::Auto {
+            let _ = write!(hls, ", {:?}", s.hls.segment_format);
+        }
+        if s.hls.low_latency {
+            let part = s.hls.part_ms.unwrap_or(super::plan::DEFAULT_HLS_PART_MS);
+            let _ = write!(hls, ", low latency part {}", duration(part));
+        }
         hls.push(')');
         hls
     } else {

@@ -90,10 +90,17 @@ pub fn hls_segmenter(data: &[u8]) {
     }
 }
 
-/// The recording containers (fMP4 muxer, TS and FLV file writers) on `hls_segmenter`'s frame
-/// encoding: no panic, TS output in whole packets, the fMP4 init segment before any fragment.
+/// The recording containers (fMP4 muxer, TS and FLV file writers) and the LL-HLS fMP4 segmenter on
+/// `hls_segmenter`'s frame encoding: no panic, TS output in whole packets, the fMP4 init segment
+/// before any fragment, playlists that start right.
 pub fn record_muxers(data: &[u8]) {
     let mut fmp4 = Fmp4Muxer::new(300);
+    let mut cmaf = super::hls::cmaf::CmafSegmenter::new(super::hls::cmaf::CmafConfig {
+        stream: "f".into(),
+        fragment_ms: 1000,
+        window: 3,
+        part_ms: Some(200),
+    });
     let mut ts = super::ts_file::TsFileWriter::new();
     let mut flv = super::flv_file::FlvFileWriter::new();
     let (mut outputs, mut ts_out, mut flv_out) = (Vec::new(), Vec::new(), Vec::new());
@@ -111,6 +118,12 @@ pub fn record_muxers(data: &[u8]) {
         fmp4.push(kind, timestamp, &payload, &mut outputs);
         ts.push(kind, timestamp, &payload, &mut ts_out);
         flv.push(kind, timestamp, &payload, &mut flv_out);
+        cmaf.push(kind, timestamp, &payload);
+    }
+    for skip in [false, true] {
+        if let Some(playlist) = cmaf.live_playlist(skip) {
+            assert!(playlist.starts_with("#EXTM3U\n"));
+        }
     }
     fmp4.finish(&mut outputs);
     assert_eq!(ts_out.len() % super::ts::PACKET_LEN, 0);

@@ -51,8 +51,30 @@ pub fn ertmp(data: &[u8]) {
     }
 }
 
-/// The HEVC, AV1, VP9 and Opus configuration records and frame readers.
+/// The HEVC, AV1, VP9 and Opus configuration records and frame readers, and the fMP4 tracks and
+/// RFC 6381 names made of them.
 pub fn codecs(data: &[u8]) {
+    use super::fmp4::{AudioCodec, AudioTrack, VideoCodec, VideoTrack};
+    let bytes = bytes::Bytes::copy_from_slice(data);
+    let _ = super::fmp4::read_video(&bytes);
+    let _ = super::fmp4::read_audio(&bytes);
+    for codec in [
+        VideoCodec::Avc,
+        VideoCodec::Hevc,
+        VideoCodec::Av1,
+        VideoCodec::Vp9,
+    ] {
+        if let Some(track) = VideoTrack::from_config(codec, bytes.clone()) {
+            let _ = track.codec_string();
+            let _ = super::fmp4::init_segment(Some(&track), None);
+        }
+    }
+    for codec in [AudioCodec::Aac, AudioCodec::Opus] {
+        if let Some(track) = AudioTrack::from_config(codec, bytes.clone()) {
+            let _ = track.codec_string();
+            let _ = super::fmp4::init_segment(None, Some(&track));
+        }
+    }
     if let Ok(config) = HevcConfig::parse(data) {
         let _ = config.profile_name();
         let _ = config.level_name();

@@ -1,8 +1,10 @@
-//! The http-lb role: a streaming reverse proxy for `/APP/STREAM.flv`, `.m3u8` and `-SEQ.ts` that sends
+//! The http-lb role: a streaming reverse proxy for `/APP/STREAM.flv`, `.m3u8`, `-SEQ.ts` and fMP4
+//! HLS's `-SEQ.m4s`, `-pN.m4s`, `-init.mp4` that sends
 //! every request of a stream to the worker holding it (the same ranking as the rtmp-lb: the worker
 //! that publishes the stream, else rendezvous hashing; see [`Backends::candidates`]).
 //!
-//! Bodies stream through untouched (a live FLV response never ends; nothing is buffered). The client's
+//! Bodies stream through untouched (a live FLV response never ends; nothing is buffered), and no
+//! request is timed out here: an LL-HLS blocking reload is held by the worker, which bounds it. The client's
 //! address goes to the worker in `X-Forwarded-For` and `X-Real-IP`, set by the LB alone (what a
 //! client sends there is dropped). If the chosen worker cannot be reached, the next in the ranking is
 //! tried; if none can, the client gets a 502 saying so. Every answer allows any origin (CORS), and an
@@ -26,8 +28,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// The stream files the http-lb proxies, by extension: HTTP-FLV, HLS playlists and segments.
-const PROXIED: [&str; 3] = ["flv", "m3u8", "ts"];
+/// The stream files the http-lb proxies, by extension: HTTP-FLV, HLS playlists and segments (TS,
+/// and fMP4's segments, parts and init segments).
+const PROXIED: [&str; 5] = ["flv", "m3u8", "ts", "m4s", "mp4"];
 
 /// Read `/APP/STREAM.flv`, `/APP/STREAM.m3u8` or `/APP/STREAM-SEQ.ts` the way the worker reads it
 /// ([`stream_name::parse_path`]); any other path is `None`.
@@ -106,7 +109,7 @@ impl Proxy {
             return text(
                 StatusCode::NOT_FOUND,
                 format!(
-                    "not found: {path} (the http-lb serves /APP/STREAM.flv, .m3u8 and -SEQ.ts)\n"
+                    "not found: {path} (the http-lb serves /APP/STREAM.flv, .m3u8, -SEQ.ts and fMP4 HLS files)\n"
                 ),
             );
         };

@@ -12,8 +12,10 @@ pub struct StreamFile<'a> {
     pub stream: &'a str,
     /// The extension without its dot (`flv`, `m3u8`, `ts`).
     pub ext: &'a str,
-    /// A segment's sequence number (`.ts` files only).
+    /// A segment's sequence number (`.ts`, `.m4s`), a part's id, an init segment's generation.
     pub sequence: Option<u64>,
+    /// `STREAM-pID.m4s`: an LL-HLS part.
+    pub part: bool,
 }
 
 /// A path that names a stream's file.
@@ -26,19 +28,31 @@ pub struct StreamPath<'a> {
 /// The most digits a segment number may have (u64 has 20; 19 always parse).
 const MAX_SEQUENCE_DIGITS: usize = 19;
 
-/// Read `STREAM.EXT` or `STREAM-SEQ.ts`; `None` without a stream, an extension, or (for `.ts`) a
-/// sequence number.
+/// Read `STREAM.EXT`, `STREAM-SEQ.ts`, and fMP4 HLS's `STREAM-SEQ.m4s` (segment), `STREAM-pID.m4s`
+/// (part) and `STREAM-init.mp4` / `STREAM-initN.mp4` (init segment); `None` without a stream, an
+/// extension, or (for `.ts`, `.m4s` and `.mp4`) the number.
 pub fn parse_file(file: &str) -> Option<StreamFile<'_>> {
     let (stem, ext) = file.rsplit_once('.')?;
-    let (stream, sequence) = if ext == "ts" {
-        let (stream, digits) = stem.rsplit_once('-')?;
-        let all_digits = !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit());
-        if !all_digits || digits.len() > MAX_SEQUENCE_DIGITS {
-            return None;
+    let (stream, sequence, part) = match ext {
+        "ts" | "m4s" | "mp4" => {
+            let (stream, token) = stem.rsplit_once('-')?;
+            let (digits, part, default) = match (ext, token) {
+                ("m4s", _) if token.starts_with('p') => (&token[1..], true, None),
+                ("mp4", _) => (token.strip_prefix("init")?, false, Some(0)),
+                _ => (token, false, None),
+            };
+            let all_digits = digits.bytes().all(|b| b.is_ascii_digit());
+            if !all_digits || digits.len() > MAX_SEQUENCE_DIGITS {
+                return None;
+            }
+            let number = match (digits.is_empty(), default) {
+                (true, Some(default)) => default,
+                (true, None) => return None,
+                (false, _) => digits.parse().ok()?,
+            };
+            (stream, Some(number), part)
         }
-        (stream, Some(digits.parse().ok()?))
-    } else {
-        (stem, None)
+        _ => (stem, None, false),
     };
     if stream.is_empty() || ext.is_empty() || stream.contains('/') {
         return None;
@@ -47,6 +61,7 @@ pub fn parse_file(file: &str) -> Option<StreamFile<'_>> {
         stream,
         ext,
         sequence,
+        part,
     })
 }
 
@@ -93,6 +108,14 @@ mod tests {
             Some(("live", "cam.hd", "flv", None))
         );
         assert_eq!(parsed("/a/b/s.flv"), Some(("a/b", "s", "flv", None)));
+        assert_eq!(parsed("/l/c-3.m4s"), Some(("l", "c", "m4s", Some(3))));
+        assert_eq!(
+            parsed("/l/c-1-p40.m4s"),
+            Some(("l", "c-1", "m4s", Some(40)))
+        );
+        assert!(parse_path("/l/c-p40.m4s").unwrap().file.part);
+        assert_eq!(parsed("/l/c-init.mp4"), Some(("l", "c", "mp4", Some(0))));
+        assert_eq!(parsed("/l/c-init2.mp4"), Some(("l", "c", "mp4", Some(2))));
         assert_eq!(parsed("//live/s.flv"), Some(("live", "s", "flv", None)));
     }
 
@@ -109,6 +132,10 @@ mod tests {
             "/live/foo.ts",
             "/live/foo-.ts",
             "/live/foo-x.ts",
+            "/live/foo-p.m4s",
+            "/live/foo-p1.ts",
+            "/live/foo.mp4",
+            "/live/foo-1.mp4",
             "/live/-1.ts",
             "/live/cam-99999999999999999999.ts",
             "//foo.flv",

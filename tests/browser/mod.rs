@@ -61,7 +61,7 @@ log.push('mse-h264=' + (window.MediaSource ? MediaSource.isTypeSupported(mime) :
 if (!Hls.isSupported()) {
   log.push('hls.js unsupported');
 } else {
-  const hls = new Hls({ liveSyncDurationCount: 2 });
+  const hls = new Hls(CONFIG);
   hls.on(Hls.Events.MANIFEST_PARSED, (e, d) => {
     log.push('levels=' + d.levels.map(l => l.width + 'x' + l.height).join('|'));
     video.play().catch(err => log.push('play:' + err));
@@ -80,9 +80,17 @@ setInterval(() => {
 impl Player {
     /// Start Chromium on a page that plays `source` (an `.m3u8` URL) with hls.js.
     pub fn start(source: &str) -> Player {
+        Player::start_with(source, "{ liveSyncDurationCount: 2 }")
+    }
+
+    /// [`Player::start`] with hls.js's configuration given as a JavaScript object literal
+    /// (`{ lowLatencyMode: true }`).
+    pub fn start_with(source: &str, config: &str) -> Player {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind the page server");
         let port = listener.local_addr().unwrap().port();
-        let page = PAGE.replace("SOURCE", &format!("{source:?}"));
+        let page = PAGE
+            .replace("SOURCE", &format!("{source:?}"))
+            .replace("CONFIG", config);
         let script = std::fs::read(hls_js()).expect("hls.min.js");
         let (tx, reports) = mpsc::channel();
         std::thread::spawn(move || {

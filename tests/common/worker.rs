@@ -35,6 +35,9 @@ pub fn settings() -> StreamSettings {
             fragment_ms: 2000,
             window: 6,
             path: None,
+            segment_format: Default::default(),
+            low_latency: false,
+            part_ms: None,
         },
         hooks: HookSettings {
             timeout_ms: 2000,

@@ -73,7 +73,14 @@ pub const HTTP_FLV: Spec = Spec {
 pub const HLS: Spec = Spec {
     node: "hls",
     max_args: 1,
-    settings: &[&[("fragment", One), ("window", One), ("path", One)]],
+    settings: &[&[
+        ("fragment", One),
+        ("window", One),
+        ("path", One),
+        ("segment-format", One),
+        ("low-latency", One),
+        ("part", One),
+    ]],
     blocks: &[],
 };
 

@@ -3,7 +3,7 @@
 
 use super::super::diagnostic::{suggest, Diagnostic, DiagnosticKind, Span};
 use super::super::fields::{gather, name_span, Ctx, Fields};
-use super::super::plan::HookOnError;
+use super::super::plan::{HlsSegmentFormat, HookOnError};
 use super::schema;
 use kdl::KdlNode;
 
@@ -23,6 +23,9 @@ pub struct StreamOverrides {
     pub hls_fragment_ms: Option<u64>,
     pub hls_window: Option<u32>,
     pub hls_path: Option<String>,
+    pub hls_segment_format: Option<HlsSegmentFormat>,
+    pub hls_low_latency: Option<bool>,
+    pub hls_part_ms: Option<u64>,
     pub on_publish: Option<Vec<String>>,
     pub on_unpublish: Option<Vec<String>>,
     pub on_play: Option<Vec<String>>,
@@ -115,6 +118,44 @@ fn decode_hls(node: &KdlNode, stream: &mut StreamOverrides, ctx: &mut Ctx) {
         .int("window", 1, 1000, ctx)
         .and_then(|v| u32::try_from(v).ok());
     stream.hls_path = hls.string("path", ctx).map(|s| s.value);
+    stream.hls_segment_format = hls
+        .string("segment-format", ctx)
+        .map(|v| match v.value.as_str() {
+            "auto" => HlsSegmentFormat::Auto,
+            "ts" => HlsSegmentFormat::Ts,
+            "fmp4" => HlsSegmentFormat::Fmp4,
+            _ => {
+                ctx.error_at(
+                    DiagnosticKind::BadValue {
+                        setting: "segment-format".into(),
+                        value: v.value.clone(),
+                        allowed: HlsSegmentFormat::NAMES.to_vec(),
+                        suggestion: suggest(&v.value, HlsSegmentFormat::NAMES),
+                    },
+                    v.span,
+                    "unknown segment format",
+                );
+                HlsSegmentFormat::Auto
+            }
+        });
+    stream.hls_low_latency = hls.bool("low-latency", ctx);
+    stream.hls_part_ms = hls.duration_ms("part", ctx);
+    if stream.hls_low_latency == Some(true)
+        && stream.hls_segment_format == Some(HlsSegmentFormat::Ts)
+    {
+        if let Some(v) = hls.string("segment-format", ctx) {
+            ctx.error_at(
+                DiagnosticKind::BadValue {
+                    setting: "segment-format".into(),
+                    value: v.value.clone(),
+                    allowed: vec!["auto", "fmp4"],
+                    suggestion: Some("fmp4".into()),
+                },
+                v.span,
+                "LL-HLS parts are fMP4 fragments",
+            );
+        }
+    }
 }
 
 /// `hooks { on-publish … timeout … on-error … ca … }`.

@@ -28,6 +28,9 @@ pub fn default_stream() -> StreamSettings {
             fragment_ms: 2000,
             window: 6,
             path: None,
+            segment_format: Default::default(),
+            low_latency: false,
+            part_ms: None,
         },
         hooks: HookSettings {
             timeout_ms: 3000,
@@ -55,6 +58,11 @@ pub(super) fn apply_overrides(base: &mut StreamSettings, o: &StreamOverrides) {
     set(&mut base.hls.enabled, &o.hls_enabled);
     set(&mut base.hls.fragment_ms, &o.hls_fragment_ms);
     set(&mut base.hls.window, &o.hls_window);
+    set(&mut base.hls.segment_format, &o.hls_segment_format);
+    set(&mut base.hls.low_latency, &o.hls_low_latency);
+    if o.hls_part_ms.is_some() {
+        base.hls.part_ms = o.hls_part_ms;
+    }
     if o.hls_path.is_some() {
         base.hls.path = o.hls_path.clone();
     }

@@ -2,7 +2,7 @@
 //! table, `mvex`/`trex` announcing that the samples come in fragments).
 
 use super::boxes::BoxWriter;
-use bytes::Bytes;
+use super::codec::{AudioCodec, AudioTrack, VideoCodec, VideoTrack};
 
 /// Track ids are fixed, so fragments and the init segment agree whatever tracks exist.
 pub const VIDEO_TRACK_ID: u32 = 1;
@@ -11,29 +11,6 @@ pub const AUDIO_TRACK_ID: u32 = 2;
 pub const VIDEO_TIMESCALE: u32 = 90_000;
 /// `mvhd`'s timescale (the movie has no duration: it is fragmented).
 const MOVIE_TIMESCALE: u32 = 1000;
-
-/// An H.264 track: the AVCDecoderConfigurationRecord as the FLV sequence header carries it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct VideoTrack {
-    pub avcc: Bytes,
-    pub width: u32,
-    pub height: u32,
-}
-
-/// An AAC track: the AudioSpecificConfig as the FLV sequence header carries it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AudioTrack {
-    pub asc: Bytes,
-    pub sample_rate: u32,
-    pub channels: u16,
-}
-
-impl AudioTrack {
-    /// The audio timescale: the sample rate (never 0).
-    pub fn timescale(&self) -> u32 {
-        self.sample_rate.max(1)
-    }
-}
 
 /// `ftyp` + `moov` for the tracks present.
 pub fn init_segment(video: Option<&VideoTrack>, audio: Option<&AudioTrack>) -> Vec<u8> {
@@ -166,7 +143,8 @@ fn stbl(w: &mut BoxWriter, track: &Track<'_>) {
     w.begin_full(b"stsd", 0, 0);
     w.u32(1);
     match track {
-        Track::Video(v) => avc1(w, v),
+        Track::Video(v) => visual_entry(w, v),
+        Track::Audio(a) if a.codec == AudioCodec::Opus => opus_entry(w, a),
         Track::Audio(a) => mp4a(w, a),
     }
     w.end();
@@ -182,8 +160,16 @@ fn stbl(w: &mut BoxWriter, track: &Track<'_>) {
     w.end();
 }
 
-fn avc1(w: &mut BoxWriter, video: &VideoTrack) {
-    w.begin(b"avc1");
+/// The visual sample entry of `video`'s codec around its configuration record.
+fn visual_entry(w: &mut BoxWriter, video: &VideoTrack) {
+    let (entry, config) = match video.codec {
+        VideoCodec::Avc => (b"avc1", b"avcC"),
+        VideoCodec::Hevc => (b"hvc1", b"hvcC"),
+        VideoCodec::Av1 => (b"av01", b"av1C"),
+        // E-RTMP's vp09 record is the whole vpcC body, version and flags included.
+        VideoCodec::Vp9 => (b"vp09", b"vpcC"),
+    };
+    w.begin(entry);
     w.zeros(6);
     w.u16(1); // data_reference_index
     w.zeros(16); // pre_defined, reserved
@@ -196,8 +182,8 @@ fn avc1(w: &mut BoxWriter, video: &VideoTrack) {
     w.zeros(32); // compressorname
     w.u16(0x0018); // depth
     w.u16(0xffff); // pre_defined -1
-    w.begin(b"avcC");
-    w.bytes(&video.avcc);
+    w.begin(config);
+    w.bytes(&video.config);
     w.end();
     w.end();
 }
@@ -221,9 +207,41 @@ fn mp4a(w: &mut BoxWriter, audio: &AudioTrack) {
     w.end();
 }
 
+/// `Opus` + `dOps` (the Opus-in-ISOBMFF mapping): the OpusHead's fields, big-endian.
+fn opus_entry(w: &mut BoxWriter, audio: &AudioTrack) {
+    w.begin(b"Opus");
+    w.zeros(6);
+    w.u16(1);
+    w.zeros(8);
+    w.u16(audio.channels.max(1));
+    w.u16(16);
+    w.u16(0);
+    w.u16(0);
+    w.u32(48_000 << 16);
+    // A head short of its 19 fixed bytes (never from the muxer, which checks it) reads as zeros.
+    let mut head = audio.config.to_vec();
+    if head.len() < 19 {
+        head.resize(19, 0);
+    }
+    let le16 = |at: usize| u16::from_le_bytes([head[at], head[at + 1]]);
+    w.begin(b"dOps");
+    w.bytes(&[0, head[9]]); // version, OutputChannelCount
+    w.u16(le16(10)); // PreSkip
+    w.u32(u32::from_le_bytes([head[12], head[13], head[14], head[15]]));
+    w.u16(le16(16)); // OutputGain
+    w.bytes(&[head[18]]); // ChannelMappingFamily
+    if head[18] != 0 {
+        // StreamCount, CoupledCount, ChannelMapping: as the OpusHead has them (when complete).
+        let table = 19..(21 + usize::from(head[9])).min(head.len());
+        w.bytes(&head[table]);
+    }
+    w.end();
+    w.end();
+}
+
 /// The MPEG-4 elementary stream descriptor around the AudioSpecificConfig.
 fn esds(w: &mut BoxWriter, audio: &AudioTrack) {
-    let asc = &audio.asc[..audio.asc.len().min(0xff)];
+    let asc = &audio.config[..audio.config.len().min(0xff)];
     let decoder_specific = descriptor(5, asc);
     let mut config = vec![0x40, 0x15]; // MPEG-4 audio; audio stream, upstream 0, reserved 1
     config.extend_from_slice(&[0, 0, 0]); // bufferSizeDB
@@ -259,6 +277,7 @@ fn descriptor(tag: u8, body: &[u8]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use bytes::Bytes;
 
     #[test]
     fn descriptor_lengths_use_seven_bit_groups() {
@@ -271,12 +290,14 @@ mod tests {
     #[test]
     fn init_has_a_trak_per_track_and_a_trex_each() {
         let video = VideoTrack {
-            avcc: Bytes::from_static(&[1, 0x42, 0, 0x1e, 0xff, 0xe0, 0]),
+            codec: VideoCodec::Avc,
+            config: Bytes::from_static(&[1, 0x42, 0, 0x1e, 0xff, 0xe0, 0]),
             width: 320,
             height: 240,
         };
         let audio = AudioTrack {
-            asc: Bytes::from_static(&[0x12, 0x10]),
+            codec: AudioCodec::Aac,
+            config: Bytes::from_static(&[0x12, 0x10]),
             sample_rate: 44_100,
             channels: 2,
         };

@@ -1,25 +1,27 @@
-//! A sans-IO fragmented-MP4 muxer for H.264 + AAC fed FLV-style frames (kind, millisecond timestamp,
+//! A sans-IO fragmented-MP4 muxer for H.264, HEVC, AV1 or VP9 with AAC or Opus, fed FLV-style frames (kind, millisecond timestamp,
 //! payload): an init segment (`ftyp` + `moov`) once the codecs are known and a first keyframe came,
 //! then fragments (`moof` + `mdat`) cut at every keyframe and at most every `fragment_ms`, so a file
 //! written as it goes loses at most its last fragment in a crash. Independent of files: recording
 //! writes its output to disk, and fMP4 HLS can cut the same fragments into segments and parts
 //! (a `fragment_ms` of ~200 gives LL-HLS parts).
 //!
-//! Rooms: `boxes.rs` (box writer), `init.rs` (the init segment), `fragment.rs` (`moof` + `mdat`);
+//! Rooms: `boxes.rs` (box writer), `codec.rs` (tracks and their RFC 6381 names), `tags.rs` (legacy
+//! and E-RTMP tag bodies), `init.rs` (the init segment), `fragment.rs` (`moof` + `mdat`);
 //! this file turns frames into samples with durations and decides where fragments end.
 
 mod boxes;
+mod codec;
 mod fragment;
 mod init;
+mod tags;
 
+pub use codec::{AudioCodec, AudioTrack, VideoCodec, VideoTrack};
 pub use fragment::{fragment, Sample, TrackRun};
-pub use init::{
-    init_segment, AudioTrack, VideoTrack, AUDIO_TRACK_ID, VIDEO_TIMESCALE, VIDEO_TRACK_ID,
-};
+pub use init::{init_segment, AUDIO_TRACK_ID, VIDEO_TIMESCALE, VIDEO_TRACK_ID};
+pub use tags::{read_audio, read_video, AudioTag, VideoTag};
 
-use super::aac::AudioSpecificConfig;
-use super::avc::AvcConfig;
 use super::flv::TagKind;
+use super::vp9;
 use bytes::Bytes;
 
 /// A timestamp this far behind the previous one (or ahead) is a new timeline, not a reorder.
@@ -209,18 +211,21 @@ impl Fmp4Muxer {
     }
 
     fn push_video(&mut self, timestamp: u32, payload: &Bytes, out: &mut Vec<Fmp4Output>) {
-        if payload.len() < 5 || payload[0] & 0x0f != 7 {
-            self.dropped += 1;
-            return;
-        }
-        match payload[1] {
-            0 => return self.video_sequence_header(payload.slice(5..)),
-            1 => {}
-            _ => return, // end of sequence
-        }
-        let keyframe = payload[0] >> 4 == 1;
-        let data = payload.slice(5..);
-        if data.is_empty() || self.video_config.is_none() {
+        let (codec, data, composition_ms, keyframe) = match read_video(payload) {
+            VideoTag::Config(codec, record) => return self.video_sequence_header(codec, record),
+            VideoTag::Frame {
+                codec,
+                data,
+                composition_ms,
+                keyframe,
+            } => (codec, data, composition_ms, keyframe),
+            VideoTag::Skip => return,
+            VideoTag::Unusable => {
+                self.dropped += 1;
+                return;
+            }
+        };
+        if self.video_config.as_ref().is_none_or(|v| v.codec != codec) {
             self.dropped += 1;
             return;
         }
@@ -229,22 +234,19 @@ impl Fmp4Muxer {
                 self.dropped += 1;
                 return;
             }
+            self.learn_vp9_size(&data);
             self.write_init(out);
         }
         if self.init.as_ref().is_some_and(|(video, _)| video.is_none()) {
             self.dropped += 1;
             return;
         }
-        let composition =
-            ((u32::from(payload[2]) << 16 | u32::from(payload[3]) << 8 | u32::from(payload[4]))
-                << 8) as i32
-                >> 8;
         let ms = self.timeline.map(timestamp);
         self.video.push(Pending {
             sample: Sample {
                 data,
                 duration: 0,
-                composition_offset: composition.saturating_mul(90),
+                composition_offset: composition_ms.saturating_mul(90),
                 sync: keyframe,
             },
             dts: ms * u64::from(VIDEO_TIMESCALE) / 1000,
@@ -256,18 +258,30 @@ impl Fmp4Muxer {
         self.cut_if_due(ms, out);
     }
 
-    fn video_sequence_header(&mut self, record: Bytes) {
-        let Ok(config) = AvcConfig::parse(&record) else {
+    /// vpcC has no picture size; the first key frame's header has it.
+    fn learn_vp9_size(&mut self, frame: &[u8]) {
+        if let Some(track) = self.video_config.as_mut() {
+            if track.codec == VideoCodec::Vp9 && track.width == 0 {
+                if let Some((width, height)) = vp9::frame_info(frame).and_then(|f| f.size) {
+                    track.width = width;
+                    track.height = height;
+                }
+            }
+        }
+    }
+
+    fn video_sequence_header(&mut self, codec: VideoCodec, record: Bytes) {
+        let Some(mut track) = VideoTrack::from_config(codec, record) else {
             self.dropped += 1;
             return;
         };
-        let (width, height) = config.sps_info().map_or((0, 0), |i| (i.width, i.height));
-        let track = VideoTrack {
-            avcc: record,
-            width,
-            height,
-        };
         if let Some((video, _)) = &self.init {
+            // A repeated VP9 record is the same track although the init learnt its size since.
+            if let Some(video) = video.as_ref().filter(|v| v.codec == VideoCodec::Vp9) {
+                if video.config == track.config {
+                    (track.width, track.height) = (video.width, video.height);
+                }
+            }
             if video.as_ref() != Some(&track) {
                 self.config_changed = true;
             }
@@ -276,22 +290,24 @@ impl Fmp4Muxer {
     }
 
     fn push_audio(&mut self, timestamp: u32, payload: &Bytes, out: &mut Vec<Fmp4Output>) {
-        if payload.len() < 2 || payload[0] >> 4 != 10 {
-            self.dropped += 1;
-            return;
-        }
-        if payload[1] == 0 {
-            return self.audio_sequence_header(payload.slice(2..));
-        }
-        let data = payload.slice(2..);
-        let Some(rate) = self.audio_config.as_ref().map(AudioTrack::timescale) else {
+        let (codec, data) = match read_audio(payload) {
+            AudioTag::Config(codec, config) => return self.audio_sequence_header(codec, config),
+            AudioTag::Frame(codec, data) => (codec, data),
+            AudioTag::Skip => return,
+            AudioTag::Unusable => {
+                self.dropped += 1;
+                return;
+            }
+        };
+        let Some(rate) = self
+            .audio_config
+            .as_ref()
+            .filter(|a| a.codec == codec)
+            .map(AudioTrack::timescale)
+        else {
             self.dropped += 1;
             return;
         };
-        if data.is_empty() {
-            self.dropped += 1;
-            return;
-        }
         if self.init.is_none() {
             // With video announced, the file starts at its first keyframe.
             if self.video_config.is_some() {
@@ -317,15 +333,10 @@ impl Fmp4Muxer {
         self.cut_if_due(ms, out);
     }
 
-    fn audio_sequence_header(&mut self, asc: Bytes) {
-        let Ok(config) = AudioSpecificConfig::parse(&asc) else {
+    fn audio_sequence_header(&mut self, codec: AudioCodec, config: Bytes) {
+        let Some(track) = AudioTrack::from_config(codec, config) else {
             self.dropped += 1;
             return;
-        };
-        let track = AudioTrack {
-            asc,
-            sample_rate: config.sample_rate,
-            channels: u16::from(config.channels()),
         };
         if let Some((_, audio)) = &self.init {
             if audio.as_ref() != Some(&track) {
@@ -333,6 +344,13 @@ impl Fmp4Muxer {
             }
         }
         self.audio_config = Some(track);
+    }
+
+    /// The tracks of the init segment, once written: what a playlist's `CODECS` names.
+    pub fn tracks(&self) -> Option<(Option<&VideoTrack>, Option<&AudioTrack>)> {
+        self.init
+            .as_ref()
+            .map(|(video, audio)| (video.as_ref(), audio.as_ref()))
     }
 
     fn write_init(&mut self, out: &mut Vec<Fmp4Output>) {

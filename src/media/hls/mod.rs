@@ -1,11 +1,18 @@
-//! The HLS segmenter: fed FLV-style frames (kind, millisecond timestamp, payload), it muxes MPEG-TS
+//! The HLS segmenters. The MPEG-TS one (this file) is fed FLV-style frames (kind, millisecond timestamp, payload), it muxes MPEG-TS
 //! segments cut at keyframes once the fragment duration is reached (on time for audio-only streams),
 //! keeps a bounded sliding window of them in memory and renders the playlist. This file holds the
 //! state, the timeline (restarts, jumps, cuts); `frames.rs` muxes video and audio frames into the
-//! open segment, `window.rs` keeps finished segments and renders the playlist.
+//! open segment, `window.rs` keeps finished segments and renders the playlist. `cmaf.rs` is the
+//! fMP4 segmenter (parts for LL-HLS), `ll_playlist.rs` its playlists and blocking-reload rules,
+//! `format.rs` the choice between the two (`segment-format`).
 
+pub mod cmaf;
+mod format;
 mod frames;
+pub mod ll_playlist;
 mod window;
+
+pub use format::{SegmentFormat, StreamSegmenter};
 
 use super::aac::AudioSpecificConfig;
 use super::avc::AvcConfig;
@@ -53,6 +60,19 @@ pub struct Update {
     pub completed: Option<Arc<Segment>>,
     /// Sequence numbers dropped from memory.
     pub evicted: Vec<u64>,
+    /// fMP4: a new init segment (its generation and bytes).
+    pub init: Option<(u64, Bytes)>,
+    /// fMP4: init segments dropped from memory.
+    pub evicted_inits: Vec<u64>,
+    /// fMP4: a part came (or the stream ended): blocked requests may be answered.
+    pub part: bool,
+}
+
+impl Update {
+    /// Whether the playlist changed.
+    pub fn changed(&self) -> bool {
+        self.completed.is_some() || !self.evicted.is_empty() || self.part || self.init.is_some()
+    }
 }
 
 /// Counters for monitoring.
@@ -250,5 +270,7 @@ impl HlsSegmenter {
     }
 }
 
+#[cfg(test)]
+mod cmaf_tests;
 #[cfg(test)]
 mod tests;

@@ -121,16 +121,16 @@ impl DiskMirror {
         }
     }
 
-    pub(super) fn remove_stream(&self, id: &StreamName, sequences: &[u64]) {
+    pub(super) fn remove_stream(&self, id: &StreamName, names: &[String]) {
         let Some(dir) = self.dir(id) else {
             return;
         };
         self.send(DiskJob::Remove {
             path: dir.join(format!("{}.m3u8", id.stream)),
         });
-        for sequence in sequences {
+        for name in names {
             self.send(DiskJob::Remove {
-                path: dir.join(format!("{}-{}.ts", id.stream, sequence)),
+                path: dir.join(name),
             });
         }
     }
@@ -145,7 +145,7 @@ impl DiskMirror {
 /// `root/APP/STREAM.m3u8`-style files when VHOST equals a default-vhost app.
 pub(super) fn stream_dir(root: &std::path::Path, id: &StreamName) -> Option<PathBuf> {
     let file_like = |name: &str| {
-        [".m3u8", ".ts", ".tmp"]
+        [".m3u8", ".ts", ".m4s", ".mp4", ".tmp"]
             .iter()
             .any(|ext| name.ends_with(ext))
     };
@@ -260,6 +260,19 @@ fn remove_leftovers_in(dir: &Path, owner: &str) -> usize {
                 );
             }
         }
+        // fMP4 playlists: their listed segments and the init segments their `EXT-X-MAP`s name.
+        let prefix = format!("{stream}-");
+        files.extend(
+            text.lines()
+                .map(|line| {
+                    line.strip_prefix("#EXT-X-MAP:URI=\"")
+                        .and_then(|rest| rest.strip_suffix('"'))
+                        .unwrap_or(line)
+                })
+                .filter(|uri| uri.starts_with(&prefix) && !uri.contains('/'))
+                .filter(|uri| uri.ends_with(".m4s") || uri.ends_with(".mp4"))
+                .map(str::to_string),
+        );
         for file in files {
             for path in [dir.join(&file), dir.join(format!("{file}.tmp"))] {
                 if std::fs::remove_file(&path).is_ok() {

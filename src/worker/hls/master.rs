@@ -5,9 +5,8 @@
 //! headers in the hub (SPS size, avcC profile/compatibility/level, AAC object type), its bandwidth
 //! from the rendition's configured bitrates or the source's metadata (else its measured rate).
 
-use crate::media::aac::AudioSpecificConfig;
-use crate::media::avc::AvcConfig;
-use crate::media::playlist::{aac_codec, avc_codec, master_playlist, Variant};
+use crate::media::fmp4::{read_audio, read_video, AudioTag, AudioTrack, VideoTag, VideoTrack};
+use crate::media::playlist::{master_playlist, Variant};
 use crate::rtmp::amf0::{self, Amf0};
 use crate::stream_name::StreamName;
 use crate::worker::hub::{Hub, StreamSnapshot};
@@ -80,6 +79,50 @@ impl MasterSource {
     }
 }
 
+/// `EXT-X-RENDITION-REPORT` lines for the LL-HLS media playlist of `id` when it is a variant of a
+/// master playlist: one per other variant the store holds with low latency, at its live edge.
+pub fn rendition_reports(masters: &Masters, store: &super::HlsStore, id: &StreamName) -> String {
+    let (source, renditions) = match masters.renditions(id) {
+        Some(renditions) => (id.clone(), renditions),
+        None => match masters.source_of(id) {
+            Some(source) => {
+                let renditions = masters.renditions(&source).unwrap_or_default();
+                (source, renditions)
+            }
+            None => return String::new(),
+        },
+    };
+    let source_uri = format!(
+        "{}.m3u8?{}={}",
+        source.stream, SOURCE_QUERY.0, SOURCE_QUERY.1
+    );
+    let variants = std::iter::once((source.stream.clone(), source_uri)).chain(
+        renditions
+            .into_iter()
+            .map(|r| (r.stream.clone(), format!("{}.m3u8", r.stream))),
+    );
+    let mut text = String::new();
+    for (stream, uri) in variants.filter(|(stream, _)| *stream != id.stream) {
+        let Some(position) = store.position(&StreamName::new(&source.vhost, &source.app, &stream))
+        else {
+            continue;
+        };
+        if position.parts > 0 {
+            text.push_str(&format!(
+                "#EXT-X-RENDITION-REPORT:URI=\"{uri}\",LAST-MSN={},LAST-PART={}\n",
+                position.msn,
+                position.parts - 1
+            ));
+        } else if position.msn > 0 {
+            text.push_str(&format!(
+                "#EXT-X-RENDITION-REPORT:URI=\"{uri}\",LAST-MSN={}\n",
+                position.msn - 1
+            ));
+        }
+    }
+    text
+}
+
 /// Whether a request's query asks for the source's media playlist.
 pub fn wants_source(param: &str) -> bool {
     param
@@ -131,24 +174,20 @@ pub fn render(hub: &Hub, source: &StreamName, renditions: &[Rendition]) -> Optio
 fn describe(stream: &StreamSnapshot) -> (Option<(u32, u32)>, Vec<String>) {
     let mut resolution = None;
     let mut codecs = Vec::new();
-    if let Some(video) = stream.video_sequence_header.as_deref() {
-        if video.first().map(|b| b & 0x0f) == Some(7) && video.len() > 5 {
-            if let Ok(config) = AvcConfig::parse(&video[5..]) {
-                if let Ok(sps) = config.sps_info() {
-                    resolution = Some((sps.width, sps.height));
+    if let Some(video) = stream.video_sequence_header.as_ref() {
+        if let VideoTag::Config(codec, record) = read_video(video) {
+            if let Some(track) = VideoTrack::from_config(codec, record) {
+                if track.width > 0 && track.height > 0 {
+                    resolution = Some((track.width, track.height));
                 }
-                codecs.push(avc_codec(
-                    config.profile_indication,
-                    config.profile_compatibility,
-                    config.level_indication,
-                ));
+                codecs.push(track.codec_string());
             }
         }
     }
-    if let Some(audio) = stream.audio_sequence_header.as_deref() {
-        if audio.first().is_some_and(|b| b >> 4 == 10) && audio.len() > 2 {
-            if let Ok(config) = AudioSpecificConfig::parse(&audio[2..]) {
-                codecs.push(aac_codec(config.object_type));
+    if let Some(audio) = stream.audio_sequence_header.as_ref() {
+        if let AudioTag::Config(codec, config) = read_audio(audio) {
+            if let Some(track) = AudioTrack::from_config(codec, config) {
+                codecs.push(track.codec_string());
             }
         }
     }

@@ -1,9 +1,11 @@
-//! HLS in the embedded worker: one in-memory segmenter per published stream (fed by the hub's
-//! publisher path through [`sink`]), served as `GET /APP/STREAM.m3u8` and `GET /APP/STREAM-SEQ.ts`
-//! ([`serve`]) behind the `on-play` hooks when set ([`auth`], [`session`]), optionally mirrored into
-//! `hls.path` for a CDN ([`disk`]).
+//! HLS in the embedded worker: one in-memory segmenter per published stream, TS or fMP4 (fed by the
+//! hub's publisher path through [`sink`]), served as `GET /APP/STREAM.m3u8`, `/APP/STREAM-SEQ.ts`
+//! or `.m4s`, LL-HLS parts `/APP/STREAM-pN.m4s` and init segments `/APP/STREAM-init.mp4`
+//! ([`serve`]; blocking LL-HLS requests in [`blocking`]) behind the `on-play` hooks when set
+//! ([`auth`], [`session`]), optionally mirrored into `hls.path` for a CDN ([`disk`]).
 
 pub mod auth;
+mod blocking;
 mod disk;
 pub mod master;
 pub mod serve;
@@ -11,8 +13,9 @@ pub mod session;
 pub mod sink;
 
 use crate::compile::plan::HlsSettings;
+use crate::compile::plan::{HlsSegmentFormat, DEFAULT_HLS_PART_MS};
 use crate::media::flv::TagKind;
-use crate::media::hls::{HlsConfig, HlsSegmenter, Update};
+use crate::media::hls::{HlsConfig, SegmentFormat, StreamSegmenter, Update};
 use crate::worker::context::WorkerContext;
 use crate::worker::http::HttpFiles;
 use bytes::Bytes;
@@ -31,8 +34,11 @@ pub use crate::stream_name::{StreamName, DEFAULT_VHOST};
 
 /// One stream's HLS state; it outlives a publish so a republish continues the playlist.
 struct StreamHls {
-    segmenter: HlsSegmenter,
+    segmenter: StreamSegmenter,
+    /// The playlist served (with LL-HLS parts when low latency is on), re-rendered as it changes.
     playlist: Option<Arc<str>>,
+    /// Bumped whenever the playlist changes: what blocked LL-HLS requests wait on ([`blocking`]).
+    changes: tokio::sync::watch::Sender<u64>,
     publishing: bool,
     /// When the publisher left (the stream is disposed of some time later).
     idle_since: Option<Instant>,
@@ -51,6 +57,8 @@ struct StoreInner {
     disk: Option<DiskMirror>,
     /// Streams with a transcode: their `.m3u8` is a master playlist ([`master`]).
     masters: master::Masters,
+    /// The one clock of every blocked LL-HLS request: ticks every [`blocking::TICK`].
+    ticks: tokio::sync::watch::Sender<u64>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -82,6 +90,7 @@ impl HlsStore {
                 streams: Mutex::new(HashMap::new()),
                 disk,
                 masters: master::Masters::default(),
+                ticks: tokio::sync::watch::Sender::new(0),
             }),
         }
     }
@@ -106,6 +115,10 @@ impl HlsStore {
             settings.enabled = new.enabled;
             settings.fragment_ms = new.fragment_ms;
             settings.window = new.window;
+            // New streams take these; a running one keeps its format until it is disposed of.
+            settings.segment_format = new.segment_format;
+            settings.low_latency = new.low_latency;
+            settings.part_ms = new.part_ms;
         }
         let entries: Vec<_> = lock(&self.inner.streams).values().cloned().collect();
         for entry in entries {
@@ -158,12 +171,9 @@ impl HlsStore {
                 .entry(id.clone())
                 .or_insert_with(|| {
                     Arc::new(Mutex::new(StreamHls {
-                        segmenter: HlsSegmenter::new(HlsConfig {
-                            stream: id.stream.clone(),
-                            fragment_ms: settings.fragment_ms,
-                            window: settings.window as usize,
-                        }),
+                        segmenter: new_segmenter(&id, &settings),
                         playlist: None,
+                        changes: tokio::sync::watch::Sender::new(0),
                         publishing: false,
                         idle_since: None,
                     }))
@@ -188,6 +198,11 @@ impl HlsStore {
         })
     }
 
+    /// Wakes every blocked LL-HLS request so it can check its deadline (the store's one timer).
+    pub fn tick(&self) {
+        self.inner.ticks.send_modify(|t| *t = t.wrapping_add(1));
+    }
+
     /// Drops streams whose publisher left longer ago than the dispose delay.
     pub fn sweep(&self) {
         let dispose_after = self.dispose_after();
@@ -199,13 +214,26 @@ impl HlsStore {
                     .idle_since
                     .is_none_or(|since| since.elapsed() < dispose_after);
             if !keep {
-                disposed.push((id.clone(), state.segmenter.held_sequences()));
+                let names: Vec<String> = state
+                    .segmenter
+                    .held_sequences()
+                    .into_iter()
+                    .map(|seq| state.segmenter.segment_name(seq))
+                    .chain(
+                        state
+                            .segmenter
+                            .held_inits()
+                            .into_iter()
+                            .filter_map(|g| state.segmenter.init_name(g)),
+                    )
+                    .collect();
+                disposed.push((id.clone(), names));
             }
             keep
         });
         if let Some(disk) = &self.inner.disk {
-            for (id, sequences) in disposed {
-                disk.remove_stream(&id, &sequences);
+            for (id, names) in disposed {
+                disk.remove_stream(&id, &names);
             }
         }
     }
@@ -224,6 +252,12 @@ impl HlsStore {
             .iter()
             .map(|entry| lock(entry).segmenter.memory_bytes())
             .sum()
+    }
+
+    /// The LL-HLS live edge of a stream (`None` without low latency).
+    pub fn position(&self, id: &StreamName) -> Option<crate::media::hls::ll_playlist::Position> {
+        self.entry(id)
+            .and_then(|entry| lock(&entry).segmenter.position())
     }
 
     /// Frames HLS dropped for a stream (before the first keyframe, malformed).
@@ -300,12 +334,25 @@ impl HlsStore {
     /// Publishes what `update` changed; `rerender` renders the playlist even when no segment came
     /// or went (it ended, or went live again).
     fn apply_with(&self, id: &StreamName, state: &mut StreamHls, update: Update, rerender: bool) {
-        if !rerender && update.completed.is_none() && update.evicted.is_empty() {
+        if !rerender && !update.changed() {
             return;
         }
-        let playlist: Option<Arc<str>> = state.segmenter.playlist().map(Arc::from);
-        state.playlist = playlist.clone();
-        if let Some(disk) = &self.inner.disk {
+        state.playlist = state.segmenter.live_playlist(false).map(Arc::from);
+        state.changes.send_modify(|v| *v = v.wrapping_add(1));
+        let segments_changed = rerender || update.completed.is_some() || !update.evicted.is_empty();
+        if let Some(disk) = self
+            .inner
+            .disk
+            .as_ref()
+            .filter(|_| segments_changed || update.init.is_some())
+        {
+            // The disk gets full segments and the playlist of full segments (no parts).
+            let playlist: Option<Arc<str>> = state.segmenter.playlist().map(Arc::from);
+            if let Some((generation, data)) = &update.init {
+                if let Some(name) = state.segmenter.init_name(*generation) {
+                    disk.write_segment(id, &name, data.clone());
+                }
+            }
             if let Some(segment) = &update.completed {
                 disk.write_segment(
                     id,
@@ -319,8 +366,34 @@ impl HlsStore {
             for sequence in update.evicted {
                 disk.remove_segment(id, &state.segmenter.segment_name(sequence));
             }
+            for generation in update.evicted_inits {
+                if let Some(name) = state.segmenter.init_name(generation) {
+                    disk.remove_segment(id, &name);
+                }
+            }
         }
     }
+}
+
+/// A stream's segmenter as the settings say: TS, fMP4, or `auto`; LL-HLS parts with `low-latency`.
+fn new_segmenter(id: &StreamName, settings: &HlsSettings) -> StreamSegmenter {
+    let format = match settings.segment_format {
+        HlsSegmentFormat::Auto => SegmentFormat::Auto,
+        HlsSegmentFormat::Ts => SegmentFormat::Ts,
+        HlsSegmentFormat::Fmp4 => SegmentFormat::Fmp4,
+    };
+    let part_ms = settings
+        .low_latency
+        .then(|| settings.part_ms.unwrap_or(DEFAULT_HLS_PART_MS));
+    StreamSegmenter::new(
+        HlsConfig {
+            stream: id.stream.clone(),
+            fragment_ms: settings.fragment_ms,
+            window: settings.window as usize,
+        },
+        format,
+        part_ms,
+    )
 }
 
 /// The HLS side of one publish: the hub hands it every frame.
@@ -332,7 +405,7 @@ pub struct HlsPublisher {
 }
 
 impl HlsPublisher {
-    pub fn on_frame(&mut self, kind: TagKind, timestamp: u32, payload: &[u8]) {
+    pub fn on_frame(&mut self, kind: TagKind, timestamp: u32, payload: &Bytes) {
         let mut state = lock(&self.entry);
         let update = state.segmenter.push(kind, timestamp, payload);
         self.store.apply(&self.id, &mut state, update);
@@ -374,6 +447,15 @@ pub fn install(ctx: &Arc<WorkerContext>, files: &HttpFiles, name: &str) -> HlsSt
         hub: ctx.hub.clone(),
     };
     register(&store, files, gate.clone(), Some(masters));
+    let ticking = store.clone();
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(blocking::TICK);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            ticking.tick();
+        }
+    });
     let sweeping = store.clone();
     tokio::spawn(async move {
         let mut ticks = tokio::time::interval(SWEEP_INTERVAL);

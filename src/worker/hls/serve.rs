@@ -7,9 +7,11 @@
 //! its renditions' files are served under the session the master opened.
 
 use super::auth::PlayGate;
+use super::blocking::{self, Want};
 use super::master::MasterSource;
 use super::session::{self, SESSION_KEY};
 use super::{HlsStore, StreamHls, StreamName, DEFAULT_VHOST};
+use crate::media::hls::ll_playlist::{directives, Directives};
 use crate::media::playlist::with_uri_query;
 use crate::stream_name;
 use crate::worker::http::{FileRequest, HttpFiles};
@@ -36,7 +38,7 @@ pub fn register(
     gate: Option<Arc<PlayGate>>,
     masters: Option<MasterSource>,
 ) {
-    for ext in [".m3u8", ".ts"] {
+    for ext in [".m3u8", ".ts", ".m4s", ".mp4"] {
         let store = store.clone();
         let gate = gate.clone();
         let masters = masters.clone();
@@ -77,8 +79,18 @@ async fn respond_to(
         }
         _ => None,
     };
+    let query = request.name.param.as_str();
+    let reports = match (&wanted, masters, &found) {
+        (HlsFile::Playlist { .. }, Some(masters), Some((id, _))) if master.is_none() => {
+            super::master::rendition_reports(&masters.masters, store, id)
+        }
+        _ => String::new(),
+    };
     let Some(gate) = gate.filter(|g| g.active()) else {
-        return deliver(found, &wanted, master, None);
+        if let Some(refusal) = hold(store, &found, &wanted, query).await {
+            return refusal;
+        }
+        return deliver(found, &wanted, master, None, query, &reports);
     };
     let id = found.as_ref().map(|(id, _)| id);
     let idle = session::idle_limit(found.as_ref().map_or(0, |(_, entry)| {
@@ -86,17 +98,53 @@ async fn respond_to(
     }));
     // A rendition asked for under its source's session (the master's URIs) plays under it.
     let source = masters.zip(id).and_then(|(m, id)| m.masters.source_of(id));
-    if let Some(token) = source.and_then(|source| gate.covered_by(request, &source, idle)) {
-        return deliver(found, &wanted, master, Some(&token));
-    }
-    let session = match wanted {
-        HlsFile::Playlist { .. } => gate.playlist(request, id, idle).await,
-        HlsFile::Segment { .. } => gate.segment(request, id, idle),
+    let session = match source.and_then(|source| gate.covered_by(request, &source, idle)) {
+        Some(token) => Ok(token),
+        None => match wanted {
+            HlsFile::Playlist { .. } => gate.playlist(request, id, idle).await,
+            _ => gate.segment(request, id, idle),
+        },
     };
     match session {
-        Ok(token) => deliver(found, &wanted, master, Some(&token)),
+        Ok(token) => {
+            if let Some(refusal) = hold(store, &found, &wanted, query).await {
+                return refusal;
+            }
+            deliver(found, &wanted, master, Some(&token), query, &reports)
+        }
         Err(refusal) => refused(refusal.status, refusal.message),
     }
+}
+
+/// Holds an LL-HLS blocking request (a playlist with `_HLS_msn`, the hinted part) until it can be
+/// answered ([`super::blocking`]); `Some` is the refusal to send instead.
+async fn hold(
+    store: &HlsStore,
+    found: &Option<(StreamName, Arc<Mutex<StreamHls>>)>,
+    wanted: &HlsFile<'_>,
+    query: &str,
+) -> Option<Response> {
+    let (_, entry) = found.as_ref()?;
+    let want = match *wanted {
+        HlsFile::Playlist { .. } => match directives(query) {
+            Ok(Directives {
+                block: Some((msn, part)),
+                ..
+            }) => Want::Playlist { msn, part },
+            Ok(_) => return None,
+            Err(_) => {
+                return Some(refused(
+                    StatusCode::BAD_REQUEST,
+                    "bad _HLS_msn, _HLS_part or _HLS_skip\n",
+                ))
+            }
+        },
+        HlsFile::Part { id, .. } => Want::Part(id),
+        _ => return None,
+    };
+    blocking::hold(store, entry, want)
+        .await
+        .map(|(status, message)| refused(status, message))
 }
 
 /// An app or stream name we accept in a URL: short, no path tricks, no control characters.
@@ -118,14 +166,32 @@ fn valid_app(app: &str) -> bool {
 /// What an HLS URL asks for.
 #[derive(Debug, PartialEq, Eq)]
 enum HlsFile<'a> {
-    Playlist { stream: &'a str },
-    Segment { stream: &'a str, sequence: u64 },
+    Playlist {
+        stream: &'a str,
+    },
+    /// `fmp4`: a `.m4s` segment rather than a `.ts` one.
+    Segment {
+        stream: &'a str,
+        sequence: u64,
+        fmp4: bool,
+    },
+    Part {
+        stream: &'a str,
+        id: u64,
+    },
+    Init {
+        stream: &'a str,
+        generation: u64,
+    },
 }
 
 impl HlsFile<'_> {
     fn stream(&self) -> &str {
         match self {
-            HlsFile::Playlist { stream } | HlsFile::Segment { stream, .. } => stream,
+            HlsFile::Playlist { stream }
+            | HlsFile::Segment { stream, .. }
+            | HlsFile::Part { stream, .. }
+            | HlsFile::Init { stream, .. } => stream,
         }
     }
 }
@@ -134,14 +200,21 @@ impl HlsFile<'_> {
 /// ([`stream_name::parse_file`]).
 fn parse_file(file: &str) -> Option<HlsFile<'_>> {
     let parsed = stream_name::parse_file(file)?;
-    match (parsed.ext, parsed.sequence) {
-        ("m3u8", None) => Some(HlsFile::Playlist {
-            stream: parsed.stream,
-        }),
-        ("ts", Some(sequence)) => Some(HlsFile::Segment {
-            stream: parsed.stream,
+    let stream = parsed.stream;
+    match (parsed.ext, parsed.sequence, parsed.part) {
+        ("m3u8", None, _) => Some(HlsFile::Playlist { stream }),
+        ("ts", Some(sequence), false) => Some(HlsFile::Segment {
+            stream,
             sequence,
+            fmp4: false,
         }),
+        ("m4s", Some(sequence), false) => Some(HlsFile::Segment {
+            stream,
+            sequence,
+            fmp4: true,
+        }),
+        ("m4s", Some(id), true) => Some(HlsFile::Part { stream, id }),
+        ("mp4", Some(generation), _) => Some(HlsFile::Init { stream, generation }),
         _ => None,
     }
 }
@@ -201,50 +274,83 @@ fn uri_query(id: &StreamName, session: Option<&str>) -> String {
     pairs.join("&")
 }
 
-/// The playlist (`master` instead of the media one when given) or segment of the stream a request
-/// resolved to (`found`), its URIs carrying the vhost and `session`.
+/// The playlist (`master` instead of the media one when given; a delta update on `_HLS_skip`, with
+/// `reports` appended) or file of the stream a request resolved to (`found`), its URIs carrying the
+/// vhost and `session`.
 fn deliver(
     found: Option<(StreamName, Arc<Mutex<StreamHls>>)>,
     wanted: &HlsFile<'_>,
     master: Option<String>,
     session: Option<&str>,
+    query: &str,
+    reports: &str,
 ) -> Response {
     let Some((id, entry)) = found else {
         return not_found("no such stream\n");
     };
-    match *wanted {
+    let (data, content_type) = match *wanted {
         HlsFile::Playlist { .. } => {
-            let media = || super::lock(&entry).playlist.clone();
-            let Some(text) = master.map(Arc::from).or_else(media) else {
+            let skip = directives(query).is_ok_and(|d| d.skip);
+            let media = || {
+                let state = super::lock(&entry);
+                if skip && state.segmenter.position().is_some() {
+                    state.segmenter.live_playlist(true).map(Arc::from)
+                } else {
+                    state.playlist.clone()
+                }
+            };
+            let Some(text) = master.map(Arc::<str>::from).or_else(media) else {
                 return not_found("no such stream\n");
             };
+            let text = with_reports(&text, reports);
             let mut response = with_uri_query(&text, &uri_query(&id, session)).into_response();
             response.headers_mut().insert(
                 header::CONTENT_TYPE,
                 HeaderValue::from_static("application/vnd.apple.mpegurl"),
             );
-            with_common_headers(response, "no-cache")
+            return with_common_headers(response, "no-cache");
         }
-        HlsFile::Segment { sequence, .. } => {
-            let data = super::lock(&entry)
-                .segmenter
-                .segment(sequence)
+        HlsFile::Segment { sequence, fmp4, .. } => {
+            let state = super::lock(&entry);
+            let data = (state.segmenter.is_fmp4() == Some(fmp4))
+                .then(|| state.segmenter.segment(sequence))
+                .flatten()
                 .map(|segment| segment.data.clone());
-            let Some(data) = data else {
-                return not_found("no such segment\n");
-            };
-            let mut response = data.into_response();
-            response
-                .headers_mut()
-                .insert(header::CONTENT_TYPE, HeaderValue::from_static("video/mp2t"));
-            // A segment never changes once published; one behind a session is for its player only.
-            let cache = if session.is_some() {
-                "private, max-age=60"
-            } else {
-                "public, max-age=60"
-            };
-            with_common_headers(response, cache)
+            let content_type = if fmp4 { "video/mp4" } else { "video/mp2t" };
+            (data, content_type)
         }
+        HlsFile::Part { id, .. } => {
+            let part = super::lock(&entry).segmenter.part(id);
+            (part.map(|p| p.data.clone()), "video/mp4")
+        }
+        HlsFile::Init { generation, .. } => {
+            (super::lock(&entry).segmenter.init(generation), "video/mp4")
+        }
+    };
+    let Some(data) = data else {
+        return not_found("no such segment\n");
+    };
+    let mut response = data.into_response();
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    // A segment never changes once published; one behind a session is for its player only.
+    let cache = if session.is_some() {
+        "private, max-age=60"
+    } else {
+        "public, max-age=60"
+    };
+    with_common_headers(response, cache)
+}
+
+/// The playlist with `EXT-X-RENDITION-REPORT` lines before its `#EXT-X-ENDLIST` (if any).
+fn with_reports(text: &str, reports: &str) -> String {
+    if reports.is_empty() {
+        return text.to_string();
+    }
+    match text.strip_suffix("#EXT-X-ENDLIST\n") {
+        Some(body) => format!("{body}{reports}#EXT-X-ENDLIST\n"),
+        None => format!("{text}{reports}"),
     }
 }
 
@@ -257,6 +363,8 @@ pub fn respond(store: &HlsStore, vhost: &str, explicit: bool, app: &str, file: &
             &wanted,
             None,
             None,
+            "",
+            "",
         ),
         Err((status, message)) => refused(status, message),
     }
@@ -276,7 +384,8 @@ mod tests {
             parse_file("my-cam-12.ts"),
             Some(HlsFile::Segment {
                 stream: "my-cam",
-                sequence: 12
+                sequence: 12,
+                fmp4: false
             })
         );
         assert_eq!(parse_file("cam.flv"), None);

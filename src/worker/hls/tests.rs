@@ -9,6 +9,9 @@ fn settings(path: Option<String>) -> HlsSettings {
         fragment_ms: 1000,
         window: 2,
         path,
+        segment_format: Default::default(),
+        low_latency: false,
+        part_ms: None,
     }
 }
 
@@ -18,9 +21,17 @@ fn stream_id(stream: &str) -> StreamName {
 
 /// Audio-only AAC frames: simplest way to make segments without a real encoder.
 fn feed_audio(publisher: &mut HlsPublisher, seconds: u32) {
-    publisher.on_frame(TagKind::Audio, 0, &[0xaf, 0, 0x12, 0x10]);
+    publisher.on_frame(
+        TagKind::Audio,
+        0,
+        &Bytes::from_static(&[0xaf, 0, 0x12, 0x10]),
+    );
     for i in 0..seconds * 43 {
-        publisher.on_frame(TagKind::Audio, i * 1000 / 43, &[0xaf, 1, 0x21, 0x10, 0x04]);
+        publisher.on_frame(
+            TagKind::Audio,
+            i * 1000 / 43,
+            &Bytes::from_static(&[0xaf, 1, 0x21, 0x10, 0x04]),
+        );
     }
 }
 
@@ -231,6 +242,65 @@ fn disabled_store_makes_no_publishers() {
     assert!(store.publish(stream_id("cam")).is_none());
     assert_eq!(
         respond(&store, DEFAULT_VHOST, false, "live", "cam.m3u8").status(),
+        StatusCode::NOT_FOUND
+    );
+}
+
+#[test]
+fn ll_hls_variants_report_each_other_and_parts_are_served() {
+    let mut ll = settings(None);
+    ll.low_latency = true;
+    ll.part_ms = Some(200);
+    ll.window = 6;
+    let store = HlsStore::new(ll);
+    let mut publishers: Vec<HlsPublisher> = ["cam", "cam_360p"]
+        .iter()
+        .map(|s| store.publish(stream_id(s)).unwrap())
+        .collect();
+    for publisher in &mut publishers {
+        for (kind, ts, payload) in crate::media::sample_frames::publish(0, 4, 25) {
+            publisher.on_frame(kind, ts, &payload);
+        }
+    }
+    store.masters().set(
+        stream_id("cam"),
+        vec![master::Rendition {
+            stream: "cam_360p".into(),
+            bandwidth: 500_000,
+        }],
+    );
+    let reports = master::rendition_reports(&store.masters(), &store, &stream_id("cam"));
+    assert!(
+        reports.starts_with("#EXT-X-RENDITION-REPORT:URI=\"cam_360p.m3u8\",LAST-MSN="),
+        "{reports}"
+    );
+    let back = master::rendition_reports(&store.masters(), &store, &stream_id("cam_360p"));
+    assert!(
+        back.starts_with("#EXT-X-RENDITION-REPORT:URI=\"cam.m3u8?variant=source\""),
+        "{back}"
+    );
+    let text = store.playlist(DEFAULT_VHOST, false, "live", "cam").unwrap();
+    let part = text
+        .lines()
+        .find_map(|l| l.split("URI=\"cam-p").nth(1))
+        .and_then(|rest| rest.split('.').next())
+        .unwrap()
+        .to_string();
+    let answer = respond(
+        &store,
+        DEFAULT_VHOST,
+        false,
+        "live",
+        &format!("cam-p{part}.m4s"),
+    );
+    assert_eq!(answer.status(), StatusCode::OK);
+    assert_eq!(
+        respond(&store, DEFAULT_VHOST, false, "live", "cam-init.mp4").status(),
+        StatusCode::OK
+    );
+    // A TS name of an fMP4 stream is not one of its files.
+    assert_eq!(
+        respond(&store, DEFAULT_VHOST, false, "live", "cam-0.ts").status(),
         StatusCode::NOT_FOUND
     );
 }

@@ -1,0 +1,251 @@
+//! fMP4 HLS and LL-HLS from a real worker: FFmpeg 9 publishes HEVC+AAC and gets fMP4 segments that
+//! ffprobe and ffmpeg read; H.264/AAC still gets TS by default; with `low-latency` the playlist has
+//! parts and a preload hint, a blocking reload returns once the part it asks for exists, a request
+//! too far ahead is answered at once; hls.js plays fMP4 H.264, and LL-HLS through the http-lb.
+
+mod browser;
+mod common;
+
+use common::http::get;
+use common::wait::expect_within;
+use common::{ffmpeg9, make_media, publish, settings, start_worker, Worker};
+use oryx::compile::plan::{HlsSegmentFormat, StreamSettings};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+fn hls_settings(low_latency: bool) -> StreamSettings {
+    let mut settings = settings();
+    settings.hls.enabled = true;
+    settings.hls.fragment_ms = 1000;
+    settings.hls.window = 6;
+    settings.hls.low_latency = low_latency;
+    settings.hls.part_ms = low_latency.then_some(200);
+    settings
+}
+
+/// The playlist at `path` once it has `needle`.
+fn playlist_with(http: SocketAddr, path: &str, needle: &str) -> String {
+    expect_within(
+        Duration::from_secs(30),
+        &format!("{path} with {needle}"),
+        || {
+            let answer = get(http, path)?;
+            let text = answer.text();
+            (answer.status == 200 && text.contains(needle)).then_some(text)
+        },
+    )
+}
+
+/// ffprobe's codecs of a playlist, once each (it lists an HLS stream's streams under its program
+/// too).
+fn probed(url: &str) -> Vec<String> {
+    let mut codecs = common::probe_codecs(url);
+    codecs.dedup();
+    codecs
+}
+
+#[test]
+fn hevc_gets_fmp4_hls_that_probes_and_decodes() {
+    let Some(ffmpeg) = ffmpeg9::require() else {
+        return;
+    };
+    let worker = start_worker(hls_settings(false), false);
+    let clip = worker.dir.path().join("hevc.flv");
+    ffmpeg9::make_clip(&ffmpeg, ffmpeg9::Clip::HevcAac, 4, &clip);
+    let _publisher = ffmpeg9::publish(&ffmpeg, &clip, &worker.rtmp_url("live/hv"));
+    let text = playlist_with(worker.http, "/live/hv.m3u8", "hv-2.m4s");
+    assert!(text.contains("#EXT-X-VERSION:6\n"), "{text}");
+    assert!(text.contains("#EXT-X-MAP:URI=\"hv-init.mp4\""), "{text}");
+    assert!(!text.contains(".ts"), "{text}");
+    let init = get(worker.http, "/live/hv-init.mp4").unwrap();
+    assert_eq!(init.status, 200);
+    assert_eq!(init.header("content-type"), Some("video/mp4"));
+    assert!(
+        init.body.windows(4).any(|w| w == b"hvcC"),
+        "an hvc1 sample entry"
+    );
+
+    let url = worker.http_url("live/hv.m3u8");
+    assert_eq!(probed(&url), ["aac", "hevc"]);
+    let read = ffmpeg9::read(&ffmpeg, &url, 3);
+    assert!(read.ok, "{}", read.log);
+    assert!(read.errors.is_empty(), "{:?}\n{}", read.errors, read.log);
+    assert!(
+        read.codecs.iter().any(|c| c == "video: hevc"),
+        "{:?}",
+        read.codecs
+    );
+}
+
+#[test]
+fn h264_still_gets_ts_by_default_and_fmp4_when_asked() {
+    let worker = start_worker(hls_settings(false), false);
+    let media = make_media(worker.dir.path(), 4);
+    let _ts = publish(&media, &worker.rtmp_url("live/avc"), true);
+    let text = playlist_with(worker.http, "/live/avc.m3u8", "avc-1.ts");
+    assert!(
+        text.contains("#EXT-X-VERSION:3\n") && !text.contains("EXT-X-MAP"),
+        "{text}"
+    );
+
+    let mut fmp4 = hls_settings(false);
+    fmp4.hls.segment_format = HlsSegmentFormat::Fmp4;
+    let forced = start_worker(fmp4, false);
+    let _publisher = publish(&media, &forced.rtmp_url("live/avc"), true);
+    let text = playlist_with(forced.http, "/live/avc.m3u8", "avc-2.m4s");
+    assert!(text.contains("#EXT-X-MAP:URI=\"avc-init.mp4\""), "{text}");
+    assert_eq!(probed(&forced.http_url("live/avc.m3u8")), ["aac", "h264"]);
+    play_in_chromium(&forced.http_url("live/avc.m3u8"), None);
+}
+
+/// The live edge a playlist shows: the open segment's sequence number, how many of its parts are
+/// listed, and the part the preload hint names.
+fn edge(text: &str) -> (u64, u64, u64) {
+    let media_sequence: u64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("#EXT-X-MEDIA-SEQUENCE:"))
+        .unwrap()
+        .parse()
+        .unwrap();
+    let complete = text.lines().filter(|l| l.starts_with("#EXTINF")).count() as u64;
+    let tail = text.rsplit("#EXTINF").next().unwrap();
+    let open_parts = tail.matches("#EXT-X-PART:").count() as u64;
+    let hint = text
+        .lines()
+        .find_map(|l| l.strip_prefix("#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\""))
+        .and_then(|rest| rest.strip_prefix("ll-p"))
+        .and_then(|rest| rest.strip_suffix(".m4s\""))
+        .expect(text)
+        .parse()
+        .unwrap();
+    (media_sequence + complete, open_parts, hint)
+}
+
+fn ll_worker() -> (Worker, common::ChildGuard) {
+    let worker = start_worker(hls_settings(true), false);
+    let media = make_media(worker.dir.path(), 4);
+    let publisher = publish(&media, &worker.rtmp_url("live/ll"), true);
+    (worker, publisher)
+}
+
+#[test]
+fn ll_hls_blocks_until_the_part_exists() {
+    let (worker, _publisher) = ll_worker();
+    let text = playlist_with(worker.http, "/live/ll.m3u8", "ll-2.m4s");
+    assert!(
+        text.contains("#EXT-X-PART-INF:PART-TARGET=0.200\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,CAN-SKIP-UNTIL="),
+        "{text}"
+    );
+    assert!(text.contains(",INDEPENDENT=YES\n"), "{text}");
+
+    // Ask for the part after the last listed one: the answer lists it (it waited for it).
+    let (msn, parts, hint) = edge(&text);
+    let blocked = get(
+        worker.http,
+        &format!("/live/ll.m3u8?_HLS_msn={msn}&_HLS_part={parts}"),
+    )
+    .unwrap();
+    assert_eq!(blocked.status, 200, "{}", blocked.text());
+    let answer = blocked.text();
+    assert!(
+        answer.contains(&format!("URI=\"ll-p{hint}.m4s\"")) && answer.contains("#EXT-X-PART:"),
+        "the hinted part ll-p{hint} is listed now:\n{answer}"
+    );
+    let (_, _, next_hint) = edge(&answer);
+    assert!(next_hint > hint, "{answer}");
+
+    // The hinted part itself is held until it exists, then served from memory.
+    let part = get(worker.http, &format!("/live/ll-p{next_hint}.m4s")).unwrap();
+    assert_eq!(part.status, 200);
+    assert_eq!(&part.body[4..8], b"moof");
+    let later = get(worker.http, "/live/ll.m3u8").unwrap().text();
+    assert!(
+        later.contains(&format!("URI=\"ll-p{next_hint}.m4s\"")),
+        "{later}"
+    );
+
+    // Too far ahead: answered at once (400), not held.
+    let far = get(
+        worker.http,
+        &format!("/live/ll.m3u8?_HLS_msn={}", msn + 100),
+    )
+    .unwrap();
+    assert_eq!(far.status, 400);
+    let unannounced = get(worker.http, &format!("/live/ll-p{}.m4s", next_hint + 50)).unwrap();
+    assert_eq!(unannounced.status, 404);
+    // Two segments ahead is allowed and answered within three target durations.
+    let (msn, _, _) = edge(&later);
+    let ahead = get(worker.http, &format!("/live/ll.m3u8?_HLS_msn={}", msn + 2)).unwrap();
+    assert!(matches!(ahead.status, 200 | 503), "{}", ahead.status);
+    let bad = get(worker.http, "/live/ll.m3u8?_HLS_part=1").unwrap();
+    assert_eq!(bad.status, 400);
+    // A delta update leaves old segments out once the playlist is long enough; it is valid either way.
+    let delta = get(worker.http, "/live/ll.m3u8?_HLS_skip=YES")
+        .unwrap()
+        .text();
+    assert!(delta.contains("#EXT-X-PRELOAD-HINT"), "{delta}");
+}
+
+/// hls.js (with `config`, else the harness's default) plays `url`: currentTime advances, no fatal
+/// error.
+fn play_in_chromium(url: &str, config: Option<&str>) {
+    if let Some(why) = browser::missing() {
+        println!("skipped: {why}");
+        return;
+    }
+    let player = match config {
+        Some(config) => browser::Player::start_with(url, config),
+        None => browser::Player::start(url),
+    };
+    let started = player
+        .wait(Duration::from_secs(40), |r| r.current_time > 1.0)
+        .unwrap_or_else(|last| panic!("hls.js never played {url}: {last:?}"));
+    let advanced = player
+        .wait(Duration::from_secs(30), |r| {
+            r.current_time > started.current_time + 2.0
+        })
+        .unwrap_or_else(|last| panic!("currentTime stopped advancing: {last:?}"));
+    println!("hls.js played {url}: {advanced:?}");
+    assert!(
+        !advanced.log.contains(":fatal"),
+        "hls.js had a fatal error: {}",
+        advanced.log
+    );
+}
+
+#[test]
+fn hls_js_plays_ll_hls_through_the_http_lb() {
+    use common::cluster;
+    use oryx::compile::plan::WorkerKind;
+    let dir = tempfile::tempdir().unwrap();
+    let mut worker = cluster::worker("edge-0", WorkerKind::Embedded, None);
+    worker.stream.hls = hls_settings(true).hls;
+    let mut plan = cluster::plan(vec![worker]);
+    plan.http_lb = Some(cluster::lb(&plan.workers));
+    let plan_file = dir.path().join("plan.json");
+    cluster::write_plan(&plan_file, &plan);
+    let _up = cluster::up(&plan_file, &dir.path().join("run"));
+    cluster::wait_all_ready(&plan, 2, Duration::from_secs(30));
+    let http_lb = plan.http_lb.as_ref().unwrap().listen;
+    let media = make_media(dir.path(), 4);
+    let rtmp = plan.workers[0].rtmp;
+    let _publisher = publish(&media, &format!("rtmp://{rtmp}/live/ll"), true);
+    let text = playlist_with(http_lb, "/live/ll.m3u8", "ll-2.m4s");
+    // A blocking reload through the LB is held, not cut, and answered with the part.
+    let (msn, parts, hint) = edge(&text);
+    let blocked = get(
+        http_lb,
+        &format!("/live/ll.m3u8?_HLS_msn={msn}&_HLS_part={parts}"),
+    )
+    .unwrap();
+    assert_eq!(blocked.status, 200);
+    assert!(blocked.text().contains(&format!("URI=\"ll-p{hint}.m4s\"")));
+    play_in_chromium(
+        &format!("http://{http_lb}/live/ll.m3u8"),
+        Some("{ lowLatencyMode: true }"),
+    );
+}
