@@ -50,7 +50,7 @@ fn seeds() -> Vec<Vec<u8>> {
 
 #[test]
 fn srt_fuzz_entry_point_survives_random_and_mutated_input() {
-    let mut rng = Rng(0x5EED_0F_5A7);
+    let mut rng = Rng(0x0005_EED0_F5A7);
     let seeds = seeds();
     for round in 0..20_000 {
         let input = if round % 4 == 0 {

@@ -45,7 +45,14 @@ fn wait_bytes(out: &Path, bytes: u64, what: &str) {
 /// The codec types ffprobe finds in a file.
 fn probe_file(path: &Path) -> String {
     let output = std::process::Command::new("ffprobe")
-        .args(["-v", "error", "-show_entries", "stream=codec_type", "-of", "csv=p=0"])
+        .args([
+            "-v",
+            "error",
+            "-show_entries",
+            "stream=codec_type",
+            "-of",
+            "csv=p=0",
+        ])
         .arg(path)
         .output()
         .unwrap();
@@ -61,7 +68,14 @@ fn publishers_reach_the_rendezvous_listener_with_either_stream_id_convention() {
     let control = plan.srt_lb.as_ref().unwrap().control;
     let outs = [dir.path().join("a.ts"), dir.path().join("b.ts")];
     let _listeners: Vec<Proc> = (0..2)
-        .map(|i| ffmpeg_listener(ports[i], "", &outs[i], &dir.path().join(format!("l{i}.log"))))
+        .map(|i| {
+            ffmpeg_listener(
+                ports[i],
+                "",
+                &outs[i],
+                &dir.path().join(format!("l{i}.log")),
+            )
+        })
         .collect();
     let _lb = start_srt_lb(&plan, dir.path());
 
@@ -88,8 +102,14 @@ fn publishers_reach_the_rendezvous_listener_with_either_stream_id_convention() {
         assert_eq!(flow["worker"], expected, "{flow}");
     }
     let text = metrics(control);
-    assert!(text.contains("oryx_srt_lb_routed_total{worker=\"a\"} 1"), "{text}");
-    assert!(text.contains("oryx_srt_lb_routed_total{worker=\"b\"} 1"), "{text}");
+    assert!(
+        text.contains("oryx_srt_lb_routed_total{worker=\"a\"} 1"),
+        "{text}"
+    );
+    assert!(
+        text.contains("oryx_srt_lb_routed_total{worker=\"b\"} 1"),
+        "{text}"
+    );
     assert!(probe_file(&outs[0]).contains("video"));
 }
 
@@ -123,6 +143,13 @@ fn a_passphrase_works_through_the_lb_and_a_wrong_one_is_refused() {
         wrong.log_text()
     );
     assert_eq!(file_len(&out), 0);
+    // Refused by the listener (libsrt's SRT_REJ_BADSECRET), relayed to the caller by the LB.
+    let control = plan.srt_lb.as_ref().unwrap().control;
+    let text = metrics(control);
+    assert!(
+        text.contains("oryx_srt_lb_refusals_total{reason=\"worker\"}"),
+        "{text}"
+    );
 
     let _right = ffmpeg_publish(
         &media,
@@ -153,7 +180,11 @@ fn a_caller_plays_what_a_listener_sends() {
     let mut command = std::process::Command::new("ffmpeg");
     command
         .args(["-hide_banner", "-y", "-i"])
-        .arg(srt_url(lb_listen, &format!("#!::r=live/{stream},m=request"), ""))
+        .arg(srt_url(
+            lb_listen,
+            &format!("#!::r=live/{stream},m=request"),
+            "",
+        ))
         .args(["-t", "3", "-c", "copy", "-f", "mpegts"])
         .arg(&out);
     let mut player = Proc::spawn(command, dir.path().join("player.log"));
@@ -164,5 +195,8 @@ fn a_caller_plays_what_a_listener_sends() {
         player.log_text()
     );
     let found = probe_file(&out);
-    assert!(found.contains("video") && found.contains("audio"), "{found}");
+    assert!(
+        found.contains("video") && found.contains("audio"),
+        "{found}"
+    );
 }

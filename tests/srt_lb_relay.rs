@@ -85,13 +85,18 @@ fn the_worker_gets_the_callers_handshake_with_its_own_cookie_and_bytes_pass_both
     assert_eq!(listed[0]["worker"], "w");
     assert_eq!(listed[0]["publish"], true);
     let text = metrics(control);
-    assert!(text.contains("oryx_srt_lb_routed_total{worker=\"w\"} 1"), "{text}");
+    assert!(
+        text.contains("oryx_srt_lb_routed_total{worker=\"w\"} 1"),
+        "{text}"
+    );
 
     // Silent both ways: dropped after the idle bound.
     let silent = Instant::now();
-    wait_for(Duration::from_secs(20), "the idle flow to be dropped", || {
-        flows(control).is_empty().then_some(())
-    });
+    wait_for(
+        Duration::from_secs(20),
+        "the idle flow to be dropped",
+        || flows(control).is_empty().then_some(()),
+    );
     assert!(silent.elapsed() >= Duration::from_secs(8));
     // Its datagrams are strangers now.
     caller.send(&data_packet(99, b"late"));
@@ -105,16 +110,27 @@ fn bad_stream_ids_are_refused_with_a_reason_and_no_flow() {
     let plan = one_worker_plan(worker.addr);
     let (listen, control) = lb_addrs(&plan);
     let lb = start_srt_lb(&plan, dir.path());
-    for (i, id) in ["publish:nostream", "#!::m=publish", "play:live/x", ""].iter().enumerate() {
+    for (i, id) in ["publish:nostream", "#!::m=publish", "play:live/x", ""]
+        .iter()
+        .enumerate()
+    {
         let caller = RawCaller::new(listen, 0x200 + i as u32);
         let answer = caller.connect(id).expect("a refusal");
-        assert_eq!(answer.kind, HandshakeKind::Rejection(reject::BAD_REQUEST), "{id}");
+        assert_eq!(
+            answer.kind,
+            HandshakeKind::Rejection(reject::BAD_REQUEST),
+            "{id}"
+        );
         assert_eq!(answer.dest_socket, 0x200 + i as u32);
     }
     assert!(flows(control).is_empty());
     assert!(worker.received().is_empty(), "nothing reached the worker");
     assert!(metrics(control).contains("oryx_srt_lb_refusals_total{reason=\"stream_id\"} 4"));
-    assert!(lb.log_text().contains("MediaMTX convention"), "{}", lb.log_text());
+    assert!(
+        lb.log_text().contains("MediaMTX convention"),
+        "{}",
+        lb.log_text()
+    );
 }
 
 fn rss_kib(pid: i32) -> u64 {
@@ -163,7 +179,9 @@ fn garbage_and_a_handshake_flood_cost_nothing_and_spare_a_live_flow() {
             let garbage: Vec<u8> = (0..len).map(|_| next() as u8).collect();
             let _ = socket.send(&garbage);
             let _ = socket.send(&induction);
-            let mut forged = RawCaller::new(listen, i as u32).conclusion(next() as u32, "publish:live/x").encode();
+            let mut forged = RawCaller::new(listen, i as u32)
+                .conclusion(next() as u32, "publish:live/x")
+                .encode();
             let _ = socket.send(&forged);
             forged.truncate(40 + round);
             let _ = socket.send(&forged);
@@ -178,7 +196,9 @@ fn garbage_and_a_handshake_flood_cost_nothing_and_spare_a_live_flow() {
     let text = metrics(control);
     for reason in ["cookie", "unknown_peer"] {
         assert!(
-            text.contains(&format!("oryx_srt_lb_refusals_total{{reason=\"{reason}\"}}")),
+            text.contains(&format!(
+                "oryx_srt_lb_refusals_total{{reason=\"{reason}\"}}"
+            )),
             "{reason}: {text}"
         );
     }
@@ -204,7 +224,11 @@ fn flows_still_reaching_a_worker_are_capped() {
     }
     let answers: Vec<Option<HandshakeKind>> = callers
         .iter()
-        .map(|c| c.recv().and_then(|p| Handshake::parse(&p).ok()).map(|h| h.kind))
+        .map(|c| {
+            c.recv()
+                .and_then(|p| Handshake::parse(&p).ok())
+                .map(|h| h.kind)
+        })
         .collect();
     let overload = answers
         .iter()

@@ -72,7 +72,7 @@ impl HandshakeKind {
             0xFFFF_FFFF => HandshakeKind::Conclusion,
             0 => HandshakeKind::WaveAHand,
             0xFFFF_FFFE => HandshakeKind::Agreement,
-            v if v >= 1000 && v < 0x8000_0000 => HandshakeKind::Rejection(v - 1000),
+            v if (1000..0x8000_0000).contains(&v) => HandshakeKind::Rejection(v - 1000),
             v => HandshakeKind::Other(v),
         }
     }

@@ -46,10 +46,7 @@ fn reads_the_stream_id_of_ffmpegs_conclusion() {
     assert_eq!(hs.extension, 0x5);
     let kinds: Vec<u16> = hs.extensions.iter().map(|e| e.kind).collect();
     assert_eq!(kinds, [ext::HSREQ, ext::SID]);
-    assert_eq!(
-        hs.stream_id().unwrap().unwrap(),
-        "#!::r=live/cam,m=publish"
-    );
+    assert_eq!(hs.stream_id().unwrap().unwrap(), "#!::r=live/cam,m=publish");
     assert_eq!(hs.encode(), packet);
 }
 
@@ -125,7 +122,10 @@ fn rewrites_the_cookie_in_place() {
 #[test]
 fn refuses_what_is_not_a_handshake() {
     assert_eq!(Handshake::parse(&[]), Err(HandshakeError::NotControl));
-    assert_eq!(Handshake::parse(&[0u8; 64]), Err(HandshakeError::NotControl));
+    assert_eq!(
+        Handshake::parse(&[0u8; 64]),
+        Err(HandshakeError::NotControl)
+    );
     let mut keepalive = [0u8; 16];
     keepalive[0] = 0x80;
     keepalive[1] = 1;
@@ -133,7 +133,9 @@ fn refuses_what_is_not_a_handshake() {
         Handshake::parse(&keepalive),
         Err(HandshakeError::NotHandshake(1))
     );
-    assert!(is_shutdown(&[0x80, 5, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]));
+    assert!(is_shutdown(&[
+        0x80, 5, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0
+    ]));
     let short = &hex(INDUCTION)[..40];
     assert_eq!(Handshake::parse(short), Err(HandshakeError::Short(40)));
     // An extension that claims more words than follow.

@@ -49,7 +49,9 @@ pub fn parse(id: &str) -> Result<SrtStreamId, StreamIdError> {
         id: id.chars().take(80).collect(),
         reason,
     };
-    let srs = id.strip_prefix("#!::").or_else(|| id.strip_prefix("%23!::"));
+    let srs = id
+        .strip_prefix("#!::")
+        .or_else(|| id.strip_prefix("%23!::"));
     if let Some(body) = srs {
         return parse_srs(body).map_err(|reason| {
             fail(format!(
@@ -72,7 +74,8 @@ pub fn parse(id: &str) -> Result<SrtStreamId, StreamIdError> {
     if id.contains([':', ',', '=']) && !id.contains('?') {
         return Err(fail(format!("unknown convention; {EXPECTED}")));
     }
-    let name = resource(id, None, Vec::new()).map_err(|reason| fail(format!("{reason}; {EXPECTED}")))?;
+    let name =
+        resource(id, None, Vec::new()).map_err(|reason| fail(format!("{reason}; {EXPECTED}")))?;
     Ok(SrtStreamId {
         mode: SrtMode::Play,
         name,
@@ -96,7 +99,9 @@ fn parse_srs(body: &str) -> Result<SrtStreamId, String> {
                 mode = match value {
                     "publish" => SrtMode::Publish,
                     "request" | "play" => SrtMode::Play,
-                    other => return Err(format!("mode `m={other}` is neither publish nor request")),
+                    other => {
+                        return Err(format!("mode `m={other}` is neither publish nor request"))
+                    }
                 }
             }
             "h" => host = Some(value).filter(|h| !h.is_empty()),
@@ -194,10 +199,16 @@ mod tests {
 
         let id = parse("#!::h=v.example,r=live/cam?token=1,m=request,u=alice").unwrap();
         assert_eq!(id.mode, SrtMode::Play);
-        assert_eq!(id.name, name("v.example", "live", "cam", "?token=1&u=alice"));
+        assert_eq!(
+            id.name,
+            name("v.example", "live", "cam", "?token=1&u=alice")
+        );
 
         let id = parse("#!::r=a/b/cam").unwrap();
-        assert_eq!((id.mode, &*id.name.app, &*id.name.stream), (SrtMode::Play, "a/b", "cam"));
+        assert_eq!(
+            (id.mode, &*id.name.app, &*id.name.stream),
+            (SrtMode::Play, "a/b", "cam")
+        );
         let id = parse("%23!::r=live/cam?vhost=v2,m=publish").unwrap();
         assert_eq!(id.name, name("v2", "live", "cam", "?vhost=v2"));
     }
@@ -225,11 +236,19 @@ mod tests {
     #[test]
     fn errors_name_the_convention_expected() {
         let err = parse("#!::m=publish").unwrap_err().to_string();
-        assert!(err.contains("no `r=`") && err.contains("SRS convention"), "{err}");
-        let err = parse("#!::r=live/cam,m=bidirectional").unwrap_err().to_string();
+        assert!(
+            err.contains("no `r=`") && err.contains("SRS convention"),
+            "{err}"
+        );
+        let err = parse("#!::r=live/cam,m=bidirectional")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("m=bidirectional"), "{err}");
         let err = parse("publish:cam").unwrap_err().to_string();
-        assert!(err.contains("MediaMTX convention") && err.contains("app/stream"), "{err}");
+        assert!(
+            err.contains("MediaMTX convention") && err.contains("app/stream"),
+            "{err}"
+        );
         let err = parse("read:live/cam:user").unwrap_err().to_string();
         assert!(err.contains("without a password"), "{err}");
         let err = parse("").unwrap_err().to_string();

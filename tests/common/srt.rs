@@ -197,9 +197,9 @@ impl RawWorker {
                 let packet = buf[..len].to_vec();
                 log.lock().unwrap().push(packet.clone());
                 let answer = match Handshake::parse(&packet) {
-                    Ok(hs) if hs.kind == HandshakeKind::Induction => hs
-                        .induction_answer(RAW_WORKER_COOKIE, 0, 0)
-                        .encode(),
+                    Ok(hs) if hs.kind == HandshakeKind::Induction => {
+                        hs.induction_answer(RAW_WORKER_COOKIE, 0, 0).encode()
+                    }
                     Ok(hs) if hs.kind == HandshakeKind::Conclusion => Handshake {
                         dest_socket: hs.socket_id,
                         socket_id: RAW_WORKER_SOCKET,

@@ -154,7 +154,10 @@ async fn worker_cookie(
             }
         }
     }
-    anyhow::bail!("no answer to the induction in {:?}", INDUCTION_RETRY * INDUCTION_TRIES)
+    anyhow::bail!(
+        "no answer to the induction in {:?}",
+        INDUCTION_RETRY * INDUCTION_TRIES
+    )
 }
 
 /// Worker → caller until the flow is idle, shut down or cancelled (the caller → worker half is the
@@ -177,6 +180,12 @@ async fn relay(ctx: &FlowContext, flow: &Flow, socket: &UdpSocket) {
                 let _ = ctx.listener.send_to(packet, flow.peer).await;
                 if handshake::is_shutdown(packet) {
                     flow.closing.store(true, Ordering::Relaxed);
+                    return;
+                }
+                if let Some(HandshakeKind::Rejection(reason)) = handshake::kind_of(packet) {
+                    // The worker refused the caller (a wrong passphrase, its hook): nothing follows.
+                    tracing::info!(peer = %flow.peer, stream = %flow.key, reason, "worker refused the caller");
+                    metrics::counter!("oryx_srt_lb_refusals_total", "reason" => "worker").increment(1);
                     return;
                 }
             }

@@ -204,7 +204,9 @@ mod tests {
             flows.admit(flow(u64::from(i), 1000 + i)).unwrap();
         }
         assert_eq!(flows.admit(flow(9999, 60000)), Err(Full::Pending));
-        let first = flows.get(&SocketAddr::from(([127, 0, 0, 1], 1000))).unwrap();
+        let first = flows
+            .get(&SocketAddr::from(([127, 0, 0, 1], 1000)))
+            .unwrap();
         // A stale flow at the same address does not remove the current one.
         flows.remove(&flow(12345, 1000));
         assert!(flows.get(&first.peer).is_some());

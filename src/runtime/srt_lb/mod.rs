@@ -59,7 +59,8 @@ pub fn run(plan: Plan) -> anyhow::Result<()> {
             flows: flows.clone(),
             epoch: Instant::now(),
         };
-        let listener = listener::Listener::new(ctx, crate::srt::cookie::CookieJar::random(), pbkeylen);
+        let listener =
+            listener::Listener::new(ctx, crate::srt::cookie::CookieJar::random(), pbkeylen);
         tracing::info!(role = "srt-lb", listen = %lb.listen, workers = ?lb.workers, "serving");
         control.set_ready(true);
         tokio::select! {
