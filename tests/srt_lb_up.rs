@@ -41,6 +41,8 @@ fn up_runs_the_srt_lb_and_an_srt_publisher_plays_over_rtmp_from_its_worker() {
         .collect();
     assert!(roles.contains(&"srt-lb"), "{roles:?}");
     let lb = plan.srt_lb.as_ref().unwrap();
+    let banner = format!("srt://{}?streamid=#!::r=live/STREAM,m=publish", lb.listen);
+    assert!(shell.log_text().contains(&banner), "{}", shell.log_text());
     // It speaks SRT: an induction gets the listener's answer.
     let caller = RawCaller::new(lb.listen, 0x77);
     assert_ne!(caller.cookie(), 0);
@@ -75,4 +77,21 @@ fn up_runs_the_srt_lb_and_an_srt_publisher_plays_over_rtmp_from_its_worker() {
     }
     shell.signal(libc::SIGTERM);
     assert!(shell.wait_exit(Duration::from_secs(10)).is_some());
+}
+
+#[test]
+fn a_taken_srt_port_fails_up_at_once_naming_the_srt_lb() {
+    let dir = tempfile::tempdir().unwrap();
+    let plan = srt_plan();
+    let plan_file = dir.path().join("plan.json");
+    write_plan(&plan_file, &plan);
+    let _squatter = std::net::UdpSocket::bind(plan.srt_lb.as_ref().unwrap().listen).unwrap();
+    let mut shell = up(&plan_file, &dir.path().join("run"));
+    let status = shell.wait_exit(Duration::from_secs(10));
+    assert!(matches!(status, Some(s) if !s.success()), "{status:?}");
+    assert!(
+        shell.log_text().contains("srt-lb cannot listen on udp"),
+        "{}",
+        shell.log_text()
+    );
 }
