@@ -309,6 +309,16 @@ def main():
     # A handshake whose C2 is followed by the first chunk bytes.
     write(out, "handshake", "with-chunks", b"\x03" + c1(0) + c1(None) + b"\x03\x00\x00\x00")
 
+    # srt_handshake: FFmpeg 5.1's libsrt as a caller (induction, conclusions with SID and KMREQ),
+    # the same packets src/srt/handshake_tests.rs reads.
+    for name, packet in (
+        ("induction", "8000000000000000000000e40000000000000004000000023f46e866000005dc000020000000000126c3a6a4000000000100007f000000000000000000000000"),
+        ("conclusion-srs-id", "80000000000000000000025e0000000000000005000000053f46e866000005dc00002000ffffffff26c3a6a4123456780100007f0000000000000000000000000001000300010501000000bf00780000000500063a3a2123696c3d72632f65766d2c6d616275703d6873696c"),
+        ("conclusion-kmreq", "800000000000000000000e9a000000000000000500040007243d6add000005dc00002000ffffffff0f0c8ffd123456780100007f0000000000000000000000000001000300010501000000bf00780000000500056c6275703a6873696576696c6d61632f0000003200030012122029010000000002000200000004084e883460cc8c82d78e7e7864aebf24c77acc535be76bc1bf3ffc82e5cb517de23020869ecc3d41df10fa820849a3e6c29e457642df172c16"),
+    ):
+        write(out, "srt_handshake", name, bytes.fromhex(packet))
+    write(out, "srt_handshake", "mediamtx-id", b"publish:live/cam:user:pass?token=1")
+
     # amf0: real command and data payloads.
     write(out, "amf0", "connect", connect_command())
     write(out, "amf0", "metadata", metadata())

@@ -15,5 +15,6 @@ pub mod proxy_protocol;
 pub mod route;
 pub mod rtmp;
 pub mod runtime;
+pub mod srt;
 pub mod stream_name;
 pub mod worker;

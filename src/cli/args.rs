@@ -153,6 +153,7 @@ pub enum RoleKind {
     RtmpLb,
     HttpLb,
     ApiLb,
+    SrtLb,
     Static,
     Ingest,
 }

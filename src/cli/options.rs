@@ -23,6 +23,7 @@ impl From<RoleKind> for role::RoleKind {
             RoleKind::RtmpLb => role::RoleKind::RtmpLb,
             RoleKind::HttpLb => role::RoleKind::HttpLb,
             RoleKind::ApiLb => role::RoleKind::ApiLb,
+            RoleKind::SrtLb => role::RoleKind::SrtLb,
             RoleKind::Static => role::RoleKind::Static,
             RoleKind::Ingest => role::RoleKind::Ingest,
         }

@@ -16,4 +16,5 @@ pub mod metrics_merge;
 pub mod role;
 pub mod rtmp_lb;
 pub mod shell;
+pub mod srt_lb;
 pub mod static_site;

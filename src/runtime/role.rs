@@ -12,6 +12,8 @@ pub enum RoleKind {
     RtmpLb,
     HttpLb,
     ApiLb,
+    /// Relays SRT callers to the workers' SRT listeners by stream id.
+    SrtLb,
     Static,
     /// Pulls a source and publishes it through the topology (`ingest/NAME`).
     Ingest,
@@ -51,6 +53,7 @@ pub fn label(kind: RoleKind, name: &str) -> String {
         RoleKind::RtmpLb => "rtmp-lb".into(),
         RoleKind::HttpLb => "http-lb".into(),
         RoleKind::ApiLb => "api-lb".into(),
+        RoleKind::SrtLb => "srt-lb".into(),
     }
 }
 
@@ -66,6 +69,7 @@ pub fn run(options: &RoleOptions) -> anyhow::Result<()> {
         RoleKind::RtmpLb => super::rtmp_lb::run(plan),
         RoleKind::HttpLb => super::http_lb::run(plan),
         RoleKind::ApiLb => super::api_lb::run(plan),
+        RoleKind::SrtLb => super::srt_lb::run(plan),
         RoleKind::Static => super::static_site::run(plan, &options.name),
         RoleKind::Ingest => super::ingest::run(
             plan,

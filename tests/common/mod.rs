@@ -15,6 +15,7 @@ pub mod pebble;
 pub mod private_ca;
 pub mod process;
 pub mod raw_rtmp;
+pub mod srt;
 pub mod static_role;
 pub mod wait;
 pub mod worker;

@@ -39,6 +39,12 @@ pub fn banner(plan: &Plan) -> String {
             lines.push(format!("  hls      http://{http}/live/STREAM.m3u8"));
         }
     }
+    if let Some(srt) = &plan.srt_lb {
+        let srt = public(srt.listen);
+        lines.push(format!(
+            "  srt      srt://{srt}?streamid=#!::r=live/STREAM,m=publish (m=request plays)"
+        ));
+    }
     if let Some(api) = &plan.api_lb {
         lines.push(format!(
             "  api      http://{}/api/v1/streams",

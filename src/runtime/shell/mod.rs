@@ -124,6 +124,7 @@ impl Shell {
             (RoleKind::RtmpLb, &self.plan.rtmp_lb),
             (RoleKind::HttpLb, &self.plan.http_lb),
             (RoleKind::ApiLb, &self.plan.api_lb),
+            (RoleKind::SrtLb, &self.plan.srt_lb),
         ] {
             let Some(lb) = lb else { continue };
             let workers: Vec<_> = lb

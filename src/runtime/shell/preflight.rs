@@ -70,6 +70,12 @@ pub fn check_public_listeners(plan: &Plan) -> anyhow::Result<()> {
                 .err()
                 .map(|err| format!("{role} cannot listen on {addr}: {err}"))
         })
+        .chain(plan.srt_lb.as_ref().and_then(|lb| {
+            // The srt-lb's port is UDP.
+            std::net::UdpSocket::bind(lb.listen)
+                .err()
+                .map(|err| format!("srt-lb cannot listen on udp {}: {err}", lb.listen))
+        }))
         .collect();
     if failures.is_empty() {
         Ok(())

@@ -35,6 +35,7 @@ pub fn role_defs(plan: &Plan) -> Vec<RoleDef> {
         (RoleKind::RtmpLb, &plan.rtmp_lb),
         (RoleKind::HttpLb, &plan.http_lb),
         (RoleKind::ApiLb, &plan.api_lb),
+        (RoleKind::SrtLb, &plan.srt_lb),
     ] {
         if lb.is_some() {
             defs.push(def(kind, kind_name(kind)));
@@ -56,6 +57,7 @@ pub fn kind_name(kind: RoleKind) -> &'static str {
         RoleKind::RtmpLb => "rtmp-lb",
         RoleKind::HttpLb => "http-lb",
         RoleKind::ApiLb => "api-lb",
+        RoleKind::SrtLb => "srt-lb",
         RoleKind::Static => "static",
         RoleKind::Ingest => "ingest",
     }
@@ -68,6 +70,7 @@ fn control_address(plan: &Plan, def: &RoleDef) -> Option<SocketAddr> {
         RoleKind::RtmpLb => plan.rtmp_lb.as_ref().map(|lb| lb.control),
         RoleKind::HttpLb => plan.http_lb.as_ref().map(|lb| lb.control),
         RoleKind::ApiLb => plan.api_lb.as_ref().map(|lb| lb.control),
+        RoleKind::SrtLb => plan.srt_lb.as_ref().map(|lb| lb.control),
         RoleKind::Static => plan
             .statics
             .iter()
