@@ -3,11 +3,11 @@
 //! that obtains, renews and deploys certificates, and the follower that serves what another role's
 //! client keeps in a shared cache.
 
+use super::tls_status::TlsStatus;
 use crate::compile::plan::{AcmeChallenge, AcmePlan};
 use anyhow::Context;
 use futures_util::StreamExt;
 use rustls::pki_types::CertificateDer;
-use super::tls_status::TlsStatus;
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 use rustls::{ClientConfig, RootCertStore, ServerConfig};
@@ -127,10 +127,15 @@ pub fn follow(plan: &AcmePlan, status: TlsStatus) -> anyhow::Result<Arc<CacheFol
         let mut seen: Option<(SystemTime, u64)> = None;
         loop {
             if let Ok(meta) = tokio::fs::metadata(&path).await {
-                let stamp = (meta.modified().unwrap_or(SystemTime::UNIX_EPOCH), meta.len());
+                let stamp = (
+                    meta.modified().unwrap_or(SystemTime::UNIX_EPOCH),
+                    meta.len(),
+                );
                 if seen != Some(stamp) {
                     seen = Some(stamp);
-                    match tokio::fs::read(&path).await.map_err(anyhow::Error::from)
+                    match tokio::fs::read(&path)
+                        .await
+                        .map_err(anyhow::Error::from)
                         .and_then(|pem| cached_certificate(&pem))
                     {
                         Ok(key) => {

@@ -14,5 +14,6 @@ pub mod logging;
 pub mod metrics_merge;
 pub mod role;
 pub mod rtmp_lb;
+pub mod rtmps;
 pub mod shell;
 pub mod static_site;

@@ -18,8 +18,8 @@ pub use ingest::IngestDecl;
 pub use lb::LbDecl;
 pub use rule::{ForwardDecl, RecordDecl, RuleDecl, TranscodeDecl};
 pub use static_site::{ProxyDecl, StaticDecl};
-pub use tls::{AcmeDecl, TlsDecl};
 pub use stream::StreamOverrides;
+pub use tls::{AcmeDecl, TlsDecl};
 pub use worker::WorkerDecl;
 
 use super::diagnostic::{suggest, Diagnostic, DiagnosticKind, Span};

@@ -145,4 +145,3 @@ fn decode_acme(node: &KdlNode, ctx: &mut Ctx) -> AcmeDecl {
         cache: fields.string("cache", ctx).map(|s| s.value),
     }
 }
-

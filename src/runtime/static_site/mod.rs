@@ -9,10 +9,10 @@ pub mod proxy;
 pub mod redirect;
 
 use crate::compile::plan::{AcmeChallenge, CertSource, Plan, StaticPlan};
-use crate::net::tls_server as tls;
 use crate::net::conn_cap::{ConnectionCap, Slot};
 use crate::net::control::Control;
 use crate::net::http_serve::HEADER_READ_TIMEOUT;
+use crate::net::tls_server as tls;
 use anyhow::Context;
 use axum::body::Body;
 use http::{Request, Response};
