@@ -372,6 +372,20 @@ mod tests {
     }
 
     #[test]
+    fn a_cache_file_as_rustls_acme_writes_it_is_served() {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = rcgen::CertificateParams::new(vec!["oryx.test".to_string()])
+            .unwrap()
+            .self_signed(&key)
+            .unwrap();
+        let pem = format!("{}{}", key.serialize_pem(), cert.pem());
+        let served = cached_certificate(pem.as_bytes()).unwrap();
+        assert_eq!(served.cert.len(), 1);
+        assert!(cached_certificate(cert.pem().as_bytes()).is_err());
+        assert!(cached_certificate(b"").is_err());
+    }
+
+    #[test]
     fn a_missing_directory_ca_is_a_clear_error() {
         let err = client_config(Some("/nonexistent/ca.pem")).unwrap_err();
         assert!(format!("{err:#}").contains("directory-ca"));

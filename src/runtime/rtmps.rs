@@ -69,9 +69,8 @@ mod tests {
         let mut options = crate::compile::Options::for_file("<test>", None);
         options.check_files = false;
         let compiled = crate::compile::compile("<test>", source, &options);
-        compiled
-            .plan
-            .unwrap_or_else(|| panic!("{}", compiled.render_plain()))
+        let text = compiled.render_plain();
+        compiled.plan.unwrap_or_else(|| panic!("{text}"))
     }
 
     #[test]
