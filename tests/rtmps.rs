@@ -31,6 +31,16 @@ struct Cluster {
 
 impl Cluster {
     fn start(dir: &Path, certs: CertSource, tls_port: u16) -> Cluster {
+        Cluster::start_with(dir, certs, tls_port, Vec::new())
+    }
+
+    /// With `statics` in the plan too (the LB reads them; the test starts them if it wants).
+    fn start_with(
+        dir: &Path,
+        certs: CertSource,
+        tls_port: u16,
+        statics: Vec<StaticPlan>,
+    ) -> Cluster {
         let mut w = worker("w", WorkerKind::Embedded, None);
         // As the compiler sets it for a worker behind an rtmp-lb: relayed clients keep their address.
         w.proxy_protocol = true;
@@ -41,6 +51,7 @@ impl Cluster {
             certs,
         });
         plan.rtmp_lb = Some(lb_plan.clone());
+        plan.statics = statics;
         let plan_file = dir.join("plan.json");
         write_plan(&plan_file, &plan);
         let worker = worker_role(&plan_file, &w, dir);
@@ -296,6 +307,43 @@ fn a_pebble_issued_certificate_verifies_on_the_rtmps_port() {
 }
 
 #[test]
+fn a_static_site_and_the_rtmp_lb_share_one_acme_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let site_tls_port = free_port();
+    let pebble = Pebble::start(&dir.path().join("pebble"), site_tls_port, free_port());
+    let certs = CertSource::Acme(AcmePlan {
+        domains: vec!["oryx.test".into()],
+        contacts: vec!["admin@oryx.test".into()],
+        directory: pebble.directory.clone(),
+        directory_ca: Some(pebble.ca_pem.clone()),
+        challenge: AcmeChallenge::TlsAlpn01,
+        cache: dir.path().join("acme-cache").display().to_string(),
+    });
+    let root = dir.path().join("root");
+    std::fs::create_dir_all(&root).unwrap();
+    let mut site = common::static_role::site_plan(&root);
+    site.tls = Some(TlsPlan {
+        listen: loopback(site_tls_port),
+        certs: certs.clone(),
+    });
+    // The LB first: it waits for the certificate the site is about to order.
+    let lb_tls_port = free_port();
+    let cluster = Cluster::start_with(dir.path(), certs, lb_tls_port, vec![site.clone()]);
+    let _site = common::static_role::Role::start(dir.path(), site);
+    let issuing = pebble.issuing_root(dir.path());
+    for port in [site_tls_port, lb_tls_port] {
+        expect_within(
+            Duration::from_secs(30),
+            &format!("a certificate that verifies on port {port}"),
+            || verifies(&issuing, port).ok(),
+        );
+    }
+    assert_eq!(pebble.orders(), 1, "one order serves both");
+    let (_, tls) = control(cluster.lb().control, "GET", "/api/v1/tls").unwrap();
+    assert!(tls.contains("\"ready\""), "{tls}");
+}
+
+#[test]
 fn a_forward_to_rtmps_reaches_another_rtmp_lb_through_a_private_ca() {
     let dir = tempfile::tempdir().unwrap();
     let media = make_media(dir.path());
@@ -329,4 +377,64 @@ fn a_forward_to_rtmps_reaches_another_rtmp_lb_through_a_private_ca() {
     );
     expect_probe(&target.rtmps("live/onward"));
     expect_probe(&target.rtmp("live/onward"));
+}
+
+fn compile(source: &str) -> oryx::compile::Compilation {
+    let mut options = oryx::compile::Options::for_file("<test>", None);
+    options.check_files = false;
+    oryx::compile::compile("<test>", source, &options)
+}
+
+#[test]
+fn the_rtmp_lb_tls_block_compiles_like_a_static_sites() {
+    let alone = compile(
+        r#"oryx 1
+worker "w"
+rtmp-lb listen="0.0.0.0:1935" {
+    tls listen="0.0.0.0:1936" { acme { domain "live.example.com"; challenge "http-01"; }; }
+}
+"#,
+    );
+    let codes: Vec<&str> = alone.diagnostics.iter().map(|d| d.kind.code()).collect();
+    assert_eq!(codes, ["oryx::http01-without-listener"]);
+    assert!(alone
+        .render_plain()
+        .contains("rtmp-lb asks for ACME http-01"));
+
+    let both = compile(
+        r#"oryx 1
+worker "w"
+rtmp-lb listen="0.0.0.0:1935" {
+    tls listen="0.0.0.0:1936" { acme { domain "live.example.com"; challenge "http-01"; }; }
+}
+static "site" {
+    root "/srv"
+    listen "0.0.0.0:80"
+    tls listen="0.0.0.0:443" { acme { domain "live.example.com"; challenge "http-01"; }; }
+}
+"#,
+    );
+    let text = both.render_plain();
+    let plan = both.plan.unwrap_or_else(|| panic!("{text}"));
+    let lb_certs = &plan.rtmp_lb.as_ref().unwrap().tls.as_ref().unwrap().certs;
+    assert_eq!(lb_certs, &plan.statics[0].tls.as_ref().unwrap().certs);
+    match lb_certs {
+        CertSource::Acme(acme) => assert!(acme.cache.ends_with("acme/site"), "{}", acme.cache),
+        other => panic!("{other:?}"),
+    }
+
+    let two_sources = compile(
+        r#"oryx 1
+worker "w"
+rtmp-lb listen="0.0.0.0:1935" {
+    tls listen="0.0.0.0:1936" { self-signed "a"; cert "c.pem" key="k.pem"; }
+}
+"#,
+    );
+    let codes: Vec<&str> = two_sources
+        .diagnostics
+        .iter()
+        .map(|d| d.kind.code())
+        .collect();
+    assert_eq!(codes, ["oryx::conflicting-certificates"]);
 }
