@@ -6,7 +6,9 @@ mod common;
 
 use common::cli::oryx;
 use oryx::compile::plan::{AcmeChallenge, AcmePlan, HookSettings, ProxyRoute};
-use oryx::runtime::static_site::{acme, proxy::Proxy, status::TlsStatus};
+use oryx::net::acme;
+use oryx::net::tls_status::TlsStatus;
+use oryx::runtime::static_site::proxy::Proxy;
 use oryx::worker::hooks::{HookAction, HookError, HookEvent, Hooks};
 use std::path::Path;
 

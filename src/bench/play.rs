@@ -1,4 +1,4 @@
-//! `oryx bench play URL --players N --seconds S`: many RTMP or HTTP-FLV players in one process.
+//! `oryx bench play URL --players N --seconds S`: many RTMP(S) or HTTP-FLV players in one process.
 //!
 //! Every player is a small task on one tokio runtime (RTMP players drive oryx's own client session),
 //! so thousands of them cost far less than thousands of rtmpdump processes and the load generator is
@@ -7,11 +7,13 @@
 
 use crate::rtmp::client::{ClientConfig, ClientEvent, ClientMode, ClientSession};
 use anyhow::Context;
+use rustls::pki_types::ServerName;
 use serde::Serialize;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
 
 /// A gap this long without data, once media flows, counts as one stall.
 const STALL_GAP: Duration = Duration::from_secs(1);
@@ -63,21 +65,40 @@ pub struct PlayOptions {
     pub warmup: u64,
     /// Print the report as JSON.
     pub json: bool,
+    /// A CA to trust for `rtmps://` besides the Web PKI roots.
+    pub ca: Option<String>,
 }
 
 enum Target {
-    Rtmp(ClientConfig),
-    Flv { address: String, request: String },
+    /// With the TLS client and server name for `rtmps://`.
+    Rtmp(ClientConfig, Option<(TlsConnector, ServerName<'static>)>),
+    Flv {
+        address: String,
+        request: String,
+    },
 }
 
-fn parse_target(url: &str) -> anyhow::Result<Target> {
+fn parse_target(url: &str, ca: Option<&str>) -> anyhow::Result<Target> {
     if url.starts_with("rtmp://") {
         let config =
             ClientConfig::from_url(url, ClientMode::Play).map_err(|e| anyhow::anyhow!(e))?;
-        return Ok(Target::Rtmp(config));
+        return Ok(Target::Rtmp(config, None));
+    }
+    if let Some(rest) = url.strip_prefix("rtmps://") {
+        let mut config = ClientConfig::from_url(&format!("rtmp://{rest}"), ClientMode::Play)
+            .map_err(|e| anyhow::anyhow!(e))?;
+        if !rest.split('/').next().unwrap_or("").contains(':') {
+            config.address = config.address.replace(":1935", ":443");
+        }
+        config.tc_url = config.tc_url.replacen("rtmp://", "rtmps://", 1);
+        let host = config.address.rsplit_once(':').map_or("", |(h, _)| h);
+        let name = ServerName::try_from(host.trim_matches(['[', ']']).to_string())
+            .with_context(|| format!("{url}: {host:?} is not a TLS server name"))?;
+        let tls = crate::net::https_client::rtmps_client_config(ca)?;
+        return Ok(Target::Rtmp(config, Some((TlsConnector::from(tls), name))));
     }
     let rest = url.strip_prefix("http://").with_context(|| {
-        format!("{url}: use rtmp://HOST/APP/STREAM or http://HOST/APP/STREAM.flv")
+        format!("{url}: use rtmp(s)://HOST/APP/STREAM or http://HOST/APP/STREAM.flv")
     })?;
     let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
     let address = if host.contains(':') {
@@ -111,7 +132,7 @@ pub fn run(options: &PlayOptions) -> anyhow::Result<()> {
     if options.players == 0 || options.seconds == 0 {
         anyhow::bail!("--players and --seconds must be at least 1");
     }
-    let target = Arc::new(parse_target(&options.url)?);
+    let target = Arc::new(parse_target(&options.url, options.ca.as_deref())?);
     raise_fd_limit();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -209,30 +230,14 @@ async fn play(
         last: None,
     };
     match target {
-        Target::Rtmp(config) => {
-            let mut sock = TcpStream::connect(&config.address).await?;
+        Target::Rtmp(config, tls) => {
+            let sock = TcpStream::connect(&config.address).await?;
             sock.set_nodelay(true)?;
-            let mut session = ClientSession::new(config.clone());
-            sock.write_all(&session.take_output()).await?;
-            loop {
-                let n = sock.read(&mut buf).await?;
-                if n == 0 {
-                    anyhow::bail!("server closed the connection");
-                }
-                for event in session.feed(&buf[..n])? {
-                    match event {
-                        ClientEvent::Started => meter.result.connected = true,
-                        ClientEvent::Media { payload, .. } => meter.media(payload.len()),
-                        ClientEvent::Status { level, code, .. } if level == "error" => {
-                            anyhow::bail!("{code}")
-                        }
-                        ClientEvent::CommandError { description } => anyhow::bail!(description),
-                        _ => {}
-                    }
-                }
-                let out = session.take_output();
-                if !out.is_empty() {
-                    sock.write_all(&out).await?;
+            match tls {
+                None => play_rtmp(sock, config, &mut meter, &mut buf).await,
+                Some((connector, name)) => {
+                    let sock = connector.connect(name.clone(), sock).await?;
+                    play_rtmp(sock, config, &mut meter, &mut buf).await
                 }
             }
         }
@@ -268,6 +273,40 @@ async fn play(
                     }
                 }
             }
+        }
+    }
+}
+
+/// One RTMP player over `sock` (TCP, or TLS for `rtmps://`) until it fails or is stopped.
+async fn play_rtmp<S: AsyncRead + AsyncWrite + Unpin>(
+    mut sock: S,
+    config: &ClientConfig,
+    meter: &mut Meter<'_>,
+    buf: &mut [u8],
+) -> anyhow::Result<()> {
+    let mut session = ClientSession::new(config.clone());
+    sock.write_all(&session.take_output()).await?;
+    sock.flush().await?;
+    loop {
+        let n = sock.read(buf).await?;
+        if n == 0 {
+            anyhow::bail!("server closed the connection");
+        }
+        for event in session.feed(&buf[..n])? {
+            match event {
+                ClientEvent::Started => meter.result.connected = true,
+                ClientEvent::Media { payload, .. } => meter.media(payload.len()),
+                ClientEvent::Status { level, code, .. } if level == "error" => {
+                    anyhow::bail!("{code}")
+                }
+                ClientEvent::CommandError { description } => anyhow::bail!(description),
+                _ => {}
+            }
+        }
+        let out = session.take_output();
+        if !out.is_empty() {
+            sock.write_all(&out).await?;
+            sock.flush().await?;
         }
     }
 }
@@ -348,17 +387,25 @@ mod tests {
     #[test]
     fn parses_targets() {
         assert!(matches!(
-            parse_target("rtmp://127.0.0.1:1935/live/s").unwrap(),
-            Target::Rtmp(_)
+            parse_target("rtmp://127.0.0.1:1935/live/s", None).unwrap(),
+            Target::Rtmp(_, None)
         ));
-        match parse_target("http://127.0.0.1:8080/live/s.flv").unwrap() {
+        match parse_target("rtmps://localhost/live/s", None).unwrap() {
+            Target::Rtmp(config, Some((_, name))) => {
+                assert_eq!(config.address, "localhost:443");
+                assert_eq!(config.tc_url, "rtmps://localhost/live");
+                assert_eq!(name.to_str(), "localhost");
+            }
+            _ => panic!("expected rtmps"),
+        }
+        match parse_target("http://127.0.0.1:8080/live/s.flv", None).unwrap() {
             Target::Flv { address, request } => {
                 assert_eq!(address, "127.0.0.1:8080");
                 assert!(request.starts_with("GET /live/s.flv HTTP/1.1\r\n"));
             }
-            Target::Rtmp(_) => panic!("expected flv"),
+            Target::Rtmp(..) => panic!("expected flv"),
         }
-        assert!(parse_target("ftp://x/y").is_err());
+        assert!(parse_target("ftp://x/y", None).is_err());
     }
 
     #[test]

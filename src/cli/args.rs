@@ -176,13 +176,13 @@ pub struct RoleArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum BenchCommand {
-    /// Hold many players of one stream (rtmp:// or http://….flv) and report what they received.
+    /// Hold many players of one stream (rtmp://, rtmps:// or http://….flv) and report what they received.
     Play(BenchPlayArgs),
 }
 
 #[derive(Debug, Args)]
 pub struct BenchPlayArgs {
-    /// Stream URL: rtmp://HOST:PORT/APP/STREAM or http://HOST:PORT/APP/STREAM.flv
+    /// Stream URL: rtmp://HOST:PORT/APP/STREAM, rtmps://… or http://HOST:PORT/APP/STREAM.flv
     pub url: String,
     /// Number of concurrent players.
     #[arg(long, default_value_t = 100)]
@@ -196,6 +196,9 @@ pub struct BenchPlayArgs {
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
+    /// PEM file of a CA to trust for rtmps:// besides the Web PKI roots (a private or test CA).
+    #[arg(long, value_name = "FILE")]
+    pub ca: Option<String>,
 }
 
 #[derive(Debug, Args)]

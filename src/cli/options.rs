@@ -60,6 +60,7 @@ impl From<&BenchPlayArgs> for PlayOptions {
             seconds: args.seconds,
             warmup: args.warmup,
             json: args.json,
+            ca: args.ca.clone(),
         }
     }
 }

@@ -142,6 +142,10 @@ fn lb_line(name: &str, lb: &LbPlan, out: &mut String) {
         lb.listen, lb.control
     );
     let _ = writeln!(out, "    routes to {}", lb.workers.join(", "));
+    if let Some(tls) = &lb.tls {
+        let source = cert_source_text(&tls.certs);
+        let _ = writeln!(out, "    tls       {}  {source}", tls.listen);
+    }
     if name == "api-lb" {
         // Only variable names: the secret itself never reaches the plan.
         let auth = match &lb.auth {

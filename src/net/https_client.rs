@@ -1,5 +1,6 @@
 //! The outgoing HTTP(S) client the hooks and the static site's proxy routes share: plain TCP for
-//! `http://`, rustls for `https://`, trusting the Web PKI roots plus an optional private CA file.
+//! `http://`, rustls for `https://`, trusting the Web PKI roots plus an optional private CA file;
+//! `rtmps://` clients (forwards, `oryx bench play`) take the same trust.
 //!
 //! The roots are `webpki-roots` (Mozilla's set compiled in) rather than the host's store: the trust is
 //! then the same on every machine, including minimal containers without `/etc/ssl/certs`, and the ACME
@@ -48,6 +49,14 @@ pub fn client_config(ca: Option<&str>) -> anyhow::Result<Arc<ClientConfig>> {
         .with_no_client_auth();
     // Requests go out as HTTP/1.1 (the proxy rewrites every request's version to it).
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}
+
+/// TLS trust for `rtmps://` clients (forwards, the load generator): the same as [`client_config`],
+/// without the HTTP ALPN (RTMPS has no protocol id; a server that checks ALPN would refuse `http/1.1`).
+pub fn rtmps_client_config(ca: Option<&str>) -> anyhow::Result<Arc<ClientConfig>> {
+    let mut config = (*client_config(ca)?).clone();
+    config.alpn_protocols.clear();
     Ok(Arc::new(config))
 }
 

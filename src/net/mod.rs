@@ -1,8 +1,10 @@
 //! Role-independent plumbing every role shares (worker, LBs, static sites, shell): listeners and
 //! open-files limits, the public HTTP accept loop with its connection cap and write deadline, the
 //! control API and its secret, the LB↔worker wire formats (socket handoff, published streams), the
-//! outgoing HTTPS client, the TLS crypto provider, and shutdown.
+//! outgoing HTTPS client, the TLS crypto provider, the TLS listeners' certificates (files by SNI,
+//! self-signed, ACME) and their status, and shutdown.
 
+pub mod acme;
 pub mod conn_cap;
 pub mod control;
 pub mod control_client;
@@ -17,4 +19,6 @@ pub mod published;
 pub mod shutdown;
 pub mod supervisor;
 pub mod tls_provider;
+pub mod tls_server;
+pub mod tls_status;
 pub mod write_deadline;

@@ -15,6 +15,7 @@ pub mod logging;
 pub mod metrics_merge;
 pub mod role;
 pub mod rtmp_lb;
+pub mod rtmps;
 pub mod shell;
 pub mod srt_lb;
 pub mod static_site;

@@ -37,7 +37,7 @@ use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt, Interest};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, Interest};
 use tokio::net::{TcpStream, UnixStream};
 use tokio_util::sync::CancellationToken;
 
@@ -67,11 +67,14 @@ pub struct Routed {
 }
 
 pub fn run(plan: Plan) -> anyhow::Result<()> {
+    let plan_for_tls = plan.clone();
     super::lb_start::run(plan, "rtmp-lb", |lb| async move {
+        let plan = plan_for_tls;
         let super::lb_start::StartedLb {
             control,
             backends,
             listener,
+            tls,
         } = lb;
         // Handed-off clients no longer depend on this process; the tracker holds the ones still
         // being routed or relayed, which get a bounded drain when we are asked to stop.
@@ -80,6 +83,19 @@ pub fn run(plan: Plan) -> anyhow::Result<()> {
             "rtmp-lb clients",
             memory_budget::env_limit(ENV_CLIENTS_MEMORY, CLIENTS_MEMORY),
         );
+        if let (Some((tls_listener, status)), Some(tls_plan)) =
+            (tls, plan.rtmp_lb.as_ref().and_then(|lb| lb.tls.as_ref()))
+        {
+            let rtmps = super::rtmps::Rtmps::start(&plan, tls_plan, &status)?;
+            tracing::info!(listen = %tls_plan.listen, "RTMPS listening");
+            tokio::spawn(serve_rtmps(
+                tls_listener,
+                rtmps,
+                backends.clone(),
+                budget.clone(),
+                connections.clone(),
+            ));
+        }
         let mut acceptor = crate::net::shutdown::Acceptor::new(listener);
         while let Some((client, peer)) = acceptor.next().await {
             let backends = backends.clone();
@@ -100,16 +116,70 @@ pub fn run(plan: Plan) -> anyhow::Result<()> {
     })
 }
 
+/// Accept RTMPS clients until the process is asked to stop: each is served like a plain one once
+/// its TLS handshake is done (within the handshake deadline), relayed since its bytes are TLS.
+async fn serve_rtmps(
+    listener: tokio::net::TcpListener,
+    rtmps: super::rtmps::Rtmps,
+    backends: Backends,
+    budget: Arc<MemoryBudget>,
+    connections: tokio_util::task::TaskTracker,
+) {
+    let rtmps = Arc::new(rtmps);
+    let mut acceptor = crate::net::shutdown::Acceptor::new(listener);
+    while let Some((client, peer)) = acceptor.next().await {
+        let (rtmps, backends, budget) = (rtmps.clone(), backends.clone(), budget.clone());
+        connections.spawn(async move {
+            let _ = client.set_nodelay(true);
+            let Some(client) = rtmps.handshake(client).await else {
+                return;
+            };
+            metrics::gauge!("oryx_rtmp_lb_connections").increment(1.0);
+            if let Err(err) = serve_client(client, peer, backends, &budget).await {
+                tracing::info!(%peer, "RTMPS connection ended: {err:#}");
+            }
+            metrics::gauge!("oryx_rtmp_lb_connections").decrement(1.0);
+        });
+    }
+}
+
+/// A client connection the LB routes: plain TCP, or TLS ended here.
+pub trait Client: AsyncRead + AsyncWrite + Unpin + Send {
+    /// The socket to hand off to a worker, when what flows on it is the RTMP stream itself.
+    fn plain_socket(&self) -> Option<&TcpStream>;
+    fn local_addr(&self) -> std::io::Result<SocketAddr>;
+}
+
+impl Client for TcpStream {
+    fn plain_socket(&self) -> Option<&TcpStream> {
+        Some(self)
+    }
+    fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        TcpStream::local_addr(self)
+    }
+}
+
+impl Client for tokio_rustls::server::TlsStream<TcpStream> {
+    fn plain_socket(&self) -> Option<&TcpStream> {
+        None
+    }
+    fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.get_ref().0.local_addr()
+    }
+}
+
 /// Route one client: read until its `publish`/`play`, then hand it off or relay it, trying the
 /// workers in their ranking. A little over the usual length: the routing read, the hand-off and
 /// the relay fallback share the client's socket, its budget charge and the cancel token.
-async fn serve_client(
-    mut client: TcpStream,
+async fn serve_client<C: Client>(
+    mut client: C,
     peer: SocketAddr,
     backends: Backends,
     budget: &Arc<MemoryBudget>,
 ) -> anyhow::Result<()> {
-    let _ = client.set_nodelay(true);
+    if let Some(tcp) = client.plain_socket() {
+        let _ = tcp.set_nodelay(true);
+    }
     let cancel = CancellationToken::new();
     let mut charge = budget.charge(peer.to_string(), cancel.clone());
     let routing = tokio::time::timeout(ROUTING_TIMEOUT, read_route(&mut client, &mut charge));
@@ -126,8 +196,8 @@ async fn serve_client(
     let local = client.local_addr()?;
     let mut tried = Vec::new();
     for worker in backends.candidates(&routed.key) {
-        if worker.kind == WorkerKind::Embedded {
-            match hand_off(&client, peer, &routed.replay, &worker).await? {
+        if let (WorkerKind::Embedded, Some(socket)) = (worker.kind, client.plain_socket()) {
+            match hand_off(socket, peer, &routed.replay, &worker).await? {
                 Taken::Yes => {
                     tracing::info!(%peer, key = %routed.key, worker = %worker.name,
                         publish = routed.publish, "handed off");
@@ -162,6 +232,7 @@ async fn serve_client(
                     .increment(1);
                 upstream.write_all(&routed.replay).await?;
                 client.write_all(&early).await?;
+                client.flush().await?;
                 let _ = tokio::io::copy_bidirectional_with_sizes(
                     &mut client,
                     &mut upstream,
@@ -256,7 +327,10 @@ fn connect_handoff(rtmp: SocketAddr) -> anyhow::Result<UnixStream> {
 
 /// Answer the client until it names its stream; returns the routing key and the bytes to replay.
 /// What the client makes us hold is kept in `charge`; an error says why the client is dropped.
-pub async fn read_route(client: &mut TcpStream, charge: &mut Charge) -> anyhow::Result<Routed> {
+pub async fn read_route<C: AsyncRead + AsyncWrite + Unpin>(
+    client: &mut C,
+    charge: &mut Charge,
+) -> anyhow::Result<Routed> {
     // 128 keeps the client's view of our chunk size at the protocol default, which is what the
     // worker's output (a fresh connection's) assumes.
     let mut session = ServerSession::new(128);
@@ -282,6 +356,8 @@ pub async fn read_route(client: &mut TcpStream, charge: &mut Charge) -> anyhow::
         charge.set(received.len() + session.held_bytes())?;
         if session.has_output() {
             client.write_all(&session.take_output()).await?;
+            // A TLS client's answer may sit in the session until flushed.
+            client.flush().await?;
         }
         for event in events {
             let (publish, name) = match event {

@@ -1,9 +1,11 @@
-//! Decode the load balancers (`rtmp-lb`, `http-lb`, `api-lb`) and the api-lb's `auth` block.
+//! Decode the load balancers (`rtmp-lb`, `http-lb`, `api-lb`), the rtmp-lb's `tls` block (RTMPS) and
+//! the api-lb's `auth` block.
 
 use super::super::diagnostic::{DiagnosticKind, Span};
 use super::super::fields::{gather, name_span, Ctx, Spanned};
 use super::super::plan::{ApiAuth, ApiAuthScheme};
 use super::schema;
+use super::tls::{decode_tls, TlsDecl};
 use kdl::KdlNode;
 use std::net::SocketAddr;
 
@@ -17,6 +19,8 @@ pub struct LbDecl {
     pub auth: Option<ApiAuth>,
     /// api-lb only: origins CORS allows (`None`: any).
     pub cors_origins: Option<Vec<String>>,
+    /// rtmp-lb only: the RTMPS listener.
+    pub tls: Option<TlsDecl>,
 }
 
 pub(super) fn decode_lb(node: &KdlNode, ctx: &mut Ctx) -> LbDecl {
@@ -59,6 +63,9 @@ pub(super) fn decode_lb(node: &KdlNode, ctx: &mut Ctx) -> LbDecl {
         cors_origins: fields
             .strings("cors-origins", ctx)
             .map(|list| list.into_iter().map(|o| o.value).collect()),
+        tls: fields
+            .single_block("tls", ctx)
+            .map(|tls| decode_tls(tls, ctx)),
     }
 }
 

@@ -11,13 +11,15 @@ mod rule;
 pub mod schema;
 mod static_site;
 mod stream;
+mod tls;
 mod worker;
 
 pub use ingest::IngestDecl;
 pub use lb::LbDecl;
 pub use rule::{ForwardDecl, RecordDecl, RuleDecl, TranscodeDecl};
-pub use static_site::{AcmeDecl, ProxyDecl, StaticDecl, TlsDecl};
+pub use static_site::{ProxyDecl, StaticDecl};
 pub use stream::StreamOverrides;
+pub use tls::{AcmeDecl, TlsDecl};
 pub use worker::WorkerDecl;
 
 use super::diagnostic::{suggest, Diagnostic, DiagnosticKind, Span};

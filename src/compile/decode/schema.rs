@@ -106,7 +106,7 @@ pub const RTMP_LB: Spec = Spec {
     node: "rtmp-lb",
     max_args: 0,
     settings: &[LB],
-    blocks: &[],
+    blocks: &["tls"],
 };
 
 pub const HTTP_LB: Spec = Spec {

@@ -131,7 +131,8 @@ pub enum DiagnosticKind {
         name: String,
     },
     Http01WithoutListener {
-        name: String,
+        /// `static site "NAME"` or `rtmp-lb`.
+        owner: String,
     },
     CertificateUnreadable {
         path: String,

@@ -79,9 +79,9 @@ impl DiagnosticKind {
             RedirectWithoutTls { name } => {
                 format!("static site \"{name}\" redirects to HTTPS but has no `tls`")
             }
-            Http01WithoutListener { name } => format!(
-                "static site \"{name}\" asks for ACME http-01 but has no plain `listen` to answer it"
-            ),
+            Http01WithoutListener { owner } => {
+                format!("{owner} asks for ACME http-01 but has no plain `listen` to answer it")
+            }
             CertificateUnreadable { path, reason } => {
                 format!("certificate file \"{path}\" cannot be read: {reason}")
             }

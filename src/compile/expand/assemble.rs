@@ -44,10 +44,17 @@ pub(super) fn assemble(
             worker
         })
         .collect();
+    let base = environment.base_dir;
     let lb_plan = |lb: &Option<LbDecl>, control: SocketAddr| -> Option<LbPlan> {
         let lb = lb.as_ref()?;
         Some(LbPlan {
-            tls: None,
+            tls: match &lb.tls {
+                Some(tls) => Some(TlsPlan {
+                    listen: tls.listen.as_ref()?.value,
+                    certs: cert_source(&rtmp_lb_acme_cache(tls, topology), tls, base),
+                }),
+                None => None,
+            },
             listen: lb.listen.as_ref()?.value,
             workers: validated
                 .lb_workers
@@ -153,7 +160,7 @@ fn static_plan(
     let tls = match &site.tls {
         None => None,
         Some(tls) => {
-            let certs = cert_source(site, tls, base);
+            let certs = cert_source(&format!("./acme/{}", site.name.value), tls, base);
             Some(TlsPlan {
                 listen: tls.listen.as_ref()?.value,
                 certs,
@@ -189,9 +196,30 @@ fn static_plan(
     })
 }
 
-/// Where a site's certificates come from: ACME, files, or self-signed (for `localhost` when no
-/// name is given).
-fn cert_source(site: &StaticDecl, tls: &TlsDecl, base: &std::path::Path) -> CertSource {
+/// The rtmp-lb's default ACME cache: that of a static site ordering the same names (so that one
+/// account and one certificate serve both), else its own.
+fn rtmp_lb_acme_cache(tls: &TlsDecl, topology: &Topology) -> String {
+    let Some(acme) = &tls.acme else {
+        return String::new();
+    };
+    topology
+        .statics
+        .iter()
+        .find_map(|site| {
+            let other = site.tls.as_ref()?.acme.as_ref()?;
+            (other.domains == acme.domains).then(|| {
+                other
+                    .cache
+                    .clone()
+                    .unwrap_or_else(|| format!("./acme/{}", site.name.value))
+            })
+        })
+        .unwrap_or_else(|| "./acme/rtmp-lb".into())
+}
+
+/// Where a listener's certificates come from: ACME (in `default_cache` unless `cache` is given),
+/// files, or self-signed (for `localhost` when no name is given).
+fn cert_source(default_cache: &str, tls: &TlsDecl, base: &std::path::Path) -> CertSource {
     if let Some(acme) = &tls.acme {
         CertSource::Acme(AcmePlan {
             domains: acme.domains.clone(),
@@ -205,12 +233,7 @@ fn cert_source(site: &StaticDecl, tls: &TlsDecl, base: &std::path::Path) -> Cert
             }),
             directory_ca: acme.directory_ca.as_deref().map(|p| resolve_path(base, p)),
             challenge: acme.challenge,
-            cache: resolve_path(
-                base,
-                acme.cache
-                    .as_deref()
-                    .unwrap_or(&format!("./acme/{}", site.name.value)),
-            ),
+            cache: resolve_path(base, acme.cache.as_deref().unwrap_or(default_cache)),
         })
     } else if !tls.certs.is_empty() {
         CertSource::Files {

@@ -56,6 +56,21 @@ pub(super) fn validate<'a>(
     for site in &topology.statics {
         check_static(site, &present_lbs, environment, ctx);
     }
+    if let Some(tls) = topology.rtmp_lb.as_ref().and_then(|lb| lb.tls.as_ref()) {
+        // The rtmp-lb has no plain HTTP listener: http-01 works only through a static site that
+        // orders the same names (the rtmp-lb then serves that site's certificate).
+        let shared = tls.acme.as_ref().is_some_and(|acme| {
+            topology.statics.iter().any(|site| {
+                site.listen.is_some()
+                    && site
+                        .tls
+                        .as_ref()
+                        .and_then(|t| t.acme.as_ref())
+                        .is_some_and(|other| other.domains == acme.domains)
+            })
+        });
+        check_tls("rtmp-lb", tls, shared, environment, ctx);
+    }
     check_duplicate_statics(&topology.statics, ctx);
     Validated {
         instances,
@@ -227,6 +242,13 @@ fn collect_listeners(topology: &Topology) -> Vec<Listener> {
                 owner: format!("`{}`", lb.role),
             });
         }
+        if let Some(listen) = lb.tls.as_ref().and_then(|t| t.listen.as_ref()) {
+            listeners.push(Listener {
+                addr: listen.value,
+                span: listen.span,
+                owner: format!("`{}` tls", lb.role),
+            });
+        }
     }
     for site in &topology.statics {
         if let Some(listen) = &site.listen {
@@ -325,15 +347,23 @@ fn check_static(
         }
     }
     if let Some(tls) = &site.tls {
-        check_tls(site, tls, environment, ctx);
+        let owner = format!("static site \"{}\"", site.name.value);
+        check_tls(&owner, tls, site.listen.is_some(), environment, ctx);
     }
     for proxy in &site.proxies {
         check_proxy(proxy, present_lbs, environment, ctx);
     }
 }
 
-/// A `tls` block: exactly one certificate source, complete, its files readable.
-fn check_tls(site: &StaticDecl, tls: &TlsDecl, environment: &Environment<'_>, ctx: &mut Ctx) {
+/// A `tls` block of `owner`: exactly one certificate source, complete, its files readable;
+/// `http01_answered`: something answers ACME http-01 challenges on port 80 for it.
+fn check_tls(
+    owner: &str,
+    tls: &TlsDecl,
+    http01_answered: bool,
+    environment: &Environment<'_>,
+    ctx: &mut Ctx,
+) {
     let sources = usize::from(tls.acme.is_some())
         + usize::from(!tls.certs.is_empty())
         + usize::from(tls.self_signed.is_some());
@@ -354,10 +384,10 @@ fn check_tls(site: &StaticDecl, tls: &TlsDecl, environment: &Environment<'_>, ct
         if acme.domains.is_empty() {
             ctx.error_at(DiagnosticKind::AcmeWithoutDomain, acme.span, "no `domain`");
         }
-        if acme.challenge == AcmeChallenge::Http01 && site.listen.is_none() {
+        if acme.challenge == AcmeChallenge::Http01 && !http01_answered {
             ctx.error_at(
                 DiagnosticKind::Http01WithoutListener {
-                    name: site.name.value.clone(),
+                    owner: owner.to_string(),
                 },
                 acme.span,
                 "validated over plain HTTP",
@@ -376,7 +406,11 @@ fn check_tls(site: &StaticDecl, tls: &TlsDecl, environment: &Environment<'_>, ct
                             reason: err.to_string(),
                         },
                         tls.span,
-                        "read when the site starts",
+                        if owner == "rtmp-lb" {
+                            "read when the rtmp-lb starts"
+                        } else {
+                            "read when the site starts"
+                        },
                     );
                 }
             }

@@ -4,17 +4,15 @@
 //! site, or redirecting to HTTPS), a TLS listener, and the control API, which turns ready once every
 //! listener is bound (with ACME, the first certificate may still be on its way then).
 
-pub mod acme;
 pub mod files;
 pub mod proxy;
 pub mod redirect;
-pub mod status;
-pub mod tls;
 
 use crate::compile::plan::{AcmeChallenge, CertSource, Plan, StaticPlan};
 use crate::net::conn_cap::{ConnectionCap, Slot};
 use crate::net::control::Control;
 use crate::net::http_serve::HEADER_READ_TIMEOUT;
+use crate::net::tls_server as tls;
 use anyhow::Context;
 use axum::body::Body;
 use http::{Request, Response};
@@ -56,7 +54,7 @@ pub fn run(plan: Plan, name: &str) -> anyhow::Result<()> {
 /// Bind every listener of `plan`, mark the role ready, and serve until the process is stopped.
 pub async fn serve(plan: StaticPlan, digest: &str) -> anyhow::Result<()> {
     let control = Control::new(&format!("static/{}", plan.name), digest);
-    let tls_status = tls_status(&plan);
+    let tls_status = tls::initial_status(plan.tls.as_ref().map(|t| &t.certs));
     control.serve(plan.control, tls_status.router()).await?;
     let http01 = check_listeners(&plan)?;
     // Bound before the ACME client starts, so its validation connections always find the ports.
@@ -71,7 +69,12 @@ pub async fn serve(plan: StaticPlan, digest: &str) -> anyhow::Result<()> {
     let (tls_acceptor, acme_state) = match &plan.tls {
         None => (None, None),
         Some(tls_plan) => {
-            let (acceptor, acme) = tls_acceptor(&tls_plan.certs, &tls_status)?;
+            let (acceptor, acme) = tls::acceptor(
+                &tls_plan.certs,
+                &tls_status,
+                tls::ALPN_HTTP,
+                tls::AcmeOwner::Orders,
+            )?;
             (Some(acceptor), acme)
         }
     };
@@ -110,24 +113,6 @@ pub async fn serve(plan: StaticPlan, digest: &str) -> anyhow::Result<()> {
     }
 }
 
-/// What the control API reports about the site's certificates before any is issued.
-fn tls_status(plan: &StaticPlan) -> status::TlsStatus {
-    match plan.tls.as_ref().map(|t| &t.certs) {
-        None => status::TlsStatus::new("none", Vec::new(), "none"),
-        Some(CertSource::Files { pairs }) => status::TlsStatus::new(
-            "files",
-            pairs.iter().map(|p| p.cert.clone()).collect(),
-            "ready",
-        ),
-        Some(CertSource::SelfSigned { names }) => {
-            status::TlsStatus::new("self-signed", names.clone(), "ready")
-        }
-        Some(CertSource::Acme(acme_plan)) => {
-            status::TlsStatus::new("acme", acme_plan.domains.clone(), "pending")
-        }
-    }
-}
-
 /// Refuse a site whose listeners cannot work; `Ok(true)` when ACME answers http-01 challenges on
 /// the plain listener.
 fn check_listeners(plan: &StaticPlan) -> anyhow::Result<bool> {
@@ -151,37 +136,6 @@ fn check_listeners(plan: &StaticPlan) -> anyhow::Result<bool> {
         );
     }
     Ok(http01)
-}
-
-/// The TLS side of the site for `certs`, and the running ACME client when certificates come from
-/// ACME (it must live as long as the site).
-fn tls_acceptor(
-    certs: &CertSource,
-    tls_status: &status::TlsStatus,
-) -> anyhow::Result<(tls::TlsAcceptor, Option<acme::Acme>)> {
-    let (regular, acme_challenge, acme) = match certs {
-        CertSource::Files { pairs } => (
-            tls::server_config(Arc::new(tls::files_resolver(pairs)?))?,
-            None,
-            None,
-        ),
-        CertSource::SelfSigned { names } => (
-            tls::server_config(Arc::new(tls::self_signed_resolver(names)?))?,
-            None,
-            None,
-        ),
-        CertSource::Acme(acme_plan) => {
-            let started = acme::start(acme_plan, tls_status.clone())?;
-            let regular = tls::server_config(started.resolver.clone())?;
-            let challenge = started.challenge_config.clone();
-            (regular, Some(challenge), Some(started))
-        }
-    };
-    let acceptor = tls::TlsAcceptor {
-        regular,
-        acme_challenge,
-    };
-    Ok((acceptor, acme))
 }
 
 async fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {

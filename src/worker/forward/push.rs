@@ -227,12 +227,9 @@ async fn ended(forward: &Forward) {
     }
 }
 
-/// The Web PKI roots plus the private `ca`, without the HTTP ALPN the hook client asks for.
+/// The Web PKI roots plus the private `ca`, as every `rtmps://` client of oryx trusts.
 fn tls_config(ca: Option<&str>) -> Result<Arc<rustls::ClientConfig>, String> {
-    let shared = crate::net::https_client::client_config(ca).map_err(|e| format!("{e:#}"))?;
-    let mut config = (*shared).clone();
-    config.alpn_protocols.clear();
-    Ok(Arc::new(config))
+    crate::net::https_client::rtmps_client_config(ca).map_err(|e| format!("{e:#}"))
 }
 
 #[cfg(test)]

@@ -1,11 +1,15 @@
 //! ACME v2 (RFC 8555) certificates through rustls-acme: the ACME client's trust (Web PKI roots plus an
-//! optional private `directory-ca`), a cache directory whose key-holding files are 0600, and the task
-//! that obtains, renews and deploys certificates.
+//! optional private `directory-ca`), a cache directory whose key-holding files are 0600, the task
+//! that obtains, renews and deploys certificates, and the follower that serves what another role's
+//! client keeps in a shared cache.
 
+use super::tls_status::TlsStatus;
 use crate::compile::plan::{AcmeChallenge, AcmePlan};
 use anyhow::Context;
 use futures_util::StreamExt;
 use rustls::pki_types::CertificateDer;
+use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::sign::CertifiedKey;
 use rustls::{ClientConfig, RootCertStore, ServerConfig};
 use rustls_acme::{
     AccountCache, AcmeConfig, CertCache, EventOk, ResolvesServerCertAcme, UseChallenge,
@@ -14,7 +18,8 @@ use sha2::{Digest, Sha256};
 use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, SystemTime};
 
 /// What the TLS and plain listeners need from a running ACME client.
 pub struct Acme {
@@ -26,7 +31,7 @@ pub struct Acme {
 
 /// Start the ACME client task: it loads a cached certificate or orders one, then renews it when a
 /// third of its lifetime remains. Must run inside a tokio runtime.
-pub fn start(plan: &AcmePlan, status: super::status::TlsStatus) -> anyhow::Result<Acme> {
+pub fn start(plan: &AcmePlan, status: TlsStatus) -> anyhow::Result<Acme> {
     if plan.domains.is_empty() {
         anyhow::bail!("acme: no domain given");
     }
@@ -84,6 +89,90 @@ pub fn start(plan: &AcmePlan, status: super::status::TlsStatus) -> anyhow::Resul
         }
     });
     Ok(acme)
+}
+
+/// How often a follower looks at the shared cache for a new certificate (renewals come weeks early).
+const FOLLOW_INTERVAL: Duration = Duration::from_secs(2);
+
+/// The certificate another role's ACME client orders and renews into the cache `plan` names: the
+/// static site and the rtmp-lb share one account and one order this way instead of racing two.
+#[derive(Debug, Default)]
+pub struct CacheFollower {
+    current: RwLock<Option<Arc<CertifiedKey>>>,
+}
+
+impl ResolvesServerCert for CacheFollower {
+    fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        // None until the owner has one: the handshake fails, as the owner's own does meanwhile.
+        self.current
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+}
+
+/// Serve the certificate of `plan` from its cache, re-read whenever the file changes. Must run
+/// inside a tokio runtime.
+pub fn follow(plan: &AcmePlan, status: TlsStatus) -> anyhow::Result<Arc<CacheFollower>> {
+    let path = Path::new(&plan.cache).join(SecureDirCache::file_name(
+        "cert",
+        &plan.domains,
+        &plan.directory,
+    ));
+    let follower = Arc::new(CacheFollower::default());
+    let serving = follower.clone();
+    let domains = plan.domains.join(",");
+    tracing::info!(%domains, cache = %path.display(), "serving the ACME certificate another role orders");
+    tokio::spawn(async move {
+        let mut seen: Option<(SystemTime, u64)> = None;
+        loop {
+            if let Ok(meta) = tokio::fs::metadata(&path).await {
+                let stamp = (
+                    meta.modified().unwrap_or(SystemTime::UNIX_EPOCH),
+                    meta.len(),
+                );
+                if seen != Some(stamp) {
+                    seen = Some(stamp);
+                    match tokio::fs::read(&path)
+                        .await
+                        .map_err(anyhow::Error::from)
+                        .and_then(|pem| cached_certificate(&pem))
+                    {
+                        Ok(key) => {
+                            *serving.current.write().unwrap_or_else(|e| e.into_inner()) =
+                                Some(Arc::new(key));
+                            status.deployed();
+                            tracing::info!(%domains, "ACME certificate loaded from the shared cache");
+                        }
+                        Err(err) => {
+                            status.failed(format!("{err:#}"));
+                            tracing::warn!(%domains, "shared ACME cache: {err:#}");
+                        }
+                    }
+                }
+            }
+            tokio::time::sleep(FOLLOW_INTERVAL).await;
+        }
+    });
+    Ok(follower)
+}
+
+/// A cache file as rustls-acme writes it: the PKCS#8 key, then the chain.
+fn cached_certificate(pem: &[u8]) -> anyhow::Result<CertifiedKey> {
+    let key = rustls_pemfile::private_key(&mut &pem[..])
+        .context("parsing the cached key")?
+        .context("the cache file holds no key")?;
+    let certs: Vec<CertificateDer<'static>> = rustls_pemfile::certs(&mut &pem[..])
+        .collect::<Result<_, _>>()
+        .context("parsing the cached certificates")?;
+    if certs.is_empty() {
+        anyhow::bail!("the cache file holds no certificate");
+    }
+    let signing = crate::net::tls_provider::provider()
+        .key_provider
+        .load_private_key(key)
+        .context("unsupported cached key")?;
+    Ok(CertifiedKey::new(certs, signing))
 }
 
 /// The ACME client's TLS trust: Web PKI roots, plus the PEM `directory_ca` of a private ACME server.
@@ -280,6 +369,20 @@ mod tests {
         std::fs::set_permissions(&stray, std::fs::Permissions::from_mode(0o644)).unwrap();
         SecureDirCache::create(&cache_dir).unwrap();
         assert_eq!(std::fs::metadata(&stray).unwrap().mode() & 0o777, 0o600);
+    }
+
+    #[test]
+    fn a_cache_file_as_rustls_acme_writes_it_is_served() {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = rcgen::CertificateParams::new(vec!["oryx.test".to_string()])
+            .unwrap()
+            .self_signed(&key)
+            .unwrap();
+        let pem = format!("{}{}", key.serialize_pem(), cert.pem());
+        let served = cached_certificate(pem.as_bytes()).unwrap();
+        assert_eq!(served.cert.len(), 1);
+        assert!(cached_certificate(cert.pem().as_bytes()).is_err());
+        assert!(cached_certificate(b"").is_err());
     }
 
     #[test]

@@ -1,7 +1,10 @@
-//! TLS for the static role: certificates from PEM files chosen by SNI, or self-signed (rcgen), and the
-//! handshake that sends ACME TLS-ALPN-01 validations (ALPN `acme-tls/1`) to the challenge config.
+//! TLS listeners (a static site's HTTPS, the rtmp-lb's RTMPS): certificates from PEM files chosen by
+//! SNI, self-signed (rcgen) or ACME, and the handshake that sends ACME TLS-ALPN-01 validations (ALPN
+//! `acme-tls/1`) to the challenge config.
 
-use crate::compile::plan::CertPair;
+use super::acme::{self, Acme};
+use super::tls_status::TlsStatus;
+use crate::compile::plan::{CertPair, CertSource};
 use crate::net::tls_provider::provider;
 use anyhow::Context;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
@@ -18,16 +21,23 @@ use tokio_rustls::LazyConfigAcceptor;
 /// A client that has not finished its handshake within this time is dropped.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// A server config for ordinary HTTPS clients: HTTP/2 and HTTP/1.1 over certificates from `resolver`.
-pub fn server_config(resolver: Arc<dyn ResolvesServerCert>) -> anyhow::Result<Arc<ServerConfig>> {
+/// ALPN of an HTTPS listener: HTTP/2 and HTTP/1.1.
+pub const ALPN_HTTP: &[&[u8]] = &[b"h2", b"http/1.1"];
+
+/// A server config over certificates from `resolver`, offering `alpn` (empty: no ALPN, so a client
+/// that offers some still connects: RTMPS has no registered protocol id).
+pub fn server_config(
+    resolver: Arc<dyn ResolvesServerCert>,
+    alpn: &[&[u8]],
+) -> anyhow::Result<Arc<ServerConfig>> {
     let mut config = ServerConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
         .context("TLS protocol versions")?
         .with_no_client_auth()
         .with_cert_resolver(resolver);
-    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
     // Resumption (tickets for TLS 1.3 and 1.2, a session cache for 1.2 clients without tickets)
-    // spares returning players a full handshake.
+    // spares returning clients a full handshake.
     config.ticketer = rustls::crypto::ring::Ticketer::new().context("TLS session tickets")?;
     config.session_storage = rustls::server::ServerSessionMemoryCache::new(16 * 1024);
     Ok(Arc::new(config))
@@ -126,7 +136,70 @@ pub fn self_signed_resolver(names: &[String]) -> anyhow::Result<SniResolver> {
     })
 }
 
-fn load_certs(path: &str) -> anyhow::Result<Vec<CertificateDer<'static>>> {
+/// What the control API reports about a listener's certificates before any is issued.
+pub fn initial_status(certs: Option<&CertSource>) -> TlsStatus {
+    match certs {
+        None => TlsStatus::new("none", Vec::new(), "none"),
+        Some(CertSource::Files { pairs }) => TlsStatus::new(
+            "files",
+            pairs.iter().map(|p| p.cert.clone()).collect(),
+            "ready",
+        ),
+        Some(CertSource::SelfSigned { names }) => {
+            TlsStatus::new("self-signed", names.clone(), "ready")
+        }
+        Some(CertSource::Acme(acme_plan)) => {
+            TlsStatus::new("acme", acme_plan.domains.clone(), "pending")
+        }
+    }
+}
+
+/// Whether a listener with ACME certificates orders them itself or serves the ones another role
+/// of the plan orders into the same cache (one account, one order, one renewal).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AcmeOwner {
+    Orders,
+    Follows,
+}
+
+/// The TLS side of a listener for `certs` offering `alpn`, and the running ACME client when this
+/// listener orders its certificates (it must live as long as the listener).
+pub fn acceptor(
+    certs: &CertSource,
+    status: &TlsStatus,
+    alpn: &[&[u8]],
+    owner: AcmeOwner,
+) -> anyhow::Result<(TlsAcceptor, Option<Acme>)> {
+    let (regular, acme_challenge, acme) = match certs {
+        CertSource::Files { pairs } => (
+            server_config(Arc::new(files_resolver(pairs)?), alpn)?,
+            None,
+            None,
+        ),
+        CertSource::SelfSigned { names } => (
+            server_config(Arc::new(self_signed_resolver(names)?), alpn)?,
+            None,
+            None,
+        ),
+        CertSource::Acme(acme_plan) if owner == AcmeOwner::Follows => {
+            let follower = acme::follow(acme_plan, status.clone())?;
+            (server_config(follower, alpn)?, None, None)
+        }
+        CertSource::Acme(acme_plan) => {
+            let started = acme::start(acme_plan, status.clone())?;
+            let regular = server_config(started.resolver.clone(), alpn)?;
+            let challenge = started.challenge_config.clone();
+            (regular, Some(challenge), Some(started))
+        }
+    };
+    let acceptor = TlsAcceptor {
+        regular,
+        acme_challenge,
+    };
+    Ok((acceptor, acme))
+}
+
+pub(crate) fn load_certs(path: &str) -> anyhow::Result<Vec<CertificateDer<'static>>> {
     let pem = std::fs::read(path).with_context(|| format!("reading certificate {path}"))?;
     let certs = rustls_pemfile::certs(&mut pem.as_slice())
         .collect::<Result<Vec<_>, _>>()
@@ -137,7 +210,7 @@ fn load_certs(path: &str) -> anyhow::Result<Vec<CertificateDer<'static>>> {
     Ok(certs)
 }
 
-fn load_key(path: &str) -> anyhow::Result<PrivateKeyDer<'static>> {
+pub(crate) fn load_key(path: &str) -> anyhow::Result<PrivateKeyDer<'static>> {
     let pem = std::fs::read(path).with_context(|| format!("reading key {path}"))?;
     rustls_pemfile::private_key(&mut pem.as_slice())
         .with_context(|| format!("parsing key {path}"))?
