@@ -16,4 +16,5 @@ pub mod route;
 pub mod rtmp;
 pub mod runtime;
 pub mod stream_name;
+pub mod webrtc;
 pub mod worker;

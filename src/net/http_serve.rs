@@ -159,7 +159,7 @@ pub fn preflight<B>(request: &Request<B>) -> Response<Body> {
     );
     headers.insert(
         header::ACCESS_CONTROL_ALLOW_METHODS,
-        HeaderValue::from_static("GET, HEAD, OPTIONS"),
+        HeaderValue::from_static("GET, HEAD, POST, DELETE, PATCH, OPTIONS"),
     );
     let asked = request
         .headers()
