@@ -43,8 +43,6 @@ pub struct Session {
     pub candidates: Vec<SocketAddr>,
     pub sent_bytes: u64,
     pub received_bytes: u64,
-    /// Media lines the engine announced and [`Session::learn_tracks`] has not looked at yet.
-    added: Vec<(Mid, MediaKind)>,
 }
 
 impl Session {
@@ -64,7 +62,6 @@ impl Session {
             candidates,
             sent_bytes: 0,
             received_bytes: 0,
-            added: Vec::new(),
         }
     }
 
@@ -182,38 +179,35 @@ impl Session {
                     }
                 }
             }
-            Event::MediaAdded(media) => self.added.push((media.mid, media.kind)),
+            Event::MediaAdded(media) => self.learn_track(media.mid, media.kind),
             Event::Closed => self.closed = Some("closed by the browser".into()),
             _ => {}
         }
     }
 
-    /// The tracks negotiated in the answer just made (the engine announces them as events).
-    pub fn learn_tracks(&mut self, socket: &UdpSocket) {
-        self.drive(socket);
-        for (mid, kind) in std::mem::take(&mut self.added) {
-            let Some(writer) = self.rtc.writer(mid) else {
-                continue;
-            };
-            let pt = writer.payload_params().find(|p| {
-                let spec = p.spec();
-                match kind {
-                    MediaKind::Video => {
-                        spec.codec == str0m::format::Codec::H264
-                            && spec.format.packetization_mode == Some(1)
-                    }
-                    MediaKind::Audio => spec.codec == str0m::format::Codec::Opus,
-                }
-            });
-            let Some(pt) = pt.map(|p| p.pt()) else {
-                continue;
-            };
-            let track = Some(Track { mid, pt });
+    /// A media line the engine opened (once DTLS is up): the payload type to send or expect.
+    fn learn_track(&mut self, mid: Mid, kind: MediaKind) {
+        let Some(writer) = self.rtc.writer(mid) else {
+            return;
+        };
+        let pt = writer.payload_params().find(|p| {
+            let spec = p.spec();
             match kind {
-                MediaKind::Video if self.video.is_none() => self.video = track,
-                MediaKind::Audio if self.audio.is_none() => self.audio = track,
-                _ => {}
+                MediaKind::Video => {
+                    spec.codec == str0m::format::Codec::H264
+                        && spec.format.packetization_mode == Some(1)
+                }
+                MediaKind::Audio => spec.codec == str0m::format::Codec::Opus,
             }
+        });
+        let Some(pt) = pt.map(|p| p.pt()) else {
+            return;
+        };
+        let track = Some(Track { mid, pt });
+        match kind {
+            MediaKind::Video if self.video.is_none() => self.video = track,
+            MediaKind::Audio if self.audio.is_none() => self.audio = track,
+            _ => {}
         }
     }
 

@@ -137,8 +137,8 @@ async fn offer(service: &Arc<WebRtc>, request: SignalingRequest) -> Response<Bod
         Ok(answer) => answer,
         Err(err) => return refuse(StatusCode::BAD_REQUEST, &format!("offer not accepted: {err}")),
     };
-    session.learn_tracks(&service.socket);
-    if session.video.is_none() && session.audio.is_none() {
+    let mut sdp = answer.to_sdp_string();
+    if !usable(&sdp) {
         return refuse(
             StatusCode::BAD_REQUEST,
             "the offer has neither H.264 video (packetization-mode=1) nor Opus audio",
@@ -156,7 +156,6 @@ async fn offer(service: &Arc<WebRtc>, request: SignalingRequest) -> Response<Bod
         name: &request.name,
         tc_url: &tc_url,
     };
-    let mut sdp = answer.to_sdp_string();
     let player = match request.target.action {
         WebRtcAction::Whep => match admission::play(&service.ctx, &who, &guard.entry, kind).await {
             Ok(player) => {
@@ -212,6 +211,16 @@ async fn offer(service: &Arc<WebRtc>, request: SignalingRequest) -> Response<Bod
         headers.insert(header::LOCATION, value);
     }
     response
+}
+
+/// Whether an answer accepted H.264 or Opus (else the offer had nothing we can send or take).
+fn usable(answer: &str) -> bool {
+    answer.lines().any(|line| {
+        line.strip_prefix("a=rtpmap:").is_some_and(|rest| {
+            let codec = rest.split_whitespace().nth(1).unwrap_or("");
+            codec.eq_ignore_ascii_case("H264/90000") || codec.to_ascii_lowercase().starts_with("opus/48000")
+        })
+    })
 }
 
 /// The stream's audio is AAC and this build cannot transcode it (`audio.rs`).
