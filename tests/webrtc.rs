@@ -19,15 +19,17 @@ fn free_udp() -> SocketAddr {
     socket.local_addr().unwrap()
 }
 
-fn webrtc_worker() -> Worker {
+/// A worker with WebRTC on a loopback UDP port, and that port.
+fn webrtc_worker() -> (Worker, SocketAddr) {
+    let udp = free_udp();
     let plan = WebRtcPlan {
-        udp: free_udp(),
+        udp,
         candidates: Vec::new(),
     };
-    start_worker_with(settings(), false, Some(plan))
+    (start_worker_with(settings(), false, Some(plan)), udp)
 }
 
-/// A 320x240, 25 fps H.264 (no B-frames, a key frame a second) + Opus clip as FLV (E-RTMP Opus).
+/// A 320x240, 25 fps H.264 (no B-frames, a key frame a second) + stereo Opus clip as FLV (E-RTMP Opus).
 fn h264_opus_clip(ffmpeg: &Path, out: &Path) {
     let out = out.to_string_lossy().into_owned();
     let (ok, _, err) = run_tool(
@@ -38,7 +40,7 @@ fn h264_opus_clip(ffmpeg: &Path, out: &Path) {
             "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000",
             "-t", "6", "-pix_fmt", "yuv420p",
             "-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-g", "25", "-bf", "0",
-            "-c:a", "libopus", "-f", "flv", &out,
+            "-c:a", "libopus", "-ac", "2", "-f", "flv", &out,
         ],
         Duration::from_secs(120),
     );
@@ -55,7 +57,7 @@ fn an_rtmp_stream_with_h264_and_opus_plays_in_chromium_over_whep() {
     if !Page::available() {
         return;
     }
-    let worker = webrtc_worker();
+    let (worker, _) = webrtc_worker();
     let dir = tempfile::tempdir().unwrap();
     let clip = dir.path().join("clip.flv");
     h264_opus_clip(&ffmpeg, &clip);
@@ -67,4 +69,126 @@ fn an_rtmp_stream_with_h264_and_opus_plays_in_chromium_over_whep() {
     assert_eq!(report["status"], "201");
     assert!(report["location"].starts_with("/live/cam/whep/"), "{report:?}");
     assert_eq!(number(&report, "width"), 320.0);
+}
+
+#[test]
+fn chromium_publishes_with_whip_and_another_page_plays_it_with_whep_and_ffprobe_over_rtmp() {
+    if !Page::available() {
+        return;
+    }
+    let (worker, _) = webrtc_worker();
+    let publisher = Page::start(&chromium::whip_script(&worker.http_url("live/cam/whip")));
+    let sent = publisher
+        .wait(Duration::from_secs(40), |r| {
+            r.get("state").map(String::as_str) == Some("connected") && number(r, "frames") >= 10.0
+        })
+        .unwrap_or_else(|last| panic!("Chromium did not publish over WHIP: {last:?}"));
+    assert_eq!(sent["codec"], "video/H264", "{sent:?}");
+    let player = Page::start(&chromium::whep_script(&worker.http_url("live/cam/whep")));
+    player
+        .wait(Duration::from_secs(40), |r| playing(r) && number(r, "audio") >= 20.0)
+        .unwrap_or_else(|last| panic!("Chromium did not play the WHIP stream over WHEP: {last:?}"));
+    // Over RTMP the Opus track is E-RTMP Opus, which FFmpeg 9 reads.
+    if let Some(ffmpeg) = ffmpeg9::find() {
+        let read = ffmpeg9::read(&ffmpeg, &worker.rtmp_url("live/cam"), 2);
+        assert!(read.ok, "{}", read.log);
+        assert!(read.codecs.contains(&"video: h264".to_string()), "{:?}", read.codecs);
+        assert!(read.codecs.contains(&"audio: opus".to_string()), "{:?}", read.codecs);
+    }
+}
+
+#[test]
+fn ffmpeg9_publishes_with_whip_and_chromium_plays_it() {
+    let Some(ffmpeg) = ffmpeg9::require() else { return };
+    if !Page::available() {
+        return;
+    }
+    let (worker, _) = webrtc_worker();
+    let dir = tempfile::tempdir().unwrap();
+    let clip = dir.path().join("clip.flv");
+    h264_opus_clip(&ffmpeg, &clip);
+    let _whip = common::ChildGuard(
+        std::process::Command::new(&ffmpeg)
+            .args(["-hide_banner", "-loglevel", "error", "-re", "-stream_loop", "-1", "-i"])
+            .arg(&clip)
+            .args(["-c", "copy", "-f", "whip"])
+            .arg(worker.http_url("live/ff/whip"))
+            .stdin(std::process::Stdio::null())
+            .spawn()
+            .expect("FFmpeg 9 whip starts"),
+    );
+    let page = Page::start(&chromium::whep_script(&worker.http_url("live/ff/whep")));
+    page.wait(Duration::from_secs(40), |r| playing(r) && number(r, "audio") >= 20.0)
+        .unwrap_or_else(|last| panic!("Chromium did not play FFmpeg's WHIP stream: {last:?}"));
+}
+
+#[test]
+fn malformed_offers_and_garbage_datagrams_are_refused_cleanly() {
+    let (worker, udp_addr) = webrtc_worker();
+    let post = |path: &str, content_type: &str, body: &str| {
+        let request = format!(
+            "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        common::http::raw_request(worker.http, request.as_bytes()).expect("an answer")
+    };
+    let bad = post("/live/s/whep", "application/sdp", "this is not SDP");
+    assert_eq!(bad.status, 400, "{}", bad.text());
+    assert!(bad.text().contains("malformed SDP offer"), "{}", bad.text());
+    let wrong_type = post("/live/s/whip", "text/plain", "v=0");
+    assert_eq!(wrong_type.status, 415);
+    let srs_shape = post("/rtc/v1/whep/?app=live&stream=s", "application/sdp", "v=0\r\n");
+    assert_eq!(srs_shape.status, 400);
+    let unknown = common::http::request(worker.http, "DELETE", "/live/s/whep/nosuchsession").unwrap();
+    assert_eq!(unknown.status, 404);
+
+    // Garbage, a STUN request for no session, a DTLS-looking record: no answer, no harm.
+    let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
+    udp.set_read_timeout(Some(Duration::from_millis(500))).unwrap();
+    let target = udp_addr;
+    for datagram in [
+        vec![0u8; 1],
+        vec![0xff; 1500],
+        oryx::webrtc::stun::binding_request("nobody:x"),
+        vec![0x16; 200],
+    ] {
+        udp.send_to(&datagram, target).unwrap();
+    }
+    let mut buf = [0u8; 2048];
+    assert!(udp.recv_from(&mut buf).is_err(), "the worker answered garbage");
+    // Still serving.
+    let again = post("/live/s/whep", "application/sdp", "garbage");
+    assert_eq!(again.status, 400);
+}
+
+/// The worker's WebRTC clients (`rtc-play`, `rtc-publish`) in its API.
+fn rtc_clients(worker: &Worker) -> usize {
+    let answer = common::control::get(worker.control, "/api/v1/clients/").expect("the API answers");
+    answer.json()["clients"]
+        .as_array()
+        .map_or(0, |c| c.iter().filter(|c| c["type"].as_str().is_some_and(|t| t.starts_with("rtc-"))).count())
+}
+
+#[test]
+fn a_browser_that_disappears_is_reaped_within_the_ice_timeout() {
+    if !Page::available() {
+        return;
+    }
+    let (worker, _) = webrtc_worker();
+    let mut publisher = Page::start(&chromium::whip_script(&worker.http_url("live/gone/whip")));
+    publisher
+        .wait(Duration::from_secs(40), |r| number(r, "frames") >= 10.0 && r["state"] == "connected")
+        .unwrap_or_else(|last| panic!("Chromium did not publish: {last:?}"));
+    assert_eq!(rtc_clients(&worker), 1);
+    publisher.kill();
+    // ICE timeout (10 s) plus the reaper's second, with room for a loaded machine.
+    common::wait::expect_within(Duration::from_secs(20), "the session to be reaped", || {
+        (rtc_clients(&worker) == 0).then_some(())
+    });
+    // The stream is free again: a new publisher is not refused as a second one.
+    let again = Page::start(&chromium::whip_script(&worker.http_url("live/gone/whip")));
+    let report = again
+        .wait(Duration::from_secs(40), |r| r["status"] != "0")
+        .unwrap_or_else(|last| panic!("no answer: {last:?}"));
+    assert_eq!(report["status"], "201", "{report:?}");
 }
