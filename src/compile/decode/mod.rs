@@ -18,7 +18,7 @@ pub use lb::LbDecl;
 pub use rule::{ForwardDecl, RecordDecl, RuleDecl, TranscodeDecl};
 pub use static_site::{AcmeDecl, ProxyDecl, StaticDecl, TlsDecl};
 pub use stream::StreamOverrides;
-pub use worker::WorkerDecl;
+pub use worker::{WebRtcDecl, WorkerDecl};
 
 use super::diagnostic::{suggest, Diagnostic, DiagnosticKind, Span};
 use super::fields::{gather, name_span, Ctx, Fields, Spanned};

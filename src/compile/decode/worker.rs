@@ -14,6 +14,26 @@ pub struct WorkerDecl {
     pub count: Option<u32>,
     pub binary: Option<Spanned<String>>,
     pub stream: StreamOverrides,
+    /// `webrtc { udp listen=…; candidate …; }`.
+    pub webrtc: Option<WebRtcDecl>,
+}
+
+/// A worker's `webrtc` block.
+#[derive(Debug)]
+pub struct WebRtcDecl {
+    /// `udp listen`; `None`: the worker's HTTP port number, on every address.
+    pub udp: Option<Spanned<std::net::SocketAddr>>,
+    pub candidates: Vec<Spanned<String>>,
+}
+
+fn decode_webrtc(node: &KdlNode, ctx: &mut Ctx) -> WebRtcDecl {
+    let fields = gather(node, &schema::WEBRTC, ctx);
+    let udp = fields.single_block("udp", ctx).and_then(|udp| {
+        let fields = gather(udp, &schema::WEBRTC_UDP, ctx);
+        fields.address("listen", ctx)
+    });
+    let candidates = fields.strings("candidate", ctx).unwrap_or_default();
+    WebRtcDecl { udp, candidates }
 }
 
 pub(super) fn decode_worker(node: &KdlNode, ctx: &mut Ctx) -> Option<WorkerDecl> {
@@ -52,7 +72,11 @@ pub(super) fn decode_worker(node: &KdlNode, ctx: &mut Ctx) -> Option<WorkerDecl>
         );
     }
     let stream = decode_stream(&fields, ctx);
+    let webrtc = fields
+        .single_block("webrtc", ctx)
+        .map(|node| decode_webrtc(node, ctx));
     Some(WorkerDecl {
+        webrtc,
         name: name?,
         kind,
         count,
