@@ -107,7 +107,12 @@ impl WebRtcPath {
     /// Where a session of this stream lives (the `Location` of the answer): the stream stays in
     /// the path so the http-lb routes `DELETE`/`PATCH` with the stream's affinity.
     pub fn session_path(&self, session: &str) -> String {
-        format!("/{}/{}/{}/{session}", self.app, self.stream, self.action.as_str())
+        format!(
+            "/{}/{}/{}/{session}",
+            self.app,
+            self.stream,
+            self.action.as_str()
+        )
     }
 }
 
@@ -128,7 +133,9 @@ pub fn parse_webrtc(path: &str, query: Option<&str>) -> Option<WebRtcPath> {
     if let Some(rest) = path.strip_prefix("/rtc/v1/") {
         let action = action(rest.trim_end_matches('/'))?;
         let query = query?;
-        let app = super::query::value(query, "app")?.trim_matches('/').to_string();
+        let app = super::query::value(query, "app")?
+            .trim_matches('/')
+            .to_string();
         let stream = super::query::value(query, "stream")?.to_string();
         let ok = !app.is_empty() && !app.contains("//") && simple(&stream);
         return ok.then_some(WebRtcPath {

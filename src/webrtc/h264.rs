@@ -218,7 +218,10 @@ mod tests {
 
     #[test]
     fn reads_legacy_and_enhanced_avc_tags() {
-        assert_eq!(read_flv(&[0x17, 0, 0, 0, 0, 1, 2]), Some(FlvAvc::Config(&[1, 2])));
+        assert_eq!(
+            read_flv(&[0x17, 0, 0, 0, 0, 1, 2]),
+            Some(FlvAvc::Config(&[1, 2]))
+        );
         assert_eq!(
             read_flv(&[0x27, 1, 0, 0, 40, 9]),
             Some(FlvAvc::Frame {
@@ -251,7 +254,9 @@ mod tests {
 
     #[test]
     fn splits_three_and_four_byte_start_codes() {
-        let data = [0, 0, 0, 1, 0x67, 1, 0, 0, 1, 0x68, 2, 0, 0, 0, 1, 0x65, 3, 0];
+        let data = [
+            0, 0, 0, 1, 0x67, 1, 0, 0, 1, 0x68, 2, 0, 0, 0, 1, 0x65, 3, 0,
+        ];
         assert_eq!(
             split_annexb(&data),
             vec![&[0x67u8, 1][..], &[0x68, 2], &[0x65, 3, 0]]
@@ -276,11 +281,17 @@ mod tests {
         assert_eq!(parsed.sps[0].as_ref(), SPS);
         assert_eq!(parsed.pps[0].as_ref(), PPS);
         assert!(tags.keyframe);
-        assert_eq!(tags.frame.unwrap(), [0x17, 1, 0, 0, 0, 0, 0, 0, 3, 0x65, 7, 7]);
+        assert_eq!(
+            tags.frame.unwrap(),
+            [0x17, 1, 0, 0, 0, 0, 0, 0, 3, 0x65, 7, 7]
+        );
         // The same parameter sets again: no new header.
         let again = ingest.push(&au);
         assert!(again.sequence_header.is_none() && again.frame.is_some());
         let inter = ingest.push(&[0, 0, 1, 0x41, 5]);
-        assert_eq!(inter.frame.unwrap(), [0x27, 1, 0, 0, 0, 0, 0, 0, 2, 0x41, 5]);
+        assert_eq!(
+            inter.frame.unwrap(),
+            [0x27, 1, 0, 0, 0, 0, 0, 0, 2, 0x41, 5]
+        );
     }
 }

@@ -29,7 +29,12 @@ pub fn sequence_start(channels: u8) -> Vec<u8> {
     head.extend_from_slice(&0i16.to_le_bytes());
     head.push(0);
     let mut out = Vec::with_capacity(24);
-    ertmp::write_audio(&mut out, AudioPacketType::SequenceStart, FourCc::OPUS, &head);
+    ertmp::write_audio(
+        &mut out,
+        AudioPacketType::SequenceStart,
+        FourCc::OPUS,
+        &head,
+    );
     out
 }
 

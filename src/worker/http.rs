@@ -159,9 +159,7 @@ async fn dispatch(
     ConnectInfo(PeerAddr(peer)): ConnectInfo<PeerAddr>,
     request: Request,
 ) -> Response<Body> {
-    if let Some(target) =
-        stream_name::parse_webrtc(request.uri().path(), request.uri().query())
-    {
+    if let Some(target) = stream_name::parse_webrtc(request.uri().path(), request.uri().query()) {
         return signaling(&state, peer, request, target).await;
     }
     if request.method() != Method::GET && request.method() != Method::HEAD {

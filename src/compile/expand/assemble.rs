@@ -118,7 +118,10 @@ fn worker_plan(
         .map(|path| resolve_path(environment.base_dir, &path));
     WorkerPlan {
         srt: None,
-        webrtc: decl.webrtc.as_ref().map(|w| webrtc_plan(w, instance.index, http)),
+        webrtc: decl
+            .webrtc
+            .as_ref()
+            .map(|w| webrtc_plan(w, instance.index, http)),
         name: instance.name.clone(),
         group: decl.name.value.clone(),
         kind: decl.kind,

@@ -101,7 +101,10 @@ mod tests {
         let got = announced(bound, &["203.0.113.5".into(), "198.51.100.1:9000".into()]).unwrap();
         assert_eq!(
             got,
-            ["203.0.113.5:8000".parse().unwrap(), "198.51.100.1:9000".parse().unwrap()]
+            [
+                "203.0.113.5:8000".parse().unwrap(),
+                "198.51.100.1:9000".parse().unwrap()
+            ]
         );
         assert!(announced(bound, &["not an address at all".into()]).is_err());
     }

@@ -103,7 +103,10 @@ impl WhepSink {
                     .packets(frame, ts)
                     .into_iter()
                     .map(|(data, ts)| {
-                        let rtp = MediaTime::new(u64::from(ts) * 48, str0m::media::Frequency::FORTY_EIGHT_KHZ);
+                        let rtp = MediaTime::new(
+                            u64::from(ts) * 48,
+                            str0m::media::Frequency::FORTY_EIGHT_KHZ,
+                        );
                         (track, rtp, data.to_vec())
                     })
                     .collect()

@@ -46,7 +46,12 @@ impl Ingest {
     }
 
     /// The stream time (ms) of `time` on the track `anchor` follows.
-    fn stamp(start: Instant, anchor: &mut Option<Anchor>, time: MediaTime, arrival: Instant) -> u32 {
+    fn stamp(
+        start: Instant,
+        anchor: &mut Option<Anchor>,
+        time: MediaTime,
+        arrival: Instant,
+    ) -> u32 {
         let rtp_ms = time.rebase(str0m::media::Frequency::MILLIS).numer();
         let anchor = anchor.get_or_insert_with(|| Anchor {
             rtp_ms,

@@ -134,7 +134,9 @@ impl Session {
             ));
         }
         if self.connected && now.duration_since(self.last_heard) > ICE_TIMEOUT {
-            return Some(format!("nothing heard from the browser for {ICE_TIMEOUT:?}"));
+            return Some(format!(
+                "nothing heard from the browser for {ICE_TIMEOUT:?}"
+            ));
         }
         None
     }
@@ -174,7 +176,8 @@ impl Session {
                     if let Some(mid) = ingest.on_media(&data) {
                         // A gap in the publisher's video: ask it for a new keyframe.
                         if let Some(mut writer) = self.rtc.writer(mid) {
-                            let _ = writer.request_keyframe(None, str0m::media::KeyframeRequestKind::Pli);
+                            let _ = writer
+                                .request_keyframe(None, str0m::media::KeyframeRequestKind::Pli);
                         }
                     }
                 }

@@ -119,7 +119,13 @@ async fn offer(service: &Arc<WebRtc>, request: SignalingRequest) -> Response<Bod
     };
     let offer = match str0m::change::SdpOffer::from_sdp_string(text_offer) {
         Ok(offer) => offer,
-        Err(err) => return refuse(StatusCode::BAD_REQUEST, &format!("malformed SDP offer: {err}")),
+        Err(err) => {
+            let why = parse_error(&err.to_string());
+            return refuse(
+                StatusCode::BAD_REQUEST,
+                &format!("malformed SDP offer: {why}"),
+            );
+        }
     };
     let Some(slot) = service.ctx.try_connect() else {
         let limit = service.ctx.settings().max_connections;
@@ -135,7 +141,12 @@ async fn offer(service: &Arc<WebRtc>, request: SignalingRequest) -> Response<Bod
     );
     let answer = match session.rtc().sdp_api().accept_offer(offer) {
         Ok(answer) => answer,
-        Err(err) => return refuse(StatusCode::BAD_REQUEST, &format!("offer not accepted: {err}")),
+        Err(err) => {
+            return refuse(
+                StatusCode::BAD_REQUEST,
+                &format!("offer not accepted: {err}"),
+            )
+        }
     };
     let mut sdp = answer.to_sdp_string();
     if !usable(&sdp) {
@@ -168,7 +179,9 @@ async fn offer(service: &Arc<WebRtc>, request: SignalingRequest) -> Response<Bod
         },
         WebRtcAction::Whip => match admission::publish(&service.ctx, &who, &guard.entry).await {
             Ok(publisher) => {
-                guard.entry.describe(kind, "", Some(&request.name), Some(publisher.stream_id()));
+                guard
+                    .entry
+                    .describe(kind, "", Some(&request.name), Some(publisher.stream_id()));
                 session.ingest = Some(Ingest::new(publisher));
                 None
             }
@@ -206,11 +219,28 @@ async fn offer(service: &Arc<WebRtc>, request: SignalingRequest) -> Response<Bod
     let mut response = Response::new(Body::from(sdp));
     *response.status_mut() = StatusCode::CREATED;
     let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/sdp"));
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/sdp"),
+    );
     if let Ok(value) = HeaderValue::from_str(&location) {
         headers.insert(header::LOCATION, value);
     }
     response
+}
+
+/// The parser's message on one line, without the address it points at (which says where the
+/// worker's memory is, not where the offer went wrong).
+fn parse_error(message: &str) -> String {
+    let mut out = Vec::new();
+    for line in message.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        match line.find("PointerOffset(") {
+            Some(at) => out.push(line[..at].trim_end().to_string()),
+            None => out.push(line.to_string()),
+        }
+    }
+    out.retain(|l| !l.is_empty());
+    out.join("; ")
 }
 
 /// Whether an answer accepted H.264 or Opus (else the offer had nothing we can send or take).
@@ -218,7 +248,8 @@ fn usable(answer: &str) -> bool {
     answer.lines().any(|line| {
         line.strip_prefix("a=rtpmap:").is_some_and(|rest| {
             let codec = rest.split_whitespace().nth(1).unwrap_or("");
-            codec.eq_ignore_ascii_case("H264/90000") || codec.to_ascii_lowercase().starts_with("opus/48000")
+            codec.eq_ignore_ascii_case("H264/90000")
+                || codec.to_ascii_lowercase().starts_with("opus/48000")
         })
     })
 }
@@ -263,6 +294,15 @@ pub fn stream_name(target: &WebRtcPath, host: &str, query: Option<&str>) -> Stre
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parse_errors_do_not_show_addresses() {
+        let message = "SDP parse: Parse error at PointerOffset(0x55d8ba8c683d)\nUnexpected `t`\nExpected `v`\n";
+        assert_eq!(
+            parse_error(message),
+            "SDP parse: Parse error at; Unexpected `t`; Expected `v`"
+        );
+    }
 
     #[test]
     fn only_the_audio_line_goes_inactive() {

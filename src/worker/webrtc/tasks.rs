@@ -6,12 +6,12 @@
 use super::audio::AudioPath;
 use super::play::WhepSink;
 use super::{SessionHandle, WebRtc};
+use crate::stream_name::StreamName;
 use crate::worker::context::{ConnectionSlot, HookSubject};
 use crate::worker::hooks::HookAction;
 use crate::worker::hub::{ClientGuard, Player};
 use crate::worker::merge_clock::MergeClock;
 use crate::worker::playback::Playback;
-use crate::stream_name::StreamName;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -55,7 +55,9 @@ pub async fn play(service: Arc<WebRtc>, handle: Arc<SessionHandle>, owned: Owned
         let mut sink = WhepSink::new(handle.clone(), service.socket.clone(), audio, gap);
         let mut player = Some(player);
         loop {
-            let next = player.take().unwrap_or_else(|| service.ctx.hub.play(&owned.name));
+            let next = player
+                .take()
+                .unwrap_or_else(|| service.ctx.hub.play(&owned.name));
             let give_up = tokio::time::Instant::now() + gap;
             let mut playback = Playback::new(next, &owned.guard.entry, &clock, Some(give_up));
             outcome = playback.run(&mut sink).await;
