@@ -23,7 +23,7 @@ a=fmtp:111 minptime=10;useinbandfec=1\r\n";
 
 #[test]
 fn webrtc_entry_points_survive_random_and_mutated_input() {
-    let mut rng = Rng(0x5eed_0f_c0ffee);
+    let mut rng = Rng(0x5eed_0fc0_ffee);
     let stun_seed = stun::binding_request("ufrag:remote");
     let access_unit = [
         &[0, 0, 0, 1, 0x67, 0x42, 0xc0, 0x1f, 0xda][..],
