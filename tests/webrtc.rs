@@ -352,9 +352,11 @@ fn an_aac_source_plays_video_only_with_the_audio_line_inactive() {
     // Debian's ffmpeg: H.264 + AAC, the usual RTMP source.
     let media = common::make_media(dir.path(), 6);
     let _publisher = common::publish(&media, &worker.rtmp_url("live/aac"), true);
-    common::wait::expect_within(Duration::from_secs(20), "the stream to be published", || {
-        common::media::probe(&worker.rtmp_url("live/aac")).then_some(())
-    });
+    common::wait::expect_within(
+        Duration::from_secs(20),
+        "the stream to be published",
+        || common::media::probe(&worker.rtmp_url("live/aac")).then_some(()),
+    );
     let page = Page::start(&chromium::whep_script(&worker.http_url("live/aac/whep")));
     let report = page
         .wait(Duration::from_secs(40), playing)
