@@ -24,6 +24,8 @@ pub struct WebRtcDecl {
     /// `udp listen`; `None`: the worker's HTTP port number, on every address.
     pub udp: Option<Spanned<std::net::SocketAddr>>,
     pub candidates: Vec<Spanned<String>>,
+    /// The block's name, for diagnostics.
+    pub span: super::super::diagnostic::Span,
 }
 
 fn decode_webrtc(node: &KdlNode, ctx: &mut Ctx) -> WebRtcDecl {
@@ -33,7 +35,11 @@ fn decode_webrtc(node: &KdlNode, ctx: &mut Ctx) -> WebRtcDecl {
         fields.address("listen", ctx)
     });
     let candidates = fields.strings("candidate", ctx).unwrap_or_default();
-    WebRtcDecl { udp, candidates }
+    WebRtcDecl {
+        udp,
+        candidates,
+        span: super::super::fields::name_span(node),
+    }
 }
 
 pub(super) fn decode_worker(node: &KdlNode, ctx: &mut Ctx) -> Option<WorkerDecl> {

@@ -121,6 +121,7 @@ fn worker_plan(
         webrtc: decl
             .webrtc
             .as_ref()
+            .filter(|_| decl.kind == WorkerKind::Embedded)
             .map(|w| webrtc_plan(w, instance.index, http)),
         name: instance.name.clone(),
         group: decl.name.value.clone(),
