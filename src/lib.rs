@@ -17,4 +17,5 @@ pub mod rtmp;
 pub mod runtime;
 pub mod srt;
 pub mod stream_name;
+pub mod webrtc;
 pub mod worker;

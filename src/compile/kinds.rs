@@ -35,6 +35,16 @@ pub fn warn_ignored_settings(topology: &Topology, ctx: &mut Ctx) {
     let mut inherited: Vec<(Span, &'static str)> = Vec::new();
     for worker in &topology.workers {
         let kind = worker.kind.as_str();
+        if let (Some(webrtc), false) = (&worker.webrtc, worker.kind == WorkerKind::Embedded) {
+            let warning = DiagnosticKind::IgnoredOnKind {
+                setting: "webrtc",
+                kind,
+                help: "WHEP/WHIP are served by embedded workers only; remove it here",
+            };
+            ctx.push(
+                Diagnostic::new(warning).label(webrtc.span, format!("{kind} workers ignore it")),
+            );
+        }
         for (setting, help) in ignored_settings(worker.kind) {
             let warning = DiagnosticKind::IgnoredOnKind {
                 setting,

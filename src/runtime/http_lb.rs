@@ -19,7 +19,7 @@ use crate::stream_name::{self, StreamName, StreamPath, VhostRule};
 use axum::body::Body;
 use bytes::Bytes;
 use http::{header, HeaderValue, Method, Request, Response, StatusCode};
-use http_body_util::Empty;
+use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
@@ -40,8 +40,11 @@ pub fn parse_stream_path(path: &str) -> Option<StreamPath<'_>> {
 
 struct Proxy {
     backends: Backends,
-    client: Client<HttpConnector, Empty<Bytes>>,
+    client: Client<HttpConnector, Full<Bytes>>,
 }
+
+/// Largest WHIP/WHEP request body the LB passes on (an SDP offer is a few KiB).
+const MAX_SIGNALING_BODY: usize = 64 * 1024;
 
 /// Upstream reads are at most this big: a live FLV body passes through in chunks of it, so a player
 /// costs the LB two small buffers instead of hyper's growing ones.
@@ -105,27 +108,56 @@ impl Proxy {
         if let Some(page) = super::console::play_page(request.method(), &path) {
             return page;
         }
-        let Some(target) = parse_stream_path(&path) else {
-            return text(
-                StatusCode::NOT_FOUND,
-                format!(
-                    "not found: {path} (the http-lb serves /APP/STREAM.flv, .m3u8, -SEQ.ts and fMP4 HLS files)\n"
-                ),
-            );
+        let query = request.uri().query();
+        let signaling = stream_name::parse_webrtc(&path, query);
+        let key = match (&signaling, parse_stream_path(&path)) {
+            // WHEP and WHIP (offers, DELETE, PATCH) go where the stream is, like its files.
+            (Some(target), _) => {
+                StreamName::from_http(VhostRule::ExplicitOnly, "", &target.stream_path(), query)
+                    .key()
+            }
+            (None, Some(target)) => {
+                StreamName::from_http(VhostRule::ExplicitOnly, "", &target, query).key()
+            }
+            (None, None) => {
+                return text(
+                    StatusCode::NOT_FOUND,
+                    format!(
+                        "not found: {path} (the http-lb serves /APP/STREAM.flv, .m3u8, -SEQ.ts, fMP4 HLS files, /whep and /whip)\n"
+                    ),
+                )
+            }
         };
-        if request.method() != Method::GET && request.method() != Method::HEAD {
+        let allowed = match signaling {
+            Some(_) => [Method::POST, Method::DELETE, Method::PATCH].contains(request.method()),
+            None => request.method() == Method::GET || request.method() == Method::HEAD,
+        };
+        if !allowed {
             let mut response = text(
                 StatusCode::METHOD_NOT_ALLOWED,
                 format!("{} is not allowed here\n", request.method()),
             );
-            response.headers_mut().insert(
-                header::ALLOW,
-                HeaderValue::from_static("GET, HEAD, OPTIONS"),
-            );
+            let allow = if signaling.is_some() {
+                "POST, DELETE, PATCH, OPTIONS"
+            } else {
+                "GET, HEAD, OPTIONS"
+            };
+            response
+                .headers_mut()
+                .insert(header::ALLOW, HeaderValue::from_static(allow));
             return response;
         }
-        let query = request.uri().query();
-        let key = StreamName::from_http(VhostRule::ExplicitOnly, "", &target, query).key();
+        let (parts, body) = request.into_parts();
+        let body = match Limited::new(body, MAX_SIGNALING_BODY).collect().await {
+            Ok(collected) => collected.to_bytes(),
+            Err(_) => {
+                return text(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    format!("the request body is over {MAX_SIGNALING_BODY} bytes\n"),
+                )
+            }
+        };
+        let request = Request::from_parts(parts, body);
         let candidates = self.backends.candidates(&key);
         if candidates.is_empty() {
             return text(
@@ -166,7 +198,7 @@ impl Proxy {
     /// 404 included, go back to the client).
     async fn forward(
         &self,
-        request: &Request<Incoming>,
+        request: &Request<Bytes>,
         peer: SocketAddr,
         worker: &WorkerPlan,
     ) -> Result<Response<Incoming>, hyper_util::client::legacy::Error> {
@@ -176,7 +208,7 @@ impl Proxy {
             .map(|pq| pq.as_str())
             .unwrap_or("/");
         let uri = format!("http://{}{}", worker.http, path_and_query);
-        let mut outgoing = Request::new(Empty::<Bytes>::new());
+        let mut outgoing = Request::new(Full::new(request.body().clone()));
         *outgoing.method_mut() = request.method().clone();
         *outgoing.uri_mut() = uri.parse().unwrap_or_default();
         let headers = outgoing.headers_mut();

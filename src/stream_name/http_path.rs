@@ -79,6 +79,112 @@ pub fn parse_path(path: &str) -> Option<StreamPath<'_>> {
     })
 }
 
+/// A WHEP (play) or WHIP (publish) signaling URL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WebRtcAction {
+    Whep,
+    Whip,
+}
+
+impl WebRtcAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WebRtcAction::Whep => "whep",
+            WebRtcAction::Whip => "whip",
+        }
+    }
+}
+
+/// A WebRTC signaling URL: `/APP/STREAM/whep` (a session: `/APP/STREAM/whep/ID`), or SRS's
+/// `/rtc/v1/whep/?app=APP&stream=STREAM`; the same for `whip`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebRtcPath {
+    pub app: String,
+    pub stream: String,
+    pub action: WebRtcAction,
+    /// The session a `DELETE`/`PATCH` is for.
+    pub session: Option<String>,
+}
+
+impl WebRtcPath {
+    /// The stream as a stream file path names it, for [`crate::stream_name::StreamName::from_http`].
+    pub fn stream_path(&self) -> StreamPath<'_> {
+        StreamPath {
+            app: &self.app,
+            file: StreamFile {
+                stream: &self.stream,
+                ext: self.action.as_str(),
+                sequence: None,
+            },
+        }
+    }
+
+    /// Where a session of this stream lives (the `Location` of the answer): the stream stays in
+    /// the path so the http-lb routes `DELETE`/`PATCH` with the stream's affinity.
+    pub fn session_path(&self, session: &str) -> String {
+        format!(
+            "/{}/{}/{}/{session}",
+            self.app,
+            self.stream,
+            self.action.as_str()
+        )
+    }
+}
+
+fn action(word: &str) -> Option<WebRtcAction> {
+    match word {
+        "whep" => Some(WebRtcAction::Whep),
+        "whip" => Some(WebRtcAction::Whip),
+        _ => None,
+    }
+}
+
+fn simple(part: &str) -> bool {
+    !part.is_empty() && !part.contains(['/', '?', '#']) && part != "." && part != ".."
+}
+
+/// Read a WHEP/WHIP signaling path (and, for SRS's shape, its query); `None` for anything else.
+pub fn parse_webrtc(path: &str, query: Option<&str>) -> Option<WebRtcPath> {
+    if let Some(rest) = path.strip_prefix("/rtc/v1/") {
+        let action = action(rest.trim_end_matches('/'))?;
+        let query = query?;
+        let app = super::query::value(query, "app")?
+            .trim_matches('/')
+            .to_string();
+        let stream = super::query::value(query, "stream")?.to_string();
+        let ok = !app.is_empty() && !app.contains("//") && simple(&stream);
+        return ok.then_some(WebRtcPath {
+            app,
+            stream,
+            action,
+            session: None,
+        });
+    }
+    let parts: Vec<&str> = path.strip_prefix('/')?.split('/').collect();
+    // APP… / STREAM / whep [/ ID]
+    let (session, parts) = match parts.iter().rposition(|p| action(p).is_some())? {
+        i if i + 1 == parts.len() => (None, &parts[..]),
+        i if i + 2 == parts.len() && simple(parts[i + 1]) => {
+            (Some(parts[i + 1].to_string()), &parts[..i + 1])
+        }
+        _ => return None,
+    };
+    let [app @ .., stream, word] = parts else {
+        return None;
+    };
+    let app = app.join("/");
+    let app = app.trim_matches('/');
+    if app.is_empty() || !simple(stream) {
+        return None;
+    }
+    Some(WebRtcPath {
+        app: app.to_string(),
+        stream: stream.to_string(),
+        action: action(word)?,
+        session,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -143,6 +249,34 @@ mod tests {
             "live/foo.flv",
         ] {
             assert_eq!(parse_path(path), None, "{path}");
+        }
+    }
+
+    #[test]
+    fn reads_webrtc_signaling_paths() {
+        let p = parse_webrtc("/live/s/whep", None).unwrap();
+        assert_eq!((p.app.as_str(), p.stream.as_str()), ("live", "s"));
+        assert_eq!((p.action, p.session), (WebRtcAction::Whep, None));
+        let p = parse_webrtc("/a/b/s/whip/abc123", Some("x=1")).unwrap();
+        assert_eq!((p.app.as_str(), p.stream.as_str()), ("a/b", "s"));
+        assert_eq!(p.action, WebRtcAction::Whip);
+        assert_eq!(p.session.as_deref(), Some("abc123"));
+        assert_eq!(p.session_path("abc123"), "/a/b/s/whip/abc123");
+        let p = parse_webrtc("/rtc/v1/whep/", Some("app=live&stream=cam")).unwrap();
+        assert_eq!((p.app.as_str(), p.stream.as_str()), ("live", "cam"));
+        assert_eq!(p.session_path("z"), "/live/cam/whep/z");
+        for (path, query) in [
+            ("/whep", None),
+            ("/live/whep", None),
+            ("/live/s/whep/a/b", None),
+            ("/live/s.flv", None),
+            ("/rtc/v1/whep/", None),
+            ("/rtc/v1/whep/", Some("app=live")),
+            ("/rtc/v1/play/", Some("app=live&stream=s")),
+            ("/rtc/v1/whep/", Some("app=live&stream=a/b")),
+            ("/live/../whep", None),
+        ] {
+            assert_eq!(parse_webrtc(path, query), None, "{path} {query:?}");
         }
     }
 }

@@ -7,7 +7,9 @@
 mod http_path;
 pub mod query;
 
-pub use http_path::{parse_file, parse_path, StreamFile, StreamPath};
+pub use http_path::{
+    parse_file, parse_path, parse_webrtc, StreamFile, StreamPath, WebRtcAction, WebRtcPath,
+};
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
 use std::fmt;

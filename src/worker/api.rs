@@ -229,13 +229,18 @@ fn client_type(kind: ClientKind) -> &'static str {
         ClientKind::FmlePublish => "fmle-publish",
         ClientKind::RtmpPlay => "rtmp-play",
         ClientKind::FlvPlay => "flv-play",
+        ClientKind::RtcPlay => "rtc-play",
+        ClientKind::RtcPublish => "rtc-publish",
     }
 }
 
 /// One client in SRS 6's shape; `kbps` are its 30 s rates.
 pub fn client_json(client: &ClientSnapshot, now_ms: u64, kbps: Kbps) -> Value {
     let alive_secs = now_ms.saturating_sub(client.connected_ms) as f64 / 1000.0;
-    let publish = client.kind == ClientKind::FmlePublish;
+    let publish = matches!(
+        client.kind,
+        ClientKind::FmlePublish | ClientKind::RtcPublish
+    );
     json!({
         "id": client.id.to_string(),
         "vhost": client.vhost,

@@ -38,10 +38,18 @@ pub struct FileRequest {
 
 pub type FileHandler = Arc<dyn Fn(FileRequest) -> BoxFuture<'static, Response<Body>> + Send + Sync>;
 
-/// Handlers by file extension (`.flv` is built in).
+/// WHEP/WHIP signaling (`worker/webrtc/signaling.rs`), when the worker has WebRTC.
+pub type SignalingHandler = Arc<
+    dyn Fn(crate::worker::webrtc::signaling::SignalingRequest) -> BoxFuture<'static, Response<Body>>
+        + Send
+        + Sync,
+>;
+
+/// Handlers by file extension (`.flv` is built in), and WebRTC signaling.
 #[derive(Default, Clone)]
 pub struct HttpFiles {
     handlers: Arc<RwLock<Vec<(String, FileHandler)>>>,
+    signaling: Arc<RwLock<Option<SignalingHandler>>>,
 }
 
 impl HttpFiles {
@@ -51,6 +59,18 @@ impl HttpFiles {
             .write()
             .unwrap_or_else(|e| e.into_inner())
             .push((ext.to_string(), handler));
+    }
+
+    /// Serve WHEP/WHIP signaling paths with `handler`.
+    pub fn register_signaling(&self, handler: SignalingHandler) {
+        *self.signaling.write().unwrap_or_else(|e| e.into_inner()) = Some(handler);
+    }
+
+    fn signaling(&self) -> Option<SignalingHandler> {
+        self.signaling
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// The handler of extension `ext` (without its dot).
@@ -73,7 +93,14 @@ struct HttpState {
 /// The worker's HTTP router. Serve it with [`serve`].
 pub fn router(ctx: Arc<WorkerContext>, files: HttpFiles) -> Router {
     Router::new()
-        .route("/{*path}", get(dispatch).options(preflight))
+        .route(
+            "/{*path}",
+            get(dispatch)
+                .post(dispatch)
+                .delete(dispatch)
+                .patch(dispatch)
+                .options(preflight),
+        )
         .with_state(HttpState { ctx, files })
 }
 
@@ -132,6 +159,9 @@ async fn dispatch(
     ConnectInfo(PeerAddr(peer)): ConnectInfo<PeerAddr>,
     request: Request,
 ) -> Response<Body> {
+    if let Some(target) = stream_name::parse_webrtc(request.uri().path(), request.uri().query()) {
+        return signaling(&state, peer, request, target).await;
+    }
     if request.method() != Method::GET && request.method() != Method::HEAD {
         return not_found();
     }
@@ -162,6 +192,40 @@ async fn dispatch(
         path,
         ip,
         headers,
+    })
+    .await
+}
+
+/// A WHEP/WHIP request: to the WebRTC service, or 404 where the worker has none.
+async fn signaling(
+    state: &HttpState,
+    peer: SocketAddr,
+    request: Request,
+    target: stream_name::WebRtcPath,
+) -> Response<Body> {
+    let Some(handler) = state.files.signaling() else {
+        let mut response = Response::new(Body::from(
+            "WebRTC is not enabled on this worker (`webrtc { udp … }`)\n",
+        ));
+        *response.status_mut() = StatusCode::NOT_FOUND;
+        return response;
+    };
+    let (parts, body) = request.into_parts();
+    let host = parts
+        .headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    let query = parts.uri.query();
+    let name = crate::worker::webrtc::signaling::stream_name(&target, &host, query);
+    handler(crate::worker::webrtc::signaling::SignalingRequest {
+        method: parts.method.clone(),
+        target,
+        name,
+        ip: client_ip(peer, &parts.headers),
+        headers: parts.headers,
+        body,
     })
     .await
 }

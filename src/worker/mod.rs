@@ -27,3 +27,4 @@ pub mod rtmp_conn;
 pub mod rtmp_input;
 pub mod settings;
 pub mod vectored;
+pub mod webrtc;

@@ -36,6 +36,13 @@ pub fn run(plan: Plan, name: &str) -> anyhow::Result<()> {
         let files = HttpFiles::default();
         let control = Control::new(&format!("worker/{name}"), &plan.digest());
         let control_routes = plug_ins(&ctx, &files, name, &control, worker.rtmp);
+        if let Some(plan) = &worker.webrtc {
+            let service = super::webrtc::WebRtc::install(&ctx, plan)?;
+            files.register_signaling(std::sync::Arc::new(move |request| {
+                let service = service.clone();
+                Box::pin(super::webrtc::signaling::handle(service, request))
+            }));
+        }
         // Reload in place: on the control port only, never on the HTTP port the public may reach.
         let settings_route = super::settings::router(settings_route(&ctx, &worker, &control));
         control

@@ -80,11 +80,20 @@ impl Worker {
 
 /// Start a worker with `settings`; waits until `/readyz` answers 200.
 pub fn start_worker(settings: StreamSettings, proxy_protocol: bool) -> Worker {
+    start_worker_with(settings, proxy_protocol, None)
+}
+
+/// [`start_worker`] with WebRTC (WHIP/WHEP) on `webrtc`'s UDP port.
+pub fn start_worker_with(
+    settings: StreamSettings,
+    proxy_protocol: bool,
+    webrtc: Option<oryx::compile::plan::WebRtcPlan>,
+) -> Worker {
     let dir = tempfile::tempdir().expect("tempdir");
     let (rtmp, http, control) = (free_addr(), free_addr(), free_addr());
     let plan = plan(vec![WorkerPlan {
         srt: None,
-        webrtc: None,
+        webrtc,
         name: "w".into(),
         group: "w".into(),
         kind: WorkerKind::Embedded,

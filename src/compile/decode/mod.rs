@@ -20,7 +20,7 @@ pub use rule::{ForwardDecl, RecordDecl, RuleDecl, TranscodeDecl};
 pub use static_site::{ProxyDecl, StaticDecl};
 pub use stream::StreamOverrides;
 pub use tls::{AcmeDecl, TlsDecl};
-pub use worker::WorkerDecl;
+pub use worker::{WebRtcDecl, WorkerDecl};
 
 use super::diagnostic::{suggest, Diagnostic, DiagnosticKind, Span};
 use super::fields::{gather, name_span, Ctx, Fields, Spanned};

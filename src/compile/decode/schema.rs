@@ -58,7 +58,23 @@ pub const WORKER: Spec = Spec {
     node: "worker",
     max_args: 1,
     settings: &[WORKER_ONLY, STREAM],
-    blocks: STREAM_BLOCKS,
+    blocks: &["http-flv", "hls", "hooks", "webrtc"],
+};
+
+/// A worker's WebRTC (WHIP/WHEP): its UDP socket and the candidates its answers announce.
+pub const WEBRTC: Spec = Spec {
+    node: "webrtc",
+    max_args: 0,
+    settings: &[&[("candidate", List)]],
+    blocks: &["udp"],
+};
+
+/// `webrtc`'s `udp listen="ADDRESS"`.
+pub const WEBRTC_UDP: Spec = Spec {
+    node: "udp",
+    max_args: 0,
+    settings: &[&[("listen", One)]],
+    blocks: &[],
 };
 
 /// `http-flv` as a block: an optional on/off argument and its settings.

@@ -14,6 +14,32 @@ pub struct WorkerDecl {
     pub count: Option<u32>,
     pub binary: Option<Spanned<String>>,
     pub stream: StreamOverrides,
+    /// `webrtc { udp listen=…; candidate …; }`.
+    pub webrtc: Option<WebRtcDecl>,
+}
+
+/// A worker's `webrtc` block.
+#[derive(Debug)]
+pub struct WebRtcDecl {
+    /// `udp listen`; `None`: the worker's HTTP port number, on every address.
+    pub udp: Option<Spanned<std::net::SocketAddr>>,
+    pub candidates: Vec<Spanned<String>>,
+    /// The block's name, for diagnostics.
+    pub span: super::super::diagnostic::Span,
+}
+
+fn decode_webrtc(node: &KdlNode, ctx: &mut Ctx) -> WebRtcDecl {
+    let fields = gather(node, &schema::WEBRTC, ctx);
+    let udp = fields.single_block("udp", ctx).and_then(|udp| {
+        let fields = gather(udp, &schema::WEBRTC_UDP, ctx);
+        fields.address("listen", ctx)
+    });
+    let candidates = fields.strings("candidate", ctx).unwrap_or_default();
+    WebRtcDecl {
+        udp,
+        candidates,
+        span: super::super::fields::name_span(node),
+    }
 }
 
 pub(super) fn decode_worker(node: &KdlNode, ctx: &mut Ctx) -> Option<WorkerDecl> {
@@ -52,7 +78,11 @@ pub(super) fn decode_worker(node: &KdlNode, ctx: &mut Ctx) -> Option<WorkerDecl>
         );
     }
     let stream = decode_stream(&fields, ctx);
+    let webrtc = fields
+        .single_block("webrtc", ctx)
+        .map(|node| decode_webrtc(node, ctx));
     Some(WorkerDecl {
+        webrtc,
         name: name?,
         kind,
         count,

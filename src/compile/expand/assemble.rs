@@ -2,7 +2,7 @@
 //! stream settings, rules and ports, the LBs, the static sites with their certificate sources and
 //! proxies, the ingests.
 
-use super::super::decode::{LbDecl, StaticDecl, TlsDecl, Topology};
+use super::super::decode::{LbDecl, StaticDecl, TlsDecl, Topology, WebRtcDecl};
 use super::super::plan::*;
 use super::ports::Assigned;
 use super::stream::{apply_overrides, default_stream};
@@ -125,7 +125,11 @@ fn worker_plan(
         .map(|path| resolve_path(environment.base_dir, &path));
     WorkerPlan {
         srt: None,
-        webrtc: None,
+        webrtc: decl
+            .webrtc
+            .as_ref()
+            .filter(|_| decl.kind == WorkerKind::Embedded)
+            .map(|w| webrtc_plan(w, instance.index, http)),
         name: instance.name.clone(),
         group: decl.name.value.clone(),
         kind: decl.kind,
@@ -135,6 +139,24 @@ fn worker_plan(
         control,
         proxy_protocol: decl.kind == WorkerKind::Embedded && routed_by_rtmp_lb,
         stream,
+    }
+}
+
+/// A worker's WebRTC socket: `udp listen` (port + the instance's index in its group), else every
+/// address on the UDP port of the worker's own HTTP port number (TCP and UDP ports are apart, so
+/// the pool's port is free for UDP too and nothing else moves).
+fn webrtc_plan(decl: &WebRtcDecl, index: u16, http: SocketAddr) -> WebRtcPlan {
+    let udp = match &decl.udp {
+        Some(listen) => {
+            let mut addr = listen.value;
+            addr.set_port(addr.port().saturating_add(index));
+            addr
+        }
+        None => SocketAddr::new(Ipv4Addr::UNSPECIFIED.into(), http.port()),
+    };
+    WebRtcPlan {
+        udp,
+        candidates: decl.candidates.iter().map(|c| c.value.clone()).collect(),
     }
 }
 

@@ -88,5 +88,7 @@ struct Listener {
 /// A worker instance before ports are known.
 struct Instance<'a> {
     name: String,
+    /// Its place in its group (0 for a single worker): a fixed port of the group counts up by it.
+    index: u16,
     decl: &'a WorkerDecl,
 }

@@ -114,7 +114,7 @@ fn expand_workers<'a>(topology: &'a Topology, ctx: &mut Ctx) -> Vec<Instance<'a>
                 .collect(),
             _ => vec![worker.name.value.clone()],
         };
-        for name in names {
+        for (index, name) in names.into_iter().enumerate() {
             if let Some(first) = seen_instances.get(&name) {
                 ctx.push(
                     Diagnostic::new(DiagnosticKind::DuplicateName {
@@ -127,7 +127,11 @@ fn expand_workers<'a>(topology: &'a Topology, ctx: &mut Ctx) -> Vec<Instance<'a>
                 continue;
             }
             seen_instances.insert(name.clone(), worker.name.span);
-            instances.push(Instance { name, decl: worker });
+            instances.push(Instance {
+                name,
+                index: index as u16,
+                decl: worker,
+            });
         }
     }
     instances

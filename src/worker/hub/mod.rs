@@ -124,6 +124,10 @@ pub enum ClientKind {
     FmlePublish,
     RtmpPlay,
     FlvPlay,
+    /// A WHEP player.
+    RtcPlay,
+    /// A WHIP publisher.
+    RtcPublish,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

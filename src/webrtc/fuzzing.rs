@@ -1,0 +1,41 @@
+//! Fuzz entry points for WebRTC input (`fuzz/fuzz_targets/`): a datagram on the worker's UDP port
+//! (STUN and the demux, ours), a publisher's access unit and audio tags (ours), and an SDP offer
+//! as the signaling hands it to `str0m` (parsed and accepted by an ICE-lite engine like the
+//! worker's: a panic there would take the worker down).
+
+use super::{demux::Demux, h264, opus, stun};
+
+/// A datagram as the UDP demux sees it.
+pub fn udp_datagram(data: &[u8]) {
+    let _ = stun::username(data);
+    let mut demux = Demux::default();
+    demux.add_session(1, "ufrag");
+    let from = std::net::SocketAddr::from(([127, 0, 0, 1], 9));
+    let _ = demux.route(data, from);
+}
+
+/// An access unit from a WHIP publisher, and the same bytes as a hub audio tag.
+pub fn media(data: &[u8]) {
+    let mut ingest = h264::AvcIngest::default();
+    let _ = ingest.push(data);
+    let _ = opus::packet(data);
+}
+
+/// An offer as `POST …/whep` hands it to the engine.
+pub fn sdp_offer(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let Ok(offer) = str0m::change::SdpOffer::from_sdp_string(text) else {
+        return;
+    };
+    let mut rtc = str0m::RtcConfig::new()
+        .set_ice_lite(true)
+        .clear_codecs()
+        .enable_h264(true)
+        .enable_opus(true, false)
+        .build(std::time::Instant::now());
+    if let Ok(answer) = rtc.sdp_api().accept_offer(offer) {
+        let _ = answer.to_sdp_string();
+    }
+}

@@ -1,0 +1,175 @@
+//! WHEP: a hub player whose frames go to the browser over RTP. H.264 frames become Annex-B access
+//! units (the engine packetizes them: STAP-A for SPS/PPS, FU-A for large units), Opus passes
+//! through (`audio.rs` for AAC sources). A keyframe request from the browser (PLI/FIR) restarts
+//! the player at the GOP cache's keyframe (or the next one), the RTP clock running on.
+
+use super::audio::AudioPath;
+use super::session::Track;
+use super::SessionHandle;
+use crate::media::avc::AvcConfig;
+use crate::webrtc::h264::{self, FlvAvc};
+use crate::worker::hub::{CachedFrame, FrameKind};
+use crate::worker::playback::PlayerSink;
+use std::sync::Arc;
+use std::time::Duration;
+use str0m::media::MediaTime;
+use tokio::net::UdpSocket;
+
+/// Fewest milliseconds between two restarts for keyframe requests (a browser asks repeatedly
+/// while it waits for one).
+const RESTART_EVERY: Duration = Duration::from_secs(1);
+
+pub struct WhepSink {
+    pub handle: Arc<SessionHandle>,
+    pub socket: Arc<UdpSocket>,
+    pub audio: AudioPath,
+    pub publish_gap: Duration,
+    avc: Option<AvcConfig>,
+    /// Added to the player's timestamps: the RTP clock runs on across restarts.
+    offset: u32,
+    last: u32,
+    /// A keyframe request ended this playback: start again from the GOP cache.
+    pub restart: bool,
+    last_restart: Option<tokio::time::Instant>,
+}
+
+impl WhepSink {
+    pub fn new(
+        handle: Arc<SessionHandle>,
+        socket: Arc<UdpSocket>,
+        audio: AudioPath,
+        publish_gap: Duration,
+    ) -> WhepSink {
+        WhepSink {
+            handle,
+            socket,
+            audio,
+            publish_gap,
+            avc: None,
+            offset: 0,
+            last: 0,
+            restart: false,
+            last_restart: None,
+        }
+    }
+
+    /// Before the next playback: its timestamps continue after this one's.
+    pub fn continue_clock(&mut self) {
+        self.offset = self.last.wrapping_add(40);
+        self.restart = false;
+    }
+
+    /// Video and audio packets of one frame, for the session's tracks.
+    fn media(&mut self, frame: &CachedFrame, ts: u32) -> Vec<(Track, MediaTime, Vec<u8>)> {
+        let ts = ts.wrapping_add(self.offset);
+        self.last = self.last.max(ts);
+        let (video, audio) = {
+            let session = self.handle.lock();
+            (session.video, session.audio)
+        };
+        match frame.frame.kind {
+            FrameKind::Video => {
+                let Some(track) = video else {
+                    return Vec::new();
+                };
+                match h264::read_flv(&frame.frame.payload) {
+                    Some(FlvAvc::Config(record)) => {
+                        self.avc = AvcConfig::parse(record).ok();
+                        Vec::new()
+                    }
+                    Some(FlvAvc::Frame {
+                        body,
+                        composition_time,
+                        keyframe,
+                    }) => {
+                        let Some(config) = &self.avc else {
+                            return Vec::new();
+                        };
+                        let Ok(unit) = h264::to_annexb(config, body, keyframe) else {
+                            return Vec::new();
+                        };
+                        let pts = i64::from(ts) + i64::from(composition_time);
+                        let rtp = MediaTime::from_90khz(pts.max(0) as u64 * 90);
+                        vec![(track, rtp, unit)]
+                    }
+                    None => Vec::new(),
+                }
+            }
+            FrameKind::Audio => {
+                let Some(track) = audio else {
+                    return Vec::new();
+                };
+                self.audio
+                    .packets(frame, ts)
+                    .into_iter()
+                    .map(|(data, ts)| {
+                        let rtp = MediaTime::new(
+                            u64::from(ts) * 48,
+                            str0m::media::Frequency::FORTY_EIGHT_KHZ,
+                        );
+                        (track, rtp, data.to_vec())
+                    })
+                    .collect()
+            }
+            FrameKind::Script => Vec::new(),
+        }
+    }
+}
+
+impl PlayerSink for WhepSink {
+    async fn send_batch(&mut self, frames: &[(Arc<CachedFrame>, u32)]) -> anyhow::Result<u64> {
+        let mut out = Vec::new();
+        for (frame, ts) in frames {
+            out.extend(self.media(frame, *ts));
+        }
+        let mut session = self.handle.lock();
+        let before = session.sent_bytes;
+        for (track, rtp, data) in out {
+            session.write(&self.socket, track, rtp, data);
+        }
+        if let Some(reason) = &session.closed {
+            anyhow::bail!("{reason}");
+        }
+        Ok(session.sent_bytes - before)
+    }
+
+    async fn on_publish(&mut self, _first: bool) -> anyhow::Result<()> {
+        Ok(())
+    }
+
+    fn publish_gap(&self) -> Duration {
+        self.publish_gap
+    }
+
+    async fn on_end(&mut self, _had_publisher: bool) -> anyhow::Result<()> {
+        self.handle.close("the stream ended");
+        Ok(())
+    }
+
+    /// The session's timer, a datagram's wake-up or DELETE: cancel-safe (only waits).
+    async fn input(&mut self) -> anyhow::Result<usize> {
+        let deadline = self.handle.next_wake();
+        tokio::select! {
+            _ = tokio::time::sleep_until(deadline) => {}
+            _ = self.handle.wake.notified() => {}
+        }
+        Ok(1)
+    }
+
+    async fn on_input(&mut self, _n: usize) -> anyhow::Result<bool> {
+        let mut session = self.handle.lock();
+        session.tick(&self.socket);
+        if let Some(reason) = &session.closed {
+            anyhow::bail!("{reason}");
+        }
+        if std::mem::take(&mut session.keyframe_requested) {
+            let now = tokio::time::Instant::now();
+            if self.last_restart.is_none_or(|t| now - t >= RESTART_EVERY) {
+                self.last_restart = Some(now);
+                self.restart = true;
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+}

@@ -1,0 +1,118 @@
+//! WHIP: a publisher's media from the engine into the hub, as an RTMP publisher's would come:
+//! H.264 access units become FLV AVC tags (a sequence header built from SPS/PPS), Opus packets
+//! E-RTMP Opus tags. Each track is stamped from its own RTP clock, anchored at the arrival of its
+//! first packet, so audio and video stay together without waiting for sender reports.
+
+use crate::webrtc::{h264::AvcIngest, opus};
+use crate::worker::hub::{Frame, FrameKind, Publisher};
+use bytes::Bytes;
+use std::time::{Duration, Instant};
+use str0m::format::Codec;
+use str0m::media::{MediaData, MediaTime, Mid};
+
+/// At most one keyframe request per this (a publisher that lost packets asks once, not per packet).
+const KEYFRAME_REQUEST_EVERY: Duration = Duration::from_secs(1);
+
+/// One track's clock: its first RTP time (ms) and the stream time (ms) it maps to.
+#[derive(Debug, Clone, Copy)]
+struct Anchor {
+    rtp_ms: u64,
+    stream_ms: u64,
+}
+
+pub struct Ingest {
+    publisher: Publisher,
+    start: Instant,
+    avc: AvcIngest,
+    video: Option<Anchor>,
+    audio: Option<Anchor>,
+    audio_started: bool,
+    had_keyframe: bool,
+    last_request: Option<Instant>,
+}
+
+impl Ingest {
+    pub fn new(publisher: Publisher) -> Ingest {
+        Ingest {
+            publisher,
+            start: Instant::now(),
+            avc: AvcIngest::default(),
+            video: None,
+            audio: None,
+            audio_started: false,
+            had_keyframe: false,
+            last_request: None,
+        }
+    }
+
+    /// The stream time (ms) of `time` on the track `anchor` follows.
+    fn stamp(
+        start: Instant,
+        anchor: &mut Option<Anchor>,
+        time: MediaTime,
+        arrival: Instant,
+    ) -> u32 {
+        let rtp_ms = time.rebase(str0m::media::Frequency::MILLIS).numer();
+        let anchor = anchor.get_or_insert_with(|| Anchor {
+            rtp_ms,
+            stream_ms: arrival.saturating_duration_since(start).as_millis() as u64,
+        });
+        (anchor.stream_ms + rtp_ms.saturating_sub(anchor.rtp_ms)) as u32
+    }
+
+    /// Take one depacketized frame; `Some(mid)` asks the engine for a keyframe on that track.
+    pub fn on_media(&mut self, data: &MediaData) -> Option<Mid> {
+        match data.params.spec().codec {
+            Codec::H264 => self.on_video(data),
+            Codec::Opus => {
+                self.on_audio(data);
+                None
+            }
+            _ => None,
+        }
+    }
+
+    fn on_video(&mut self, data: &MediaData) -> Option<Mid> {
+        let timestamp = Self::stamp(self.start, &mut self.video, data.time, data.network_time);
+        let tags = self.avc.push(&data.data);
+        if let Some(header) = tags.sequence_header {
+            self.push(FrameKind::Video, timestamp, header);
+        }
+        let mut want_keyframe = !data.contiguous;
+        if let Some(frame) = tags.frame {
+            self.had_keyframe |= tags.keyframe;
+            want_keyframe |= !self.had_keyframe;
+            if self.had_keyframe {
+                self.push(FrameKind::Video, timestamp, frame);
+            }
+        } else if !self.had_keyframe {
+            want_keyframe = true;
+        }
+        let now = Instant::now();
+        let due = self
+            .last_request
+            .is_none_or(|t| now.duration_since(t) >= KEYFRAME_REQUEST_EVERY);
+        (want_keyframe && due).then(|| {
+            self.last_request = Some(now);
+            data.mid
+        })
+    }
+
+    fn on_audio(&mut self, data: &MediaData) {
+        let timestamp = Self::stamp(self.start, &mut self.audio, data.time, data.network_time);
+        if !self.audio_started {
+            self.audio_started = true;
+            let channels = data.params.spec().channels.unwrap_or(2);
+            self.push(FrameKind::Audio, timestamp, opus::sequence_start(channels));
+        }
+        self.push(FrameKind::Audio, timestamp, opus::coded_frame(&data.data));
+    }
+
+    fn push(&mut self, kind: FrameKind, timestamp: u32, payload: Vec<u8>) {
+        self.publisher.push(Frame {
+            kind,
+            timestamp,
+            payload: Bytes::from(payload),
+        });
+    }
+}

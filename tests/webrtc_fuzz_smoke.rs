@@ -1,0 +1,47 @@
+//! The WebRTC fuzz targets' entry points on seeded random and mutated inputs, so `cargo test`
+//! exercises them without nightly or cargo-fuzz. Deterministic, seconds long.
+
+mod common;
+
+use common::fuzz::Rng;
+use oryx::webrtc::{fuzzing, stun};
+
+/// An offer shaped like a browser's WHEP offer (H.264 and Opus, receive only).
+const OFFER: &str = "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\na=group:BUNDLE 0 1\r\n\
+a=msid-semantic: WMS\r\n\
+m=video 9 UDP/TLS/RTP/SAVPF 102\r\nc=IN IP4 0.0.0.0\r\na=rtcp:9 IN IP4 0.0.0.0\r\n\
+a=ice-ufrag:abcd\r\na=ice-pwd:abcdefghijklmnopqrstuvwx\r\na=ice-options:trickle\r\n\
+a=fingerprint:sha-256 00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF:00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF\r\n\
+a=setup:actpass\r\na=mid:0\r\na=recvonly\r\na=rtcp-mux\r\na=rtpmap:102 H264/90000\r\n\
+a=rtcp-fb:102 nack\r\na=rtcp-fb:102 nack pli\r\n\
+a=fmtp:102 level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f\r\n\
+m=audio 9 UDP/TLS/RTP/SAVPF 111\r\nc=IN IP4 0.0.0.0\r\na=rtcp:9 IN IP4 0.0.0.0\r\n\
+a=ice-ufrag:abcd\r\na=ice-pwd:abcdefghijklmnopqrstuvwx\r\n\
+a=fingerprint:sha-256 00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF:00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF\r\n\
+a=setup:actpass\r\na=mid:1\r\na=recvonly\r\na=rtcp-mux\r\na=rtpmap:111 opus/48000/2\r\n\
+a=fmtp:111 minptime=10;useinbandfec=1\r\n";
+
+#[test]
+fn webrtc_entry_points_survive_random_and_mutated_input() {
+    let mut rng = Rng(0x5eed_0fc0_ffee);
+    let stun_seed = stun::binding_request("ufrag:remote");
+    let access_unit = [
+        &[0, 0, 0, 1, 0x67, 0x42, 0xc0, 0x1f, 0xda][..],
+        &[0, 0, 0, 1, 0x68, 0xce, 0x3c, 0x80],
+        &[0, 0, 1, 0x65, 1, 2, 3, 4],
+    ]
+    .concat();
+    for _ in 0..3000 {
+        let len = rng.below(300);
+        let random = rng.bytes(len);
+        fuzzing::udp_datagram(&random);
+        fuzzing::udp_datagram(&rng.mutate(&stun_seed));
+        fuzzing::media(&random);
+        fuzzing::media(&rng.mutate(&access_unit));
+    }
+    // An offer is parsed and accepted whole: fewer, costlier rounds.
+    fuzzing::sdp_offer(OFFER.as_bytes());
+    for _ in 0..300 {
+        fuzzing::sdp_offer(&rng.mutate(OFFER.as_bytes()));
+    }
+}
