@@ -17,6 +17,8 @@ pub struct LbDecl {
     pub auth: Option<ApiAuth>,
     /// api-lb only: origins CORS allows (`None`: any).
     pub cors_origins: Option<Vec<String>>,
+    /// `host="NAME"`: where the LB runs.
+    pub host: Option<Spanned<String>>,
 }
 
 pub(super) fn decode_lb(node: &KdlNode, ctx: &mut Ctx) -> LbDecl {
@@ -49,6 +51,7 @@ pub(super) fn decode_lb(node: &KdlNode, ctx: &mut Ctx) -> LbDecl {
         );
     }
     LbDecl {
+        host: fields.string("host", ctx),
         role,
         span: name_span(node),
         listen,

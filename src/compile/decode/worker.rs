@@ -3,6 +3,7 @@
 use super::super::diagnostic::{suggest, DiagnosticKind};
 use super::super::fields::{gather, Ctx, Spanned};
 use super::super::plan::WorkerKind;
+use super::host::{decode_placement, PlacementDecl};
 use super::stream::{decode_stream, StreamOverrides};
 use super::{name_argument, schema};
 use kdl::KdlNode;
@@ -14,6 +15,10 @@ pub struct WorkerDecl {
     pub count: Option<u32>,
     pub binary: Option<Spanned<String>>,
     pub stream: StreamOverrides,
+    /// `host=` or `hosts …`: where the instances run.
+    pub placement: PlacementDecl,
+    /// `origin="GROUP"`: an edge of that group.
+    pub origin: Option<Spanned<String>>,
 }
 
 pub(super) fn decode_worker(node: &KdlNode, ctx: &mut Ctx) -> Option<WorkerDecl> {
@@ -52,7 +57,11 @@ pub(super) fn decode_worker(node: &KdlNode, ctx: &mut Ctx) -> Option<WorkerDecl>
         );
     }
     let stream = decode_stream(&fields, ctx);
+    let placement = decode_placement(&fields, ctx);
+    let origin = fields.string("origin", ctx);
     Some(WorkerDecl {
+        placement,
+        origin,
         name: name?,
         kind,
         count,

@@ -48,6 +48,7 @@ pub(super) fn assemble(
         let lb = lb.as_ref()?;
         Some(LbPlan {
             tls: None,
+            host: None,
             listen: lb.listen.as_ref()?.value,
             workers: validated
                 .lb_workers
@@ -78,6 +79,8 @@ pub(super) fn assemble(
         .collect::<Option<_>>()?;
     Some(Plan {
         srt_lb: None,
+        hosts: Vec::new(),
+        secret: None,
         version: 1,
         env: env_name.map(str::to_string),
         ports: range,
@@ -119,6 +122,8 @@ fn worker_plan(
     WorkerPlan {
         srt: None,
         webrtc: None,
+        host: None,
+        origin: None,
         name: instance.name.clone(),
         group: decl.name.value.clone(),
         kind: decl.kind,
@@ -131,7 +136,7 @@ fn worker_plan(
     }
 }
 
-fn loopback_for(addr: SocketAddr) -> SocketAddr {
+pub(super) fn loopback_for(addr: SocketAddr) -> SocketAddr {
     match addr.ip() {
         IpAddr::V4(ip) if ip.is_unspecified() => {
             SocketAddr::new(Ipv4Addr::LOCALHOST.into(), addr.port())
@@ -186,6 +191,7 @@ fn static_plan(
         directory_listing: site.directory_listing,
         proxies,
         control,
+        host: None,
     })
 }
 
