@@ -12,7 +12,9 @@ use std::net::IpAddr;
 #[derive(Debug)]
 pub struct HostDecl {
     pub name: Spanned<String>,
-    pub address: IpAddr,
+    /// `None` when the address was bad (reported): the name still resolves, so roles placed on
+    /// it are not reported again.
+    pub address: Option<IpAddr>,
 }
 
 /// `secret env="…"` or `secret file="…"`.
@@ -55,10 +57,11 @@ pub(super) fn decode_host(node: &KdlNode, ctx: &mut Ctx) -> Option<HostDecl> {
             "no `address`",
         );
     }
-    let address = address?;
-    let parsed = match address.value.parse::<IpAddr>() {
-        Ok(ip) if !ip.is_unspecified() => ip,
-        _ => {
+    let parsed = match address.as_ref().map(|a| a.value.parse::<IpAddr>()) {
+        Some(Ok(ip)) if !ip.is_unspecified() => Some(ip),
+        None => None,
+        Some(_) => {
+            let address = address?;
             ctx.error_at(
                 DiagnosticKind::BadHostAddress {
                     value: address.value.clone(),
@@ -66,7 +69,7 @@ pub(super) fn decode_host(node: &KdlNode, ctx: &mut Ctx) -> Option<HostDecl> {
                 address.span,
                 "not an IP address other hosts can reach",
             );
-            return None;
+            None
         }
     };
     Some(HostDecl {
@@ -111,7 +114,11 @@ pub(super) fn decode_placement(fields: &Fields<'_>, ctx: &mut Ctx) -> PlacementD
                 .label(host.span, "one host here")
                 .label(hosts[0].span, "a list of hosts here"),
         );
-        return PlacementDecl::default();
+        // Keep `host`, so the roles are not also reported as unplaced.
+        return PlacementDecl {
+            host: Some(host.clone()),
+            hosts: None,
+        };
     }
     PlacementDecl { host, hosts }
 }

@@ -79,7 +79,7 @@ pub(super) fn place(topology: &Topology, instances: &[Instance<'_>], ctx: &mut C
 }
 
 /// The hosts by name, each once; a second `host` of one name is reported.
-fn check_hosts<'a>(topology: &'a Topology, ctx: &mut Ctx) -> Vec<(&'a str, IpAddr)> {
+fn check_hosts<'a>(topology: &'a Topology, ctx: &mut Ctx) -> Vec<(&'a str, Option<IpAddr>)> {
     let mut seen: HashMap<&str, Span> = HashMap::new();
     let mut hosts = Vec::new();
     for host in &topology.hosts {
@@ -197,9 +197,11 @@ pub(super) fn apply(
         .hosts
         .iter()
         .filter(|h| seen.insert(h.name.value.clone()))
-        .map(|h| HostPlan {
-            name: h.name.value.clone(),
-            address: h.address,
+        .filter_map(|h| {
+            Some(HostPlan {
+                name: h.name.value.clone(),
+                address: h.address?,
+            })
         })
         .collect();
     plan.secret = topology.secret.as_ref().map(|s| s.source.clone());
