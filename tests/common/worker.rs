@@ -82,6 +82,8 @@ pub fn start_worker(settings: StreamSettings, proxy_protocol: bool) -> Worker {
     let plan = plan(vec![WorkerPlan {
         srt: None,
         webrtc: None,
+        host: None,
+        origin: None,
         name: "w".into(),
         group: "w".into(),
         kind: WorkerKind::Embedded,
