@@ -135,6 +135,9 @@ pub struct UpArgs {
     /// Directory for run state: plan slices, compiled external configs, the shell's address.
     #[arg(long, value_name = "DIR", default_value = ".oryx")]
     pub run_dir: PathBuf,
+    /// Run only the roles placed on this `host` of the topology (every host runs the same file).
+    #[arg(long, value_name = "NAME")]
+    pub host: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -103,7 +103,10 @@ fn show_route(plan: &Plan, spec: &str, as_json: bool) -> i32 {
     }
     let ranked = route::rank(&key, &candidates);
     if as_json {
-        let document = json!({"key": key, "worker": ranked[0], "fallbacks": &ranked[1..]});
+        let mut document = json!({"key": key, "worker": ranked[0], "fallbacks": &ranked[1..]});
+        if let Some(host) = plan.worker(&ranked[0]).and_then(|w| w.host.as_ref()) {
+            document["host"] = json!(host);
+        }
         println!(
             "{}",
             serde_json::to_string_pretty(&document).unwrap_or_default()
@@ -117,7 +120,12 @@ fn show_route(plan: &Plan, spec: &str, as_json: bool) -> i32 {
             .map(|w| w.rtmp.to_string())
             .unwrap_or_default();
         let role = if i == 0 { "serves" } else { "fallback" };
-        println!("  {}. {name:<16} rtmp {rtmp}  {role}", i + 1);
+        let host = plan
+            .worker(name)
+            .and_then(|w| w.host.as_ref())
+            .map(|h| format!("host {h:<10} "))
+            .unwrap_or_default();
+        println!("  {}. {name:<16} {host}rtmp {rtmp}  {role}", i + 1);
     }
     0
 }

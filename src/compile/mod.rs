@@ -19,6 +19,7 @@ pub mod overlay;
 pub mod parse;
 pub mod pattern;
 pub mod placeholders;
+pub mod placement;
 pub mod plan;
 pub mod render;
 pub mod report;

@@ -89,6 +89,30 @@ pub struct ReloadSteps {
 }
 
 impl ReloadSteps {
+    /// The steps for the shell of `oryx up --host HOST`: roles placed elsewhere are left alone, a
+    /// role that moves here starts and one that moves away stops.
+    pub fn on_host(mut self, old: &Plan, new: &Plan, host: Option<&str>) -> ReloadSteps {
+        if host.is_none() {
+            return self;
+        }
+        let (mut arriving, mut leaving) = (Vec::new(), Vec::new());
+        for list in [&mut self.hot, &mut self.restarted, &mut self.unchanged] {
+            let (here, elsewhere): (Vec<RoleDef>, Vec<RoleDef>) = std::mem::take(list)
+                .into_iter()
+                .partition(|d| new.runs_on(&d.label, host));
+            leaving.extend(elsewhere.into_iter().filter(|d| old.runs_on(&d.label, host)));
+            let (stayed, arrived): (Vec<RoleDef>, Vec<RoleDef>) =
+                here.into_iter().partition(|d| old.runs_on(&d.label, host));
+            arriving.extend(arrived);
+            *list = stayed;
+        }
+        self.added.retain(|d| new.runs_on(&d.label, host));
+        self.added.extend(arriving);
+        self.removed.retain(|d| old.runs_on(&d.label, host));
+        self.removed.extend(leaving);
+        self
+    }
+
     /// An outcome line for `role`, with its class and fields from the diff.
     pub fn outcome(&self, role: &str, action: &str) -> RoleOutcome {
         let change = self.changes.iter().find(|c| c.role == role);
