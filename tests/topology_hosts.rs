@@ -50,7 +50,9 @@ fn roles_are_placed_and_edges_spread_round_robin() {
     assert_eq!(origins[0], None);
     assert!(origins[1..].iter().all(|o| *o == Some("origin")));
     // The secret's value never reaches the plan: only where to read it.
-    assert!(plan.canonical_json().contains("\"secret\":{\"env\":\"ORYX_CLUSTER_SECRET\"}"));
+    assert!(plan
+        .canonical_json()
+        .contains("\"secret\":{\"env\":\"ORYX_CLUSTER_SECRET\"}"));
 }
 
 #[test]

@@ -57,5 +57,8 @@ fn an_unknown_host_is_refused_naming_the_hosts() {
         ],
     );
     assert_ne!(code, 0);
-    assert!(stderr.contains("--host c: no such host; hosts are a, b"), "{stderr}");
+    assert!(
+        stderr.contains("--host c: no such host; hosts are a, b"),
+        "{stderr}"
+    );
 }

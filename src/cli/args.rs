@@ -103,6 +103,16 @@ pub struct PlanArgs {
     /// order (running LBs prefer a worker that already publishes the stream).
     #[arg(long, value_name = "VHOST/APP/STREAM")]
     pub route: Option<String>,
+    /// Print the plan for an orchestrator instead: `kubernetes` manifests (YAML).
+    #[arg(long, value_enum, value_name = "TARGET")]
+    pub emit: Option<EmitTarget>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum EmitTarget {
+    /// ConfigMap, StatefulSets and headless Services for worker groups, Deployments and Services
+    /// for the LBs and sites (docs/kubernetes.md).
+    Kubernetes,
 }
 
 #[derive(Debug, Args)]

@@ -8,6 +8,7 @@
 pub mod decode;
 pub mod diagnostic;
 pub mod diff;
+pub mod emit;
 pub mod expand;
 pub mod fast_parse;
 pub mod fields;

@@ -12,7 +12,10 @@ impl Plan {
             .into_iter()
             .filter(|(label, _)| label != "shell")
             .map(|(label, value)| {
-                let host = value.get("host").and_then(|h| h.as_str()).map(str::to_string);
+                let host = value
+                    .get("host")
+                    .and_then(|h| h.as_str())
+                    .map(str::to_string);
                 (label, host)
             })
             .collect()

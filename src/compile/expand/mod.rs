@@ -62,7 +62,8 @@ pub fn expand(
     }
     let (range, free) = allocated?;
     let assigned = ports::assign(&free, topology, validated.instances.len());
-    let mut plan = assemble::assemble(topology, &validated, range, assigned, env_name, environment)?;
+    let mut plan =
+        assemble::assemble(topology, &validated, range, assigned, env_name, environment)?;
     placement::apply(&mut plan, topology, &validated.instances, placement, &free);
     Some(plan)
 }

@@ -231,7 +231,10 @@ fn check_host(plan: &Plan, host: Option<&str>) -> anyhow::Result<()> {
     if known.is_empty() {
         anyhow::bail!("--host {host}: the topology declares no `host`");
     }
-    anyhow::bail!("--host {host}: no such host; hosts are {}", known.join(", "))
+    anyhow::bail!(
+        "--host {host}: no such host; hosts are {}",
+        known.join(", ")
+    )
 }
 
 async fn up(options: &UpOptions) -> anyhow::Result<()> {

@@ -105,7 +105,10 @@ mod tests {
             &crate::compile::Options::for_file("t.kdl", None),
         );
         let plan = compilation.plan.unwrap();
-        let err = check_public_listeners(&plan, None).err().unwrap().to_string();
+        let err = check_public_listeners(&plan, None)
+            .err()
+            .unwrap()
+            .to_string();
         assert!(
             err.contains(&format!("http-lb cannot listen on 127.0.0.1:{port}")),
             "{err}"

@@ -100,7 +100,11 @@ impl ReloadSteps {
             let (here, elsewhere): (Vec<RoleDef>, Vec<RoleDef>) = std::mem::take(list)
                 .into_iter()
                 .partition(|d| new.runs_on(&d.label, host));
-            leaving.extend(elsewhere.into_iter().filter(|d| old.runs_on(&d.label, host)));
+            leaving.extend(
+                elsewhere
+                    .into_iter()
+                    .filter(|d| old.runs_on(&d.label, host)),
+            );
             let (stayed, arrived): (Vec<RoleDef>, Vec<RoleDef>) =
                 here.into_iter().partition(|d| old.runs_on(&d.label, host));
             arriving.extend(arrived);
