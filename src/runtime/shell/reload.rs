@@ -279,4 +279,18 @@ mod tests {
              updated   worker/a             hot\n  unchanged http-lb\n"
         );
     }
+
+    #[test]
+    fn a_host_shell_starts_what_moves_in_and_stops_what_moves_out() {
+        let hosts = "oryx 1\nhost \"x\" address=\"127.0.0.1\"\nhost \"y\" address=\"127.0.0.2\"\nsecret env=\"S\"\nworker \"a\" host=\"x\"\n";
+        let old = compile(&format!("{hosts}worker \"b\" host=\"y\"\n"));
+        let new = compile(&format!("{hosts}worker \"b\" host=\"x\"\n"));
+        let on_x = reload_steps(&old, &new).on_host(&old, &new, Some("x"));
+        assert_eq!(labels(&on_x.added), ["worker/b"]);
+        assert!(on_x.removed.is_empty() && on_x.restarted.is_empty());
+        assert_eq!(labels(&on_x.unchanged), ["worker/a"]);
+        let on_y = reload_steps(&old, &new).on_host(&old, &new, Some("y"));
+        assert_eq!(labels(&on_y.removed), ["worker/b"]);
+        assert!(on_y.added.is_empty() && on_y.unchanged.is_empty() && on_y.hot.is_empty());
+    }
 }
