@@ -138,3 +138,26 @@ fn every_host_compiles_the_same_digest() {
     let b = compile_text(MULTI).plan.unwrap().digest();
     assert_eq!(a, b);
 }
+
+#[test]
+fn plan_and_diff_show_placement_by_host() {
+    use oryx::compile::render;
+    let old = compile_text(MULTI).plan.unwrap();
+    let text = render::plan_text(&old);
+    assert!(
+        text.contains("  media-2 10.0.0.3\n    runs      worker/edge-1, worker/edge-3\n"),
+        "{text}"
+    );
+    let moved = MULTI.replace(
+        "worker \"origin\" host=\"media-1\"",
+        "worker \"origin\" host=\"media-2\"",
+    );
+    let new = compile_text(&moved).plan.unwrap();
+    let diff = render::diff_text(&old, &new, &old.diff(&new));
+    let line = diff
+        .lines()
+        .find(|l| l.contains("worker/origin"))
+        .expect("origin changed");
+    assert!(line.ends_with("on media-2"), "{diff}");
+    assert!(diff.contains("host: \"media-1\" -> \"media-2\""), "{diff}");
+}

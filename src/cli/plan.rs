@@ -123,7 +123,7 @@ fn show_route(plan: &Plan, spec: &str, as_json: bool) -> i32 {
     let ranked = route::rank(&key, &candidates);
     if as_json {
         let mut document = json!({"key": key, "worker": ranked[0], "fallbacks": &ranked[1..]});
-        if let Some(host) = plan.worker(&ranked[0]).and_then(|w| w.host.as_ref()) {
+        if let Some(host) = plan.worker(ranked[0]).and_then(|w| w.host.as_ref()) {
             document["host"] = json!(host);
         }
         println!(
