@@ -11,6 +11,7 @@ const EXAMPLES: &[&str] = &[
     "external",
     "environments",
     "processing",
+    "multi-host",
 ];
 
 fn oryx(args: &[&str]) -> (i32, String, String) {

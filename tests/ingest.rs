@@ -25,6 +25,7 @@ fn ingest_plan(from: &str, looping: bool) -> Plan {
         looping,
         binary: "ffmpeg".into(),
         control: free_addr(),
+        host: None,
     });
     plan
 }

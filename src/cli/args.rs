@@ -103,6 +103,16 @@ pub struct PlanArgs {
     /// order (running LBs prefer a worker that already publishes the stream).
     #[arg(long, value_name = "VHOST/APP/STREAM")]
     pub route: Option<String>,
+    /// Print the plan for an orchestrator instead: `kubernetes` manifests (YAML).
+    #[arg(long, value_enum, value_name = "TARGET")]
+    pub emit: Option<EmitTarget>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum EmitTarget {
+    /// ConfigMap, StatefulSets and headless Services for worker groups, Deployments and Services
+    /// for the LBs and sites (docs/kubernetes.md).
+    Kubernetes,
 }
 
 #[derive(Debug, Args)]
@@ -135,6 +145,9 @@ pub struct UpArgs {
     /// Directory for run state: plan slices, compiled external configs, the shell's address.
     #[arg(long, value_name = "DIR", default_value = ".oryx")]
     pub run_dir: PathBuf,
+    /// Run only the roles placed on this `host` of the topology (every host runs the same file).
+    #[arg(long, value_name = "NAME")]
+    pub host: Option<String>,
 }
 
 #[derive(Debug, Args)]

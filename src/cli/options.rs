@@ -37,6 +37,7 @@ impl From<&UpArgs> for UpOptions {
             env: args.env.clone(),
             log_format: args.log_format.into(),
             run_dir: args.run_dir.clone(),
+            host: args.host.clone(),
         }
     }
 }

@@ -4,7 +4,7 @@
 //! With several options, `--route` wins over `--diff`, which wins over the plain plan; `--json`
 //! switches any of them to JSON.
 
-use super::args::PlanArgs;
+use super::args::{EmitTarget, PlanArgs};
 use crate::compile::load::LoadOptions;
 use crate::compile::{self, plan::Plan, render, report};
 use crate::route;
@@ -13,6 +13,19 @@ use std::io::IsTerminal;
 use std::path::Path;
 
 pub fn run(args: &PlanArgs) -> i32 {
+    if let Some(EmitTarget::Kubernetes) = args.emit {
+        return match load_text(&args.file, args.env.as_deref()) {
+            Ok((plan, text)) => {
+                let env = args.env.as_deref();
+                print!(
+                    "{}",
+                    compile::emit::kubernetes::manifests(&plan, &text, env)
+                );
+                0
+            }
+            Err(code) => code,
+        };
+    }
     let plan = match load(&args.file, args.env.as_deref()) {
         Ok(plan) => plan,
         Err(code) => return code,
@@ -65,6 +78,11 @@ pub fn json_with_digest(plan: &Plan) -> String {
 
 /// Compile `file`; diagnostics go to stderr. Errors map to exit codes (2 unreadable, 1 invalid).
 fn load(file: &Path, env: Option<&str>) -> Result<Plan, i32> {
+    load_text(file, env).map(|(plan, _)| plan)
+}
+
+/// [`load`], with the topology's text (what the emitters ship).
+fn load_text(file: &Path, env: Option<&str>) -> Result<(Plan, String), i32> {
     let options = LoadOptions {
         env,
         ..LoadOptions::default()
@@ -85,7 +103,8 @@ fn load(file: &Path, env: Option<&str>) -> Result<Plan, i32> {
             )
         );
     }
-    compilation.plan.ok_or(1)
+    let text = compilation.text;
+    compilation.plan.map(|plan| (plan, text)).ok_or(1)
 }
 
 fn show_route(plan: &Plan, spec: &str, as_json: bool) -> i32 {
@@ -103,7 +122,10 @@ fn show_route(plan: &Plan, spec: &str, as_json: bool) -> i32 {
     }
     let ranked = route::rank(&key, &candidates);
     if as_json {
-        let document = json!({"key": key, "worker": ranked[0], "fallbacks": &ranked[1..]});
+        let mut document = json!({"key": key, "worker": ranked[0], "fallbacks": &ranked[1..]});
+        if let Some(host) = plan.worker(ranked[0]).and_then(|w| w.host.as_ref()) {
+            document["host"] = json!(host);
+        }
         println!(
             "{}",
             serde_json::to_string_pretty(&document).unwrap_or_default()
@@ -117,7 +139,12 @@ fn show_route(plan: &Plan, spec: &str, as_json: bool) -> i32 {
             .map(|w| w.rtmp.to_string())
             .unwrap_or_default();
         let role = if i == 0 { "serves" } else { "fallback" };
-        println!("  {}. {name:<16} rtmp {rtmp}  {role}", i + 1);
+        let host = plan
+            .worker(name)
+            .and_then(|w| w.host.as_ref())
+            .map(|h| format!("host {h:<10} "))
+            .unwrap_or_default();
+        println!("  {}. {name:<16} {host}rtmp {rtmp}  {role}", i + 1);
     }
     0
 }

@@ -8,6 +8,7 @@
 pub mod decode;
 pub mod diagnostic;
 pub mod diff;
+pub mod emit;
 pub mod expand;
 pub mod fast_parse;
 pub mod fields;
@@ -19,6 +20,7 @@ pub mod overlay;
 pub mod parse;
 pub mod pattern;
 pub mod placeholders;
+pub mod placement;
 pub mod plan;
 pub mod render;
 pub mod report;

@@ -11,7 +11,15 @@ use kdl::{KdlDocument, KdlNode};
 use std::borrow::Cow;
 
 /// Nodes identified by their first argument as well as their name.
-const NAMED: &[&str] = &["worker", "static", "proxy", "stream", "ingest", "rendition"];
+const NAMED: &[&str] = &[
+    "worker",
+    "static",
+    "proxy",
+    "stream",
+    "ingest",
+    "rendition",
+    "host",
+];
 /// Nodes that may repeat and form one list together.
 const LISTS: &[&str] = &[
     "domain",

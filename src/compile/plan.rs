@@ -33,6 +33,30 @@ pub struct Plan {
     /// The srt-lb: routes SRT callers by stream id to the workers' SRT listeners.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub srt_lb: Option<LbPlan>,
+    /// `host "NAME" address="…"` nodes in file order; empty: one implicit local host.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hosts: Vec<HostPlan>,
+    /// Where the cluster secret is read (never the value): required when there are several hosts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret: Option<SecretSource>,
+}
+
+/// One machine (or pod) of a multi-host topology.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostPlan {
+    pub name: String,
+    /// The address other hosts reach this one at; roles placed here bind it for what other hosts
+    /// call.
+    pub address: std::net::IpAddr,
+}
+
+/// `secret env="ORYX_CLUSTER_SECRET"` or `secret file="…"`: where every role reads the shared secret
+/// that authenticates cross-host calls. Serialized as `{"env": "NAME"}` or `{"file": "PATH"}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SecretSource {
+    Env(String),
+    File(String),
 }
 
 /// An inclusive range of TCP ports.
@@ -91,6 +115,12 @@ pub struct WorkerPlan {
     /// WebRTC (WHIP/WHEP): the one UDP port every session of this worker is multiplexed on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub webrtc: Option<WebRtcPlan>,
+    /// The host this instance runs on (`host=`, or its turn in `hosts …`); `None` without hosts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    /// `origin="GROUP"`: this worker is an edge that pulls each stream it plays from that group.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<String>,
 }
 
 /// An SRT listener. Only the passphrase's environment variable name is kept: the plan is written to
@@ -256,6 +286,9 @@ pub struct IngestPlan {
     pub binary: String,
     /// Loopback control API: `/healthz`, `/readyz`, `/metrics`.
     pub control: SocketAddr,
+    /// The host this ingest runs on; `None` without hosts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
 }
 
 /// `play-wait`'s default: long enough for a player started before its encoder, or an encoder that
@@ -370,6 +403,9 @@ pub struct LbPlan {
     /// rtmp-lb only: the RTMPS listener (TLS terminated in the LB).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls: Option<TlsPlan>,
+    /// The host this LB runs on; `None` without hosts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
 }
 
 /// How API callers prove who they are. Only environment variable names are kept: the plan is written
@@ -405,6 +441,9 @@ pub struct StaticPlan {
     /// Prefix reverse-proxy routes, longest prefix wins.
     pub proxies: Vec<ProxyRoute>,
     pub control: SocketAddr,
+    /// The host this site runs on; `None` without hosts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

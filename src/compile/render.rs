@@ -138,8 +138,13 @@ pub fn redact_url(url: &str) -> String {
 fn lb_line(name: &str, lb: &LbPlan, out: &mut String) {
     let _ = writeln!(
         out,
-        "{name:<8} listen {}  control {}",
-        lb.listen, lb.control
+        "{name:<8} listen {}  control {}{}",
+        lb.listen,
+        lb.control,
+        lb.host
+            .as_ref()
+            .map(|h| format!("  on {h}"))
+            .unwrap_or_default()
     );
     let _ = writeln!(out, "    routes to {}", lb.workers.join(", "));
     if let Some(tls) = &lb.tls {
@@ -182,9 +187,19 @@ pub fn plan_text(plan: &Plan) -> String {
         plan.ports.from, plan.ports.to, plan.shell_control
     );
     let _ = writeln!(out);
+    let placement = super::placement::placement_text(plan);
+    if !placement.is_empty() {
+        let _ = writeln!(out, "{placement}");
+    }
     let _ = writeln!(out, "workers ({})", plan.workers.len());
     for w in &plan.workers {
         let _ = write!(out, "  {} [{}, group {}]", w.name, w.kind.as_str(), w.group);
+        if let Some(host) = &w.host {
+            let _ = write!(out, " on {host}");
+        }
+        if let Some(origin) = &w.origin {
+            let _ = write!(out, " edge of {origin}");
+        }
         if let Some(binary) = &w.binary {
             let _ = write!(out, " binary {binary}");
         }
@@ -386,7 +401,29 @@ fn cert_source_text(certs: &CertSource) -> String {
 
 /// `oryx plan --diff` text: one line per role, with the changed fields under it.
 pub fn diff_text(old: &Plan, new: &Plan, changes: &[RoleChange]) -> String {
-    changes_text(&old.digest(), &new.digest(), changes)
+    let text = changes_text(&old.digest(), &new.digest(), changes);
+    if old.hosts.is_empty() && new.hosts.is_empty() {
+        return text;
+    }
+    // With hosts, each change line says where the role runs (where it ran, when removed).
+    let mut out = String::new();
+    for line in text.lines() {
+        out.push_str(line);
+        let role = changes
+            .iter()
+            .find(|c| line.split_whitespace().nth(1) == Some(c.role.as_str()));
+        if let Some(change) = role.filter(|_| !line.starts_with(' ')) {
+            let host = match change.kind {
+                ChangeKind::Removed => old.host_of(&change.role),
+                _ => new.host_of(&change.role),
+            };
+            if let Some(host) = host {
+                let _ = write!(out, "  on {host}");
+            }
+        }
+        out.push('\n');
+    }
+    out
 }
 
 /// [`diff_text`] from the digests alone (`oryx reload --dry-run` gets the changes from the shell).

@@ -299,6 +299,8 @@ mod tests {
         WorkerPlan {
             srt: None,
             webrtc: None,
+            host: None,
+            origin: None,
             name: name.into(),
             group: "live".into(),
             kind: WorkerKind::Embedded,

@@ -115,6 +115,7 @@ impl WebRtcPath {
                 stream: &self.stream,
                 ext: self.action.as_str(),
                 sequence: None,
+                part: false,
             },
         }
     }

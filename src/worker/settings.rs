@@ -170,6 +170,8 @@ mod tests {
         WorkerPlan {
             srt: None,
             webrtc: None,
+            host: None,
+            origin: None,
             name: "w".into(),
             group: "w".into(),
             kind: crate::compile::plan::WorkerKind::Embedded,

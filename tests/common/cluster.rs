@@ -55,6 +55,8 @@ pub fn worker(name: &str, kind: WorkerKind, binary: Option<&str>) -> WorkerPlan 
     WorkerPlan {
         srt: None,
         webrtc: None,
+        host: None,
+        origin: None,
         name: name.into(),
         group: name.split('-').next().unwrap_or(name).into(),
         kind,
@@ -70,6 +72,7 @@ pub fn worker(name: &str, kind: WorkerKind, binary: Option<&str>) -> WorkerPlan 
 pub fn lb(workers: &[WorkerPlan]) -> LbPlan {
     LbPlan {
         tls: None,
+        host: None,
         listen: free_addr(),
         workers: workers.iter().map(|w| w.name.clone()).collect(),
         control: free_addr(),
@@ -81,6 +84,8 @@ pub fn lb(workers: &[WorkerPlan]) -> LbPlan {
 pub fn plan(workers: Vec<WorkerPlan>) -> Plan {
     Plan {
         srt_lb: None,
+        hosts: Vec::new(),
+        secret: None,
         version: 1,
         env: None,
         ports: PortRange {

@@ -16,6 +16,7 @@ pub fn site_plan(root: &Path) -> StaticPlan {
         root: root.display().to_string(),
         listen: Some(loopback(free_port())),
         tls: None,
+        host: None,
         redirect_https: false,
         directory_listing: false,
         proxies: Vec::new(),
@@ -34,6 +35,8 @@ pub fn tls_on_free_port(certs: CertSource) -> TlsPlan {
 pub fn write_plan(dir: &Path, plan: &StaticPlan) -> PathBuf {
     let whole = Plan {
         srt_lb: None,
+        hosts: Vec::new(),
+        secret: None,
         version: 1,
         env: None,
         ports: PortRange {

@@ -94,6 +94,8 @@ pub fn start_worker_with(
     let plan = plan(vec![WorkerPlan {
         srt: None,
         webrtc,
+        host: None,
+        origin: None,
         name: "w".into(),
         group: "w".into(),
         kind: WorkerKind::Embedded,

@@ -20,6 +20,8 @@ pub struct IngestDecl {
     pub looping: bool,
     pub binary: Option<Spanned<String>>,
     pub name: Option<Spanned<String>>,
+    /// `host="NAME"`: where the ingest runs.
+    pub host: Option<Spanned<String>>,
 }
 
 impl IngestDecl {
@@ -100,6 +102,7 @@ pub(super) fn decode_ingest(node: &KdlNode, ctx: &mut Ctx) -> Option<IngestDecl>
         looping,
         binary: fields.string("binary", ctx),
         name,
+        host: fields.string("host", ctx),
     })
 }
 

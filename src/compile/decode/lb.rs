@@ -21,6 +21,8 @@ pub struct LbDecl {
     pub cors_origins: Option<Vec<String>>,
     /// rtmp-lb only: the RTMPS listener.
     pub tls: Option<TlsDecl>,
+    /// `host="NAME"`: where the LB runs.
+    pub host: Option<Spanned<String>>,
 }
 
 pub(super) fn decode_lb(node: &KdlNode, ctx: &mut Ctx) -> LbDecl {
@@ -53,6 +55,7 @@ pub(super) fn decode_lb(node: &KdlNode, ctx: &mut Ctx) -> LbDecl {
         );
     }
     LbDecl {
+        host: fields.string("host", ctx),
         role,
         span: name_span(node),
         listen,

@@ -5,6 +5,7 @@
 //! (`stream` settings, `worker`, `lb`, `static_site`, `rule` for `stream "PATTERN"`, `ingest`), this
 //! one the top level.
 
+mod host;
 mod ingest;
 mod lb;
 mod rule;
@@ -14,6 +15,7 @@ mod stream;
 mod tls;
 mod worker;
 
+pub use host::{HostDecl, PlacementDecl, SecretDecl};
 pub use ingest::IngestDecl;
 pub use lb::LbDecl;
 pub use rule::{ForwardDecl, RecordDecl, RuleDecl, TranscodeDecl};
@@ -41,6 +43,9 @@ pub struct Topology {
     pub rules: Vec<RuleDecl>,
     /// `ingest "APP/STREAM" from="…"` roles, in file order.
     pub ingests: Vec<IngestDecl>,
+    /// `host "NAME" address="…"` nodes, in file order (duplicates are reported by expand).
+    pub hosts: Vec<HostDecl>,
+    pub secret: Option<SecretDecl>,
 }
 
 /// `ports from= to=` as written (an empty range is reported by expand).
@@ -56,6 +61,7 @@ pub fn decode(doc: &KdlDocument, ctx: &mut Ctx) -> Topology {
     let mut topology = Topology::default();
     let mut defaults_seen: Option<Span> = None;
     let mut ports_seen: Option<Span> = None;
+    let mut secret_seen: Option<Span> = None;
     for (index, node) in doc.nodes().iter().enumerate() {
         let name = node.name().value();
         match name {
@@ -108,6 +114,17 @@ pub fn decode(doc: &KdlDocument, ctx: &mut Ctx) -> Topology {
                 if let Some(ingest) = ingest::decode_ingest(node, ctx) {
                     topology.ingests.push(ingest);
                 }
+            }
+            "host" => {
+                if let Some(host) = host::decode_host(node, ctx) {
+                    topology.hosts.push(host);
+                }
+            }
+            "secret" => {
+                if duplicate_node(node, &mut secret_seen, ctx) {
+                    continue;
+                }
+                topology.secret = host::decode_secret(node, ctx);
             }
             "env" => {}
             other => ctx.error_at(

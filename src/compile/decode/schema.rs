@@ -12,7 +12,7 @@ use Shape::{List, One};
 /// The top-level nodes.
 pub const TOP_LEVEL: &[&str] = &[
     "oryx", "ports", "defaults", "worker", "rtmp-lb", "http-lb", "api-lb", "static", "stream",
-    "ingest", "env",
+    "ingest", "env", "host", "secret",
 ];
 
 /// Stream settings, allowed in `defaults` and in each `worker` (the worker's win).
@@ -31,7 +31,14 @@ const STREAM: &[(&str, Shape)] = &[
 const STREAM_BLOCKS: &[&str] = &["http-flv", "hls", "hooks"];
 
 /// Settings only a `worker` takes, listed before the stream settings.
-const WORKER_ONLY: &[(&str, Shape)] = &[("kind", One), ("count", One), ("binary", One)];
+const WORKER_ONLY: &[(&str, Shape)] = &[
+    ("kind", One),
+    ("count", One),
+    ("binary", One),
+    ("host", One),
+    ("hosts", List),
+    ("origin", One),
+];
 
 pub const ORYX: Spec = Spec {
     node: "oryx",
@@ -116,7 +123,7 @@ pub const HOOKS: Spec = Spec {
 };
 
 /// Settings every LB takes.
-const LB: &[(&str, Shape)] = &[("listen", One), ("workers", List)];
+const LB: &[(&str, Shape)] = &[("listen", One), ("workers", List), ("host", One)];
 
 pub const RTMP_LB: Spec = Spec {
     node: "rtmp-lb",
@@ -160,6 +167,7 @@ pub const STATIC: Spec = Spec {
         ("listen", One),
         ("redirect-https", One),
         ("directory-listing", One),
+        ("host", One),
     ]],
     blocks: &["tls", "proxy"],
 };
@@ -267,7 +275,29 @@ pub const RULE_HOOKS: Spec = Spec {
 pub const INGEST: Spec = Spec {
     node: "ingest",
     max_args: 1,
-    settings: &[&[("from", One), ("loop", One), ("binary", One), ("name", One)]],
+    settings: &[&[
+        ("from", One),
+        ("loop", One),
+        ("binary", One),
+        ("name", One),
+        ("host", One),
+    ]],
+    blocks: &[],
+};
+
+/// `host "NAME" address="10.0.0.2"`: one machine of a multi-host topology.
+pub const HOST: Spec = Spec {
+    node: "host",
+    max_args: 1,
+    settings: &[&[("address", One)]],
+    blocks: &[],
+};
+
+/// `secret env="ORYX_CLUSTER_SECRET"` or `secret file="…"`.
+pub const SECRET: Spec = Spec {
+    node: "secret",
+    max_args: 0,
+    settings: &[&[("env", One), ("file", One)]],
     blocks: &[],
 };
 
@@ -308,6 +338,8 @@ mod tests {
             RENDITION,
             RULE_HOOKS,
             INGEST,
+            HOST,
+            SECRET,
         ] {
             let names: Vec<&str> = spec.setting_names().collect();
             let mut unique = names.clone();

@@ -16,6 +16,8 @@ pub struct StaticDecl {
     pub redirect_https: Option<Spanned<bool>>,
     pub directory_listing: bool,
     pub proxies: Vec<ProxyDecl>,
+    /// `host="NAME"`: where the site runs.
+    pub host: Option<Spanned<String>>,
 }
 
 #[derive(Debug)]
@@ -59,6 +61,7 @@ pub(super) fn decode_static(node: &KdlNode, ctx: &mut Ctx) -> Option<StaticDecl>
         .filter_map(|p| decode_proxy(p, ctx))
         .collect();
     Some(StaticDecl {
+        host: fields.string("host", ctx),
         name: name?,
         root,
         listen,

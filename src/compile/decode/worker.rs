@@ -3,6 +3,7 @@
 use super::super::diagnostic::{suggest, DiagnosticKind};
 use super::super::fields::{gather, Ctx, Spanned};
 use super::super::plan::WorkerKind;
+use super::host::{decode_placement, PlacementDecl};
 use super::stream::{decode_stream, StreamOverrides};
 use super::{name_argument, schema};
 use kdl::KdlNode;
@@ -16,6 +17,10 @@ pub struct WorkerDecl {
     pub stream: StreamOverrides,
     /// `webrtc { udp listen=…; candidate …; }`.
     pub webrtc: Option<WebRtcDecl>,
+    /// `host=` or `hosts …`: where the instances run.
+    pub placement: PlacementDecl,
+    /// `origin="GROUP"`: an edge of that group.
+    pub origin: Option<Spanned<String>>,
 }
 
 /// A worker's `webrtc` block.
@@ -81,8 +86,12 @@ pub(super) fn decode_worker(node: &KdlNode, ctx: &mut Ctx) -> Option<WorkerDecl>
     let webrtc = fields
         .single_block("webrtc", ctx)
         .map(|node| decode_webrtc(node, ctx));
+    let placement = decode_placement(&fields, ctx);
+    let origin = fields.string("origin", ctx);
     Some(WorkerDecl {
         webrtc,
+        placement,
+        origin,
         name: name?,
         kind,
         count,

@@ -172,6 +172,33 @@ pub enum DiagnosticKind {
         /// Why, and what to do instead.
         help: String,
     },
+    /// `host="NAME"` (or `hosts`) naming no `host` node.
+    UnknownHost {
+        name: String,
+        suggestion: Option<String>,
+        known: Vec<String>,
+    },
+    /// A `host` address that is not an IP address other hosts can reach.
+    BadHostAddress {
+        value: String,
+    },
+    /// More than one host and no `secret` for the calls between them.
+    MissingSecret {
+        hosts: usize,
+    },
+    /// `origin="GROUP"` naming no worker group, or the worker's own.
+    BadOrigin {
+        name: String,
+        itself: bool,
+        suggestion: Option<String>,
+    },
+    /// `host=` and `hosts` on one worker.
+    ConflictingPlacement,
+    /// A role without `host=` in a topology with several hosts.
+    UnplacedRole {
+        role: String,
+        hosts: Vec<String>,
+    },
 }
 
 /// Every code, for the test that checks each has an example file in `tests/diagnostics/`.
@@ -217,6 +244,12 @@ pub const ALL_CODES: &[&str] = &[
     "oryx::not-allowed-in-env",
     "oryx::ignored-on-kind",
     "oryx::unsupported-on-kind",
+    "oryx::unknown-host",
+    "oryx::bad-host-address",
+    "oryx::missing-secret",
+    "oryx::bad-origin",
+    "oryx::conflicting-placement",
+    "oryx::unplaced-role",
 ];
 
 impl DiagnosticKind {
@@ -264,6 +297,12 @@ impl DiagnosticKind {
             NotAllowedInEnv { .. } => "oryx::not-allowed-in-env",
             IgnoredOnKind { .. } => "oryx::ignored-on-kind",
             UnsupportedOnKind { .. } => "oryx::unsupported-on-kind",
+            UnknownHost { .. } => "oryx::unknown-host",
+            BadHostAddress { .. } => "oryx::bad-host-address",
+            MissingSecret { .. } => "oryx::missing-secret",
+            BadOrigin { .. } => "oryx::bad-origin",
+            ConflictingPlacement => "oryx::conflicting-placement",
+            UnplacedRole { .. } => "oryx::unplaced-role",
         }
     }
 

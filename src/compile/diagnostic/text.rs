@@ -101,6 +101,19 @@ impl DiagnosticKind {
             UnsupportedOnKind { what, kind, .. } => {
                 format!("{what}: not possible on {kind} workers")
             }
+            UnknownHost { name, .. } => format!("no host is named \"{name}\""),
+            BadHostAddress { value } => {
+                format!("host address \"{value}\" is not an IP address other hosts can reach")
+            }
+            MissingSecret { hosts } => {
+                format!("the topology spans {hosts} hosts but has no `secret`")
+            }
+            BadOrigin {
+                name, itself: true, ..
+            } => format!("worker group \"{name}\" cannot be its own origin"),
+            BadOrigin { name, .. } => format!("origin \"{name}\" is not a worker group"),
+            ConflictingPlacement => "a worker has both `host` and `hosts`".into(),
+            UnplacedRole { role, .. } => format!("{role} is not placed on any host"),
         }
     }
 
@@ -249,6 +262,38 @@ impl DiagnosticKind {
             NotAllowedInEnv { .. } => Some("move it out of the `env` block".into()),
             IgnoredOnKind { help, .. } => Some((*help).into()),
             UnsupportedOnKind { help, .. } => Some(help.clone()),
+            UnknownHost {
+                suggestion, known, ..
+            } => did_you_mean(suggestion).or_else(|| {
+                if known.is_empty() {
+                    Some("declare it with `host \"NAME\" address=\"10.0.0.2\"`".into())
+                } else {
+                    let known: Vec<&str> = known.iter().map(String::as_str).collect();
+                    Some(format!("hosts are {}", one_of(&known)))
+                }
+            }),
+            BadHostAddress { .. } => Some(
+                "write the host's own IP address, without a port: \"10.0.0.2\", \"fd00::2\""
+                    .into(),
+            ),
+            MissingSecret { .. } => Some(
+                "calls between hosts must be authenticated: add `secret env=\"ORYX_CLUSTER_SECRET\"` or `secret file=\"/etc/oryx/secret\"`"
+                    .into(),
+            ),
+            BadOrigin {
+                itself: true,
+                ..
+            } => Some("an edge pulls from another group: name the origin's group".into()),
+            BadOrigin { suggestion, .. } => did_you_mean(suggestion)
+                .or_else(|| Some("name a `worker` group of this topology".into())),
+            ConflictingPlacement => Some(
+                "use `host=\"NAME\"` for one host or `hosts \"A\" \"B\"` to spread the instances, not both"
+                    .into(),
+            ),
+            UnplacedRole { hosts, .. } => {
+                let known: Vec<&str> = hosts.iter().map(String::as_str).collect();
+                Some(format!("add `host=\"…\"`, one of {}", one_of(&known)))
+            }
         }
     }
 }

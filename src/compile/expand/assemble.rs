@@ -55,6 +55,7 @@ pub(super) fn assemble(
                 }),
                 None => None,
             },
+            host: None,
             listen: lb.listen.as_ref()?.value,
             workers: validated
                 .lb_workers
@@ -85,6 +86,8 @@ pub(super) fn assemble(
         .collect::<Option<_>>()?;
     Some(Plan {
         srt_lb: None,
+        hosts: Vec::new(),
+        secret: None,
         version: 1,
         env: env_name.map(str::to_string),
         ports: range,
@@ -130,6 +133,8 @@ fn worker_plan(
             .as_ref()
             .filter(|_| decl.kind == WorkerKind::Embedded)
             .map(|w| webrtc_plan(w, instance.index, http)),
+        host: None,
+        origin: None,
         name: instance.name.clone(),
         group: decl.name.value.clone(),
         kind: decl.kind,
@@ -160,7 +165,7 @@ fn webrtc_plan(decl: &WebRtcDecl, index: u16, http: SocketAddr) -> WebRtcPlan {
     }
 }
 
-fn loopback_for(addr: SocketAddr) -> SocketAddr {
+pub(super) fn loopback_for(addr: SocketAddr) -> SocketAddr {
     match addr.ip() {
         IpAddr::V4(ip) if ip.is_unspecified() => {
             SocketAddr::new(Ipv4Addr::LOCALHOST.into(), addr.port())
@@ -215,6 +220,7 @@ fn static_plan(
         directory_listing: site.directory_listing,
         proxies,
         control,
+        host: None,
     })
 }
 

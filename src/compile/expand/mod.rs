@@ -3,9 +3,10 @@
 //!
 //! [`expand`] runs three steps, one file each: [`validate`] (every cross-check, every diagnostic;
 //! [`rules`] for stream rules and ingests), [`ports`] (the pool and who gets which port) and
-//! [`assemble`] (the plan's roles).
+//! [`assemble`] (the plan's roles), then [`placement`] (hosts: who runs where, ports per host).
 
 mod assemble;
+mod placement;
 mod ports;
 mod rules;
 mod stream;
@@ -44,6 +45,7 @@ pub fn expand(
     let pool = ports::pool(topology, ctx);
     let validated = validate::validate(topology, environment, ctx);
     rules::validate(topology, environment, ctx);
+    let placement = placement::place(topology, &validated.instances, ctx);
     let allocated = ports::allocate(
         pool,
         &validated.listeners,
@@ -60,7 +62,10 @@ pub fn expand(
     }
     let (range, free) = allocated?;
     let assigned = ports::assign(&free, topology, validated.instances.len());
-    assemble::assemble(topology, &validated, range, assigned, env_name, environment)
+    let mut plan =
+        assemble::assemble(topology, &validated, range, assigned, env_name, environment)?;
+    placement::apply(&mut plan, topology, &validated.instances, placement, &free);
+    Some(plan)
 }
 
 /// `path` relative to `base` (absolute paths unchanged), without `.` components.
@@ -83,6 +88,8 @@ struct Listener {
     addr: SocketAddr,
     span: Span,
     owner: String,
+    /// `host=` as written: listeners on two different hosts never collide.
+    host: Option<String>,
 }
 
 /// A worker instance before ports are known.

@@ -238,6 +238,7 @@ pub(super) fn ingest_plans(
                 looping: ingest.looping,
                 binary: program(ingest.binary.as_ref().map(|b| b.value.as_str()), base),
                 control: *control,
+                host: None,
             }
         })
         .collect()

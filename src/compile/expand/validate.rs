@@ -244,6 +244,7 @@ fn collect_listeners(topology: &Topology) -> Vec<Listener> {
                 addr: listen.value,
                 span: listen.span,
                 owner: format!("`{}`", lb.role),
+                host: lb.host.as_ref().map(|h| h.value.clone()),
             });
         }
         if let Some(listen) = lb.tls.as_ref().and_then(|t| t.listen.as_ref()) {
@@ -251,6 +252,7 @@ fn collect_listeners(topology: &Topology) -> Vec<Listener> {
                 addr: listen.value,
                 span: listen.span,
                 owner: format!("`{}` tls", lb.role),
+                host: lb.host.as_ref().map(|h| h.value.clone()),
             });
         }
     }
@@ -260,6 +262,7 @@ fn collect_listeners(topology: &Topology) -> Vec<Listener> {
                 addr: listen.value,
                 span: listen.span,
                 owner: format!("static \"{}\"", site.name.value),
+                host: site.host.as_ref().map(|h| h.value.clone()),
             });
         }
         if let Some(listen) = site.tls.as_ref().and_then(|t| t.listen.as_ref()) {
@@ -267,6 +270,7 @@ fn collect_listeners(topology: &Topology) -> Vec<Listener> {
                 addr: listen.value,
                 span: listen.span,
                 owner: format!("static \"{}\" tls", site.name.value),
+                host: site.host.as_ref().map(|h| h.value.clone()),
             });
         }
     }
@@ -277,7 +281,16 @@ fn check_conflicts(listeners: &[Listener], ctx: &mut Ctx) {
     let mut by_port: HashMap<u16, Vec<&Listener>> = HashMap::new();
     for listener in listeners {
         let same_port = by_port.entry(listener.addr.port()).or_default();
-        if let Some(first) = same_port.iter().find(|l| overlaps(&l.addr, &listener.addr)) {
+        // Listeners on two named hosts never collide; an unplaced one may share any host.
+        let same_host = |l: &&&Listener| match (&l.host, &listener.host) {
+            (Some(a), Some(b)) => a == b,
+            _ => true,
+        };
+        if let Some(first) = same_port
+            .iter()
+            .filter(same_host)
+            .find(|l| overlaps(&l.addr, &listener.addr))
+        {
             ctx.push(
                 Diagnostic::new(DiagnosticKind::PortConflict {
                     port: listener.addr.port(),

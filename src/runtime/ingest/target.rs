@@ -75,6 +75,8 @@ mod tests {
     fn plan(workers: &[(&str, u16)], lb: Option<&str>) -> Plan {
         Plan {
             srt_lb: None,
+            hosts: Vec::new(),
+            secret: None,
             version: 1,
             env: None,
             ports: PortRange { from: 1, to: 2 },
@@ -84,6 +86,8 @@ mod tests {
                 .map(|(name, port)| WorkerPlan {
                     srt: None,
                     webrtc: None,
+                    host: None,
+                    origin: None,
                     name: name.to_string(),
                     group: "live".into(),
                     kind: WorkerKind::Embedded,
@@ -97,6 +101,7 @@ mod tests {
                 .collect(),
             rtmp_lb: lb.map(|listen| LbPlan {
                 tls: None,
+                host: None,
                 listen: listen.parse().unwrap(),
                 workers: vec![],
                 control: "127.0.0.1:4".parse().unwrap(),

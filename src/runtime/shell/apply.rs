@@ -51,7 +51,11 @@ impl Shell {
                 "the shell's control address changed; it takes effect at the next `oryx up`"
             );
         }
-        let steps = reload_steps(&self.plan, &new_plan);
+        let steps = reload_steps(&self.plan, &new_plan).on_host(
+            &self.plan,
+            &new_plan,
+            self.host.as_deref(),
+        );
         tracing::info!(
             digest = %new_plan.digest(),
             added = ?labels(&steps.added),

@@ -59,6 +59,8 @@ pub struct UpOptions {
     pub log_format: LogFormat,
     /// Directory for run state: plan files, compiled external configs, the shell's address.
     pub run_dir: PathBuf,
+    /// `--host NAME`: run only the roles placed on that host of the topology.
+    pub host: Option<String>,
 }
 
 /// The running system: the plan in force and one supervisor per role.
@@ -70,6 +72,8 @@ struct Shell {
     log_format: LogFormat,
     plan: Plan,
     roles: BTreeMap<String, (RoleDef, Supervised)>,
+    /// `--host`: the roles this shell runs are those placed on it.
+    host: Option<String>,
 }
 
 impl Shell {
@@ -161,7 +165,10 @@ impl Shell {
                 status: sup.status(),
             })
             .collect();
-        let targets = roles::metrics_targets(&self.plan);
+        let targets = roles::metrics_targets(&self.plan)
+            .into_iter()
+            .filter(|(label, _)| self.plan.runs_on(label, self.host.as_deref()))
+            .collect();
         board.publish(self.plan.digest(), statuses, targets);
     }
 
@@ -215,14 +222,31 @@ impl Signals {
     }
 }
 
+/// `--host NAME` must name a host of the plan: a typo would otherwise start nothing.
+fn check_host(plan: &Plan, host: Option<&str>) -> anyhow::Result<()> {
+    let Some(host) = host else { return Ok(()) };
+    if plan.host(host).is_some() {
+        return Ok(());
+    }
+    let known: Vec<&str> = plan.hosts.iter().map(|h| h.name.as_str()).collect();
+    if known.is_empty() {
+        anyhow::bail!("--host {host}: the topology declares no `host`");
+    }
+    anyhow::bail!(
+        "--host {host}: no such host; hosts are {}",
+        known.join(", ")
+    )
+}
+
 async fn up(options: &UpOptions) -> anyhow::Result<()> {
     let plan = load_plan(options.file.as_deref(), options.env.as_deref())
         .map_err(|errors| anyhow::anyhow!("{errors}"))?;
+    check_host(&plan, options.host.as_deref())?;
     crate::net::control_secret::prepare_run_dir(&options.run_dir)?;
     let run_dir = std::fs::canonicalize(&options.run_dir)?;
     // Held until `up` returns; the kernel drops it if the shell dies.
     let _lock = preflight::lock_run_dir(&run_dir)?;
-    preflight::check_public_listeners(&plan)?;
+    preflight::check_public_listeners(&plan, options.host.as_deref())?;
     let (secret, _) = crate::net::control_secret::init_from_env()?;
     crate::net::control_secret::write_file(&run_dir, secret).with_context(|| {
         format!(
@@ -255,12 +279,14 @@ async fn up(options: &UpOptions) -> anyhow::Result<()> {
         log_format: options.log_format,
         plan,
         roles: BTreeMap::new(),
+        host: options.host.clone(),
     };
     run_dir::write_plan_files(&shell.run_dir, &shell.plan)?;
     // Ingests publish through the workers and LBs: they start once those are ready (or their wait
     // timed out), so their first publish finds someone to take it.
     let (ingests, first): (Vec<RoleDef>, Vec<RoleDef>) = role_defs(&shell.plan)
         .into_iter()
+        .filter(|def| shell.plan.runs_on(&def.label, shell.host.as_deref()))
         .partition(|def| def.kind == RoleKind::Ingest);
     // A SIGTERM/SIGINT while roles are still coming up stops everything at once.
     let interrupted = tokio::select! {

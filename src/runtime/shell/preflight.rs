@@ -61,9 +61,11 @@ pub fn public_listeners(plan: &Plan) -> Vec<(String, SocketAddr)> {
 }
 
 /// Bind and release each public listener; every one that cannot be bound is named in one error.
-pub fn check_public_listeners(plan: &Plan) -> anyhow::Result<()> {
+/// With `--host`, only the listeners of roles placed on that host.
+pub fn check_public_listeners(plan: &Plan, host: Option<&str>) -> anyhow::Result<()> {
     let failures: Vec<String> = public_listeners(plan)
         .into_iter()
+        .filter(|(role, _)| plan.runs_on(role, host))
         .filter_map(|(role, addr)| {
             // std sets SO_REUSEADDR like the roles do, so this probe never blocks their bind.
             std::net::TcpListener::bind(addr)
@@ -109,7 +111,10 @@ mod tests {
             &crate::compile::Options::for_file("t.kdl", None),
         );
         let plan = compilation.plan.unwrap();
-        let err = check_public_listeners(&plan).err().unwrap().to_string();
+        let err = check_public_listeners(&plan, None)
+            .err()
+            .unwrap()
+            .to_string();
         assert!(
             err.contains(&format!("http-lb cannot listen on 127.0.0.1:{port}")),
             "{err}"

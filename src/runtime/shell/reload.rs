@@ -89,6 +89,34 @@ pub struct ReloadSteps {
 }
 
 impl ReloadSteps {
+    /// The steps for the shell of `oryx up --host HOST`: roles placed elsewhere are left alone, a
+    /// role that moves here starts and one that moves away stops.
+    pub fn on_host(mut self, old: &Plan, new: &Plan, host: Option<&str>) -> ReloadSteps {
+        if host.is_none() {
+            return self;
+        }
+        let (mut arriving, mut leaving) = (Vec::new(), Vec::new());
+        for list in [&mut self.hot, &mut self.restarted, &mut self.unchanged] {
+            let (here, elsewhere): (Vec<RoleDef>, Vec<RoleDef>) = std::mem::take(list)
+                .into_iter()
+                .partition(|d| new.runs_on(&d.label, host));
+            leaving.extend(
+                elsewhere
+                    .into_iter()
+                    .filter(|d| old.runs_on(&d.label, host)),
+            );
+            let (stayed, arrived): (Vec<RoleDef>, Vec<RoleDef>) =
+                here.into_iter().partition(|d| old.runs_on(&d.label, host));
+            arriving.extend(arrived);
+            *list = stayed;
+        }
+        self.added.retain(|d| new.runs_on(&d.label, host));
+        self.added.extend(arriving);
+        self.removed.retain(|d| old.runs_on(&d.label, host));
+        self.removed.extend(leaving);
+        self
+    }
+
     /// An outcome line for `role`, with its class and fields from the diff.
     pub fn outcome(&self, role: &str, action: &str) -> RoleOutcome {
         let change = self.changes.iter().find(|c| c.role == role);
@@ -250,5 +278,19 @@ mod tests {
             "reloaded: plan sha256:x\n  restarted worker/b             drops-streams  rtmp\n  \
              updated   worker/a             hot\n  unchanged http-lb\n"
         );
+    }
+
+    #[test]
+    fn a_host_shell_starts_what_moves_in_and_stops_what_moves_out() {
+        let hosts = "oryx 1\nhost \"x\" address=\"127.0.0.1\"\nhost \"y\" address=\"127.0.0.2\"\nsecret env=\"S\"\nworker \"a\" host=\"x\"\n";
+        let old = compile(&format!("{hosts}worker \"b\" host=\"y\"\n"));
+        let new = compile(&format!("{hosts}worker \"b\" host=\"x\"\n"));
+        let on_x = reload_steps(&old, &new).on_host(&old, &new, Some("x"));
+        assert_eq!(labels(&on_x.added), ["worker/b"]);
+        assert!(on_x.removed.is_empty() && on_x.restarted.is_empty());
+        assert_eq!(labels(&on_x.unchanged), ["worker/a"]);
+        let on_y = reload_steps(&old, &new).on_host(&old, &new, Some("y"));
+        assert_eq!(labels(&on_y.removed), ["worker/b"]);
+        assert!(on_y.added.is_empty() && on_y.unchanged.is_empty() && on_y.hot.is_empty());
     }
 }

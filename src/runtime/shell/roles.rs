@@ -165,6 +165,8 @@ mod tests {
         let addr = |port: u16| SocketAddr::from(([127, 0, 0, 1], port));
         Plan {
             srt_lb: None,
+            hosts: Vec::new(),
+            secret: None,
             version: 1,
             env: None,
             ports: PortRange { from: 1, to: 2 },
@@ -172,6 +174,7 @@ mod tests {
             workers: Vec::new(),
             rtmp_lb: Some(LbPlan {
                 tls: None,
+                host: None,
                 listen: addr(2),
                 workers: Vec::new(),
                 control: addr(3),
@@ -188,6 +191,7 @@ mod tests {
                 looping: false,
                 binary: "ffmpeg".into(),
                 control: addr(4),
+                host: None,
             }],
         }
     }
