@@ -4,9 +4,9 @@
 //! of the frames it sends from the stream's small cache, the first one to reach a frame encodes
 //! it).
 //!
-//! The transcoder is `crate::media::audio::AacToOpus` (the console branch): [`new_aac_transcoder`]
-//! is the one place it plugs in. Until then an AAC source is played video-only and its answer
-//! marks the audio m-line `inactive`.
+//! The transcoder is `crate::media::audio::AacToOpus` (AAC decoded in Rust, Opus from libopus loaded
+//! at run time): [`new_aac_transcoder`] is the one place it plugs in. On a host without libopus an
+//! AAC source plays video-only and its answer marks the audio m-line `inactive`.
 
 use crate::worker::hub::CachedFrame;
 use bytes::Bytes;
@@ -25,22 +25,46 @@ pub trait AacTranscoder: Send {
     fn push(&mut self, raw_aac: &[u8], ts_ms: u64) -> anyhow::Result<Vec<OpusPacket>>;
 }
 
-/// A transcoder for `asc`, or `None` when this build has none (then AAC sources play without
-/// audio). After the console branch's merge:
-/// `crate::media::audio::AacToOpus::new(asc).ok().map(|t| Box::new(Adapter(t)) as _)`, with
-/// `Adapter` mapping its `OpusFrame { data, ts_ms, .. }` to [`OpusPacket`].
-pub fn new_aac_transcoder(
-    _asc: &crate::media::aac::AudioSpecificConfig,
-) -> Option<Box<dyn AacTranscoder>> {
-    None
+/// `AacToOpus` behind the worker's transcoder trait.
+struct Adapter(crate::media::audio::AacToOpus);
+
+impl AacTranscoder for Adapter {
+    fn push(&mut self, raw_aac: &[u8], ts_ms: u64) -> anyhow::Result<Vec<OpusPacket>> {
+        Ok(self
+            .0
+            .push(raw_aac, ts_ms)?
+            .into_iter()
+            .map(|frame| OpusPacket {
+                data: frame.data,
+                ts_ms: frame.ts_ms,
+            })
+            .collect())
+    }
 }
 
-/// Whether AAC sources can be heard over WebRTC in this build.
+/// A transcoder for `asc`, or `None` when it cannot be made (no libopus on this host, or a
+/// configuration the decoder refuses): then the stream's WebRTC players get video only.
+pub fn new_aac_transcoder(
+    asc: &crate::media::aac::AudioSpecificConfig,
+) -> Option<Box<dyn AacTranscoder>> {
+    match crate::media::audio::AacToOpus::new(asc) {
+        Ok(transcoder) => Some(Box::new(Adapter(transcoder))),
+        Err(error) => {
+            tracing::warn!("AAC to Opus for WebRTC players is unavailable: {error:#}");
+            None
+        }
+    }
+}
+
+/// Whether AAC sources can be heard over WebRTC on this host (asked once: it loads libopus).
 pub fn aac_supported() -> bool {
-    crate::media::aac::AudioSpecificConfig::parse(&[0x12, 0x10])
-        .ok()
-        .and_then(|asc| new_aac_transcoder(&asc))
-        .is_some()
+    static SUPPORTED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *SUPPORTED.get_or_init(|| {
+        crate::media::aac::AudioSpecificConfig::parse(&[0x12, 0x10])
+            .ok()
+            .and_then(|asc| new_aac_transcoder(&asc))
+            .is_some()
+    })
 }
 
 /// Frames whose packets the stream's cache keeps for players a little behind the first.
