@@ -21,5 +21,7 @@ pub mod playlist;
 pub(crate) mod sample_frames;
 pub mod tag_class;
 pub mod ts;
+pub mod ts_demux;
 pub mod ts_file;
+pub mod ts_frames;
 pub mod vp9;
