@@ -229,6 +229,7 @@ fn client_type(kind: ClientKind) -> &'static str {
         ClientKind::FmlePublish => "fmle-publish",
         ClientKind::RtmpPlay => "rtmp-play",
         ClientKind::FlvPlay => "flv-play",
+        ClientKind::SrtPlay => "srt-play",
     }
 }
 

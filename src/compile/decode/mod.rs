@@ -9,12 +9,14 @@ mod ingest;
 mod lb;
 mod rule;
 pub mod schema;
+mod srt;
 mod static_site;
 mod stream;
 mod worker;
 
 pub use ingest::IngestDecl;
 pub use lb::LbDecl;
+pub use srt::{SrtDecl, SrtOptions, DEFAULT_LATENCY_MS, DEFAULT_PBKEYLEN};
 pub use rule::{ForwardDecl, RecordDecl, RuleDecl, TranscodeDecl};
 pub use static_site::{AcmeDecl, ProxyDecl, StaticDecl, TlsDecl};
 pub use stream::StreamOverrides;
@@ -34,6 +36,8 @@ pub struct Topology {
     pub rtmp_lb: Option<LbDecl>,
     pub http_lb: Option<LbDecl>,
     pub api_lb: Option<LbDecl>,
+    /// `srt-lb listen="…"`: routes SRT callers to the workers' SRT listeners.
+    pub srt_lb: Option<LbDecl>,
     pub statics: Vec<StaticDecl>,
     /// `stream "PATTERN" { … }` rules, in file order.
     pub rules: Vec<RuleDecl>,
@@ -76,11 +80,12 @@ pub fn decode(doc: &KdlDocument, ctx: &mut Ctx) -> Topology {
                     topology.workers.push(worker);
                 }
             }
-            "rtmp-lb" | "http-lb" | "api-lb" => {
+            "rtmp-lb" | "http-lb" | "api-lb" | "srt-lb" => {
                 let lb = lb::decode_lb(node, ctx);
                 let slot = match name {
                     "rtmp-lb" => &mut topology.rtmp_lb,
                     "http-lb" => &mut topology.http_lb,
+                    "srt-lb" => &mut topology.srt_lb,
                     _ => &mut topology.api_lb,
                 };
                 match slot {

@@ -14,6 +14,8 @@ pub struct WorkerDecl {
     pub count: Option<u32>,
     pub binary: Option<Spanned<String>>,
     pub stream: StreamOverrides,
+    /// `srt listen=… { … }`: an SRT listener of the worker's own.
+    pub srt: Option<super::srt::SrtDecl>,
 }
 
 pub(super) fn decode_worker(node: &KdlNode, ctx: &mut Ctx) -> Option<WorkerDecl> {
@@ -52,7 +54,22 @@ pub(super) fn decode_worker(node: &KdlNode, ctx: &mut Ctx) -> Option<WorkerDecl>
         );
     }
     let stream = decode_stream(&fields, ctx);
+    let srt = fields
+        .single_block("srt", ctx)
+        .map(|node| super::srt::decode_worker_srt(node, ctx));
+    if let (Some(srt), WorkerKind::NginxRtmp) = (&srt, kind) {
+        ctx.error_at(
+            DiagnosticKind::UnsupportedOnKind {
+                what: "srt".into(),
+                kind: kind.as_str(),
+                help: "nginx-rtmp has no SRT server: use an embedded or srs worker".into(),
+            },
+            srt.span,
+            "SRT listener on an nginx-rtmp worker",
+        );
+    }
     Some(WorkerDecl {
+        srt,
         name: name?,
         kind,
         count,

@@ -48,7 +48,7 @@ pub fn expand(
         pool,
         &validated.listeners,
         validated.instances.len(),
-        topology.statics.len() + topology.ingests.len(),
+        topology.statics.len() + topology.ingests.len() + usize::from(topology.srt_lb.is_some()),
         ctx,
     );
     if ctx
@@ -83,6 +83,8 @@ struct Listener {
     addr: SocketAddr,
     span: Span,
     owner: String,
+    /// An SRT (UDP) listener: it conflicts with other UDP listeners only.
+    udp: bool,
 }
 
 /// A worker instance before ports are known.

@@ -49,6 +49,10 @@ pub(super) fn validate<'a>(
             resolve_lb_workers(lb, topology, &groups, &instances, ctx),
         );
     }
+    if let Some(lb) = &topology.srt_lb {
+        let selected = resolve_lb_workers(lb, topology, &groups, &instances, ctx);
+        lb_workers.insert(lb.role, srt_capable(lb, selected, &instances, ctx));
+    }
 
     let listeners = collect_listeners(topology);
     check_conflicts(&listeners, ctx);
@@ -63,6 +67,45 @@ pub(super) fn validate<'a>(
         lb_workers,
         listeners,
     }
+}
+
+/// The srt-lb's workers that can serve SRT: nginx-rtmp has no SRT server, so it is left out of
+/// the default selection, and naming its group is an error.
+fn srt_capable(
+    lb: &LbDecl,
+    selected: Vec<String>,
+    instances: &[Instance<'_>],
+    ctx: &mut Ctx,
+) -> Vec<String> {
+    let kind_of = |name: &str| {
+        instances
+            .iter()
+            .find(|i| i.name == name)
+            .map(|i| i.decl.kind)
+    };
+    if let Some(wanted) = &lb.workers {
+        for group in wanted {
+            let nginx = instances
+                .iter()
+                .any(|i| i.decl.name.value == group.value && i.decl.kind == WorkerKind::NginxRtmp);
+            if nginx {
+                ctx.error_at(
+                    DiagnosticKind::UnsupportedOnKind {
+                        what: "srt-lb".into(),
+                        kind: WorkerKind::NginxRtmp.as_str(),
+                        help: "nginx-rtmp has no SRT server: route SRT to embedded or srs workers"
+                            .into(),
+                    },
+                    group.span,
+                    "an nginx-rtmp worker group",
+                );
+            }
+        }
+    }
+    selected
+        .into_iter()
+        .filter(|name| kind_of(name) != Some(WorkerKind::NginxRtmp))
+        .collect()
 }
 
 fn overlaps(a: &SocketAddr, b: &SocketAddr) -> bool {
@@ -225,8 +268,28 @@ fn collect_listeners(topology: &Topology) -> Vec<Listener> {
                 addr: listen.value,
                 span: listen.span,
                 owner: format!("`{}`", lb.role),
+                udp: false,
             });
         }
+    }
+    // SRT is UDP: it meets TCP listeners only in the pool (a worker's SRT port there is its RTMP
+    // port's number), so it is checked against the other SRT listeners alone.
+    let srt_lb = topology.srt_lb.as_ref().and_then(|lb| lb.listen.as_ref());
+    let worker_srt = topology.workers.iter().filter_map(|w| {
+        let listen = w.srt.as_ref()?.listen.as_ref()?;
+        Some((listen, format!("worker \"{}\" srt", w.name.value)))
+    });
+    for (listen, owner) in srt_lb
+        .map(|l| (l, "`srt-lb`".to_string()))
+        .into_iter()
+        .chain(worker_srt)
+    {
+        listeners.push(Listener {
+            addr: listen.value,
+            span: listen.span,
+            owner,
+            udp: true,
+        });
     }
     for site in &topology.statics {
         if let Some(listen) = &site.listen {
@@ -234,6 +297,7 @@ fn collect_listeners(topology: &Topology) -> Vec<Listener> {
                 addr: listen.value,
                 span: listen.span,
                 owner: format!("static \"{}\"", site.name.value),
+                udp: false,
             });
         }
         if let Some(listen) = site.tls.as_ref().and_then(|t| t.listen.as_ref()) {
@@ -241,6 +305,7 @@ fn collect_listeners(topology: &Topology) -> Vec<Listener> {
                 addr: listen.value,
                 span: listen.span,
                 owner: format!("static \"{}\" tls", site.name.value),
+                udp: false,
             });
         }
     }
@@ -251,7 +316,10 @@ fn check_conflicts(listeners: &[Listener], ctx: &mut Ctx) {
     let mut by_port: HashMap<u16, Vec<&Listener>> = HashMap::new();
     for listener in listeners {
         let same_port = by_port.entry(listener.addr.port()).or_default();
-        if let Some(first) = same_port.iter().find(|l| overlaps(&l.addr, &listener.addr)) {
+        if let Some(first) = same_port
+            .iter()
+            .find(|l| l.udp == listener.udp && overlaps(&l.addr, &listener.addr))
+        {
             ctx.push(
                 Diagnostic::new(DiagnosticKind::PortConflict {
                     port: listener.addr.port(),

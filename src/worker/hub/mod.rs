@@ -124,6 +124,8 @@ pub enum ClientKind {
     FmlePublish,
     RtmpPlay,
     FlvPlay,
+    /// An SRT caller in request mode (MPEG-TS out).
+    SrtPlay,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -25,6 +25,8 @@ pub type SrtSocket = c_int;
 
 const SRT_ERROR: c_int = -1;
 const SRT_INVALID_SOCK: c_int = -1;
+/// `SRT_SOCKSTATUS`: states after this one mean the connection is over.
+const SRTS_CONNECTED: c_int = 5;
 
 /// `SRT_SOCKOPT` values from `srt.h` (stable since 1.3).
 pub mod opt {
@@ -57,6 +59,7 @@ type SendFn = unsafe extern "C" fn(SrtSocket, *const c_char, c_int, c_int, c_int
 type ErrStrFn = unsafe extern "C" fn() -> *const c_char;
 type ErrFn = unsafe extern "C" fn(*mut c_int) -> c_int;
 type LogLevelFn = unsafe extern "C" fn(c_int);
+type StateFn = unsafe extern "C" fn(SrtSocket) -> c_int;
 
 /// The functions oryx calls, resolved once per process.
 pub struct Lib {
@@ -71,6 +74,7 @@ pub struct Lib {
     send: SendFn,
     err_str: ErrStrFn,
     err: ErrFn,
+    state: StateFn,
 }
 
 static LIB: OnceLock<Result<Lib, String>> = OnceLock::new();
@@ -116,6 +120,7 @@ fn load() -> Result<Lib, String> {
             send: std::mem::transmute(sym("srt_sendmsg")?),
             err_str: std::mem::transmute(sym("srt_getlasterror_str")?),
             err: std::mem::transmute(sym("srt_getlasterror")?),
+            state: std::mem::transmute(sym("srt_getsockstate")?),
         };
         if startup() < 0 {
             return Err("srt_startup failed".to_string());
@@ -265,6 +270,13 @@ impl Lib {
             return Ok(false);
         }
         bail!("{text}")
+    }
+
+    /// Whether the connection is still up (`SRTS_CONNECTED` or before).
+    pub fn connected(&self, sock: SrtSocket) -> bool {
+        // SAFETY: any id is accepted; unknown ones report SRTS_NONEXIST.
+        let state = unsafe { (self.state)(sock) };
+        state <= SRTS_CONNECTED
     }
 
     pub fn close(&self, sock: SrtSocket) {
