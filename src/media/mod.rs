@@ -15,6 +15,7 @@ pub mod fuzzing;
 pub mod fuzzing_ertmp;
 pub mod hevc;
 pub mod hls;
+pub mod interleave;
 pub mod opus;
 pub mod playlist;
 #[cfg(test)]

@@ -29,6 +29,9 @@ pub struct TsFrames {
     video_key_seen: bool,
     /// Units that could not be turned into frames (no configuration yet, malformed).
     dropped: u64,
+    /// Puts audio bursts and video back on one timeline.
+    interleave: super::interleave::Interleaver,
+    made: Vec<FlvFrame>,
 }
 
 /// Unwraps 33-bit timestamps into one monotonic line from the first DTS seen.
@@ -100,21 +103,31 @@ impl TsFrames {
         self.dropped
     }
 
-    /// Turns one unit into frames, appended to `out`.
+    /// Turns one unit into frames; those whose turn has come (in timestamp order across the
+    /// tracks) are appended to `out`.
     pub fn push(&mut self, unit: &EsUnit, out: &mut Vec<FlvFrame>) {
         let dts = self.clock.ms(unit.dts);
         let pts = self.clock.ms(unit.pts).max(dts);
         let cts = (pts - dts).min(0x7f_ffff) as i32;
-        let before = out.len();
+        let mut made = std::mem::take(&mut self.made);
         match unit.codec {
-            Codec::H264 => self.h264(&unit.data, dts, cts, out),
-            Codec::Hevc => self.hevc(&unit.data, dts, cts, out),
-            Codec::Aac => self.aac(&unit.data, pts, out),
-            Codec::Opus { channels } => self.opus(&unit.data, pts, channels, out),
+            Codec::H264 => self.h264(&unit.data, dts, cts, &mut made),
+            Codec::Hevc => self.hevc(&unit.data, dts, cts, &mut made),
+            Codec::Aac => self.aac(&unit.data, pts, &mut made),
+            Codec::Opus { channels } => self.opus(&unit.data, pts, channels, &mut made),
         }
-        if out.len() == before {
+        if made.is_empty() {
             self.dropped += 1;
         }
+        for frame in made.drain(..) {
+            self.interleave.push(frame, out);
+        }
+        self.made = made;
+    }
+
+    /// The frames still held for interleaving (the input ended).
+    pub fn flush(&mut self, out: &mut Vec<FlvFrame>) {
+        self.interleave.flush(out);
     }
 
     fn h264(&mut self, data: &[u8], dts: u32, cts: i32, out: &mut Vec<FlvFrame>) {
@@ -454,6 +467,7 @@ mod tests {
         for unit in &units {
             conv.push(unit, &mut out);
         }
+        conv.flush(&mut out);
         let video: Vec<_> = out.iter().filter(|f| f.0 == TagKind::Video).collect();
         let original: Vec<_> = frames.iter().filter(|f| f.0 == TagKind::Video).collect();
         assert_eq!(video.len(), original.len());
@@ -519,6 +533,7 @@ mod tests {
                 frames.push(&unit, &mut out);
             }
         }
+        frames.flush(&mut out);
         assert!(out.iter().all(|f| f.0 != TagKind::Video));
     }
 }

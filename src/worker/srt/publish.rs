@@ -69,6 +69,14 @@ pub async fn serve(ctx: Arc<WorkerContext>, socket: Socket, id: SrtStreamId, ip:
             });
         }
     };
+    convert.flush(&mut frames);
+    for (kind, timestamp, payload) in frames.drain(..) {
+        publisher.push(Frame {
+            kind,
+            timestamp,
+            payload,
+        });
+    }
     drop(input);
     drop(socket);
     drop(publisher);
