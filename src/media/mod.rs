@@ -13,6 +13,7 @@ pub mod flv_file;
 pub mod fmp4;
 pub mod fuzzing;
 pub mod fuzzing_ertmp;
+pub mod fuzzing_ts;
 pub mod hevc;
 pub mod hls;
 pub mod interleave;
