@@ -31,7 +31,12 @@ fn an_srt_lb_gives_srt_capable_workers_listeners_and_moves_no_port() {
 
     assert!(base.get("srt_lb").is_none(), "old plans keep their JSON");
     assert!(base["workers"][0].get("srt").is_none());
-    for (old, new) in base["workers"].as_array().unwrap().iter().zip(plan["workers"].as_array().unwrap()) {
+    for (old, new) in base["workers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(plan["workers"].as_array().unwrap())
+    {
         for key in ["rtmp", "http", "control"] {
             assert_eq!(old[key], new[key], "{key} of {}", new["name"]);
         }
@@ -41,7 +46,10 @@ fn an_srt_lb_gives_srt_capable_workers_listeners_and_moves_no_port() {
     }
     let lb = &plan["srt_lb"];
     assert_eq!(lb["listen"], "0.0.0.0:10080");
-    assert_eq!(lb["workers"], serde_json::json!(["edge-0", "edge-1", "srs"]));
+    assert_eq!(
+        lb["workers"],
+        serde_json::json!(["edge-0", "edge-1", "srs"])
+    );
     for worker in &plan["workers"].as_array().unwrap()[..3] {
         let srt = &worker["srt"];
         let rtmp_port = worker["rtmp"].as_str().unwrap().rsplit(':').next().unwrap();
@@ -50,7 +58,10 @@ fn an_srt_lb_gives_srt_capable_workers_listeners_and_moves_no_port() {
         assert_eq!(srt["passphrase_env"], "SRT_PASSPHRASE");
         assert_eq!(srt["pbkeylen"], 32);
     }
-    assert!(plan["workers"][3].get("srt").is_none(), "nginx-rtmp has no SRT");
+    assert!(
+        plan["workers"][3].get("srt").is_none(),
+        "nginx-rtmp has no SRT"
+    );
 }
 
 #[test]

@@ -96,7 +96,17 @@ fn play_srt(srt: SocketAddr, id: &str, extra: &str) -> (bool, String) {
     let url = format!("srt://{srt}?streamid={id}{extra}");
     let (ok, _, log) = run_tool(
         "ffmpeg",
-        &["-hide_banner", "-nostats", "-i", &url, "-t", "3", "-f", "null", "-"],
+        &[
+            "-hide_banner",
+            "-nostats",
+            "-i",
+            &url,
+            "-t",
+            "3",
+            "-f",
+            "null",
+            "-",
+        ],
         Duration::from_secs(30),
     );
     (ok, log)
@@ -110,15 +120,34 @@ fn srt_publish_plays_over_rtmp_http_flv_hls_and_srt_in_both_conventions() {
     let _mtx = publish_srt("ffmpeg", &media, srt, "publish:live/mtx", "");
 
     let want = ["aac", "h264"];
-    assert_eq!(codecs_when_ready(&worker.rtmp_url("live/cam")), want, "RTMP");
-    assert_eq!(codecs_when_ready(&worker.http_url("live/cam.flv")), want, "HTTP-FLV");
-    assert_eq!(codecs_when_ready(&worker.http_url("live/mtx.flv")), want, "HTTP-FLV (MediaMTX id)");
-    assert_eq!(codecs_when_ready(&worker.http_url("live/cam.m3u8")), want, "HLS");
+    assert_eq!(
+        codecs_when_ready(&worker.rtmp_url("live/cam")),
+        want,
+        "RTMP"
+    );
+    assert_eq!(
+        codecs_when_ready(&worker.http_url("live/cam.flv")),
+        want,
+        "HTTP-FLV"
+    );
+    assert_eq!(
+        codecs_when_ready(&worker.http_url("live/mtx.flv")),
+        want,
+        "HTTP-FLV (MediaMTX id)"
+    );
+    assert_eq!(
+        codecs_when_ready(&worker.http_url("live/cam.m3u8")),
+        want,
+        "HLS"
+    );
 
     for id in ["#!::r=live/cam,m=request", "read:live/mtx"] {
         let (ok, log) = play_srt(srt, id, "");
         assert!(ok, "SRT playback of {id}: {log}");
-        assert!(log.contains("Video: h264") && log.contains("Audio: aac"), "{log}");
+        assert!(
+            log.contains("Video: h264") && log.contains("Audio: aac"),
+            "{log}"
+        );
     }
     // A second publisher of a published stream is refused; the first goes on.
     let (ok, _) = play_srt(srt, "#!::r=live/cam,m=request", "");
@@ -132,9 +161,16 @@ fn a_wrong_passphrase_is_refused_while_the_right_one_streams() {
     let media = make_media(worker.dir.path(), 4);
     let good = format!("&passphrase={}&pbkeylen=16", secret);
     let _publisher = publish_srt("ffmpeg", &media, srt, "#!::r=live/enc,m=publish", &good);
-    assert_eq!(codecs_when_ready(&worker.rtmp_url("live/enc")), ["aac", "h264"]);
+    assert_eq!(
+        codecs_when_ready(&worker.rtmp_url("live/enc")),
+        ["aac", "h264"]
+    );
 
-    let (ok, log) = play_srt(srt, "#!::r=live/enc,m=request", "&passphrase=wrong-passphrase");
+    let (ok, log) = play_srt(
+        srt,
+        "#!::r=live/enc,m=request",
+        "&passphrase=wrong-passphrase",
+    );
     assert!(!ok, "a wrong passphrase must be refused: {log}");
     let (ok, log) = play_srt(srt, "#!::r=live/enc,m=request", "");
     assert!(!ok, "no passphrase must be refused: {log}");
@@ -149,7 +185,10 @@ fn garbage_udp_is_refused_and_publishers_go_on() {
     let (worker, srt) = srt_worker(None);
     let media = make_media(worker.dir.path(), 4);
     let _publisher = publish_srt("ffmpeg", &media, srt, "#!::r=live/g,m=publish", "");
-    assert_eq!(codecs_when_ready(&worker.rtmp_url("live/g")), ["aac", "h264"]);
+    assert_eq!(
+        codecs_when_ready(&worker.rtmp_url("live/g")),
+        ["aac", "h264"]
+    );
     let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
     for i in 0..2000u32 {
         let len = (i * 37 % 1400) as usize + 1;
@@ -171,16 +210,33 @@ fn ffmpeg9_publishes_hevc_over_srt_and_reads_it_as_enhanced_rtmp() {
     let (worker, srt) = srt_worker(None);
     let clip = worker.dir.path().join("hevc.flv");
     ffmpeg9::make_clip(&ffmpeg, Clip::HevcAac, 3, &clip);
-    let _publisher = publish_srt(&ffmpeg.to_string_lossy(), &clip, srt, "publish:live/hevc", "");
-    for url in [worker.http_url("live/hevc.flv"), worker.rtmp_url("live/hevc")] {
+    let _publisher = publish_srt(
+        &ffmpeg.to_string_lossy(),
+        &clip,
+        srt,
+        "publish:live/hevc",
+        "",
+    );
+    for url in [
+        worker.http_url("live/hevc.flv"),
+        worker.rtmp_url("live/hevc"),
+    ] {
         let read = wait_for(Duration::from_secs(30), || {
             let read = ffmpeg9::read(&ffmpeg, &url, 2);
             (read.ok && read.codecs.iter().any(|c| c == "video: hevc")).then_some(read)
         })
         .unwrap_or_else(|| ffmpeg9::read(&ffmpeg, &url, 2));
         assert!(read.ok, "{url}: {}", read.log);
-        assert!(read.codecs.contains(&"video: hevc".to_string()), "{url}: {:?}", read.codecs);
-        assert!(read.codecs.contains(&"audio: aac".to_string()), "{url}: {:?}", read.codecs);
+        assert!(
+            read.codecs.contains(&"video: hevc".to_string()),
+            "{url}: {:?}",
+            read.codecs
+        );
+        assert!(
+            read.codecs.contains(&"audio: aac".to_string()),
+            "{url}: {:?}",
+            read.codecs
+        );
         assert!(read.errors.is_empty(), "{url}: {:?}", read.errors);
     }
 }
@@ -196,7 +252,10 @@ impl LossyNet {
     fn create(loss: &str) -> Result<LossyNet, String> {
         let id = std::process::id();
         let ns = format!("oryx-srt-{id}");
-        let (host_if, ns_if) = (format!("osa{}", id % 100_000), format!("osb{}", id % 100_000));
+        let (host_if, ns_if) = (
+            format!("osa{}", id % 100_000),
+            format!("osb{}", id % 100_000),
+        );
         let subnet = format!("10.{}.{}", 200 + (id / 250) % 50, id % 250);
         let net = LossyNet {
             ns: ns.clone(),
@@ -204,16 +263,52 @@ impl LossyNet {
         };
         let steps: Vec<Vec<String>> = vec![
             vec!["netns".into(), "add".into(), ns.clone()],
-            vec!["link", "add", &host_if, "type", "veth", "peer", "name", &ns_if]
-                .into_iter()
-                .map(String::from)
-                .collect(),
-            vec!["link".into(), "set".into(), ns_if.clone(), "netns".into(), ns.clone()],
-            vec!["addr".into(), "add".into(), format!("{subnet}.1/24"), "dev".into(), host_if.clone()],
+            vec![
+                "link", "add", &host_if, "type", "veth", "peer", "name", &ns_if,
+            ]
+            .into_iter()
+            .map(String::from)
+            .collect(),
+            vec![
+                "link".into(),
+                "set".into(),
+                ns_if.clone(),
+                "netns".into(),
+                ns.clone(),
+            ],
+            vec![
+                "addr".into(),
+                "add".into(),
+                format!("{subnet}.1/24"),
+                "dev".into(),
+                host_if.clone(),
+            ],
             vec!["link".into(), "set".into(), host_if.clone(), "up".into()],
-            vec!["-n".into(), ns.clone(), "addr".into(), "add".into(), format!("{subnet}.2/24"), "dev".into(), ns_if.clone()],
-            vec!["-n".into(), ns.clone(), "link".into(), "set".into(), ns_if.clone(), "up".into()],
-            vec!["-n".into(), ns.clone(), "link".into(), "set".into(), "lo".into(), "up".into()],
+            vec![
+                "-n".into(),
+                ns.clone(),
+                "addr".into(),
+                "add".into(),
+                format!("{subnet}.2/24"),
+                "dev".into(),
+                ns_if.clone(),
+            ],
+            vec![
+                "-n".into(),
+                ns.clone(),
+                "link".into(),
+                "set".into(),
+                ns_if.clone(),
+                "up".into(),
+            ],
+            vec![
+                "-n".into(),
+                ns.clone(),
+                "link".into(),
+                "set".into(),
+                "lo".into(),
+                "up".into(),
+            ],
         ];
         for step in steps {
             let args: Vec<&str> = step.iter().map(String::as_str).collect();
@@ -223,11 +318,23 @@ impl LossyNet {
             }
         }
         let netem = ["root", "netem", "loss", loss];
-        let host: Vec<&str> = ["qdisc", "add", "dev", host_if.as_str()].into_iter().chain(netem).collect();
-        let inside: Vec<&str> = ["netns", "exec", ns.as_str(), "tc", "qdisc", "add", "dev", ns_if.as_str()]
+        let host: Vec<&str> = ["qdisc", "add", "dev", host_if.as_str()]
             .into_iter()
             .chain(netem)
             .collect();
+        let inside: Vec<&str> = [
+            "netns",
+            "exec",
+            ns.as_str(),
+            "tc",
+            "qdisc",
+            "add",
+            "dev",
+            ns_if.as_str(),
+        ]
+        .into_iter()
+        .chain(netem)
+        .collect();
         for (program, args) in [("tc", host), ("ip", inside)] {
             let (ok, _, err) = run_tool(program, &args, Duration::from_secs(10));
             if !ok {
@@ -259,7 +366,8 @@ impl LossyRelay {
         let back = UdpSocket::bind("127.0.0.1:0").unwrap();
         back.connect(target).unwrap();
         for s in [&front, &back] {
-            s.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
+            s.set_read_timeout(Some(Duration::from_millis(100)))
+                .unwrap();
         }
         let addr = front.local_addr().unwrap();
         let stop = std::sync::Arc::new(AtomicBool::new(false));
@@ -310,7 +418,10 @@ fn decode_errors(log: &str) -> Vec<&str> {
     log.lines()
         .filter(|l| {
             let l = l.to_ascii_lowercase();
-            l.contains("error") || l.contains("invalid") || l.contains("corrupt") || l.contains("concealing")
+            l.contains("error")
+                || l.contains("invalid")
+                || l.contains("corrupt")
+                || l.contains("concealing")
         })
         .collect()
 }
@@ -360,10 +471,24 @@ fn five_percent_loss_still_plays_without_decode_errors_over_rtmp() {
     assert_eq!(codecs_when_ready(&rtmp), ["aac", "h264"]);
     let (ok, _, log) = run_tool(
         "ffmpeg",
-        &["-hide_banner", "-nostats", "-i", &rtmp, "-t", "6", "-f", "null", "-"],
+        &[
+            "-hide_banner",
+            "-nostats",
+            "-i",
+            &rtmp,
+            "-t",
+            "6",
+            "-f",
+            "null",
+            "-",
+        ],
         Duration::from_secs(40),
     );
     assert!(ok, "{log}");
     assert!(log.contains("Video: h264"), "{log}");
-    assert!(decode_errors(&log).is_empty(), "decode errors under loss: {:?}", decode_errors(&log));
+    assert!(
+        decode_errors(&log).is_empty(),
+        "decode errors under loss: {:?}",
+        decode_errors(&log)
+    );
 }

@@ -7,7 +7,10 @@ use super::ts_frames::TsFrames;
 
 /// Feed `data` split at a point its first byte picks, then convert every unit to frames.
 pub fn ts_demux(data: &[u8]) {
-    let split = data.first().map_or(0, |b| usize::from(*b) * 3).min(data.len());
+    let split = data
+        .first()
+        .map_or(0, |b| usize::from(*b) * 3)
+        .min(data.len());
     let mut demux = TsDemuxer::new();
     let mut units = Vec::new();
     demux.push(&data[..split], &mut units);

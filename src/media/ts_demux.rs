@@ -18,7 +18,9 @@ pub enum Codec {
     /// AAC in ADTS frames.
     Aac,
     /// Opus (ETSI TS 102 366 style: a control header before each packet), with its channel count.
-    Opus { channels: u8 },
+    Opus {
+        channels: u8,
+    },
 }
 
 /// One PES payload of one stream.

@@ -404,8 +404,11 @@ fn opus_access_unit(data: &[u8]) -> Option<(&[u8], &[u8])> {
     if data.len() < 2 || data[0] != 0x7f || data[1] & 0xe0 != 0xe0 {
         return None;
     }
-    let (start_trim, end_trim, extension) =
-        (data[1] & 0x10 != 0, data[1] & 0x08 != 0, data[1] & 0x04 != 0);
+    let (start_trim, end_trim, extension) = (
+        data[1] & 0x10 != 0,
+        data[1] & 0x08 != 0,
+        data[1] & 0x04 != 0,
+    );
     let mut pos = 2;
     let mut size = 0usize;
     loop {
@@ -477,7 +480,10 @@ mod tests {
         let audio = out.iter().filter(|f| f.0 == TagKind::Audio).count();
         let original_audio = frames.iter().filter(|f| f.0 == TagKind::Audio).count();
         assert_eq!(audio, original_audio);
-        assert_eq!(out.iter().find(|f| f.0 == TagKind::Audio).unwrap().2[..], [0xaf, 0, 0x12, 0x10]);
+        assert_eq!(
+            out.iter().find(|f| f.0 == TagKind::Audio).unwrap().2[..],
+            [0xaf, 0, 0x12, 0x10]
+        );
     }
 
     #[test]
@@ -512,7 +518,9 @@ mod tests {
     fn hevc_parameter_sets_make_a_record_the_worker_reads() {
         // VPS/SPS/PPS headers with a plausible profile_tier_level (Main, level 3.1).
         let vps = [0x40, 0x01, 0x0c, 0x01, 0xff, 0xff];
-        let mut sps = vec![0x42, 0x01, 0x01, 0x01, 0x60, 0, 0, 0, 0x90, 0, 0, 0, 0, 0, 0x5d];
+        let mut sps = vec![
+            0x42, 0x01, 0x01, 0x01, 0x60, 0, 0, 0, 0x90, 0, 0, 0, 0, 0, 0x5d,
+        ];
         sps.extend_from_slice(&[0xa0, 0x02, 0x80, 0x80, 0x2d]);
         let pps = [0x44, 0x01, 0xc1, 0x72];
         let record = hvcc_record(&vps, &sps, &pps).unwrap();
@@ -527,9 +535,24 @@ mod tests {
     fn garbage_makes_no_frames_and_no_panic() {
         let mut frames = TsFrames::new();
         let mut out = Vec::new();
-        for codec in [Codec::H264, Codec::Hevc, Codec::Aac, Codec::Opus { channels: 2 }] {
-            for data in [&[][..], &[0, 0, 1], &[0, 0, 1, 0x67], &[0xff, 0xf1, 0, 0, 0, 0, 0]] {
-                let unit = EsUnit { codec, pts: 5, dts: 1 << 40, data: data.to_vec() };
+        for codec in [
+            Codec::H264,
+            Codec::Hevc,
+            Codec::Aac,
+            Codec::Opus { channels: 2 },
+        ] {
+            for data in [
+                &[][..],
+                &[0, 0, 1],
+                &[0, 0, 1, 0x67],
+                &[0xff, 0xf1, 0, 0, 0, 0, 0],
+            ] {
+                let unit = EsUnit {
+                    codec,
+                    pts: 5,
+                    dts: 1 << 40,
+                    data: data.to_vec(),
+                };
                 frames.push(&unit, &mut out);
             }
         }

@@ -16,8 +16,8 @@ mod worker;
 
 pub use ingest::IngestDecl;
 pub use lb::LbDecl;
-pub use srt::{SrtDecl, SrtOptions, DEFAULT_LATENCY_MS, DEFAULT_PBKEYLEN};
 pub use rule::{ForwardDecl, RecordDecl, RuleDecl, TranscodeDecl};
+pub use srt::{SrtDecl, SrtOptions, DEFAULT_LATENCY_MS, DEFAULT_PBKEYLEN};
 pub use static_site::{AcmeDecl, ProxyDecl, StaticDecl, TlsDecl};
 pub use stream::StreamOverrides;
 pub use worker::WorkerDecl;

@@ -62,11 +62,8 @@ pub const WORKER: Spec = Spec {
 };
 
 /// The SRT options a worker's `srt` block and the `srt-lb` share.
-const SRT_OPTIONS: &[(&str, Shape)] = &[
-    ("latency", One),
-    ("passphrase-env", One),
-    ("pbkeylen", One),
-];
+const SRT_OPTIONS: &[(&str, Shape)] =
+    &[("latency", One), ("passphrase-env", One), ("pbkeylen", One)];
 
 /// A worker's SRT listener: `srt listen="0.0.0.0:10080" latency="120ms" …`.
 pub const SRT: Spec = Spec {

@@ -46,7 +46,12 @@ pub(super) fn assemble(
                 environment,
             );
             worker.stream.rules = rules.clone();
-            worker.srt = srt_plan(topology, instance, ports[0], srt_routed.contains(&instance.name));
+            worker.srt = srt_plan(
+                topology,
+                instance,
+                ports[0],
+                srt_routed.contains(&instance.name),
+            );
             worker
         })
         .collect();
@@ -158,7 +163,10 @@ fn srt_plan(
 ) -> Option<SrtListenPlan> {
     let (listen, options) = match &instance.decl.srt {
         Some(own) => (own.listen.as_ref()?.value, own.options.clone()),
-        None if routed => (rtmp, topology.srt_lb.as_ref()?.srt.clone().unwrap_or_default()),
+        None if routed => (
+            rtmp,
+            topology.srt_lb.as_ref()?.srt.clone().unwrap_or_default(),
+        ),
         None => return None,
     };
     Some(SrtListenPlan {

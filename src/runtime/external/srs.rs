@@ -196,7 +196,10 @@ mod tests {
         let srt = worker.srt.as_ref().expect("an SRT listener");
         assert_eq!(srt.listen.port(), worker.rtmp.port());
         let text = conf(worker);
-        let server = format!("srt_server {{\n    enabled on;\n    listen {};\n    latency 300;\n", worker.rtmp.port());
+        let server = format!(
+            "srt_server {{\n    enabled on;\n    listen {};\n    latency 300;\n",
+            worker.rtmp.port()
+        );
         assert!(text.contains(&server), "{text}");
         assert!(text.contains("srt_to_rtmp on;"), "{text}");
         assert!(!conf(&srs_worker()).contains("srt"));

@@ -72,7 +72,9 @@ fn receive_loop(
             Recv::Timeout => None,
             Recv::Closed(why) => Some(why),
         };
-        if !merged.is_empty() && (merged.len() >= MERGE_BYTES || flushed.elapsed() >= window || end.is_some()) {
+        if !merged.is_empty()
+            && (merged.len() >= MERGE_BYTES || flushed.elapsed() >= window || end.is_some())
+        {
             flushed = Instant::now();
             if tx.blocking_send(Ok(merged.split().freeze())).is_err() {
                 return;

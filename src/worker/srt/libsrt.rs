@@ -81,7 +81,9 @@ static LIB: OnceLock<Result<Lib, String>> = OnceLock::new();
 
 /// libsrt, loaded and started on first use; `Err` says how to install it.
 pub fn lib() -> anyhow::Result<&'static Lib> {
-    LIB.get_or_init(load).as_ref().map_err(|e| anyhow::anyhow!("{e}"))
+    LIB.get_or_init(load)
+        .as_ref()
+        .map_err(|e| anyhow::anyhow!("{e}"))
 }
 
 fn load() -> Result<Lib, String> {
@@ -106,21 +108,21 @@ fn load() -> Result<Lib, String> {
     };
     // SAFETY: each symbol is transmuted to the signature srt.h declares for it.
     unsafe {
-        let startup: StartupFn = std::mem::transmute(sym("srt_startup")?);
-        let log_level: LogLevelFn = std::mem::transmute(sym("srt_setloglevel")?);
+        let startup: StartupFn = symbol(sym("srt_startup")?);
+        let log_level: LogLevelFn = symbol(sym("srt_setloglevel")?);
         let lib = Lib {
-            create: std::mem::transmute(sym("srt_create_socket")?),
-            bind: std::mem::transmute(sym("srt_bind")?),
-            listen: std::mem::transmute(sym("srt_listen")?),
-            accept: std::mem::transmute(sym("srt_accept")?),
-            close: std::mem::transmute(sym("srt_close")?),
-            set_flag: std::mem::transmute(sym("srt_setsockflag")?),
-            get_flag: std::mem::transmute(sym("srt_getsockflag")?),
-            recv: std::mem::transmute(sym("srt_recvmsg")?),
-            send: std::mem::transmute(sym("srt_sendmsg")?),
-            err_str: std::mem::transmute(sym("srt_getlasterror_str")?),
-            err: std::mem::transmute(sym("srt_getlasterror")?),
-            state: std::mem::transmute(sym("srt_getsockstate")?),
+            create: symbol(sym("srt_create_socket")?),
+            bind: symbol(sym("srt_bind")?),
+            listen: symbol(sym("srt_listen")?),
+            accept: symbol(sym("srt_accept")?),
+            close: symbol(sym("srt_close")?),
+            set_flag: symbol(sym("srt_setsockflag")?),
+            get_flag: symbol(sym("srt_getsockflag")?),
+            recv: symbol(sym("srt_recvmsg")?),
+            send: symbol(sym("srt_sendmsg")?),
+            err_str: symbol(sym("srt_getlasterror_str")?),
+            err: symbol(sym("srt_getlasterror")?),
+            state: symbol(sym("srt_getsockstate")?),
         };
         if startup() < 0 {
             return Err("srt_startup failed".to_string());
@@ -129,6 +131,16 @@ fn load() -> Result<Lib, String> {
         log_level(3);
         Ok(lib)
     }
+}
+
+/// A resolved symbol as the function type `F` (a function pointer, the size of a data pointer).
+///
+/// # Safety
+/// `F` must be the signature srt.h declares for the symbol.
+unsafe fn symbol<F: Copy>(pointer: *mut c_void) -> F {
+    debug_assert_eq!(std::mem::size_of::<F>(), std::mem::size_of::<*mut c_void>());
+    // SAFETY: the caller names the symbol's own signature; both are pointer-sized.
+    unsafe { std::mem::transmute_copy(&pointer) }
 }
 
 /// The last error of this thread: (SRT code, text).
@@ -290,9 +302,8 @@ impl Lib {
 
     fn set_bytes(&self, sock: SrtSocket, option: c_int, value: &[u8]) -> anyhow::Result<()> {
         // SAFETY: value has value.len() bytes.
-        let rc = unsafe {
-            (self.set_flag)(sock, option, value.as_ptr().cast(), value.len() as c_int)
-        };
+        let rc =
+            unsafe { (self.set_flag)(sock, option, value.as_ptr().cast(), value.len() as c_int) };
         if rc == SRT_ERROR {
             bail!("srt_setsockflag({option}): {}", last_error(self).1);
         }

@@ -17,7 +17,13 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
 /// Serve one playing caller until it leaves, is kicked, or its stream ends.
-pub async fn serve(ctx: Arc<WorkerContext>, socket: Socket, id: SrtStreamId, ip: String, tc_url: String) {
+pub async fn serve(
+    ctx: Arc<WorkerContext>,
+    socket: Socket,
+    id: SrtStreamId,
+    ip: String,
+    tc_url: String,
+) {
     let guard = ctx.hub.register_client(&ip, ClientKind::SrtPlay);
     let who = HookSubject {
         client_id: guard.entry.id,

@@ -14,7 +14,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// Serve one publishing caller until it leaves, is kicked, idles out or is refused.
-pub async fn serve(ctx: Arc<WorkerContext>, socket: Socket, id: SrtStreamId, ip: String, tc_url: String) {
+pub async fn serve(
+    ctx: Arc<WorkerContext>,
+    socket: Socket,
+    id: SrtStreamId,
+    ip: String,
+    tc_url: String,
+) {
     let guard = ctx.hub.register_client(&ip, ClientKind::FmlePublish);
     let who = HookSubject {
         client_id: guard.entry.id,

@@ -129,7 +129,10 @@ mod tests {
         assert_eq!(id.name.param, "?token=1&latency=200");
         let id = parse("#!::r=a/b/s,m=request").unwrap();
         assert_eq!((id.mode, id.name.app.as_str()), (SrtMode::Play, "a/b"));
-        assert_eq!(parse("#!::r=s").unwrap().name.key(), "__defaultVhost__/live/s");
+        assert_eq!(
+            parse("#!::r=s").unwrap().name.key(),
+            "__defaultVhost__/live/s"
+        );
         assert!(parse("#!::r=live/s,m=bogus").is_err());
         assert!(parse("#!::m=publish").is_err());
     }
@@ -141,7 +144,10 @@ mod tests {
         assert_eq!(id.name.key(), "__defaultVhost__/live/cam");
         assert_eq!(id.name.param, "?user=alice&pass=secret");
         let id = parse("read:live/cam?vhost=v").unwrap();
-        assert_eq!((id.mode, id.name.key()), (SrtMode::Play, "v/live/cam".into()));
+        assert_eq!(
+            (id.mode, id.name.key()),
+            (SrtMode::Play, "v/live/cam".into())
+        );
         assert_eq!(parse("live/cam").unwrap().mode, SrtMode::Play);
         assert!(parse("").is_err());
         assert!(parse("read:").is_err());
