@@ -4,7 +4,8 @@
 //! bounded buffer (a PES past [`MAX_PES_BYTES`] is dropped, never grown). `super::ts_frames` turns
 //! the units into FLV-style frames.
 
-/// The largest PES kept (a 4K intra frame fits several times over).
+/// The largest PES kept, and what all streams' unfinished PES may hold together (a 4K intra frame
+/// fits several times over).
 pub const MAX_PES_BYTES: usize = 8 << 20;
 /// At most this many elementary streams are followed (a real program has two or three).
 const MAX_STREAMS: usize = 8;
@@ -196,11 +197,12 @@ impl TsDemuxer {
                 stream.expected = if len == 0 { 0 } else { len + 6 };
             }
         }
-        let stream = &mut self.streams[i];
-        if !stream.open {
+        if !self.streams[i].open {
             return;
         }
-        if stream.buf.len() + payload.len() > MAX_PES_BYTES {
+        let held: usize = self.streams.iter().map(|s| s.buf.len()).sum();
+        let stream = &mut self.streams[i];
+        if held + payload.len() > MAX_PES_BYTES {
             stream.buf = Vec::new();
             stream.open = false;
             self.errors += 1;
@@ -358,6 +360,26 @@ mod tests {
             let junk: Vec<u8> = (0..len).map(|i| (i * 71 % 256) as u8 | 0x40).collect();
             demux.push(&junk, &mut out);
         }
+    }
+
+    #[test]
+    fn an_oversized_pes_is_dropped_not_grown() {
+        use crate::media::ts::{Tracks, TsMuxer};
+        let mut muxer = TsMuxer::new(Tracks {
+            video: true,
+            audio: false,
+        });
+        let mut ts = Vec::new();
+        muxer.write_tables(&mut ts);
+        muxer.write_video(&mut ts, 0, 0, &vec![7u8; MAX_PES_BYTES + 1000], true);
+        muxer.write_video(&mut ts, 3600, 3600, &[0, 0, 1, 0x65, 1], true);
+        let mut out = Vec::new();
+        let mut demux = TsDemuxer::new();
+        demux.push(&ts, &mut out);
+        demux.flush(&mut out);
+        assert_eq!(demux.errors(), 1);
+        assert_eq!(out.len(), 1, "only the small unit");
+        assert_eq!(out[0].pts, 3600);
     }
 
     #[test]
