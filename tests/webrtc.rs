@@ -26,7 +26,10 @@ fn webrtc_worker() -> (Worker, SocketAddr) {
         udp,
         candidates: Vec::new(),
     };
-    (start_worker_with(settings(), false, Some(plan)), udp)
+    (
+        start_worker_with(settings(), false, |w| w.webrtc = Some(plan), &[]),
+        udp,
+    )
 }
 
 /// A 320x240, 25 fps H.264 (no B-frames, a key frame a second) + stereo Opus clip as FLV (E-RTMP Opus).

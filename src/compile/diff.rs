@@ -79,6 +79,7 @@ impl Plan {
             ("rtmp-lb", &self.rtmp_lb),
             ("http-lb", &self.http_lb),
             ("api-lb", &self.api_lb),
+            ("srt-lb", &self.srt_lb),
         ] {
             if let Some(lb) = lb {
                 roles.push((name.to_string(), to_value(lb)));
@@ -169,12 +170,13 @@ fn classify_change(role: &str, old: &Value, new: &Value, fields: &[FieldChange])
             ChangeClass::DropsStreams
         };
     }
-    let is_lb = matches!(role, "rtmp-lb" | "http-lb" | "api-lb");
+    let is_lb = matches!(role, "rtmp-lb" | "http-lb" | "api-lb" | "srt-lb");
     // The shell pushes backend sets to running LBs through their control API.
     if is_lb && fields.iter().all(|f| f.path == "workers") {
         return ChangeClass::Hot;
     }
-    if role == "rtmp-lb" {
+    // Both carry every stream's bytes (the srt-lb relays each caller's flow): a restart cuts them.
+    if role == "rtmp-lb" || role == "srt-lb" {
         ChangeClass::DropsStreams
     } else {
         ChangeClass::Restart

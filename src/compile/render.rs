@@ -228,6 +228,7 @@ pub fn plan_text(plan: &Plan) -> String {
         ("rtmp-lb", &plan.rtmp_lb),
         ("http-lb", &plan.http_lb),
         ("api-lb", &plan.api_lb),
+        ("srt-lb", &plan.srt_lb),
     ] {
         if let Some(lb) = lb {
             let _ = writeln!(out);

@@ -14,13 +14,17 @@ pub mod flv_file;
 pub mod fmp4;
 pub mod fuzzing;
 pub mod fuzzing_ertmp;
+pub mod fuzzing_ts;
 pub mod hevc;
 pub mod hls;
+pub mod interleave;
 pub mod opus;
 pub mod playlist;
 #[cfg(test)]
 pub(crate) mod sample_frames;
 pub mod tag_class;
 pub mod ts;
+pub mod ts_demux;
 pub mod ts_file;
+pub mod ts_frames;
 pub mod vp9;

@@ -231,6 +231,7 @@ fn client_type(kind: ClientKind) -> &'static str {
         ClientKind::FlvPlay => "flv-play",
         ClientKind::RtcPlay => "rtc-play",
         ClientKind::RtcPublish => "rtc-publish",
+        ClientKind::SrtPlay => "srt-play",
     }
 }
 

@@ -26,5 +26,6 @@ pub mod rtmp_codecs;
 pub mod rtmp_conn;
 pub mod rtmp_input;
 pub mod settings;
+pub mod srt;
 pub mod vectored;
 pub mod webrtc;

@@ -50,6 +50,10 @@ pub fn run(plan: Plan, name: &str) -> anyhow::Result<()> {
             .await?;
         tokio::spawn(super::rtmp_conn::serve(rtmp, ctx.clone()));
         tokio::spawn(super::handoff::run(worker.rtmp, ctx.clone()));
+        if let Some(srt) = &worker.srt {
+            super::srt::start(srt, ctx.clone())
+                .with_context(|| format!("SRT cannot listen on {}", srt.listen))?;
+        }
         // The API answers on the HTTP port too, as SRS serves it on a port of its own.
         // Behind the control secret there as on the control port: the public API is the api-lb's.
         let app = super::http::router(ctx.clone(), files)

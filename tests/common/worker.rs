@@ -80,20 +80,22 @@ impl Worker {
 
 /// Start a worker with `settings`; waits until `/readyz` answers 200.
 pub fn start_worker(settings: StreamSettings, proxy_protocol: bool) -> Worker {
-    start_worker_with(settings, proxy_protocol, None)
+    start_worker_with(settings, proxy_protocol, |_| {}, &[])
 }
 
-/// [`start_worker`] with WebRTC (WHIP/WHEP) on `webrtc`'s UDP port.
+/// [`start_worker`], its plan entry changed by `configure` (an SRT listener, say) and `env` added
+/// to its environment.
 pub fn start_worker_with(
     settings: StreamSettings,
     proxy_protocol: bool,
-    webrtc: Option<oryx::compile::plan::WebRtcPlan>,
+    configure: impl FnOnce(&mut WorkerPlan),
+    env: &[(&str, &str)],
 ) -> Worker {
     let dir = tempfile::tempdir().expect("tempdir");
     let (rtmp, http, control) = (free_addr(), free_addr(), free_addr());
-    let plan = plan(vec![WorkerPlan {
+    let mut entry = WorkerPlan {
         srt: None,
-        webrtc,
+        webrtc: None,
         host: None,
         origin: None,
         name: "w".into(),
@@ -105,7 +107,9 @@ pub fn start_worker_with(
         control,
         proxy_protocol,
         stream: settings,
-    }]);
+    };
+    configure(&mut entry);
+    let plan = plan(vec![entry]);
     let plan_path = dir.path().join("plan.json");
     std::fs::write(&plan_path, serde_json::to_string(&plan).unwrap()).unwrap();
     let child = super::control::with_secret(&mut Command::new(env!("CARGO_BIN_EXE_oryx")))
@@ -115,6 +119,7 @@ pub fn start_worker_with(
             "RUST_LOG",
             std::env::var("ORYX_TEST_LOG").unwrap_or_else(|_| "info".into()),
         )
+        .envs(env.iter().copied())
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())

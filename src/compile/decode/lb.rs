@@ -1,5 +1,5 @@
-//! Decode the load balancers (`rtmp-lb`, `http-lb`, `api-lb`), the rtmp-lb's `tls` block (RTMPS) and
-//! the api-lb's `auth` block.
+//! Decode the load balancers (`rtmp-lb`, `http-lb`, `api-lb`, `srt-lb`), the rtmp-lb's `tls` block
+//! (RTMPS) and the api-lb's `auth` block.
 
 use super::super::diagnostic::{DiagnosticKind, Span};
 use super::super::fields::{gather, name_span, Ctx, Spanned};
@@ -23,17 +23,21 @@ pub struct LbDecl {
     pub tls: Option<TlsDecl>,
     /// `host="NAME"`: where the LB runs.
     pub host: Option<Spanned<String>>,
+    /// srt-lb only: the SRT options the workers' listeners get.
+    pub srt: Option<super::srt::SrtOptions>,
 }
 
 pub(super) fn decode_lb(node: &KdlNode, ctx: &mut Ctx) -> LbDecl {
     let role: &'static str = match node.name().value() {
         "rtmp-lb" => "rtmp-lb",
         "http-lb" => "http-lb",
+        "srt-lb" => "srt-lb",
         _ => "api-lb",
     };
     let spec = match role {
         "rtmp-lb" => &schema::RTMP_LB,
         "http-lb" => &schema::HTTP_LB,
+        "srt-lb" => &schema::SRT_LB,
         _ => &schema::API_LB,
     };
     let fields = gather(node, spec, ctx);
@@ -42,6 +46,7 @@ pub(super) fn decode_lb(node: &KdlNode, ctx: &mut Ctx) -> LbDecl {
         let example = match role {
             "rtmp-lb" => "`rtmp-lb listen=\"0.0.0.0:1935\"`",
             "http-lb" => "`http-lb listen=\"0.0.0.0:8080\"`",
+            "srt-lb" => "`srt-lb listen=\"0.0.0.0:10080\"`",
             _ => "`api-lb listen=\"127.0.0.1:1985\"`",
         };
         ctx.error_at(
@@ -69,6 +74,7 @@ pub(super) fn decode_lb(node: &KdlNode, ctx: &mut Ctx) -> LbDecl {
         tls: fields
             .single_block("tls", ctx)
             .map(|tls| decode_tls(tls, ctx)),
+        srt: (role == "srt-lb").then(|| super::srt::decode_options(&fields, ctx)),
     }
 }
 

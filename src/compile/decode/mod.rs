@@ -10,6 +10,7 @@ mod ingest;
 mod lb;
 mod rule;
 pub mod schema;
+mod srt;
 mod static_site;
 mod stream;
 mod tls;
@@ -19,6 +20,7 @@ pub use host::{HostDecl, PlacementDecl, SecretDecl};
 pub use ingest::IngestDecl;
 pub use lb::LbDecl;
 pub use rule::{ForwardDecl, RecordDecl, RuleDecl, TranscodeDecl};
+pub use srt::{SrtDecl, SrtOptions, DEFAULT_LATENCY_MS, DEFAULT_PBKEYLEN};
 pub use static_site::{ProxyDecl, StaticDecl};
 pub use stream::StreamOverrides;
 pub use tls::{AcmeDecl, TlsDecl};
@@ -38,6 +40,8 @@ pub struct Topology {
     pub rtmp_lb: Option<LbDecl>,
     pub http_lb: Option<LbDecl>,
     pub api_lb: Option<LbDecl>,
+    /// `srt-lb listen="…"`: routes SRT callers to the workers' SRT listeners.
+    pub srt_lb: Option<LbDecl>,
     pub statics: Vec<StaticDecl>,
     /// `stream "PATTERN" { … }` rules, in file order.
     pub rules: Vec<RuleDecl>,
@@ -84,11 +88,12 @@ pub fn decode(doc: &KdlDocument, ctx: &mut Ctx) -> Topology {
                     topology.workers.push(worker);
                 }
             }
-            "rtmp-lb" | "http-lb" | "api-lb" => {
+            "rtmp-lb" | "http-lb" | "api-lb" | "srt-lb" => {
                 let lb = lb::decode_lb(node, ctx);
                 let slot = match name {
                     "rtmp-lb" => &mut topology.rtmp_lb,
                     "http-lb" => &mut topology.http_lb,
+                    "srt-lb" => &mut topology.srt_lb,
                     _ => &mut topology.api_lb,
                 };
                 match slot {

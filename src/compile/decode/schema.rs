@@ -11,8 +11,8 @@ use Shape::{List, One};
 
 /// The top-level nodes.
 pub const TOP_LEVEL: &[&str] = &[
-    "oryx", "ports", "defaults", "worker", "rtmp-lb", "http-lb", "api-lb", "static", "stream",
-    "ingest", "env", "host", "secret",
+    "oryx", "ports", "defaults", "worker", "rtmp-lb", "http-lb", "api-lb", "srt-lb", "static",
+    "stream", "ingest", "env", "host", "secret",
 ];
 
 /// Stream settings, allowed in `defaults` and in each `worker` (the worker's win).
@@ -65,7 +65,7 @@ pub const WORKER: Spec = Spec {
     node: "worker",
     max_args: 1,
     settings: &[WORKER_ONLY, STREAM],
-    blocks: &["http-flv", "hls", "hooks", "webrtc"],
+    blocks: &["http-flv", "hls", "hooks", "webrtc", "srt"],
 };
 
 /// A worker's WebRTC (WHIP/WHEP): its UDP socket and the candidates its answers announce.
@@ -81,6 +81,18 @@ pub const WEBRTC_UDP: Spec = Spec {
     node: "udp",
     max_args: 0,
     settings: &[&[("listen", One)]],
+    blocks: &[],
+};
+
+/// The SRT options a worker's `srt` block and the `srt-lb` share.
+const SRT_OPTIONS: &[(&str, Shape)] =
+    &[("latency", One), ("passphrase-env", One), ("pbkeylen", One)];
+
+/// A worker's SRT listener: `srt listen="0.0.0.0:10080" latency="120ms" …`.
+pub const SRT: Spec = Spec {
+    node: "srt",
+    max_args: 0,
+    settings: &[&[("listen", One)], SRT_OPTIONS],
     blocks: &[],
 };
 
@@ -136,6 +148,14 @@ pub const HTTP_LB: Spec = Spec {
     node: "http-lb",
     max_args: 0,
     settings: &[LB],
+    blocks: &[],
+};
+
+/// The srt-lb: its options go to the SRT listeners it gives the workers.
+pub const SRT_LB: Spec = Spec {
+    node: "srt-lb",
+    max_args: 0,
+    settings: &[LB, SRT_OPTIONS],
     blocks: &[],
 };
 
@@ -324,6 +344,8 @@ mod tests {
             RTMP_LB,
             HTTP_LB,
             API_LB,
+            SRT,
+            SRT_LB,
             AUTH,
             STATIC,
             TLS,

@@ -21,6 +21,8 @@ pub struct WorkerDecl {
     pub placement: PlacementDecl,
     /// `origin="GROUP"`: an edge of that group.
     pub origin: Option<Spanned<String>>,
+    /// `srt listen=… { … }`: an SRT listener of the worker's own.
+    pub srt: Option<super::srt::SrtDecl>,
 }
 
 /// A worker's `webrtc` block.
@@ -83,12 +85,27 @@ pub(super) fn decode_worker(node: &KdlNode, ctx: &mut Ctx) -> Option<WorkerDecl>
         );
     }
     let stream = decode_stream(&fields, ctx);
+    let srt = fields
+        .single_block("srt", ctx)
+        .map(|node| super::srt::decode_worker_srt(node, ctx));
+    if let (Some(srt), WorkerKind::NginxRtmp) = (&srt, kind) {
+        ctx.error_at(
+            DiagnosticKind::UnsupportedOnKind {
+                what: "srt".into(),
+                kind: kind.as_str(),
+                help: "nginx-rtmp has no SRT server: use an embedded or srs worker".into(),
+            },
+            srt.span,
+            "SRT listener on an nginx-rtmp worker",
+        );
+    }
     let webrtc = fields
         .single_block("webrtc", ctx)
         .map(|node| decode_webrtc(node, ctx));
     let placement = decode_placement(&fields, ctx);
     let origin = fields.string("origin", ctx);
     Some(WorkerDecl {
+        srt,
         webrtc,
         placement,
         origin,

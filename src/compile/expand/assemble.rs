@@ -25,6 +25,11 @@ pub(super) fn assemble(
         .get("rtmp-lb")
         .map(|names| names.iter().cloned().collect())
         .unwrap_or_default();
+    let srt_routed: HashSet<String> = validated
+        .lb_workers
+        .get("srt-lb")
+        .map(|names| names.iter().cloned().collect())
+        .unwrap_or_default();
     let rules = super::rules::stream_rules(&topology.rules, environment.base_dir);
     let workers: Vec<WorkerPlan> = validated
         .instances
@@ -41,6 +46,12 @@ pub(super) fn assemble(
                 environment,
             );
             worker.stream.rules = rules.clone();
+            worker.srt = srt_plan(
+                topology,
+                instance,
+                ports[0],
+                srt_routed.contains(&instance.name),
+            );
             worker
         })
         .collect();
@@ -84,8 +95,19 @@ pub(super) fn assemble(
         .zip(ports.static_controls.iter().copied())
         .map(|(site, control)| static_plan(site, &lb_addrs, environment, control))
         .collect::<Option<_>>()?;
+    let srt_lb = topology.srt_lb.as_ref().and_then(|lb| {
+        Some(LbPlan {
+            tls: None,
+            listen: lb.listen.as_ref()?.value,
+            workers: srt_routed_in_order(&workers, &srt_routed),
+            control: ports.srt_lb_control?,
+            auth: None,
+            cors_origins: None,
+            host: None,
+        })
+    });
     Some(Plan {
-        srt_lb: None,
+        srt_lb,
         hosts: Vec::new(),
         secret: None,
         version: 1,
@@ -163,6 +185,44 @@ fn webrtc_plan(decl: &WebRtcDecl, index: u16, http: SocketAddr) -> WebRtcPlan {
         udp,
         candidates: decl.candidates.iter().map(|c| c.value.clone()).collect(),
     }
+}
+
+/// A worker's SRT listener: its own `srt` block, else (when an srt-lb routes to it) one on the
+/// loopback with its RTMP port's number (UDP, so the pool's TCP ports need no new slot and no other
+/// role's port moves) and the srt-lb's options.
+fn srt_plan(
+    topology: &Topology,
+    instance: &super::Instance<'_>,
+    rtmp: SocketAddr,
+    routed: bool,
+) -> Option<SrtListenPlan> {
+    let (listen, options) = match &instance.decl.srt {
+        Some(own) => (own.listen.as_ref()?.value, own.options.clone()),
+        None if routed => (
+            rtmp,
+            topology.srt_lb.as_ref()?.srt.clone().unwrap_or_default(),
+        ),
+        None => return None,
+    };
+    Some(SrtListenPlan {
+        listen,
+        latency_ms: options
+            .latency_ms
+            .unwrap_or(super::super::decode::DEFAULT_LATENCY_MS),
+        passphrase_env: options.passphrase_env.map(|p| p.value),
+        pbkeylen: options
+            .pbkeylen
+            .unwrap_or(super::super::decode::DEFAULT_PBKEYLEN),
+    })
+}
+
+/// The srt-lb's workers: those it routes to that have an SRT listener, in plan order.
+fn srt_routed_in_order(workers: &[WorkerPlan], routed: &HashSet<String>) -> Vec<String> {
+    workers
+        .iter()
+        .filter(|w| routed.contains(&w.name) && w.srt.is_some())
+        .map(|w| w.name.clone())
+        .collect()
 }
 
 pub(super) fn loopback_for(addr: SocketAddr) -> SocketAddr {

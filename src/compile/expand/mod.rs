@@ -50,7 +50,7 @@ pub fn expand(
         pool,
         &validated.listeners,
         validated.instances.len(),
-        topology.statics.len() + topology.ingests.len(),
+        topology.statics.len() + topology.ingests.len() + usize::from(topology.srt_lb.is_some()),
         ctx,
     );
     if ctx
@@ -90,6 +90,8 @@ struct Listener {
     owner: String,
     /// `host=` as written: listeners on two different hosts never collide.
     host: Option<String>,
+    /// An SRT (UDP) listener: it conflicts with other UDP listeners only.
+    udp: bool,
 }
 
 /// A worker instance before ports are known.

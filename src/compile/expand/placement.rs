@@ -56,9 +56,14 @@ pub(super) fn place(topology: &Topology, instances: &[Instance<'_>], ctx: &mut C
         };
         placement.workers.push(host);
     }
-    for lb in [&topology.rtmp_lb, &topology.http_lb, &topology.api_lb]
-        .into_iter()
-        .flatten()
+    for lb in [
+        &topology.rtmp_lb,
+        &topology.http_lb,
+        &topology.api_lb,
+        &topology.srt_lb,
+    ]
+    .into_iter()
+    .flatten()
     {
         let host = resolve(format!("`{}`", lb.role), lb.host.as_ref(), lb.span);
         placement.lbs.insert(lb.role, host);
@@ -212,6 +217,7 @@ pub(super) fn apply(
         ("rtmp-lb", &mut plan.rtmp_lb),
         ("http-lb", &mut plan.http_lb),
         ("api-lb", &mut plan.api_lb),
+        ("srt-lb", &mut plan.srt_lb),
     ] {
         if let Some(lb) = lb {
             lb.host = placement.lbs.get(role).cloned().flatten();

@@ -90,6 +90,9 @@ pub(super) struct Assigned {
     pub static_controls: Vec<SocketAddr>,
     /// Per ingest, in file order: below the static sites, so adding one moves no other role.
     pub ingest_controls: Vec<SocketAddr>,
+    /// The srt-lb's, below the ingests (and only when there is one, so that plans without it
+    /// keep every port).
+    pub srt_lb_control: Option<SocketAddr>,
     /// Per worker instance, in plan order: RTMP, HTTP, control.
     pub workers: Vec<[SocketAddr; 3]>,
 }
@@ -110,6 +113,7 @@ pub(super) fn assign(free: &[u16], topology: &Topology, instances: usize) -> Ass
     let api_lb_control = fixed();
     let static_controls: Vec<SocketAddr> = topology.statics.iter().map(|_| fixed()).collect();
     let ingest_controls: Vec<SocketAddr> = topology.ingests.iter().map(|_| fixed()).collect();
+    let srt_lb_control = topology.srt_lb.as_ref().map(|_| fixed());
     let mut bottom = free.iter().copied();
     let mut take = || loopback(bottom.next().unwrap_or(0));
     let workers = (0..instances).map(|_| [take(), take(), take()]).collect();
@@ -120,6 +124,7 @@ pub(super) fn assign(free: &[u16], topology: &Topology, instances: usize) -> Ass
         api_lb_control,
         static_controls,
         ingest_controls,
+        srt_lb_control,
         workers,
     }
 }

@@ -49,6 +49,10 @@ pub(super) fn validate<'a>(
             resolve_lb_workers(lb, topology, &groups, &instances, ctx),
         );
     }
+    if let Some(lb) = &topology.srt_lb {
+        let selected = resolve_lb_workers(lb, topology, &groups, &instances, ctx);
+        lb_workers.insert(lb.role, srt_capable(lb, selected, &instances, ctx));
+    }
 
     let listeners = collect_listeners(topology);
     check_conflicts(&listeners, ctx);
@@ -78,6 +82,45 @@ pub(super) fn validate<'a>(
         lb_workers,
         listeners,
     }
+}
+
+/// The srt-lb's workers that can serve SRT: nginx-rtmp has no SRT server, so it is left out of
+/// the default selection, and naming its group is an error.
+fn srt_capable(
+    lb: &LbDecl,
+    selected: Vec<String>,
+    instances: &[Instance<'_>],
+    ctx: &mut Ctx,
+) -> Vec<String> {
+    let kind_of = |name: &str| {
+        instances
+            .iter()
+            .find(|i| i.name == name)
+            .map(|i| i.decl.kind)
+    };
+    if let Some(wanted) = &lb.workers {
+        for group in wanted {
+            let nginx = instances
+                .iter()
+                .any(|i| i.decl.name.value == group.value && i.decl.kind == WorkerKind::NginxRtmp);
+            if nginx {
+                ctx.error_at(
+                    DiagnosticKind::UnsupportedOnKind {
+                        what: "srt-lb".into(),
+                        kind: WorkerKind::NginxRtmp.as_str(),
+                        help: "nginx-rtmp has no SRT server: route SRT to embedded or srs workers"
+                            .into(),
+                    },
+                    group.span,
+                    "an nginx-rtmp worker group",
+                );
+            }
+        }
+    }
+    selected
+        .into_iter()
+        .filter(|name| kind_of(name) != Some(WorkerKind::NginxRtmp))
+        .collect()
 }
 
 fn overlaps(a: &SocketAddr, b: &SocketAddr) -> bool {
@@ -245,6 +288,7 @@ fn collect_listeners(topology: &Topology) -> Vec<Listener> {
                 span: listen.span,
                 owner: format!("`{}`", lb.role),
                 host: lb.host.as_ref().map(|h| h.value.clone()),
+                udp: false,
             });
         }
         if let Some(listen) = lb.tls.as_ref().and_then(|t| t.listen.as_ref()) {
@@ -253,8 +297,32 @@ fn collect_listeners(topology: &Topology) -> Vec<Listener> {
                 span: listen.span,
                 owner: format!("`{}` tls", lb.role),
                 host: lb.host.as_ref().map(|h| h.value.clone()),
+                udp: false,
             });
         }
+    }
+    // SRT is UDP: it meets TCP listeners only in the pool (a worker's SRT port there is its RTMP
+    // port's number), so it is checked against the other SRT listeners alone.
+    // A worker spread over several hosts (`hosts …`) is unplaced here: it may share any host.
+    let host_of =
+        |h: &Option<crate::compile::fields::Spanned<String>>| h.as_ref().map(|h| h.value.clone());
+    let srt_lb = topology.srt_lb.as_ref().and_then(|lb| {
+        let listen = lb.listen.as_ref()?;
+        Some((listen, "`srt-lb`".to_string(), host_of(&lb.host)))
+    });
+    let worker_srt = topology.workers.iter().filter_map(|w| {
+        let listen = w.srt.as_ref()?.listen.as_ref()?;
+        let owner = format!("worker \"{}\" srt", w.name.value);
+        Some((listen, owner, host_of(&w.placement.host)))
+    });
+    for (listen, owner, host) in srt_lb.into_iter().chain(worker_srt) {
+        listeners.push(Listener {
+            addr: listen.value,
+            span: listen.span,
+            owner,
+            host,
+            udp: true,
+        });
     }
     for site in &topology.statics {
         if let Some(listen) = &site.listen {
@@ -263,6 +331,7 @@ fn collect_listeners(topology: &Topology) -> Vec<Listener> {
                 span: listen.span,
                 owner: format!("static \"{}\"", site.name.value),
                 host: site.host.as_ref().map(|h| h.value.clone()),
+                udp: false,
             });
         }
         if let Some(listen) = site.tls.as_ref().and_then(|t| t.listen.as_ref()) {
@@ -271,6 +340,7 @@ fn collect_listeners(topology: &Topology) -> Vec<Listener> {
                 span: listen.span,
                 owner: format!("static \"{}\" tls", site.name.value),
                 host: site.host.as_ref().map(|h| h.value.clone()),
+                udp: false,
             });
         }
     }
@@ -289,7 +359,7 @@ fn check_conflicts(listeners: &[Listener], ctx: &mut Ctx) {
         if let Some(first) = same_port
             .iter()
             .filter(same_host)
-            .find(|l| overlaps(&l.addr, &listener.addr))
+            .find(|l| l.udp == listener.udp && overlaps(&l.addr, &listener.addr))
         {
             ctx.push(
                 Diagnostic::new(DiagnosticKind::PortConflict {

@@ -67,8 +67,15 @@ pub fn config(worker: &WorkerPlan, dir: &Path, open_files: u64) -> SrsConfig {
     let _ = writeln!(out, "    dir {hls_path};");
     out.push_str("}\n");
 
+    if let Some(srt) = &worker.srt {
+        srt_server(&mut out, srt);
+    }
     out.push_str("vhost __defaultVhost__ {\n");
     let _ = writeln!(out, "    chunk_size {};", stream.chunk_size);
+    if worker.srt.is_some() {
+        // SRS 5/6: SRT publishers become RTMP sources, so every protocol plays them.
+        out.push_str("    srt {\n        enabled on;\n        srt_to_rtmp on;\n    }\n");
+    }
     out.push_str("    play {\n");
     let _ = writeln!(
         out,
@@ -134,6 +141,28 @@ pub fn config(worker: &WorkerPlan, dir: &Path, open_files: u64) -> SrsConfig {
     SrsConfig { text: out, clamped }
 }
 
+/// SRS's `srt_server` from the plan's listener. The passphrase is read from its environment
+/// variable here, at start: SRS only takes it in its configuration file, which lives in the
+/// worker's run directory (the plan itself names only the variable).
+fn srt_server(out: &mut String, srt: &crate::compile::plan::SrtListenPlan) {
+    out.push_str("srt_server {\n    enabled on;\n");
+    let _ = writeln!(out, "    listen {};", srt.listen.port());
+    let _ = writeln!(out, "    latency {};", srt.latency_ms);
+    let _ = writeln!(out, "    recvlatency {};", srt.latency_ms);
+    let _ = writeln!(out, "    peerlatency {};", srt.latency_ms);
+    let _ = writeln!(out, "    default_app live;");
+    if let Some(pass) = srt
+        .passphrase_env
+        .as_deref()
+        .and_then(|var| std::env::var(var).ok())
+        .filter(|p| (10..=79).contains(&p.len()) && !p.contains([';', '\n', '"', '\'']))
+    {
+        let _ = writeln!(out, "    passphrase {pass};");
+        let _ = writeln!(out, "    pbkeylen {};", srt.pbkeylen);
+    }
+    out.push_str("}\n");
+}
+
 fn on_off(enabled: bool) -> &'static str {
     if enabled {
         "on"
@@ -156,6 +185,24 @@ mod tests {
 
     fn conf(worker: &WorkerPlan) -> String {
         config(worker, Path::new("/run/w"), 1 << 20).text
+    }
+
+    #[test]
+    fn an_srt_lb_gives_srs_its_srt_server_on_the_rtmp_port_number() {
+        let text = "oryx 1\nworker \"s\" kind=\"srs\" binary=\"/bin/sh\"\nsrt-lb listen=\"0.0.0.0:10080\" latency=\"300ms\"\n";
+        let plan: Plan =
+            crate::compile::compile_source("t.kdl", text, None).unwrap_or_else(|f| panic!("{f}"));
+        let worker = &plan.workers[0];
+        let srt = worker.srt.as_ref().expect("an SRT listener");
+        assert_eq!(srt.listen.port(), worker.rtmp.port());
+        let text = conf(worker);
+        let server = format!(
+            "srt_server {{\n    enabled on;\n    listen {};\n    latency 300;\n",
+            worker.rtmp.port()
+        );
+        assert!(text.contains(&server), "{text}");
+        assert!(text.contains("srt_to_rtmp on;"), "{text}");
+        assert!(!conf(&srs_worker()).contains("srt"));
     }
 
     #[test]

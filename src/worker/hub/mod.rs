@@ -128,6 +128,8 @@ pub enum ClientKind {
     RtcPlay,
     /// A WHIP publisher.
     RtcPublish,
+    /// An SRT caller in request mode (MPEG-TS out).
+    SrtPlay,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
