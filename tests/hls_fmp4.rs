@@ -78,6 +78,61 @@ fn hevc_gets_fmp4_hls_that_probes_and_decodes() {
 }
 
 #[test]
+fn av1_and_vp9_with_opus_get_fmp4_hls_that_ffmpeg_decodes() {
+    let Some(ffmpeg) = ffmpeg9::require() else {
+        return;
+    };
+    let worker = start_worker(hls_settings(false), false);
+    for (clip, name, entry, video) in [
+        (ffmpeg9::Clip::Av1Opus, "av", &b"av1C"[..], "video: av1"),
+        (ffmpeg9::Clip::Vp9Opus, "vp", &b"vpcC"[..], "video: vp9"),
+    ] {
+        let file = worker.dir.path().join(format!("{name}.flv"));
+        ffmpeg9::make_clip(&ffmpeg, clip, 4, &file);
+        let _publisher =
+            ffmpeg9::publish(&ffmpeg, &file, &worker.rtmp_url(&format!("live/{name}")));
+        let text = playlist_with(
+            worker.http,
+            &format!("/live/{name}.m3u8"),
+            &format!("{name}-2.m4s"),
+        );
+        assert!(
+            text.contains(&format!("#EXT-X-MAP:URI=\"{name}-init.mp4\"")),
+            "{text}"
+        );
+        let init = get(worker.http, &format!("/live/{name}-init.mp4")).unwrap();
+        assert_eq!(init.status, 200);
+        assert!(
+            init.body.windows(4).any(|w| w == entry),
+            "{name}: sample entry"
+        );
+        assert!(
+            init.body.windows(4).any(|w| w == b"dOps"),
+            "{name}: an Opus sample entry"
+        );
+        // Debian's ffmpeg 5.1 cannot be trusted with AV1-in-HLS; FFmpeg 9 reads and decodes both.
+        let read = ffmpeg9::read(&ffmpeg, &worker.http_url(&format!("live/{name}.m3u8")), 3);
+        assert!(read.ok, "{name}: {}", read.log);
+        assert!(
+            read.errors.is_empty(),
+            "{name}: {:?}\n{}",
+            read.errors,
+            read.log
+        );
+        assert!(
+            read.codecs.iter().any(|c| c == video),
+            "{name}: {:?}",
+            read.codecs
+        );
+        assert!(
+            read.codecs.iter().any(|c| c == "audio: opus"),
+            "{name}: {:?}",
+            read.codecs
+        );
+    }
+}
+
+#[test]
 fn h264_still_gets_ts_by_default_and_fmp4_when_asked() {
     let worker = start_worker(hls_settings(false), false);
     let media = make_media(worker.dir.path(), 4);
