@@ -8,6 +8,7 @@
 //! directory, or of a worker that took one of its streams over meanwhile.
 
 use super::{valid_name, StreamName, DEFAULT_VHOST};
+use crate::media::hls::{StreamSegmenter, Update};
 use bytes::Bytes;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{sync_channel, SyncSender, TrySendError};
@@ -71,6 +72,70 @@ impl DiskMirror {
             tracing::error!(%err, "cannot start the HLS disk writer");
         }
         DiskMirror { root, jobs, owner }
+    }
+
+    /// Mirrors what `update` changed in a stream: new init segments, segments and (with low
+    /// latency) parts first, then the playlist that lists them ([`StreamSegmenter::file_playlist`]:
+    /// with parts when low latency is on), then the removal of what it no longer lists. The jobs
+    /// run in order on the writer thread, so a reader never finds a listed file missing, save
+    /// ones removed as the window slides. `rerender` writes the playlist even when no file changed
+    /// (the stream ended, or went live again).
+    pub(super) fn mirror(
+        &self,
+        id: &StreamName,
+        segmenter: &StreamSegmenter,
+        update: &Update,
+        rerender: bool,
+    ) {
+        let low_latency = segmenter.position().is_some();
+        let playlist_changed = rerender
+            || update.completed.is_some()
+            || !update.evicted.is_empty()
+            || update.init.is_some()
+            || !update.removed.is_empty()
+            || (low_latency && update.part);
+        if !playlist_changed {
+            return;
+        }
+        if let Some((generation, data)) = &update.init {
+            if let Some(name) = segmenter.init_name(*generation) {
+                self.write_segment(id, &name, data.clone());
+            }
+        }
+        if low_latency {
+            for part in &update.parts {
+                if let Some(name) = segmenter.part_name(part.id) {
+                    self.write_segment(id, &name, part.data.clone());
+                }
+            }
+        }
+        if let Some(segment) = &update.completed {
+            let name = segmenter.segment_name(segment.sequence);
+            self.write_segment(id, &name, segment.data.clone());
+        }
+        if let Some(text) = segmenter.file_playlist() {
+            self.write_playlist(id, Arc::from(text));
+        }
+        let evicted = update
+            .evicted
+            .iter()
+            .map(|&seq| segmenter.segment_name(seq));
+        let inits = update
+            .evicted_inits
+            .iter()
+            .filter_map(|&generation| segmenter.init_name(generation));
+        let parts = update
+            .evicted_parts
+            .iter()
+            .filter(|_| low_latency)
+            .filter_map(|&part| segmenter.part_name(part));
+        for name in evicted
+            .chain(inits)
+            .chain(parts)
+            .chain(update.removed.iter().cloned())
+        {
+            self.remove_segment(id, &name);
+        }
     }
 
     /// The directory of a stream's files, or `None` when its names cannot be mirrored safely.
@@ -260,14 +325,17 @@ fn remove_leftovers_in(dir: &Path, owner: &str) -> usize {
                 );
             }
         }
-        // fMP4 playlists: their listed segments and the init segments their `EXT-X-MAP`s name.
+        // fMP4 playlists: their listed segments, and what their tags name (`EXT-X-MAP`'s init
+        // segments, LL-HLS `EXT-X-PART`s and the preload hint's part, written just before a
+        // crash).
         let prefix = format!("{stream}-");
         files.extend(
             text.lines()
-                .map(|line| {
-                    line.strip_prefix("#EXT-X-MAP:URI=\"")
-                        .and_then(|rest| rest.strip_suffix('"'))
-                        .unwrap_or(line)
+                .map(|line| match line.split_once("URI=\"") {
+                    Some((tag, rest)) if tag.starts_with('#') => {
+                        rest.split_once('"').map_or("", |(uri, _)| uri)
+                    }
+                    _ => line,
                 })
                 .filter(|uri| uri.starts_with(&prefix) && !uri.contains('/'))
                 .filter(|uri| uri.ends_with(".m4s") || uri.ends_with(".mp4"))
