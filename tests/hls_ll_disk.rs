@@ -114,19 +114,28 @@ fn ll_hls_from_the_disk_mirror_plays_from_a_static_server() {
     );
     // What the worker serves, save what a file cannot do (block, skip).
     assert!(text.contains("#EXT-X-VERSION:9\n"), "{text}");
-    assert!(text.contains("#EXT-X-PART-INF:PART-TARGET=0.200\n"), "{text}");
+    assert!(
+        text.contains("#EXT-X-PART-INF:PART-TARGET=0.200\n"),
+        "{text}"
+    );
     assert!(
         text.contains("#EXT-X-SERVER-CONTROL:PART-HOLD-BACK=0.600\n"),
         "{text}"
     );
     assert!(!text.contains("CAN-BLOCK-RELOAD"), "{text}");
-    assert!(text.contains("#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"ld-p"), "{text}");
+    assert!(
+        text.contains("#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"ld-p"),
+        "{text}"
+    );
     assert!(text.contains(",INDEPENDENT=YES"), "{text}");
     // Every file it lists is there (written before the playlist that lists it).
     let listed = listed_files(&text);
     assert!(listed.iter().any(|f| f == "ld-init.mp4"), "{listed:?}");
     for file in &listed {
-        assert!(dir.join(file).is_file(), "{file} listed but missing: {text}");
+        assert!(
+            dir.join(file).is_file(),
+            "{file} listed but missing: {text}"
+        );
     }
     let first_parts = part_uris(&text);
     assert!(first_parts.len() >= 5, "{text}");
@@ -158,10 +167,14 @@ fn ll_hls_from_the_disk_mirror_plays_from_a_static_server() {
     let run = worker.dir.path().join("nginx");
     let _nginx = nginx(root.path(), &run, port);
     let url = format!("http://127.0.0.1:{port}/live/ld.m3u8");
-    expect_within(Duration::from_secs(10), "nginx serving the playlist", || {
-        let answer = common::http::get(([127, 0, 0, 1], port).into(), "/live/ld.m3u8")?;
-        (answer.status == 200 && answer.text().contains("#EXT-X-PART:")).then_some(())
-    });
+    expect_within(
+        Duration::from_secs(10),
+        "nginx serving the playlist",
+        || {
+            let answer = common::http::get(([127, 0, 0, 1], port).into(), "/live/ld.m3u8")?;
+            (answer.status == 200 && answer.text().contains("#EXT-X-PART:")).then_some(())
+        },
+    );
     if let Some(why) = browser::missing() {
         println!("skipped: {why}");
         return;
