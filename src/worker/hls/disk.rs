@@ -431,6 +431,33 @@ mod tests {
     }
 
     #[test]
+    fn leftovers_of_ll_hls_include_parts_and_the_hinted_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let ours = owner_line("live-0").unwrap();
+        let live = dir.path().join("live");
+        let text = format!(
+            "#EXTM3U\n#EXT-X-MAP:URI=\"ll-init1.mp4\"\n\
+             #EXT-X-PART:DURATION=0.200,URI=\"ll-p7.m4s\",INDEPENDENT=YES\n\
+             #EXTINF:0.200,\nll-3.m4s\n\
+             #EXT-X-PART:DURATION=0.200,URI=\"ll-p8.m4s\"\n\
+             #EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"ll-p9.m4s\"\n{ours}\n"
+        );
+        write(&live.join("ll.m3u8"), &text);
+        for file in [
+            "ll-init1.mp4",
+            "ll-p7.m4s",
+            "ll-3.m4s",
+            "ll-p8.m4s",
+            "ll-p9.m4s",
+        ] {
+            write(&live.join(file), "x");
+        }
+        write(&live.join("other-p1.m4s"), "x");
+        assert_eq!(remove_leftovers(dir.path(), &ours), 6);
+        assert_eq!(names(&live), ["other-p1.m4s"]);
+    }
+
+    #[test]
     fn owner_lines_are_comments_of_one_line() {
         assert_eq!(
             owner_line("live-0").as_deref(),
