@@ -115,7 +115,7 @@ impl HlsStore {
             settings.enabled = new.enabled;
             settings.fragment_ms = new.fragment_ms;
             settings.window = new.window;
-            // New streams take these; a running one keeps its format until it is disposed of.
+            // New streams take these, and republishes under `auto`; a running one keeps its format.
             settings.segment_format = new.segment_format;
             settings.low_latency = new.low_latency;
             settings.part_ms = new.part_ms;
