@@ -153,6 +153,99 @@ fn h264_still_gets_ts_by_default_and_fmp4_when_asked() {
     play_in_chromium(&forced.http_url("live/avc.m3u8"), None);
 }
 
+/// Under `auto`, a republish with other codecs switches the format: H.264/AAC (TS), then HEVC from
+/// FFmpeg 9 (fMP4 after a discontinuity, a new `EXT-X-MAP`, version 6), then H.264/AAC again (TS
+/// after one more); each half decodes while it is live, and the media sequence never goes back.
+#[test]
+fn auto_follows_a_republish_with_other_codecs() {
+    let Some(ffmpeg) = ffmpeg9::require() else {
+        return;
+    };
+    let worker = start_worker(hls_settings(false), false);
+    let media = make_media(worker.dir.path(), 4);
+    let hevc = worker.dir.path().join("hevc.flv");
+    ffmpeg9::make_clip(&ffmpeg, ffmpeg9::Clip::HevcAac, 4, &hevc);
+    let url = worker.http_url("live/sw.m3u8");
+    let media_sequence = |text: &str| -> u64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix("#EXT-X-MEDIA-SEQUENCE:"))
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("{text}"))
+    };
+
+    let h264 = publish(&media, &worker.rtmp_url("live/sw"), true);
+    let first = playlist_with(worker.http, "/live/sw.m3u8", "sw-2.ts");
+    assert!(first.contains("#EXT-X-VERSION:3\n"), "{first}");
+    let read = ffmpeg9::read(&ffmpeg, &url, 2);
+    assert!(
+        read.ok && read.errors.is_empty(),
+        "{:?}\n{}",
+        read.errors,
+        read.log
+    );
+    assert!(
+        read.codecs.iter().any(|c| c == "video: h264"),
+        "{:?}",
+        read.codecs
+    );
+    drop(h264);
+    playlist_with(worker.http, "/live/sw.m3u8", "#EXT-X-ENDLIST");
+
+    let hevc_publisher = ffmpeg9::publish(&ffmpeg, &hevc, &worker.rtmp_url("live/sw"));
+    let text = expect_within(Duration::from_secs(40), "the playlist in fMP4", || {
+        let text = get(worker.http, "/live/sw.m3u8")?.text();
+        (text.matches(".m4s").count() >= 2).then_some(text)
+    });
+    assert!(!text.contains(".ts"), "{text}");
+    assert!(text.contains("#EXT-X-VERSION:6\n"), "{text}");
+    assert!(
+        text.contains("#EXT-X-DISCONTINUITY\n#EXT-X-MAP:URI=\"sw-init.mp4\"\n"),
+        "{text}"
+    );
+    assert!(media_sequence(&text) >= 3, "{text}");
+    assert_eq!(get(worker.http, "/live/sw-0.ts").unwrap().status, 404);
+    let read = ffmpeg9::read(&ffmpeg, &url, 2);
+    assert!(
+        read.ok && read.errors.is_empty(),
+        "{:?}\n{}",
+        read.errors,
+        read.log
+    );
+    assert!(
+        read.codecs.iter().any(|c| c == "video: hevc"),
+        "{:?}",
+        read.codecs
+    );
+    let fmp4_sequence = media_sequence(&text);
+    drop(hevc_publisher);
+    playlist_with(worker.http, "/live/sw.m3u8", "#EXT-X-ENDLIST");
+
+    let _h264 = publish(&media, &worker.rtmp_url("live/sw"), true);
+    let text = expect_within(Duration::from_secs(40), "the playlist in TS again", || {
+        let text = get(worker.http, "/live/sw.m3u8")?.text();
+        (text.matches(".ts").count() >= 2).then_some(text)
+    });
+    assert!(
+        !text.contains(".m4s") && !text.contains("EXT-X-MAP"),
+        "{text}"
+    );
+    assert!(text.contains("#EXT-X-VERSION:3\n"), "{text}");
+    assert!(text.contains("#EXT-X-DISCONTINUITY\n"), "{text}");
+    assert!(media_sequence(&text) > fmp4_sequence, "{text}");
+    let read = ffmpeg9::read(&ffmpeg, &url, 2);
+    assert!(
+        read.ok && read.errors.is_empty(),
+        "{:?}\n{}",
+        read.errors,
+        read.log
+    );
+    assert!(
+        read.codecs.iter().any(|c| c == "video: h264"),
+        "{:?}",
+        read.codecs
+    );
+}
+
 /// The live edge a playlist shows: the open segment's sequence number, how many of its parts are
 /// listed, and the part the preload hint names.
 fn edge(text: &str) -> (u64, u64, u64) {

@@ -58,6 +58,8 @@ pub fn codecs(data: &[u8]) {
     let bytes = bytes::Bytes::copy_from_slice(data);
     let _ = super::fmp4::read_video(&bytes);
     let _ = super::fmp4::read_audio(&bytes);
+    // An AV1 temporal unit as a sample: never longer than what came.
+    assert!(super::fmp4::without_temporal_delimiters(bytes.clone()).len() <= bytes.len());
     for codec in [
         VideoCodec::Avc,
         VideoCodec::Hevc,

@@ -229,6 +229,15 @@ impl Fmp4Muxer {
             self.dropped += 1;
             return;
         }
+        let data = if codec == VideoCodec::Av1 {
+            without_temporal_delimiters(data)
+        } else {
+            data
+        };
+        if data.is_empty() {
+            self.dropped += 1;
+            return;
+        }
         if self.init.is_none() {
             if !keyframe {
                 self.dropped += 1;
@@ -436,6 +445,59 @@ impl Fmp4Muxer {
             independent,
         }));
     }
+}
+
+/// An AV1 temporal unit as an ISOBMFF sample: without its temporal delimiter OBUs (AV1-ISOBMFF
+/// §2.4: they SHOULD NOT be in samples; the sample is the temporal unit). E-RTMP's coded frames
+/// are a temporal unit with or without them, so RTMP/FLV passes them on untouched. A unit whose
+/// OBUs do not parse is kept as it came (the decoder judges it).
+pub fn without_temporal_delimiters(data: Bytes) -> Bytes {
+    let mut kept: Vec<std::ops::Range<usize>> = Vec::new();
+    let mut pos = 0;
+    while pos < data.len() {
+        let Some(end) = obu_end(&data, pos) else {
+            return data;
+        };
+        if (data[pos] >> 3) & 0x0f != super::av1::OBU_TEMPORAL_DELIMITER {
+            match kept.last_mut() {
+                Some(last) if last.end == pos => last.end = end,
+                _ => kept.push(pos..end),
+            }
+        }
+        pos = end;
+    }
+    match kept.as_slice() {
+        [] => Bytes::new(),
+        [only] => data.slice(only.clone()),
+        ranges => {
+            let mut out = Vec::with_capacity(data.len());
+            for range in ranges {
+                out.extend_from_slice(&data[range.clone()]);
+            }
+            Bytes::from(out)
+        }
+    }
+}
+
+/// Where the OBU starting at `pos` ends (`None` when it runs past the data or its size does not
+/// parse); one without a size field runs to the end.
+fn obu_end(data: &[u8], pos: usize) -> Option<usize> {
+    let header = *data.get(pos)?;
+    let mut at = pos + 1 + usize::from(header & 0x04 != 0);
+    if header & 0x02 == 0 {
+        return (at <= data.len()).then_some(data.len());
+    }
+    let mut size: u64 = 0;
+    for i in 0..8 {
+        let byte = *data.get(at)?;
+        at += 1;
+        size |= u64::from(byte & 0x7f) << (7 * i);
+        if byte & 0x80 == 0 {
+            let end = at.checked_add(usize::try_from(size).ok()?)?;
+            return (end <= data.len()).then_some(end);
+        }
+    }
+    None
 }
 
 #[cfg(test)]

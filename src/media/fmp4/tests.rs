@@ -155,3 +155,90 @@ fn garbage_never_panics() {
         muxer.finish(&mut out);
     }
 }
+
+/// FFmpeg 9 / SVT-AV1's av1C for 160x96 (as in `media::av1`'s tests).
+const AV1C_160X96: [u8; 17] = [
+    0x81, 0x00, 0x0c, 0x00, 0x0a, 0x0b, 0x02, 0x00, 0x00, 0x05, 0x1d, 0xa7, 0xef, 0x80, 0x5f, 0x00,
+    0x08,
+];
+
+fn av1_tag(
+    frame_type: u8,
+    packet_type: crate::media::ertmp::VideoPacketType,
+    body: &[u8],
+) -> Bytes {
+    let mut tag = Vec::new();
+    crate::media::ertmp::write_video(
+        &mut tag,
+        frame_type,
+        packet_type,
+        crate::media::ertmp::FourCc::AV01,
+        0,
+        body,
+    );
+    Bytes::from(tag)
+}
+
+/// The bytes of every `mdat` in `data`.
+fn mdat_payloads(data: &[u8]) -> Vec<Vec<u8>> {
+    let mut payloads = Vec::new();
+    let mut pos = 0;
+    while pos + 8 <= data.len() {
+        let size = u32::from_be_bytes(data[pos..pos + 4].try_into().unwrap()) as usize;
+        if size < 8 || pos + size > data.len() {
+            break;
+        }
+        if &data[pos + 4..pos + 8] == b"mdat" {
+            payloads.push(data[pos + 8..pos + size].to_vec());
+        }
+        pos += size;
+    }
+    payloads
+}
+
+#[test]
+fn av1_samples_carry_no_temporal_delimiters() {
+    use crate::media::ertmp::{VideoPacketType, FRAME_TYPE_INTER, FRAME_TYPE_KEY};
+    let seq = &AV1C_160X96[4..];
+    // A key temporal unit: TD, sequence header, key frame; an inter one: TD, frame; one with a
+    // TD in the middle too (a malformed unit still loses them all) and one that is only a TD.
+    let mut key = vec![0x12, 0x00];
+    key.extend_from_slice(seq);
+    key.extend_from_slice(&[0x32, 0x02, 0x10, 0x00]);
+    let inter = [0x12, 0x00, 0x32, 0x02, 0x30, 0x00];
+    let twice = [
+        0x12, 0x00, 0x32, 0x02, 0x30, 0x00, 0x12, 0x00, 0x32, 0x01, 0x30,
+    ];
+    let mut muxer = Fmp4Muxer::new(10_000);
+    let mut out = Vec::new();
+    let frames = [
+        av1_tag(FRAME_TYPE_KEY, VideoPacketType::SequenceStart, &AV1C_160X96),
+        av1_tag(FRAME_TYPE_KEY, VideoPacketType::CodedFrames, &key),
+        av1_tag(FRAME_TYPE_INTER, VideoPacketType::CodedFrames, &inter),
+        av1_tag(
+            FRAME_TYPE_INTER,
+            VideoPacketType::CodedFrames,
+            &[0x12, 0x00],
+        ),
+        av1_tag(FRAME_TYPE_INTER, VideoPacketType::CodedFrames, &twice),
+    ];
+    for (i, frame) in frames.iter().enumerate() {
+        muxer.push(TagKind::Video, i as u32 * 40, frame, &mut out);
+    }
+    muxer.finish(&mut out);
+    assert_eq!(muxer.dropped_frames(), 1, "the unit that was only a TD");
+    let mdat: Vec<u8> = fragments(&out)
+        .iter()
+        .flat_map(|f| mdat_payloads(&f.data))
+        .flatten()
+        .collect();
+    let mut expected = key[2..].to_vec();
+    expected.extend_from_slice(&inter[2..]);
+    expected.extend_from_slice(&[0x32, 0x02, 0x30, 0x00, 0x32, 0x01, 0x30]);
+    assert_eq!(mdat, expected);
+    // Zero-copy when there is nothing to drop; unparsable units stay as they came.
+    let clean = Bytes::from_static(&[0x32, 0x02, 0x30, 0x00]);
+    assert_eq!(without_temporal_delimiters(clean.clone()), clean);
+    let truncated = Bytes::from_static(&[0x12, 0x00, 0x32, 0x09, 0x30]);
+    assert_eq!(without_temporal_delimiters(truncated.clone()), truncated);
+}

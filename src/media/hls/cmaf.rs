@@ -7,7 +7,9 @@
 
 pub use super::ll_playlist::Part;
 use super::ll_playlist::{self, Listed, LowLatency, PlaylistView, Position};
-use super::{HlsStats, Segment, Update, MAX_SEGMENT_BYTES, MAX_SEGMENT_MS, SPARE_SEGMENTS};
+use super::{
+    Continuation, HlsStats, Segment, Update, MAX_SEGMENT_BYTES, MAX_SEGMENT_MS, SPARE_SEGMENTS,
+};
 use crate::media::flv::TagKind;
 use crate::media::fmp4::{AudioTrack, Fmp4Muxer, Fmp4Output, FragmentInfo, VideoTrack};
 use bytes::{Bytes, BytesMut};
@@ -243,9 +245,10 @@ impl CmafSegmenter {
         self.next_part += 1;
         if let Some(open) = self.open.as_mut() {
             open.bytes += part.data.len();
-            open.parts.push(part);
+            open.parts.push(part.clone());
         }
         update.part = true;
+        update.parts.push(part);
     }
 
     /// Completes the open segment (its parts concatenated) and slides the window.
@@ -280,7 +283,9 @@ impl CmafSegmenter {
             .iter_mut()
             .take(count.saturating_sub(SEGMENTS_WITH_PARTS))
         {
-            entry.parts.clear();
+            update
+                .evicted_parts
+                .extend(entry.parts.drain(..).map(|part| part.id));
         }
         let first = self.entries[count.saturating_sub(self.config.window)]
             .segment
@@ -302,6 +307,9 @@ impl CmafSegmenter {
         while self.entries.len() > listed + SPARE_SEGMENTS {
             if let Some(old) = self.entries.pop_front() {
                 update.evicted.push(old.segment.sequence);
+                update
+                    .evicted_parts
+                    .extend(old.parts.iter().map(|part| part.id));
             }
         }
         // Init segments no held segment (or the open one, or the muxer) uses any more go.
@@ -312,6 +320,32 @@ impl CmafSegmenter {
             }
         }
         update.completed = Some(segment);
+    }
+
+    /// Where the numbering stands (the publisher left: nothing is open).
+    pub fn continuation(&self) -> Continuation {
+        let listed = self
+            .entries
+            .iter()
+            .filter(|e| e.segment.sequence >= self.first_listed);
+        Continuation {
+            next_sequence: self.next_sequence,
+            discontinuity_sequence: self.discontinuity_sequence
+                + listed.filter(|e| e.segment.discontinuity).count() as u64,
+            next_init: self.next_init,
+            next_part: self.next_part,
+        }
+    }
+
+    /// Continues `from` another segmenter: the first segment opens a discontinuity with a new
+    /// init segment.
+    pub fn continue_from(&mut self, from: Continuation) {
+        self.next_sequence = from.next_sequence;
+        self.first_listed = from.next_sequence;
+        self.discontinuity_sequence = from.discontinuity_sequence;
+        self.pending_discontinuity = from.next_sequence > 0;
+        self.next_init = from.next_init;
+        self.next_part = from.next_part;
     }
 
     /// Where the live edge is: what blocking requests wait for.
@@ -367,10 +401,25 @@ impl CmafSegmenter {
         if self.entries.is_empty() {
             return None;
         }
-        let low_latency = self
-            .config
-            .part_ms
-            .map(|part_ms| LowLatency { part_ms, skip });
+        let low_latency = self.config.part_ms.map(|part_ms| LowLatency {
+            part_ms,
+            skip,
+            server: true,
+        });
+        Some(ll_playlist::render(&self.view(), low_latency))
+    }
+
+    /// The playlist a file copy serves (the disk mirror): with parts and the preload hint as the
+    /// worker serves it, without blocking reload or delta updates (a static server has neither).
+    pub fn file_playlist(&self) -> Option<String> {
+        if self.entries.is_empty() {
+            return None;
+        }
+        let low_latency = self.config.part_ms.map(|part_ms| LowLatency {
+            part_ms,
+            skip: false,
+            server: false,
+        });
         Some(ll_playlist::render(&self.view(), low_latency))
     }
 
@@ -411,6 +460,17 @@ impl CmafSegmenter {
 
     pub fn held_sequences(&self) -> Vec<u64> {
         self.entries.iter().map(|e| e.segment.sequence).collect()
+    }
+
+    /// Ids of the parts held (listed or served), oldest first.
+    pub fn held_parts(&self) -> Vec<u64> {
+        let completed = self.entries.iter().flat_map(|e| e.parts.iter());
+        let open = self.open.iter().flat_map(|o| o.parts.iter());
+        completed.chain(open).map(|p| p.id).collect()
+    }
+
+    pub fn part_name(&self, id: u64) -> String {
+        ll_playlist::part_name(&self.config.stream, id)
     }
 
     pub fn held_inits(&self) -> Vec<u64> {

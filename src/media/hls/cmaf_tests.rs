@@ -179,3 +179,185 @@ fn garbage_never_panics() {
     }
     let _ = seg.live_playlist(true);
 }
+
+/// `frames` with the video as E-RTMP `avc1` tags: H.264 that the TS muxer does not read, so `auto`
+/// picks fMP4 for it.
+fn enhanced(frames: Vec<(TagKind, u32, bytes::Bytes)>) -> Vec<(TagKind, u32, bytes::Bytes)> {
+    use crate::media::ertmp::{write_video, FourCc, VideoPacketType};
+    frames
+        .into_iter()
+        .map(|(kind, ts, payload)| {
+            if kind != TagKind::Video {
+                return (kind, ts, payload);
+            }
+            let packet = if payload[1] == 0 {
+                VideoPacketType::SequenceStart
+            } else {
+                VideoPacketType::CodedFrames
+            };
+            let mut tag = Vec::new();
+            write_video(
+                &mut tag,
+                payload[0] >> 4,
+                packet,
+                FourCc::AVC1,
+                0,
+                &payload[5..],
+            );
+            (kind, ts, bytes::Bytes::from(tag))
+        })
+        .collect()
+}
+
+/// Publishes `frames` as a new publish of `seg` (after the previous one ended), as the worker
+/// does under `auto`; returns what changed.
+fn republish(
+    seg: &mut StreamSegmenter,
+    frames: Vec<(TagKind, u32, bytes::Bytes)>,
+) -> super::Update {
+    seg.end_of_stream();
+    seg.redecide();
+    seg.resume();
+    let mut merged = super::Update::default();
+    for (kind, ts, payload) in frames {
+        merged.merge(seg.push(kind, ts, &payload));
+    }
+    merged
+}
+
+#[test]
+fn auto_follows_a_republish_with_other_codecs() {
+    let config = HlsConfig {
+        stream: "cam".into(),
+        fragment_ms: 1000,
+        window: 6,
+    };
+    let mut seg = StreamSegmenter::new(config, SegmentFormat::Auto, None);
+    republish(&mut seg, publish(0, 3, 25));
+    assert_eq!(seg.is_fmp4(), Some(false));
+    let ts_files = {
+        seg.end_of_stream();
+        seg.held_files()
+    };
+    assert_eq!(ts_files, ["cam-0.ts", "cam-1.ts", "cam-2.ts"]);
+
+    // Other codecs: fMP4 continues the numbering after a discontinuity, the TS files go.
+    let update = republish(&mut seg, enhanced(publish(0, 3, 25)));
+    assert_eq!(seg.is_fmp4(), Some(true));
+    assert_eq!(update.removed, ts_files);
+    let text = seg.playlist().unwrap();
+    assert!(
+        text.contains(
+            "#EXT-X-MEDIA-SEQUENCE:3\n#EXT-X-DISCONTINUITY\n#EXT-X-MAP:URI=\"cam-init.mp4\"\n"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("#EXT-X-VERSION:6\n"), "{text}");
+    assert!(!text.contains(".ts"), "{text}");
+
+    // Back to H.264/AAC: TS again, one discontinuity further.
+    let update = republish(&mut seg, publish(0, 3, 25));
+    assert_eq!(seg.is_fmp4(), Some(false));
+    assert!(update.removed.contains(&"cam-init.mp4".to_string()));
+    assert!(update.removed.contains(&"cam-3.m4s".to_string()));
+    let text = seg.playlist().unwrap();
+    assert!(
+        text.contains("#EXT-X-MEDIA-SEQUENCE:6\n#EXT-X-DISCONTINUITY-SEQUENCE:1\n"),
+        "{text}"
+    );
+    assert!(text.contains("#EXT-X-DISCONTINUITY\n#EXTINF:"), "{text}");
+    assert!(
+        text.contains("cam-6.ts") && !text.contains(".m4s"),
+        "{text}"
+    );
+
+    // fMP4 once more: a new init name, so no cache serves the first one.
+    republish(&mut seg, enhanced(publish(0, 3, 25)));
+    let text = seg.playlist().unwrap();
+    assert!(
+        text.contains("#EXT-X-MAP:URI=\"cam-init1.mp4\"\n"),
+        "{text}"
+    );
+    assert!(text.contains("#EXT-X-DISCONTINUITY-SEQUENCE:2\n"), "{text}");
+
+    // The same codecs again: the segmenter goes on, nothing is removed.
+    let update = republish(&mut seg, enhanced(publish(0, 3, 25)));
+    assert!(update.removed.is_empty());
+    assert!(seg.playlist().unwrap().contains("cam-init1.mp4"));
+}
+
+#[test]
+fn while_a_republish_waits_for_its_codecs_the_previous_playlist_is_served() {
+    let config = HlsConfig {
+        stream: "cam".into(),
+        fragment_ms: 1000,
+        window: 6,
+    };
+    let mut seg = StreamSegmenter::new(config, SegmentFormat::Auto, None);
+    for (kind, ts, payload) in publish(0, 3, 25) {
+        seg.push(kind, ts, &payload);
+    }
+    seg.end_of_stream();
+    assert!(seg.playlist().unwrap().ends_with("#EXT-X-ENDLIST\n"));
+    seg.redecide();
+    seg.resume();
+    // Only sequence headers so far: nothing chosen, the TS playlist (live again) answers.
+    for (kind, ts, payload) in enhanced(publish(0, 3, 25)).into_iter().take(2) {
+        seg.push(kind, ts, &payload);
+    }
+    assert_eq!(seg.is_fmp4(), Some(false));
+    let text = seg.playlist().unwrap();
+    assert!(
+        text.contains("cam-2.ts") && !text.contains("ENDLIST"),
+        "{text}"
+    );
+    assert!(seg.segment(2).is_some());
+    // It leaves again before a coded frame: the playlist ends as it did.
+    seg.end_of_stream();
+    assert!(seg.playlist().unwrap().ends_with("#EXT-X-ENDLIST\n"));
+}
+
+#[test]
+fn a_file_copy_of_ll_hls_has_parts_but_no_blocking() {
+    let mut seg = ll(6);
+    feed(&mut seg, 3, 25);
+    let text = seg.file_playlist().unwrap();
+    assert!(
+        text.contains("#EXT-X-SERVER-CONTROL:PART-HOLD-BACK=0.600\n"),
+        "{text}"
+    );
+    assert!(!text.contains("CAN-BLOCK-RELOAD") && !text.contains("CAN-SKIP"));
+    assert!(text.contains("#EXT-X-PART:") && text.contains("#EXT-X-PRELOAD-HINT:"));
+    // Everything else is what the worker serves.
+    let served = seg.live_playlist(false).unwrap();
+    let strip = |t: &str| {
+        t.lines()
+            .filter(|l| !l.starts_with("#EXT-X-SERVER-CONTROL"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    assert_eq!(strip(&text), strip(&served));
+}
+
+#[test]
+fn parts_leaving_the_playlist_are_reported() {
+    let mut seg = ll(6);
+    let mut added = Vec::new();
+    let mut evicted = Vec::new();
+    for (kind, ts, payload) in publish(0, 8, 25) {
+        let update = seg.push(kind, ts, &payload);
+        added.extend(update.parts.iter().map(|p| p.id));
+        evicted.extend(update.evicted_parts);
+    }
+    assert!(!evicted.is_empty());
+    let text = seg.live_playlist(false).unwrap();
+    for id in &evicted {
+        assert!(!text.contains(&format!("cam-p{id}.m4s")), "{id}: {text}");
+        assert!(seg.part(*id).is_none());
+    }
+    // Every part that came is either listed (and held) or was reported gone.
+    let held = seg.held_parts();
+    for id in &added {
+        assert!(held.contains(id) != evicted.contains(id), "{id}");
+    }
+}

@@ -1,6 +1,8 @@
 //! `segment-format`: MPEG-TS or fMP4 per stream. `auto` holds the first frames until the codecs
 //! are known (the first coded video frame, or a bounded number of frames for audio-only streams),
-//! then picks TS for H.264/AAC and fMP4 for anything else; low latency always means fMP4.
+//! then picks TS for H.264/AAC and fMP4 for anything else; low latency always means fMP4. A
+//! republish under `auto` chooses again ([`StreamSegmenter::redecide`]): the same format continues
+//! its segmenter, the other one continues its numbering after a discontinuity.
 
 use super::cmaf::{CmafConfig, CmafSegmenter, Part};
 use super::ll_playlist::Position;
@@ -40,6 +42,9 @@ pub struct Undecided {
     seen: Seen,
     reconfigure: Option<(u64, usize)>,
     ended: bool,
+    /// The segmenter of the previous publish (a republish under `auto`): it serves its playlist
+    /// and segments until the choice is made.
+    previous: Option<Box<StreamSegmenter>>,
 }
 
 /// One stream's segmenter, TS or fMP4 (or not chosen yet).
@@ -62,7 +67,53 @@ impl StreamSegmenter {
                 seen: Seen::default(),
                 reconfigure: None,
                 ended: false,
+                previous: None,
             })),
+        }
+    }
+
+    /// A republish under `auto`: the codecs are chosen again from its first frames; meanwhile the
+    /// previous publish's playlist and segments stay served. Nothing changes before a first choice.
+    pub fn redecide(&mut self) {
+        let config = match self {
+            StreamSegmenter::Undecided(_) => return,
+            StreamSegmenter::Ts(ts) => ts.config().clone(),
+            StreamSegmenter::Cmaf(cmaf) => {
+                let config = cmaf.config();
+                if config.part_ms.is_some() {
+                    // Low latency is fMP4 whatever the codecs.
+                    return;
+                }
+                HlsConfig {
+                    stream: config.stream.clone(),
+                    fragment_ms: config.fragment_ms,
+                    window: config.window,
+                }
+            }
+        };
+        let previous = std::mem::replace(
+            self,
+            StreamSegmenter::Undecided(Box::new(Undecided {
+                config,
+                held: Vec::new(),
+                seen: Seen::default(),
+                reconfigure: None,
+                ended: false,
+                previous: None,
+            })),
+        );
+        if let StreamSegmenter::Undecided(undecided) = self {
+            undecided.ended = previous.ended();
+            undecided.previous = Some(Box::new(previous));
+        }
+    }
+
+    /// What answers for the stream now: the previous publish's segmenter while a republish under
+    /// `auto` has not chosen yet.
+    fn serving(&self) -> &StreamSegmenter {
+        match self {
+            StreamSegmenter::Undecided(undecided) => undecided.previous.as_deref().unwrap_or(self),
+            _ => self,
         }
     }
 
@@ -89,24 +140,66 @@ impl StreamSegmenter {
         let config = undecided.config.clone();
         let held = std::mem::take(&mut undecided.held);
         let reconfigure = undecided.reconfigure.take();
-        *self = if fmp4 {
-            StreamSegmenter::Cmaf(Box::new(cmaf(config, None)))
-        } else {
-            StreamSegmenter::Ts(Box::new(HlsSegmenter::new(config)))
+        let previous = undecided.previous.take();
+        let mut merged = Update::default();
+        *self = match previous {
+            // The same format: the previous segmenter goes on (a codec change within fMP4 is its
+            // own new init and discontinuity).
+            Some(previous) if previous.is_fmp4() == Some(fmp4) => *previous,
+            previous => {
+                let mut next = if fmp4 {
+                    StreamSegmenter::Cmaf(Box::new(cmaf(config, None)))
+                } else {
+                    StreamSegmenter::Ts(Box::new(HlsSegmenter::new(config)))
+                };
+                if let Some(previous) = previous {
+                    next.continue_from(previous.continuation());
+                    merged.removed = previous.held_files();
+                }
+                next
+            }
         };
         if let Some((fragment_ms, window)) = reconfigure {
             self.reconfigure(fragment_ms, window);
         }
-        let mut merged = Update::default();
         for (kind, timestamp, payload) in held {
             let update = self.push(kind, timestamp, &payload);
-            merged.completed = update.completed.or(merged.completed);
-            merged.evicted.extend(update.evicted);
-            merged.init = update.init.or(merged.init);
-            merged.evicted_inits.extend(update.evicted_inits);
-            merged.part |= update.part;
+            merged.merge(update);
         }
         merged
+    }
+
+    fn continuation(&self) -> super::Continuation {
+        match self {
+            StreamSegmenter::Ts(ts) => ts.continuation(),
+            StreamSegmenter::Cmaf(cmaf) => cmaf.continuation(),
+            StreamSegmenter::Undecided(_) => super::Continuation::default(),
+        }
+    }
+
+    fn continue_from(&mut self, from: super::Continuation) {
+        match self {
+            StreamSegmenter::Ts(ts) => ts.continue_from(from),
+            StreamSegmenter::Cmaf(cmaf) => cmaf.continue_from(from),
+            StreamSegmenter::Undecided(_) => {}
+        }
+    }
+
+    /// The names of every file held: segments, init segments, parts.
+    pub fn held_files(&self) -> Vec<String> {
+        let segments = self
+            .held_sequences()
+            .into_iter()
+            .map(|seq| self.segment_name(seq));
+        let inits = self
+            .held_inits()
+            .into_iter()
+            .filter_map(|g| self.init_name(g));
+        let parts = self
+            .held_parts()
+            .into_iter()
+            .filter_map(|id| self.part_name(id));
+        segments.chain(inits).chain(parts).collect()
     }
 
     pub fn end_of_stream(&mut self) -> Update {
@@ -117,6 +210,10 @@ impl StreamSegmenter {
                 undecided.held.clear();
                 undecided.seen = Seen::default();
                 undecided.ended = true;
+                if let Some(previous) = undecided.previous.as_mut() {
+                    // Ended already; its playlist gets `#EXT-X-ENDLIST` again.
+                    previous.end_of_stream();
+                }
                 Update::default()
             }
         }
@@ -126,7 +223,12 @@ impl StreamSegmenter {
         match self {
             StreamSegmenter::Ts(ts) => ts.resume(),
             StreamSegmenter::Cmaf(cmaf) => cmaf.resume(),
-            StreamSegmenter::Undecided(undecided) => undecided.ended = false,
+            StreamSegmenter::Undecided(undecided) => {
+                undecided.ended = false;
+                if let Some(previous) = undecided.previous.as_mut() {
+                    previous.resume();
+                }
+            }
         }
     }
 
@@ -149,7 +251,7 @@ impl StreamSegmenter {
     }
 
     pub fn stats(&self) -> HlsStats {
-        match self {
+        match self.serving() {
             StreamSegmenter::Ts(ts) => ts.stats(),
             StreamSegmenter::Cmaf(cmaf) => cmaf.stats(),
             StreamSegmenter::Undecided(_) => HlsStats::default(),
@@ -157,7 +259,7 @@ impl StreamSegmenter {
     }
 
     pub fn target_duration_ms(&self) -> u64 {
-        match self {
+        match self.serving() {
             StreamSegmenter::Ts(ts) => ts.target_duration_ms(),
             StreamSegmenter::Cmaf(cmaf) => cmaf.target_duration_ms(),
             StreamSegmenter::Undecided(undecided) => {
@@ -168,7 +270,7 @@ impl StreamSegmenter {
 
     /// The playlist of full segments (what the disk mirror writes).
     pub fn playlist(&self) -> Option<String> {
-        match self {
+        match self.serving() {
             StreamSegmenter::Ts(ts) => ts.playlist(),
             StreamSegmenter::Cmaf(cmaf) => cmaf.playlist(),
             StreamSegmenter::Undecided(_) => None,
@@ -178,14 +280,14 @@ impl StreamSegmenter {
     /// The playlist served over HTTP: with parts and LL-HLS tags when low latency is on (a delta
     /// update with `skip`).
     pub fn live_playlist(&self, skip: bool) -> Option<String> {
-        match self {
+        match self.serving() {
             StreamSegmenter::Cmaf(cmaf) => cmaf.live_playlist(skip),
             _ => self.playlist(),
         }
     }
 
     pub fn segment(&self, sequence: u64) -> Option<Arc<Segment>> {
-        match self {
+        match self.serving() {
             StreamSegmenter::Ts(ts) => ts.segment(sequence),
             StreamSegmenter::Cmaf(cmaf) => cmaf.segment(sequence),
             StreamSegmenter::Undecided(_) => None,
@@ -193,14 +295,14 @@ impl StreamSegmenter {
     }
 
     pub fn part(&self, id: u64) -> Option<Arc<Part>> {
-        match self {
+        match self.serving() {
             StreamSegmenter::Cmaf(cmaf) => cmaf.part(id),
             _ => None,
         }
     }
 
     pub fn init(&self, generation: u64) -> Option<Bytes> {
-        match self {
+        match self.serving() {
             StreamSegmenter::Cmaf(cmaf) => cmaf.init(generation),
             _ => None,
         }
@@ -208,7 +310,7 @@ impl StreamSegmenter {
 
     /// The live edge of an LL-HLS stream (`None` without low latency: nothing blocks).
     pub fn position(&self) -> Option<Position> {
-        match self {
+        match self.serving() {
             StreamSegmenter::Cmaf(cmaf) if cmaf.low_latency() => Some(cmaf.position()),
             _ => None,
         }
@@ -216,7 +318,7 @@ impl StreamSegmenter {
 
     /// `Some(true)` for fMP4, `Some(false)` for TS, `None` while `auto` waits.
     pub fn is_fmp4(&self) -> Option<bool> {
-        match self {
+        match self.serving() {
             StreamSegmenter::Ts(_) => Some(false),
             StreamSegmenter::Cmaf(_) => Some(true),
             StreamSegmenter::Undecided(_) => None,
@@ -225,14 +327,14 @@ impl StreamSegmenter {
 
     /// The fMP4 stream's tracks (for `CODECS`).
     pub fn tracks(&self) -> Option<(Option<VideoTrack>, Option<AudioTrack>)> {
-        match self {
+        match self.serving() {
             StreamSegmenter::Cmaf(cmaf) => cmaf.tracks(),
             _ => None,
         }
     }
 
     pub fn held_sequences(&self) -> Vec<u64> {
-        match self {
+        match self.serving() {
             StreamSegmenter::Ts(ts) => ts.held_sequences(),
             StreamSegmenter::Cmaf(cmaf) => cmaf.held_sequences(),
             StreamSegmenter::Undecided(_) => Vec::new(),
@@ -240,22 +342,46 @@ impl StreamSegmenter {
     }
 
     pub fn held_inits(&self) -> Vec<u64> {
-        match self {
+        match self.serving() {
             StreamSegmenter::Cmaf(cmaf) => cmaf.held_inits(),
             _ => Vec::new(),
         }
     }
 
     pub fn segment_name(&self, sequence: u64) -> String {
-        match self {
+        match self.serving() {
             StreamSegmenter::Cmaf(cmaf) => cmaf.segment_name(sequence),
             StreamSegmenter::Ts(ts) => ts.segment_name(sequence),
             StreamSegmenter::Undecided(u) => format!("{}-{sequence}.ts", u.config.stream),
         }
     }
 
+    /// Ids of the LL-HLS parts held.
+    pub fn held_parts(&self) -> Vec<u64> {
+        match self.serving() {
+            StreamSegmenter::Cmaf(cmaf) if cmaf.low_latency() => cmaf.held_parts(),
+            _ => Vec::new(),
+        }
+    }
+
+    pub fn part_name(&self, id: u64) -> Option<String> {
+        match self.serving() {
+            StreamSegmenter::Cmaf(cmaf) => Some(cmaf.part_name(id)),
+            _ => None,
+        }
+    }
+
+    /// The playlist a file copy of the stream serves (the disk mirror): the LL-HLS one without
+    /// blocking reload and delta updates when low latency is on, else the one of full segments.
+    pub fn file_playlist(&self) -> Option<String> {
+        match self.serving() {
+            StreamSegmenter::Cmaf(cmaf) if cmaf.low_latency() => cmaf.file_playlist(),
+            serving => serving.playlist(),
+        }
+    }
+
     pub fn init_name(&self, generation: u64) -> Option<String> {
-        match self {
+        match self.serving() {
             StreamSegmenter::Cmaf(cmaf) => Some(cmaf.init_name(generation)),
             _ => None,
         }
@@ -265,7 +391,10 @@ impl StreamSegmenter {
         match self {
             StreamSegmenter::Ts(ts) => ts.memory_bytes(),
             StreamSegmenter::Cmaf(cmaf) => cmaf.memory_bytes(),
-            StreamSegmenter::Undecided(u) => u.held.iter().map(|(_, _, p)| p.len()).sum(),
+            StreamSegmenter::Undecided(u) => {
+                u.held.iter().map(|(_, _, p)| p.len()).sum::<usize>()
+                    + u.previous.as_ref().map_or(0, |p| p.memory_bytes())
+            }
         }
     }
 }

@@ -63,11 +63,14 @@ pub struct PlaylistView<'a> {
     pub ended: bool,
 }
 
-/// Low-latency rendering: the part target, and whether the client asked for a delta update.
+/// Low-latency rendering: the part target, whether the client asked for a delta update, and
+/// whether whoever serves the playlist answers blocking reloads and delta updates (the worker) or
+/// serves it as a file (the disk mirror behind a static server or CDN: players poll it).
 #[derive(Debug, Clone, Copy)]
 pub struct LowLatency {
     pub part_ms: u64,
     pub skip: bool,
+    pub server: bool,
 }
 
 impl PlaylistView<'_> {
@@ -99,12 +102,17 @@ pub fn render(view: &PlaylistView<'_>, low_latency: Option<LowLatency>) -> Strin
     );
     let skip_until_ms = target * 1000 * SKIP_TARGETS;
     if let Some(ll) = low_latency {
-        let _ = writeln!(
-            text,
-            "#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,CAN-SKIP-UNTIL={},PART-HOLD-BACK={}",
-            seconds(skip_until_ms),
-            seconds(ll.part_ms * PART_HOLD_BACK_PARTS)
-        );
+        let hold_back = seconds(ll.part_ms * PART_HOLD_BACK_PARTS);
+        if ll.server {
+            let _ = writeln!(
+                text,
+                "#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,CAN-SKIP-UNTIL={},PART-HOLD-BACK={hold_back}",
+                seconds(skip_until_ms),
+            );
+        } else {
+            // PART-HOLD-BACK is required with parts; a file cannot block nor skip.
+            let _ = writeln!(text, "#EXT-X-SERVER-CONTROL:PART-HOLD-BACK={hold_back}");
+        }
         let _ = writeln!(text, "#EXT-X-PART-INF:PART-TARGET={}", seconds(ll.part_ms));
     }
     let media_sequence = view.listed.first().map_or(0, |l| l.segment.sequence);

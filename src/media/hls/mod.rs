@@ -66,13 +66,47 @@ pub struct Update {
     pub evicted_inits: Vec<u64>,
     /// fMP4: a part came (or the stream ended): blocked requests may be answered.
     pub part: bool,
+    /// fMP4: the parts that came (for a mirror of an LL-HLS playlist).
+    pub parts: Vec<Arc<ll_playlist::Part>>,
+    /// fMP4: parts no longer listed nor served (by id).
+    pub evicted_parts: Vec<u64>,
+    /// Files of a format the stream left (`auto` after a republish with other codecs), by name.
+    pub removed: Vec<String>,
 }
 
 impl Update {
     /// Whether the playlist changed.
     pub fn changed(&self) -> bool {
-        self.completed.is_some() || !self.evicted.is_empty() || self.part || self.init.is_some()
+        self.completed.is_some()
+            || !self.evicted.is_empty()
+            || self.part
+            || self.init.is_some()
+            || !self.removed.is_empty()
     }
+
+    /// Adds what `later` changed (`later` happened after `self`).
+    pub fn merge(&mut self, later: Update) {
+        self.completed = later.completed.or(self.completed.take());
+        self.evicted.extend(later.evicted);
+        self.init = later.init.or(self.init.take());
+        self.evicted_inits.extend(later.evicted_inits);
+        self.part |= later.part;
+        self.parts.extend(later.parts);
+        self.evicted_parts.extend(later.evicted_parts);
+        self.removed.extend(later.removed);
+    }
+}
+
+/// Where a segmenter's numbering stands, so that one of the other format (`auto` after a
+/// republish with other codecs) continues it: media sequence, discontinuity sequence, init and
+/// part names never go back, so no player or cache mixes the two.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Continuation {
+    pub next_sequence: u64,
+    /// Discontinuities before the next segment (what its playlist's first line of them says).
+    pub discontinuity_sequence: u64,
+    pub next_init: u64,
+    pub next_part: u64,
 }
 
 /// Counters for monitoring.
@@ -126,6 +160,8 @@ pub struct HlsSegmenter {
     /// Sequence of the first listed segment; it only grows, so a wider window never lists a spare
     /// again (the media sequence must not go back).
     first_listed: u64,
+    /// Init and part numbers an fMP4 segmenter before this one reached, for one after it.
+    fmp4_names: (u64, u64),
 }
 
 impl HlsSegmenter {
@@ -157,6 +193,7 @@ impl HlsSegmenter {
             pending_audio_frames: 0,
             pending_config: None,
             first_listed: 0,
+            fmp4_names: (0, 0),
         }
     }
 
@@ -207,6 +244,27 @@ impl HlsSegmenter {
     /// The playlist ends with `#EXT-X-ENDLIST`: the publisher left and none came back yet.
     pub fn ended(&self) -> bool {
         self.ended
+    }
+
+    /// Where the numbering stands (the publisher left: nothing is open).
+    pub fn continuation(&self) -> Continuation {
+        let listed = self.listed();
+        Continuation {
+            next_sequence: self.next_sequence,
+            discontinuity_sequence: self.discontinuity_sequence
+                + listed.iter().filter(|s| s.discontinuity).count() as u64,
+            next_init: self.fmp4_names.0,
+            next_part: self.fmp4_names.1,
+        }
+    }
+
+    /// Continues `from` another segmenter: the first segment opens a discontinuity.
+    pub fn continue_from(&mut self, from: Continuation) {
+        self.next_sequence = from.next_sequence;
+        self.first_listed = from.next_sequence;
+        self.discontinuity_sequence = from.discontinuity_sequence;
+        self.pending_discontinuity = from.next_sequence > 0;
+        self.fmp4_names = (from.next_init, from.next_part);
     }
 
     /// Ends the open segment at `ts` when its tracks are no longer `desired` or it is a fragment long.

@@ -8,6 +8,7 @@
 //! directory, or of a worker that took one of its streams over meanwhile.
 
 use super::{valid_name, StreamName, DEFAULT_VHOST};
+use crate::media::hls::{StreamSegmenter, Update};
 use bytes::Bytes;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{sync_channel, SyncSender, TrySendError};
@@ -71,6 +72,70 @@ impl DiskMirror {
             tracing::error!(%err, "cannot start the HLS disk writer");
         }
         DiskMirror { root, jobs, owner }
+    }
+
+    /// Mirrors what `update` changed in a stream: new init segments, segments and (with low
+    /// latency) parts first, then the playlist that lists them ([`StreamSegmenter::file_playlist`]:
+    /// with parts when low latency is on), then the removal of what it no longer lists. The jobs
+    /// run in order on the writer thread, so a reader never finds a listed file missing, save
+    /// ones removed as the window slides. `rerender` writes the playlist even when no file changed
+    /// (the stream ended, or went live again).
+    pub(super) fn mirror(
+        &self,
+        id: &StreamName,
+        segmenter: &StreamSegmenter,
+        update: &Update,
+        rerender: bool,
+    ) {
+        let low_latency = segmenter.position().is_some();
+        let playlist_changed = rerender
+            || update.completed.is_some()
+            || !update.evicted.is_empty()
+            || update.init.is_some()
+            || !update.removed.is_empty()
+            || (low_latency && update.part);
+        if !playlist_changed {
+            return;
+        }
+        if let Some((generation, data)) = &update.init {
+            if let Some(name) = segmenter.init_name(*generation) {
+                self.write_segment(id, &name, data.clone());
+            }
+        }
+        if low_latency {
+            for part in &update.parts {
+                if let Some(name) = segmenter.part_name(part.id) {
+                    self.write_segment(id, &name, part.data.clone());
+                }
+            }
+        }
+        if let Some(segment) = &update.completed {
+            let name = segmenter.segment_name(segment.sequence);
+            self.write_segment(id, &name, segment.data.clone());
+        }
+        if let Some(text) = segmenter.file_playlist() {
+            self.write_playlist(id, Arc::from(text));
+        }
+        let evicted = update
+            .evicted
+            .iter()
+            .map(|&seq| segmenter.segment_name(seq));
+        let inits = update
+            .evicted_inits
+            .iter()
+            .filter_map(|&generation| segmenter.init_name(generation));
+        let parts = update
+            .evicted_parts
+            .iter()
+            .filter(|_| low_latency)
+            .filter_map(|&part| segmenter.part_name(part));
+        for name in evicted
+            .chain(inits)
+            .chain(parts)
+            .chain(update.removed.iter().cloned())
+        {
+            self.remove_segment(id, &name);
+        }
     }
 
     /// The directory of a stream's files, or `None` when its names cannot be mirrored safely.
@@ -260,14 +325,17 @@ fn remove_leftovers_in(dir: &Path, owner: &str) -> usize {
                 );
             }
         }
-        // fMP4 playlists: their listed segments and the init segments their `EXT-X-MAP`s name.
+        // fMP4 playlists: their listed segments, and what their tags name (`EXT-X-MAP`'s init
+        // segments, LL-HLS `EXT-X-PART`s and the preload hint's part, written just before a
+        // crash).
         let prefix = format!("{stream}-");
         files.extend(
             text.lines()
-                .map(|line| {
-                    line.strip_prefix("#EXT-X-MAP:URI=\"")
-                        .and_then(|rest| rest.strip_suffix('"'))
-                        .unwrap_or(line)
+                .map(|line| match line.split_once("URI=\"") {
+                    Some((tag, rest)) if tag.starts_with('#') => {
+                        rest.split_once('"').map_or("", |(uri, _)| uri)
+                    }
+                    _ => line,
                 })
                 .filter(|uri| uri.starts_with(&prefix) && !uri.contains('/'))
                 .filter(|uri| uri.ends_with(".m4s") || uri.ends_with(".mp4"))
@@ -360,6 +428,33 @@ mod tests {
         assert_eq!(removed, 12);
         // A missing root is no error.
         assert_eq!(remove_leftovers(&root.join("nope"), &ours), 0);
+    }
+
+    #[test]
+    fn leftovers_of_ll_hls_include_parts_and_the_hinted_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let ours = owner_line("live-0").unwrap();
+        let live = dir.path().join("live");
+        let text = format!(
+            "#EXTM3U\n#EXT-X-MAP:URI=\"ll-init1.mp4\"\n\
+             #EXT-X-PART:DURATION=0.200,URI=\"ll-p7.m4s\",INDEPENDENT=YES\n\
+             #EXTINF:0.200,\nll-3.m4s\n\
+             #EXT-X-PART:DURATION=0.200,URI=\"ll-p8.m4s\"\n\
+             #EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"ll-p9.m4s\"\n{ours}\n"
+        );
+        write(&live.join("ll.m3u8"), &text);
+        for file in [
+            "ll-init1.mp4",
+            "ll-p7.m4s",
+            "ll-3.m4s",
+            "ll-p8.m4s",
+            "ll-p9.m4s",
+        ] {
+            write(&live.join(file), "x");
+        }
+        write(&live.join("other-p1.m4s"), "x");
+        assert_eq!(remove_leftovers(dir.path(), &ours), 6);
+        assert_eq!(names(&live), ["other-p1.m4s"]);
     }
 
     #[test]

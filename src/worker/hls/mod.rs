@@ -115,7 +115,7 @@ impl HlsStore {
             settings.enabled = new.enabled;
             settings.fragment_ms = new.fragment_ms;
             settings.window = new.window;
-            // New streams take these; a running one keeps its format until it is disposed of.
+            // New streams take these, and republishes under `auto`; a running one keeps its format.
             settings.segment_format = new.segment_format;
             settings.low_latency = new.low_latency;
             settings.part_ms = new.part_ms;
@@ -185,6 +185,10 @@ impl HlsStore {
             state.publishing = true;
             state.idle_since = None;
             if state.segmenter.ended() {
+                if settings.segment_format == HlsSegmentFormat::Auto {
+                    // A republish may bring other codecs: `auto` chooses again from its frames.
+                    state.segmenter.redecide();
+                }
                 // Live again: players reloading before the first new segment must not see ENDLIST.
                 state.segmenter.resume();
                 self.apply_with(&id, &mut state, Update::default(), true);
@@ -214,20 +218,7 @@ impl HlsStore {
                     .idle_since
                     .is_none_or(|since| since.elapsed() < dispose_after);
             if !keep {
-                let names: Vec<String> = state
-                    .segmenter
-                    .held_sequences()
-                    .into_iter()
-                    .map(|seq| state.segmenter.segment_name(seq))
-                    .chain(
-                        state
-                            .segmenter
-                            .held_inits()
-                            .into_iter()
-                            .filter_map(|g| state.segmenter.init_name(g)),
-                    )
-                    .collect();
-                disposed.push((id.clone(), names));
+                disposed.push((id.clone(), state.segmenter.held_files()));
             }
             keep
         });
@@ -337,40 +328,14 @@ impl HlsStore {
         if !rerender && !update.changed() {
             return;
         }
-        state.playlist = state.segmenter.live_playlist(false).map(Arc::from);
+        // A republish that switched formats has no segment of its own yet: players keep the
+        // previous playlist (live again) until its first one, then see a discontinuity.
+        if let Some(text) = state.segmenter.live_playlist(false) {
+            state.playlist = Some(Arc::from(text));
+        }
         state.changes.send_modify(|v| *v = v.wrapping_add(1));
-        let segments_changed = rerender || update.completed.is_some() || !update.evicted.is_empty();
-        if let Some(disk) = self
-            .inner
-            .disk
-            .as_ref()
-            .filter(|_| segments_changed || update.init.is_some())
-        {
-            // The disk gets full segments and the playlist of full segments (no parts).
-            let playlist: Option<Arc<str>> = state.segmenter.playlist().map(Arc::from);
-            if let Some((generation, data)) = &update.init {
-                if let Some(name) = state.segmenter.init_name(*generation) {
-                    disk.write_segment(id, &name, data.clone());
-                }
-            }
-            if let Some(segment) = &update.completed {
-                disk.write_segment(
-                    id,
-                    &state.segmenter.segment_name(segment.sequence),
-                    segment.data.clone(),
-                );
-            }
-            if let Some(text) = playlist {
-                disk.write_playlist(id, text);
-            }
-            for sequence in update.evicted {
-                disk.remove_segment(id, &state.segmenter.segment_name(sequence));
-            }
-            for generation in update.evicted_inits {
-                if let Some(name) = state.segmenter.init_name(generation) {
-                    disk.remove_segment(id, &name);
-                }
-            }
+        if let Some(disk) = &self.inner.disk {
+            disk.mirror(id, &state.segmenter, &update, rerender);
         }
     }
 }
