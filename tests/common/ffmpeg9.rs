@@ -60,14 +60,7 @@ impl Clip {
                 "-c:a",
                 "aac",
             ],
-            Clip::H264Opus => &[
-                "-c:v",
-                "libx264",
-                "-preset",
-                "ultrafast",
-                "-c:a",
-                "libopus",
-            ],
+            Clip::H264Opus => &["-c:v", "libx264", "-preset", "ultrafast", "-c:a", "libopus"],
             Clip::Av1Opus => &[
                 "-c:v",
                 "libsvtav1",
