@@ -175,6 +175,7 @@ fn a_caller_plays_what_a_listener_sends() {
         .args(["-c", "copy", "-f", "mpegts"])
         .arg(format!("srt://127.0.0.1:{}?mode=listener", ports[1]));
     let _sender = Proc::spawn(command, dir.path().join("sender.log"));
+    wait_udp_bound(ports[1]);
     let _lb = start_srt_lb(&plan, dir.path());
     let out = dir.path().join("played.ts");
     let mut command = std::process::Command::new("ffmpeg");

@@ -27,4 +27,6 @@ pub mod ts;
 pub mod ts_demux;
 pub mod ts_file;
 pub mod ts_frames;
+pub mod ts_tags;
+pub mod ts_video;
 pub mod vp9;

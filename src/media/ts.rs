@@ -1,6 +1,8 @@
 //! MPEG-TS muxer for HLS segments: PAT/PMT with CRC, PES packets with PTS/DTS at 90 kHz, PCR,
 //! per-PID continuity counters and adaptation-field stuffing. Input is already in TS form
-//! (Annex-B H.264 access units, ADTS AAC frames); the segmenter decides what goes where.
+//! (Annex-B H.264 or HEVC access units, ADTS AAC frames or Opus packets with their control
+//! header); the segmenter decides what goes where. H.264/AAC unless [`TsMuxer::set_codecs`] says
+//! otherwise.
 
 use super::crc32::crc32_mpeg2;
 
@@ -12,8 +14,13 @@ pub const VIDEO_PID: u16 = 0x0100;
 pub const AUDIO_PID: u16 = 0x0101;
 pub const STREAM_TYPE_H264: u8 = 0x1b;
 pub const STREAM_TYPE_AAC: u8 = 0x0f;
+pub const STREAM_TYPE_HEVC: u8 = 0x24;
+/// PES private data: Opus, told by its registration descriptor.
+pub const STREAM_TYPE_PRIVATE: u8 = 0x06;
 const STREAM_ID_VIDEO: u8 = 0xe0;
 const STREAM_ID_AUDIO: u8 = 0xc0;
+/// private_stream_1, where FFmpeg's muxer puts Opus.
+const STREAM_ID_PRIVATE_1: u8 = 0xbd;
 const PROGRAM_NUMBER: u16 = 1;
 /// PTS, DTS and PCR bases are 33-bit counters that wrap.
 const TIMESTAMP_MASK: u64 = (1 << 33) - 1;
@@ -36,10 +43,30 @@ impl Tracks {
     }
 }
 
+/// The video coding of the program's video stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TsVideo {
+    #[default]
+    H264,
+    Hevc,
+}
+
+/// The audio coding of the program's audio stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TsAudio {
+    #[default]
+    Aac,
+    /// Opus as DVB/ETSI TS 102 366 carries it (what FFmpeg writes and reads): private data with
+    /// a registration descriptor `Opus` and the extension descriptor's channel configuration.
+    Opus { channels: u8 },
+}
+
 /// Muxes PES packets into 188-byte TS packets, appending to a caller-owned buffer.
 #[derive(Debug, Default)]
 pub struct TsMuxer {
     tracks: Tracks,
+    video_coding: TsVideo,
+    audio_coding: TsAudio,
     cc_pat: u8,
     cc_pmt: u8,
     cc_video: u8,
@@ -58,9 +85,20 @@ impl TsMuxer {
         self.tracks
     }
 
+    /// The audio coding the last tables announced (or will, before any are written).
+    pub fn audio(&self) -> TsAudio {
+        self.audio_coding
+    }
+
     /// Changes the program's streams; takes effect with the next [`TsMuxer::write_tables`].
     pub fn set_tracks(&mut self, tracks: Tracks) {
         self.tracks = tracks;
+    }
+
+    /// Changes the streams' codings; takes effect with the next [`TsMuxer::write_tables`].
+    pub fn set_codecs(&mut self, video: TsVideo, audio: TsAudio) {
+        self.video_coding = video;
+        self.audio_coding = audio;
     }
 
     /// Writes the PAT and the PMT (each segment starts with them so it decodes on its own).
@@ -68,12 +106,12 @@ impl TsMuxer {
         let pat = pat_section();
         let cc = next_cc(&mut self.cc_pat);
         write_psi_packet(out, PAT_PID, cc, &pat);
-        let pmt = pmt_section(self.tracks);
+        let pmt = pmt_section(self.tracks, self.video_coding, self.audio_coding);
         let cc = next_cc(&mut self.cc_pmt);
         write_psi_packet(out, PMT_PID, cc, &pmt);
     }
 
-    /// Writes one H.264 access unit (Annex-B, AUD first). Times are 90 kHz ticks.
+    /// Writes one H.264 or HEVC access unit (Annex-B, AUD first). Times are 90 kHz ticks.
     pub fn write_video(
         &mut self,
         out: &mut Vec<u8>,
@@ -89,9 +127,14 @@ impl TsMuxer {
         self.cc_video = cc;
     }
 
-    /// Writes one ADTS frame (header included).
+    /// Writes one audio access unit: an ADTS frame (header included), or an Opus packet behind
+    /// its control header ([`opus_control_header`]).
     pub fn write_audio(&mut self, out: &mut Vec<u8>, pts: u64, adts_frame: &[u8]) {
-        let header = pes_header(STREAM_ID_AUDIO, pts, None, adts_frame.len());
+        let stream_id = match self.audio_coding {
+            TsAudio::Aac => STREAM_ID_AUDIO,
+            TsAudio::Opus { .. } => STREAM_ID_PRIVATE_1,
+        };
+        let header = pes_header(stream_id, pts, None, adts_frame.len());
         let pcr = (self.tracks.pcr_pid() == AUDIO_PID).then_some(pts);
         // Audio-only segments start at any frame: every audio PES is a random access point there.
         let random_access = !self.tracks.video;
@@ -126,7 +169,19 @@ fn pat_section() -> Vec<u8> {
     finish_section(0x00, body)
 }
 
-fn pmt_section(tracks: Tracks) -> Vec<u8> {
+/// The `opus_control_header` (ETSI TS 102 366 annex) before an Opus packet of `size` bytes: the
+/// 11-bit prefix 0x3ff, no trim or extension, then the size as 255s and a last byte below 255.
+pub fn opus_control_header(size: usize, out: &mut Vec<u8>) {
+    out.extend_from_slice(&[0x7f, 0xe0]);
+    let mut left = size;
+    while left >= 255 {
+        out.push(0xff);
+        left -= 255;
+    }
+    out.push(left as u8);
+}
+
+fn pmt_section(tracks: Tracks, video: TsVideo, audio: TsAudio) -> Vec<u8> {
     let mut body = Vec::with_capacity(32);
     body.extend_from_slice(&PROGRAM_NUMBER.to_be_bytes());
     body.push(0xc1);
@@ -134,17 +189,35 @@ fn pmt_section(tracks: Tracks) -> Vec<u8> {
     body.push(0);
     body.extend_from_slice(&(0xe000 | tracks.pcr_pid()).to_be_bytes());
     body.extend_from_slice(&0xf000u16.to_be_bytes()); // program_info_length 0
-    let mut streams = Vec::new();
+    let mut streams: Vec<(u8, u16, Vec<u8>)> = Vec::new();
     if tracks.video {
-        streams.push((STREAM_TYPE_H264, VIDEO_PID));
+        let stream_type = match video {
+            TsVideo::H264 => STREAM_TYPE_H264,
+            TsVideo::Hevc => STREAM_TYPE_HEVC,
+        };
+        streams.push((stream_type, VIDEO_PID, Vec::new()));
     }
     if tracks.audio {
-        streams.push((STREAM_TYPE_AAC, AUDIO_PID));
+        match audio {
+            TsAudio::Aac => streams.push((STREAM_TYPE_AAC, AUDIO_PID, Vec::new())),
+            TsAudio::Opus { channels } => {
+                // Registration first: FFmpeg reads the extension descriptor only once the
+                // stream is known to be Opus. Channel configuration codes 1..=8 are the counts.
+                let code = if (1..=8).contains(&channels) {
+                    channels
+                } else {
+                    2
+                };
+                let descriptors = vec![0x05, 4, b'O', b'p', b'u', b's', 0x7f, 2, 0x80, code];
+                streams.push((STREAM_TYPE_PRIVATE, AUDIO_PID, descriptors));
+            }
+        }
     }
-    for (stream_type, pid) in streams {
+    for (stream_type, pid, descriptors) in streams {
         body.push(stream_type);
         body.extend_from_slice(&(0xe000 | pid).to_be_bytes());
-        body.extend_from_slice(&0xf000u16.to_be_bytes()); // ES_info_length 0
+        body.extend_from_slice(&(0xf000 | descriptors.len() as u16).to_be_bytes());
+        body.extend_from_slice(&descriptors);
     }
     finish_section(0x02, body)
 }

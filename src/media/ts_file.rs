@@ -1,21 +1,29 @@
 //! An MPEG-TS file from FLV-style frames (kind, millisecond timestamp, payload): PAT/PMT first and
-//! again before every keyframe, H.264 as Annex-B access units (AUD, SPS/PPS before keyframes), AAC
-//! as ADTS frames. Sans-IO: bytes out, for recordings written as they go.
+//! again before every keyframe; H.264 or HEVC (legacy or E-RTMP tags) as Annex-B access units
+//! (`ts_video`), AAC as ADTS frames, Opus behind its control header (ETSI TS 102 366, as FFmpeg
+//! writes and reads it). Codecs TS does not carry here (AV1, VP9) are dropped, so their audio
+//! still plays. Sans-IO: bytes out, for SRT players and recordings written as they go.
 
 use super::aac::AudioSpecificConfig;
-use super::avc::{self, AvcConfig, NAL_AUD, NAL_SPS};
 use super::flv::TagKind;
-use super::ts::{Tracks, TsMuxer};
+use super::opus::OpusHead;
+use super::ts::{opus_control_header, Tracks, TsAudio, TsMuxer};
+use super::ts_tags::{self, AudioKind, AudioTag, VideoTag};
+use super::ts_video::TsVideoConfig;
 
-/// The access unit delimiter NAL unit (primary_pic_type 7: any slice type).
-const AUD: [u8; 6] = [0, 0, 0, 1, NAL_AUD, 0xf0];
+/// The audio configuration: AAC needs its AudioSpecificConfig for ADTS headers.
+#[derive(Debug, Clone)]
+enum AudioConfig {
+    Aac(AudioSpecificConfig),
+    Opus { channels: u8 },
+}
 
 /// Frames in, TS packets out.
 #[derive(Debug, Default)]
 pub struct TsFileWriter {
     muxer: TsMuxer,
-    avc: Option<AvcConfig>,
-    aac: Option<AudioSpecificConfig>,
+    video: Option<TsVideoConfig>,
+    audio: Option<AudioConfig>,
     started: bool,
     scratch: Vec<u8>,
     dropped: u64,
@@ -26,7 +34,8 @@ impl TsFileWriter {
         TsFileWriter::default()
     }
 
-    /// Frames dropped: before the first keyframe, without a sequence header, malformed.
+    /// Frames dropped: before the first keyframe, without a sequence header, malformed, or of a
+    /// codec TS does not carry here.
     pub fn dropped_frames(&self) -> u64 {
         self.dropped
     }
@@ -45,125 +54,139 @@ impl TsFileWriter {
         }
     }
 
-    fn start(&mut self, out: &mut Vec<u8>) {
+    fn audio_coding(&self) -> TsAudio {
+        match self.audio {
+            Some(AudioConfig::Opus { channels }) => TsAudio::Opus { channels },
+            _ => TsAudio::Aac,
+        }
+    }
+
+    /// Sets the program from what is configured; the next tables announce it.
+    fn announce(&mut self) {
         self.muxer.set_tracks(Tracks {
-            video: self.avc.is_some(),
-            audio: self.aac.is_some(),
+            video: self.video.is_some(),
+            audio: self.audio.is_some(),
         });
+        let video = self.video.as_ref().map(|v| v.coding).unwrap_or_default();
+        self.muxer.set_codecs(video, self.audio_coding());
+    }
+
+    fn start(&mut self, out: &mut Vec<u8>) {
+        self.announce();
         self.muxer.write_tables(out);
         self.started = true;
     }
 
     fn push_video(&mut self, timestamp: u32, payload: &[u8], out: &mut Vec<u8>) {
-        if payload.len() < 5 || payload[0] & 0x0f != 7 {
-            self.dropped += 1;
-            return;
-        }
-        match payload[1] {
-            0 => {
-                match AvcConfig::parse(&payload[5..]) {
-                    Ok(config) => self.avc = Some(config),
-                    Err(_) => self.dropped += 1,
+        let (data, composition, keyframe) = match ts_tags::video(payload) {
+            VideoTag::Config(kind, record) => {
+                match TsVideoConfig::parse(kind, record) {
+                    Some(config) => self.video = Some(config),
+                    None => self.dropped += 1,
                 }
                 return;
             }
-            1 => {}
-            _ => return,
-        }
-        let keyframe = payload[0] >> 4 == 1;
-        if self.avc.is_none()
-            || (!self.started && !keyframe)
-            || !self.access_unit(&payload[5..], keyframe)
-        {
+            VideoTag::Frame {
+                data,
+                composition_ms,
+                keyframe,
+                ..
+            } => (data, composition_ms, keyframe),
+            VideoTag::Skip => return,
+            VideoTag::Unusable => {
+                self.dropped += 1;
+                return;
+            }
+        };
+        let made = match &self.video {
+            Some(config) if self.started || keyframe => {
+                config.access_unit(data, keyframe, &mut self.scratch)
+            }
+            _ => false,
+        };
+        if !made {
             self.dropped += 1;
             return;
         }
         if !self.started {
             self.start(out);
         } else if keyframe {
-            // Tables before every keyframe: a reader can start (or resume after damage) there.
+            // Tables before every keyframe: a reader can start (or resume after damage) there,
+            // and a codec changed by a republish is announced there.
+            self.announce();
             self.muxer.write_tables(out);
         }
         if !self.muxer.tracks().video {
             self.dropped += 1;
             return;
         }
-        let composition =
-            ((u32::from(payload[2]) << 16 | u32::from(payload[3]) << 8 | u32::from(payload[4]))
-                << 8) as i32
-                >> 8;
         let dts = u64::from(timestamp) * 90;
         let pts = (i64::from(timestamp) + i64::from(composition)).max(0) as u64 * 90;
         self.muxer
             .write_video(out, pts, dts, &self.scratch, keyframe);
     }
 
-    /// Builds the Annex-B access unit in `scratch`; false when the frame is malformed or empty.
-    fn access_unit(&mut self, data: &[u8], keyframe: bool) -> bool {
-        let Some(config) = &self.avc else {
-            return false;
-        };
-        let length_size = config.nalu_length_size;
-        if avc::nal_units(data, length_size).any(|n| n.is_err()) {
-            return false;
-        }
-        self.scratch.clear();
-        self.scratch.extend_from_slice(&AUD);
-        let has_sps = avc::nal_units(data, length_size)
-            .flatten()
-            .any(|n| n.first().is_some_and(|h| h & 0x1f == NAL_SPS));
-        if keyframe && !has_sps {
-            for nalu in config.sps.iter().chain(config.pps.iter()) {
-                avc::push_annexb(&mut self.scratch, nalu);
-            }
-        }
-        let before = self.scratch.len();
-        for nalu in avc::nal_units(data, length_size).flatten() {
-            if nalu.first().is_some_and(|h| h & 0x1f != NAL_AUD) {
-                avc::push_annexb(&mut self.scratch, nalu);
-            }
-        }
-        self.scratch.len() > before
-    }
-
     fn push_audio(&mut self, timestamp: u32, payload: &[u8], out: &mut Vec<u8>) {
-        if payload.len() < 2 || payload[0] >> 4 != 10 {
-            self.dropped += 1;
-            return;
-        }
-        if payload[1] == 0 {
-            match AudioSpecificConfig::parse(&payload[2..]) {
-                Ok(config) => self.aac = Some(config),
-                Err(_) => self.dropped += 1,
+        let (kind, raw) = match ts_tags::audio(payload) {
+            AudioTag::Config(kind, config) => {
+                self.configure_audio(kind, config);
+                return;
             }
-            return;
+            AudioTag::Frame(kind, raw) => (kind, raw),
+            AudioTag::Skip => return,
+            AudioTag::Unusable => {
+                self.dropped += 1;
+                return;
+            }
+        };
+        let mut frame = Vec::with_capacity(raw.len() + 16);
+        match (&self.audio, kind) {
+            (Some(AudioConfig::Aac(aac)), AudioKind::Aac) => {
+                let Ok(header) = aac.adts_header(raw.len()) else {
+                    self.dropped += 1;
+                    return;
+                };
+                frame.extend_from_slice(&header);
+            }
+            (Some(AudioConfig::Opus { .. }), AudioKind::Opus) => {
+                opus_control_header(raw.len(), &mut frame);
+            }
+            _ => {
+                self.dropped += 1;
+                return;
+            }
         }
-        let Some(aac) = &self.aac else {
-            self.dropped += 1;
-            return;
-        };
-        let raw = &payload[2..];
-        let Ok(header) = aac.adts_header(raw.len()) else {
-            self.dropped += 1;
-            return;
-        };
+        frame.extend_from_slice(raw);
         if !self.started {
             // With video announced, the file starts at its first keyframe.
-            if self.avc.is_some() {
+            if self.video.is_some() {
                 self.dropped += 1;
                 return;
             }
             self.start(out);
         }
-        if !self.muxer.tracks().audio {
+        if !self.muxer.tracks().audio || self.muxer.audio() != self.audio_coding() {
             self.dropped += 1;
             return;
         }
-        let mut frame = Vec::with_capacity(header.len() + raw.len());
-        frame.extend_from_slice(&header);
-        frame.extend_from_slice(raw);
         self.muxer
             .write_audio(out, u64::from(timestamp) * 90, &frame);
+    }
+
+    fn configure_audio(&mut self, kind: AudioKind, config: &[u8]) {
+        let parsed = match kind {
+            AudioKind::Aac => AudioSpecificConfig::parse(config)
+                .ok()
+                .map(AudioConfig::Aac),
+            // An OpusHead, else stereo (the DVB default) for a publisher that sent none.
+            AudioKind::Opus => Some(AudioConfig::Opus {
+                channels: OpusHead::parse(config).map_or(2, |h| h.channels),
+            }),
+        };
+        match parsed {
+            Some(parsed) => self.audio = Some(parsed),
+            None => self.dropped += 1,
+        }
     }
 }
 
@@ -186,6 +209,93 @@ mod tests {
         // PAT first, then the PMT.
         assert_eq!(&out[1..3], &[0x40, 0x00]);
         assert_eq!(writer.dropped_frames(), 0);
+    }
+
+    /// E-RTMP HEVC (hvcC with VPS/SPS/PPS, then an IDR and an inter frame) and Opus.
+    fn hevc_opus_frames() -> Vec<(TagKind, u32, Vec<u8>)> {
+        let mut hvcc = vec![1, 1, 0x60, 0, 0, 0, 0x90, 0, 0, 0, 0, 0, 93, 0xf0, 0, 0xfc];
+        hvcc.extend_from_slice(&[0xfd, 0xf8, 0xf8, 0, 0, 0x0f, 3]);
+        for (nal_type, body) in [
+            (32u8, &[0x40, 1, 0xc][..]),
+            (33, &[0x42, 1, 1]),
+            (34, &[0x44, 1]),
+        ] {
+            hvcc.push(0x80 | nal_type);
+            hvcc.extend_from_slice(&1u16.to_be_bytes());
+            hvcc.extend_from_slice(&(body.len() as u16).to_be_bytes());
+            hvcc.extend_from_slice(body);
+        }
+        let tag = |prefix: &[u8], body: &[u8]| [prefix, body].concat();
+        let mut head = b"OpusHead\x01\x01\x38\x01\x80\xbb\x00\x00\x00\x00\x00".to_vec();
+        head.truncate(19);
+        vec![
+            (TagKind::Video, 0, tag(b"\x90hvc1", &hvcc)),
+            (TagKind::Audio, 0, tag(b"\x90Opus", &head)),
+            (
+                TagKind::Video,
+                0,
+                tag(b"\x91hvc1\0\0\0", &[0, 0, 0, 3, 19 << 1, 1, 0xaf]),
+            ),
+            (TagKind::Audio, 0, tag(b"\x91Opus", &[0x08; 300])),
+            (
+                TagKind::Video,
+                40,
+                tag(b"\x91hvc1\0\0\0", &[0, 0, 0, 3, 1 << 1, 1, 0xbf]),
+            ),
+            (TagKind::Audio, 20, tag(b"\x91Opus", &[0x08, 1, 2])),
+        ]
+    }
+
+    #[test]
+    fn hevc_and_opus_round_trip_through_the_demuxer() {
+        use crate::media::ts_demux::{Codec, TsDemuxer};
+        let mut writer = TsFileWriter::new();
+        let mut out = Vec::new();
+        for (kind, ts, payload) in hevc_opus_frames() {
+            writer.push(kind, ts, &payload, &mut out);
+        }
+        assert_eq!(writer.dropped_frames(), 0);
+        // The PMT: HEVC (0x24), and private data with the Opus registration and extension
+        // descriptors (mono).
+        let pmt = &out[PACKET_LEN..2 * PACKET_LEN];
+        let find = |needle: &[u8]| pmt.windows(needle.len()).any(|w| w == needle);
+        assert!(find(&[0x24, 0xe1, 0x00, 0xf0, 0x00]));
+        assert!(find(&[
+            0x06, 0xe1, 0x01, 0xf0, 10, 0x05, 4, b'O', b'p', b'u', b's', 0x7f, 2, 0x80, 1
+        ]));
+        let mut demux = TsDemuxer::new();
+        let mut units = Vec::new();
+        demux.push(&out, &mut units);
+        demux.flush(&mut units);
+        assert_eq!(demux.errors(), 0);
+        let hevc: Vec<_> = units.iter().filter(|u| u.codec == Codec::Hevc).collect();
+        assert_eq!(hevc.len(), 2);
+        assert!(hevc[0]
+            .data
+            .starts_with(&[0, 0, 0, 1, 0x46, 1, 0x50, 0, 0, 0, 1, 0x40]));
+        let opus: Vec<_> = units
+            .iter()
+            .filter(|u| u.codec == Codec::Opus { channels: 1 })
+            .collect();
+        assert_eq!(opus.len(), 2);
+        // A 300-byte packet: the size as 255 + 45 after the 0x7fe0 prefix.
+        assert_eq!(&opus[0].data[..4], &[0x7f, 0xe0, 0xff, 45]);
+        assert_eq!(opus[0].data.len(), 4 + 300);
+        assert_eq!(opus[1].pts, 20 * 90);
+    }
+
+    #[test]
+    fn av1_video_is_dropped_and_its_audio_plays() {
+        let mut writer = TsFileWriter::new();
+        let mut out = Vec::new();
+        writer.push(TagKind::Video, 0, b"\x90av01\x81\x00\x0c\x00", &mut out);
+        for (kind, ts, payload) in hevc_opus_frames() {
+            if kind == TagKind::Audio {
+                writer.push(kind, ts, &payload, &mut out);
+            }
+        }
+        assert!(writer.started());
+        assert!(!out.is_empty());
     }
 
     #[test]

@@ -42,6 +42,7 @@ pub fn require() -> Option<PathBuf> {
 #[derive(Debug, Clone, Copy)]
 pub enum Clip {
     HevcAac,
+    H264Opus,
     Av1Opus,
     Vp9Opus,
 }
@@ -59,6 +60,7 @@ impl Clip {
                 "-c:a",
                 "aac",
             ],
+            Clip::H264Opus => &["-c:v", "libx264", "-preset", "ultrafast", "-c:a", "libopus"],
             Clip::Av1Opus => &[
                 "-c:v",
                 "libsvtav1",

@@ -66,7 +66,8 @@ pub fn metrics(control: SocketAddr) -> String {
         .unwrap_or_default()
 }
 
-/// FFmpeg as an SRT listener on `port` writing what it receives to `out` (MPEG-TS).
+/// FFmpeg as an SRT listener on `port` writing what it receives to `out` (MPEG-TS); returns once
+/// its socket is bound (an srt-lb marks a worker that does not answer at once as down).
 pub fn ffmpeg_listener(port: u16, options: &str, out: &Path, log: &Path) -> Proc {
     let mut command = Command::new("ffmpeg");
     command
@@ -74,7 +75,27 @@ pub fn ffmpeg_listener(port: u16, options: &str, out: &Path, log: &Path) -> Proc
         .arg(format!("srt://127.0.0.1:{port}?mode=listener{options}"))
         .args(["-c", "copy", "-f", "mpegts"])
         .arg(out);
-    Proc::spawn(command, log.to_path_buf())
+    let proc = Proc::spawn(command, log.to_path_buf());
+    wait_udp_bound(port);
+    proc
+}
+
+/// Waits until some process has a UDP socket bound to `port` (read from `/proc/net/udp`, so the
+/// check never takes the port itself).
+pub fn wait_udp_bound(port: u16) {
+    let needle = format!(":{port:04X} ");
+    wait_for(Duration::from_secs(20), "the SRT listener to bind", || {
+        let table = std::fs::read_to_string("/proc/net/udp").unwrap_or_default();
+        table
+            .lines()
+            .skip(1)
+            .any(|l| {
+                l.split_whitespace()
+                    .nth(1)
+                    .is_some_and(|a| format!("{a} ").ends_with(&needle))
+            })
+            .then_some(())
+    });
 }
 
 /// FFmpeg publishing `media` once, in real time, as MPEG-TS to `url`.

@@ -1,7 +1,7 @@
 //! An SRT caller in request (play) mode: admitted like an RTMP player (`on_play` with its query),
-//! it gets MPEG-TS made from the hub's frames (`media::ts_file`: H.264 + AAC), the GOP cache at
-//! once, through the playback driver every player protocol shares (merged writes, a slow player
-//! skipped ahead to a keyframe).
+//! it gets MPEG-TS made from the hub's frames (`media::ts_file`: H.264/HEVC, AAC/Opus), the GOP
+//! cache at once, through the playback driver every player protocol shares (merged writes, a slow
+//! player skipped ahead to a keyframe).
 
 use super::bridge::{self, Socket};
 use crate::media::ts_file::TsFileWriter;
