@@ -18,6 +18,7 @@ use super::context::WorkerContext;
 use crate::compile::plan::WebRtcPlan;
 use crate::stream_name::WebRtcAction;
 use crate::webrtc::demux::Demux;
+use crate::webrtc::video::VideoCodec;
 use anyhow::Context;
 use session::Session;
 use std::collections::HashMap;
@@ -133,13 +134,17 @@ impl WebRtc {
         self.table().sessions.len()
     }
 
-    /// A new engine for one session: ICE-lite, H.264 and Opus only, the worker's certificate and
-    /// candidates, local ICE credentials of our own (the demux keys on the ufrag).
-    pub fn new_engine(&self, ufrag: &str, pass: &str) -> str0m::Rtc {
+    /// A new engine for one session: ICE-lite, the video codecs given (the stream's, for a player;
+    /// those the hub can carry, for a publisher) and Opus, the worker's certificate and candidates,
+    /// local ICE credentials of our own (the demux keys on the ufrag).
+    pub fn new_engine(&self, ufrag: &str, pass: &str, video: &[VideoCodec]) -> str0m::Rtc {
         let mut rtc = str0m::RtcConfig::new()
             .set_ice_lite(true)
             .clear_codecs()
-            .enable_h264(true)
+            .enable_h264(video.contains(&VideoCodec::H264))
+            .enable_h265(video.contains(&VideoCodec::Hevc))
+            .enable_vp9(video.contains(&VideoCodec::Vp9))
+            .enable_av1(video.contains(&VideoCodec::Av1))
             .enable_opus(true, false)
             .set_dtls_cert(self.cert.clone())
             .set_local_ice_credentials(str0m::IceCreds {

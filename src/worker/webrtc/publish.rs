@@ -3,12 +3,16 @@
 //! E-RTMP Opus tags. Each track is stamped from its own RTP clock, anchored at the arrival of its
 //! first packet, so audio and video stay together without waiting for sender reports.
 
+use crate::webrtc::video::VideoCodec;
 use crate::webrtc::{h264::AvcIngest, opus};
 use crate::worker::hub::{Frame, FrameKind, Publisher};
 use bytes::Bytes;
 use std::time::{Duration, Instant};
 use str0m::format::Codec;
 use str0m::media::{MediaData, MediaTime, Mid};
+
+/// The video codecs a WHIP publisher may send, in oryx's preference (each has an E-RTMP FourCC).
+pub const CARRIED: [VideoCodec; 1] = [VideoCodec::H264];
 
 /// At most one keyframe request per this (a publisher that lost packets asks once, not per packet).
 const KEYFRAME_REQUEST_EVERY: Duration = Duration::from_secs(1);

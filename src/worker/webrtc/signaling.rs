@@ -11,6 +11,7 @@ use super::session::Session;
 use super::tasks::{self, Owned};
 use super::WebRtc;
 use crate::stream_name::{StreamName, VhostRule, WebRtcAction, WebRtcPath};
+use crate::webrtc::video::{self, VideoCodec};
 use crate::worker::admission::{self, PublishRefused};
 use crate::worker::context::HookSubject;
 use crate::worker::hub::ClientKind;
@@ -134,11 +135,17 @@ async fn offer(service: &Arc<WebRtc>, request: SignalingRequest) -> Response<Bod
             &format!("too many connections (max-connections {limit})"),
         );
     };
+    let video_codecs = match video_codecs(service, request.target.action, &request.name, text_offer)
+    {
+        Ok(codecs) => codecs,
+        Err(why) => return refuse(StatusCode::BAD_REQUEST, &why),
+    };
     let ufrag = super::random_token(8);
     let mut session = Session::new(
-        service.new_engine(&ufrag, &super::random_token(24)),
+        service.new_engine(&ufrag, &super::random_token(24), &video_codecs),
         service.candidates.clone(),
     );
+    session.video_codecs = video_codecs;
     let answer = match session.rtc().sdp_api().accept_offer(offer) {
         Ok(answer) => answer,
         Err(err) => {
@@ -243,27 +250,79 @@ fn parse_error(message: &str) -> String {
     out.join("; ")
 }
 
-/// Whether an answer accepted H.264 or Opus (else the offer had nothing we can send or take).
+/// Whether an answer accepted a video codec we carry or Opus (else the offer had nothing we can
+/// send or take).
 fn usable(answer: &str) -> bool {
-    answer.lines().any(|line| {
-        line.strip_prefix("a=rtpmap:").is_some_and(|rest| {
-            let codec = rest.split_whitespace().nth(1).unwrap_or("");
-            codec.eq_ignore_ascii_case("H264/90000")
-                || codec.to_ascii_lowercase().starts_with("opus/48000")
+    !video::offered_video_codecs(answer).is_empty()
+        || answer.lines().any(|line| {
+            line.strip_prefix("a=rtpmap:").is_some_and(|rest| {
+                let codec = rest.split_whitespace().nth(1).unwrap_or("");
+                codec.to_ascii_lowercase().starts_with("opus/48000")
+            })
         })
-    })
 }
 
-/// The stream's audio is AAC and this build cannot transcode it (`audio.rs`).
-fn audio_unplayable(service: &WebRtc, name: &StreamName) -> bool {
+/// The video codecs the session's engine offers, or why the offer cannot be served. A player
+/// gets the stream's codec (H.264 while nothing is published yet), which the browser must offer;
+/// a publisher, the codecs the hub carries that the browser offers.
+fn video_codecs(
+    service: &WebRtc,
+    action: WebRtcAction,
+    name: &StreamName,
+    offer: &str,
+) -> Result<Vec<VideoCodec>, String> {
+    let offered = video::offered_video_codecs(offer);
+    match action {
+        WebRtcAction::Whep => {
+            let header = stream_headers(service, name).0;
+            let codec = match header {
+                None => VideoCodec::H264,
+                Some(tag) => VideoCodec::of_tag(&tag).ok_or_else(|| {
+                    "the stream's video codec cannot be carried over WebRTC".to_string()
+                })?,
+            };
+            if !offered.is_empty() && !video::offers(offer, codec) {
+                return Err(format!(
+                    "stream is {}; this browser offers {}",
+                    codec.label(),
+                    offered.join(", ")
+                ));
+            }
+            Ok(vec![codec])
+        }
+        WebRtcAction::Whip => {
+            let carried = super::publish::CARRIED;
+            let usable = carried.iter().any(|c| video::offers(offer, *c));
+            if !usable && offered.iter().any(|c| c == "VP8") {
+                return Err(format!(
+                    "VP8 cannot be published here: it has no Enhanced RTMP FourCC, so RTMP, HTTP-FLV and HLS players could not get it; offer one of {} (RTCRtpTransceiver.setCodecPreferences)",
+                    carried.iter().map(|c| c.sdp_name()).collect::<Vec<_>>().join(", ")
+                ));
+            }
+            Ok(carried.to_vec())
+        }
+    }
+}
+
+/// The stream's video and audio sequence headers, as published now.
+fn stream_headers(
+    service: &WebRtc,
+    name: &StreamName,
+) -> (Option<bytes::Bytes>, Option<bytes::Bytes>) {
     let key = name.key();
-    let header = service
+    service
         .ctx
         .hub
         .streams()
         .into_iter()
         .find(|s| crate::stream_name::stream_key(&s.vhost, &s.app, &s.name) == key)
-        .and_then(|s| s.audio_sequence_header);
+        .map(|s| (s.video_sequence_header, s.audio_sequence_header))
+        .unwrap_or_default()
+}
+
+/// The stream's audio is AAC and this build cannot transcode it (`audio.rs`).
+fn audio_unplayable(service: &WebRtc, name: &StreamName) -> bool {
+    let header = stream_headers(service, name).1;
     let aac = header.is_some_and(|h| h.first().is_some_and(|b| b >> 4 == 10));
     aac && !super::audio::aac_supported()
 }
