@@ -106,3 +106,77 @@ fn an_hevc_stream_is_refused_with_the_codecs_the_browser_offers() {
         assert!(refusal.contains(codec), "{refusal}");
     }
 }
+
+/// An offer shaped like a browser's WHEP offer (H.264 and Opus, receive only, ufrag `abcd`).
+const OFFER: &str = "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\na=group:BUNDLE 0 1\r\n\
+a=msid-semantic: WMS\r\n\
+m=video 9 UDP/TLS/RTP/SAVPF 102\r\nc=IN IP4 0.0.0.0\r\na=rtcp:9 IN IP4 0.0.0.0\r\n\
+a=ice-ufrag:abcd\r\na=ice-pwd:abcdefghijklmnopqrstuvwx\r\na=ice-options:trickle\r\n\
+a=fingerprint:sha-256 00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF:00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF\r\n\
+a=setup:actpass\r\na=mid:0\r\na=recvonly\r\na=rtcp-mux\r\na=rtpmap:102 H264/90000\r\n\
+a=rtcp-fb:102 nack\r\na=rtcp-fb:102 nack pli\r\n\
+a=fmtp:102 level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f\r\n\
+m=audio 9 UDP/TLS/RTP/SAVPF 111\r\nc=IN IP4 0.0.0.0\r\na=rtcp:9 IN IP4 0.0.0.0\r\n\
+a=ice-ufrag:abcd\r\na=ice-pwd:abcdefghijklmnopqrstuvwx\r\n\
+a=fingerprint:sha-256 00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF:00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF\r\n\
+a=setup:actpass\r\na=mid:1\r\na=recvonly\r\na=rtcp-mux\r\na=rtpmap:111 opus/48000/2\r\n\
+a=fmtp:111 minptime=10;useinbandfec=1\r\n";
+
+#[test]
+fn trickle_ice_patch_adds_candidates_and_refuses_restarts_and_garbage() {
+    let worker = webrtc_worker();
+    let send = |method: &str, path: &str, headers: &str, body: &str| {
+        let request = format!(
+            "{method} {path} HTTP/1.1\r\nHost: x\r\n{headers}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        common::http::raw_request(worker.http, request.as_bytes()).expect("an answer")
+    };
+    let answer = send(
+        "POST",
+        "/live/t/whep",
+        "Content-Type: application/sdp\r\n",
+        OFFER,
+    );
+    assert_eq!(answer.status, 201, "{}", answer.text());
+    let location = answer.header("location").unwrap().to_string();
+    let etag = answer.header("etag").expect("an ETag").to_string();
+    let frag = "a=ice-ufrag:abcd\r\na=ice-pwd:abcdefghijklmnopqrstuvwx\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=mid:0\r\n\
+a=candidate:1 1 udp 2122260223 127.0.0.1 50000 typ host\r\n\
+a=candidate:2 1 udp 2122194687 host-xyz.local 50001 typ host\r\na=end-of-candidates\r\n";
+    let sdpfrag = "Content-Type: application/trickle-ice-sdpfrag\r\n";
+    let trickled = send(
+        "PATCH",
+        &location,
+        &format!("{sdpfrag}If-Match: {etag}\r\n"),
+        frag,
+    );
+    assert_eq!(trickled.status, 204, "{}", trickled.text());
+    // Without If-Match (the RFC lets a client leave it out when it never restarts): the same.
+    assert_eq!(send("PATCH", &location, sdpfrag, frag).status, 204);
+    let stale = send(
+        "PATCH",
+        &location,
+        &format!("{sdpfrag}If-Match: \"old\"\r\n"),
+        frag,
+    );
+    assert_eq!(stale.status, 412, "{}", stale.text());
+    let restart = send(
+        "PATCH",
+        &location,
+        &format!("{sdpfrag}If-Match: *\r\n"),
+        frag,
+    );
+    assert_eq!(restart.status, 422, "{}", restart.text());
+    assert!(restart.text().contains("ICE restarts are not supported"));
+    let new_creds = frag.replace("ice-ufrag:abcd", "ice-ufrag:wxyz");
+    assert_eq!(send("PATCH", &location, sdpfrag, &new_creds).status, 422);
+    let garbage = send("PATCH", &location, sdpfrag, "this is not a fragment");
+    assert_eq!(garbage.status, 400, "{}", garbage.text());
+    assert!(garbage.text().contains("malformed trickle ICE fragment"));
+    let wrong_type = send("PATCH", &location, "Content-Type: text/plain\r\n", frag);
+    assert_eq!(wrong_type.status, 415);
+    let unknown = send("PATCH", "/live/t/whep/nosuchsession", sdpfrag, frag);
+    assert_eq!(unknown.status, 404);
+    assert_eq!(send("DELETE", &location, "", "").status, 200);
+}

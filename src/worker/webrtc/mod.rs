@@ -3,7 +3,7 @@
 //! `DELETE`/`PATCH`), `udp.rs` (the socket: datagrams to sessions through `crate::webrtc::demux`),
 //! `session.rs` (one `str0m` engine and its drain), `play.rs` (WHEP: hub frames to RTP),
 //! `publish.rs` (WHIP: RTP to hub frames), `audio.rs` (Opus for players, AAC transcoding's place),
-//! `candidates.rs` (which addresses the answers announce), `tasks.rs` (a session's life).
+//! `candidates.rs` (which addresses the answers announce), `trickle.rs` (`PATCH`: trickle ICE), `tasks.rs` (a session's life).
 
 pub mod audio;
 pub mod candidates;
@@ -12,6 +12,7 @@ pub mod publish;
 pub mod session;
 pub mod signaling;
 pub mod tasks;
+pub mod trickle;
 pub mod udp;
 
 use super::context::WorkerContext;

@@ -38,6 +38,10 @@ pub struct Session {
     pub keyframe_requested: bool,
     pub video: Option<Track>,
     pub audio: Option<Track>,
+    /// The browser's ICE ufrag from its offer (a `PATCH` with another one is an ICE restart).
+    pub remote_ufrag: Option<String>,
+    /// The entity-tag of the session's ICE session (`ETag` of the answer, `If-Match` of `PATCH`).
+    pub etag: String,
     /// The video codecs this session may use, best first (a player's: the stream's one).
     pub video_codecs: Vec<VideoCodec>,
     /// A WHIP publisher's media on its way into the hub.
@@ -62,6 +66,8 @@ impl Session {
             video: None,
             audio: None,
             video_codecs: vec![VideoCodec::H264],
+            remote_ufrag: None,
+            etag: String::new(),
             ingest: None,
             candidates,
             sent_bytes: 0,

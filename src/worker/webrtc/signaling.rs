@@ -2,8 +2,7 @@
 //! to `/APP/STREAM/whep` (or SRS's `/rtc/v1/whep/?app=APP&stream=STREAM`) is admitted like an
 //! RTMP player or publisher (hooks with the query, one publisher per stream), answered `201
 //! Created` with the SDP answer and a `Location: /APP/STREAM/whep/ID`; `DELETE` there ends the
-//! session, `PATCH` (trickle ICE) is accepted and ignored (ICE-lite: the browser's addresses come
-//! with its checks). Refusals say why: 400 for an offer we cannot use, 403 for a hook, 409 for a
+//! session, `PATCH` takes trickle ICE candidates (`trickle.rs`). Refusals say why: 400 for an offer we cannot use, 403 for a hook, 409 for a
 //! stream already published, 503 at the session limit.
 
 use super::publish::Ingest;
@@ -32,7 +31,7 @@ pub struct SignalingRequest {
     pub body: Body,
 }
 
-fn text(status: StatusCode, body: &str) -> Response<Body> {
+pub fn text(status: StatusCode, body: &str) -> Response<Body> {
     let mut response = Response::new(Body::from(format!("{body}\n")));
     *response.status_mut() = status;
     response.headers_mut().insert(
@@ -53,11 +52,7 @@ pub async fn handle(service: Arc<WebRtc>, request: SignalingRequest) -> Response
             None => text(StatusCode::NOT_FOUND, "no such session"),
         },
         (&Method::PATCH, Some(token)) => match session_of(&service, &request, &token) {
-            Some(_) => {
-                let mut response = Response::new(Body::empty());
-                *response.status_mut() = StatusCode::NO_CONTENT;
-                response
-            }
+            Some(handle) => super::trickle::patch(&handle, request.headers, request.body).await,
             None => text(StatusCode::NOT_FOUND, "no such session"),
         },
         (method, _) => {
@@ -146,6 +141,8 @@ async fn offer(service: &Arc<WebRtc>, request: SignalingRequest) -> Response<Bod
         service.candidates.clone(),
     );
     session.video_codecs = video_codecs;
+    session.remote_ufrag = crate::webrtc::sdpfrag::ice_ufrag(text_offer).map(str::to_string);
+    session.etag = format!("\"{ufrag}\"");
     let answer = match session.rtc().sdp_api().accept_offer(offer) {
         Ok(answer) => answer,
         Err(err) => {
@@ -232,6 +229,9 @@ async fn offer(service: &Arc<WebRtc>, request: SignalingRequest) -> Response<Bod
     );
     if let Ok(value) = HeaderValue::from_str(&location) {
         headers.insert(header::LOCATION, value);
+    }
+    if let Ok(value) = HeaderValue::from_str(&format!("\"{ufrag}\"")) {
+        headers.insert(header::ETAG, value);
     }
     response
 }
