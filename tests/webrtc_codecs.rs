@@ -180,3 +180,45 @@ a=candidate:2 1 udp 2122194687 host-xyz.local 50001 typ host\r\na=end-of-candida
     assert_eq!(unknown.status, 404);
     assert_eq!(send("DELETE", &location, "", "").status, 200);
 }
+
+#[test]
+fn chromium_publishes_vp9_with_whip_for_ffmpeg_over_rtmp_and_chromium_over_whep() {
+    let Some(ffmpeg) = ffmpeg9::require() else {
+        return;
+    };
+    if !Page::available() {
+        return;
+    }
+    let worker = webrtc_worker();
+    let publisher = Page::start(&chromium::whip_codec_script(
+        &worker.http_url("live/cam9/whip"),
+        "video/VP9",
+    ));
+    let sent = publisher
+        .wait(Duration::from_secs(40), |r| {
+            r.get("state").map(String::as_str) == Some("connected") && number(r, "frames") >= 10.0
+        })
+        .unwrap_or_else(|last| panic!("Chromium did not publish VP9 over WHIP: {last:?}"));
+    assert_eq!(sent["codec"], "video/VP9", "{sent:?}");
+    // E-RTMP vp09 over RTMP, decoded by FFmpeg 9 without errors.
+    let read = ffmpeg9::read(&ffmpeg, &worker.rtmp_url("live/cam9"), 2);
+    assert!(read.ok, "{}", read.log);
+    assert!(
+        read.codecs.contains(&"video: vp9".to_string()),
+        "{:?}",
+        read.codecs
+    );
+    assert!(
+        read.codecs.contains(&"audio: opus".to_string()),
+        "{:?}",
+        read.codecs
+    );
+    assert!(read.errors.is_empty(), "{:?}", read.errors);
+    let player = Page::start(&chromium::whep_codec_script(
+        &worker.http_url("live/cam9/whep"),
+    ));
+    let played = player
+        .wait(Duration::from_secs(40), |r| number(r, "frames") >= 20.0)
+        .unwrap_or_else(|last| panic!("Chromium did not play the VP9 WHIP stream: {last:?}"));
+    assert_eq!(played["codec"], "video/VP9", "{played:?}");
+}

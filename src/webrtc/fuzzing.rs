@@ -32,6 +32,10 @@ pub fn media(data: &[u8]) {
         let _ = rtp.push(data, 40);
     }
     let _ = video::offered_video_codecs(&String::from_utf8_lossy(data));
+    // And as a WHIP publisher's depacketized VP9 and AV1 frames.
+    let mut ex = super::ingest::ExIngest::default();
+    let _ = ex.push(video::VideoCodec::Vp9, data);
+    let _ = ex.push(video::VideoCodec::Av1, data);
 }
 
 /// A trickle ICE fragment as `PATCH` hands it over, its candidates as the engine parses them.

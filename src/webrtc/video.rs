@@ -240,7 +240,7 @@ fn parse_config(codec: VideoCodec, record: &[u8]) -> Option<Config> {
 }
 
 /// The OBUs of `data` with their headers: `(type, whole OBU)`; stops at the first broken one.
-fn whole_obus(data: &[u8]) -> Vec<(u8, &[u8])> {
+pub fn whole_obus(data: &[u8]) -> Vec<(u8, &[u8])> {
     let mut out = Vec::new();
     let mut pos = 0;
     while pos < data.len() {
@@ -321,6 +321,48 @@ pub fn offered_video_codecs(sdp: &str) -> Vec<String> {
         if !helper && !out.contains(&name) && out.len() < 32 {
             out.push(name);
         }
+    }
+    out
+}
+
+/// The offer with each video section's H.264 payload types moved to the front of its `m=` line:
+/// the answer lists them first, so a browser that offers H.264 among others publishes H.264,
+/// which every player (RTMP, HTTP-FLV, HLS TS) takes. A page that wants VP9 or AV1 offers only
+/// those (`setCodecPreferences`).
+pub fn h264_first(sdp: &str) -> String {
+    let lines: Vec<&str> = sdp.split_inclusive('\n').collect();
+    let mut out = String::with_capacity(sdp.len());
+    let mut i = 0;
+    while i < lines.len() {
+        let line = lines[i];
+        if !line.starts_with("m=video") {
+            out.push_str(line);
+            i += 1;
+            continue;
+        }
+        let end = (i + 1..lines.len())
+            .find(|j| lines[*j].starts_with("m="))
+            .unwrap_or(lines.len());
+        let h264: Vec<&str> = lines[i + 1..end]
+            .iter()
+            .filter_map(|l| l.trim_end().strip_prefix("a=rtpmap:"))
+            .filter_map(|rest| rest.split_once(' '))
+            .filter(|(_, codec)| codec.to_ascii_uppercase().starts_with("H264/"))
+            .map(|(pt, _)| pt)
+            .collect();
+        let bare = line.trim_end_matches(['\r', '\n']);
+        let ending = &line[bare.len()..];
+        let fields: Vec<&str> = bare.split(' ').collect();
+        if fields.len() > 3 {
+            let (head, pts) = fields.split_at(3);
+            let mut ordered: Vec<&str> = pts.iter().copied().filter(|p| h264.contains(p)).collect();
+            ordered.extend(pts.iter().copied().filter(|p| !h264.contains(p)));
+            out.push_str(&[head.join(" "), ordered.join(" ")].join(" "));
+            out.push_str(ending);
+        } else {
+            out.push_str(line);
+        }
+        i += 1;
     }
     out
 }

@@ -183,3 +183,18 @@ a=rtpmap:104 red/90000\r\na=rtpmap:105 ulpfec/90000\r\n";
     assert!(!offers(sdp, VideoCodec::Hevc));
     assert!(offered_video_codecs("garbage").is_empty());
 }
+
+#[test]
+fn h264_goes_first_in_video_sections_only() {
+    let sdp = "m=audio 9 RTP 111 0\r\na=rtpmap:111 opus/48000/2\r\n\
+m=video 9 UDP/TLS/RTP/SAVPF 96 98 102 45\r\na=rtpmap:96 VP8/90000\r\na=rtpmap:98 VP9/90000\r\n\
+a=rtpmap:102 H264/90000\r\na=rtpmap:45 AV1/90000\r\n";
+    let out = h264_first(sdp);
+    assert!(
+        out.contains("m=video 9 UDP/TLS/RTP/SAVPF 102 96 98 45\r\n"),
+        "{out}"
+    );
+    assert!(out.starts_with("m=audio 9 RTP 111 0\r\n"));
+    assert_eq!(out.len(), sdp.len());
+    assert_eq!(h264_first("m=video 9\n"), "m=video 9\n");
+}

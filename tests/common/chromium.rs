@@ -284,3 +284,25 @@ setInterval(async () => {{
 "#
     )
 }
+
+/// [`whip_script`] publishing video in `mime` only (`video/VP9`, `video/AV1`), chosen with
+/// `setCodecPreferences`; reports like it, and a refused answer's body (`refusal`).
+pub fn whip_codec_script(url: &str, mime: &str) -> String {
+    whip_script(url)
+        .replace(
+            "c.mimeType === 'video/H264'",
+            &format!("c.mimeType === {mime:?}"),
+        )
+        .replace(
+            "if (r.status !== 201) {",
+            "if (r.status !== 201) { refusal = answer.trim();",
+        )
+        .replace(
+            "let status = 0, where = '';",
+            "let status = 0, where = '', refusal = '';",
+        )
+        .replace(
+            "status, location: where,",
+            "status, refusal, location: where,",
+        )
+}

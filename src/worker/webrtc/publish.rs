@@ -1,8 +1,10 @@
 //! WHIP: a publisher's media from the engine into the hub, as an RTMP publisher's would come:
-//! H.264 access units become FLV AVC tags (a sequence header built from SPS/PPS), Opus packets
-//! E-RTMP Opus tags. Each track is stamped from its own RTP clock, anchored at the arrival of its
+//! H.264 access units become FLV AVC tags (a sequence header built from SPS/PPS), VP9 and AV1
+//! frames E-RTMP `vp09`/`av01` tags (vpcC/av1C built from the bitstream), Opus packets E-RTMP
+//! Opus tags. Each track is stamped from its own RTP clock, anchored at the arrival of its
 //! first packet, so audio and video stay together without waiting for sender reports.
 
+use crate::webrtc::ingest::ExIngest;
 use crate::webrtc::video::VideoCodec;
 use crate::webrtc::{h264::AvcIngest, opus};
 use crate::worker::hub::{Frame, FrameKind, Publisher};
@@ -12,7 +14,7 @@ use str0m::format::Codec;
 use str0m::media::{MediaData, MediaTime, Mid};
 
 /// The video codecs a WHIP publisher may send, in oryx's preference (each has an E-RTMP FourCC).
-pub const CARRIED: [VideoCodec; 1] = [VideoCodec::H264];
+pub const CARRIED: [VideoCodec; 3] = [VideoCodec::H264, VideoCodec::Vp9, VideoCodec::Av1];
 
 /// At most one keyframe request per this (a publisher that lost packets asks once, not per packet).
 const KEYFRAME_REQUEST_EVERY: Duration = Duration::from_secs(1);
@@ -28,6 +30,7 @@ pub struct Ingest {
     publisher: Publisher,
     start: Instant,
     avc: AvcIngest,
+    ex: ExIngest,
     video: Option<Anchor>,
     audio: Option<Anchor>,
     audio_started: bool,
@@ -41,6 +44,7 @@ impl Ingest {
             publisher,
             start: Instant::now(),
             avc: AvcIngest::default(),
+            ex: ExIngest::default(),
             video: None,
             audio: None,
             audio_started: false,
@@ -67,7 +71,9 @@ impl Ingest {
     /// Take one depacketized frame; `Some(mid)` asks the engine for a keyframe on that track.
     pub fn on_media(&mut self, data: &MediaData) -> Option<Mid> {
         match data.params.spec().codec {
-            Codec::H264 => self.on_video(data),
+            Codec::H264 => self.on_video(data, None),
+            Codec::Vp9 => self.on_video(data, Some(VideoCodec::Vp9)),
+            Codec::Av1 => self.on_video(data, Some(VideoCodec::Av1)),
             Codec::Opus => {
                 self.on_audio(data);
                 None
@@ -76,9 +82,13 @@ impl Ingest {
         }
     }
 
-    fn on_video(&mut self, data: &MediaData) -> Option<Mid> {
+    /// A video frame: H.264 (`ex` is `None`) or VP9/AV1 (E-RTMP).
+    fn on_video(&mut self, data: &MediaData, ex: Option<VideoCodec>) -> Option<Mid> {
         let timestamp = Self::stamp(self.start, &mut self.video, data.time, data.network_time);
-        let tags = self.avc.push(&data.data);
+        let tags = match ex {
+            None => self.avc.push(&data.data),
+            Some(codec) => self.ex.push(codec, &data.data),
+        };
         if let Some(header) = tags.sequence_header {
             self.push(FrameKind::Video, timestamp, header);
         }

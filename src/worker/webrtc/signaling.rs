@@ -113,7 +113,12 @@ async fn offer(service: &Arc<WebRtc>, request: SignalingRequest) -> Response<Bod
     let Ok(text_offer) = std::str::from_utf8(&body) else {
         return refuse(StatusCode::BAD_REQUEST, "malformed SDP offer: not UTF-8");
     };
-    let offer = match str0m::change::SdpOffer::from_sdp_string(text_offer) {
+    // A publisher that offers H.264 publishes H.264 (`video::h264_first`).
+    let prepared = match request.target.action {
+        WebRtcAction::Whip => video::h264_first(text_offer),
+        WebRtcAction::Whep => text_offer.to_string(),
+    };
+    let offer = match str0m::change::SdpOffer::from_sdp_string(&prepared) {
         Ok(offer) => offer,
         Err(err) => {
             let why = parse_error(&err.to_string());
