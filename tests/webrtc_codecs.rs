@@ -181,8 +181,9 @@ a=candidate:2 1 udp 2122194687 host-xyz.local 50001 typ host\r\na=end-of-candida
     assert_eq!(send("DELETE", &location, "", "").status, 200);
 }
 
-#[test]
-fn chromium_publishes_vp9_with_whip_for_ffmpeg_over_rtmp_and_chromium_over_whep() {
+/// Chromium publishes `mime` video (and Opus) with WHIP; FFmpeg 9 reads it over RTMP as
+/// `video: CODEC` without errors; another Chromium page plays it over WHEP in the same codec.
+fn chromium_publishes_with_whip(mime: &str, codec: &str, name: &str) {
     let Some(ffmpeg) = ffmpeg9::require() else {
         return;
     };
@@ -191,20 +192,20 @@ fn chromium_publishes_vp9_with_whip_for_ffmpeg_over_rtmp_and_chromium_over_whep(
     }
     let worker = webrtc_worker();
     let publisher = Page::start(&chromium::whip_codec_script(
-        &worker.http_url("live/cam9/whip"),
-        "video/VP9",
+        &worker.http_url(&format!("live/{name}/whip")),
+        mime,
     ));
     let sent = publisher
         .wait(Duration::from_secs(40), |r| {
             r.get("state").map(String::as_str) == Some("connected") && number(r, "frames") >= 10.0
         })
-        .unwrap_or_else(|last| panic!("Chromium did not publish VP9 over WHIP: {last:?}"));
-    assert_eq!(sent["codec"], "video/VP9", "{sent:?}");
-    // E-RTMP vp09 over RTMP, decoded by FFmpeg 9 without errors.
-    let read = ffmpeg9::read(&ffmpeg, &worker.rtmp_url("live/cam9"), 2);
+        .unwrap_or_else(|last| panic!("Chromium did not publish {mime} over WHIP: {last:?}"));
+    assert_eq!(sent["codec"], mime, "{sent:?}");
+    // E-RTMP over RTMP, decoded by FFmpeg 9 without errors.
+    let read = ffmpeg9::read(&ffmpeg, &worker.rtmp_url(&format!("live/{name}")), 2);
     assert!(read.ok, "{}", read.log);
     assert!(
-        read.codecs.contains(&"video: vp9".to_string()),
+        read.codecs.contains(&format!("video: {codec}")),
         "{:?}",
         read.codecs
     );
@@ -215,10 +216,40 @@ fn chromium_publishes_vp9_with_whip_for_ffmpeg_over_rtmp_and_chromium_over_whep(
     );
     assert!(read.errors.is_empty(), "{:?}", read.errors);
     let player = Page::start(&chromium::whep_codec_script(
-        &worker.http_url("live/cam9/whep"),
+        &worker.http_url(&format!("live/{name}/whep")),
     ));
     let played = player
         .wait(Duration::from_secs(40), |r| number(r, "frames") >= 20.0)
-        .unwrap_or_else(|last| panic!("Chromium did not play the VP9 WHIP stream: {last:?}"));
-    assert_eq!(played["codec"], "video/VP9", "{played:?}");
+        .unwrap_or_else(|last| panic!("Chromium did not play the {mime} WHIP stream: {last:?}"));
+    assert_eq!(played["codec"], mime, "{played:?}");
+}
+
+#[test]
+fn chromium_publishes_vp9_with_whip_for_ffmpeg_over_rtmp_and_chromium_over_whep() {
+    chromium_publishes_with_whip("video/VP9", "vp9", "cam9");
+}
+
+#[test]
+fn chromium_publishes_av1_with_whip_for_ffmpeg_over_rtmp_and_chromium_over_whep() {
+    chromium_publishes_with_whip("video/AV1", "av1", "cam1");
+}
+
+#[test]
+fn a_vp8_only_whip_offer_is_refused_with_the_reason() {
+    if !Page::available() {
+        return;
+    }
+    let worker = webrtc_worker();
+    let page = Page::start(&chromium::whip_codec_script(
+        &worker.http_url("live/cam8/whip"),
+        "video/VP8",
+    ));
+    let report = page
+        .wait(Duration::from_secs(30), |r| number(r, "status") > 0.0)
+        .unwrap_or_else(|last| panic!("no answer to Chromium's VP8 offer: {last:?}"));
+    assert_eq!(report["status"], "400", "{report:?}");
+    assert!(
+        report["refusal"].starts_with("VP8 cannot be published here"),
+        "{report:?}"
+    );
 }

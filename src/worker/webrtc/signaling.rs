@@ -31,7 +31,7 @@ pub struct SignalingRequest {
     pub body: Body,
 }
 
-pub fn text(status: StatusCode, body: &str) -> Response<Body> {
+fn text(status: StatusCode, body: &str) -> Response<Body> {
     let mut response = Response::new(Body::from(format!("{body}\n")));
     *response.status_mut() = status;
     response.headers_mut().insert(

@@ -6,11 +6,10 @@
 //! Precondition Failed`; a fragment that does not parse, `400`. Candidates the engine cannot use
 //! (an mDNS `.local` name, TCP) are dropped silently, as the RFC says.
 
-use super::signaling::text;
 use super::SessionHandle;
 use crate::webrtc::sdpfrag::{SdpFrag, MAX_FRAGMENT};
 use axum::body::Body;
-use axum::http::{header, HeaderMap, Response, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, Response, StatusCode};
 
 pub async fn patch(handle: &SessionHandle, headers: HeaderMap, body: Body) -> Response<Body> {
     let content_type = headers
@@ -95,4 +94,14 @@ fn restart_refused() -> Response<Body> {
         StatusCode::UNPROCESSABLE_ENTITY,
         "ICE restarts are not supported (one ICE session per WebRTC session): POST a new offer",
     )
+}
+
+fn text(status: StatusCode, body: &str) -> Response<Body> {
+    let mut response = Response::new(Body::from(format!("{body}\n")));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    response
 }
