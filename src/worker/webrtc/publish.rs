@@ -4,7 +4,7 @@
 //! Opus tags. Each track is stamped from its own RTP clock, anchored at the arrival of its
 //! first packet, so audio and video stay together without waiting for sender reports.
 
-use crate::webrtc::ingest::ExIngest;
+use crate::webrtc::ingest::{ExIngest, MAX_FRAME};
 use crate::webrtc::video::VideoCodec;
 use crate::webrtc::{h264::AvcIngest, opus};
 use crate::worker::hub::{Frame, FrameKind, Publisher};
@@ -31,6 +31,8 @@ pub struct Ingest {
     start: Instant,
     avc: AvcIngest,
     ex: ExIngest,
+    /// The AV1 temporal unit being gathered and its stream time (ms).
+    av1_pending: Option<(u32, Vec<u8>)>,
     video: Option<Anchor>,
     audio: Option<Anchor>,
     audio_started: bool,
@@ -45,6 +47,7 @@ impl Ingest {
             start: Instant::now(),
             avc: AvcIngest::default(),
             ex: ExIngest::default(),
+            av1_pending: None,
             video: None,
             audio: None,
             audio_started: false,
@@ -84,9 +87,23 @@ impl Ingest {
 
     /// A video frame: H.264 (`ex` is `None`) or VP9/AV1 (E-RTMP).
     fn on_video(&mut self, data: &MediaData, ex: Option<VideoCodec>) -> Option<Mid> {
-        let timestamp = Self::stamp(self.start, &mut self.video, data.time, data.network_time);
+        let mut timestamp = Self::stamp(self.start, &mut self.video, data.time, data.network_time);
         let tags = match ex {
             None => self.avc.push(&data.data),
+            Some(VideoCodec::Av1) => {
+                // Chromium's AV1 sometimes arrives as two frames of one RTP timestamp (one
+                // temporal unit): they go out as one tag, a frame later, so that players see
+                // rising timestamps.
+                if let Some((ts, unit)) = &mut self.av1_pending {
+                    if *ts == timestamp && unit.len() + data.data.len() <= MAX_FRAME {
+                        unit.extend_from_slice(&data.data);
+                        return None;
+                    }
+                }
+                let (ts, unit) = self.av1_pending.replace((timestamp, data.data.to_vec()))?;
+                timestamp = ts;
+                self.ex.push(VideoCodec::Av1, &unit)
+            }
             Some(codec) => self.ex.push(codec, &data.data),
         };
         if let Some(header) = tags.sequence_header {
