@@ -45,3 +45,16 @@ fn webrtc_entry_points_survive_random_and_mutated_input() {
         fuzzing::sdp_offer(&rng.mutate(OFFER.as_bytes()));
     }
 }
+
+/// A browser's trickle fragment, mutated: parsed, and its candidates read by the engine.
+#[test]
+fn trickle_fragments_survive_mutation() {
+    let mut rng = Rng(0x7e1c_c1e0);
+    let frag = "a=ice-ufrag:EsAw\r\na=ice-pwd:P2uYro0UCOQ4zxjKXaWCBui1\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=mid:0\r\n\
+a=candidate:1387637174 1 udp 2122260223 192.0.2.1 61764 typ host generation 0\r\na=end-of-candidates\r\n";
+    for _ in 0..3000 {
+        fuzzing::sdp_fragment(&rng.mutate(frag.as_bytes()));
+        let len = rng.below(200);
+        fuzzing::sdp_fragment(&rng.bytes(len));
+    }
+}

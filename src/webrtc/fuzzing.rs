@@ -1,9 +1,10 @@
 //! Fuzz entry points for WebRTC input (`fuzz/fuzz_targets/`): a datagram on the worker's UDP port
-//! (STUN and the demux, ours), a publisher's access unit and audio tags (ours), and an SDP offer
+//! (STUN and the demux, ours), a publisher's access unit and audio tags (ours), hub video tags for every WHEP codec (ours), a
+//! trickle ICE fragment (ours), and an SDP offer
 //! as the signaling hands it to `str0m` (parsed and accepted by an ICE-lite engine like the
 //! worker's: a panic there would take the worker down).
 
-use super::{demux::Demux, h264, opus, stun};
+use super::{demux::Demux, h264, opus, sdpfrag, stun, video};
 
 /// A datagram as the UDP demux sees it.
 pub fn udp_datagram(data: &[u8]) {
@@ -19,6 +20,35 @@ pub fn media(data: &[u8]) {
     let mut ingest = h264::AvcIngest::default();
     let _ = ingest.push(data);
     let _ = opus::packet(data);
+    // The same bytes as hub video tags for each WHEP codec (a configuration first, then a frame).
+    for codec in [
+        video::VideoCodec::H264,
+        video::VideoCodec::Hevc,
+        video::VideoCodec::Vp9,
+        video::VideoCodec::Av1,
+    ] {
+        let mut rtp = video::RtpVideo::new(codec);
+        let _ = rtp.push(data, 0);
+        let _ = rtp.push(data, 40);
+    }
+    let _ = video::offered_video_codecs(&String::from_utf8_lossy(data));
+    // And as a WHIP publisher's depacketized VP9 and AV1 frames.
+    let mut ex = super::ingest::ExIngest::default();
+    let _ = ex.push(video::VideoCodec::Vp9, data);
+    let _ = ex.push(video::VideoCodec::Av1, data);
+}
+
+/// A trickle ICE fragment as `PATCH` hands it over, its candidates as the engine parses them.
+pub fn sdp_fragment(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let _ = sdpfrag::ice_ufrag(text);
+    if let Ok(frag) = sdpfrag::SdpFrag::parse(text) {
+        for candidate in frag.candidates {
+            let _ = str0m::Candidate::from_sdp_string(&candidate.attribute);
+        }
+    }
 }
 
 /// An offer as `POST …/whep` hands it to the engine.

@@ -246,3 +246,63 @@ setInterval(async () => {{
 "#
     )
 }
+
+/// [`whep_script`] that also reports the decoded video codec (`codec`, getStats' `mimeType`) and
+/// a refused answer's body (`refusal`).
+pub fn whep_codec_script(url: &str) -> String {
+    format!(
+        r#"
+const url = {url:?};
+const pc = new RTCPeerConnection();
+pc.addTransceiver('video', {{ direction: 'recvonly' }});
+pc.addTransceiver('audio', {{ direction: 'recvonly' }});
+const stream = new MediaStream();
+pc.ontrack = (e) => {{ stream.addTrack(e.track); video.srcObject = stream; video.play().catch(err => log.push('play: ' + err)); }};
+let status = 0, refusal = '';
+(async () => {{
+  const offer = await pc.createOffer();
+  await pc.setLocalDescription(offer);
+  const r = await fetch(url, {{ method: 'POST', headers: {{ 'Content-Type': 'application/sdp' }}, body: offer.sdp }});
+  status = r.status;
+  const answer = await r.text();
+  if (r.status !== 201) {{ refusal = answer.trim(); return; }}
+  await pc.setRemoteDescription({{ type: 'answer', sdp: answer }});
+}})().catch(e => log.push('whep: ' + e));
+setInterval(async () => {{
+  let frames = 0, audio = 0, width = 0, codec = '';
+  try {{
+    const stats = await pc.getStats();
+    const codecs = {{}};
+    stats.forEach(s => {{ if (s.type === 'codec') codecs[s.id] = s.mimeType; }});
+    stats.forEach(s => {{
+      if (s.type === 'inbound-rtp' && s.kind === 'video') {{ frames = s.framesDecoded || 0; width = s.frameWidth || 0; codec = codecs[s.codecId] || ''; }}
+      if (s.type === 'inbound-rtp' && s.kind === 'audio') {{ audio = s.packetsReceived || 0; }}
+    }});
+  }} catch (e) {{ log.push('stats: ' + e); }}
+  report({{ t: video.currentTime, frames, audio, width, codec, status, refusal, state: pc.connectionState }});
+}}, 500);
+"#
+    )
+}
+
+/// [`whip_script`] publishing video in `mime` only (`video/VP9`, `video/AV1`), chosen with
+/// `setCodecPreferences`; reports like it, and a refused answer's body (`refusal`).
+pub fn whip_codec_script(url: &str, mime: &str) -> String {
+    whip_script(url)
+        .replace(
+            "c.mimeType === 'video/H264'",
+            &format!("c.mimeType === {mime:?}"),
+        )
+        .replace(
+            "if (r.status !== 201) {",
+            "if (r.status !== 201) { refusal = answer.trim();",
+        )
+        .replace(
+            "let status = 0, where = '';",
+            "let status = 0, where = '', refusal = '';",
+        )
+        .replace(
+            "status, location: where,",
+            "status, refusal, location: where,",
+        )
+}

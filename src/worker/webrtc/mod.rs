@@ -3,7 +3,7 @@
 //! `DELETE`/`PATCH`), `udp.rs` (the socket: datagrams to sessions through `crate::webrtc::demux`),
 //! `session.rs` (one `str0m` engine and its drain), `play.rs` (WHEP: hub frames to RTP),
 //! `publish.rs` (WHIP: RTP to hub frames), `audio.rs` (Opus for players, AAC transcoding's place),
-//! `candidates.rs` (which addresses the answers announce), `tasks.rs` (a session's life).
+//! `candidates.rs` (which addresses the answers announce), `trickle.rs` (`PATCH`: trickle ICE), `tasks.rs` (a session's life).
 
 pub mod audio;
 pub mod candidates;
@@ -12,12 +12,14 @@ pub mod publish;
 pub mod session;
 pub mod signaling;
 pub mod tasks;
+pub mod trickle;
 pub mod udp;
 
 use super::context::WorkerContext;
 use crate::compile::plan::WebRtcPlan;
 use crate::stream_name::WebRtcAction;
 use crate::webrtc::demux::Demux;
+use crate::webrtc::video::VideoCodec;
 use anyhow::Context;
 use session::Session;
 use std::collections::HashMap;
@@ -133,13 +135,17 @@ impl WebRtc {
         self.table().sessions.len()
     }
 
-    /// A new engine for one session: ICE-lite, H.264 and Opus only, the worker's certificate and
-    /// candidates, local ICE credentials of our own (the demux keys on the ufrag).
-    pub fn new_engine(&self, ufrag: &str, pass: &str) -> str0m::Rtc {
+    /// A new engine for one session: ICE-lite, the video codecs given (the stream's, for a player;
+    /// those the hub can carry, for a publisher) and Opus, the worker's certificate and candidates,
+    /// local ICE credentials of our own (the demux keys on the ufrag).
+    pub fn new_engine(&self, ufrag: &str, pass: &str, video: &[VideoCodec]) -> str0m::Rtc {
         let mut rtc = str0m::RtcConfig::new()
             .set_ice_lite(true)
             .clear_codecs()
-            .enable_h264(true)
+            .enable_h264(video.contains(&VideoCodec::H264))
+            .enable_h265(video.contains(&VideoCodec::Hevc))
+            .enable_vp9(video.contains(&VideoCodec::Vp9))
+            .enable_av1(video.contains(&VideoCodec::Av1))
             .enable_opus(true, false)
             .set_dtls_cert(self.cert.clone())
             .set_local_ice_credentials(str0m::IceCreds {

@@ -1,13 +1,12 @@
-//! WHEP: a hub player whose frames go to the browser over RTP. H.264 frames become Annex-B access
-//! units (the engine packetizes them: STAP-A for SPS/PPS, FU-A for large units), Opus passes
-//! through (`audio.rs` for AAC sources). A keyframe request from the browser (PLI/FIR) restarts
+//! WHEP: a hub player whose frames go to the browser over RTP. Video frames of the negotiated codec
+//! become packetizer input (`crate::webrtc::video`: Annex-B H.264/HEVC with parameter sets on key
+//! frames, VP9 frames, AV1 OBUs; the engine packetizes them), Opus passes through (`audio.rs` for AAC sources). A keyframe request from the browser (PLI/FIR) restarts
 //! the player at the GOP cache's keyframe (or the next one), the RTP clock running on.
 
 use super::audio::AudioPath;
 use super::session::Track;
 use super::SessionHandle;
-use crate::media::avc::AvcConfig;
-use crate::webrtc::h264::{self, FlvAvc};
+use crate::webrtc::video::{RtpVideo, VideoCodec};
 use crate::worker::hub::{CachedFrame, FrameKind};
 use crate::worker::playback::PlayerSink;
 use std::sync::Arc;
@@ -24,7 +23,7 @@ pub struct WhepSink {
     pub socket: Arc<UdpSocket>,
     pub audio: AudioPath,
     pub publish_gap: Duration,
-    avc: Option<AvcConfig>,
+    video: RtpVideo,
     /// Added to the player's timestamps: the RTP clock runs on across restarts.
     offset: u32,
     last: u32,
@@ -39,13 +38,14 @@ impl WhepSink {
         socket: Arc<UdpSocket>,
         audio: AudioPath,
         publish_gap: Duration,
+        codec: VideoCodec,
     ) -> WhepSink {
         WhepSink {
             handle,
             socket,
             audio,
             publish_gap,
-            avc: None,
+            video: RtpVideo::new(codec),
             offset: 0,
             last: 0,
             restart: false,
@@ -72,25 +72,10 @@ impl WhepSink {
                 let Some(track) = video else {
                     return Vec::new();
                 };
-                match h264::read_flv(&frame.frame.payload) {
-                    Some(FlvAvc::Config(record)) => {
-                        self.avc = AvcConfig::parse(record).ok();
-                        Vec::new()
-                    }
-                    Some(FlvAvc::Frame {
-                        body,
-                        composition_time,
-                        keyframe,
-                    }) => {
-                        let Some(config) = &self.avc else {
-                            return Vec::new();
-                        };
-                        let Ok(unit) = h264::to_annexb(config, body, keyframe) else {
-                            return Vec::new();
-                        };
-                        let pts = i64::from(ts) + i64::from(composition_time);
-                        let rtp = MediaTime::from_90khz(pts.max(0) as u64 * 90);
-                        vec![(track, rtp, unit)]
+                match self.video.push(&frame.frame.payload, ts) {
+                    Some(out) => {
+                        let rtp = MediaTime::from_90khz(out.pts_ms.max(0) as u64 * 90);
+                        vec![(track, rtp, out.data)]
                     }
                     None => Vec::new(),
                 }

@@ -1,14 +1,20 @@
 //! WHIP: a publisher's media from the engine into the hub, as an RTMP publisher's would come:
-//! H.264 access units become FLV AVC tags (a sequence header built from SPS/PPS), Opus packets
-//! E-RTMP Opus tags. Each track is stamped from its own RTP clock, anchored at the arrival of its
+//! H.264 access units become FLV AVC tags (a sequence header built from SPS/PPS), VP9 and AV1
+//! frames E-RTMP `vp09`/`av01` tags (vpcC/av1C built from the bitstream), Opus packets E-RTMP
+//! Opus tags. Each track is stamped from its own RTP clock, anchored at the arrival of its
 //! first packet, so audio and video stay together without waiting for sender reports.
 
+use crate::webrtc::ingest::{ExIngest, MAX_FRAME};
+use crate::webrtc::video::VideoCodec;
 use crate::webrtc::{h264::AvcIngest, opus};
 use crate::worker::hub::{Frame, FrameKind, Publisher};
 use bytes::Bytes;
 use std::time::{Duration, Instant};
 use str0m::format::Codec;
 use str0m::media::{MediaData, MediaTime, Mid};
+
+/// The video codecs a WHIP publisher may send, in oryx's preference (each has an E-RTMP FourCC).
+pub const CARRIED: [VideoCodec; 3] = [VideoCodec::H264, VideoCodec::Vp9, VideoCodec::Av1];
 
 /// At most one keyframe request per this (a publisher that lost packets asks once, not per packet).
 const KEYFRAME_REQUEST_EVERY: Duration = Duration::from_secs(1);
@@ -24,6 +30,9 @@ pub struct Ingest {
     publisher: Publisher,
     start: Instant,
     avc: AvcIngest,
+    ex: ExIngest,
+    /// The AV1 temporal unit being gathered and its stream time (ms).
+    av1_pending: Option<(u32, Vec<u8>)>,
     video: Option<Anchor>,
     audio: Option<Anchor>,
     audio_started: bool,
@@ -37,6 +46,8 @@ impl Ingest {
             publisher,
             start: Instant::now(),
             avc: AvcIngest::default(),
+            ex: ExIngest::default(),
+            av1_pending: None,
             video: None,
             audio: None,
             audio_started: false,
@@ -63,7 +74,9 @@ impl Ingest {
     /// Take one depacketized frame; `Some(mid)` asks the engine for a keyframe on that track.
     pub fn on_media(&mut self, data: &MediaData) -> Option<Mid> {
         match data.params.spec().codec {
-            Codec::H264 => self.on_video(data),
+            Codec::H264 => self.on_video(data, None),
+            Codec::Vp9 => self.on_video(data, Some(VideoCodec::Vp9)),
+            Codec::Av1 => self.on_video(data, Some(VideoCodec::Av1)),
             Codec::Opus => {
                 self.on_audio(data);
                 None
@@ -72,9 +85,27 @@ impl Ingest {
         }
     }
 
-    fn on_video(&mut self, data: &MediaData) -> Option<Mid> {
-        let timestamp = Self::stamp(self.start, &mut self.video, data.time, data.network_time);
-        let tags = self.avc.push(&data.data);
+    /// A video frame: H.264 (`ex` is `None`) or VP9/AV1 (E-RTMP).
+    fn on_video(&mut self, data: &MediaData, ex: Option<VideoCodec>) -> Option<Mid> {
+        let mut timestamp = Self::stamp(self.start, &mut self.video, data.time, data.network_time);
+        let tags = match ex {
+            None => self.avc.push(&data.data),
+            Some(VideoCodec::Av1) => {
+                // Chromium's AV1 sometimes arrives as two frames of one RTP timestamp (one
+                // temporal unit): they go out as one tag, a frame later, so that players see
+                // rising timestamps.
+                if let Some((ts, unit)) = &mut self.av1_pending {
+                    if *ts == timestamp && unit.len() + data.data.len() <= MAX_FRAME {
+                        unit.extend_from_slice(&data.data);
+                        return None;
+                    }
+                }
+                let (ts, unit) = self.av1_pending.replace((timestamp, data.data.to_vec()))?;
+                timestamp = ts;
+                self.ex.push(VideoCodec::Av1, &unit)
+            }
+            Some(codec) => self.ex.push(codec, &data.data),
+        };
         if let Some(header) = tags.sequence_header {
             self.push(FrameKind::Video, timestamp, header);
         }

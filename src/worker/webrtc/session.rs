@@ -4,6 +4,7 @@
 //! session (connected, a keyframe request, a publisher's media handed to [`super::publish`]).
 
 use super::publish::Ingest;
+use crate::webrtc::video::VideoCodec;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 use str0m::media::{MediaKind, Mid};
@@ -37,6 +38,12 @@ pub struct Session {
     pub keyframe_requested: bool,
     pub video: Option<Track>,
     pub audio: Option<Track>,
+    /// The browser's ICE ufrag from its offer (a `PATCH` with another one is an ICE restart).
+    pub remote_ufrag: Option<String>,
+    /// The entity-tag of the session's ICE session (`ETag` of the answer, `If-Match` of `PATCH`).
+    pub etag: String,
+    /// The video codecs this session may use, best first (a player's: the stream's one).
+    pub video_codecs: Vec<VideoCodec>,
     /// A WHIP publisher's media on its way into the hub.
     pub ingest: Option<Ingest>,
     /// The host candidates announced, for the log when the browser never connects.
@@ -58,6 +65,9 @@ impl Session {
             keyframe_requested: false,
             video: None,
             audio: None,
+            video_codecs: vec![VideoCodec::H264],
+            remote_ufrag: None,
+            etag: String::new(),
             ingest: None,
             candidates,
             sent_bytes: 0,
@@ -193,13 +203,11 @@ impl Session {
         let Some(writer) = self.rtc.writer(mid) else {
             return;
         };
+        let codecs = &self.video_codecs;
         let pt = writer.payload_params().find(|p| {
             let spec = p.spec();
             match kind {
-                MediaKind::Video => {
-                    spec.codec == str0m::format::Codec::H264
-                        && spec.format.packetization_mode == Some(1)
-                }
+                MediaKind::Video => codecs.iter().any(|c| matches(*c, spec)),
                 MediaKind::Audio => spec.codec == str0m::format::Codec::Opus,
             }
         });
@@ -228,5 +236,17 @@ impl Session {
             }
         }
         self.drive(socket);
+    }
+}
+
+/// Whether a negotiated payload type is `codec` as oryx sends it (H.264 in packetization mode 1,
+/// VP9 profile 0 or 2).
+fn matches(codec: VideoCodec, spec: str0m::format::CodecSpec) -> bool {
+    use str0m::format::Codec;
+    match codec {
+        VideoCodec::H264 => spec.codec == Codec::H264 && spec.format.packetization_mode == Some(1),
+        VideoCodec::Hevc => spec.codec == Codec::H265,
+        VideoCodec::Vp9 => spec.codec == Codec::Vp9,
+        VideoCodec::Av1 => spec.codec == Codec::Av1,
     }
 }

@@ -2,8 +2,7 @@
 //! to `/APP/STREAM/whep` (or SRS's `/rtc/v1/whep/?app=APP&stream=STREAM`) is admitted like an
 //! RTMP player or publisher (hooks with the query, one publisher per stream), answered `201
 //! Created` with the SDP answer and a `Location: /APP/STREAM/whep/ID`; `DELETE` there ends the
-//! session, `PATCH` (trickle ICE) is accepted and ignored (ICE-lite: the browser's addresses come
-//! with its checks). Refusals say why: 400 for an offer we cannot use, 403 for a hook, 409 for a
+//! session, `PATCH` takes trickle ICE candidates (`trickle.rs`). Refusals say why: 400 for an offer we cannot use, 403 for a hook, 409 for a
 //! stream already published, 503 at the session limit.
 
 use super::publish::Ingest;
@@ -11,6 +10,7 @@ use super::session::Session;
 use super::tasks::{self, Owned};
 use super::WebRtc;
 use crate::stream_name::{StreamName, VhostRule, WebRtcAction, WebRtcPath};
+use crate::webrtc::video::{self, VideoCodec};
 use crate::worker::admission::{self, PublishRefused};
 use crate::worker::context::HookSubject;
 use crate::worker::hub::ClientKind;
@@ -52,11 +52,7 @@ pub async fn handle(service: Arc<WebRtc>, request: SignalingRequest) -> Response
             None => text(StatusCode::NOT_FOUND, "no such session"),
         },
         (&Method::PATCH, Some(token)) => match session_of(&service, &request, &token) {
-            Some(_) => {
-                let mut response = Response::new(Body::empty());
-                *response.status_mut() = StatusCode::NO_CONTENT;
-                response
-            }
+            Some(handle) => super::trickle::patch(&handle, request.headers, request.body).await,
             None => text(StatusCode::NOT_FOUND, "no such session"),
         },
         (method, _) => {
@@ -117,7 +113,12 @@ async fn offer(service: &Arc<WebRtc>, request: SignalingRequest) -> Response<Bod
     let Ok(text_offer) = std::str::from_utf8(&body) else {
         return refuse(StatusCode::BAD_REQUEST, "malformed SDP offer: not UTF-8");
     };
-    let offer = match str0m::change::SdpOffer::from_sdp_string(text_offer) {
+    // A publisher that offers H.264 publishes H.264 (`video::h264_first`).
+    let prepared = match request.target.action {
+        WebRtcAction::Whip => video::h264_first(text_offer),
+        WebRtcAction::Whep => text_offer.to_string(),
+    };
+    let offer = match str0m::change::SdpOffer::from_sdp_string(&prepared) {
         Ok(offer) => offer,
         Err(err) => {
             let why = parse_error(&err.to_string());
@@ -134,11 +135,19 @@ async fn offer(service: &Arc<WebRtc>, request: SignalingRequest) -> Response<Bod
             &format!("too many connections (max-connections {limit})"),
         );
     };
+    let video_codecs = match video_codecs(service, request.target.action, &request.name, text_offer)
+    {
+        Ok(codecs) => codecs,
+        Err(why) => return refuse(StatusCode::BAD_REQUEST, &why),
+    };
     let ufrag = super::random_token(8);
     let mut session = Session::new(
-        service.new_engine(&ufrag, &super::random_token(24)),
+        service.new_engine(&ufrag, &super::random_token(24), &video_codecs),
         service.candidates.clone(),
     );
+    session.video_codecs = video_codecs;
+    session.remote_ufrag = crate::webrtc::sdpfrag::ice_ufrag(text_offer).map(str::to_string);
+    session.etag = format!("\"{ufrag}\"");
     let answer = match session.rtc().sdp_api().accept_offer(offer) {
         Ok(answer) => answer,
         Err(err) => {
@@ -226,6 +235,9 @@ async fn offer(service: &Arc<WebRtc>, request: SignalingRequest) -> Response<Bod
     if let Ok(value) = HeaderValue::from_str(&location) {
         headers.insert(header::LOCATION, value);
     }
+    if let Ok(value) = HeaderValue::from_str(&format!("\"{ufrag}\"")) {
+        headers.insert(header::ETAG, value);
+    }
     response
 }
 
@@ -243,27 +255,79 @@ fn parse_error(message: &str) -> String {
     out.join("; ")
 }
 
-/// Whether an answer accepted H.264 or Opus (else the offer had nothing we can send or take).
+/// Whether an answer accepted a video codec we carry or Opus (else the offer had nothing we can
+/// send or take).
 fn usable(answer: &str) -> bool {
-    answer.lines().any(|line| {
-        line.strip_prefix("a=rtpmap:").is_some_and(|rest| {
-            let codec = rest.split_whitespace().nth(1).unwrap_or("");
-            codec.eq_ignore_ascii_case("H264/90000")
-                || codec.to_ascii_lowercase().starts_with("opus/48000")
+    !video::offered_video_codecs(answer).is_empty()
+        || answer.lines().any(|line| {
+            line.strip_prefix("a=rtpmap:").is_some_and(|rest| {
+                let codec = rest.split_whitespace().nth(1).unwrap_or("");
+                codec.to_ascii_lowercase().starts_with("opus/48000")
+            })
         })
-    })
 }
 
-/// The stream's audio is AAC and this build cannot transcode it (`audio.rs`).
-fn audio_unplayable(service: &WebRtc, name: &StreamName) -> bool {
+/// The video codecs the session's engine offers, or why the offer cannot be served. A player
+/// gets the stream's codec (H.264 while nothing is published yet), which the browser must offer;
+/// a publisher, the codecs the hub carries that the browser offers.
+fn video_codecs(
+    service: &WebRtc,
+    action: WebRtcAction,
+    name: &StreamName,
+    offer: &str,
+) -> Result<Vec<VideoCodec>, String> {
+    let offered = video::offered_video_codecs(offer);
+    match action {
+        WebRtcAction::Whep => {
+            let header = stream_headers(service, name).0;
+            let codec = match header {
+                None => VideoCodec::H264,
+                Some(tag) => VideoCodec::of_tag(&tag).ok_or_else(|| {
+                    "the stream's video codec cannot be carried over WebRTC".to_string()
+                })?,
+            };
+            if !offered.is_empty() && !video::offers(offer, codec) {
+                return Err(format!(
+                    "stream is {}; this browser offers {}",
+                    codec.label(),
+                    offered.join(", ")
+                ));
+            }
+            Ok(vec![codec])
+        }
+        WebRtcAction::Whip => {
+            let carried = super::publish::CARRIED;
+            let usable = carried.iter().any(|c| video::offers(offer, *c));
+            if !usable && offered.iter().any(|c| c == "VP8") {
+                return Err(format!(
+                    "VP8 cannot be published here: it has no Enhanced RTMP FourCC, so RTMP, HTTP-FLV and HLS players could not get it; offer one of {} (RTCRtpTransceiver.setCodecPreferences)",
+                    carried.iter().map(|c| c.sdp_name()).collect::<Vec<_>>().join(", ")
+                ));
+            }
+            Ok(carried.to_vec())
+        }
+    }
+}
+
+/// The stream's video and audio sequence headers, as published now.
+fn stream_headers(
+    service: &WebRtc,
+    name: &StreamName,
+) -> (Option<bytes::Bytes>, Option<bytes::Bytes>) {
     let key = name.key();
-    let header = service
+    service
         .ctx
         .hub
         .streams()
         .into_iter()
         .find(|s| crate::stream_name::stream_key(&s.vhost, &s.app, &s.name) == key)
-        .and_then(|s| s.audio_sequence_header);
+        .map(|s| (s.video_sequence_header, s.audio_sequence_header))
+        .unwrap_or_default()
+}
+
+/// The stream's audio is AAC and this build cannot transcode it (`audio.rs`).
+fn audio_unplayable(service: &WebRtc, name: &StreamName) -> bool {
+    let header = stream_headers(service, name).1;
     let aac = header.is_some_and(|h| h.first().is_some_and(|b| b >> 4 == 10));
     aac && !super::audio::aac_supported()
 }

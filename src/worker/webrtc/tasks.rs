@@ -52,7 +52,9 @@ pub async fn play(service: Arc<WebRtc>, handle: Arc<SessionHandle>, owned: Owned
         // WebRTC paces nothing by merging: each frame goes out when it comes.
         let clock = MergeClock::new(Duration::ZERO);
         let audio = AudioPath::new(service.transcoders.clone(), player.stream().id);
-        let mut sink = WhepSink::new(handle.clone(), service.socket.clone(), audio, gap);
+        let codec = handle.lock().video_codecs.first().copied();
+        let codec = codec.unwrap_or(crate::webrtc::video::VideoCodec::H264);
+        let mut sink = WhepSink::new(handle.clone(), service.socket.clone(), audio, gap, codec);
         let mut player = Some(player);
         loop {
             let next = player
