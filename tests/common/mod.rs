@@ -19,6 +19,7 @@ pub mod raw_rtmp;
 pub mod srt;
 pub mod static_role;
 pub mod wait;
+pub mod whep_client;
 pub mod worker;
 
 pub use http::http_get;
