@@ -13,6 +13,7 @@ pub mod page;
 pub mod probe;
 pub mod whep_loopback;
 
+use crate::common::chromium::Browser;
 use page::{Report, Seen, Site};
 use std::collections::HashSet;
 use std::io::Read;
@@ -127,10 +128,15 @@ impl Readings {
 
 /// A viewer of one stream (a headless Chromium page or an ffmpeg reader); stopped when dropped.
 pub struct Viewer {
-    child: Child,
+    source: Source,
     reports: mpsc::Receiver<Report>,
     seen: HashSet<u32>,
-    _profile: Option<tempfile::TempDir>,
+}
+
+/// What shows the viewer its frames: a browser page or the reference reader.
+enum Source {
+    Browser(Browser),
+    Reader(Child),
 }
 
 impl Viewer {
@@ -140,10 +146,9 @@ impl Viewer {
             let (tx, reports) = mpsc::channel();
             let child = reference_reader(source, tx);
             return Viewer {
-                child,
+                source: Source::Reader(child),
                 reports,
                 seen: HashSet::new(),
-                _profile: None,
             };
         }
         let (page_source, clip) = match player {
@@ -188,36 +193,14 @@ impl Viewer {
             route,
         };
         let port = page::serve(site, tx);
-        let profile = tempfile::tempdir().unwrap();
-        let child = Command::new(super::CHROMIUM)
-            .args([
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--mute-audio",
-                "--autoplay-policy=no-user-gesture-required",
-                "--window-size=800,600",
-                // WHEP on loopback: let ICE use 127.0.0.1 and show it instead of an mDNS name.
-                "--allow-loopback-in-peer-connection",
-                "--disable-features=WebRtcHideLocalIpsWithMdns",
-            ])
-            .arg(format!("--user-data-dir={}", profile.path().display()))
-            .arg(format!("http://127.0.0.1:{port}/"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("chromium starts");
+        let browser = Browser::launch(
+            &format!("http://127.0.0.1:{port}/"),
+            &["--window-size=800,600"],
+        );
         Viewer {
-            child,
+            source: Source::Browser(browser),
             reports,
             seen: HashSet::new(),
-            _profile: Some(profile),
         }
     }
 
@@ -262,8 +245,10 @@ impl Viewer {
 
 impl Drop for Viewer {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        if let Source::Reader(child) = &mut self.source {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 }
 

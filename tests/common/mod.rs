@@ -2,6 +2,7 @@
 //! use are re-exported here; the other tests import the submodule they need.
 #![allow(dead_code, unused_imports)]
 
+pub mod cdp;
 pub mod chromium;
 pub mod cli;
 pub mod cluster;
