@@ -33,6 +33,9 @@ pub enum Player {
     Flv,
     /// `RTCPeerConnection`: the offer POSTed to a WHEP URL, 201 and the answer back.
     Whep,
+    /// [`Player::Whep`] with the receiver's latency knobs at zero (`jitterBufferTarget`,
+    /// `playoutDelayHint`), as a page chasing latency sets them.
+    WhepLowDelay,
     /// A file played by the `<video>` element itself (the instrument's own test).
     File,
     /// Not a browser: ffmpeg reads RTMP and hands each decoded frame over as it comes, the
@@ -41,22 +44,24 @@ pub enum Player {
 }
 
 impl Player {
-    pub const ALL: [Player; 6] = [
+    pub const ALL: [Player; 7] = [
         Player::Hls,
         Player::HlsLowLatency,
         Player::Flv,
         Player::Whep,
+        Player::WhepLowDelay,
         Player::File,
         Player::Rtmp,
     ];
 
-    /// The name `bench` and the page use: `hls`, `hls-ll`, `flv`, `whep`, `file`, `rtmp`.
+    /// The name `bench` and the page use: `hls`, `hls-ll`, `flv`, `whep`, `whep-0`, `file`, `rtmp`.
     pub fn name(self) -> &'static str {
         match self {
             Player::Hls => "hls",
             Player::HlsLowLatency => "hls-ll",
             Player::Flv => "flv",
             Player::Whep => "whep",
+            Player::WhepLowDelay => "whep-0",
             Player::File => "file",
             Player::Rtmp => "rtmp",
         }

@@ -163,14 +163,34 @@ function flv() {
   play();
 }
 
-async function whep() {
+async function whep(lowDelay) {
   // A plain WHEP client: POST the offer, 201 and the SDP answer back, the tracks into <video>.
+  // `lowDelay`: the receiver's knobs at zero, as a page chasing latency sets them.
   const pc = new RTCPeerConnection();
   pc.addTransceiver('video', { direction: 'recvonly' });
   pc.addTransceiver('audio', { direction: 'recvonly' });
   const stream = new MediaStream();
-  pc.ontrack = (e) => { stream.addTrack(e.track); video.srcObject = stream; play(); };
+  pc.ontrack = (e) => {
+    if (lowDelay) { e.receiver.jitterBufferTarget = 0; e.receiver.playoutDelayHint = 0; }
+    stream.addTrack(e.track); video.srcObject = stream; play();
+  };
   pc.onconnectionstatechange = () => note('pc: ' + pc.connectionState);
+  // Chromium's own share: the jitter buffer's mean delay and the decode time per frame, over the
+  // last 5 s (the bench prints the player's last log line).
+  let last = null;
+  setInterval(async () => {
+    const stats = await pc.getStats();
+    stats.forEach(s => {
+      if (s.type !== 'inbound-rtp' || s.kind !== 'video') return;
+      if (last && s.jitterBufferEmittedCount > last.jitterBufferEmittedCount) {
+        const n = s.jitterBufferEmittedCount - last.jitterBufferEmittedCount;
+        const jb = (s.jitterBufferDelay - last.jitterBufferDelay) / n * 1000;
+        const dec = (s.totalDecodeTime - last.totalDecodeTime) / Math.max(1, s.framesDecoded - last.framesDecoded) * 1000;
+        note('jitter-buffer=' + jb.toFixed(0) + 'ms decode=' + dec.toFixed(1) + 'ms');
+      }
+      last = s;
+    });
+  }, 5000);
   await pc.setLocalDescription(await pc.createOffer());
   // Send the offer with its candidates (no trickle): wait for gathering, at most 2 s.
   await new Promise((done) => {
@@ -189,7 +209,7 @@ try {
   if (PLAYER === 'hls') hls(false);
   else if (PLAYER === 'hls-ll') hls(true);
   else if (PLAYER === 'flv') flv();
-  else if (PLAYER === 'whep') whep().catch(err => note('whep: ' + err));
+  else if (PLAYER === 'whep' || PLAYER === 'whep-0') whep(PLAYER === 'whep-0').catch(err => note('whep: ' + err));
   else { video.src = SOURCE; play(); }
 } catch (err) { note('start: ' + err); }
 
