@@ -1,21 +1,22 @@
-//! The console and the player page in headless Chromium against a real `oryx up` topology with an
-//! ffmpeg publisher and players: the console (with the API's token) lists the stream with its
-//! codecs, worker, publisher and players per protocol, and a screenshot is written under target/;
-//! without the token it shows the login prompt and the API refuses; the console also loads through
-//! a static site's prefix proxy; the player page on the http-lb tries WHEP and falls back.
+//! The console and the player page in headless Chromium (over the DevTools protocol) against a real
+//! `oryx up` topology with an ffmpeg publisher and players: the console (with the API's token) lists
+//! the stream with its codecs, worker, publisher and players per protocol; its preview plays the
+//! stream over WHEP (the `<video>`'s decoded frames and time advance) and a screenshot of it is
+//! written under target/; without the token it shows the login prompt and the API refuses; the
+//! console also loads through a static site's prefix proxy; the player page on the http-lb plays
+//! over WebRTC.
 
 mod common;
 
+use common::chromium::{Browser, Page};
 use common::cluster::*;
 use common::http::{get, get_with_headers};
 use common::media::{make_media, play_to_null, publish};
-use common::process::run_tool;
 use serde_json::Value;
 use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::time::Duration;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
-const CHROMIUM: &str = "/usr/bin/chromium";
 const TOKEN: &str = "console-t0ken";
 
 struct Setup {
@@ -33,13 +34,21 @@ fn setup() -> Setup {
     std::fs::create_dir_all(&root).unwrap();
     let base = free_port_run(20);
     let [rtmp, http, api, site] = [0u16, 1, 2, 3].map(|_| free_addr().port());
+    let udp = std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
     let kdl = dir.path().join("console.kdl");
     std::fs::write(
         &kdl,
         format!(
             r#"oryx 1
 ports from={base} to={to}
-worker "live"
+worker "live" {{
+    webrtc {{
+        udp listen="{udp}"
+    }}
+}}
 rtmp-lb listen="127.0.0.1:{rtmp}"
 http-lb listen="127.0.0.1:{http}"
 api-lb listen="127.0.0.1:{api}" {{
@@ -78,31 +87,55 @@ static "site" {{
     }
 }
 
-/// Chromium loads `url`, runs its scripts for a few seconds of virtual time and prints the DOM
-/// (or writes a screenshot with `extra`).
-fn chromium(dir: &std::path::Path, url: &str, extra: &[&str]) -> String {
-    let profile = tempfile::tempdir_in(dir).unwrap();
-    let user_data = format!("--user-data-dir={}", profile.path().display());
-    let mut args = vec![
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--mute-audio",
-        "--autoplay-policy=no-user-gesture-required",
-        &user_data,
-    ];
-    args.push("--virtual-time-budget=6000");
-    args.extend_from_slice(extra);
-    args.push(url);
-    let (_, stdout, stderr) = run_tool(CHROMIUM, &args, Duration::from_secs(60));
-    if stdout.is_empty() && !extra.iter().any(|a| a.starts_with("--screenshot")) {
-        panic!("chromium printed nothing for {url}: {stderr}");
+/// Chromium on `url` (DevTools protocol) until `ready` holds for its DOM (bounded); that DOM.
+fn dom_when(url: &str, what: &str, ready: impl Fn(&str) -> bool) -> String {
+    let mut browser = Browser::launch_cdp(url, &["--window-size=1400,900"]);
+    dom_of(&mut browser, what, ready)
+}
+
+fn dom_of(browser: &mut Browser, what: &str, ready: impl Fn(&str) -> bool) -> String {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let dom = browser
+            .cdp()
+            .eval("document.documentElement ? document.documentElement.outerHTML : ''")
+            .unwrap_or_else(|e| panic!("{e}"));
+        let dom = dom.as_str().unwrap_or_default().to_string();
+        if ready(&dom) {
+            return dom;
+        }
+        assert!(Instant::now() < deadline, "{what}: {dom}");
+        std::thread::sleep(Duration::from_millis(200));
     }
-    stdout
+}
+
+/// The preview `<video>`: its decoded frames and time, and the panel's state.
+fn preview_video(browser: &mut Browser) -> (f64, f64, String) {
+    let value = browser
+        .cdp()
+        .eval(
+            "(() => { const v = document.getElementById('preview-video'); return [v.webkitDecodedFrameCount, v.currentTime, document.getElementById('preview-state').textContent]; })()",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+    (
+        value[0].as_f64().unwrap_or(0.0),
+        value[1].as_f64().unwrap_or(0.0),
+        value[2].as_str().unwrap_or_default().to_string(),
+    )
+}
+
+/// The gray levels of a PNG, decoded by ffmpeg.
+fn png_gray(dir: &Path, png: &[u8]) -> Vec<u8> {
+    let file = dir.join("shot.png");
+    std::fs::write(&file, png).unwrap();
+    let out = std::process::Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-i"])
+        .arg(&file)
+        .args(["-f", "rawvideo", "-pix_fmt", "gray", "-"])
+        .output()
+        .expect("ffmpeg runs");
+    assert!(out.status.success(), "ffmpeg cannot decode the screenshot");
+    out.stdout
 }
 
 fn api_get(api: SocketAddr, path: &str) -> Option<Value> {
@@ -119,7 +152,10 @@ fn stream_row<'a>(dom: &'a str, name: &str) -> Option<&'a str> {
 }
 
 #[test]
-fn console_lists_streams_and_the_player_page_falls_back() {
+fn console_lists_and_previews_a_stream_over_whep_and_the_player_page_plays_it() {
+    if !Page::available() {
+        return;
+    }
     let s = setup();
     let media = make_media(s.dir.path(), 20);
     let _publisher = publish(&media, &format!("rtmp://{}/live/cam", s.rtmp), true);
@@ -166,19 +202,20 @@ fn console_lists_streams_and_the_player_page_falls_back() {
     assert!(proxied.text().contains("oryx console"));
 
     // Without the token: the login prompt.
-    let dom = chromium(
-        s.dir.path(),
+    let dom = dom_when(
         &format!("http://{}/console/", s.api),
-        &["--dump-dom"],
+        "the login prompt",
+        |dom| dom.contains("data-state=\"login\""),
     );
-    assert!(dom.contains("data-state=\"login\""), "{dom}");
     assert!(!dom.contains("data-stream=\"live/cam\""));
 
     // With it: the stream, its worker, codecs, publisher and players per protocol.
     let url = format!("http://{}/console/#token={TOKEN}", s.api);
-    let dom = chromium(s.dir.path(), &url, &["--dump-dom"]);
-    assert!(dom.contains("data-state=\"ready\""), "{dom}");
-    let row = stream_row(&dom, "live/cam").unwrap_or_else(|| panic!("no stream row in {dom}"));
+    let dom = dom_when(&url, "the stream row with its players", |dom| {
+        dom.contains("data-state=\"ready\"")
+            && stream_row(dom, "live/cam").is_some_and(|r| r.contains("rtmp 1"))
+    });
+    let row = stream_row(&dom, "live/cam").unwrap();
     assert!(row.contains(">live<"), "worker: {row}");
     assert!(row.contains("H264") && row.contains("AAC"), "codecs: {row}");
     assert!(row.contains("127.0.0.1"), "publisher: {row}");
@@ -195,51 +232,60 @@ fn console_lists_streams_and_the_player_page_falls_back() {
         "worker health: {dom}"
     );
 
-    let shot = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/console-screenshot.png");
-    let _ = std::fs::remove_file(&shot);
-    let shot_arg = format!("--screenshot={}", shot.display());
-    chromium(s.dir.path(), &url, &[&shot_arg, "--window-size=1400,900"]);
-    let png = std::fs::read(&shot).expect("the screenshot was written");
+    // `?preview=` opens the preview, which plays the stream over WHEP: the <video>'s decoded
+    // frames and time advance; then a screenshot of the console with the picture in it.
+    let url = format!("http://{}/console/?preview=live/cam#token={TOKEN}", s.api);
+    let mut console = Browser::launch_cdp(&url, &["--window-size=1400,900"]);
+    let deadline = Instant::now() + Duration::from_secs(40);
+    let (frames, time) = loop {
+        let (frames, time, state) = preview_video(&mut console);
+        if frames >= 25.0 && time >= 1.0 {
+            assert_eq!(state, "WebRTC");
+            break (frames, time);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the preview does not play: {frames} frames, {time} s, state {state:?}"
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    };
+    std::thread::sleep(Duration::from_secs(2));
+    let (later_frames, later_time, _) = preview_video(&mut console);
+    assert!(
+        later_frames > frames && later_time > time,
+        "the preview stalled: {frames} → {later_frames} frames, {time} → {later_time} s"
+    );
+    let png = console.cdp().screenshot().unwrap_or_else(|e| panic!("{e}"));
+    let shot = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/console-preview.png");
+    std::fs::write(&shot, &png).unwrap();
+    println!("console screenshot: {}", shot.display());
     assert!(
         png.starts_with(b"\x89PNG") && png.len() > 10_000,
         "{} bytes",
         png.len()
     );
-
-    // `?preview=` opens the preview: WHEP is tried (and HLS), each attempt reported in the panel.
-    let url = format!("http://{}/console/?preview=live/cam#token={TOKEN}", s.api);
-    let dom = chromium(s.dir.path(), &url, &["--dump-dom"]);
-    let panel = &dom[dom.find("id=\"preview\"").expect("the preview panel")..];
+    let gray = png_gray(s.dir.path(), &png);
+    let mut levels = [0usize; 256];
+    gray.iter().for_each(|&g| levels[g as usize] += 1);
+    let commonest = levels.iter().max().copied().unwrap_or(0);
     assert!(
-        !panel.starts_with("id=\"preview\" class=\"card\" hidden"),
-        "{panel}"
+        !gray.is_empty() && commonest < gray.len() * 9 / 10,
+        "the screenshot is (nearly) one colour: {commonest} of {} pixels alike",
+        gray.len()
     );
-    assert!(
-        ["WebRTC<", "HLS<", "cannot play<"]
-            .iter()
-            .any(|s| panel.contains(s)),
-        "preview state: {panel}"
-    );
+    drop(console);
 
-    // The player page: served by the http-lb, WHEP first, then native HLS or a clear message.
+    // The player page: served by the http-lb, plays over WebRTC (HLS and a message are its
+    // fallbacks).
     let page = get(s.http, "/play/live/cam").unwrap();
     assert_eq!(page.status, 200);
     assert!(page.text().contains("RTCPeerConnection"));
     let play = format!("http://{}/play/live/cam", s.http);
-    let dom = chromium(s.dir.path(), &play, &["--dump-dom"]);
-    let state = ["webrtc", "hls", "unsupported"]
-        .into_iter()
-        .find(|state| dom.contains(&format!("data-state=\"{state}\"")))
-        .unwrap_or_else(|| panic!("the player chose nothing: {dom}"));
-    if state != "webrtc" {
-        // Until the worker answers WHEP the attempt is logged and the fallback shown.
-        assert!(dom.contains("WebRTC: "), "{dom}");
-    }
-    if state == "unsupported" {
-        assert!(
-            dom.contains("neither over WebRTC nor as native HLS"),
-            "{dom}"
-        );
-    }
+    let dom = dom_when(&play, "the player page's choice", |dom| {
+        ["webrtc", "hls", "unsupported"]
+            .iter()
+            .any(|state| dom.contains(&format!("data-state=\"{state}\"")))
+    });
+    assert!(dom.contains("data-state=\"webrtc\""), "{dom}");
     assert!(dom.contains("live/cam.m3u8"), "{dom}");
 }

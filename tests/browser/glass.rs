@@ -13,6 +13,7 @@ pub mod page;
 pub mod probe;
 pub mod whep_loopback;
 
+use crate::common::chromium::Browser;
 use page::{Report, Seen, Site};
 use std::collections::HashSet;
 use std::io::Read;
@@ -32,6 +33,9 @@ pub enum Player {
     Flv,
     /// `RTCPeerConnection`: the offer POSTed to a WHEP URL, 201 and the answer back.
     Whep,
+    /// [`Player::Whep`] with the receiver's latency knobs at zero (`jitterBufferTarget`,
+    /// `playoutDelayHint`), as a page chasing latency sets them.
+    WhepLowDelay,
     /// A file played by the `<video>` element itself (the instrument's own test).
     File,
     /// Not a browser: ffmpeg reads RTMP and hands each decoded frame over as it comes, the
@@ -40,22 +44,24 @@ pub enum Player {
 }
 
 impl Player {
-    pub const ALL: [Player; 6] = [
+    pub const ALL: [Player; 7] = [
         Player::Hls,
         Player::HlsLowLatency,
         Player::Flv,
         Player::Whep,
+        Player::WhepLowDelay,
         Player::File,
         Player::Rtmp,
     ];
 
-    /// The name `bench` and the page use: `hls`, `hls-ll`, `flv`, `whep`, `file`, `rtmp`.
+    /// The name `bench` and the page use: `hls`, `hls-ll`, `flv`, `whep`, `whep-0`, `file`, `rtmp`.
     pub fn name(self) -> &'static str {
         match self {
             Player::Hls => "hls",
             Player::HlsLowLatency => "hls-ll",
             Player::Flv => "flv",
             Player::Whep => "whep",
+            Player::WhepLowDelay => "whep-0",
             Player::File => "file",
             Player::Rtmp => "rtmp",
         }
@@ -127,10 +133,15 @@ impl Readings {
 
 /// A viewer of one stream (a headless Chromium page or an ffmpeg reader); stopped when dropped.
 pub struct Viewer {
-    child: Child,
+    source: Source,
     reports: mpsc::Receiver<Report>,
     seen: HashSet<u32>,
-    _profile: Option<tempfile::TempDir>,
+}
+
+/// What shows the viewer its frames: a browser page or the reference reader.
+enum Source {
+    Browser(Browser),
+    Reader(Child),
 }
 
 impl Viewer {
@@ -140,10 +151,9 @@ impl Viewer {
             let (tx, reports) = mpsc::channel();
             let child = reference_reader(source, tx);
             return Viewer {
-                child,
+                source: Source::Reader(child),
                 reports,
                 seen: HashSet::new(),
-                _profile: None,
             };
         }
         let (page_source, clip) = match player {
@@ -188,36 +198,14 @@ impl Viewer {
             route,
         };
         let port = page::serve(site, tx);
-        let profile = tempfile::tempdir().unwrap();
-        let child = Command::new(super::CHROMIUM)
-            .args([
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--mute-audio",
-                "--autoplay-policy=no-user-gesture-required",
-                "--window-size=800,600",
-                // WHEP on loopback: let ICE use 127.0.0.1 and show it instead of an mDNS name.
-                "--allow-loopback-in-peer-connection",
-                "--disable-features=WebRtcHideLocalIpsWithMdns",
-            ])
-            .arg(format!("--user-data-dir={}", profile.path().display()))
-            .arg(format!("http://127.0.0.1:{port}/"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("chromium starts");
+        let browser = Browser::launch(
+            &format!("http://127.0.0.1:{port}/"),
+            &["--window-size=800,600"],
+        );
         Viewer {
-            child,
+            source: Source::Browser(browser),
             reports,
             seen: HashSet::new(),
-            _profile: Some(profile),
         }
     }
 
@@ -262,8 +250,10 @@ impl Viewer {
 
 impl Drop for Viewer {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        if let Source::Reader(child) = &mut self.source {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 }
 

@@ -1,6 +1,6 @@
-//! hls.js in headless Chromium, driven without the DevTools protocol: the test serves a small page
-//! and `hls.min.js` from a loopback HTTP server of its own; the page plays a URL and reports the
-//! video's `currentTime` (and hls.js's events) back to that server every half second.
+//! hls.js in headless Chromium (the harness of `tests/common/chromium.rs`): the test serves a small
+//! page and `hls.min.js` from loopback; the page plays a URL and reports the video's `currentTime`
+//! (and hls.js's events) back every half second.
 //!
 //! Needs Debian's chromium (`/usr/bin/chromium`) and hls.js from npm in `target/npm`
 //! (`npm install --prefix target/npm hls.js`; `scripts/test` installs both).
@@ -8,14 +8,12 @@
 #[allow(dead_code)] // each test binary uses its own part of the latency harness
 pub mod glass;
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::{TcpListener, TcpStream};
+use crate::common::chromium::{self, Browser};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::sync::{mpsc, Mutex};
+use std::time::Duration;
 
-pub const CHROMIUM: &str = "/usr/bin/chromium";
+pub use chromium::CHROMIUM;
 
 /// Where `npm install --prefix target/npm hls.js` puts the player.
 pub fn hls_js() -> PathBuf {
@@ -45,9 +43,8 @@ pub struct Report {
 
 /// A headless Chromium playing one URL with hls.js; killed when dropped.
 pub struct Player {
-    chromium: Child,
+    _browser: Browser,
     reports: mpsc::Receiver<Report>,
-    _profile: tempfile::TempDir,
 }
 
 const PAGE: &str = r#"<!doctype html>
@@ -86,45 +83,25 @@ impl Player {
     /// [`Player::start`] with hls.js's configuration given as a JavaScript object literal
     /// (`{ lowLatencyMode: true }`).
     pub fn start_with(source: &str, config: &str) -> Player {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind the page server");
-        let port = listener.local_addr().unwrap().port();
         let page = PAGE
             .replace("SOURCE", &format!("{source:?}"))
             .replace("CONFIG", config);
         let script = std::fs::read(hls_js()).expect("hls.min.js");
         let (tx, reports) = mpsc::channel();
-        std::thread::spawn(move || {
-            for conn in listener.incoming() {
-                let Ok(conn) = conn else { return };
-                // A request cut short is the browser's business; the reports are what count.
-                let _ = serve(conn, &page, &script, &tx);
+        let tx = Mutex::new(tx);
+        let port = chromium::serve(move |request| match request.path {
+            "/" => chromium::ok("text/html", page.as_bytes()),
+            "/hls.min.js" => chromium::ok("application/javascript", script.as_slice()),
+            path => {
+                let query = path.strip_prefix("/report?")?;
+                let _ = tx.lock().unwrap().send(parse_report(query));
+                chromium::no_content()
             }
         });
-        let profile = tempfile::tempdir().unwrap();
-        let chromium = Command::new(CHROMIUM)
-            .args([
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--mute-audio",
-                "--autoplay-policy=no-user-gesture-required",
-            ])
-            .arg(format!("--user-data-dir={}", profile.path().display()))
-            .arg(format!("http://127.0.0.1:{port}/"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("chromium starts");
+        let browser = Browser::launch(&format!("http://127.0.0.1:{port}/"), &[]);
         Player {
-            chromium,
+            _browser: browser,
             reports,
-            _profile: profile,
         }
     }
 
@@ -133,83 +110,16 @@ impl Player {
     pub fn wait(
         &self,
         timeout: Duration,
-        mut done: impl FnMut(&Report) -> bool,
+        done: impl FnMut(&Report) -> bool,
     ) -> Result<Report, Option<Report>> {
-        let deadline = Instant::now() + timeout;
-        let mut last = None;
-        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
-            match self.reports.recv_timeout(left) {
-                Ok(report) => {
-                    if done(&report) {
-                        return Ok(report);
-                    }
-                    last = Some(report);
-                }
-                Err(_) => break,
-            }
-        }
-        Err(last)
+        chromium::wait_report(&self.reports, timeout, done)
     }
-}
-
-impl Drop for Player {
-    fn drop(&mut self) {
-        let _ = self.chromium.kill();
-        let _ = self.chromium.wait();
-    }
-}
-
-/// Answer one request of the page: the page, the script, or a report (204).
-fn serve(
-    mut conn: TcpStream,
-    page: &str,
-    script: &[u8],
-    tx: &mpsc::Sender<Report>,
-) -> std::io::Result<()> {
-    conn.set_read_timeout(Some(Duration::from_secs(5)))?;
-    let mut reader = BufReader::new(conn.try_clone()?);
-    let mut request_line = String::new();
-    reader.read_line(&mut request_line)?;
-    loop {
-        let mut header = String::new();
-        if reader.read_line(&mut header)? == 0 || header.trim().is_empty() {
-            break;
-        }
-    }
-    let path = request_line.split_whitespace().nth(1).unwrap_or("/");
-    let (status, kind, body): (&str, &str, &[u8]) = if path == "/" {
-        ("200 OK", "text/html", page.as_bytes())
-    } else if path == "/hls.min.js" {
-        ("200 OK", "application/javascript", script)
-    } else if let Some(query) = path.strip_prefix("/report?") {
-        let _ = tx.send(parse_report(query));
-        ("204 No Content", "text/plain", b"")
-    } else {
-        ("404 Not Found", "text/plain", b"")
-    };
-    write!(
-        conn,
-        "HTTP/1.1 {status}\r\nContent-Type: {kind}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    )?;
-    conn.write_all(body)
 }
 
 fn parse_report(query: &str) -> Report {
-    let mut report = Report {
-        current_time: 0.0,
-        log: String::new(),
-    };
-    for pair in query.split('&') {
-        match pair.split_once('=') {
-            Some(("t", value)) => report.current_time = value.parse().unwrap_or(0.0),
-            Some(("log", value)) => {
-                report.log = percent_encoding::percent_decode_str(value)
-                    .decode_utf8_lossy()
-                    .into_owned()
-            }
-            _ => {}
-        }
+    let pairs = chromium::query_pairs(query);
+    Report {
+        current_time: chromium::number(&pairs, "t"),
+        log: pairs.get("log").cloned().unwrap_or_default(),
     }
-    report
 }

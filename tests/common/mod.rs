@@ -2,6 +2,7 @@
 //! use are re-exported here; the other tests import the submodule they need.
 #![allow(dead_code, unused_imports)]
 
+pub mod cdp;
 pub mod chromium;
 pub mod cli;
 pub mod cluster;
@@ -19,6 +20,7 @@ pub mod raw_rtmp;
 pub mod srt;
 pub mod static_role;
 pub mod wait;
+pub mod whep_client;
 pub mod worker;
 
 pub use http::http_get;

@@ -120,6 +120,7 @@ fn finish(
         received,
         "WebRTC session ended: {reason}"
     );
+    release_memory_soon();
     let tc_url = String::new();
     service.ctx.hook_after(
         hook,
@@ -130,4 +131,22 @@ fn finish(
             tc_url: &tc_url,
         },
     );
+}
+
+/// Hand the freed session memory back to the system a second after sessions end (once for a
+/// crowd leaving together). Each session frees its resend ring and engine, but glibc keeps freed
+/// chunks in the arena of the thread that freed them: without a trim, RSS stays at the crowd's
+/// peak after it has gone, which looks like a leak to whoever watches the process.
+fn release_memory_soon() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    static PENDING: AtomicBool = AtomicBool::new(false);
+    if PENDING.swap(true, Ordering::AcqRel) {
+        return;
+    }
+    tokio::spawn(async {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        PENDING.store(false, Ordering::Release);
+        #[cfg(all(target_os = "linux", target_env = "gnu"))]
+        let _ = tokio::task::spawn_blocking(|| unsafe { libc::malloc_trim(0) }).await;
+    });
 }

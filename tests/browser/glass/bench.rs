@@ -1,11 +1,14 @@
 //! The `scripts/bench-latency` driver: publish the wall clock, then watch each target in turn and
 //! print the p50/p95 age of the frames on display. Servers are the script's job; this reads
 //!
-//! - `ORYX_GLASS_PUBLISH`: RTMP URLs (space-separated) the clock is published to, for the whole run;
+//! - `ORYX_GLASS_PUBLISH`: RTMP or WHIP (`http://…/whip`, FFmpeg 9) URLs (space-separated) the
+//!   clock is published to, for the whole run;
 //! - `ORYX_GLASS_TARGETS`: `LABEL,PLAYER,URL` entries (space-separated), PLAYER one of `hls`,
-//!   `hls-ll`, `flv`, `whep`, `rtmp`; each is probed first (`probe`) and reported "not available"
+//!   `hls-ll`, `flv`, `whep`, `whep-0` (the receiver's delay knobs at zero), `rtmp`; each is probed first (`probe`) and reported "not available"
 //!   when its server does not serve it; `whep-loopback` (any URL) is the WHEP player on a sender
 //!   in the same browser (`whep_loopback`), the instrument's own WebRTC floor;
+//! - `ORYX_GLASS_AUDIO=0`: the clock without its AAC tone; `ORYX_GLASS_RTMP_FFMPEG9=1`: RTMP
+//!   published by FFmpeg 9 instead of Debian's ffmpeg (what the publisher's side costs);
 //! - `ORYX_GLASS_SECONDS` (20): the measured window per target; `ORYX_GLASS_SETTLE` (5): seconds
 //!   of play before it (players start, then settle on their live edge);
 //!   `ORYX_GLASS_PUBLISH_WARMUP` (12): publishing alone first, so HLS players find a full window.
@@ -31,10 +34,21 @@ impl Drop for Publisher {
     }
 }
 
-/// Debian's ffmpeg publishing the wall clock to `url`; stopped when dropped.
+/// Debian's ffmpeg publishing the wall clock to `url` (RTMP), or FFmpeg 9's `whip` muxer where
+/// `url` is a WHIP endpoint (`…/whip`); stopped when dropped.
 pub fn publish_clock(url: &str) -> impl Drop {
-    let child = Command::new("ffmpeg")
-        .args(clock::publish_args(url))
+    let (program, args) = if url.starts_with("http") {
+        let ffmpeg = crate::common::ffmpeg9::find().expect("FFmpeg 9 (for WHIP) is installed");
+        (ffmpeg, clock::whip_args(url))
+    } else if std::env::var("ORYX_GLASS_RTMP_FFMPEG9").as_deref() == Ok("1") {
+        // The RTMP publisher's own share: the same muxing from FFmpeg 9 instead of Debian's 5.1.
+        let ffmpeg = crate::common::ffmpeg9::find().expect("FFmpeg 9 is installed");
+        (ffmpeg, clock::publish_args(url))
+    } else {
+        ("ffmpeg".into(), clock::publish_args(url))
+    };
+    let child = Command::new(program)
+        .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())

@@ -198,3 +198,34 @@ pub fn picture(value: u32) -> Vec<u8> {
         })
         .collect()
 }
+
+/// FFmpeg 9 publishing the wall clock to a WHIP endpoint: the same picture and encoder settings
+/// as [`publish_args`] (H.264 without B-frames, as WebRTC wants), Opus audio.
+pub fn whip_args(url: &str) -> Vec<String> {
+    let mut args = publish_args(url);
+    args.truncate(args.len() - 1);
+    let at = |args: &[String], flag: &str| args.iter().position(|a| a == flag).unwrap();
+    let audio = at(&args, "-c:a");
+    args.splice(
+        audio..,
+        [
+            "-bf",
+            "0",
+            "-profile:v",
+            "baseline",
+            "-c:a",
+            "libopus",
+            "-b:a",
+            "64k",
+            "-ar",
+            "48000",
+            "-ac",
+            "2",
+            "-f",
+            "whip",
+        ]
+        .map(String::from),
+    );
+    args.push(url.to_string());
+    args
+}

@@ -6,10 +6,8 @@
 //! and the ffmpeg reference reader share one decoder.
 
 use super::clock::{READ_HEIGHT, READ_WIDTH};
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use crate::common::chromium;
 use std::sync::mpsc;
-use std::time::Duration;
 
 /// One frame the page (or a reader) saw: when, and the gray picture of the clock's grid.
 #[derive(Debug, Clone)]
@@ -26,8 +24,7 @@ pub struct Report {
     pub frames: Vec<Seen>,
 }
 
-/// An answer of a route the site adds: status line, content type, extra header lines, body.
-pub type Answer = (&'static str, &'static str, String, Vec<u8>);
+pub use crate::common::chromium::Answer;
 
 /// A route the site adds (`method`, `path`, `body`), `None` for a path it does not serve.
 pub type Route = Box<dyn Fn(&str, &str, &[u8]) -> Option<Answer> + Send + Sync>;
@@ -43,70 +40,27 @@ pub struct Site {
 
 /// Serve `site` on a loopback port (returned) until the process ends; reports go to `tx`.
 pub fn serve(site: Site, tx: mpsc::Sender<Report>) -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind the page server");
-    let port = listener.local_addr().unwrap().port();
-    let site = std::sync::Arc::new(site);
-    std::thread::spawn(move || {
-        for conn in listener.incoming() {
-            let Ok(conn) = conn else { return };
-            let (site, tx) = (site.clone(), tx.clone());
-            // One thread per request: the browser may hold one open while it posts a report.
-            std::thread::spawn(move || {
-                // A request cut short is the browser's business; the reports are what count.
-                let _ = answer(conn, &site, &tx);
-            });
+    let tx = std::sync::Mutex::new(tx);
+    chromium::serve(move |request| {
+        let added = site
+            .route
+            .as_ref()
+            .and_then(|route| route(request.method, request.path, request.body));
+        if added.is_some() {
+            return added;
         }
-    });
-    port
-}
-
-fn answer(mut conn: TcpStream, site: &Site, tx: &mpsc::Sender<Report>) -> std::io::Result<()> {
-    conn.set_read_timeout(Some(Duration::from_secs(5)))?;
-    let mut reader = BufReader::new(conn.try_clone()?);
-    let mut request_line = String::new();
-    reader.read_line(&mut request_line)?;
-    let mut length = 0usize;
-    loop {
-        let mut header = String::new();
-        if reader.read_line(&mut header)? == 0 || header.trim().is_empty() {
-            break;
-        }
-        if let Some((name, value)) = header.split_once(':') {
-            if name.trim().eq_ignore_ascii_case("content-length") {
-                length = value.trim().parse().unwrap_or(0).min(1 << 22);
+        match request.path {
+            "/" => chromium::ok("text/html", site.html.as_bytes()),
+            "/player.js" => chromium::ok("application/javascript", site.script.as_slice()),
+            "/clip" => chromium::ok("video/mp4", site.clip.as_slice()),
+            "/report" => {
+                let report = parse_report(&String::from_utf8_lossy(request.body));
+                let _ = tx.lock().unwrap().send(report);
+                chromium::no_content()
             }
+            _ => None,
         }
-    }
-    let mut body = vec![0; length];
-    reader.read_exact(&mut body)?;
-    let mut words = request_line.split_whitespace();
-    let (method, path) = (words.next().unwrap_or("GET"), words.next().unwrap_or("/"));
-    let added = site
-        .route
-        .as_ref()
-        .and_then(|route| route(method, path, &body));
-    let (status, kind, headers, content): (&str, &str, String, &[u8]) = match (path, &added) {
-        (_, Some((status, kind, headers, content))) => (status, kind, headers.clone(), content),
-        ("/", _) => ("200 OK", "text/html", String::new(), site.html.as_bytes()),
-        ("/player.js", _) => (
-            "200 OK",
-            "application/javascript",
-            String::new(),
-            &site.script,
-        ),
-        ("/clip", _) => ("200 OK", "video/mp4", String::new(), &site.clip),
-        ("/report", _) => {
-            let _ = tx.send(parse_report(&String::from_utf8_lossy(&body)));
-            ("204 No Content", "text/plain", String::new(), b"")
-        }
-        _ => ("404 Not Found", "text/plain", String::new(), b""),
-    };
-    write!(
-        conn,
-        "HTTP/1.1 {status}\r\nContent-Type: {kind}\r\nContent-Length: {}\r\n{headers}Connection: close\r\n\r\n",
-        content.len()
-    )?;
-    conn.write_all(content)
+    })
 }
 
 /// `time T` / `log TEXT` / `frame WALL_MS HEX` lines.
@@ -209,14 +163,34 @@ function flv() {
   play();
 }
 
-async function whep() {
+async function whep(lowDelay) {
   // A plain WHEP client: POST the offer, 201 and the SDP answer back, the tracks into <video>.
+  // `lowDelay`: the receiver's knobs at zero, as a page chasing latency sets them.
   const pc = new RTCPeerConnection();
   pc.addTransceiver('video', { direction: 'recvonly' });
   pc.addTransceiver('audio', { direction: 'recvonly' });
   const stream = new MediaStream();
-  pc.ontrack = (e) => { stream.addTrack(e.track); video.srcObject = stream; play(); };
+  pc.ontrack = (e) => {
+    if (lowDelay) { e.receiver.jitterBufferTarget = 0; e.receiver.playoutDelayHint = 0; }
+    stream.addTrack(e.track); video.srcObject = stream; play();
+  };
   pc.onconnectionstatechange = () => note('pc: ' + pc.connectionState);
+  // Chromium's own share: the jitter buffer's mean delay and the decode time per frame, over the
+  // last 5 s (the bench prints the player's last log line).
+  let last = null;
+  setInterval(async () => {
+    const stats = await pc.getStats();
+    stats.forEach(s => {
+      if (s.type !== 'inbound-rtp' || s.kind !== 'video') return;
+      if (last && s.jitterBufferEmittedCount > last.jitterBufferEmittedCount) {
+        const n = s.jitterBufferEmittedCount - last.jitterBufferEmittedCount;
+        const jb = (s.jitterBufferDelay - last.jitterBufferDelay) / n * 1000;
+        const dec = (s.totalDecodeTime - last.totalDecodeTime) / Math.max(1, s.framesDecoded - last.framesDecoded) * 1000;
+        note('jitter-buffer=' + jb.toFixed(0) + 'ms decode=' + dec.toFixed(1) + 'ms');
+      }
+      last = s;
+    });
+  }, 5000);
   await pc.setLocalDescription(await pc.createOffer());
   // Send the offer with its candidates (no trickle): wait for gathering, at most 2 s.
   await new Promise((done) => {
@@ -235,7 +209,7 @@ try {
   if (PLAYER === 'hls') hls(false);
   else if (PLAYER === 'hls-ll') hls(true);
   else if (PLAYER === 'flv') flv();
-  else if (PLAYER === 'whep') whep().catch(err => note('whep: ' + err));
+  else if (PLAYER === 'whep' || PLAYER === 'whep-0') whep(PLAYER === 'whep-0').catch(err => note('whep: ' + err));
   else { video.src = SOURCE; play(); }
 } catch (err) { note('start: ' + err); }
 

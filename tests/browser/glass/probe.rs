@@ -38,7 +38,7 @@ fn once(player: Player, url: &str) -> Result<(), String> {
             (200, body) if body.contains("FLV") => Ok(()),
             (status, _) => Err(format!("GET {url}: {status}")),
         },
-        Player::Whep => {
+        Player::Whep | Player::WhepLowDelay => {
             // Not an offer a server can answer: only whether anything takes WHEP posts here.
             match http("POST", url, Some("v=0\r\n"))? {
                 (404 | 405 | 501, _) => Err(format!("POST {url}: no WHEP endpoint")),

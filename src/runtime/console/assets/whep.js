@@ -40,7 +40,8 @@ async function oryxWhep(video, url, log) {
       throw new Error('WHEP answered ' + answer.status + (why ? ': ' + why : ''));
     }
     const where = answer.headers.get('Location');
-    if (where) location = new URL(where, url).href;
+    // `url` may be relative (the /play page's): resolve against the page, then the Location.
+    if (where) location = new URL(where, new URL(url, document.baseURI)).href;
     await pc.setRemoteDescription({ type: 'answer', sdp: await answer.text() });
     await new Promise((resolve, reject) => {
       const check = () => {
