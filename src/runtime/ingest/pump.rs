@@ -3,7 +3,7 @@
 //! over after a capped backoff: logged once per outage with its reason, every attempt counted.
 
 use super::flv_pull::FlvPull;
-use super::rtmp_conn::RtmpConn;
+use crate::net::rtmp_conn::RtmpConn;
 use super::source::SourceKind;
 use super::stats::Stats;
 use crate::media::flv::FlvTag;
