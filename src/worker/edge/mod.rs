@@ -199,7 +199,10 @@ impl Edge {
     pub fn exposition(&self) -> String {
         let pulls = self.pulls().len();
         let mut out = String::new();
-        let _ = writeln!(out, "# HELP oryx_edge_pulls Streams this edge pulls from its origin group now.");
+        let _ = writeln!(
+            out,
+            "# HELP oryx_edge_pulls Streams this edge pulls from its origin group now."
+        );
         let _ = writeln!(out, "# TYPE oryx_edge_pulls gauge");
         let _ = writeln!(out, "oryx_edge_pulls {pulls}");
         let _ = writeln!(out, "# HELP oryx_edge_pull_starts_total Pulls started (a stream's first player after none).");
@@ -273,7 +276,8 @@ pub(crate) mod tests {
         let mut edge_plan = worker_plan("edge-0");
         edge_plan.group = "edge".into();
         edge_plan.origin = Some("origin".into());
-        let plan: Plan = crate::worker::edge::tests::plan_with(vec![worker_plan("origin"), edge_plan.clone()]);
+        let plan: Plan =
+            crate::worker::edge::tests::plan_with(vec![worker_plan("origin"), edge_plan.clone()]);
         let edge = Edge::install_with(&hub, &plan, &edge_plan, LINGER).unwrap();
         assert_eq!(hub.edge_origin(), Some("origin"));
         let name = StreamName::new("", "live", "cam");

@@ -43,7 +43,8 @@ impl PullTask {
         loop {
             let candidates = origin::candidates(&self.origins, &key).await;
             let Some(origin) = candidates.first() else {
-                self.status.set_error(Some("the origin group has no worker".into()));
+                self.status
+                    .set_error(Some("the origin group has no worker".into()));
                 self.status.set_state(State::Backoff);
                 tokio::time::sleep(BACKOFF_CAP).await;
                 continue;
@@ -90,7 +91,10 @@ impl PullTask {
         let tc_url = format!("rtmp://{address}/{}", self.name.app);
         // Internal: the origin ran the stream rules (forwards, recording, transcodes); HLS still
         // segments it here.
-        let mut publisher = match self.hub.publish_as(&self.name, &tc_url, guard.entry.id, true) {
+        let mut publisher = match self
+            .hub
+            .publish_as(&self.name, &tc_url, guard.entry.id, true)
+        {
             Ok(publisher) => publisher,
             Err(err) => return anyhow!("{err}"),
         };
@@ -149,6 +153,8 @@ mod tests {
         let url = pull_url("127.0.0.1:1935", &name);
         assert!(url.starts_with("rtmp://127.0.0.1:1935/live/cam?oryx_edge="));
         let named = StreamName::new("v.example", "live", "cam");
-        assert!(pull_url("h:1", &named).starts_with("rtmp://h:1/live/cam?vhost=v.example&oryx_edge="));
+        assert!(
+            pull_url("h:1", &named).starts_with("rtmp://h:1/live/cam?vhost=v.example&oryx_edge=")
+        );
     }
 }
