@@ -130,7 +130,7 @@ fn players_play_from_edges_that_pull_from_the_origin() {
         "the RTMP player receives media",
         || (file_len(&out) > 100_000).then_some(()),
     );
-    assert_eq!(pulling_edges(&plan, "cam"), [first.clone()]);
+    assert_eq!(pulling_edges(&plan, "cam"), vec![first.clone()]);
     let pull = stream_entry(&edge, "cam").unwrap()["edge"].clone();
     assert_eq!(pull["origin"], "origin");
     assert!(pull["bytes"].as_u64().unwrap() > 0, "{pull}");
