@@ -243,8 +243,5 @@ fn route_with_an_edge_tier_shows_the_origin_and_the_edges_in_spreading_order() {
     let (_, text, _) = oryx(dir.path(), &["plan", "t.kdl", "--route", "live/foo"]);
     assert!(text.contains("publishers → origin\n  1. origin"), "{text}");
     let players = text.split("players → edges").nth(1).unwrap();
-    assert!(
-        players.lines().nth(1).unwrap().contains(edges[0]),
-        "{text}"
-    );
+    assert!(players.lines().nth(1).unwrap().contains(edges[0]), "{text}");
 }

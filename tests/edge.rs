@@ -151,7 +151,7 @@ fn players_play_from_edges_that_pull_from_the_origin() {
 
     // With one player per edge (ORYX_EDGE_SHARE=1), more players spread to a second edge, and
     // the origin feeds one pull per edge, not one per player.
-    let _more: Vec<_> = (0..2)
+    let _more: Vec<_> = (0..3)
         .map(|i| {
             play_to_file(
                 &format!("rtmp://{rtmp_lb}/live/cam"),

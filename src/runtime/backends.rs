@@ -25,6 +25,8 @@ use std::time::{Duration, Instant};
 
 /// How often each worker is checked.
 pub const POLL_INTERVAL: Duration = Duration::from_millis(500);
+/// How long a player this LB sent to an edge counts before the edge's reports include it.
+const NOTED_PLAYER_TTL: Duration = Duration::from_secs(5);
 /// How long one health check may take before the worker counts as down.
 const CHECK_TIMEOUT: Duration = Duration::from_millis(800);
 
@@ -42,10 +44,10 @@ pub struct Backend {
     /// and none once a check fails: a worker that stopped answering may have lost them).
     #[serde(skip)]
     pub published: Arc<PublishedKeys>,
-    /// Players this LB sent to this edge since its last report, by stream key (so a burst of
-    /// players spreads before the next poll says where the first ones went).
+    /// Players this LB sent to this edge that its reports do not count yet, by stream key, with
+    /// when the last was sent (so a burst of players spreads before the edge reports them).
     #[serde(skip)]
-    pub noted_players: std::collections::HashMap<String, u32>,
+    pub noted_players: std::collections::HashMap<String, (u32, Instant)>,
 }
 
 /// The shared, swappable set of workers an LB routes to.
@@ -164,7 +166,7 @@ impl Backends {
         let loads: Vec<(&str, u32)> = healthy
             .iter()
             .map(|b| {
-                let noted = b.noted_players.get(key).copied().unwrap_or(0);
+                let noted = b.noted_players.get(key).map_or(0, |(n, _)| *n);
                 (b.plan.name.as_str(), b.published.players(key) + noted)
             })
             .collect();
@@ -211,7 +213,12 @@ impl Backends {
             .iter_mut()
             .find(|b| b.plan.name == name && b.plan.origin.is_some())
         {
-            *backend.noted_players.entry(key.to_string()).or_default() += 1;
+            let noted = backend
+                .noted_players
+                .entry(key.to_string())
+                .or_insert((0, Instant::now()));
+            noted.0 += 1;
+            noted.1 = Instant::now();
         }
     }
 
@@ -273,8 +280,16 @@ impl Backends {
         backend.healthy = ok;
         backend.failures = if ok { 0 } else { backend.failures + 1 };
         backend.checked_at = Some(Instant::now());
-        backend.published = Arc::new(result.unwrap_or_default());
-        backend.noted_players.clear();
+        let report = Arc::new(result.unwrap_or_default());
+        // Players the edge now reports are no longer in flight; a noted player the edge never
+        // reports (it went away at once) is forgotten after a while.
+        let before = backend.published.clone();
+        backend.noted_players.retain(|key, (noted, at)| {
+            let arrived = report.players(key).saturating_sub(before.players(key));
+            *noted = noted.saturating_sub(arrived);
+            *noted > 0 && at.elapsed() < NOTED_PLAYER_TTL
+        });
+        backend.published = report;
     }
 
     /// Poll forever in the background.
