@@ -42,6 +42,8 @@ struct Inner {
     starts: AtomicU64,
     /// [`LINGER`] (shorter in unit tests).
     linger: Duration,
+    /// The worker's runtime: a player may arrive on a thread of its own (libsrt's callers).
+    runtime: tokio::runtime::Handle,
 }
 
 /// One stream's pull and what keeps it wanted.
@@ -76,7 +78,7 @@ impl Demand {
 
 impl Edge {
     /// Make `worker` an edge when it has an `origin`: its hub refuses clients' publishes and tells
-    /// the edge of its players. `None` for other workers.
+    /// the edge of its players. `None` for other workers. Call it on the worker's runtime.
     pub fn install(hub: &Arc<Hub>, plan: &Plan, worker: &WorkerPlan) -> Option<Edge> {
         Self::install_with(hub, plan, worker, LINGER)
     }
@@ -105,6 +107,7 @@ impl Edge {
                 pulls: Mutex::new(HashMap::new()),
                 starts: AtomicU64::new(0),
                 linger,
+                runtime: tokio::runtime::Handle::current(),
             }),
         };
         hub.set_edge(group, Arc::new(edge.clone()));
@@ -153,7 +156,7 @@ impl Edge {
             status: pull.status.clone(),
         };
         let edge = self.clone();
-        tokio::spawn(async move {
+        self.inner.runtime.spawn(async move {
             tokio::select! {
                 () = task.run() => {}
                 () = edge.demand_gone(&key, &pull) => {}
