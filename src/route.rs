@@ -44,9 +44,132 @@ pub fn rank<'a, S: AsRef<str>>(key: &str, workers: &'a [S]) -> Vec<&'a str> {
     ranked
 }
 
+/// Players one edge takes of one stream before the stream spreads to the next edge (`P`).
+pub const DEFAULT_EDGE_SHARE: u32 = 500;
+
+/// How many of a stream's ranked edges its players use (DESIGN.md "Edge spreading"): enough for
+/// `players` at `share` each (`k = ceil(players / share)`, at least 1, at most `edges`), grown at
+/// once but shrunk from `current` only when the audience fell below 75 % of the smaller set's
+/// capacity, so a set at its edge does not flap.
+pub fn spread(players: u32, share: u32, edges: usize, current: usize) -> usize {
+    if edges == 0 {
+        return 0;
+    }
+    let share = u64::from(share.max(1));
+    let players = u64::from(players);
+    let needed = players.div_ceil(share).max(1) as usize;
+    let mut k = needed.min(edges);
+    let current = current.clamp(1, edges);
+    // Shrink one step at a time, and only while the audience fits well within the smaller set.
+    if k < current {
+        k = current;
+        while k > needed.max(1) && players * 4 < (k as u64 - 1) * share * 3 {
+            k -= 1;
+        }
+    }
+    k
+}
+
+/// The edges for a new player of `key`, best first: the top `k` of `edges` by rendezvous (the
+/// stream's set; sets for growing k are nested, so growing never moves a player), the least
+/// loaded of them first (`edges` pairs a name with its players of this stream), then the others
+/// of the set by load, then every other edge in rendezvous order (fallbacks).
+pub fn pick_edges<'a>(key: &str, edges: &[(&'a str, u32)], k: usize) -> Vec<&'a str> {
+    let mut ranked: Vec<(&'a str, u32)> = edges.to_vec();
+    // The order `rank` gives, kept with the caller's borrow.
+    ranked.sort_by(|(a, _), (b, _)| weight(b, key).cmp(&weight(a, key)).then_with(|| a.cmp(b)));
+    let k = k.min(ranked.len());
+    let (top, rest) = ranked.split_at(k);
+    let mut top: Vec<(usize, (&'a str, u32))> = top.iter().copied().enumerate().collect();
+    // Stable by rank among equals: every LB breaks ties alike.
+    top.sort_by_key(|(position, (_, load))| (*load, *position));
+    top.into_iter()
+        .map(|(_, (name, _))| name)
+        .chain(rest.iter().map(|(name, _)| *name))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn k_grows_with_players_and_is_bounded_by_the_edges() {
+        assert_eq!(spread(0, 500, 4, 1), 1);
+        assert_eq!(spread(1, 500, 4, 1), 1);
+        assert_eq!(spread(500, 500, 4, 1), 1);
+        assert_eq!(spread(501, 500, 4, 1), 2);
+        assert_eq!(spread(1600, 500, 4, 1), 4);
+        assert_eq!(spread(99_999, 500, 4, 2), 4);
+        assert_eq!(spread(10, 500, 0, 1), 0);
+        assert_eq!(spread(10, 0, 3, 1), 3);
+    }
+
+    #[test]
+    fn k_shrinks_only_below_three_quarters_of_the_smaller_set() {
+        // Three edges in use; two hold 1000: stay at 3 until the audience is under 750.
+        assert_eq!(spread(900, 500, 4, 3), 3);
+        assert_eq!(spread(751, 500, 4, 3), 3);
+        assert_eq!(spread(749, 500, 4, 3), 2);
+        // Far below: several steps at once, never under what is needed.
+        assert_eq!(spread(10, 500, 4, 4), 1);
+        assert_eq!(spread(600, 500, 4, 4), 2);
+        // Flapping around a boundary does not move k.
+        let mut k = 1;
+        for players in [499, 501, 499, 520, 480, 501] {
+            k = spread(players, 500, 4, k);
+        }
+        assert_eq!(k, 2);
+    }
+
+    #[test]
+    fn edge_sets_are_nested_and_the_least_loaded_of_the_set_goes_first() {
+        let names = ["e-0", "e-1", "e-2", "e-3"];
+        let key = stream_key("", "live", "hot");
+        let ranked = rank(&key, &names);
+        let idle: Vec<(&str, u32)> = names.iter().map(|n| (*n, 0)).collect();
+        for k in 1..=4 {
+            let picked = pick_edges(&key, &idle, k);
+            assert_eq!(picked.len(), 4);
+            // The first k are the top k by rendezvous; k+1's set contains k's.
+            let mut set: Vec<&str> = picked[..k].to_vec();
+            set.sort();
+            let mut top: Vec<&str> = ranked[..k].to_vec();
+            top.sort();
+            assert_eq!(set, top);
+        }
+        // Load decides inside the set, never outside it.
+        let loaded: Vec<(&str, u32)> = names
+            .iter()
+            .map(|n| {
+                (
+                    *n,
+                    if *n == ranked[0] {
+                        9
+                    } else if *n == ranked[3] {
+                        0
+                    } else {
+                        5
+                    },
+                )
+            })
+            .collect();
+        assert_eq!(pick_edges(&key, &loaded, 2)[0], ranked[1]);
+        assert_eq!(pick_edges(&key, &loaded, 1)[0], ranked[0]);
+        assert_eq!(pick_edges(&key, &loaded, 4)[0], ranked[3]);
+    }
+
+    #[test]
+    fn a_cold_stream_uses_one_edge_and_streams_spread_over_edges() {
+        let names = ["e-0", "e-1", "e-2"];
+        let idle: Vec<(&str, u32)> = names.iter().map(|n| (*n, 0)).collect();
+        let mut firsts = std::collections::HashSet::new();
+        for i in 0..50 {
+            let key = stream_key("", "live", &format!("s{i}"));
+            firsts.insert(pick_edges(&key, &idle, spread(3, 500, 3, 1))[0]);
+        }
+        assert_eq!(firsts.len(), 3);
+    }
 
     #[test]
     fn ranking_is_deterministic_and_complete() {

@@ -217,3 +217,31 @@ fn plan_shows_rules_and_ingests_and_diff_classifies_them() {
     let (_, text, _) = oryx(dir.path(), &["plan", "old.kdl", "--diff", "new.kdl"]);
     assert!(text.contains("- ingest/live-file"), "{text}");
 }
+
+const EDGE_TIER: &str = "oryx 1\nworker \"origin\"\nworker \"edge\" count=3 origin=\"origin\"\nrtmp-lb listen=\"127.0.0.1:1935\"\nhttp-lb listen=\"127.0.0.1:8080\"\n";
+
+#[test]
+fn route_with_an_edge_tier_shows_the_origin_and_the_edges_in_spreading_order() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("t.kdl"), EDGE_TIER).unwrap();
+    let (status, json, stderr) = oryx(
+        dir.path(),
+        &["plan", "t.kdl", "--route", "live/foo", "--json"],
+    );
+    assert_eq!(status, 0, "{stderr}");
+    let value: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let key = oryx::route::parse_route("live/foo").unwrap();
+    let edges = oryx::route::rank(&key, &["edge-0", "edge-1", "edge-2"]);
+    assert_eq!(value["worker"], "origin");
+    let listed: Vec<&str> = value["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["worker"].as_str().unwrap())
+        .collect();
+    assert_eq!(listed, edges);
+    let (_, text, _) = oryx(dir.path(), &["plan", "t.kdl", "--route", "live/foo"]);
+    assert!(text.contains("publishers → origin\n  1. origin"), "{text}");
+    let players = text.split("players → edges").nth(1).unwrap();
+    assert!(players.lines().nth(1).unwrap().contains(edges[0]), "{text}");
+}

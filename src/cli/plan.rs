@@ -107,6 +107,55 @@ fn load_text(file: &Path, env: Option<&str>) -> Result<(Plan, String), i32> {
     compilation.plan.map(|plan| (plan, text)).ok_or(1)
 }
 
+/// `--route` with an edge tier: the origin that takes the stream's publisher, and the edges its
+/// players use, in the order the stream spreads over them (a cold stream uses the first only).
+fn show_edge_route(plan: &Plan, key: &str, candidates: &[String], as_json: bool) -> i32 {
+    let (edges, origins): (Vec<&String>, Vec<&String>) = candidates
+        .iter()
+        .partition(|name| plan.worker(name).is_some_and(|w| w.origin.is_some()));
+    let origins = route::rank(key, &origins);
+    let edges = route::rank(key, &edges);
+    let host = |name: &str| plan.worker(name).and_then(|w| w.host.clone());
+    if as_json {
+        let document = json!({
+            "key": key,
+            "worker": origins.first(),
+            "fallbacks": origins.get(1..).unwrap_or_default(),
+            "host": origins.first().and_then(|o| host(o)),
+            "edges": edges.iter().map(|e| json!({"worker": e, "host": host(e)})).collect::<Vec<_>>(),
+            "edge_share": route::DEFAULT_EDGE_SHARE,
+        });
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&document).unwrap_or_default()
+        );
+        return 0;
+    }
+    println!("route {key}");
+    let line = |i: usize, name: &str, role: &str| {
+        let rtmp = plan
+            .worker(name)
+            .map(|w| w.rtmp.to_string())
+            .unwrap_or_default();
+        let host = host(name)
+            .map(|h| format!("host {h:<10} "))
+            .unwrap_or_default();
+        println!("  {}. {name:<16} {host}rtmp {rtmp}  {role}", i + 1);
+    };
+    println!(" publishers → origin");
+    for (i, name) in origins.iter().enumerate() {
+        line(i, name, if i == 0 { "serves" } else { "fallback" });
+    }
+    println!(
+        " players → edges (one more per {} players of the stream)",
+        route::DEFAULT_EDGE_SHARE
+    );
+    for (i, name) in edges.iter().enumerate() {
+        line(i, name, if i == 0 { "first" } else { "then" });
+    }
+    0
+}
+
 fn show_route(plan: &Plan, spec: &str, as_json: bool) -> i32 {
     let Some(key) = route::parse_route(spec) else {
         eprintln!("oryx plan: --route wants VHOST/APP/STREAM or APP/STREAM, got \"{spec}\"");
@@ -119,6 +168,12 @@ fn show_route(plan: &Plan, spec: &str, as_json: bool) -> i32 {
     if candidates.is_empty() {
         eprintln!("oryx plan: no worker to route to");
         return 1;
+    }
+    if candidates
+        .iter()
+        .any(|name| plan.worker(name).is_some_and(|w| w.origin.is_some()))
+    {
+        return show_edge_route(plan, &key, &candidates, as_json);
     }
     let ranked = route::rank(&key, &candidates);
     if as_json {

@@ -16,6 +16,7 @@ pub mod limits;
 pub mod log_text;
 pub mod port_owner;
 pub mod published;
+pub mod rtmp_conn;
 pub mod shutdown;
 pub mod supervisor;
 pub mod tls_provider;

@@ -17,6 +17,17 @@ pub const PATH: &str = "/api/v1/published";
 pub struct PublishedReport {
     /// Each stream's name without its query (the wire form of [`StreamName`]).
     pub streams: Vec<StreamName>,
+    /// An edge's players per stream (its routing key): what the LBs spread a stream's players by
+    /// (`crate::route::spread`). Absent on other workers.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub players: Vec<StreamPlayers>,
+}
+
+/// One stream's player count on an edge.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StreamPlayers {
+    pub key: String,
+    pub players: u32,
 }
 
 /// The routing keys one worker's published streams answer, for a constant-time look-up per client.
@@ -24,6 +35,8 @@ pub struct PublishedReport {
 pub struct PublishedKeys {
     keys: HashSet<String>,
     streams: usize,
+    /// An edge's players by routing key ([`PublishedReport::players`]).
+    players: std::collections::HashMap<String, u32>,
 }
 
 impl PublishedKeys {
@@ -43,10 +56,21 @@ impl PublishedKeys {
             keys.insert(published.key());
             keys.insert(stream_key(DEFAULT_VHOST, &published.app, &published.stream));
         }
+        let players = report
+            .players
+            .iter()
+            .map(|entry| (entry.key.clone(), entry.players))
+            .collect();
         PublishedKeys {
             keys,
             streams: report.streams.len(),
+            players,
         }
+    }
+
+    /// An edge's players of the stream `key` at its last report.
+    pub fn players(&self, key: &str) -> u32 {
+        self.players.get(key).copied().unwrap_or(0)
     }
 
     /// Whether a client routed by `key` (an LB routing key) would find one of these streams.
@@ -64,7 +88,11 @@ impl PublishedKeys {
     pub fn with_key(&self, key: &str) -> PublishedKeys {
         let mut keys = self.keys.clone();
         let streams = self.streams + usize::from(keys.insert(key.to_string()));
-        PublishedKeys { keys, streams }
+        PublishedKeys {
+            keys,
+            streams,
+            players: self.players.clone(),
+        }
     }
 }
 
@@ -77,7 +105,10 @@ mod tests {
             .iter()
             .map(|(vhost, app, stream)| StreamName::new(vhost, app, stream))
             .collect();
-        PublishedKeys::from_report(&PublishedReport { streams })
+        PublishedKeys::from_report(&PublishedReport {
+            streams,
+            ..Default::default()
+        })
     }
 
     #[test]
@@ -117,6 +148,7 @@ mod tests {
     fn the_report_round_trips_as_json() {
         let report = PublishedReport {
             streams: vec![StreamName::new(DEFAULT_VHOST, "live", "cam")],
+            ..Default::default()
         };
         let text = serde_json::to_string(&report).unwrap();
         assert_eq!(

@@ -25,6 +25,8 @@ use std::time::{Duration, Instant};
 
 /// How often each worker is checked.
 pub const POLL_INTERVAL: Duration = Duration::from_millis(500);
+/// How long a player this LB sent to an edge counts before the edge's reports include it.
+const NOTED_PLAYER_TTL: Duration = Duration::from_secs(5);
 /// How long one health check may take before the worker counts as down.
 const CHECK_TIMEOUT: Duration = Duration::from_millis(800);
 
@@ -42,12 +44,42 @@ pub struct Backend {
     /// and none once a check fails: a worker that stopped answering may have lost them).
     #[serde(skip)]
     pub published: Arc<PublishedKeys>,
+    /// Players this LB sent to this edge that its reports do not count yet, by stream key, with
+    /// when the last was sent (so a burst of players spreads before the edge reports them).
+    #[serde(skip)]
+    pub noted_players: std::collections::HashMap<String, (u32, Instant)>,
 }
 
 /// The shared, swappable set of workers an LB routes to.
 #[derive(Clone, Default)]
 pub struct Backends {
     inner: Arc<RwLock<Vec<Backend>>>,
+    /// Each spread stream's edge count `k` now (absent: 1), for the rule's hysteresis.
+    spread: Arc<std::sync::Mutex<std::collections::HashMap<String, usize>>>,
+}
+
+/// Whom an LB routes: a publisher (to the origins) or a player (to the edges, when there are any).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    Publish,
+    Play,
+    /// A player's file (HLS playlist, segment): to the stream's first edge by rendezvous, never
+    /// by load, since each edge segments on its own and a player's playlist and segments must
+    /// come from one of them.
+    Fetch,
+}
+
+/// `P`, the players one edge takes of a stream before the stream spreads: `ORYX_EDGE_SHARE` (an
+/// undocumented knob for tests and benchmarks), else [`route::DEFAULT_EDGE_SHARE`].
+fn edge_share() -> u32 {
+    static SHARE: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    *SHARE.get_or_init(|| {
+        std::env::var("ORYX_EDGE_SHARE")
+            .ok()
+            .and_then(|v| v.trim().parse().ok())
+            .filter(|share| *share > 0)
+            .unwrap_or(route::DEFAULT_EDGE_SHARE)
+    })
 }
 
 impl Backends {
@@ -89,6 +121,7 @@ impl Backends {
                         failures: 0,
                         checked_at: None,
                         published: Arc::default(),
+                        noted_players: Default::default(),
                     },
                 },
             )
@@ -108,21 +141,85 @@ impl Backends {
     /// which refuses it, rather than starting a second copy elsewhere.
     pub fn candidates(&self, key: &str) -> Vec<WorkerPlan> {
         let backends = self.inner.read().unwrap_or_else(|e| e.into_inner());
-        let names: Vec<&str> = backends.iter().map(|b| b.plan.name.as_str()).collect();
-        let ranked: Vec<&Backend> = route::rank(key, &names)
-            .into_iter()
-            .filter_map(|name| backends.iter().find(|b| b.plan.name == name))
-            .collect();
+        let all: Vec<&Backend> = backends.iter().collect();
+        by_affinity(key, &all)
+    }
+
+    /// [`Backends::candidates`] by role: with edges (workers with an `origin`) in the set, a
+    /// publisher goes to the other workers (the origins) and a player to the edges by the spread
+    /// rule (DESIGN.md "Edge spreading": the top `k` edges by rendezvous, `k` from the stream's
+    /// players on the edges, the least loaded of them first), then to the other edges, then to the
+    /// origins. Without edges, both go where [`Backends::candidates`] says.
+    pub fn candidates_for(&self, key: &str, direction: Direction) -> Vec<WorkerPlan> {
+        let backends = self.inner.read().unwrap_or_else(|e| e.into_inner());
+        let (edges, origins): (Vec<&Backend>, Vec<&Backend>) =
+            backends.iter().partition(|b| b.plan.origin.is_some());
+        if edges.is_empty() {
+            return by_affinity(key, &origins);
+        }
+        let origins = by_affinity(key, &origins);
+        if direction == Direction::Publish {
+            return origins;
+        }
         let (healthy, unhealthy): (Vec<&Backend>, Vec<&Backend>) =
-            ranked.into_iter().partition(|b| b.healthy);
-        let (publishing, others): (Vec<&Backend>, Vec<&Backend>) =
-            healthy.into_iter().partition(|b| b.published.answers(key));
-        publishing
+            edges.into_iter().partition(|b| b.healthy);
+        let loads: Vec<(&str, u32)> = healthy
+            .iter()
+            .map(|b| {
+                let noted = b.noted_players.get(key).map_or(0, |(n, _)| *n);
+                (b.plan.name.as_str(), b.published.players(key) + noted)
+            })
+            .collect();
+        let players = loads.iter().map(|(_, n)| n).sum();
+        let k = match direction {
+            Direction::Fetch => 1,
+            _ => self.spread_for(key, players, loads.len()),
+        };
+        let loads = match direction {
+            // Rendezvous order only: every request of a player lands on the same edge.
+            Direction::Fetch => loads.iter().map(|(name, _)| (*name, 0)).collect(),
+            _ => loads,
+        };
+        let picked = route::pick_edges(key, &loads, k);
+        let unhealthy_names: Vec<&str> = unhealthy.iter().map(|b| b.plan.name.as_str()).collect();
+        picked
             .into_iter()
-            .chain(others)
-            .chain(unhealthy)
+            .chain(route::rank(key, &unhealthy_names))
+            .filter_map(|name| backends.iter().find(|b| b.plan.name == name))
             .map(|b| b.plan.clone())
+            .chain(origins)
             .collect()
+    }
+
+    /// The stream's edge count now, updated by the rule with its hysteresis; the table keeps only
+    /// streams spread over more than one edge.
+    fn spread_for(&self, key: &str, players: u32, edges: usize) -> usize {
+        let mut table = self.spread.lock().unwrap_or_else(|e| e.into_inner());
+        let current = table.get(key).copied().unwrap_or(1);
+        let k = route::spread(players, edge_share(), edges, current);
+        if k > 1 {
+            table.insert(key.to_string(), k);
+        } else {
+            table.remove(key);
+        }
+        k
+    }
+
+    /// Record that this LB just sent a player of `key` to edge `name` (counted until the edge's
+    /// next report, which includes it).
+    pub fn note_player(&self, name: &str, key: &str) {
+        let mut guard = self.inner.write().unwrap_or_else(|e| e.into_inner());
+        if let Some(backend) = guard
+            .iter_mut()
+            .find(|b| b.plan.name == name && b.plan.origin.is_some())
+        {
+            let noted = backend
+                .noted_players
+                .entry(key.to_string())
+                .or_insert((0, Instant::now()));
+            noted.0 += 1;
+            noted.1 = Instant::now();
+        }
     }
 
     /// Healthy workers, in plan order.
@@ -183,7 +280,16 @@ impl Backends {
         backend.healthy = ok;
         backend.failures = if ok { 0 } else { backend.failures + 1 };
         backend.checked_at = Some(Instant::now());
-        backend.published = Arc::new(result.unwrap_or_default());
+        let report = Arc::new(result.unwrap_or_default());
+        // Players the edge now reports are no longer in flight; a noted player the edge never
+        // reports (it went away at once) is forgotten after a while.
+        let before = backend.published.clone();
+        backend.noted_players.retain(|key, (noted, at)| {
+            let arrived = report.players(key).saturating_sub(before.players(key));
+            *noted = noted.saturating_sub(arrived);
+            *noted > 0 && at.elapsed() < NOTED_PLAYER_TTL
+        });
+        backend.published = report;
     }
 
     /// Poll forever in the background.
@@ -256,6 +362,26 @@ async fn put_backends(
             Json(serde_json::json!({ "code": 1, "error": format!("bad backend list: {err}") })),
         ),
     }
+}
+
+/// `backends` for `key`, best first: the healthy ones that publish the stream now, then the other
+/// healthy ones in rendezvous order, then the unhealthy ones ([`Backends::candidates`]).
+fn by_affinity(key: &str, backends: &[&Backend]) -> Vec<WorkerPlan> {
+    let names: Vec<&str> = backends.iter().map(|b| b.plan.name.as_str()).collect();
+    let ranked: Vec<&Backend> = route::rank(key, &names)
+        .into_iter()
+        .filter_map(|name| backends.iter().find(|b| b.plan.name == name).copied())
+        .collect();
+    let (healthy, unhealthy): (Vec<&Backend>, Vec<&Backend>) =
+        ranked.into_iter().partition(|b| b.healthy);
+    let (publishing, others): (Vec<&Backend>, Vec<&Backend>) =
+        healthy.into_iter().partition(|b| b.published.answers(key));
+    publishing
+        .into_iter()
+        .chain(others)
+        .chain(unhealthy)
+        .map(|b| b.plan.clone())
+        .collect()
 }
 
 /// One health check: `Some` with the streams the worker publishes when it is up, `None` when not.
@@ -371,7 +497,10 @@ mod tests {
             .iter()
             .map(|(vhost, app, stream)| crate::stream_name::StreamName::new(vhost, app, stream))
             .collect();
-        Some(PublishedKeys::from_report(&PublishedReport { streams }))
+        Some(PublishedKeys::from_report(&PublishedReport {
+            streams,
+            ..Default::default()
+        }))
     }
 
     fn names(workers: Vec<WorkerPlan>) -> Vec<String> {
@@ -534,6 +663,46 @@ mod tests {
         assert_eq!(
             names(backends.candidates(&key)),
             [&*ranked[1], &*ranked[0], &*ranked[2]]
+        );
+    }
+
+    #[test]
+    fn with_edges_publishers_go_to_origins_and_players_spread_over_edges() {
+        let mut plans = vec![worker("origin", 1000)];
+        for (i, port) in [2000u16, 3000, 4000].into_iter().enumerate() {
+            let mut edge = worker(&format!("edge-{i}"), port);
+            edge.group = "edge".into();
+            edge.origin = Some("origin".into());
+            plans.push(edge);
+        }
+        let backends = Backends::default();
+        backends.replace(plans.clone());
+        let key = route::stream_key("", "live", "hot");
+        assert_eq!(
+            names(backends.candidates_for(&key, Direction::Publish)),
+            ["origin"]
+        );
+        let edges = ["edge-0", "edge-1", "edge-2"];
+        let ranked = route::rank(&key, &edges);
+        let play = names(backends.candidates_for(&key, Direction::Play));
+        assert_eq!(play, [ranked[0], ranked[1], ranked[2], "origin"]);
+        // Past one edge's share the stream takes a second edge, the less loaded one first.
+        let share = edge_share();
+        for _ in 0..=share {
+            backends.note_player(ranked[0], &key);
+        }
+        let play = names(backends.candidates_for(&key, Direction::Play));
+        assert_eq!(play[0], ranked[1]);
+        // Without edges, both directions route as before.
+        let plain = Backends::default();
+        plain.replace(vec![worker("a", 1000), worker("b", 2000)]);
+        assert_eq!(
+            plain.candidates_for(&key, Direction::Play),
+            plain.candidates(&key)
+        );
+        assert_eq!(
+            plain.candidates_for(&key, Direction::Publish),
+            plain.candidates(&key)
         );
     }
 

@@ -10,7 +10,7 @@
 //! tried; if none can, the client gets a 502 saying so. Every answer allows any origin (CORS), and an
 //! `OPTIONS` preflight is answered here.
 
-use super::backends::Backends;
+use super::backends::{Backends, Direction};
 use crate::compile::plan::{Plan, WorkerPlan};
 use crate::net::conn_cap::ConnectionCap;
 use crate::net::http_serve::{self, Front};
@@ -158,7 +158,16 @@ impl Proxy {
             }
         };
         let request = Request::from_parts(parts, body);
-        let candidates = self.backends.candidates(&key);
+        // WHIP publishes (to the origins); `.flv` plays (on the edges, spread); HLS files and
+        // WHEP signaling (whose PATCH and DELETE must find the session its offer made) come from
+        // one edge per stream.
+        let direction = match &signaling {
+            Some(target) if target.action == stream_name::WebRtcAction::Whip => Direction::Publish,
+            Some(_) => Direction::Fetch,
+            None if path.ends_with(".flv") => Direction::Play,
+            None => Direction::Fetch,
+        };
+        let candidates = self.backends.candidates_for(&key, direction);
         if candidates.is_empty() {
             return text(
                 StatusCode::BAD_GATEWAY,
@@ -171,6 +180,9 @@ impl Proxy {
                 Ok(response) => {
                     metrics::counter!("oryx_http_lb_requests_total", "worker" => worker.name.clone())
                         .increment(1);
+                    if direction == Direction::Play && request.method() != Method::DELETE {
+                        self.backends.note_player(&worker.name, &key);
+                    }
                     let (mut parts, body) = response.into_parts();
                     for name in HOP_BY_HOP_ANSWER {
                         parts.headers.remove(name);

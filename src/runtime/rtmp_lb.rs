@@ -25,7 +25,7 @@
 //! all of them together at most the LB's budget ([`CLIENTS_MEMORY`], `ORYX_RTMP_LB_MEMORY`), past
 //! which the clients that hold the most are closed. Every such close is logged with its reason.
 
-use super::backends::Backends;
+use super::backends::{Backends, Direction};
 use crate::compile::plan::{Plan, WorkerKind, WorkerPlan};
 use crate::memory_budget::{self, Charge, MemoryBudget};
 use crate::net::handoff::{self, Handoff};
@@ -143,6 +143,24 @@ async fn serve_rtmps(
     }
 }
 
+/// Whom the LB routes: a publisher goes to the origins, a player to the edges (when there are).
+fn direction(publish: bool) -> Direction {
+    if publish {
+        Direction::Publish
+    } else {
+        Direction::Play
+    }
+}
+
+/// What the LB knows before the worker's next report: its publisher is there, or one more player.
+fn note_routed(backends: &Backends, worker: &str, key: &str, publish: bool) {
+    if publish {
+        backends.note_publisher(worker, key);
+    } else {
+        backends.note_player(worker, key);
+    }
+}
+
 /// A client connection the LB routes: plain TCP, or TLS ended here.
 pub trait Client: AsyncRead + AsyncWrite + Unpin + Send {
     /// The socket to hand off to a worker, when what flows on it is the RTMP stream itself.
@@ -195,15 +213,13 @@ async fn serve_client<C: Client>(
     drop(charge);
     let local = client.local_addr()?;
     let mut tried = Vec::new();
-    for worker in backends.candidates(&routed.key) {
+    for worker in backends.candidates_for(&routed.key, direction(routed.publish)) {
         if let (WorkerKind::Embedded, Some(socket)) = (worker.kind, client.plain_socket()) {
             match hand_off(socket, peer, &routed.replay, &worker).await? {
                 Taken::Yes => {
                     tracing::info!(%peer, key = %routed.key, worker = %worker.name,
                         publish = routed.publish, "handed off");
-                    if routed.publish {
-                        backends.note_publisher(&worker.name, &routed.key);
-                    }
+                    note_routed(&backends, &worker.name, &routed.key, routed.publish);
                     metrics::counter!("oryx_rtmp_lb_routed_total", "worker" => worker.name.clone())
                         .increment(1);
                     metrics::counter!("oryx_rtmp_lb_handoffs_total", "worker" => worker.name.clone())
@@ -223,9 +239,7 @@ async fn serve_client<C: Client>(
             Ok(Ok((mut upstream, early))) => {
                 tracing::info!(%peer, key = %routed.key, worker = %worker.name,
                     publish = routed.publish, "routed");
-                if routed.publish {
-                    backends.note_publisher(&worker.name, &routed.key);
-                }
+                note_routed(&backends, &worker.name, &routed.key, routed.publish);
                 metrics::counter!("oryx_rtmp_lb_routed_total", "worker" => worker.name.clone())
                     .increment(1);
                 metrics::counter!("oryx_rtmp_lb_relays_total", "worker" => worker.name.clone())

@@ -26,6 +26,9 @@ pub async fn publish(
     entry: &ClientEntry,
 ) -> Result<Publisher, PublishRefused> {
     let internal = super::internal::carries(&who.name.param);
+    if let (Some(origin), false) = (ctx.hub.edge_origin(), internal) {
+        return Err(PublishRefused::Hub(PublishError::Edge(origin.to_string())));
+    }
     if !internal {
         ctx.hook(HookAction::OnPublish, who)
             .await
@@ -56,7 +59,10 @@ pub async fn play(
     entry: &ClientEntry,
     kind: ClientKind,
 ) -> Result<Player, String> {
-    if !super::internal::carries(&who.name.param) {
+    // An edge pulling from this worker proves it with a credential of its stream: its players
+    // passed the edge's own hooks.
+    let edge_pull = super::internal::carries_edge_pull(who.name);
+    if !super::internal::carries(&who.name.param) && !edge_pull {
         ctx.hook(HookAction::OnPlay, who).await?;
     }
     let player = ctx.hub.play(&without_credential(who.name));

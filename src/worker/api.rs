@@ -32,6 +32,8 @@ pub struct Api {
     children: Option<crate::worker::children::Children>,
     /// Each recorded stream entry's `"record"`.
     record: RecordRegistry,
+    /// On an edge, each pulled stream's `"edge"`.
+    edge: Option<crate::worker::edge::Edge>,
 }
 
 struct ApiInner {
@@ -61,7 +63,14 @@ impl Api {
             forwards: Forwards::default(),
             children: None,
             record: RecordRegistry::default(),
+            edge: None,
         }
+    }
+
+    /// Pulled streams show their pull (`"edge": {"origin", "state", "bytes", …}`).
+    pub fn with_edge(mut self, edge: Option<crate::worker::edge::Edge>) -> Api {
+        self.edge = edge;
+        self
     }
 
     /// Report the state of these forwards in each stream's entry.
@@ -95,6 +104,10 @@ impl Api {
         }
         if let Some(record) = self.record.json(&stream.vhost, &stream.app, &stream.name) {
             entry["record"] = record;
+        }
+        let pull = self.edge.as_ref();
+        if let Some(pull) = pull.and_then(|e| e.json(&stream.vhost, &stream.app, &stream.name)) {
+            entry["edge"] = pull;
         }
         entry
     }

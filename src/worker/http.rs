@@ -50,6 +50,8 @@ pub type SignalingHandler = Arc<
 pub struct HttpFiles {
     handlers: Arc<RwLock<Vec<(String, FileHandler)>>>,
     signaling: Arc<RwLock<Option<SignalingHandler>>>,
+    /// On an edge: HTTP requests for a stream's files make it pulled (`worker/edge/`).
+    edge: Arc<RwLock<Option<super::edge::Edge>>>,
 }
 
 impl HttpFiles {
@@ -64,6 +66,15 @@ impl HttpFiles {
     /// Serve WHEP/WHIP signaling paths with `handler`.
     pub fn register_signaling(&self, handler: SignalingHandler) {
         *self.signaling.write().unwrap_or_else(|e| e.into_inner()) = Some(handler);
+    }
+
+    /// This worker is an edge: stream file requests keep their stream pulled.
+    pub fn set_edge(&self, edge: super::edge::Edge) {
+        *self.edge.write().unwrap_or_else(|e| e.into_inner()) = Some(edge);
+    }
+
+    fn edge(&self) -> Option<super::edge::Edge> {
+        self.edge.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     fn signaling(&self) -> Option<SignalingHandler> {
@@ -187,13 +198,52 @@ async fn dispatch(
     let Some(handler) = state.files.find(target.file.ext) else {
         return not_found();
     };
-    handler(FileRequest {
+    let playlist = target.file.ext == "m3u8";
+    let request = FileRequest {
         name,
         path,
         ip,
         headers,
-    })
-    .await
+    };
+    match state.files.edge() {
+        Some(edge) if playlist => edge_playlist(&edge, &handler, request).await,
+        Some(edge) => {
+            edge.http_request(&request.name);
+            handler(request).await
+        }
+        None => handler(request).await,
+    }
+}
+
+/// How long an edge holds a playlist request while the pull it started brings the stream's first
+/// segment (a fragment or two after the pull begins).
+const EDGE_PLAYLIST_WAIT: Duration = Duration::from_secs(15);
+const EDGE_PLAYLIST_RETRY: Duration = Duration::from_millis(250);
+
+/// A playlist on an edge: the request starts (or renews) the stream's pull, and a 404 is asked
+/// again until the playlist exists or [`EDGE_PLAYLIST_WAIT`] has passed, as a player waits for a
+/// publisher.
+async fn edge_playlist(
+    edge: &super::edge::Edge,
+    handler: &FileHandler,
+    request: FileRequest,
+) -> Response<Body> {
+    let deadline = tokio::time::Instant::now() + EDGE_PLAYLIST_WAIT;
+    loop {
+        edge.http_request(&request.name);
+        let again = FileRequest {
+            name: request.name.clone(),
+            path: request.path.clone(),
+            ip: request.ip.clone(),
+            headers: request.headers.clone(),
+        };
+        let response = handler(again).await;
+        let now = tokio::time::Instant::now();
+        if response.status() != StatusCode::NOT_FOUND || now + EDGE_PLAYLIST_RETRY > deadline {
+            return response;
+        }
+        tokio::time::sleep(EDGE_PLAYLIST_RETRY).await;
+    }
 }
 
 /// A WHEP/WHIP request: to the WebRTC service, or 404 where the worker has none.

@@ -6,6 +6,7 @@ pub mod api_codecs;
 pub mod children;
 pub mod context;
 pub mod counters;
+pub mod edge;
 pub mod forward;
 pub mod frame_kind;
 pub mod handoff;

@@ -19,7 +19,33 @@ pub fn report(hub: &Hub) -> PublishedReport {
         .map(|name| name.without_param())
         .collect();
     streams.sort();
-    PublishedReport { streams }
+    PublishedReport {
+        streams,
+        players: players(hub),
+    }
+}
+
+/// On an edge, its players per stream, under the LBs' keys: the stream's own and, for a vhost
+/// an LB cannot name (one from a host name), the default vhost's (as `PublishedKeys` indexes
+/// publishers).
+fn players(hub: &Hub) -> Vec<crate::net::published::StreamPlayers> {
+    use crate::stream_name::{stream_key, DEFAULT_VHOST};
+    if hub.edge_origin().is_none() {
+        return Vec::new();
+    }
+    let mut counts: std::collections::BTreeMap<String, u32> = Default::default();
+    for (name, players) in hub.player_counts() {
+        *counts.entry(name.key()).or_default() += players;
+        if name.vhost != DEFAULT_VHOST {
+            *counts
+                .entry(stream_key(DEFAULT_VHOST, &name.app, &name.stream))
+                .or_default() += players;
+        }
+    }
+    counts
+        .into_iter()
+        .map(|(key, players)| crate::net::published::StreamPlayers { key, players })
+        .collect()
 }
 
 /// The `/api/v1/published` route over `hub`.

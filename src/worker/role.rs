@@ -35,7 +35,13 @@ pub fn run(plan: Plan, name: &str) -> anyhow::Result<()> {
             .with_context(|| format!("HTTP cannot listen on {}", worker.http))?;
         let files = HttpFiles::default();
         let control = Control::new(&format!("worker/{name}"), &plan.digest());
-        let control_routes = plug_ins(&ctx, &files, name, &control, worker.rtmp);
+        let edge = super::edge::Edge::install(&ctx.hub, &plan, &worker);
+        if let Some(edge) = &edge {
+            files.set_edge(edge.clone());
+            let section = edge.clone();
+            control.add_metrics_section(Arc::new(move || section.exposition()));
+        }
+        let control_routes = plug_ins(&ctx, &files, name, &control, worker.rtmp, edge);
         if let Some(plan) = &worker.webrtc {
             let service = super::webrtc::WebRtc::install(&ctx, plan)?;
             files.register_signaling(std::sync::Arc::new(move |request| {
@@ -89,6 +95,7 @@ fn plug_ins(
     name: &str,
     control: &Control,
     rtmp: std::net::SocketAddr,
+    edge: Option<super::edge::Edge>,
 ) -> axum::Router {
     let hls = super::hls::install(ctx, files, name);
     let forwards = super::forward::install(ctx, rtmp);
@@ -121,6 +128,7 @@ fn plug_ins(
         .with_forwards(forwards)
         .with_children(children)
         .with_record(record)
+        .with_edge(edge)
         .router()
         .merge(super::published::router(ctx.hub.clone()))
 }

@@ -11,7 +11,6 @@ pub mod ffmpeg;
 pub mod flv_pull;
 pub mod progress;
 pub mod pump;
-pub mod rtmp_conn;
 pub mod source;
 pub mod stats;
 pub mod target;

@@ -3,10 +3,10 @@
 //! over after a capped backoff: logged once per outage with its reason, every attempt counted.
 
 use super::flv_pull::FlvPull;
-use super::rtmp_conn::RtmpConn;
 use super::source::SourceKind;
 use super::stats::Stats;
 use crate::media::flv::FlvTag;
+use crate::net::rtmp_conn::RtmpConn;
 use crate::rtmp::client::ClientMode;
 use anyhow::anyhow;
 use std::time::{Duration, Instant};

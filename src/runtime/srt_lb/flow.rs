@@ -7,7 +7,7 @@
 
 use super::flows::{Flow, Flows, Upstream, IDLE_TIMEOUT};
 use crate::compile::plan::WorkerPlan;
-use crate::runtime::backends::Backends;
+use crate::runtime::backends::{Backends, Direction};
 use crate::srt::handshake::{self, reject, Handshake, HandshakeKind};
 use crate::srt::stream_id::SrtMode;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -72,7 +72,11 @@ async fn reach_worker(
     conclusion: &Handshake,
     mut raw: Vec<u8>,
 ) -> Option<Arc<UdpSocket>> {
-    for worker in ctx.backends.candidates(&flow.key) {
+    let direction = match flow.mode {
+        SrtMode::Publish => Direction::Publish,
+        _ => Direction::Play,
+    };
+    for worker in ctx.backends.candidates_for(&flow.key, direction) {
         let Some(srt) = worker.srt.as_ref() else {
             continue;
         };
@@ -105,6 +109,8 @@ fn routed(ctx: &FlowContext, flow: &Flow, worker: &WorkerPlan) {
         publish = flow.mode == SrtMode::Publish, "routed");
     if flow.mode == SrtMode::Publish {
         ctx.backends.note_publisher(&worker.name, &flow.key);
+    } else {
+        ctx.backends.note_player(&worker.name, &flow.key);
     }
     metrics::counter!("oryx_srt_lb_routed_total", "worker" => worker.name.clone()).increment(1);
 }

@@ -178,6 +178,22 @@ fn unix_ms() -> u64 {
 pub enum PublishError {
     #[error("stream {0} is already being published")]
     AlreadyPublishing(String),
+    /// This worker is an edge: its streams come from its origin group, never from a client.
+    #[error("this worker is an edge of origin group {0:?}: publish to the origin (the LBs send publishers there)")]
+    Edge(String),
+}
+
+/// Told when a stream gets its first player and when its last player leaves: how an edge knows
+/// which streams to pull (`worker/edge/`). Called outside the hub's locks, on the player's task.
+pub trait PlayDemand: Send + Sync {
+    fn first_player(&self, name: &StreamName);
+    fn last_player_left(&self, name: &StreamName);
+}
+
+/// What makes a hub an edge's: its origin group and who watches its players.
+struct EdgeRole {
+    origin: String,
+    demand: Arc<dyn PlayDemand>,
 }
 
 /// The hub of one worker.
@@ -188,6 +204,8 @@ pub struct Hub {
     clients: Mutex<HashMap<u64, Arc<ClientEntry>>>,
     sinks: Mutex<Vec<Arc<dyn SinkFactory>>>,
     next_id: AtomicU64,
+    /// Set once at start on an edge worker.
+    edge: std::sync::OnceLock<EdgeRole>,
 }
 
 impl Hub {
@@ -198,7 +216,33 @@ impl Hub {
             clients: Mutex::new(HashMap::new()),
             sinks: Mutex::new(Vec::new()),
             next_id: AtomicU64::new(1),
+            edge: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Make this the hub of an edge of `origin`: `demand` hears of each stream's first and last
+    /// player, and clients' publishes are refused ([`Hub::edge_origin`]).
+    pub fn set_edge(&self, origin: &str, demand: Arc<dyn PlayDemand>) {
+        let _ = self.edge.set(EdgeRole {
+            origin: origin.to_string(),
+            demand,
+        });
+    }
+
+    /// The origin group when this is an edge's hub.
+    pub fn edge_origin(&self) -> Option<&str> {
+        self.edge.get().map(|edge| edge.origin.as_str())
+    }
+
+    /// Tell the edge (if any) that `stream`'s players went from none to one or from one to none.
+    pub(crate) fn demand_changed(&self, stream: &Stream, first: bool) {
+        if let Some(edge) = self.edge.get() {
+            if first {
+                edge.demand.first_player(&stream.name);
+            } else {
+                edge.demand.last_player_left(&stream.name);
+            }
+        }
     }
 
     pub fn settings(&self) -> Arc<StreamSettings> {
@@ -273,7 +317,14 @@ impl Hub {
     /// Start playing `name` (the stream need not be published yet).
     pub fn play(self: &Arc<Self>, name: &StreamName) -> Player {
         let stream = self.stream(name);
-        stream.lock().players += 1;
+        let first = {
+            let mut state = stream.lock();
+            state.players += 1;
+            state.players == 1
+        };
+        if first {
+            self.demand_changed(&stream, true);
+        }
         Player::new(self.clone(), stream, &self.settings())
     }
 }

@@ -291,9 +291,13 @@ impl Player {
 
 impl Drop for Player {
     fn drop(&mut self) {
-        {
+        let last = {
             let mut state = self.stream.lock();
             state.players = state.players.saturating_sub(1);
+            state.players == 0
+        };
+        if last {
+            self.hub.demand_changed(&self.stream, false);
         }
         self.hub.release(&self.stream);
     }

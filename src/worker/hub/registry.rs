@@ -108,6 +108,16 @@ impl Hub {
             .collect()
     }
 
+    /// Each stream that has players, with how many (what an edge reports to the LBs).
+    pub fn player_counts(&self) -> Vec<(StreamName, u32)> {
+        let streams: Vec<Arc<Stream>> = self.lock_streams().values().cloned().collect();
+        streams
+            .iter()
+            .map(|s| (s.name.without_param(), s.lock().players))
+            .filter(|(_, players)| *players > 0)
+            .collect()
+    }
+
     pub fn streams(&self) -> Vec<StreamSnapshot> {
         let streams: Vec<Arc<Stream>> = self.lock_streams().values().cloned().collect();
         let mut out: Vec<StreamSnapshot> = streams

@@ -1,5 +1,5 @@
-//! One RTMP client connection of an ingest, playing its source or publishing to its target: oryx's
-//! sans-IO [`ClientSession`] driven over a TCP socket.
+//! One RTMP client connection, playing or publishing: oryx's sans-IO [`ClientSession`] driven over a
+//! TCP socket (an ingest's source and target, an edge's pull from its origin).
 //!
 //! Every method that may be raced in a `select!` ([`RtmpConn::next_tag`], [`RtmpConn::pump`]) keeps
 //! its state in the struct and awaits only cancel-safe calls (`read`, `write_buf`), so losing a race
