@@ -123,7 +123,7 @@ fn plug_ins(
         .with_children(children)
         .with_record(record)
         .router()
-        .merge(super::published::router(ctx.hub.clone()))
+        .merge(super::published::router(ctx.hub.clone(), control.clone()))
 }
 
 /// What `PUT /settings` swaps: the live stream settings (the context's watchers pass them on), the

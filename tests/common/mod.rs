@@ -9,6 +9,7 @@ pub mod control;
 pub mod ffmpeg9;
 pub mod fuzz;
 pub mod hook_server;
+pub mod hosts;
 pub mod http;
 pub mod media;
 pub mod net;

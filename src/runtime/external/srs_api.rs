@@ -79,7 +79,10 @@ pub fn report_from_answer(body: &str) -> Option<PublishedReport> {
         .filter(|s| s.publish.active && !s.app.is_empty() && !s.name.is_empty())
         .map(|s| StreamName::new(DEFAULT_VHOST, &s.app, &s.name))
         .collect();
-    Some(PublishedReport { streams })
+    Some(PublishedReport {
+        streams,
+        ..Default::default()
+    })
 }
 
 /// One check of an SRS worker: `Some` with what it publishes when its API answered, `None` when not.

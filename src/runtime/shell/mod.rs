@@ -137,10 +137,12 @@ impl Shell {
                 .filter_map(|name| self.plan.worker(name).cloned())
                 .collect();
             let body = serde_json::to_string(&workers).unwrap_or_default();
+            // With the digest of the plan now in force: the LB compares its workers' against it.
+            let path = format!("/api/v1/backends?digest={}", self.plan.digest());
             let answer = http_call(
                 lb.control,
                 "PUT",
-                "/api/v1/backends",
+                &path,
                 Some(body),
                 Duration::from_secs(3),
             )
