@@ -230,9 +230,16 @@ fn check_host(plan: &Plan, host: Option<&str>) -> anyhow::Result<()> {
     if plan.host(host).is_some() {
         return Ok(());
     }
+    // A Kubernetes pod (`worker-edge-3`, `rtmp-lb`…) runs the one role its name says.
+    if let Some(role) = plan.pod_role(host) {
+        tracing::info!(pod = %host, %role, "--host names a pod: running its role");
+        return Ok(());
+    }
     let known: Vec<&str> = plan.hosts.iter().map(|h| h.name.as_str()).collect();
     if known.is_empty() {
-        anyhow::bail!("--host {host}: the topology declares no `host`");
+        anyhow::bail!(
+            "--host {host}: the topology declares no `host`, and no pod of `--emit kubernetes` has that name"
+        );
     }
     anyhow::bail!(
         "--host {host}: no such host; hosts are {}",
