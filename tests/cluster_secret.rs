@@ -53,17 +53,28 @@ fn hosts_share_a_control_secret_derived_from_the_cluster_secret() {
     let derived = cluster_bearer();
     let refused = |auth: Option<&str>| {
         let headers: Vec<(&str, &str)> = auth.map(|a| ("Authorization", a)).into_iter().collect();
-        http_with(worker.control, "GET", published, &headers).unwrap().0
+        http_with(worker.control, "GET", published, &headers)
+            .unwrap()
+            .0
     };
     assert_eq!(refused(None), 401, "no secret");
-    assert_eq!(refused(Some(&format!("Bearer {SECRET}"))), 401, "the per-run secret");
+    assert_eq!(
+        refused(Some(&format!("Bearer {SECRET}"))),
+        401,
+        "the per-run secret"
+    );
     assert_eq!(
         refused(Some(&format!("Bearer {CLUSTER_SECRET}"))),
         401,
         "the cluster secret itself is no credential"
     );
-    let (status, body) =
-        http_with(worker.control, "GET", published, &[("Authorization", &derived)]).unwrap();
+    let (status, body) = http_with(
+        worker.control,
+        "GET",
+        published,
+        &[("Authorization", &derived)],
+    )
+    .unwrap();
     assert_eq!(status, 200, "{body}");
     assert_eq!(
         http_with(worker.control, "GET", "/healthz", &[]).unwrap().0,
@@ -74,21 +85,38 @@ fn hosts_share_a_control_secret_derived_from_the_cluster_secret() {
     // Host `lb`: an http-lb started with nothing but the cluster secret reaches the worker.
     let lb_plan = plan.http_lb.clone().unwrap();
     let lb_log = dir.path().join("http-lb.log");
-    let lb_role = role_with_cluster_secret("http-lb", "http-lb", &dir.path().join("plan.json"), lb_log);
-    let backends = wait_for(Duration::from_secs(20), "the LB sees the worker healthy", || {
-        let (status, body) =
-            http_with(lb_plan.control, "GET", "/api/v1/backends", &[("Authorization", &derived)])
-                .ok()?;
-        let value: serde_json::Value = serde_json::from_str(&body).ok()?;
-        (status == 200 && value["backends"][0]["healthy"] == true).then_some(value)
-    });
+    let lb_role =
+        role_with_cluster_secret("http-lb", "http-lb", &dir.path().join("plan.json"), lb_log);
+    let backends = wait_for(
+        Duration::from_secs(20),
+        "the LB sees the worker healthy",
+        || {
+            let (status, body) = http_with(
+                lb_plan.control,
+                "GET",
+                "/api/v1/backends",
+                &[("Authorization", &derived)],
+            )
+            .ok()?;
+            let value: serde_json::Value = serde_json::from_str(&body).ok()?;
+            (status == 200 && value["backends"][0]["healthy"] == true).then_some(value)
+        },
+    );
     assert_eq!(backends["backends"][0]["name"], "live", "{backends}");
     assert_eq!(
-        http_with(lb_plan.control, "GET", "/api/v1/backends", &[]).unwrap().0,
+        http_with(lb_plan.control, "GET", "/api/v1/backends", &[])
+            .unwrap()
+            .0,
         401
     );
     for log in [media.log_text(), lb_role.log_text()] {
-        assert!(!log.contains(CLUSTER_SECRET), "the cluster secret is logged");
-        assert!(!log.contains(derived.trim_start_matches("Bearer ")), "the control secret is logged");
+        assert!(
+            !log.contains(CLUSTER_SECRET),
+            "the cluster secret is logged"
+        );
+        assert!(
+            !log.contains(derived.trim_start_matches("Bearer ")),
+            "the control secret is logged"
+        );
     }
 }

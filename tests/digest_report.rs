@@ -17,13 +17,17 @@ const SERIES: &str = "oryx_peer_digest_mismatch{peer=\"worker/live\"}";
 fn lb_view(control: std::net::SocketAddr) -> (serde_json::Value, String) {
     let auth = [("Authorization", cluster_bearer())];
     let auth: Vec<(&str, &str)> = auth.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    wait_for(Duration::from_secs(20), "the LB has the worker's digest", || {
-        let (_, body) = http_with(control, "GET", "/api/v1/backends", &auth).ok()?;
-        let value: serde_json::Value = serde_json::from_str(&body).ok()?;
-        let entry = value["backends"][0].clone();
-        let (_, metrics) = http_with(control, "GET", "/metrics", &auth).ok()?;
-        (entry["digest"].is_string() && metrics.contains(SERIES)).then_some((entry, metrics))
-    })
+    wait_for(
+        Duration::from_secs(20),
+        "the LB has the worker's digest",
+        || {
+            let (_, body) = http_with(control, "GET", "/api/v1/backends", &auth).ok()?;
+            let value: serde_json::Value = serde_json::from_str(&body).ok()?;
+            let entry = value["backends"][0].clone();
+            let (_, metrics) = http_with(control, "GET", "/metrics", &auth).ok()?;
+            (entry["digest"].is_string() && metrics.contains(SERIES)).then_some((entry, metrics))
+        },
+    )
 }
 
 #[test]

@@ -12,8 +12,7 @@ fn root() -> &'static Path {
 
 fn emit(name: &str) -> String {
     let file = format!("examples/configs/{name}.kdl");
-    let (status, stdout, stderr) =
-        common::cli::oryx(root(), &["plan", &file, "--emit", "systemd"]);
+    let (status, stdout, stderr) = common::cli::oryx(root(), &["plan", &file, "--emit", "systemd"]);
     assert_eq!(status, 0, "{name}: {stderr}");
     stdout
 }
@@ -36,10 +35,16 @@ fn one_unit_per_host_deterministic_and_pinned() {
     let names: Vec<String> = units(&text).into_iter().map(|(name, _)| name).collect();
     assert_eq!(
         names,
-        ["oryx-lb-1.service", "oryx-media-1.service", "oryx-media-2.service"]
+        [
+            "oryx-lb-1.service",
+            "oryx-media-1.service",
+            "oryx-media-2.service"
+        ]
     );
     for (name, unit) in units(&text) {
-        let host = name.trim_start_matches("oryx-").trim_end_matches(".service");
+        let host = name
+            .trim_start_matches("oryx-")
+            .trim_end_matches(".service");
         assert!(
             unit.contains(&format!(
                 "ExecStart=/usr/local/bin/oryx up /etc/oryx/topology.kdl --run-dir /run/oryx-{host} --host {host}\n"

@@ -14,9 +14,9 @@
 //! HMAC-SHA256 under a fixed label), so each host arrives at the same credential without the
 //! cluster secret itself ever travelling in a header.
 
+use crate::compile::plan::SecretSource;
 use axum::extract::{Request, State};
 use axum::http::{header, StatusCode};
-use crate::compile::plan::SecretSource;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use std::path::Path;
@@ -316,7 +316,10 @@ mod tests {
         assert_eq!(a, Secret::derive(b"cluster secret one"));
         assert_ne!(a, Secret::derive(b"cluster secret two"));
         assert_eq!(a.as_str().len(), 64);
-        assert!(Secret::parse(a.as_str()).is_ok(), "fits ORYX_CONTROL_SECRET as is");
+        assert!(
+            Secret::parse(a.as_str()).is_ok(),
+            "fits ORYX_CONTROL_SECRET as is"
+        );
         // HMAC-SHA256(key, "oryx control v1"), checked against an independent implementation
         // (python3 -c 'import hmac,hashlib;print(hmac.new(b"k",b"oryx control v1",hashlib.sha256).hexdigest())').
         assert_eq!(Secret::derive(b"k").as_str(), KNOWN_DERIVATION);
@@ -331,7 +334,10 @@ mod tests {
         let path = dir.path().join("secret");
         std::fs::write(&path, "  \n").unwrap();
         let file = SecretSource::File(path.display().to_string());
-        assert!(from_cluster_source(&file).unwrap_err().to_string().contains("empty"));
+        assert!(from_cluster_source(&file)
+            .unwrap_err()
+            .to_string()
+            .contains("empty"));
         std::fs::write(&path, "s3cret-cluster-value\n").unwrap();
         assert_eq!(
             from_cluster_source(&file).unwrap(),

@@ -10,11 +10,11 @@
 //! for a stream. The shell replaces the set on reload with `PUT /api/v1/backends`, so an LB never
 //! restarts (and never drops its connections) when workers are added or removed.
 
+use super::peer_digest::PeerDigests;
 use crate::compile::plan::{Plan, WorkerKind, WorkerPlan};
 pub use crate::net::control_client::{http_call, tcp_accepts};
 use crate::net::published::{self, PublishedKeys, PublishedReport};
 use crate::route;
-use super::peer_digest::PeerDigests;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::routing::get;

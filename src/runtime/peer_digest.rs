@@ -58,8 +58,11 @@ impl PeerDigests {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .insert(peer.to_string(), (digest.to_string(), mismatch));
-        metrics::gauge!("oryx_peer_digest_mismatch", "peer" => peer.to_string())
-            .set(if mismatch { 1.0 } else { 0.0 });
+        metrics::gauge!("oryx_peer_digest_mismatch", "peer" => peer.to_string()).set(if mismatch {
+            1.0
+        } else {
+            0.0
+        });
         let changed = previous.as_ref().map(|(d, m)| (d.as_str(), *m)) != Some((digest, mismatch));
         if !changed {
             return;

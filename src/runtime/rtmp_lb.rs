@@ -472,8 +472,16 @@ mod tests {
         let lb_host = plan.rtmp_lb.as_ref().and_then(|lb| lb.host.as_deref());
         assert_eq!(lb_host, Some("lb-1"));
         for worker in &plan.workers {
-            assert!(!hands_off(worker, lb_host), "{} is on another host", worker.name);
-            assert!(worker.proxy_protocol, "{} reads the client's address", worker.name);
+            assert!(
+                !hands_off(worker, lb_host),
+                "{} is on another host",
+                worker.name
+            );
+            assert!(
+                worker.proxy_protocol,
+                "{} reads the client's address",
+                worker.name
+            );
             // The same worker seen from an LB on its own host is handed the socket.
             assert!(hands_off(worker, worker.host.as_deref()));
         }

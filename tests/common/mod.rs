@@ -13,6 +13,7 @@ pub mod hosts;
 pub mod http;
 pub mod media;
 pub mod net;
+pub mod netns;
 pub mod pebble;
 pub mod private_ca;
 pub mod process;

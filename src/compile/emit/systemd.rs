@@ -63,7 +63,10 @@ fn unit(plan: &Plan, host: Option<&str>, env: Option<&str>) -> String {
         .map(|(label, _)| label)
         .collect();
     let (description, run_dir) = match host {
-        Some(host) => (format!("oryx host {host}"), format!("oryx-{}", unit_name(host))),
+        Some(host) => (
+            format!("oryx host {host}"),
+            format!("oryx-{}", unit_name(host)),
+        ),
         None => ("oryx".to_string(), "oryx".to_string()),
     };
     let mut exec = format!("{BINARY} up {TOPOLOGY} --run-dir /run/{run_dir}");
@@ -87,7 +90,10 @@ fn unit(plan: &Plan, host: Option<&str>, env: Option<&str>) -> String {
             let _ = writeln!(out, "EnvironmentFile={ENV_FILE}");
         }
         Some(SecretSource::File(path)) => {
-            let _ = writeln!(out, "# the cluster secret is read from {path}, the same on every host");
+            let _ = writeln!(
+                out,
+                "# the cluster secret is read from {path}, the same on every host"
+            );
             let _ = writeln!(out, "EnvironmentFile=-{ENV_FILE}");
         }
         None => {

@@ -145,7 +145,11 @@ impl Shell {
     /// entry again, unchanged), so the LBs comparing digests see one plan, not two.
     async fn push_digest(&self, steps: &ReloadSteps) {
         let digest = self.plan.digest();
-        for def in steps.unchanged.iter().filter(|d| d.kind == RoleKind::Worker) {
+        for def in steps
+            .unchanged
+            .iter()
+            .filter(|d| d.kind == RoleKind::Worker)
+        {
             let Some(worker) = self.plan.worker(&def.name) else {
                 continue;
             };

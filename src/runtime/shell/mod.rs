@@ -139,14 +139,8 @@ impl Shell {
             let body = serde_json::to_string(&workers).unwrap_or_default();
             // With the digest of the plan now in force: the LB compares its workers' against it.
             let path = format!("/api/v1/backends?digest={}", self.plan.digest());
-            let answer = http_call(
-                lb.control,
-                "PUT",
-                &path,
-                Some(body),
-                Duration::from_secs(3),
-            )
-            .await;
+            let answer =
+                http_call(lb.control, "PUT", &path, Some(body), Duration::from_secs(3)).await;
             match answer {
                 Ok((200, _)) => tracing::info!(role = kind_name(kind), "backends pushed"),
                 Ok((status, text)) => {
