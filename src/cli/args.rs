@@ -103,7 +103,8 @@ pub struct PlanArgs {
     /// order (running LBs prefer a worker that already publishes the stream).
     #[arg(long, value_name = "VHOST/APP/STREAM")]
     pub route: Option<String>,
-    /// Print the plan for an orchestrator instead: `kubernetes` manifests (YAML).
+    /// Print the plan for an orchestrator instead: `kubernetes` manifests (YAML), or `systemd`
+    /// units (one `oryx-HOST.service` per host).
     #[arg(long, value_enum, value_name = "TARGET")]
     pub emit: Option<EmitTarget>,
 }
@@ -113,6 +114,9 @@ pub enum EmitTarget {
     /// ConfigMap, StatefulSets and headless Services for worker groups, Deployments and Services
     /// for the LBs and sites (docs/kubernetes.md).
     Kubernetes,
+    /// One unit per host running `oryx up /etc/oryx/topology.kdl --host HOST`, each after a
+    /// `# file: oryx-HOST.service` line (docs/systemd.md).
+    Systemd,
 }
 
 #[derive(Debug, Args)]

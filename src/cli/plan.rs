@@ -30,6 +30,13 @@ pub fn run(args: &PlanArgs) -> i32 {
         Ok(plan) => plan,
         Err(code) => return code,
     };
+    if let Some(EmitTarget::Systemd) = args.emit {
+        print!(
+            "{}",
+            compile::emit::systemd::text(&plan, args.env.as_deref())
+        );
+        return 0;
+    }
     if let Some(spec) = &args.route {
         return show_route(&plan, spec, args.json);
     }

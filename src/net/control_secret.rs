@@ -7,7 +7,14 @@
 //! role started alone takes the variable too, or generates a secret of its own (then nobody else can
 //! call its protected routes, which is safe). Every control route but `/healthz` and `/readyz` (and
 //! the shell's `/status`), which say nothing secret, answers 401 without `Authorization: Bearer …`.
+//!
+//! Across hosts the roles of one topology run under several `oryx up`, so a random secret per run
+//! would lock them out of each other: when the plan names a cluster secret (`secret env=|file=`),
+//! every shell and every role derives the control secret from it ([`Secret::derive`], an
+//! HMAC-SHA256 under a fixed label), so each host arrives at the same credential without the
+//! cluster secret itself ever travelling in a header.
 
+use crate::compile::plan::SecretSource;
 use axum::extract::{Request, State};
 use axum::http::{header, StatusCode};
 use axum::middleware::Next;
@@ -58,6 +65,17 @@ impl Secret {
         Ok(Secret(text.to_string()))
     }
 
+    /// The control secret of every role of a topology whose cluster secret is `cluster`:
+    /// HMAC-SHA256(cluster, "oryx control v1"), hex. The label versions the derivation; the cluster
+    /// secret stays where it was read.
+    pub fn derive(cluster: &[u8]) -> Secret {
+        use hmac::Mac;
+        let mut mac = <hmac::Hmac<sha2::Sha256> as Mac>::new_from_slice(cluster)
+            .expect("HMAC takes keys of any length");
+        mac.update(DERIVATION_LABEL);
+        Secret(hex::encode(mac.finalize().into_bytes()))
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -85,6 +103,59 @@ impl Secret {
     }
 }
 
+/// What [`Secret::derive`] signs: a new derivation gets a new label.
+const DERIVATION_LABEL: &[u8] = b"oryx control v1";
+
+/// Read the cluster secret from where the plan says (`secret env="VAR"` or `file="PATH"`) and
+/// derive the control secret from it. Missing or empty is an error naming the source; the value is
+/// never part of a message.
+pub fn from_cluster_source(source: &SecretSource) -> anyhow::Result<Secret> {
+    let text = match source {
+        SecretSource::Env(var) => std::env::var(var).map_err(|_| {
+            anyhow::anyhow!(
+                "the topology's `secret env=\"{var}\"`: {var} is not set (every host needs the same cluster secret)"
+            )
+        })?,
+        SecretSource::File(path) => std::fs::read_to_string(path).map_err(|err| {
+            anyhow::anyhow!("the topology's `secret file=\"{path}\"`: cannot read it: {err}")
+        })?,
+    };
+    let text = text.trim();
+    if text.is_empty() {
+        let place = match source {
+            SecretSource::Env(var) => format!("{var} is empty"),
+            SecretSource::File(path) => format!("{path} is empty"),
+        };
+        anyhow::bail!("the topology's cluster secret: {place}");
+    }
+    super::log_text::add_secret(text);
+    Ok(Secret::derive(text.as_bytes()))
+}
+
+/// The control secret of a shell or role of `plan`: derived from the cluster secret when the plan
+/// names one (the same on every host), else `ORYX_CONTROL_SECRET` or a generated one, as
+/// [`init_from_env`] does. Returns the secret in force.
+pub fn init_for_plan(source: Option<&SecretSource>) -> anyhow::Result<&'static Secret> {
+    match source {
+        Some(source) => {
+            init(from_cluster_source(source)?);
+            Ok(process())
+        }
+        None => init_from_env().map(|(secret, _)| secret),
+    }
+}
+
+/// A role's secret: `ORYX_CONTROL_SECRET` when set (what its shell hands it), else derived from
+/// the plan's cluster secret when it names one, else generated.
+pub fn init_for_role(source: Option<&SecretSource>) -> anyhow::Result<&'static Secret> {
+    match (from_env()?, source) {
+        (Some(given), _) => init(given),
+        (None, Some(source)) => init(from_cluster_source(source)?),
+        (None, None) => init(Secret::generate()),
+    };
+    Ok(process())
+}
+
 static PROCESS: OnceLock<Secret> = OnceLock::new();
 
 /// The secret of this process: the one [`init`] set, else `ORYX_CONTROL_SECRET` if it holds a valid
@@ -98,6 +169,8 @@ pub fn process() -> &'static Secret {
 
 /// Make `secret` this process's secret; false when one was already in use (the first one stays).
 pub fn init(secret: Secret) -> bool {
+    // Lines forwarded from children (external workers, ffmpeg) never show it.
+    super::log_text::add_secret(secret.as_str());
     PROCESS.set(secret).is_ok()
 }
 
@@ -232,6 +305,46 @@ mod tests {
         ] {
             assert!(!secret.accepts(wrong), "{}", String::from_utf8_lossy(wrong));
         }
+    }
+
+    const KNOWN_DERIVATION: &str =
+        "ddb5d9c750eeba3946f2edc1b06ca9c9f8ad82fd0b867a00a6ae4da22fd631ea";
+
+    #[test]
+    fn the_derived_secret_is_stable_hex_and_depends_on_the_cluster_secret() {
+        let a = Secret::derive(b"cluster secret one");
+        assert_eq!(a, Secret::derive(b"cluster secret one"));
+        assert_ne!(a, Secret::derive(b"cluster secret two"));
+        assert_eq!(a.as_str().len(), 64);
+        assert!(
+            Secret::parse(a.as_str()).is_ok(),
+            "fits ORYX_CONTROL_SECRET as is"
+        );
+        // HMAC-SHA256(key, "oryx control v1"), checked against an independent implementation
+        // (python3 -c 'import hmac,hashlib;print(hmac.new(b"k",b"oryx control v1",hashlib.sha256).hexdigest())').
+        assert_eq!(Secret::derive(b"k").as_str(), KNOWN_DERIVATION);
+    }
+
+    #[test]
+    fn a_missing_or_empty_cluster_secret_is_a_clear_error() {
+        let var = "ORYX_TEST_CLUSTER_SECRET_UNSET_7d1";
+        let err = from_cluster_source(&SecretSource::Env(var.into())).unwrap_err();
+        assert!(err.to_string().contains(var), "{err}");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("secret");
+        std::fs::write(&path, "  \n").unwrap();
+        let file = SecretSource::File(path.display().to_string());
+        assert!(from_cluster_source(&file)
+            .unwrap_err()
+            .to_string()
+            .contains("empty"));
+        std::fs::write(&path, "s3cret-cluster-value\n").unwrap();
+        assert_eq!(
+            from_cluster_source(&file).unwrap(),
+            Secret::derive(b"s3cret-cluster-value")
+        );
+        let gone = SecretSource::File(dir.path().join("nope").display().to_string());
+        assert!(from_cluster_source(&gone).is_err());
     }
 
     #[test]

@@ -4,6 +4,10 @@
 //! The LBs poll it as their health check, so they learn where each stream's publisher actually is and
 //! send its players there, even when that is not the worker rendezvous hashing ranks first (the
 //! stream was published while that worker was down). The worker side is `crate::worker::published`.
+//!
+//! The report also carries the worker's plan digest (`"digest"`, docs/control-plane.md): hosts
+//! compile the same file separately, and an LB that polls a worker running another plan says so
+//! rather than silently mixing two configurations (`crate::runtime::peer_digest`).
 
 use crate::stream_name::{stream_key, StreamName, DEFAULT_VHOST};
 use serde::{Deserialize, Serialize};
@@ -12,11 +16,15 @@ use std::collections::HashSet;
 /// Where the worker serves the report, on its control port.
 pub const PATH: &str = "/api/v1/published";
 
-/// The report's body: `{"streams":[{"vhost":…,"app":…,"stream":…}, …]}`, one entry per published stream.
+/// The report's body: `{"streams":[{"vhost":…,"app":…,"stream":…}, …],"digest":"sha256:…"}`, one
+/// entry per published stream.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PublishedReport {
     /// Each stream's name without its query (the wire form of [`StreamName`]).
     pub streams: Vec<StreamName>,
+    /// The plan digest the worker runs (`None` from workers that do not say, e.g. SRS).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
     /// An edge's players per stream (its routing key): what the LBs spread a stream's players by
     /// (`crate::route::spread`). Absent on other workers.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -37,6 +45,7 @@ pub struct PublishedKeys {
     streams: usize,
     /// An edge's players by routing key ([`PublishedReport::players`]).
     players: std::collections::HashMap<String, u32>,
+    digest: Option<String>,
 }
 
 impl PublishedKeys {
@@ -65,12 +74,18 @@ impl PublishedKeys {
             keys,
             streams: report.streams.len(),
             players,
+            digest: report.digest.clone(),
         }
     }
 
     /// An edge's players of the stream `key` at its last report.
     pub fn players(&self, key: &str) -> u32 {
         self.players.get(key).copied().unwrap_or(0)
+    }
+
+    /// The plan digest the worker reported, if it said.
+    pub fn digest(&self) -> Option<&str> {
+        self.digest.as_deref()
     }
 
     /// Whether a client routed by `key` (an LB routing key) would find one of these streams.
@@ -92,6 +107,7 @@ impl PublishedKeys {
             keys,
             streams,
             players: self.players.clone(),
+            digest: self.digest.clone(),
         }
     }
 }
@@ -146,7 +162,7 @@ mod tests {
 
     #[test]
     fn the_report_round_trips_as_json() {
-        let report = PublishedReport {
+        let mut report = PublishedReport {
             streams: vec![StreamName::new(DEFAULT_VHOST, "live", "cam")],
             ..Default::default()
         };
@@ -159,5 +175,11 @@ mod tests {
             serde_json::from_str::<PublishedReport>(&text).unwrap(),
             report
         );
+        report.digest = Some("sha256:ab".into());
+        let text = serde_json::to_string(&report).unwrap();
+        assert!(text.ends_with(r#"],"digest":"sha256:ab"}"#), "{text}");
+        let keys = PublishedKeys::from_report(&serde_json::from_str(&text).unwrap());
+        assert_eq!(keys.digest(), Some("sha256:ab"));
+        assert_eq!(keys.with_key("x").digest(), Some("sha256:ab"));
     }
 }

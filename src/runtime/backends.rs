@@ -10,11 +10,12 @@
 //! for a stream. The shell replaces the set on reload with `PUT /api/v1/backends`, so an LB never
 //! restarts (and never drops its connections) when workers are added or removed.
 
+use super::peer_digest::PeerDigests;
 use crate::compile::plan::{Plan, WorkerKind, WorkerPlan};
 pub use crate::net::control_client::{http_call, tcp_accepts};
 use crate::net::published::{self, PublishedKeys, PublishedReport};
 use crate::route;
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
@@ -56,6 +57,8 @@ pub struct Backends {
     inner: Arc<RwLock<Vec<Backend>>>,
     /// Each spread stream's edge count `k` now (absent: 1), for the rule's hysteresis.
     spread: Arc<std::sync::Mutex<std::collections::HashMap<String, usize>>>,
+    /// Our plan digest and each worker's (reported, never acted on).
+    digests: Arc<PeerDigests>,
 }
 
 /// Whom an LB routes: a publisher (to the origins) or a player (to the edges, when there are any).
@@ -96,8 +99,14 @@ impl Backends {
             })
             .collect();
         let backends = Backends::default();
+        backends.digests.set_own(&plan.digest());
         backends.replace(workers);
         backends
+    }
+
+    /// Our plan digest and what each worker reported.
+    pub fn digests(&self) -> &PeerDigests {
+        &self.digests
     }
 
     /// Swap in a new worker set, keeping the health state of workers whose plan did not change.
@@ -269,6 +278,9 @@ impl Backends {
         let Some(backend) = guard.iter_mut().find(|b| &b.plan == plan) else {
             return;
         };
+        if let Some(digest) = result.as_ref().and_then(PublishedKeys::digest) {
+            self.digests.observe(&peer_label(&plan.name), digest);
+        }
         let ok = result.is_some();
         if backend.healthy != ok {
             if ok {
@@ -324,6 +336,10 @@ struct BackendView {
     checked_ms_ago: Option<u128>,
     /// How many streams the worker publishes, as of its last check.
     published: usize,
+    /// The plan digest the worker last reported, and whether it differs from ours.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    digest: Option<String>,
+    digest_mismatch: bool,
 }
 
 async fn list_backends(State(backends): State<Backends>) -> Json<serde_json::Value> {
@@ -340,6 +356,8 @@ async fn list_backends(State(backends): State<Backends>) -> Json<serde_json::Val
             failures: b.failures,
             checked_ms_ago: b.checked_at.map(|t| t.elapsed().as_millis()),
             published: b.published.stream_count(),
+            digest: backends.digests.last(&peer_label(&b.plan.name)),
+            digest_mismatch: backends.digests.mismatch(&peer_label(&b.plan.name)),
         })
         .collect();
     Json(serde_json::json!({ "code": 0, "backends": views }))
@@ -347,10 +365,15 @@ async fn list_backends(State(backends): State<Backends>) -> Json<serde_json::Val
 
 async fn put_backends(
     State(backends): State<Backends>,
+    Query(query): Query<std::collections::HashMap<String, String>>,
     body: axum::body::Bytes,
 ) -> (StatusCode, Json<serde_json::Value>) {
     match serde_json::from_slice::<Vec<WorkerPlan>>(&body) {
         Ok(workers) => {
+            // The shell sends the digest of the plan it now runs (`?digest=`).
+            if let Some(digest) = query.get("digest") {
+                backends.digests.set_own(digest);
+            }
             let names: Vec<String> = workers.iter().map(|w| w.name.clone()).collect();
             tracing::info!(workers = ?names, "backend set replaced");
             backends.replace(workers);
@@ -409,6 +432,11 @@ pub async fn check_worker(worker: &WorkerPlan) -> Option<PublishedKeys> {
             .await
             .then(PublishedKeys::default),
     }
+}
+
+/// A worker's name as a peer in logs and the `oryx_peer_digest_mismatch` gauge.
+fn peer_label(worker: &str) -> String {
+    format!("worker/{worker}")
 }
 
 /// Whether two plan entries are one running worker: a hot reload changes only its settings.

@@ -13,6 +13,7 @@ pub mod ingest;
 pub mod lb_start;
 pub mod logging;
 pub mod metrics_merge;
+pub mod peer_digest;
 pub mod role;
 pub mod rtmp_lb;
 pub mod rtmps;

@@ -59,8 +59,10 @@ pub fn label(kind: RoleKind, name: &str) -> String {
 
 pub fn run(options: &RoleOptions) -> anyhow::Result<()> {
     let plan = load_plan(&options.plan)?;
-    // A bad ORYX_CONTROL_SECRET stops the role here, with the reason, rather than leaving it unreachable.
-    crate::net::control_secret::init_from_env()?;
+    // A bad ORYX_CONTROL_SECRET stops the role here, with the reason, rather than leaving it
+    // unreachable. The shell hands its roles the secret it derived; a role run by hand from a plan
+    // with a cluster secret derives the same one when the variable is unset.
+    crate::net::control_secret::init_for_role(plan.secret.as_ref())?;
     super::logging::init(&label(options.kind, &options.name), options.log_format);
     let (soft, hard) = crate::net::limits::raise_nofile();
     tracing::debug!(soft, hard, "open-files limit");

@@ -66,7 +66,23 @@ pub struct Routed {
     pub replay: Bytes,
 }
 
+/// The host this rtmp-lb runs on (`None` without hosts): a worker on another host is relayed.
+static LB_HOST: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+
+/// Whether the LB on `lb_host` can hand a client's socket to `worker`: only an embedded worker on
+/// the same host can take it (SCM_RIGHTS crosses no machine, and abstract socket names live per
+/// network namespace). A worker on another host gets the relay with the PROXY v2 header. Without
+/// hosts (`None` on either side) everything runs on one machine.
+pub fn hands_off(worker: &WorkerPlan, lb_host: Option<&str>) -> bool {
+    worker.kind == WorkerKind::Embedded
+        && match (lb_host, worker.host.as_deref()) {
+            (Some(lb), Some(host)) => lb == host,
+            _ => true,
+        }
+}
+
 pub fn run(plan: Plan) -> anyhow::Result<()> {
+    let _ = LB_HOST.set(plan.rtmp_lb.as_ref().and_then(|lb| lb.host.clone()));
     let plan_for_tls = plan.clone();
     super::lb_start::run(plan, "rtmp-lb", |lb| async move {
         let plan = plan_for_tls;
@@ -214,7 +230,8 @@ async fn serve_client<C: Client>(
     let local = client.local_addr()?;
     let mut tried = Vec::new();
     for worker in backends.candidates_for(&routed.key, direction(routed.publish)) {
-        if let (WorkerKind::Embedded, Some(socket)) = (worker.kind, client.plain_socket()) {
+        let lb_host = LB_HOST.get().and_then(Option::as_deref);
+        if let (true, Some(socket)) = (hands_off(&worker, lb_host), client.plain_socket()) {
             match hand_off(socket, peer, &routed.replay, &worker).await? {
                 Taken::Yes => {
                     tracing::info!(%peer, key = %routed.key, worker = %worker.name,
@@ -459,5 +476,34 @@ mod tests {
         );
         // The same stream named by another host still routes the same way.
         assert_eq!(routing_key("live", "rtmp://localhost/live", "foo"), plain);
+    }
+
+    #[test]
+    fn workers_on_another_host_are_relayed_with_the_proxy_header() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("examples/configs/multi-host.kdl");
+        let plan = crate::compile::compile_path(&path, None).expect("the example compiles");
+        let lb_host = plan.rtmp_lb.as_ref().and_then(|lb| lb.host.as_deref());
+        assert_eq!(lb_host, Some("lb-1"));
+        for worker in &plan.workers {
+            assert!(
+                !hands_off(worker, lb_host),
+                "{} is on another host",
+                worker.name
+            );
+            assert!(
+                worker.proxy_protocol,
+                "{} reads the client's address",
+                worker.name
+            );
+            // The same worker seen from an LB on its own host is handed the socket.
+            assert!(hands_off(worker, worker.host.as_deref()));
+        }
+        // Without hosts every embedded worker is local; external ones never take a socket.
+        let mut local = plan.workers[0].clone();
+        local.host = None;
+        assert!(hands_off(&local, None) && hands_off(&local, Some("lb-1")));
+        local.kind = WorkerKind::Srs;
+        assert!(!hands_off(&local, None));
     }
 }

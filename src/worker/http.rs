@@ -136,11 +136,11 @@ pub async fn serve(
     Ok(())
 }
 
-/// The client's address: the peer's, or for our loopback LB the one it put last in
+/// The client's address: the peer's, or for our http-lb (loopback or its host) the one it put last in
 /// `X-Forwarded-For` (each proxy appends the address it saw; the http-lb replaces the header
 /// altogether, so what a client wrote there never counts).
 fn client_ip(peer: SocketAddr, headers: &HeaderMap) -> String {
-    if peer.ip().is_loopback() {
+    if super::lb_peers::forwards_for(peer.ip()) {
         let forwarded = headers
             .get("x-forwarded-for")
             .and_then(|v| v.to_str().ok())

@@ -16,6 +16,7 @@ pub mod http;
 pub mod http_flv;
 pub mod hub;
 pub mod internal;
+pub mod lb_peers;
 pub mod merge_clock;
 pub mod metrics;
 pub mod playback;

@@ -5,13 +5,15 @@
 //! stream; query strings are left out (they may carry a publisher's token).
 
 use super::hub::Hub;
+use crate::net::control::Control;
 use crate::net::published::{PublishedReport, PATH};
 use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
 use std::sync::Arc;
 
-/// The report for `hub` now, sorted so equal states give equal answers.
+/// The report for `hub` now, sorted so equal states give equal answers (the digest is added by the
+/// route).
 pub fn report(hub: &Hub) -> PublishedReport {
     let mut streams: Vec<_> = hub
         .published()
@@ -22,6 +24,7 @@ pub fn report(hub: &Hub) -> PublishedReport {
     PublishedReport {
         streams,
         players: players(hub),
+        digest: None,
     }
 }
 
@@ -48,13 +51,18 @@ fn players(hub: &Hub) -> Vec<crate::net::published::StreamPlayers> {
         .collect()
 }
 
-/// The `/api/v1/published` route over `hub`.
-pub fn router(hub: Arc<Hub>) -> Router {
-    Router::new().route(PATH, get(answer)).with_state(hub)
+/// The `/api/v1/published` route over `hub`, with the digest `control` reports (it follows a
+/// reload taken in place).
+pub fn router(hub: Arc<Hub>, control: Control) -> Router {
+    Router::new()
+        .route(PATH, get(answer))
+        .with_state((hub, control))
 }
 
-async fn answer(State(hub): State<Arc<Hub>>) -> Json<PublishedReport> {
-    Json(report(&hub))
+async fn answer(State((hub, control)): State<(Arc<Hub>, Control)>) -> Json<PublishedReport> {
+    let mut report = report(&hub);
+    report.digest = Some(control.digest());
+    Json(report)
 }
 
 #[cfg(test)]

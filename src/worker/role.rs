@@ -28,6 +28,7 @@ pub fn run(plan: Plan, name: &str) -> anyhow::Result<()> {
         .build()
         .context("starting the async runtime")?;
     let result = runtime.block_on(async move {
+        super::lb_peers::init(&plan);
         let ctx = WorkerContext::new(worker.stream.clone(), worker.proxy_protocol);
         let rtmp = crate::net::limits::bind(worker.rtmp)
             .with_context(|| format!("RTMP cannot listen on {}", worker.rtmp))?;
@@ -130,7 +131,7 @@ fn plug_ins(
         .with_record(record)
         .with_edge(edge)
         .router()
-        .merge(super::published::router(ctx.hub.clone()))
+        .merge(super::published::router(ctx.hub.clone(), control.clone()))
 }
 
 /// What `PUT /settings` swaps: the live stream settings (the context's watchers pass them on), the

@@ -123,11 +123,12 @@ async fn handle(
 ) -> anyhow::Result<()> {
     let _ = socket.set_nodelay(true);
     let (mut rd, wr) = socket.into_split();
-    let (client, first_bytes) = if ctx.proxy_protocol() && peer.ip().is_loopback() {
-        read_proxy_header(&mut rd, peer).await?
-    } else {
-        (peer, Bytes::new())
-    };
+    let (client, first_bytes) =
+        if ctx.proxy_protocol() && super::lb_peers::sends_proxy_header(peer.ip()) {
+            read_proxy_header(&mut rd, peer).await?
+        } else {
+            (peer, Bytes::new())
+        };
     let session = ServerSession::new(ctx.settings().chunk_size);
     serve_session(ctx, rd, wr, client, first_bytes, session).await
 }

@@ -17,19 +17,39 @@ pub const AUTH: (&str, &str) = (
     "Bearer oryx-test-control-secret-5e0c1f4b9a7d",
 );
 
-/// Give `command` (an `oryx role` or `oryx up`) the tests' control secret.
+/// The cluster secret the helpers give topologies that name one (`secret env="ORYX_CLUSTER_SECRET"`):
+/// their roles' control secret is derived from it, not [`SECRET`].
+pub const CLUSTER_ENV: &str = "ORYX_CLUSTER_SECRET";
+pub const CLUSTER_SECRET: &str = "oryx-test-cluster-secret-2b7e91";
+
+/// The `Authorization` value of roles whose plan names the cluster secret [`CLUSTER_SECRET`].
+pub fn cluster_bearer() -> String {
+    oryx::net::control_secret::Secret::derive(CLUSTER_SECRET.as_bytes()).bearer()
+}
+
+/// Give `command` (an `oryx role` or `oryx up`) the tests' control secret, and the tests' cluster
+/// secret for topologies that name one.
 pub fn with_secret(command: &mut Command) -> &mut Command {
-    command.env(ENV, SECRET)
+    command.env(ENV, SECRET).env(CLUSTER_ENV, CLUSTER_SECRET)
 }
 
-/// One HTTP/1.0 control call with the secret; (status, body as text).
+/// One HTTP/1.0 control call with the secret (or, refused, with the one derived from the cluster
+/// secret: roles of a multi-host topology); (status, body as text).
 pub fn control(addr: SocketAddr, method: &str, path: &str) -> std::io::Result<(u16, String)> {
-    http_with(addr, method, path, &[AUTH])
+    match http_with(addr, method, path, &[AUTH])? {
+        (401, _) => http_with(addr, method, path, &[("Authorization", &cluster_bearer())]),
+        answer => Ok(answer),
+    }
 }
 
-/// `METHOD path` over HTTP/1.1 with the secret (the shape of [`super::http::request`]).
+/// `METHOD path` over HTTP/1.1 with the secret (the shape of [`super::http::request`]), or the
+/// cluster-derived one as [`control`] does.
 pub fn request(addr: SocketAddr, method: &str, path: &str) -> Option<HttpAnswer> {
-    request_with_headers(addr, method, path, &[AUTH]).ok()
+    let answer = request_with_headers(addr, method, path, &[AUTH]).ok()?;
+    if answer.status != 401 {
+        return Some(answer);
+    }
+    request_with_headers(addr, method, path, &[("Authorization", &cluster_bearer())]).ok()
 }
 
 /// `GET path` with the secret (the shape of [`super::http::get`]).

@@ -11,7 +11,7 @@ use super::reload::{
 use super::roles::RoleDef;
 use super::run_dir::write_plan_files;
 use super::{Shell, READY_TIMEOUT};
-use crate::compile::plan::Plan;
+use crate::compile::plan::{Plan, WorkerKind};
 use crate::runtime::role::RoleKind;
 
 impl Shell {
@@ -71,6 +71,7 @@ impl Shell {
             tracing::error!("{err:#}");
         }
         let (updated, mut outcomes, pushes_refused) = self.update_in_place(&steps).await;
+        self.push_digest(&steps).await;
         // Roles to restart, each with why when its class did not call for it.
         let restarts: Vec<(RoleDef, Option<String>)> = steps
             .restarted
@@ -138,6 +139,27 @@ impl Shell {
             }
         }
         (updated, outcomes, refused)
+    }
+
+    /// Unchanged embedded workers keep running under the new plan: they take its digest (their own
+    /// entry again, unchanged), so the LBs comparing digests see one plan, not two.
+    async fn push_digest(&self, steps: &ReloadSteps) {
+        let digest = self.plan.digest();
+        for def in steps
+            .unchanged
+            .iter()
+            .filter(|d| d.kind == RoleKind::Worker)
+        {
+            let Some(worker) = self.plan.worker(&def.name) else {
+                continue;
+            };
+            if worker.kind != WorkerKind::Embedded {
+                continue;
+            }
+            if let Err(err) = push_settings(worker, &digest).await {
+                tracing::debug!(role = %def.label, "digest not pushed: {err}");
+            }
+        }
     }
 
     /// Restart `defs` one at a time, each only after the previous one is ready again (or its wait

@@ -137,14 +137,10 @@ impl Shell {
                 .filter_map(|name| self.plan.worker(name).cloned())
                 .collect();
             let body = serde_json::to_string(&workers).unwrap_or_default();
-            let answer = http_call(
-                lb.control,
-                "PUT",
-                "/api/v1/backends",
-                Some(body),
-                Duration::from_secs(3),
-            )
-            .await;
+            // With the digest of the plan now in force: the LB compares its workers' against it.
+            let path = format!("/api/v1/backends?digest={}", self.plan.digest());
+            let answer =
+                http_call(lb.control, "PUT", &path, Some(body), Duration::from_secs(3)).await;
             match answer {
                 Ok((200, _)) => tracing::info!(role = kind_name(kind), "backends pushed"),
                 Ok((status, text)) => {
@@ -228,9 +224,16 @@ fn check_host(plan: &Plan, host: Option<&str>) -> anyhow::Result<()> {
     if plan.host(host).is_some() {
         return Ok(());
     }
+    // A Kubernetes pod (`worker-edge-3`, `rtmp-lb`…) runs the one role its name says.
+    if let Some(role) = plan.pod_role(host) {
+        tracing::info!(pod = %host, %role, "--host names a pod: running its role");
+        return Ok(());
+    }
     let known: Vec<&str> = plan.hosts.iter().map(|h| h.name.as_str()).collect();
     if known.is_empty() {
-        anyhow::bail!("--host {host}: the topology declares no `host`");
+        anyhow::bail!(
+            "--host {host}: the topology declares no `host`, and no pod of `--emit kubernetes` has that name"
+        );
     }
     anyhow::bail!(
         "--host {host}: no such host; hosts are {}",
@@ -247,7 +250,8 @@ async fn up(options: &UpOptions) -> anyhow::Result<()> {
     // Held until `up` returns; the kernel drops it if the shell dies.
     let _lock = preflight::lock_run_dir(&run_dir)?;
     preflight::check_public_listeners(&plan, options.host.as_deref())?;
-    let (secret, _) = crate::net::control_secret::init_from_env()?;
+    // Across hosts every shell derives the same control secret from the cluster secret.
+    let secret = crate::net::control_secret::init_for_plan(plan.secret.as_ref())?;
     crate::net::control_secret::write_file(&run_dir, secret).with_context(|| {
         format!(
             "cannot write {}",

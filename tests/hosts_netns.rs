@@ -1,0 +1,173 @@
+//! Three hosts as network namespaces on a bridge (made and removed by the test): `lb-1` runs the
+//! LBs, `media-1` and `media-2` a worker each, every one under its own `oryx up FILE --host NAME`.
+//! ffmpeg publishes to lb-1; RTMP, HTTP-FLV and HLS players on lb-1 get the stream from the worker
+//! on the other host (the LB's API says which); with media-2's link cut the republished stream and
+//! its players land on media-1; restored, media-2 rejoins. The topology is text here and every
+//! assertion goes through the API, so an origin + edges variant is a change of topology and names.
+
+mod common;
+
+use common::cluster::{make_media, oryx_bin, publish, Proc};
+use common::control::{cluster_bearer, CLUSTER_ENV, CLUSTER_SECRET};
+use common::media::probe;
+use common::netns::{available, Hosts};
+use common::wait::expect_within;
+use std::path::Path;
+use std::time::Duration;
+
+fn topology(hosts: &Hosts) -> String {
+    let (lb, m1, m2) = (
+        hosts.host("lb-1").address,
+        hosts.host("media-1").address,
+        hosts.host("media-2").address,
+    );
+    format!(
+        r#"oryx 1
+host "lb-1" address="{lb}"
+host "media-1" address="{m1}"
+host "media-2" address="{m2}"
+secret env="{CLUSTER_ENV}"
+defaults {{
+    hls fragment="1s" window=4
+}}
+worker "live" count=2 {{
+    hosts "media-1" "media-2"
+}}
+rtmp-lb listen="{lb}:1935" host="lb-1"
+http-lb listen="{lb}:8080" host="lb-1"
+"#
+    )
+}
+
+/// `oryx up FILE --host NAME` inside that host's namespace.
+fn up(hosts: &Hosts, name: &str, file: &Path, dir: &Path) -> Proc {
+    let mut command = hosts.host(name).command(&oryx_bin());
+    command
+        .arg("up")
+        .arg(file)
+        .args(["--host", name, "--run-dir"])
+        .arg(dir.join(format!("run-{name}")))
+        .env(CLUSTER_ENV, CLUSTER_SECRET)
+        .env_remove("ORYX_CONTROL_SECRET")
+        .env("RUST_LOG", "info");
+    Proc::spawn(command, dir.join(format!("{name}.log")))
+}
+
+/// The rtmp-lb's `/api/v1/backends`, asked inside lb-1 (its control API is on lb-1's loopback).
+fn backends(hosts: &Hosts, control: std::net::SocketAddr) -> Option<serde_json::Value> {
+    let out = hosts
+        .host("lb-1")
+        .command(Path::new("curl"))
+        .args(["-sf", "--max-time", "3", "-H"])
+        .arg(format!("Authorization: {}", cluster_bearer()))
+        .arg(format!("http://{control}/api/v1/backends"))
+        .output()
+        .ok()?;
+    let value: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+    Some(value["backends"].clone())
+}
+
+/// The backend entry of worker `name`.
+fn entry(list: &serde_json::Value, name: &str) -> serde_json::Value {
+    list.as_array()
+        .into_iter()
+        .flatten()
+        .find(|b| b["name"] == name)
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// A stream name whose rendezvous first choice is `worker` (of `workers`).
+fn stream_on(worker: &str, workers: &[&str]) -> String {
+    (0..)
+        .map(|i| format!("s{i}"))
+        .find(|s| oryx::route::rank(&oryx::route::stream_key("", "live", s), workers)[0] == worker)
+        .unwrap()
+}
+
+#[test]
+fn lb_host_reaches_workers_on_two_media_hosts_and_survives_a_cut_link() {
+    if !available() {
+        println!("skipped: needs root");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let hosts = Hosts::new(&["lb-1", "media-1", "media-2"]);
+    let file = dir.path().join("hosts.kdl");
+    std::fs::write(&file, topology(&hosts)).unwrap();
+    let plan = oryx::compile::compile_path(&file, None).expect("valid topology");
+    let on = |w: &str| plan.worker(w).unwrap().host.clone().unwrap();
+    assert_eq!(
+        (on("live-0").as_str(), on("live-1").as_str()),
+        ("media-1", "media-2")
+    );
+    let control = plan.rtmp_lb.as_ref().unwrap().control;
+    let _shells: Vec<Proc> = ["media-1", "media-2", "lb-1"]
+        .iter()
+        .map(|name| up(&hosts, name, &file, dir.path()))
+        .collect();
+    let healthy = |list: &serde_json::Value, name: &str| entry(list, name)["healthy"] == true;
+    expect_within(
+        Duration::from_secs(40),
+        "both workers healthy on lb-1",
+        || {
+            let list = backends(&hosts, control)?;
+            (healthy(&list, "live-0") && healthy(&list, "live-1")).then_some(())
+        },
+    );
+
+    // A stream rendezvous puts on media-2, published and played through lb-1.
+    let stream = stream_on("live-1", &["live-0", "live-1"]);
+    let lb = hosts.host("lb-1").address;
+    let media = make_media(dir.path());
+    let rtmp = format!("rtmp://{lb}:1935/live/{stream}");
+    let publisher = publish(&media, &rtmp, dir.path().join("publish-1.log"));
+    let publishes = |list: &serde_json::Value, name: &str| entry(list, name)["published"] == 1;
+    expect_within(
+        Duration::from_secs(20),
+        "the stream published on media-2",
+        || {
+            backends(&hosts, control)
+                .filter(|l| publishes(l, "live-1"))
+                .map(|_| ())
+        },
+    );
+    let flv = format!("http://{lb}:8080/live/{stream}.flv");
+    let hls = format!("http://{lb}:8080/live/{stream}.m3u8");
+    assert!(probe(&rtmp), "RTMP through lb-1");
+    assert!(probe(&flv), "HTTP-FLV through lb-1");
+    let hls_ok = (0..10).any(|_| {
+        std::thread::sleep(Duration::from_secs(1));
+        probe(&hls)
+    });
+    assert!(hls_ok, "HLS through lb-1");
+
+    // media-2 cut off: the LB marks it down, the publisher comes back on media-1, players follow.
+    hosts.link("media-2", false);
+    drop(publisher);
+    expect_within(Duration::from_secs(20), "media-2 down on lb-1", || {
+        backends(&hosts, control)
+            .filter(|l| !healthy(l, "live-1"))
+            .map(|_| ())
+    });
+    let _publisher = publish(&media, &rtmp, dir.path().join("publish-2.log"));
+    expect_within(
+        Duration::from_secs(20),
+        "the stream republished on media-1",
+        || {
+            backends(&hosts, control)
+                .filter(|l| publishes(l, "live-0"))
+                .map(|_| ())
+        },
+    );
+    assert!(probe(&rtmp), "RTMP players land on media-1");
+    assert!(probe(&flv), "HTTP-FLV players land on media-1");
+
+    // Link back: media-2 rejoins.
+    hosts.link("media-2", true);
+    expect_within(Duration::from_secs(20), "media-2 healthy again", || {
+        backends(&hosts, control)
+            .filter(|l| healthy(l, "live-1"))
+            .map(|_| ())
+    });
+}
