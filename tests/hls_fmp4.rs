@@ -342,7 +342,7 @@ fn ll_hls_blocks_until_the_part_exists() {
 /// error.
 fn play_in_chromium(url: &str, config: Option<&str>) {
     if let Some(why) = browser::missing() {
-        println!("skipped: {why}");
+        crate::skipped!("{why}");
         return;
     }
     let player = match config {

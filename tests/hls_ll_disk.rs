@@ -176,7 +176,7 @@ fn ll_hls_from_the_disk_mirror_plays_from_a_static_server() {
         },
     );
     if let Some(why) = browser::missing() {
-        println!("skipped: {why}");
+        crate::skipped!("{why}");
         return;
     }
     let player = browser::Player::start_with(&url, "{ lowLatencyMode: true }");

@@ -183,7 +183,7 @@ fn rendition_reports_name_the_other_variants_and_hls_js_plays_the_ll_master() {
 
     // hls.js in low-latency mode plays the ABR master through the http-lb.
     if let Some(why) = browser::missing() {
-        println!("skipped: {why}");
+        crate::skipped!("{why}");
         return;
     }
     let url = format!("http://{http}/live/cam.m3u8");

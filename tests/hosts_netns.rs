@@ -88,7 +88,7 @@ fn stream_on(worker: &str, workers: &[&str]) -> String {
 #[test]
 fn lb_host_reaches_workers_on_two_media_hosts_and_survives_a_cut_link() {
     if !available() {
-        println!("skipped: needs root");
+        crate::skipped!("needs root");
         return;
     }
     let dir = tempfile::tempdir().unwrap();

@@ -117,7 +117,7 @@ fn ffmpeg_reads_every_frame_of_a_low_bitrate_h264_clip_exactly() {
 #[test]
 fn chromium_reads_the_clock_of_a_playing_h264_clip_exactly() {
     if let Some(missing) = Player::File.missing() {
-        println!("skipped: {missing}");
+        crate::skipped!("{missing}");
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -134,7 +134,7 @@ fn chromium_reads_the_clock_of_a_playing_h264_clip_exactly() {
 #[test]
 fn mpegts_js_reads_a_live_http_flv_clock_with_advancing_times() {
     if let Some(missing) = Player::Flv.missing() {
-        println!("skipped: {missing}");
+        crate::skipped!("{missing}");
         return;
     }
     let worker = start_worker(settings(), false);
@@ -177,7 +177,7 @@ fn measure() {
 #[test]
 fn the_whep_player_plays_a_sender_in_the_same_browser_and_reads_its_clock() {
     if let Some(missing) = Player::Whep.missing() {
-        println!("skipped: {missing}");
+        crate::skipped!("{missing}");
         return;
     }
     // POST the offer, 201 and the answer, ontrack into <video>: the WHEP client the bench points

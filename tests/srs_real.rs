@@ -28,9 +28,7 @@ fn srs_binary(test: &str) -> Option<String> {
             Some(path)
         }
         _ => {
-            eprintln!(
-                "{test}: skipped: set ORYX_TEST_SRS=/path/to/srs to run it against a real SRS"
-            );
+            crate::skipped!("{test}: set ORYX_TEST_SRS=/path/to/srs to run it against a real SRS");
             None
         }
     }

@@ -392,7 +392,7 @@ fn five_percent_loss_still_plays_without_decode_errors_over_rtmp() {
     let port = free_udp_port();
     // Entered before the worker starts, so that the worker, ffmpeg and ffprobe all live there.
     let loss = KernelLoss::enter(port, 5)
-        .map_err(|err| println!("skipped: kernel loss ({err}): 5 % loss from a relay instead"))
+        .map_err(|err| crate::skipped!("kernel loss ({err}): 5 % loss from a relay instead"))
         .ok();
     let (worker, srt) = srt_worker_at(SocketAddr::from(([127, 0, 0, 1], port)), 400, None);
     let media = make_media(worker.dir.path(), 4);

@@ -253,7 +253,7 @@ fn renditions_publish_back_the_master_lists_them_and_hls_js_plays_it() {
 
     // hls.js in headless Chromium plays the master URL.
     match browser::missing() {
-        Some(why) => println!("skipped: hls.js in Chromium: {why}"),
+        Some(why) => crate::skipped!("hls.js in Chromium: {why}"),
         None => {
             let player = browser::Player::start(&worker.http_url("live/cam.m3u8?token=good"));
             let mut first = None;

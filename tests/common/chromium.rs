@@ -235,7 +235,7 @@ impl Page {
     pub fn available() -> bool {
         let there = std::path::Path::new(CHROMIUM).exists();
         if !there {
-            println!("skipped: {CHROMIUM} is not installed");
+            crate::skipped!("{CHROMIUM} is not installed");
         }
         there
     }

@@ -31,8 +31,8 @@ pub fn find() -> Option<PathBuf> {
 pub fn require() -> Option<PathBuf> {
     let found = find();
     if found.is_none() {
-        println!(
-            "skipped: no FFmpeg 9 (set ORYX_FFMPEG9 or run scripts/test, which installs imageio-ffmpeg)"
+        crate::skipped!(
+            "no FFmpeg 9 (set ORYX_FFMPEG9 or run scripts/test, which installs imageio-ffmpeg)"
         );
     }
     found

@@ -2,6 +2,16 @@
 //! use are re-exported here; the other tests import the submodule they need.
 #![allow(dead_code, unused_imports)]
 
+/// Says why a test cannot run here, on the process's own stderr: libtest captures a passing
+/// test's `println!`, and a skip must never be silent (`scripts/run-tests` lists every one).
+#[macro_export]
+macro_rules! skipped {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), "skipped: {}", format_args!($($arg)*));
+    }};
+}
+
 pub mod cdp;
 pub mod chromium;
 pub mod cli;
