@@ -83,13 +83,21 @@ fn api_reports_streams_and_clients_and_kicks() {
     assert_eq!(missing.status, 404);
     assert_ne!(missing.json()["code"], 0);
 
-    // The LBs' report lists the published stream by name only.
+    // The LBs' report lists the published stream by name only, with the plan digest the worker
+    // runs (the LBs report a peer that runs another plan).
     let published = get(control, "/api/v1/published").expect("published");
     assert_eq!(published.status, 200, "{}", published.text());
+    let report = published.json();
     assert_eq!(
-        published.json(),
-        serde_json::json!({"streams": [{"vhost": "__defaultVhost__", "app": "live", "stream": "cam"}]})
+        report["streams"],
+        serde_json::json!([{"vhost": "__defaultVhost__", "app": "live", "stream": "cam"}])
     );
+    let digest = report["digest"].as_str().unwrap_or_default();
+    assert!(
+        digest.starts_with("sha256:") && digest.len() == 7 + 64,
+        "{report}"
+    );
+    assert_eq!(report.as_object().map(|o| o.len()), Some(2), "{report}");
 
     // A player shows up as rtmp-play; DELETE disconnects it.
     let mut player = play_to_null(&format!("rtmp://{}/live/cam", worker.rtmp));

@@ -138,7 +138,11 @@ fn edges_on_two_media_hosts_pull_from_the_origin_and_survive_a_cut_link() {
             .collect()
     };
     let (edges_1, edges_2) = (edges_on("media-1"), edges_on("media-2"));
-    assert_eq!((edges_1.len(), edges_2.len()), (2, 2), "round-robin placement");
+    assert_eq!(
+        (edges_1.len(), edges_2.len()),
+        (2, 2),
+        "round-robin placement"
+    );
     let edges_2: Vec<&str> = edges_2.iter().map(String::as_str).collect();
     let mut all: Vec<&str> = vec!["origin"];
     all.extend(edges_1.iter().map(String::as_str));
@@ -148,9 +152,11 @@ fn edges_on_two_media_hosts_pull_from_the_origin_and_survive_a_cut_link() {
         .iter()
         .map(|name| up(&hosts, name, &file, dir.path()))
         .collect();
-    expect_within(Duration::from_secs(60), "every worker healthy on lb-1", || {
-        health_is(&hosts, &plan, &all, true)
-    });
+    expect_within(
+        Duration::from_secs(60),
+        "every worker healthy on lb-1",
+        || health_is(&hosts, &plan, &all, true),
+    );
 
     // Published through lb-1: the origin on media-1 holds it, no edge pulls yet.
     let lb = hosts.host("lb-1").address;
@@ -187,7 +193,11 @@ fn edges_on_two_media_hosts_pull_from_the_origin_and_survive_a_cut_link() {
     let origin = plan.worker("origin").unwrap();
     let origin_clients = stream_entry(origin, "cam").map(|s| s["clients"].clone());
     assert!(
-        origin_clients.as_ref().and_then(|c| c.as_u64()).unwrap_or(0) >= 3,
+        origin_clients
+            .as_ref()
+            .and_then(|c| c.as_u64())
+            .unwrap_or(0)
+            >= 3,
         "the origin feeds the publisher and the edges' pulls: {origin_clients:?}"
     );
     assert!(probe(&rtmp), "RTMP through lb-1");
@@ -204,9 +214,11 @@ fn edges_on_two_media_hosts_pull_from_the_origin_and_survive_a_cut_link() {
 
     // media-2 cut off: its edges are marked down; new players are served by media-1's edges.
     hosts.link("media-2", false);
-    expect_within(Duration::from_secs(20), "media-2's edges down on lb-1", || {
-        health_is(&hosts, &plan, &edges_2, false)
-    });
+    expect_within(
+        Duration::from_secs(20),
+        "media-2's edges down on lb-1",
+        || health_is(&hosts, &plan, &edges_2, false),
+    );
     assert!(probe(&rtmp), "RTMP players land on media-1's edges");
     assert!(
         probe(&format!("http://{lb}:8080/live/cam.flv")),
@@ -215,7 +227,9 @@ fn edges_on_two_media_hosts_pull_from_the_origin_and_survive_a_cut_link() {
 
     // Link back: media-2's edges rejoin.
     hosts.link("media-2", true);
-    expect_within(Duration::from_secs(20), "media-2's edges healthy again", || {
-        health_is(&hosts, &plan, &edges_2, true)
-    });
+    expect_within(
+        Duration::from_secs(20),
+        "media-2's edges healthy again",
+        || health_is(&hosts, &plan, &edges_2, true),
+    );
 }

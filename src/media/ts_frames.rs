@@ -27,8 +27,11 @@ pub struct TsFrames {
     opus_started: bool,
     /// Video frames are held back until the first keyframe after a configuration.
     video_key_seen: bool,
-    /// Units that could not be turned into frames (no configuration yet, malformed).
+    /// Units that could not be turned into frames (no configuration yet, malformed), and audio
+    /// frames dropped for stepping back in time.
     dropped: u64,
+    /// The last coded audio frame's timestamp: see [`TsFrames::audio_goes_back`].
+    last_audio: Option<u32>,
     /// Puts audio bursts and video back on one timeline.
     interleave: super::interleave::Interleaver,
     made: Vec<FlvFrame>,
@@ -119,10 +122,31 @@ impl TsFrames {
         if made.is_empty() {
             self.dropped += 1;
         }
-        for frame in made.drain(..) {
+        for mut frame in made.drain(..) {
+            if frame.0 == TagKind::Audio && self.audio_goes_back(&mut frame) {
+                self.dropped += 1;
+                continue;
+            }
             self.interleave.push(frame, out);
         }
         self.made = made;
+    }
+
+    /// Whether a coded audio frame steps back in time, so it must be dropped: a PES that lost its
+    /// successor's header (SRT drops packets that come too late) carries the next PES's frames
+    /// on its own timestamps, which then overlap the next PES, and RTMP/FLV players refuse a
+    /// track whose timestamps go back. A configuration record is kept at the last timestamp.
+    fn audio_goes_back(&mut self, frame: &mut FlvFrame) -> bool {
+        let last = self.last_audio.unwrap_or(0);
+        if is_audio_config(&frame.2) {
+            frame.1 = frame.1.max(last);
+            return false;
+        }
+        if self.last_audio.is_some() && frame.1 <= last {
+            return true;
+        }
+        self.last_audio = Some(frame.1);
+        false
     }
 
     /// The frames still held for interleaving (the input ended).
@@ -386,6 +410,16 @@ impl Adts {
     }
 }
 
+/// Whether an FLV audio tag body is a configuration record: AAC's sequence header (format 10,
+/// packet type 0) or E-RTMP's sequence start (format 9, packet type 0).
+fn is_audio_config(body: &[u8]) -> bool {
+    match body.first() {
+        Some(b) if b >> 4 == 10 => body.get(1) == Some(&0),
+        Some(b) if b >> 4 == 9 => b & 0x0f == 0,
+        _ => false,
+    }
+}
+
 /// The OpusHead (RFC 7845 §5.1) for `channels`, mapping family 0, 48 kHz, the usual pre-skip.
 fn opus_head(channels: u8) -> Vec<u8> {
     let mut head = b"OpusHead".to_vec();
@@ -529,6 +563,49 @@ mod tests {
         assert_eq!(config.level_idc, 0x5d);
         assert_eq!(config.nalu_length_size, 4);
         assert_eq!(config.sps.as_deref(), Some(&sps[..]));
+    }
+
+    /// ADTS frames of AAC-LC, 48 kHz stereo, with `len` payload bytes each.
+    fn adts(frames: usize, len: usize) -> Vec<u8> {
+        let total = len + 7;
+        let mut out = Vec::new();
+        for _ in 0..frames {
+            out.extend_from_slice(&[
+                0xff,
+                0xf1,
+                (1 << 6) | (3 << 2),
+                (2 << 6) | ((total >> 11) as u8 & 0x03),
+                (total >> 3) as u8,
+                ((total & 7) as u8) << 5 | 0x1f,
+                0xfc,
+            ]);
+            out.extend(std::iter::repeat_n(0x21, len));
+        }
+        out
+    }
+
+    #[test]
+    fn audio_that_would_step_back_is_dropped() {
+        let mut frames = TsFrames::new();
+        let mut out = Vec::new();
+        let unit = |pts_ms: u64, n| EsUnit {
+            codec: Codec::Aac,
+            pts: pts_ms * 90,
+            dts: pts_ms * 90,
+            data: adts(n, 8),
+        };
+        // Ten frames (213 ms) at 0, then a PES at 100 ms: its first frames overlap the first PES.
+        frames.push(&unit(0, 10), &mut out);
+        frames.push(&unit(100, 10), &mut out);
+        frames.flush(&mut out);
+        let coded: Vec<u32> = out
+            .iter()
+            .filter(|f| f.0 == TagKind::Audio && !is_audio_config(&f.2))
+            .map(|f| f.1)
+            .collect();
+        assert!(coded.windows(2).all(|w| w[0] < w[1]), "{coded:?}");
+        assert_eq!(coded.len(), 10 + 5, "{coded:?}");
+        assert!(frames.dropped() >= 5);
     }
 
     #[test]
