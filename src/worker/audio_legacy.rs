@@ -221,4 +221,55 @@ mod tests {
         assert_eq!(out[1].0.frame.payload[0], 0xaf);
         assert_eq!(legacy.running(), 0);
     }
+
+    fn opus_tag(packet_type: u8, body: &[u8], ts: u32, seq: u64) -> (Arc<CachedFrame>, u32) {
+        let mut payload = vec![0x90 | packet_type];
+        payload.extend_from_slice(b"Opus");
+        payload.extend_from_slice(body);
+        let frame = Frame {
+            kind: FrameKind::Audio,
+            timestamp: ts,
+            payload: Bytes::from(payload),
+        };
+        (Arc::new(CachedFrame::for_test(frame, seq)), ts)
+    }
+
+    #[test]
+    fn two_players_share_one_transcoder_that_makes_aac() {
+        let Ok(mut encoder) = crate::media::audio::libopus::OpusEncoder::new(2, 64_000) else {
+            // No libopus here: `tests/opus_to_aac.rs` proves the path where it is installed.
+            return;
+        };
+        let mut head = b"OpusHead".to_vec();
+        head.extend_from_slice(&[1, 2, 0, 0, 0x80, 0xbb, 0, 0, 0, 0, 0]);
+        let mut frames = vec![opus_tag(0, &head, 0, 0)];
+        for i in 0..20u32 {
+            let pcm: Vec<f32> = (0..960 * 2)
+                .map(|n| ((n + i as usize * 1920) as f32 * 0.03).sin() * 0.3)
+                .collect();
+            let packet = encoder.encode(&pcm).unwrap();
+            frames.push(opus_tag(1, &packet, i * 20, u64::from(i) + 1));
+        }
+        let legacy = Arc::new(LegacyAudio::default());
+        let (mut first, mut second) = (legacy.player(7), legacy.player(7));
+        let a = first.convert(&frames);
+        assert_eq!(legacy.running(), 1);
+        let b = second.convert(&frames);
+        assert_eq!(legacy.running(), 1);
+        // An AAC sequence header, then raw frames of 1024 samples (21.3 ms) in order.
+        assert_eq!(&a[0].0.frame.payload[..2], &[0xaf, 0]);
+        assert!(a[0].0.is_header());
+        assert!(a.len() > 10, "{}", a.len());
+        assert!(a[1..].iter().all(|(f, _)| f.frame.payload[..2] == [0xaf, 1]));
+        assert!(a.windows(2).all(|w| w[0].1 <= w[1].1));
+        // The second player took the first one's AAC.
+        let payloads = |v: &[(Arc<CachedFrame>, u32)]| {
+            v.iter()
+                .map(|(f, ts)| (f.frame.payload.clone(), *ts))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(payloads(&a), payloads(&b));
+        drop((first, second));
+        assert_eq!(legacy.running(), 0);
+    }
 }

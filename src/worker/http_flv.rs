@@ -131,10 +131,11 @@ fn takes_opus(query: &str) -> bool {
         .split('&')
         .filter_map(|pair| pair.split_once('='))
         .filter(|(key, _)| key.eq_ignore_ascii_case("fourCcList"))
-        .flat_map(|(_, list)| list.split([',', ' ']).map(str::to_string).collect::<Vec<_>>())
-        .any(|codec| {
-            let codec = codec.replace("%2C", ",");
-            codec.split(',').any(|c| c == "Opus" || c == "*")
+        .any(|(_, list)| {
+            list.replace("%2C", ",")
+                .replace("%2c", ",")
+                .split(',')
+                .any(|codec| codec == "Opus" || codec == "*")
         })
 }
 
@@ -217,6 +218,16 @@ pub async fn serve(ctx: Arc<WorkerContext>, name: StreamName, ip: String) -> Res
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_request_takes_opus_only_when_its_query_lists_it() {
+        assert!(takes_opus("?fourCcList=avc1,Opus"));
+        assert!(takes_opus("?token=a&fourcclist=avc1%2COpus"));
+        assert!(takes_opus("?fourCcList=*"));
+        assert!(!takes_opus(""));
+        assert!(!takes_opus("?token=Opus"));
+        assert!(!takes_opus("?fourCcList=avc1,mp4a"));
+    }
     use crate::worker::http::{self, HttpFiles};
     use crate::worker::hub::{Frame, FrameKind, Publisher};
     use std::net::SocketAddr;
