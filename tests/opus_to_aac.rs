@@ -100,7 +100,12 @@ fn legacy_players_of_an_opus_stream_get_aac_and_e_rtmp_players_keep_opus() {
     for url in [&rtmp, &flv] {
         let read = ffmpeg9::read(&ff, url, 2);
         assert!(read.ok, "{url}: {}", read.log);
-        assert_eq!(read.codecs, ["audio: opus", "video: h264"], "{url}: {}", read.log);
+        assert_eq!(
+            read.codecs,
+            ["audio: opus", "video: h264"],
+            "{url}: {}",
+            read.log
+        );
         assert!(read.errors.is_empty(), "{url}: {:?}", read.errors);
     }
 

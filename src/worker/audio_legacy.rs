@@ -260,7 +260,9 @@ mod tests {
         assert_eq!(&a[0].0.frame.payload[..2], &[0xaf, 0]);
         assert!(a[0].0.is_header());
         assert!(a.len() > 10, "{}", a.len());
-        assert!(a[1..].iter().all(|(f, _)| f.frame.payload[..2] == [0xaf, 1]));
+        assert!(a[1..]
+            .iter()
+            .all(|(f, _)| f.frame.payload[..2] == [0xaf, 1]));
         assert!(a.windows(2).all(|w| w[0].1 <= w[1].1));
         // The second player took the first one's AAC.
         let payloads = |v: &[(Arc<CachedFrame>, u32)]| {

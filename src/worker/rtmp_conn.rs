@@ -2,11 +2,11 @@
 //! server session, and runs each connection as a publisher into the hub or a player out of it.
 
 use super::admission::{self, PublishRefused};
+use super::audio_legacy::LegacyPlayer;
 use super::context::{HookSubject, WorkerContext};
 use super::hooks::HookAction;
 use super::hub::{CachedFrame, ClientGuard, ClientKind, Frame, Player, Publisher, Stream};
 use super::playback::{Playback, PlayerSink};
-use super::audio_legacy::LegacyPlayer;
 use super::rtmp_codecs::{check_media, refused_codec, wants_aac};
 use super::rtmp_input::{self, ConnInput};
 use super::vectored::WriteQueue;
@@ -388,7 +388,8 @@ async fn play_loop(
     // and an encoder that reconnects is back within seconds: a republish in time goes on in the
     // same play, new sequence headers first, as an HTTP-FLV body does.
     let give_up = Some(tokio::time::Instant::now() + wait);
-    let legacy = wants_aac(&conn.enhanced).then(|| conn.ctx.legacy_audio.player(player.stream().id));
+    let legacy =
+        wants_aac(&conn.enhanced).then(|| conn.ctx.legacy_audio.player(player.stream().id));
     let mut sink = RtmpSink {
         legacy,
         stream: player.stream().clone(),
