@@ -33,7 +33,12 @@ pub struct RtmpConn {
 impl RtmpConn {
     /// Connect to `url` and play or publish; returns once the server said `NetStream.*.Start`.
     pub async fn start(url: &str, mode: ClientMode) -> anyhow::Result<RtmpConn> {
-        let config = ClientConfig::from_url(url, mode).map_err(anyhow::Error::msg)?;
+        let mut config = ClientConfig::from_url(url, mode).map_err(anyhow::Error::msg)?;
+        if mode == ClientMode::Play {
+            // A relay takes every codec as it is (E-RTMP's `*`): an oryx origin would otherwise
+            // give a legacy player's AAC in place of an Opus stream's Opus.
+            config.fourcc_list = Some(vec!["*".into()]);
+        }
         let what = match mode {
             ClientMode::Play => "play",
             ClientMode::Publish => "publish",

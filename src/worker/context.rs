@@ -25,6 +25,8 @@ pub struct WorkerContext {
     /// at the first call after a reload changed them.
     hooks: std::sync::Mutex<(HookSettings, Arc<Hooks>)>,
     connections: AtomicUsize,
+    /// AAC transcoded from Opus streams for their legacy RTMP/HTTP-FLV players, one per stream.
+    pub legacy_audio: Arc<super::audio_legacy::LegacyAudio>,
 }
 
 /// Counts one open connection until dropped.
@@ -68,6 +70,7 @@ impl WorkerContext {
                 Arc::new(Hooks::new(&settings.hooks)),
             )),
             connections: AtomicUsize::new(0),
+            legacy_audio: Arc::default(),
         })
     }
 

@@ -3,6 +3,7 @@
 //! within the `http-flv wait` window continues the same response.
 
 use super::admission;
+use super::audio_legacy::LegacyPlayer;
 use super::context::{HookSubject, WorkerContext};
 use super::hooks::HookAction;
 use super::hub::{CachedFrame, ClientGuard, ClientKind};
@@ -62,10 +63,20 @@ struct FlvSink {
     header_sent: bool,
     /// The chunk the last batch made, until the body takes it.
     chunk: Option<Bytes>,
+    /// For a request that did not list Opus in `fourCcList`: the stream's Opus becomes AAC.
+    legacy: Option<LegacyPlayer>,
 }
 
 impl PlayerSink for FlvSink {
     async fn send_batch(&mut self, frames: &[(Arc<CachedFrame>, u32)]) -> anyhow::Result<u64> {
+        let converted;
+        let frames = match self.legacy.as_mut() {
+            Some(legacy) => {
+                converted = legacy.convert(frames);
+                &converted[..]
+            }
+            None => frames,
+        };
         let size: usize = frames.iter().map(|(f, _)| f.frame.payload.len() + 15).sum();
         let mut out = BytesMut::with_capacity(size + flv::FILE_HEADER_LEN);
         if !self.header_sent {
@@ -112,6 +123,22 @@ impl PlayerSink for FlvSink {
     }
 }
 
+/// Whether an FLV request takes E-RTMP Opus: its query lists it as RTMP's `connect` would,
+/// `?fourCcList=avc1,Opus` (or `*`). Others, legacy players (flv.js, ffmpeg before 7.1), get AAC.
+fn takes_opus(query: &str) -> bool {
+    query
+        .trim_start_matches('?')
+        .split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .filter(|(key, _)| key.eq_ignore_ascii_case("fourCcList"))
+        .any(|(_, list)| {
+            list.replace("%2C", ",")
+                .replace("%2c", ",")
+                .split(',')
+                .any(|codec| codec == "Opus" || codec == "*")
+        })
+}
+
 /// Serve `GET` for a `.flv` stream.
 pub async fn serve(ctx: Arc<WorkerContext>, name: StreamName, ip: String) -> Response<Body> {
     if !ctx.settings().http_flv.enabled {
@@ -137,6 +164,8 @@ pub async fn serve(ctx: Arc<WorkerContext>, name: StreamName, ip: String) -> Res
         Ok(player) => player,
         Err(err) => return status(StatusCode::FORBIDDEN, &format!("refused: {err}\n")),
     };
+    let legacy = (!takes_opus(&name.param) && super::audio_legacy::supported())
+        .then(|| ctx.legacy_audio.player(player.stream().id));
     let mut playback = Playback::new(player, &guard.entry, &ctx.merge_clock, None);
     let wait = Duration::from_millis(ctx.settings().http_flv.wait_ms);
     if !playback
@@ -154,6 +183,7 @@ pub async fn serve(ctx: Arc<WorkerContext>, name: StreamName, ip: String) -> Res
             ip,
             header_sent: false,
             chunk: None,
+            legacy,
         },
         guard,
     };
@@ -188,6 +218,16 @@ pub async fn serve(ctx: Arc<WorkerContext>, name: StreamName, ip: String) -> Res
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_request_takes_opus_only_when_its_query_lists_it() {
+        assert!(takes_opus("?fourCcList=avc1,Opus"));
+        assert!(takes_opus("?token=a&fourcclist=avc1%2COpus"));
+        assert!(takes_opus("?fourCcList=*"));
+        assert!(!takes_opus(""));
+        assert!(!takes_opus("?token=Opus"));
+        assert!(!takes_opus("?fourCcList=avc1,mp4a"));
+    }
     use crate::worker::http::{self, HttpFiles};
     use crate::worker::hub::{Frame, FrameKind, Publisher};
     use std::net::SocketAddr;

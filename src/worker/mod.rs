@@ -3,6 +3,7 @@
 pub mod admission;
 pub mod api;
 pub mod api_codecs;
+pub mod audio_legacy;
 pub mod children;
 pub mod context;
 pub mod counters;

@@ -124,6 +124,8 @@ fn plug_ins(
     control.add_metrics_section(Arc::new(move || {
         super::metrics::exposition(&hub, &hls, &section_rates)
     }));
+    let legacy_audio = ctx.legacy_audio.clone();
+    control.add_metrics_section(Arc::new(move || legacy_audio.exposition()));
     let record = super::record::install(ctx);
     super::api::Api::new(ctx.hub.clone(), name, rates)
         .with_forwards(forwards)

@@ -33,6 +33,15 @@ pub(super) fn refused_codec(enhanced: &EnhancedCaps, frame: &Frame) -> Option<St
     (!enhanced.accepts(&name)).then_some(name)
 }
 
+/// Whether an RTMP player of an Opus stream gets it as AAC: it did not list Opus in its
+/// `fourCcList` (Debian's ffmpeg 5.1 and FFmpeg 9 send the same `connect` when they announce
+/// nothing, and only the latter decodes E-RTMP Opus) and this host can transcode. A player that
+/// listed codecs without Opus, on a host that cannot, is refused as before (`refused_codec`).
+pub(super) fn wants_aac(enhanced: &EnhancedCaps) -> bool {
+    let opus = enhanced.listed && enhanced.accepts("Opus");
+    !opus && super::audio_legacy::supported()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

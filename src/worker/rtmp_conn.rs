@@ -2,11 +2,12 @@
 //! server session, and runs each connection as a publisher into the hub or a player out of it.
 
 use super::admission::{self, PublishRefused};
+use super::audio_legacy::LegacyPlayer;
 use super::context::{HookSubject, WorkerContext};
 use super::hooks::HookAction;
 use super::hub::{CachedFrame, ClientGuard, ClientKind, Frame, Player, Publisher, Stream};
 use super::playback::{Playback, PlayerSink};
-use super::rtmp_codecs::{check_media, refused_codec};
+use super::rtmp_codecs::{check_media, refused_codec, wants_aac};
 use super::rtmp_input::{self, ConnInput};
 use super::vectored::WriteQueue;
 use crate::net::write_deadline::WRITE_TIMEOUT;
@@ -387,7 +388,10 @@ async fn play_loop(
     // and an encoder that reconnects is back within seconds: a republish in time goes on in the
     // same play, new sequence headers first, as an HTTP-FLV body does.
     let give_up = Some(tokio::time::Instant::now() + wait);
+    let legacy =
+        wants_aac(&conn.enhanced).then(|| conn.ctx.legacy_audio.player(player.stream().id));
     let mut sink = RtmpSink {
+        legacy,
         stream: player.stream().clone(),
         chunk_size: conn.session.out_chunk_size(),
         conn,
@@ -418,10 +422,23 @@ struct RtmpSink<'a> {
     wait: Duration,
     queue: WriteQueue,
     buf: Vec<u8>,
+    /// For a player that did not announce Opus: the stream's Opus becomes AAC.
+    legacy: Option<LegacyPlayer>,
 }
 
 impl PlayerSink for RtmpSink<'_> {
     async fn send_batch(&mut self, frames: &[(Arc<CachedFrame>, u32)]) -> anyhow::Result<u64> {
+        let converted;
+        let frames = match self.legacy.as_mut() {
+            Some(legacy) => {
+                converted = legacy.convert(frames);
+                &converted[..]
+            }
+            None => frames,
+        };
+        if frames.is_empty() {
+            return Ok(0);
+        }
         if let Some(codec) = frames
             .iter()
             .filter(|(cached, _)| cached.is_header())

@@ -159,26 +159,29 @@ pub struct Read {
     pub log: String,
 }
 
-/// `ffmpeg -i URL -t SECONDS -f null -`: the codecs of the input and any decoding error.
+/// Every E-RTMP codec FFmpeg 9 reads, as its `-rtmp_enhanced_codecs` takes them.
+pub const DECODES: &str = "avc1,hvc1,av01,vp09,Opus,mp4a,.mp3,fLaC,ac-3,ec-3";
+
+/// `ffmpeg -i URL -t SECONDS -f null -`: the codecs of the input and any decoding error. Over RTMP
+/// it announces the codecs it decodes (`fourCcList`), over HTTP-FLV it lists Opus in the query
+/// (`?fourCcList=Opus`), so a worker sends it Opus rather than the AAC legacy players get.
 pub fn read(ffmpeg: &Path, url: &str, seconds: u32) -> Read {
     let seconds = seconds.to_string();
-    let (ok, _, log) = run_tool(
-        &ffmpeg.to_string_lossy(),
-        &[
-            "-hide_banner",
-            "-nostats",
-            "-rw_timeout",
-            "10000000",
-            "-i",
-            url,
-            "-t",
-            &seconds,
-            "-f",
-            "null",
-            "-",
-        ],
-        Duration::from_secs(40),
-    );
+    let url = if url.starts_with("http") && url.contains(".flv") {
+        let sep = if url.contains('?') { '&' } else { '?' };
+        format!("{url}{sep}fourCcList=Opus")
+    } else {
+        url.to_string()
+    };
+    let announce: &[&str] = if url.starts_with("rtmp") {
+        &["-rtmp_enhanced_codecs", DECODES]
+    } else {
+        &[]
+    };
+    let mut args: Vec<&str> = vec!["-hide_banner", "-nostats", "-rw_timeout", "10000000"];
+    args.extend_from_slice(announce);
+    args.extend_from_slice(&["-i", &url, "-t", &seconds, "-f", "null", "-"]);
+    let (ok, _, log) = run_tool(&ffmpeg.to_string_lossy(), &args, Duration::from_secs(40));
     Read {
         ok,
         codecs: stream_codecs(&log),

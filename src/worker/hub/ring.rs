@@ -90,6 +90,34 @@ pub struct CachedFrame {
 }
 
 impl CachedFrame {
+    /// A frame made from `source` for one kind of player (AAC transcoded from its Opus): same place
+    /// in the stream, its own payload and chunked form.
+    pub fn derived(source: &CachedFrame, frame: Frame, header: bool) -> CachedFrame {
+        CachedFrame {
+            frame,
+            seq: source.seq,
+            offset: source.offset,
+            metadata: false,
+            keyframe: false,
+            header,
+            chunked: OnceLock::new(),
+        }
+    }
+
+    /// A frame outside any ring, for unit tests of what players do with frames.
+    #[cfg(test)]
+    pub fn for_test(frame: Frame, seq: u64) -> CachedFrame {
+        CachedFrame {
+            frame,
+            seq,
+            offset: 0,
+            metadata: false,
+            keyframe: false,
+            header: false,
+            chunked: OnceLock::new(),
+        }
+    }
+
     /// A codec header the stream keeps for new players (sequence header, E-RTMP video metadata or
     /// audio channel config), decided once when the frame came.
     pub fn is_header(&self) -> bool {

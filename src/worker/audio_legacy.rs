@@ -1,0 +1,277 @@
+//! AAC for the legacy RTMP/HTTP-FLV players of an Opus stream (a WHIP or E-RTMP Opus publisher):
+//! one `media::audio::OpusToAac` per stream, made when the first such player needs it, shared by
+//! all of them and dropped with the last. Players that take Opus are never given this.
+//!
+//! Each player swaps the Opus tags of its batches for the transcoder's AAC (an AAC sequence header
+//! for the Opus one, the AAC frames an Opus packet completes for it), video untouched; the first
+//! player to reach a frame encodes it, the others take its AAC from a small cache by sequence number.
+
+use crate::media::audio::{AacFrame, OpusToAac};
+use crate::media::ertmp::{self, AudioPacketType, FourCc};
+use crate::worker::hub::{CachedFrame, Frame, FrameKind};
+use bytes::{BufMut, Bytes, BytesMut};
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, Weak};
+
+/// Frames whose AAC the stream's cache keeps for players a little behind the first.
+const SHARED_FRAMES: usize = 128;
+/// The AAC-LC bitrate per channel (bits/s).
+const BITRATE_PER_CHANNEL: u32 = 64_000;
+
+/// One stream's transcoder: the OpusHead it was made for, its AAC config and recent output.
+struct Shared {
+    head: Bytes,
+    transcoder: OpusToAac,
+    asc: Bytes,
+    done: VecDeque<(u64, Vec<AacFrame>)>,
+}
+
+/// The worker's Opus→AAC transcoders, one per stream while legacy players hold it.
+#[derive(Default)]
+pub struct LegacyAudio {
+    by_stream: Mutex<HashMap<u64, Weak<Mutex<Option<Shared>>>>>,
+}
+
+impl LegacyAudio {
+    /// Transcoders running now (the `oryx_audio_transcodes{direction="opus_to_aac"}` gauge).
+    pub fn running(&self) -> usize {
+        let mut map = self.by_stream.lock().unwrap_or_else(|e| e.into_inner());
+        map.retain(|_, weak| weak.strong_count() > 0);
+        map.values()
+            .filter_map(Weak::upgrade)
+            .filter(|s| s.lock().map(|s| s.is_some()).unwrap_or(false))
+            .count()
+    }
+
+    /// The `/metrics` section of the transcoders.
+    pub fn exposition(&self) -> String {
+        format!(
+            "# HELP oryx_audio_transcodes Audio transcoders running, one per stream and direction.\n\
+             # TYPE oryx_audio_transcodes gauge\n\
+             oryx_audio_transcodes{{direction=\"opus_to_aac\"}} {}\n",
+            self.running()
+        )
+    }
+
+    /// A player's handle on the stream's transcoder (made at its first Opus sequence header).
+    pub fn player(self: &Arc<Self>, stream: u64) -> LegacyPlayer {
+        let mut map = self.by_stream.lock().unwrap_or_else(|e| e.into_inner());
+        map.retain(|_, weak| weak.strong_count() > 0);
+        let shared = match map.get(&stream).and_then(Weak::upgrade) {
+            Some(shared) => shared,
+            None => {
+                let shared = Arc::new(Mutex::new(None));
+                map.insert(stream, Arc::downgrade(&shared));
+                shared
+            }
+        };
+        LegacyPlayer { shared }
+    }
+}
+
+/// Whether Opus can be converted on this host (asked once: it loads libopus).
+pub fn supported() -> bool {
+    static SUPPORTED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *SUPPORTED.get_or_init(|| match OpusToAac::new(2, 128_000) {
+        Ok(_) => true,
+        Err(error) => {
+            tracing::warn!("Opus to AAC for legacy players is unavailable: {error:#}");
+            false
+        }
+    })
+}
+
+/// One legacy player's view of its stream's Opus audio.
+pub struct LegacyPlayer {
+    shared: Arc<Mutex<Option<Shared>>>,
+}
+
+impl LegacyPlayer {
+    /// `frames` with every Opus tag replaced by AAC (timestamps on the player's clock kept).
+    pub fn convert(&mut self, frames: &[(Arc<CachedFrame>, u32)]) -> Vec<(Arc<CachedFrame>, u32)> {
+        let mut out = Vec::with_capacity(frames.len());
+        for (cached, ts) in frames {
+            let header = match cached.frame.kind {
+                FrameKind::Audio => ertmp::parse_audio(&cached.frame.payload).ok(),
+                _ => None,
+            };
+            let Some(header) = header.filter(|h| h.fourcc == FourCc::OPUS) else {
+                out.push((cached.clone(), *ts));
+                continue;
+            };
+            let body = cached.frame.payload.get(header.body.clone()).unwrap_or(&[]);
+            match header.packet_type {
+                AudioPacketType::SequenceStart => {
+                    if let Some(asc) = self.start(body) {
+                        out.push((aac_tag(cached, 0, &asc, *ts), *ts));
+                    }
+                }
+                AudioPacketType::CodedFrames => {
+                    for (data, at) in self.encode(cached, body, *ts) {
+                        out.push((aac_tag(cached, 1, &data, at), at));
+                    }
+                }
+                _ => {}
+            }
+        }
+        out
+    }
+
+    /// The AAC config for this OpusHead, making (or remaking, on a new head) the transcoder.
+    fn start(&mut self, head: &[u8]) -> Option<Bytes> {
+        let mut shared = self.shared.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(s) = shared.as_ref().filter(|s| s.head == head) {
+            return Some(s.asc.clone());
+        }
+        // OpusHead: "OpusHead", version, channel count (RFC 7845 §5.1); AAC here is mono or stereo.
+        let channels = head.get(9).copied().unwrap_or(2).clamp(1, 2);
+        let transcoder = OpusToAac::new(channels, BITRATE_PER_CHANNEL * u32::from(channels))
+            .map_err(|error| tracing::warn!("Opus to AAC: {error:#}"))
+            .ok()?;
+        let asc = transcoder.audio_specific_config();
+        *shared = Some(Shared {
+            head: Bytes::copy_from_slice(head),
+            transcoder,
+            asc: asc.clone(),
+            done: VecDeque::new(),
+        });
+        Some(asc)
+    }
+
+    /// The AAC frames of one Opus frame with their player timestamps.
+    fn encode(&mut self, cached: &CachedFrame, packet: &[u8], ts: u32) -> Vec<(Bytes, u32)> {
+        let mut guard = self.shared.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(shared) = guard.as_mut() else {
+            return Vec::new();
+        };
+        let source_ts = u64::from(cached.frame.timestamp);
+        let newest = shared.done.back().map(|(seq, _)| *seq);
+        let frames = match shared.done.iter().find(|(seq, _)| *seq == cached.seq) {
+            Some((_, frames)) => frames.clone(),
+            None if newest.is_none_or(|n| cached.seq > n) => {
+                let frames = shared
+                    .transcoder
+                    .push(packet, source_ts)
+                    .unwrap_or_default();
+                shared.done.push_back((cached.seq, frames.clone()));
+                if shared.done.len() > SHARED_FRAMES {
+                    shared.done.pop_front();
+                }
+                frames
+            }
+            None => Vec::new(),
+        };
+        frames
+            .into_iter()
+            .map(|f| {
+                // An AAC frame may start before the packet that completed it: shift by the difference.
+                let delta = f.ts_ms as i64 - source_ts as i64;
+                (f.data, (i64::from(ts) + delta).max(0) as u32)
+            })
+            .collect()
+    }
+}
+
+/// A legacy FLV AAC tag (`0xAF`, then 0 for the AudioSpecificConfig or 1 for a raw frame).
+fn aac_tag(source: &CachedFrame, packet_type: u8, body: &[u8], ts: u32) -> Arc<CachedFrame> {
+    let mut payload = BytesMut::with_capacity(body.len() + 2);
+    payload.put_u8(0xAF);
+    payload.put_u8(packet_type);
+    payload.put_slice(body);
+    let frame = Frame {
+        kind: FrameKind::Audio,
+        timestamp: ts,
+        payload: payload.freeze(),
+    };
+    Arc::new(CachedFrame::derived(source, frame, packet_type == 0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn video_and_aac_pass_untouched_and_a_bad_opus_tag_is_dropped() {
+        let legacy = Arc::new(LegacyAudio::default());
+        let mut player = legacy.player(1);
+        let video = Frame {
+            kind: FrameKind::Video,
+            timestamp: 0,
+            payload: Bytes::from_static(&[0x17, 1, 0, 0, 0]),
+        };
+        let aac = Frame {
+            kind: FrameKind::Audio,
+            timestamp: 0,
+            payload: Bytes::from_static(&[0xaf, 1, 0x21]),
+        };
+        // Opus coded frames before any sequence start: nothing to convert with.
+        let opus = Frame {
+            kind: FrameKind::Audio,
+            timestamp: 0,
+            payload: Bytes::from_static(b"\x91Opus\xff\xfe"),
+        };
+        let frames: Vec<_> = [video, aac, opus]
+            .into_iter()
+            .enumerate()
+            .map(|(i, f)| (Arc::new(CachedFrame::for_test(f, i as u64)), 0))
+            .collect();
+        let out = player.convert(&frames);
+        assert_eq!(out.len(), 2);
+        assert_eq!(out[0].0.frame.payload[0], 0x17);
+        assert_eq!(out[1].0.frame.payload[0], 0xaf);
+        assert_eq!(legacy.running(), 0);
+    }
+
+    fn opus_tag(packet_type: u8, body: &[u8], ts: u32, seq: u64) -> (Arc<CachedFrame>, u32) {
+        let mut payload = vec![0x90 | packet_type];
+        payload.extend_from_slice(b"Opus");
+        payload.extend_from_slice(body);
+        let frame = Frame {
+            kind: FrameKind::Audio,
+            timestamp: ts,
+            payload: Bytes::from(payload),
+        };
+        (Arc::new(CachedFrame::for_test(frame, seq)), ts)
+    }
+
+    #[test]
+    fn two_players_share_one_transcoder_that_makes_aac() {
+        let Ok(mut encoder) = crate::media::audio::libopus::OpusEncoder::new(2, 64_000) else {
+            // No libopus here: `tests/opus_to_aac.rs` proves the path where it is installed.
+            return;
+        };
+        let mut head = b"OpusHead".to_vec();
+        head.extend_from_slice(&[1, 2, 0, 0, 0x80, 0xbb, 0, 0, 0, 0, 0]);
+        let mut frames = vec![opus_tag(0, &head, 0, 0)];
+        for i in 0..20u32 {
+            let pcm: Vec<f32> = (0..960 * 2)
+                .map(|n| ((n + i as usize * 1920) as f32 * 0.03).sin() * 0.3)
+                .collect();
+            let packet = encoder.encode(&pcm).unwrap();
+            frames.push(opus_tag(1, &packet, i * 20, u64::from(i) + 1));
+        }
+        let legacy = Arc::new(LegacyAudio::default());
+        let (mut first, mut second) = (legacy.player(7), legacy.player(7));
+        let a = first.convert(&frames);
+        assert_eq!(legacy.running(), 1);
+        let b = second.convert(&frames);
+        assert_eq!(legacy.running(), 1);
+        // An AAC sequence header, then raw frames of 1024 samples (21.3 ms) in order.
+        assert_eq!(&a[0].0.frame.payload[..2], &[0xaf, 0]);
+        assert!(a[0].0.is_header());
+        assert!(a.len() > 10, "{}", a.len());
+        assert!(a[1..]
+            .iter()
+            .all(|(f, _)| f.frame.payload[..2] == [0xaf, 1]));
+        assert!(a.windows(2).all(|w| w[0].1 <= w[1].1));
+        // The second player took the first one's AAC.
+        let payloads = |v: &[(Arc<CachedFrame>, u32)]| {
+            v.iter()
+                .map(|(f, ts)| (f.frame.payload.clone(), *ts))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(payloads(&a), payloads(&b));
+        drop((first, second));
+        assert_eq!(legacy.running(), 0);
+    }
+}
