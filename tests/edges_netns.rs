@@ -9,13 +9,13 @@
 
 mod common;
 
-use common::cluster::{make_media, oryx_bin, publish, Proc};
-use common::control::{cluster_bearer, control, CLUSTER_ENV, CLUSTER_SECRET};
+use common::cluster::{make_media, publish, Proc};
+use common::control::{control, CLUSTER_ENV};
 use common::media::{play_to_file, probe};
 use common::netns::{available, Hosts};
+use common::netns_oryx::{self, entry, up};
 use common::wait::expect_within;
 use oryx::compile::plan::{Plan, WorkerPlan};
-use std::path::Path;
 use std::time::Duration;
 
 fn topology(hosts: &Hosts) -> String {
@@ -43,44 +43,9 @@ http-lb listen="{lb}:8080" host="lb-1"
     )
 }
 
-/// `oryx up FILE --host NAME` inside that host's namespace; the LBs spread a stream to a new edge
-/// for every player (`ORYX_EDGE_SHARE=1`), so a handful of players reach both media hosts.
-fn up(hosts: &Hosts, name: &str, file: &Path, dir: &Path) -> Proc {
-    let mut command = hosts.host(name).command(&oryx_bin());
-    command
-        .arg("up")
-        .arg(file)
-        .args(["--host", name, "--run-dir"])
-        .arg(dir.join(format!("run-{name}")))
-        .env(CLUSTER_ENV, CLUSTER_SECRET)
-        .env("ORYX_EDGE_SHARE", "1")
-        .env_remove("ORYX_CONTROL_SECRET")
-        .env("RUST_LOG", "info");
-    Proc::spawn(command, dir.join(format!("{name}.log")))
-}
-
-/// The rtmp-lb's `/api/v1/backends`, asked inside lb-1 (its control API is on lb-1's loopback).
+/// The rtmp-lb's backend list, asked inside lb-1.
 fn backends(hosts: &Hosts, plan: &Plan) -> Option<serde_json::Value> {
-    let control = plan.rtmp_lb.as_ref()?.control;
-    let out = hosts
-        .host("lb-1")
-        .command(Path::new("curl"))
-        .args(["-sf", "--max-time", "3", "-H"])
-        .arg(format!("Authorization: {}", cluster_bearer()))
-        .arg(format!("http://{control}/api/v1/backends"))
-        .output()
-        .ok()?;
-    let value: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
-    Some(value["backends"].clone())
-}
-
-fn entry(list: &serde_json::Value, name: &str) -> serde_json::Value {
-    list.as_array()
-        .into_iter()
-        .flatten()
-        .find(|b| b["name"] == name)
-        .cloned()
-        .unwrap_or_default()
+    netns_oryx::backends(hosts, "lb-1", plan.rtmp_lb.as_ref()?.control)
 }
 
 /// Whether the rtmp-lb sees each of `names` healthy (`true`) or down (`false`).
@@ -148,9 +113,10 @@ fn edges_on_two_media_hosts_pull_from_the_origin_and_survive_a_cut_link() {
     all.extend(edges_1.iter().map(String::as_str));
     all.extend(&edges_2);
 
+    // The LBs spread a stream to a new edge for every player, so a few players reach both hosts.
     let _shells: Vec<Proc> = ["media-1", "media-2", "lb-1"]
         .iter()
-        .map(|name| up(&hosts, name, &file, dir.path()))
+        .map(|name| up(&hosts, name, &file, dir.path(), &[("ORYX_EDGE_SHARE", "1")]))
         .collect();
     expect_within(
         Duration::from_secs(60),

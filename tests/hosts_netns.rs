@@ -7,12 +7,12 @@
 
 mod common;
 
-use common::cluster::{make_media, oryx_bin, publish, Proc};
-use common::control::{cluster_bearer, CLUSTER_ENV, CLUSTER_SECRET};
+use common::cluster::{make_media, publish, Proc};
+use common::control::CLUSTER_ENV;
 use common::media::probe;
 use common::netns::{available, Hosts};
+use common::netns_oryx::{self, entry, up};
 use common::wait::expect_within;
-use std::path::Path;
 use std::time::Duration;
 
 fn topology(hosts: &Hosts) -> String {
@@ -39,42 +39,9 @@ http-lb listen="{lb}:8080" host="lb-1"
     )
 }
 
-/// `oryx up FILE --host NAME` inside that host's namespace.
-fn up(hosts: &Hosts, name: &str, file: &Path, dir: &Path) -> Proc {
-    let mut command = hosts.host(name).command(&oryx_bin());
-    command
-        .arg("up")
-        .arg(file)
-        .args(["--host", name, "--run-dir"])
-        .arg(dir.join(format!("run-{name}")))
-        .env(CLUSTER_ENV, CLUSTER_SECRET)
-        .env_remove("ORYX_CONTROL_SECRET")
-        .env("RUST_LOG", "info");
-    Proc::spawn(command, dir.join(format!("{name}.log")))
-}
-
-/// The rtmp-lb's `/api/v1/backends`, asked inside lb-1 (its control API is on lb-1's loopback).
+/// The rtmp-lb's backend list (its control port is `control`, on lb-1's loopback).
 fn backends(hosts: &Hosts, control: std::net::SocketAddr) -> Option<serde_json::Value> {
-    let out = hosts
-        .host("lb-1")
-        .command(Path::new("curl"))
-        .args(["-sf", "--max-time", "3", "-H"])
-        .arg(format!("Authorization: {}", cluster_bearer()))
-        .arg(format!("http://{control}/api/v1/backends"))
-        .output()
-        .ok()?;
-    let value: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
-    Some(value["backends"].clone())
-}
-
-/// The backend entry of worker `name`.
-fn entry(list: &serde_json::Value, name: &str) -> serde_json::Value {
-    list.as_array()
-        .into_iter()
-        .flatten()
-        .find(|b| b["name"] == name)
-        .cloned()
-        .unwrap_or_default()
+    netns_oryx::backends(hosts, "lb-1", control)
 }
 
 /// A stream name whose rendezvous first choice is `worker` (of `workers`).
@@ -104,7 +71,7 @@ fn lb_host_reaches_workers_on_two_media_hosts_and_survives_a_cut_link() {
     let control = plan.rtmp_lb.as_ref().unwrap().control;
     let _shells: Vec<Proc> = ["media-1", "media-2", "lb-1"]
         .iter()
-        .map(|name| up(&hosts, name, &file, dir.path()))
+        .map(|name| up(&hosts, name, &file, dir.path(), &[]))
         .collect();
     let healthy = |list: &serde_json::Value, name: &str| entry(list, name)["healthy"] == true;
     expect_within(

@@ -25,6 +25,7 @@ pub mod http;
 pub mod media;
 pub mod net;
 pub mod netns;
+pub mod netns_oryx;
 pub mod pebble;
 pub mod private_ca;
 pub mod process;
