@@ -36,6 +36,9 @@ pub struct Ingest {
     video: Option<Anchor>,
     audio: Option<Anchor>,
     audio_started: bool,
+    /// The last Opus frame's stream time: a packet at or before it (a duplicate, a reordered
+    /// one) is dropped, since RTMP/FLV players refuse an audio track whose time does not rise.
+    last_audio_ms: Option<u32>,
     had_keyframe: bool,
     last_request: Option<Instant>,
 }
@@ -51,6 +54,7 @@ impl Ingest {
             video: None,
             audio: None,
             audio_started: false,
+            last_audio_ms: None,
             had_keyframe: false,
             last_request: None,
         }
@@ -131,6 +135,10 @@ impl Ingest {
 
     fn on_audio(&mut self, data: &MediaData) {
         let timestamp = Self::stamp(self.start, &mut self.audio, data.time, data.network_time);
+        if self.last_audio_ms.is_some_and(|last| timestamp <= last) {
+            return;
+        }
+        self.last_audio_ms = Some(timestamp);
         if !self.audio_started {
             self.audio_started = true;
             let channels = data.params.spec().channels.unwrap_or(2);
