@@ -3,6 +3,7 @@
 
 use super::amf0::Amf0;
 use super::chunk;
+use super::enhanced::EnhancedCaps;
 use super::handshake::ClientHandshake;
 use super::link::{Link, Phase, Received, SessionError, WINDOW_ACK_SIZE};
 use super::message::{Command, MediaKind, Message, UserControl};
@@ -108,6 +109,8 @@ pub struct ClientSession {
     /// `createStream` a second time (the LB answered them first), and only the first answer counts.
     connect_answered: bool,
     create_answered: bool,
+    /// What the server's `connect` answer announced of E-RTMP (nothing from a legacy server).
+    server_caps: EnhancedCaps,
 }
 
 impl ClientSession {
@@ -127,11 +130,18 @@ impl ClientSession {
             server_verified: false,
             connect_answered: false,
             create_answered: false,
+            server_caps: EnhancedCaps::default(),
         }
     }
 
     pub fn config(&self) -> &ClientConfig {
         &self.config
+    }
+
+    /// The E-RTMP codecs the server's `connect` answer listed (its `fourCcList` and info maps):
+    /// an oryx or other E-RTMP server says what it takes; a legacy one (nginx-rtmp) says nothing.
+    pub fn server_caps(&self) -> &EnhancedCaps {
+        &self.server_caps
     }
 
     /// The message stream id the server gave us (0 before createStream's answer).
@@ -219,6 +229,7 @@ impl ClientSession {
         match command.name.as_str() {
             "_result" if command.transaction == TID_CONNECT && !self.connect_answered => {
                 self.connect_answered = true;
+                self.server_caps = EnhancedCaps::from_connect(&command.object);
                 events.push(ClientEvent::Connected);
                 self.link
                     .writer

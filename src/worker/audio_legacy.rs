@@ -1,10 +1,14 @@
-//! AAC for the legacy RTMP/HTTP-FLV players of an Opus stream (a WHIP or E-RTMP Opus publisher):
-//! one `media::audio::OpusToAac` per stream, made when the first such player needs it, shared by
+//! AAC for the legacy outputs of an Opus stream (a WHIP or E-RTMP Opus publisher): one
+//! `media::audio::OpusToAac` per stream, made when the first player or output needs it, shared by
 //! all of them and dropped with the last. Players that take Opus are never given this.
 //!
 //! Each player swaps the Opus tags of its batches for the transcoder's AAC (an AAC sequence header
 //! for the Opus one, the AAC frames an Opus packet completes for it), video untouched; the first
 //! player to reach a frame encodes it, the others take its AAC from a small cache by sequence number.
+//! Outputs that cannot carry Opus (TS HLS, forwards to legacy RTMP targets, FLV recordings) join
+//! the same transcoder through a [`LegacyTap`] while they need AAC, with the frames' places in the
+//! ring ([`crate::worker::hub::FramePlace`]): they see each frame before any player, so they
+//! usually encode it and players take it from the cache.
 
 use crate::media::audio::{AacFrame, OpusToAac};
 use crate::media::ertmp::{self, AudioPacketType, FourCc};
@@ -86,35 +90,57 @@ pub struct LegacyPlayer {
     shared: Arc<Mutex<Option<Shared>>>,
 }
 
+/// What one Opus tag becomes: AAC tag payloads (FLV tag bodies) with their timestamps, the first
+/// possibly a sequence header.
+struct Aac {
+    tags: Vec<(Bytes, u32)>,
+    header: bool,
+}
+
 impl LegacyPlayer {
     /// `frames` with every Opus tag replaced by AAC (timestamps on the player's clock kept).
     pub fn convert(&mut self, frames: &[(Arc<CachedFrame>, u32)]) -> Vec<(Arc<CachedFrame>, u32)> {
         let mut out = Vec::with_capacity(frames.len());
         for (cached, ts) in frames {
-            let header = match cached.frame.kind {
-                FrameKind::Audio => ertmp::parse_audio(&cached.frame.payload).ok(),
-                _ => None,
-            };
-            let Some(header) = header.filter(|h| h.fourcc == FourCc::OPUS) else {
-                out.push((cached.clone(), *ts));
-                continue;
-            };
-            let body = cached.frame.payload.get(header.body.clone()).unwrap_or(&[]);
-            match header.packet_type {
-                AudioPacketType::SequenceStart => {
-                    if let Some(asc) = self.start(body) {
-                        out.push((aac_tag(cached, 0, &asc, *ts), *ts));
-                    }
-                }
-                AudioPacketType::CodedFrames => {
-                    for (data, at) in self.encode(cached, body, *ts) {
-                        out.push((aac_tag(cached, 1, &data, at), at));
-                    }
-                }
-                _ => {}
+            match self.aac(&cached.frame, cached.seq, *ts) {
+                None => out.push((cached.clone(), *ts)),
+                Some(aac) => out.extend(aac.tags.into_iter().map(|(payload, at)| {
+                    let frame = Frame {
+                        kind: FrameKind::Audio,
+                        timestamp: at,
+                        payload,
+                    };
+                    (Arc::new(CachedFrame::derived(cached, frame, aac.header)), at)
+                })),
             }
         }
         out
+    }
+
+    /// `frame` (the `seq`-th of its stream) as AAC on a clock where it is at `ts`; `None` when it
+    /// is not Opus (it passes as it is). A malformed or unconvertible Opus tag gives no tags.
+    fn aac(&mut self, frame: &Frame, seq: u64, ts: u32) -> Option<Aac> {
+        let header = opus_header(frame)?;
+        let body = frame.payload.get(header.body.clone()).unwrap_or(&[]);
+        let mut aac = Aac {
+            tags: Vec::new(),
+            header: false,
+        };
+        match header.packet_type {
+            AudioPacketType::SequenceStart => {
+                if let Some(asc) = self.start(body) {
+                    aac.tags.push((aac_tag(0, &asc), ts));
+                    aac.header = true;
+                }
+            }
+            AudioPacketType::CodedFrames => {
+                for (data, at) in self.encode(seq, frame.timestamp, body, ts) {
+                    aac.tags.push((aac_tag(1, &data), at));
+                }
+            }
+            _ => {}
+        }
+        Some(aac)
     }
 
     /// The AAC config for this OpusHead, making (or remaking, on a new head) the transcoder.
@@ -138,22 +164,24 @@ impl LegacyPlayer {
         Some(asc)
     }
 
-    /// The AAC frames of one Opus frame with their player timestamps.
-    fn encode(&mut self, cached: &CachedFrame, packet: &[u8], ts: u32) -> Vec<(Bytes, u32)> {
+    /// The AAC frames of the `seq`-th frame (an Opus packet the publisher stamped `source_ts`),
+    /// stamped on a clock where that frame is at `ts`: taken from the cache when another consumer
+    /// encoded it, encoded when it is the newest yet, none when it fell out of the cache.
+    fn encode(&mut self, seq: u64, source_ts: u32, packet: &[u8], ts: u32) -> Vec<(Bytes, u32)> {
         let mut guard = self.shared.lock().unwrap_or_else(|e| e.into_inner());
         let Some(shared) = guard.as_mut() else {
             return Vec::new();
         };
-        let source_ts = u64::from(cached.frame.timestamp);
+        let source_ts = u64::from(source_ts);
         let newest = shared.done.back().map(|(seq, _)| *seq);
-        let frames = match shared.done.iter().find(|(seq, _)| *seq == cached.seq) {
+        let frames = match shared.done.iter().find(|(done, _)| *done == seq) {
             Some((_, frames)) => frames.clone(),
-            None if newest.is_none_or(|n| cached.seq > n) => {
+            None if newest.is_none_or(|n| seq > n) => {
                 let frames = shared
                     .transcoder
                     .push(packet, source_ts)
                     .unwrap_or_default();
-                shared.done.push_back((cached.seq, frames.clone()));
+                shared.done.push_back((seq, frames.clone()));
                 if shared.done.len() > SHARED_FRAMES {
                     shared.done.pop_front();
                 }
@@ -172,18 +200,118 @@ impl LegacyPlayer {
     }
 }
 
-/// A legacy FLV AAC tag (`0xAF`, then 0 for the AudioSpecificConfig or 1 for a raw frame).
-fn aac_tag(source: &CachedFrame, packet_type: u8, body: &[u8], ts: u32) -> Arc<CachedFrame> {
+/// The E-RTMP header of an Opus audio tag; `None` for anything else.
+fn opus_header(frame: &Frame) -> Option<ertmp::ExAudioHeader> {
+    if frame.kind != FrameKind::Audio {
+        return None;
+    }
+    ertmp::parse_audio(&frame.payload)
+        .ok()
+        .filter(|h| h.fourcc == FourCc::OPUS)
+}
+
+/// Whether `frame` is an E-RTMP Opus tag (what a legacy output cannot carry).
+pub fn is_opus(frame: &Frame) -> bool {
+    opus_header(frame).is_some()
+}
+
+/// The shared transcoder as an output on the publisher's side sees it (TS HLS, a forward to a
+/// legacy target, an FLV recording): it keeps the stream's newest OpusHead, so it can join the
+/// transcoder whenever its output starts to need AAC, even mid-stream, and it leaves it with
+/// [`LegacyTap::leave`] or when dropped. Every output and player of a stream share one transcoder.
+pub struct LegacyTap {
+    audio: Arc<LegacyAudio>,
+    stream: u64,
+    head: Option<Bytes>,
+    player: Option<LegacyPlayer>,
+}
+
+impl LegacyTap {
+    pub fn new(audio: Arc<LegacyAudio>, stream: u64) -> LegacyTap {
+        LegacyTap {
+            audio,
+            stream,
+            head: None,
+            player: None,
+        }
+    }
+
+    /// Notes the OpusHead of an Opus sequence start (the tap joins with the newest one).
+    pub fn observe(&mut self, frame: &Frame) {
+        let Some(header) = opus_header(frame) else {
+            return;
+        };
+        if header.packet_type == AudioPacketType::SequenceStart {
+            let body = frame.payload.get(header.body.clone()).unwrap_or(&[]);
+            self.head = Some(Bytes::copy_from_slice(body));
+        }
+    }
+
+    /// `frame`, the `seq`-th of the stream, as AAC frames at its own timestamps (the first an AAC
+    /// sequence header when it is an Opus one); `None` when it is not Opus, or when this host
+    /// cannot convert it (no libopus): the caller passes it on as it is.
+    pub fn convert(&mut self, frame: &Frame, seq: u64) -> Option<Vec<Frame>> {
+        if !is_opus(frame) || !supported() {
+            return None;
+        }
+        self.observe(frame);
+        let aac = self.join().aac(frame, seq, frame.timestamp)?;
+        let frames = aac.tags.into_iter().map(|(payload, timestamp)| Frame {
+            kind: FrameKind::Audio,
+            timestamp,
+            payload,
+        });
+        Some(frames.collect())
+    }
+
+    /// The AAC sequence header for the newest OpusHead (joining the transcoder): what a
+    /// connection that starts mid-stream sends before the first converted frame.
+    pub fn header(&mut self, timestamp: u32) -> Option<Frame> {
+        if !supported() {
+            return None;
+        }
+        let head = self.head.clone()?;
+        let asc = self.join().start(&head)?;
+        Some(Frame {
+            kind: FrameKind::Audio,
+            timestamp,
+            payload: aac_tag(0, &asc),
+        })
+    }
+
+    /// The stream's transcoder, joined (and given the newest OpusHead) on first use.
+    fn join(&mut self) -> &mut LegacyPlayer {
+        let player = match self.player.take() {
+            Some(player) => player,
+            None => {
+                let mut player = self.audio.player(self.stream);
+                if let Some(head) = &self.head {
+                    player.start(head);
+                }
+                player
+            }
+        };
+        self.player.insert(player)
+    }
+
+    /// This output no longer needs AAC: the transcoder stops once nobody else uses it.
+    pub fn leave(&mut self) {
+        self.player = None;
+    }
+
+    /// Whether this output holds the transcoder now.
+    pub fn joined(&self) -> bool {
+        self.player.is_some()
+    }
+}
+
+/// A legacy FLV AAC tag body (`0xAF`, then 0 for the AudioSpecificConfig or 1 for a raw frame).
+fn aac_tag(packet_type: u8, body: &[u8]) -> Bytes {
     let mut payload = BytesMut::with_capacity(body.len() + 2);
     payload.put_u8(0xAF);
     payload.put_u8(packet_type);
     payload.put_slice(body);
-    let frame = Frame {
-        kind: FrameKind::Audio,
-        timestamp: ts,
-        payload: payload.freeze(),
-    };
-    Arc::new(CachedFrame::derived(source, frame, packet_type == 0))
+    payload.freeze()
 }
 
 #[cfg(test)]

@@ -316,6 +316,12 @@ impl StreamSegmenter {
         }
     }
 
+    /// Whether frames pushed now may be Opus: not into TS (whose muxer carries AAC only); `auto`
+    /// before its choice holds them and picks fMP4 when it has seen Opus.
+    pub fn carries_opus(&self) -> bool {
+        !matches!(self, StreamSegmenter::Ts(_))
+    }
+
     /// `Some(true)` for fMP4, `Some(false)` for TS, `None` while `auto` waits.
     pub fn is_fmp4(&self) -> Option<bool> {
         match self.serving() {

@@ -3,9 +3,11 @@
 //! with backoff; the state of each is in `/api/v1/streams` and `/metrics`. Contract: `docs/forward.md`.
 //!
 //! Rooms: `target.rs` (the URL), `queue.rs` (the bounded queue that skips a slow target ahead),
+//! `audio.rs` (Opus as it is, or AAC for a target that did not list Opus),
 //! `status.rs` (what the sink, the task and the API share), `push.rs` (the connection task). This
 //! file is the hub's side: a sink per publish, and the registry the API and metrics read.
 
+mod audio;
 mod push;
 mod queue;
 mod status;
@@ -14,7 +16,7 @@ mod target;
 pub use status::{ForwardSnapshot, State};
 
 use crate::compile::placeholders::{expand, start_stamp, Values};
-use crate::worker::hub::{Frame, SinkFactory, StreamName, StreamSink};
+use crate::worker::hub::{Frame, FramePlace, SinkFactory, StreamName, StreamSink};
 use crate::worker::settings::LiveSettings;
 use serde_json::Value;
 use status::Forward;
@@ -82,6 +84,7 @@ pub fn install(ctx: &crate::worker::context::WorkerContext, rtmp: SocketAddr) ->
         live: ctx.live().clone(),
         forwards: forwards.clone(),
         rtmp,
+        legacy: ctx.legacy_audio.clone(),
     }));
     forwards
 }
@@ -91,6 +94,7 @@ struct ForwardSinkFactory {
     live: Arc<LiveSettings>,
     forwards: Forwards,
     rtmp: SocketAddr,
+    legacy: Arc<crate::worker::audio_legacy::LegacyAudio>,
 }
 
 impl SinkFactory for ForwardSinkFactory {
@@ -139,6 +143,7 @@ impl SinkFactory for ForwardSinkFactory {
                 target,
                 ca: forward.ca.clone(),
                 stream: name.clone(),
+                legacy: self.legacy.clone(),
             };
             runtime.spawn(push.run());
             list.push(shared);
@@ -178,8 +183,12 @@ struct ForwardSink {
 
 impl StreamSink for ForwardSink {
     fn on_frame(&mut self, frame: &Frame) {
+        self.on_frame_at(frame, FramePlace { stream: 0, seq: 0 });
+    }
+
+    fn on_frame_at(&mut self, frame: &Frame, place: FramePlace) {
         for forward in &self.list {
-            if forward.queue().push(frame) {
+            if forward.queue().push_at(frame, place) {
                 forward.wake.notify_one();
             }
         }
@@ -244,6 +253,7 @@ mod tests {
             live: ctx.live().clone(),
             forwards: forwards.clone(),
             rtmp: "127.0.0.1:1935".parse().unwrap(),
+            legacy: ctx.legacy_audio.clone(),
         };
         let mut sink = factory.create(&key("live", "cam"), false).expect("a sink");
         let vhost = crate::route::DEFAULT_VHOST;

@@ -2,9 +2,11 @@
 //! client session, send the headers and then the queued frames; on any failure log it once, count it
 //! and retry with exponential backoff until the publisher leaves, then end the publish politely.
 
+use super::audio::ForwardAudio;
 use super::status::{Forward, State};
 use super::target::Target;
 use crate::rtmp::client::{ClientEvent, ClientSession};
+use crate::worker::audio_legacy::LegacyAudio;
 use crate::worker::frame_kind::media_kind;
 use crate::worker::hub::Frame;
 use rustls::pki_types::ServerName;
@@ -31,6 +33,8 @@ pub struct Push {
     pub ca: Option<String>,
     /// `vhost/app/stream`, for the log.
     pub stream: String,
+    /// The worker's Opus→AAC transcoders, for a target that does not take Opus.
+    pub legacy: Arc<LegacyAudio>,
 }
 
 /// A connection to a target, plain or TLS.
@@ -130,8 +134,13 @@ impl Push {
     ) -> Result<(), String> {
         let (mut rd, mut wr) = tokio::io::split(io);
         let mut buf = vec![0u8; 4096];
-        let headers = self.forward.queue().open();
-        send(&mut session, headers);
+        let (headers, stream) = {
+            let mut queue = self.forward.queue();
+            (queue.open(), queue.stream())
+        };
+        // Joined (when converting) for this connection only: a backoff runs no transcoder.
+        let mut audio = ForwardAudio::new(session.server_caps(), &self.legacy, stream);
+        send(&mut session, audio.headers(headers));
         self.forward.set_state(State::Connected);
         *connected_at = Some(Instant::now());
         tracing::info!(stream = %self.stream, url = %self.forward.url, "forward publishing");
@@ -140,7 +149,7 @@ impl Push {
                 let mut queue = self.forward.queue();
                 (queue.take(), queue.ended())
             };
-            send(&mut session, frames);
+            send(&mut session, audio.frames(frames));
             if ended {
                 session.unpublish();
                 self.flush(&mut session, &mut wr).await?;
@@ -286,6 +295,7 @@ mod tests {
             target: Target::parse(&format!("rtmp://{addr}/live/s?k=v")).unwrap(),
             ca: None,
             stream: "test".into(),
+            legacy: Arc::default(),
         };
         let task = tokio::spawn(push.run());
         tokio::time::timeout(Duration::from_secs(5), async {
@@ -372,6 +382,7 @@ mod tests {
             target: Target::parse(&format!("rtmp://{addr}/live/s")).unwrap(),
             ca: None,
             stream: "test".into(),
+            legacy: Arc::default(),
         };
         let task = tokio::spawn(push.run());
         let failed = tokio::time::timeout(Duration::from_secs(5), async {

@@ -2,7 +2,7 @@
 //! waits on it, and a target that cannot keep up loses whole GOPs (skipped ahead to the next keyframe),
 //! never the decoder's headers. Sans-IO: the caller locks it and wakes the task.
 
-use crate::worker::hub::{Frame, FrameKind};
+use crate::worker::hub::{Frame, FrameKind, FramePlace};
 use std::collections::VecDeque;
 
 /// The newest metadata and sequence headers: what a (re)connected target needs before any frame.
@@ -16,7 +16,10 @@ struct Headers {
 /// Frames waiting for one forward's connection.
 #[derive(Debug)]
 pub struct Queue {
-    frames: VecDeque<Frame>,
+    /// Each with its seq in the stream's ring (what the shared Opus→AAC transcoder is keyed by).
+    frames: VecDeque<(Frame, u64)>,
+    /// The stream's id in the hub, from the frames' places.
+    stream: Option<u64>,
     /// Payload bytes in `frames`.
     bytes: usize,
     limit: usize,
@@ -38,6 +41,7 @@ impl Queue {
     pub fn new(limit: usize) -> Queue {
         Queue {
             frames: VecDeque::new(),
+            stream: None,
             bytes: 0,
             limit: limit.max(64 * 1024),
             headers: Headers::default(),
@@ -59,11 +63,23 @@ impl Queue {
         self.ended
     }
 
-    /// The publisher's next frame; true when the task has something new to send.
+    /// A frame without a place (tests).
+    #[cfg(test)]
     pub fn push(&mut self, frame: &Frame) -> bool {
+        self.push_at(frame, FramePlace { stream: 0, seq: 0 })
+    }
+
+    /// The stream's id in the hub, once a frame came.
+    pub fn stream(&self) -> Option<u64> {
+        self.stream
+    }
+
+    /// The publisher's next frame; true when the task has something new to send.
+    pub fn push_at(&mut self, frame: &Frame, place: FramePlace) -> bool {
         if self.ended {
             return false;
         }
+        self.stream = Some(place.stream);
         self.last_timestamp = frame.timestamp;
         let header = self.remember(frame);
         if !self.open {
@@ -85,7 +101,7 @@ impl Queue {
             }
         }
         self.bytes += frame.payload.len();
-        self.frames.push_back(frame.clone());
+        self.frames.push_back((frame.clone(), place.seq));
         true
     }
 
@@ -114,9 +130,9 @@ impl Queue {
     fn overflow(&mut self) {
         let before = self.frames.len();
         self.frames
-            .retain(|f| f.is_metadata() || f.is_sequence_header());
+            .retain(|(f, _)| f.is_metadata() || f.is_sequence_header());
         self.skipped += (before - self.frames.len()) as u64;
-        self.bytes = self.frames.iter().map(|f| f.payload.len()).sum();
+        self.bytes = self.frames.iter().map(|(f, _)| f.payload.len()).sum();
         self.need_keyframe = true;
         self.overflowed = true;
     }
@@ -156,8 +172,8 @@ impl Queue {
         self.ended = true;
     }
 
-    /// Everything queued, oldest first.
-    pub fn take(&mut self) -> VecDeque<Frame> {
+    /// Everything queued, oldest first, with each frame's seq.
+    pub fn take(&mut self) -> VecDeque<(Frame, u64)> {
         self.bytes = 0;
         std::mem::take(&mut self.frames)
     }
@@ -218,7 +234,7 @@ mod tests {
         assert!(!q.push(&inter(80)), "waits for a keyframe");
         assert!(q.push(&key(120)));
         assert!(q.push(&inter(160)));
-        let got: Vec<u32> = q.take().iter().map(|f| f.timestamp).collect();
+        let got: Vec<u32> = q.take().iter().map(|(f, _)| f.timestamp).collect();
         assert_eq!(got, [120, 160]);
         assert_eq!(q.skipped(), 0, "a reconnect's wait is not a skip");
 
@@ -251,7 +267,7 @@ mod tests {
         let got: Vec<_> = q
             .take()
             .iter()
-            .map(|f| (f.is_sequence_header(), f.timestamp))
+            .map(|(f, _)| (f.is_sequence_header(), f.timestamp))
             .collect();
         assert_eq!(got, [(true, 0), (false, 160)]);
     }

@@ -2,6 +2,7 @@
 //! speak TLS and what to say in `connect`/`publish`, plus the masked form the log, API and metrics show.
 
 use crate::rtmp::client::{ClientConfig, ClientMode};
+use crate::rtmp::enhanced::{SERVER_AUDIO, SERVER_VIDEO};
 
 /// Outgoing chunk size: large chunks cost the target less per frame (nginx-rtmp and SRS take any).
 const CHUNK_SIZE: u32 = 60_000;
@@ -40,6 +41,15 @@ impl Target {
                 )
             })?;
         config.chunk_size = CHUNK_SIZE;
+        // Announcing E-RTMP makes an E-RTMP server (oryx, …) list what it takes in its answer:
+        // Opus goes on as it is only to a target that lists it (`forward/audio.rs`).
+        config.fourcc_list = Some(
+            SERVER_VIDEO
+                .iter()
+                .chain(SERVER_AUDIO.iter())
+                .map(|c| c.to_string())
+                .collect(),
+        );
         let host = rest.split('/').next().unwrap_or_default();
         let (name, has_port) = split_host(host);
         let address = match (has_port, tls) {

@@ -376,6 +376,12 @@ impl HlsPublisher {
         self.store.apply(&self.id, &mut state, update);
     }
 
+    /// Whether the segmenter takes Opus as it is (fMP4, or `auto` before its choice, which picks
+    /// fMP4 for Opus); a TS one needs AAC.
+    pub fn carries_opus(&self) -> bool {
+        lock(&self.entry).segmenter.carries_opus()
+    }
+
     pub fn on_unpublish(&mut self) {
         if std::mem::replace(&mut self.ended, true) {
             return;
@@ -404,7 +410,10 @@ const SWEEP_INTERVAL: Duration = Duration::from_secs(1);
 pub fn install(ctx: &Arc<WorkerContext>, files: &HttpFiles, name: &str) -> HlsStore {
     let store = HlsStore::for_worker(ctx.settings().hls.clone(), name);
     ctx.hub
-        .add_sink_factory(Arc::new(HlsSinkFactory::new(store.clone())));
+        .add_sink_factory(Arc::new(HlsSinkFactory::new(
+            store.clone(),
+            ctx.legacy_audio.clone(),
+        )));
     // Always a gate: `on-play` may be added by a reload; it lets requests through while unset.
     let gate = Some(PlayGate::always(ctx, super::hls::session::MAX_SESSIONS));
     let masters = master::MasterSource {

@@ -112,9 +112,24 @@ pub trait SinkFactory: Send + Sync {
     fn create(&self, key: &StreamName, internal: bool) -> Option<Box<dyn StreamSink>>;
 }
 
+/// Where a frame sits in its stream: the stream's id and the [`CachedFrame::seq`] the frame takes
+/// in the ring. Work a sink shares with players (AAC transcoded from Opus, `worker/audio_legacy.rs`)
+/// is keyed by it. A repeated metadata frame, which the ring drops, shares its successor's seq.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FramePlace {
+    pub stream: u64,
+    pub seq: u64,
+}
+
 /// Sees every frame of one publish, in order, synchronously on the publisher's path.
 pub trait StreamSink: Send {
     fn on_frame(&mut self, frame: &Frame);
+    /// [`StreamSink::on_frame`] with the frame's place; what the hub calls. Sinks that share work
+    /// with players by it take this one.
+    fn on_frame_at(&mut self, frame: &Frame, place: FramePlace) {
+        let _ = place;
+        self.on_frame(frame);
+    }
     fn on_unpublish(&mut self);
 }
 
@@ -343,8 +358,15 @@ impl Publisher {
 
     /// Append one frame: sinks first (in order, never dropped), then the ring, then wake players.
     pub fn push(&mut self, frame: Frame) {
-        for sink in &mut self.sinks {
-            sink.on_frame(&frame);
+        if !self.sinks.is_empty() {
+            // Only the publisher appends, so the seq the ring will give this frame is known now.
+            let place = FramePlace {
+                stream: self.stream.id,
+                seq: self.stream.lock().next_seq,
+            };
+            for sink in &mut self.sinks {
+                sink.on_frame_at(&frame, place);
+            }
         }
         let size = frame.payload.len() as u64;
         self.stream.frames.fetch_add(1, Ordering::Relaxed);

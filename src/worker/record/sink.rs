@@ -8,7 +8,9 @@ use super::status::RecordRegistry;
 use super::writer::{Notify, RecordedFile, Recorder};
 use crate::compile::pattern::first_match;
 use crate::worker::context::WorkerContext;
-use crate::worker::hub::{Frame, FrameKind, SinkFactory, StreamName, StreamSink};
+use crate::compile::plan::RecordFormat;
+use crate::worker::audio_legacy::{is_opus, LegacyAudio, LegacyTap};
+use crate::worker::hub::{Frame, FrameKind, FramePlace, SinkFactory, StreamName, StreamSink};
 use std::sync::{Arc, Weak};
 
 pub struct RecordSinkFactory {
@@ -34,6 +36,8 @@ impl SinkFactory for RecordSinkFactory {
         let settings = ctx.settings();
         let rule = first_match(&settings.rules, &key.vhost, &key.app, &key.stream)?;
         let record = rule.record.clone()?;
+        // FLV readers before FFmpeg 7.1 know no E-RTMP audio: an Opus stream is recorded as AAC.
+        let legacy = (record.format == RecordFormat::Flv).then(|| ctx.legacy_audio.clone());
         let name = format!("{}/{}/{}", key.vhost, key.app, key.stream);
         let status = self.registry.start(&name, &record.path);
         let notify = notifier(&ctx, rule.on_record.clone(), &settings.hooks);
@@ -56,7 +60,9 @@ impl SinkFactory for RecordSinkFactory {
             tracing::error!(stream = %name, %err, "cannot start a recording thread; not recording");
             return None;
         }
-        Some(Box::new(RecordSink::new(queue, name)))
+        let mut sink = RecordSink::new(queue, name);
+        sink.legacy = legacy;
+        Some(Box::new(sink))
     }
 }
 
@@ -86,6 +92,9 @@ struct RecordSink {
     dropped: u64,
     /// The latest metadata, video and audio sequence headers, sent again when a drop ends.
     headers: [Option<Frame>; 3],
+    /// An FLV recording's Opus→AAC transcoders; the stream's is joined at its first Opus tag.
+    legacy: Option<Arc<LegacyAudio>>,
+    tap: Option<LegacyTap>,
 }
 
 impl RecordSink {
@@ -96,6 +105,8 @@ impl RecordSink {
             dropping: false,
             dropped: 0,
             headers: [None, None, None],
+            legacy: None,
+            tap: None,
         }
     }
 }
@@ -132,8 +143,22 @@ impl StreamSink for RecordSink {
         }
     }
 
+    fn on_frame_at(&mut self, frame: &Frame, place: FramePlace) {
+        let Some(legacy) = self.legacy.as_ref().filter(|_| is_opus(frame)) else {
+            return self.on_frame(frame);
+        };
+        let tap = self
+            .tap
+            .get_or_insert_with(|| LegacyTap::new(legacy.clone(), place.stream));
+        match tap.convert(frame, place.seq) {
+            Some(aac) => aac.iter().for_each(|f| self.on_frame(f)),
+            None => self.on_frame(frame),
+        }
+    }
+
     fn on_unpublish(&mut self) {
         self.queue.end();
+        self.tap = None;
     }
 }
 
