@@ -402,4 +402,72 @@ mod tests {
         drop((first, second));
         assert_eq!(legacy.running(), 0);
     }
+
+    /// An OpusHead tag and `n` 20 ms Opus packets of a sine (seq = index), or `None` without libopus.
+    fn opus_stream(n: u32) -> Option<Vec<(Arc<CachedFrame>, u32)>> {
+        let mut encoder = crate::media::audio::libopus::OpusEncoder::new(2, 64_000).ok()?;
+        let mut head = b"OpusHead".to_vec();
+        head.extend_from_slice(&[1, 2, 0, 0, 0x80, 0xbb, 0, 0, 0, 0, 0]);
+        let mut frames = vec![opus_tag(0, &head, 0, 0)];
+        for i in 0..n {
+            let pcm: Vec<f32> = (0..960 * 2)
+                .map(|k| ((k + i as usize * 1920) as f32 * 0.03).sin() * 0.3)
+                .collect();
+            let packet = encoder.encode(&pcm).unwrap();
+            frames.push(opus_tag(1, &packet, i * 20, u64::from(i) + 1));
+        }
+        Some(frames)
+    }
+
+    #[test]
+    fn an_output_and_a_player_share_the_transcoder_and_a_late_tap_joins_with_the_head() {
+        let Some(frames) = opus_stream(30) else {
+            return; // No libopus here: `tests/opus_legacy_outputs.rs` proves it where it is.
+        };
+        let legacy = Arc::new(LegacyAudio::default());
+        let mut tap = LegacyTap::new(legacy.clone(), 9);
+        // The output sees each frame before the player (as a sink does), and encodes it.
+        let mut from_tap = Vec::new();
+        for (cached, _) in &frames {
+            from_tap.extend(tap.convert(&cached.frame, cached.seq).expect("Opus"));
+        }
+        assert!(tap.joined());
+        assert_eq!(legacy.running(), 1);
+        let mut player = legacy.player(9);
+        let from_player = player.convert(&frames);
+        assert_eq!(legacy.running(), 1, "one transcoder for the stream");
+        let tap_payloads: Vec<_> = from_tap.iter().map(|f| (&f.payload, f.timestamp)).collect();
+        let player_payloads: Vec<_> = from_player
+            .iter()
+            .map(|(f, ts)| (&f.frame.payload, *ts))
+            .collect();
+        assert_eq!(tap_payloads, player_payloads, "the player took the output's AAC");
+        assert_eq!(&from_tap[0].payload[..2], &[0xaf, 0]);
+        assert!(from_tap.len() > 20, "{}", from_tap.len());
+        // Not Opus: passed on as it is.
+        let aac = Frame {
+            kind: FrameKind::Audio,
+            timestamp: 0,
+            payload: Bytes::from_static(&[0xaf, 1, 0x21]),
+        };
+        assert!(tap.convert(&aac, 99).is_none());
+        // Everyone leaves: the transcoder stops.
+        tap.leave();
+        drop(player);
+        assert_eq!(legacy.running(), 0);
+
+        // A tap that saw the OpusHead but joins only later (a connection to a legacy target
+        // mid-stream) starts the transcoder with that head and gives the AAC header at once.
+        let mut late = LegacyTap::new(legacy.clone(), 10);
+        late.observe(&frames[0].0.frame);
+        assert!(!late.joined());
+        let header = late.header(400).expect("an AAC sequence header");
+        assert_eq!((&header.payload[..2], header.timestamp), (&[0xaf, 0][..], 400));
+        let (cached, _) = &frames[20];
+        let aac = late.convert(&cached.frame, cached.seq).unwrap();
+        assert!(aac.iter().all(|f| f.payload[..2] == [0xaf, 1]));
+        assert_eq!(legacy.running(), 1);
+        drop(late);
+        assert_eq!(legacy.running(), 0);
+    }
 }
