@@ -100,7 +100,10 @@ fn legacy_decodes_aac(url: &str, seconds: u32) {
             .count()
     };
     let (first, second) = (frames("0"), frames("1"));
-    assert!(first > 5 && second > 5, "{url}: {first} and {second} frames");
+    assert!(
+        first > 5 && second > 5,
+        "{url}: {first} and {second} frames"
+    );
 }
 
 /// A 4 s H.264 + Opus clip (E-RTMP tags) made by FFmpeg 9 in `dir`.

@@ -401,4 +401,32 @@ mod tests {
         assert!(sent[0] > 0 && sent[1] > 0, "{sent:?}");
         assert_eq!(&sent[2..], [0, 0]);
     }
+
+    /// An E-RTMP server's `connect` answer says what it takes; a legacy one's (nginx-rtmp: no
+    /// list) says nothing, and only the first answer counts.
+    #[test]
+    fn keeps_what_the_servers_connect_answer_listed() {
+        let config = ClientConfig::from_url("rtmp://h/live/s", ClientMode::Publish).unwrap();
+        let mut session = ClientSession::new(config);
+        assert!(!session.server_caps().listed);
+        let answer = |object: Amf0| Command {
+            name: "_result".into(),
+            transaction: TID_CONNECT,
+            object,
+            args: vec![Amf0::Null],
+        };
+        let mut events = Vec::new();
+        let listed = Amf0::Object(super::super::enhanced::EnhancedCaps::server_properties());
+        session.command(answer(listed), &mut events);
+        assert!(session.server_caps().listed && session.server_caps().accepts("Opus"));
+        let legacy = Amf0::Object(vec![("fmsVer".into(), Amf0::str("FMS/3,0,1,123"))]);
+        session.command(answer(legacy.clone()), &mut events);
+        assert!(
+            session.server_caps().accepts("Opus"),
+            "a repeated answer is ignored"
+        );
+        let mut fresh = ClientSession::new(session.config().clone());
+        fresh.command(answer(legacy), &mut events);
+        assert!(!fresh.server_caps().listed);
+    }
 }

@@ -110,7 +110,10 @@ impl LegacyPlayer {
                         timestamp: at,
                         payload,
                     };
-                    (Arc::new(CachedFrame::derived(cached, frame, aac.header)), at)
+                    (
+                        Arc::new(CachedFrame::derived(cached, frame, aac.header)),
+                        at,
+                    )
                 })),
             }
         }
@@ -441,7 +444,10 @@ mod tests {
             .iter()
             .map(|(f, ts)| (&f.frame.payload, *ts))
             .collect();
-        assert_eq!(tap_payloads, player_payloads, "the player took the output's AAC");
+        assert_eq!(
+            tap_payloads, player_payloads,
+            "the player took the output's AAC"
+        );
         assert_eq!(&from_tap[0].payload[..2], &[0xaf, 0]);
         assert!(from_tap.len() > 20, "{}", from_tap.len());
         // Not Opus: passed on as it is.
@@ -462,7 +468,10 @@ mod tests {
         late.observe(&frames[0].0.frame);
         assert!(!late.joined());
         let header = late.header(400).expect("an AAC sequence header");
-        assert_eq!((&header.payload[..2], header.timestamp), (&[0xaf, 0][..], 400));
+        assert_eq!(
+            (&header.payload[..2], header.timestamp),
+            (&[0xaf, 0][..], 400)
+        );
         let (cached, _) = &frames[20];
         let aac = late.convert(&cached.frame, cached.seq).unwrap();
         assert!(aac.iter().all(|f| f.payload[..2] == [0xaf, 1]));

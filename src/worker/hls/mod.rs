@@ -409,11 +409,10 @@ const SWEEP_INTERVAL: Duration = Duration::from_secs(1);
 /// sessions. Runs inside the worker's runtime.
 pub fn install(ctx: &Arc<WorkerContext>, files: &HttpFiles, name: &str) -> HlsStore {
     let store = HlsStore::for_worker(ctx.settings().hls.clone(), name);
-    ctx.hub
-        .add_sink_factory(Arc::new(HlsSinkFactory::new(
-            store.clone(),
-            ctx.legacy_audio.clone(),
-        )));
+    ctx.hub.add_sink_factory(Arc::new(HlsSinkFactory::new(
+        store.clone(),
+        ctx.legacy_audio.clone(),
+    )));
     // Always a gate: `on-play` may be added by a reload; it lets requests through while unset.
     let gate = Some(PlayGate::always(ctx, super::hls::session::MAX_SESSIONS));
     let masters = master::MasterSource {

@@ -7,9 +7,9 @@ use super::queue::{Msg, Queue};
 use super::status::RecordRegistry;
 use super::writer::{Notify, RecordedFile, Recorder};
 use crate::compile::pattern::first_match;
-use crate::worker::context::WorkerContext;
 use crate::compile::plan::RecordFormat;
 use crate::worker::audio_legacy::{is_opus, LegacyAudio, LegacyTap};
+use crate::worker::context::WorkerContext;
 use crate::worker::hub::{Frame, FrameKind, FramePlace, SinkFactory, StreamName, StreamSink};
 use std::sync::{Arc, Weak};
 
