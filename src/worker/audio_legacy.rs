@@ -17,8 +17,10 @@ use bytes::{BufMut, Bytes, BytesMut};
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, Weak};
 
-/// Frames whose AAC the stream's cache keeps for players a little behind the first.
-const SHARED_FRAMES: usize = 128;
+/// Opus frames whose AAC the stream's cache keeps for consumers behind the first: ~10 s of 20 ms
+/// packets (~200 KiB of AAC at 128 kbit/s), so a new player's GOP-cache burst still finds the AAC
+/// that TS HLS or a forward, always at the live edge, encoded for it.
+const SHARED_FRAMES: usize = 512;
 /// The AAC-LC bitrate per channel (bits/s).
 const BITRATE_PER_CHANNEL: u32 = 64_000;
 
@@ -177,7 +179,9 @@ impl LegacyPlayer {
         };
         let source_ts = u64::from(source_ts);
         let newest = shared.done.back().map(|(seq, _)| *seq);
-        let frames = match shared.done.iter().find(|(done, _)| *done == seq) {
+        // Seqs rise along the cache.
+        let cached = shared.done.binary_search_by_key(&seq, |(done, _)| *done);
+        let frames = match cached.ok().and_then(|i| shared.done.get(i)) {
             Some((_, frames)) => frames.clone(),
             None if newest.is_none_or(|n| seq > n) => {
                 let frames = shared
