@@ -6,76 +6,11 @@ mod common;
 
 use common::chromium::{self, number, Page};
 use common::ffmpeg9;
-use common::process::run_tool;
-use common::worker::{settings, start_worker_with, Worker};
+use common::webrtc::{free_udp, webrtc_worker};
+use common::worker::Worker;
 use oryx::compile::plan::WebRtcPlan;
-use std::net::{SocketAddr, UdpSocket};
-use std::path::Path;
+use std::net::UdpSocket;
 use std::time::Duration;
-
-/// A UDP port free right now on loopback.
-fn free_udp() -> SocketAddr {
-    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
-    socket.local_addr().unwrap()
-}
-
-/// A worker with WebRTC on a loopback UDP port, and that port.
-fn webrtc_worker() -> (Worker, SocketAddr) {
-    let udp = free_udp();
-    let plan = WebRtcPlan {
-        udp,
-        candidates: Vec::new(),
-    };
-    (
-        start_worker_with(settings(), false, |w| w.webrtc = Some(plan), &[]),
-        udp,
-    )
-}
-
-/// A 320x240, 25 fps H.264 (no B-frames, a key frame a second) + stereo Opus clip as FLV (E-RTMP Opus).
-fn h264_opus_clip(ffmpeg: &Path, out: &Path) {
-    let out = out.to_string_lossy().into_owned();
-    let (ok, _, err) = run_tool(
-        &ffmpeg.to_string_lossy(),
-        &[
-            "-hide_banner",
-            "-loglevel",
-            "error",
-            "-y",
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc=size=320x240:rate=25",
-            "-f",
-            "lavfi",
-            "-i",
-            "sine=frequency=440:sample_rate=48000",
-            "-t",
-            "6",
-            "-pix_fmt",
-            "yuv420p",
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-tune",
-            "zerolatency",
-            "-g",
-            "25",
-            "-bf",
-            "0",
-            "-c:a",
-            "libopus",
-            "-ac",
-            "2",
-            "-f",
-            "flv",
-            &out,
-        ],
-        Duration::from_secs(120),
-    );
-    assert!(ok, "FFmpeg 9 could not make the H.264/Opus clip: {err}");
-}
 
 fn playing(report: &chromium::Report) -> bool {
     number(report, "frames") >= 30.0 && number(report, "t") >= 1.0
@@ -92,7 +27,7 @@ fn an_rtmp_stream_with_h264_and_opus_plays_in_chromium_over_whep() {
     let (worker, _) = webrtc_worker();
     let dir = tempfile::tempdir().unwrap();
     let clip = dir.path().join("clip.flv");
-    h264_opus_clip(&ffmpeg, &clip);
+    ffmpeg9::make_whip_clip(&ffmpeg, &clip);
     let _publisher = ffmpeg9::publish(&ffmpeg, &clip, &worker.rtmp_url("live/cam"));
     let page = Page::start(&chromium::whep_script(&worker.http_url("live/cam/whep")));
     let report = page
@@ -155,25 +90,8 @@ fn ffmpeg9_publishes_with_whip_and_chromium_plays_it() {
     let (worker, _) = webrtc_worker();
     let dir = tempfile::tempdir().unwrap();
     let clip = dir.path().join("clip.flv");
-    h264_opus_clip(&ffmpeg, &clip);
-    let _whip = common::ChildGuard(
-        std::process::Command::new(&ffmpeg)
-            .args([
-                "-hide_banner",
-                "-loglevel",
-                "error",
-                "-re",
-                "-stream_loop",
-                "-1",
-                "-i",
-            ])
-            .arg(&clip)
-            .args(["-c", "copy", "-f", "whip"])
-            .arg(worker.http_url("live/ff/whip"))
-            .stdin(std::process::Stdio::null())
-            .spawn()
-            .expect("FFmpeg 9 whip starts"),
-    );
+    ffmpeg9::make_whip_clip(&ffmpeg, &clip);
+    let _whip = ffmpeg9::publish_whip(&ffmpeg, &clip, &worker.http_url("live/ff/whip"));
     let page = Page::start(&chromium::whep_script(&worker.http_url("live/ff/whep")));
     page.wait(Duration::from_secs(40), |r| {
         playing(r) && number(r, "audio") >= 20.0

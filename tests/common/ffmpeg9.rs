@@ -117,6 +117,67 @@ pub fn make_clip(ffmpeg: &Path, clip: Clip, seconds: u32, out: &Path) {
     assert!(ok, "FFmpeg 9 could not make the {clip:?} clip: {err}");
 }
 
+/// A 6 s 320x240, 25 fps H.264 (no B-frames, a key frame a second) + stereo Opus clip as FLV
+/// (E-RTMP Opus) at `out`: what FFmpeg's `whip` muxer and browsers take as it is.
+pub fn make_whip_clip(ffmpeg: &Path, out: &Path) {
+    let out = out.to_string_lossy().into_owned();
+    let (ok, _, err) = run_tool(
+        &ffmpeg.to_string_lossy(),
+        &[
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=size=320x240:rate=25",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440:sample_rate=48000",
+            "-t",
+            "6",
+            "-pix_fmt",
+            "yuv420p",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-tune",
+            "zerolatency",
+            "-g",
+            "25",
+            "-bf",
+            "0",
+            "-c:a",
+            "libopus",
+            "-ac",
+            "2",
+            "-f",
+            "flv",
+            &out,
+        ],
+        Duration::from_secs(120),
+    );
+    assert!(ok, "FFmpeg 9 could not make the H.264/Opus clip: {err}");
+}
+
+/// FFmpeg 9 publishing `media` (see [`make_whip_clip`]) in a loop, in real time, streams copied,
+/// with its `whip` muxer to the WHIP endpoint `url`.
+pub fn publish_whip(ffmpeg: &Path, media: &Path, url: &str) -> ChildGuard {
+    let child = Command::new(ffmpeg)
+        .args(["-hide_banner", "-loglevel", "error", "-re"])
+        .args(["-stream_loop", "-1", "-i"])
+        .arg(media)
+        .args(["-c", "copy", "-f", "whip"])
+        .arg(url)
+        .stdin(Stdio::null())
+        .spawn()
+        .expect("FFmpeg 9 whip starts");
+    ChildGuard(child)
+}
+
 /// FFmpeg 9 publishing `media` to `url` in a loop, in real time, streams copied.
 pub fn publish(ffmpeg: &Path, media: &Path, url: &str) -> ChildGuard {
     publish_announcing(ffmpeg, media, url, None)
