@@ -68,10 +68,8 @@ fn cluster_routes_plays_and_survives_crashes_and_bad_reloads() {
     let [rtmp_port, http_port, api_port] = [0u16, 1, 2].map(|_| free_addr().port());
     let kdl = dir.path().join("cluster.kdl");
     std::fs::write(&kdl, cluster_kdl(base, rtmp_port, http_port, api_port)).unwrap();
-    let plan: Plan = oryx::compile::compile_path(&kdl, None).unwrap_or_else(|f| panic!("{f}"));
     let run_dir = dir.path().join("run");
-    let mut shell = up(&kdl, &run_dir);
-    wait_all_ready(&plan, 6, Duration::from_secs(30));
+    let (plan, mut shell) = up_ready(&kdl, &run_dir, &[], 6);
     let rtmp_lb = plan.rtmp_lb.as_ref().unwrap().listen;
     let http_lb = plan.http_lb.as_ref().unwrap().listen;
 

@@ -113,6 +113,11 @@ pub fn up(plan_file: &Path, run_dir: &Path) -> Proc {
 
 /// `oryx up PLAN --run-dir DIR EXTRA…`.
 pub fn up_with(plan_file: &Path, run_dir: &Path, extra: &[&str]) -> Proc {
+    up_command(plan_file, run_dir, extra, &[])
+}
+
+/// `oryx up PLAN --run-dir DIR EXTRA…` with `env` on top of the tests' secrets.
+pub fn up_command(plan_file: &Path, run_dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Proc {
     let mut command = Command::new(oryx_bin());
     command
         .arg("up")
@@ -120,9 +125,25 @@ pub fn up_with(plan_file: &Path, run_dir: &Path, extra: &[&str]) -> Proc {
         .arg("--run-dir")
         .arg(run_dir)
         .args(extra)
-        .env("RUST_LOG", "info");
+        .env("RUST_LOG", "info")
+        .envs(env.iter().copied());
     with_secret(&mut command);
     Proc::spawn(command, run_dir.with_extension("log"))
+}
+
+/// The topology file `kdl` compiled, and `oryx up` of it with `env` (see [`up_command`]), once its
+/// `roles` roles report ready (30 s at most).
+pub fn up_ready(kdl: &Path, run_dir: &Path, env: &[(&str, &str)], roles: usize) -> (Plan, Proc) {
+    let plan = oryx::compile::compile_path(kdl, None).unwrap_or_else(|f| panic!("{f}"));
+    let shell = up_command(kdl, run_dir, &[], env);
+    wait_all_ready(&plan, roles, Duration::from_secs(30));
+    (plan, shell)
+}
+
+/// `ports from=A to=B`: a pool of `count` consecutive free loopback ports for a topology's workers.
+pub fn port_pool(count: u16) -> String {
+    let base = free_port_run(count);
+    format!("ports from={base} to={}", base + count - 1)
 }
 
 /// `oryx up PLAN --run-dir DIR` under an open-files limit of `soft` (and `hard`, `None` = keep the
