@@ -258,6 +258,34 @@ pub fn read(ffmpeg: &Path, url: &str, seconds: u32) -> Read {
     }
 }
 
+impl Read {
+    /// Asserts FFmpeg 9 read `url` without a decoding error and found each of `codecs`
+    /// (`video: hevc`, `audio: opus`) among its streams.
+    pub fn assert_clean_with(&self, url: &str, codecs: &[&str]) {
+        assert!(self.ok, "{url}: {}", self.log);
+        assert!(
+            self.errors.is_empty(),
+            "{url}: {:?}\n{}",
+            self.errors,
+            self.log
+        );
+        for codec in codecs {
+            assert!(
+                self.codecs.iter().any(|c| c == codec),
+                "{url}: no {codec} in {:?}",
+                self.codecs
+            );
+        }
+    }
+}
+
+/// [`read`], asserting FFmpeg 9 decoded it without an error and found each of `codecs`.
+pub fn read_clean(ffmpeg: &Path, url: &str, seconds: u32, codecs: &[&str]) -> Read {
+    let read = read(ffmpeg, url, seconds);
+    read.assert_clean_with(url, codecs);
+    read
+}
+
 /// `Stream #0:1: Audio: opus, 48000 Hz…` → `audio: opus`, for the input's streams only.
 pub fn stream_codecs(log: &str) -> Vec<String> {
     let input = log.split("Output #0").next().unwrap_or(log);
