@@ -131,6 +131,16 @@ pub fn up_command(plan_file: &Path, run_dir: &Path, extra: &[&str], env: &[(&str
     Proc::spawn(command, run_dir.with_extension("log"))
 }
 
+/// `plan` written to `DIR/plan.json` and `oryx up` of it (run directory `DIR/run`), once its
+/// `roles` roles report ready (30 s at most).
+pub fn up_plan(plan: &Plan, dir: &Path, roles: usize) -> Proc {
+    let plan_file = dir.join("plan.json");
+    write_plan(&plan_file, plan);
+    let shell = up(&plan_file, &dir.join("run"));
+    wait_all_ready(plan, roles, Duration::from_secs(30));
+    shell
+}
+
 /// The topology file `kdl` compiled, and `oryx up` of it with `env` (see [`up_command`]), once its
 /// `roles` roles report ready (30 s at most).
 pub fn up_ready(kdl: &Path, run_dir: &Path, env: &[(&str, &str)], roles: usize) -> (Plan, Proc) {
