@@ -54,13 +54,7 @@ impl ChildrenFactory {
     fn commands(&self, rule: &StreamRule, key: &StreamName) -> Vec<Result<Command, String>> {
         let url = self.url(key, &key.stream);
         let start = placeholders::start_stamp(std::time::SystemTime::now());
-        let values = Values {
-            vhost: &key.vhost,
-            app: &key.app,
-            stream: &key.stream,
-            start: &start,
-            url: &url,
-        };
+        let values = Values::of(key, &start, &url);
         let mut commands: Vec<Result<Command, String>> = rule
             .exec
             .iter()

@@ -115,13 +115,7 @@ impl SinkFactory for ForwardSinkFactory {
         let name = stream_key(&key.vhost, &key.app, &key.stream);
         let start = start_stamp(std::time::SystemTime::now());
         let url = play_url(self.rtmp, key);
-        let values = Values {
-            vhost: &key.vhost,
-            app: &key.app,
-            stream: &key.stream,
-            start: &start,
-            url: &url,
-        };
+        let values = Values::of(key, &start, &url);
         let mut list = Vec::new();
         for forward in &rule.forwards {
             let target = match target::Target::parse(&expand(&forward.url, &values)) {
