@@ -159,7 +159,6 @@ pub fn port_pool(count: u16) -> String {
 /// `oryx up PLAN --run-dir DIR` under an open-files limit of `soft` (and `hard`, `None` = keep the
 /// current hard limit), as `ulimit -n` would set it.
 pub fn up_with_open_files(plan_file: &Path, run_dir: &Path, soft: u64, hard: Option<u64>) -> Proc {
-    use std::os::unix::process::CommandExt;
     let mut command = Command::new(oryx_bin());
     command
         .arg("up")
@@ -167,22 +166,7 @@ pub fn up_with_open_files(plan_file: &Path, run_dir: &Path, soft: u64, hard: Opt
         .arg("--run-dir")
         .arg(run_dir)
         .env("RUST_LOG", "info");
-    // SAFETY: only getrlimit/setrlimit between fork and exec.
-    unsafe {
-        command.pre_exec(move || {
-            let mut limit = libc::rlimit {
-                rlim_cur: 0,
-                rlim_max: 0,
-            };
-            libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit);
-            limit.rlim_cur = soft;
-            limit.rlim_max = hard.unwrap_or(limit.rlim_max);
-            if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
+    super::process::with_open_files(&mut command, soft, hard);
     Proc::spawn(command, run_dir.with_extension("log"))
 }
 
