@@ -27,8 +27,7 @@ struct Setup {
 /// proxying `/api/` (reads only, the default) and `/admin/` (`writes=#true`) to the api-lb.
 fn setup(auth: &str) -> Setup {
     let dir = tempfile::tempdir().unwrap();
-    let root = dir.path().join("html");
-    std::fs::create_dir_all(&root).unwrap();
+    let root = site_root(dir.path(), None);
     let [rtmp, api, site] = [0u16, 1, 2].map(|_| free_addr().port());
     let kdl = dir.path().join("api.kdl");
     std::fs::write(

@@ -30,8 +30,7 @@ struct Setup {
 
 fn setup() -> Setup {
     let dir = tempfile::tempdir().unwrap();
-    let root = dir.path().join("html");
-    std::fs::create_dir_all(&root).unwrap();
+    let root = site_root(dir.path(), None);
     let [rtmp, http, api, site] = [0u16, 1, 2, 3].map(|_| free_addr().port());
     let udp = common::webrtc::free_udp();
     let kdl = dir.path().join("console.kdl");

@@ -8,9 +8,7 @@ use common::cluster::*;
 #[test]
 fn static_site_runs_under_the_shell_and_proxies_the_api() {
     let dir = tempfile::tempdir().unwrap();
-    let root = dir.path().join("html");
-    std::fs::create_dir_all(&root).unwrap();
-    std::fs::write(root.join("index.html"), "<h1>oryx player</h1>").unwrap();
+    let root = site_root(dir.path(), Some("<h1>oryx player</h1>"));
     let [api, site] = [0u16, 1].map(|_| free_addr().port());
     let kdl = dir.path().join("site.kdl");
     std::fs::write(

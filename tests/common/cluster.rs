@@ -150,6 +150,16 @@ pub fn up_ready(kdl: &Path, run_dir: &Path, env: &[(&str, &str)], roles: usize) 
     (plan, shell)
 }
 
+/// A static site's root, `DIR/html`, with `index.html` holding `index` when given.
+pub fn site_root(dir: &Path, index: Option<&str>) -> PathBuf {
+    let root = dir.join("html");
+    std::fs::create_dir_all(&root).unwrap();
+    if let Some(text) = index {
+        std::fs::write(root.join("index.html"), text).unwrap();
+    }
+    root
+}
+
 /// `ports from=A to=B`: a pool of `count` consecutive free loopback ports for a topology's workers.
 pub fn port_pool(count: u16) -> String {
     let base = free_port_run(count);
