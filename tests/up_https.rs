@@ -13,8 +13,6 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-/// A directory with the site's `index.html`.
-
 /// `N` different loopback ports, free right now (held together while chosen so none repeats).
 fn distinct_ports<const N: usize>() -> [u16; N] {
     let held: Vec<std::net::TcpListener> = (0..N)
@@ -22,8 +20,6 @@ fn distinct_ports<const N: usize>() -> [u16; N] {
         .collect();
     std::array::from_fn(|i| held[i].local_addr().unwrap().port())
 }
-
-/// The `ports` pool line for a run of 20 free ports.
 
 fn compile(kdl: &Path) -> oryx::compile::plan::Plan {
     oryx::compile::compile_path(kdl, None).unwrap_or_else(|failure| panic!("{failure}"))
