@@ -81,7 +81,7 @@ pub fn install(ctx: &crate::worker::context::WorkerContext, rtmp: SocketAddr) ->
     ctx.hub.add_sink_factory(Arc::new(ForwardSinkFactory {
         live: ctx.live().clone(),
         forwards: forwards.clone(),
-        rtmp: crate::net::reachable::reachable(rtmp),
+        rtmp,
     }));
     forwards
 }
@@ -90,7 +90,6 @@ pub fn install(ctx: &crate::worker::context::WorkerContext, rtmp: SocketAddr) ->
 struct ForwardSinkFactory {
     live: Arc<LiveSettings>,
     forwards: Forwards,
-    /// The worker's RTMP listener as this host dials it (`{url}`).
     rtmp: SocketAddr,
 }
 
@@ -157,7 +156,7 @@ impl SinkFactory for ForwardSinkFactory {
 /// `{url}`: a loopback RTMP URL that plays the stream from this worker, as exec's `{url}` but
 /// without the internal credential (a forward URL leaves the process).
 fn play_url(rtmp: SocketAddr, key: &StreamName) -> String {
-    key.rtmp_url(rtmp, &key.stream, None)
+    key.rtmp_url(crate::net::reachable::reachable(rtmp), &key.stream, None)
 }
 
 /// The publisher's side: hands each frame to every forward's queue, never waiting.
