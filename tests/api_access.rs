@@ -27,16 +27,14 @@ struct Setup {
 /// proxying `/api/` (reads only, the default) and `/admin/` (`writes=#true`) to the api-lb.
 fn setup(auth: &str) -> Setup {
     let dir = tempfile::tempdir().unwrap();
-    let root = dir.path().join("html");
-    std::fs::create_dir_all(&root).unwrap();
-    let base = free_port_run(20);
+    let root = site_root(dir.path(), None);
     let [rtmp, api, site] = [0u16, 1, 2].map(|_| free_addr().port());
     let kdl = dir.path().join("api.kdl");
     std::fs::write(
         &kdl,
         format!(
             r#"oryx 1
-ports from={base} to={to}
+{ports}
 worker "live"
 rtmp-lb listen="127.0.0.1:{rtmp}"
 api-lb listen="127.0.0.1:{api}" {{
@@ -50,22 +48,13 @@ static "site" {{
     proxy "/admin/" to="api-lb" strip-prefix=#true writes=#true
 }}
 "#,
-            to = base + 19,
+            ports = port_pool(20),
             root = root.display()
         ),
     )
     .unwrap();
-    let plan = oryx::compile::compile_path(&kdl, None).unwrap_or_else(|f| panic!("{f}"));
-    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_oryx"));
-    command
-        .arg("up")
-        .arg(&kdl)
-        .arg("--run-dir")
-        .arg(dir.path().join("run"))
-        .env("RUST_LOG", "info")
-        .env("ORYX_TEST_API_TOKEN", TOKEN);
-    let shell = common::process::Proc::spawn(command, dir.path().join("up.log"));
-    wait_all_ready(&plan, 4, Duration::from_secs(30));
+    let run = dir.path().join("run");
+    let (_, shell) = up_ready(&kdl, &run, &[("ORYX_TEST_API_TOKEN", TOKEN)], 4);
     let media = make_media(dir.path(), 20);
     Setup {
         rtmp: ([127, 0, 0, 1], rtmp).into(),

@@ -30,20 +30,15 @@ struct Setup {
 
 fn setup() -> Setup {
     let dir = tempfile::tempdir().unwrap();
-    let root = dir.path().join("html");
-    std::fs::create_dir_all(&root).unwrap();
-    let base = free_port_run(20);
+    let root = site_root(dir.path(), None);
     let [rtmp, http, api, site] = [0u16, 1, 2, 3].map(|_| free_addr().port());
-    let udp = std::net::UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
+    let udp = common::webrtc::free_udp();
     let kdl = dir.path().join("console.kdl");
     std::fs::write(
         &kdl,
         format!(
             r#"oryx 1
-ports from={base} to={to}
+{ports}
 worker "live" {{
     webrtc {{
         udp listen="{udp}"
@@ -60,22 +55,13 @@ static "site" {{
     proxy "/ops/" to="api-lb" strip-prefix=#true
 }}
 "#,
-            to = base + 19,
+            ports = port_pool(20),
             root = root.display()
         ),
     )
     .unwrap();
-    let plan = oryx::compile::compile_path(&kdl, None).unwrap_or_else(|f| panic!("{f}"));
-    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_oryx"));
-    command
-        .arg("up")
-        .arg(&kdl)
-        .arg("--run-dir")
-        .arg(dir.path().join("run"))
-        .env("RUST_LOG", "info")
-        .env("ORYX_TEST_API_TOKEN", TOKEN);
-    let shell = common::process::Proc::spawn(command, dir.path().join("up.log"));
-    wait_all_ready(&plan, 5, Duration::from_secs(30));
+    let run = dir.path().join("run");
+    let (_, shell) = up_ready(&kdl, &run, &[("ORYX_TEST_API_TOKEN", TOKEN)], 5);
     let at = |port| SocketAddr::from(([127, 0, 0, 1], port));
     Setup {
         dir,

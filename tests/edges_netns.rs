@@ -10,7 +10,7 @@
 mod common;
 
 use common::cluster::{make_media, publish, Proc};
-use common::control::{control, CLUSTER_ENV};
+use common::control::control;
 use common::media::{play_to_file, probe};
 use common::netns::{available, Hosts};
 use common::netns_oryx::{self, entry, up};
@@ -19,27 +19,12 @@ use oryx::compile::plan::{Plan, WorkerPlan};
 use std::time::Duration;
 
 fn topology(hosts: &Hosts) -> String {
-    let (lb, m1, m2) = (
-        hosts.host("lb-1").address,
-        hosts.host("media-1").address,
-        hosts.host("media-2").address,
-    );
-    format!(
-        r#"oryx 1
-host "lb-1" address="{lb}"
-host "media-1" address="{m1}"
-host "media-2" address="{m2}"
-secret env="{CLUSTER_ENV}"
-defaults {{
-    hls fragment="1s" window=4
-}}
-worker "origin" host="media-1"
-worker "edge" count=4 origin="origin" {{
+    netns_oryx::topology(
+        hosts,
+        r#"worker "origin" host="media-1"
+worker "edge" count=4 origin="origin" {
     hosts "media-1" "media-2"
-}}
-rtmp-lb listen="{lb}:1935" host="lb-1"
-http-lb listen="{lb}:8080" host="lb-1"
-"#
+}"#,
     )
 }
 
@@ -91,10 +76,8 @@ fn edges_on_two_media_hosts_pull_from_the_origin_and_survive_a_cut_link() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let hosts = Hosts::new(&["lb-1", "media-1", "media-2"]);
-    let file = dir.path().join("edges.kdl");
-    std::fs::write(&file, topology(&hosts)).unwrap();
-    let plan = oryx::compile::compile_path(&file, None).expect("valid topology");
+    let hosts = Hosts::new(&netns_oryx::HOSTS);
+    let (file, plan) = netns_oryx::write_topology(dir.path(), "edges.kdl", &topology(&hosts));
     let edges_on = |host: &str| -> Vec<String> {
         plan.workers
             .iter()

@@ -120,10 +120,7 @@ fn rendition_reports_name_the_other_variants_and_hls_js_plays_the_ll_master() {
     }];
     let mut plan = cluster::plan(vec![worker]);
     plan.http_lb = Some(cluster::lb(&plan.workers));
-    let plan_file = dir.path().join("plan.json");
-    cluster::write_plan(&plan_file, &plan);
-    let _up = cluster::up(&plan_file, &dir.path().join("run"));
-    cluster::wait_all_ready(&plan, 2, Duration::from_secs(30));
+    let _up = cluster::up_plan(&plan, dir.path(), 2);
     let http = plan.http_lb.as_ref().unwrap().listen;
     let media = make_media(dir.path(), 4);
     let rtmp = plan.workers[0].rtmp;

@@ -8,7 +8,6 @@
 mod common;
 
 use common::cluster::{make_media, publish, Proc};
-use common::control::CLUSTER_ENV;
 use common::media::probe;
 use common::netns::{available, Hosts};
 use common::netns_oryx::{self, entry, up};
@@ -16,26 +15,11 @@ use common::wait::expect_within;
 use std::time::Duration;
 
 fn topology(hosts: &Hosts) -> String {
-    let (lb, m1, m2) = (
-        hosts.host("lb-1").address,
-        hosts.host("media-1").address,
-        hosts.host("media-2").address,
-    );
-    format!(
-        r#"oryx 1
-host "lb-1" address="{lb}"
-host "media-1" address="{m1}"
-host "media-2" address="{m2}"
-secret env="{CLUSTER_ENV}"
-defaults {{
-    hls fragment="1s" window=4
-}}
-worker "live" count=2 {{
+    netns_oryx::topology(
+        hosts,
+        r#"worker "live" count=2 {
     hosts "media-1" "media-2"
-}}
-rtmp-lb listen="{lb}:1935" host="lb-1"
-http-lb listen="{lb}:8080" host="lb-1"
-"#
+}"#,
     )
 }
 
@@ -59,10 +43,8 @@ fn lb_host_reaches_workers_on_two_media_hosts_and_survives_a_cut_link() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let hosts = Hosts::new(&["lb-1", "media-1", "media-2"]);
-    let file = dir.path().join("hosts.kdl");
-    std::fs::write(&file, topology(&hosts)).unwrap();
-    let plan = oryx::compile::compile_path(&file, None).expect("valid topology");
+    let hosts = Hosts::new(&netns_oryx::HOSTS);
+    let (file, plan) = netns_oryx::write_topology(dir.path(), "hosts.kdl", &topology(&hosts));
     let on = |w: &str| plan.worker(w).unwrap().host.clone().unwrap();
     assert_eq!(
         (on("live-0").as_str(), on("live-1").as_str()),

@@ -5,28 +5,13 @@
 mod common;
 
 use common::cluster::*;
+use common::process::{raise_own_nofile, with_open_files};
 use oryx::compile::plan::{Plan, WorkerKind};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
-/// Our own open-files soft limit raised to the hard one: the attacks below open over a thousand
-/// sockets from this process.
-fn raise_own_nofile() -> u64 {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    unsafe {
-        libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit);
-        limit.rlim_cur = limit.rlim_max;
-        libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
-    }
-    limit.rlim_max
-}
-
 /// `oryx role KIND KIND` (an LB) under an open-files limit of `soft`/`hard`; ready.
 fn limited_role(
     kind: &str,
@@ -43,18 +28,7 @@ fn limited_role(
         .args(["role", kind, kind, "--plan"])
         .arg(&file)
         .env("RUST_LOG", "info");
-    unsafe {
-        command.pre_exec(move || {
-            let limit = libc::rlimit {
-                rlim_cur: soft,
-                rlim_max: hard,
-            };
-            if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
+    with_open_files(&mut command, soft, Some(hard));
     let proc = Proc::spawn(command, dir.join(format!("{kind}.log")));
     wait_for(Duration::from_secs(10), "the role to be ready", || {
         matches!(http(control, "GET", "/readyz"), Ok((200, _))).then_some(())
@@ -239,18 +213,7 @@ fn check_warns_when_the_hard_open_files_limit_is_below_what_max_connections_need
     let run = |hard: u64| {
         let mut command = Command::new(oryx_bin());
         command.args(["check", "examples/configs/single.kdl"]);
-        unsafe {
-            command.pre_exec(move || {
-                let limit = libc::rlimit {
-                    rlim_cur: hard,
-                    rlim_max: hard,
-                };
-                if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                Ok(())
-            });
-        }
+        with_open_files(&mut command, hard, Some(hard));
         command.output().unwrap()
     };
     // The default max-connections is 10 000 per worker.

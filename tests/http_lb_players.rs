@@ -6,26 +6,12 @@ mod common;
 
 use common::cluster::*;
 use common::http::request_with_headers;
+use common::process::raise_own_nofile;
 use oryx::compile::plan::{Plan, WorkerKind};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-
-/// Our own open-files soft limit raised to the hard one: the memory test opens hundreds of players
-/// from this process.
-fn raise_own_nofile() -> u64 {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    unsafe {
-        libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit);
-        limit.rlim_cur = limit.rlim_max;
-        libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
-    }
-    limit.rlim_max
-}
 
 /// The state of the TCP connection `local` → `remote` as /proc/net/tcp shows it (`01` established).
 fn tcp_state(local: SocketAddr, remote: SocketAddr) -> Option<String> {

@@ -70,11 +70,20 @@ fn ingest_state(plan: &Plan) -> serde_json::Value {
 
 /// `oryx up` of `plan` with every role ready (workers, two LBs, the ingest).
 fn up_ready(plan: &Plan, dir: &Path) -> Proc {
-    let plan_file = dir.join("plan.json");
-    write_plan(&plan_file, plan);
-    let shell = up(&plan_file, &dir.join("run"));
-    wait_all_ready(plan, 4, Duration::from_secs(20));
-    shell
+    up_plan(plan, dir, 4)
+}
+
+/// Another oryx worker, outside the topology, as an HTTP-FLV source: ffmpeg publishes `live/src`
+/// to it (log in `DIR/encoder.log`).
+fn flv_source(dir: &Path) -> (common::Worker, Proc) {
+    let source = common::start_worker(common::settings(), false);
+    let media = common::media::make_media(dir, 4);
+    let encoder = publish(
+        &media,
+        &source.rtmp_url("live/src"),
+        dir.join("encoder.log"),
+    );
+    (source, encoder)
 }
 
 #[test]
@@ -151,14 +160,7 @@ fn ingest_pulls_rtmp_from_nginx_rtmp_and_plays_through_both_lbs() {
 #[test]
 fn ingest_pulls_http_flv_and_comes_back_after_kill_9() {
     let dir = tempfile::tempdir().unwrap();
-    // Another oryx worker, outside the topology, is the HTTP-FLV source.
-    let source = common::start_worker(common::settings(), false);
-    let media = common::media::make_media(dir.path(), 4);
-    let _encoder = publish(
-        &media,
-        &source.rtmp_url("live/src"),
-        dir.path().join("encoder.log"),
-    );
+    let (source, _encoder) = flv_source(dir.path());
     let plan = ingest_plan(&source.http_url("live/src.flv"), false);
     let shell = up_ready(&plan, dir.path());
     plays_through_both_lbs(&plan, &shell, Duration::from_secs(40));
@@ -257,13 +259,7 @@ fn children_of(pid: i32) -> Vec<i32> {
 #[test]
 fn ingest_without_an_rtmp_lb_publishes_to_the_rendezvous_worker() {
     let dir = tempfile::tempdir().unwrap();
-    let source = common::start_worker(common::settings(), false);
-    let media = common::media::make_media(dir.path(), 4);
-    let _encoder = publish(
-        &media,
-        &source.rtmp_url("live/src"),
-        dir.path().join("encoder.log"),
-    );
+    let (source, _encoder) = flv_source(dir.path());
     let mut plan = ingest_plan(&source.http_url("live/src.flv"), false);
     plan.workers
         .push(worker("live-1", WorkerKind::Embedded, None));

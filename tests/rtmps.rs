@@ -255,14 +255,7 @@ fn a_pebble_issued_certificate_verifies_on_the_rtmps_port() {
     let dir = tempfile::tempdir().unwrap();
     let tls_port = free_port();
     let pebble = Pebble::start(&dir.path().join("pebble"), tls_port, free_port());
-    let certs = CertSource::Acme(AcmePlan {
-        domains: vec!["oryx.test".into()],
-        contacts: vec!["admin@oryx.test".into()],
-        directory: pebble.directory.clone(),
-        directory_ca: Some(pebble.ca_pem.clone()),
-        challenge: AcmeChallenge::TlsAlpn01,
-        cache: dir.path().join("acme-cache").display().to_string(),
-    });
+    let certs = pebble.certs(AcmeChallenge::TlsAlpn01, dir.path());
     let cluster = Cluster::start(dir.path(), certs, tls_port);
     let root = pebble.issuing_root(dir.path());
     expect_within(
@@ -311,14 +304,7 @@ fn a_static_site_and_the_rtmp_lb_share_one_acme_order() {
     let dir = tempfile::tempdir().unwrap();
     let site_tls_port = free_port();
     let pebble = Pebble::start(&dir.path().join("pebble"), site_tls_port, free_port());
-    let certs = CertSource::Acme(AcmePlan {
-        domains: vec!["oryx.test".into()],
-        contacts: vec!["admin@oryx.test".into()],
-        directory: pebble.directory.clone(),
-        directory_ca: Some(pebble.ca_pem.clone()),
-        challenge: AcmeChallenge::TlsAlpn01,
-        cache: dir.path().join("acme-cache").display().to_string(),
-    });
+    let certs = pebble.certs(AcmeChallenge::TlsAlpn01, dir.path());
     let root = dir.path().join("root");
     std::fs::create_dir_all(&root).unwrap();
     let mut site = common::static_role::site_plan(&root);

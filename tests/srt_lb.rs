@@ -8,24 +8,16 @@ mod common;
 
 use common::cluster::*;
 use common::srt::*;
-use oryx::compile::plan::{Plan, WorkerKind};
+use oryx::compile::plan::Plan;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
 /// Workers `a` and `b` with SRT listeners on free ports, behind an srt-lb.
 fn two_worker_plan() -> (Plan, [u16; 2]) {
-    let ports = [free_port_run(1), free_port_run(1)];
-    let workers: Vec<_> = ["a", "b"]
-        .iter()
-        .zip(ports)
-        .map(|(name, port)| {
-            with_srt(
-                worker(name, WorkerKind::Embedded, None),
-                SocketAddr::from(([127, 0, 0, 1], port)),
-            )
-        })
-        .collect();
+    let workers = srt_workers(&["a", "b"]);
+    let port = |i: usize| workers[i].srt.as_ref().unwrap().listen.port();
+    let ports = [port(0), port(1)];
     let mut plan = plan(workers.clone());
     plan.srt_lb = Some(lb(&workers));
     (plan, ports)

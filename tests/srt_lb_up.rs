@@ -7,19 +7,12 @@ mod common;
 
 use common::cluster::*;
 use common::srt::*;
-use oryx::compile::plan::{Plan, WorkerKind};
-use std::net::SocketAddr;
+use oryx::compile::plan::Plan;
 use std::time::Duration;
 
 /// Two embedded workers with SRT listeners on loopback, an srt-lb in front.
 fn srt_plan() -> Plan {
-    let workers: Vec<_> = ["live-0", "live-1"]
-        .iter()
-        .map(|name| {
-            let srt = SocketAddr::from(([127, 0, 0, 1], free_port_run(1)));
-            with_srt(worker(name, WorkerKind::Embedded, None), srt)
-        })
-        .collect();
+    let workers = srt_workers(&["live-0", "live-1"]);
     let mut plan = plan(workers.clone());
     plan.srt_lb = Some(lb(&workers));
     plan

@@ -12,8 +12,8 @@ mod common;
 use common::cluster::*;
 use common::media::{play_to_null, publish as publish_rtmp};
 use common::process::{run_tool, ChildGuard};
-use common::srt::with_srt;
-use oryx::compile::plan::{Plan, WorkerKind, WorkerPlan};
+use common::srt::srt_workers;
+use oryx::compile::plan::{Plan, WorkerPlan};
 use serde_json::Value;
 use std::net::SocketAddr;
 use std::path::Path;
@@ -23,13 +23,7 @@ use std::time::Duration;
 const WORKERS: [&str; 3] = ["live-0", "live-1", "live-2"];
 
 fn meet_plan() -> Plan {
-    let workers: Vec<_> = WORKERS
-        .iter()
-        .map(|name| {
-            let srt = SocketAddr::from(([127, 0, 0, 1], free_port_run(1)));
-            with_srt(worker(name, WorkerKind::Embedded, None), srt)
-        })
-        .collect();
+    let workers = srt_workers(&WORKERS);
     let mut plan = plan(workers.clone());
     plan.rtmp_lb = Some(lb(&workers));
     plan.http_lb = Some(lb(&workers));

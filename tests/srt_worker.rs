@@ -230,18 +230,7 @@ fn ffmpeg9_publishes_hevc_over_srt_and_reads_it_as_enhanced_rtmp() {
             (read.ok && read.codecs.iter().any(|c| c == "video: hevc")).then_some(read)
         })
         .unwrap_or_else(|| ffmpeg9::read(&ffmpeg, &url, 2));
-        assert!(read.ok, "{url}: {}", read.log);
-        assert!(
-            read.codecs.contains(&"video: hevc".to_string()),
-            "{url}: {:?}",
-            read.codecs
-        );
-        assert!(
-            read.codecs.contains(&"audio: aac".to_string()),
-            "{url}: {:?}",
-            read.codecs
-        );
-        assert!(read.errors.is_empty(), "{url}: {:?}", read.errors);
+        read.assert_clean_with(&url, &["video: hevc", "audio: aac"]);
     }
 }
 

@@ -27,14 +27,7 @@ fn acme_plan(
     plan.listen = Some(loopback(http_port));
     plan.tls = Some(TlsPlan {
         listen: loopback(tls_port),
-        certs: CertSource::Acme(AcmePlan {
-            domains: vec!["oryx.test".into()],
-            contacts: vec!["admin@oryx.test".into()],
-            directory: pebble.directory.clone(),
-            directory_ca: Some(pebble.ca_pem.clone()),
-            challenge,
-            cache: dir.join("acme-cache").display().to_string(),
-        }),
+        certs: pebble.certs(challenge, dir),
     });
     plan
 }

@@ -348,10 +348,7 @@ fn renditions_play_through_the_lbs_from_the_worker_that_made_them() {
     let mut plan = cluster::plan(workers);
     plan.rtmp_lb = Some(cluster::lb(&plan.workers));
     plan.http_lb = Some(cluster::lb(&plan.workers));
-    let plan_file = dir.path().join("plan.json");
-    cluster::write_plan(&plan_file, &plan);
-    let _up = cluster::up(&plan_file, &dir.path().join("run"));
-    cluster::wait_all_ready(&plan, 4, Duration::from_secs(30));
+    let _up = cluster::up_plan(&plan, dir.path(), 4);
     let (rtmp_lb, http_lb) = (
         plan.rtmp_lb.as_ref().unwrap().listen,
         plan.http_lb.as_ref().unwrap().listen,

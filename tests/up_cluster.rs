@@ -13,10 +13,14 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-fn cluster_kdl(base: u16, rtmp: u16, http: u16, api: u16) -> String {
-    format!(
+/// `DIR/cluster.kdl`: three workers from a pool of 30 free ports, and the rtmp-lb, http-lb and
+/// api-lb on free loopback ports.
+fn cluster_file(dir: &Path) -> std::path::PathBuf {
+    let [rtmp, http, api] = [0u16, 1, 2].map(|_| free_addr().port());
+    let kdl = dir.join("cluster.kdl");
+    let text = format!(
         r#"oryx 1
-ports from={base} to={to}
+{ports}
 defaults {{
     hls fragment="1s" window=4
     http-flv wait="0s"
@@ -26,8 +30,10 @@ rtmp-lb listen="127.0.0.1:{rtmp}" workers="live"
 http-lb listen="127.0.0.1:{http}" workers="live"
 api-lb listen="127.0.0.1:{api}"
 "#,
-        to = base + 29
-    )
+        ports = port_pool(30)
+    );
+    std::fs::write(&kdl, text).unwrap();
+    kdl
 }
 
 /// The worker `oryx plan FILE --route live/STREAM` names.
@@ -64,14 +70,9 @@ fn probe_all(urls: &[String]) {
 fn cluster_routes_plays_and_survives_crashes_and_bad_reloads() {
     let dir = tempfile::tempdir().unwrap();
     let media = make_media(dir.path());
-    let base = free_port_run(30);
-    let [rtmp_port, http_port, api_port] = [0u16, 1, 2].map(|_| free_addr().port());
-    let kdl = dir.path().join("cluster.kdl");
-    std::fs::write(&kdl, cluster_kdl(base, rtmp_port, http_port, api_port)).unwrap();
-    let plan: Plan = oryx::compile::compile_path(&kdl, None).unwrap_or_else(|f| panic!("{f}"));
+    let kdl = cluster_file(dir.path());
     let run_dir = dir.path().join("run");
-    let mut shell = up(&kdl, &run_dir);
-    wait_all_ready(&plan, 6, Duration::from_secs(30));
+    let (plan, mut shell) = up_ready(&kdl, &run_dir, &[], 6);
     let rtmp_lb = plan.rtmp_lb.as_ref().unwrap().listen;
     let http_lb = plan.http_lb.as_ref().unwrap().listen;
 
@@ -238,10 +239,7 @@ fn cluster_routes_plays_and_survives_crashes_and_bad_reloads() {
 fn adding_a_worker_on_reload_keeps_players_playing() {
     let dir = tempfile::tempdir().unwrap();
     let media = make_media(dir.path());
-    let base = free_port_run(30);
-    let [rtmp_port, http_port, api_port] = [0u16, 1, 2].map(|_| free_addr().port());
-    let kdl = dir.path().join("cluster.kdl");
-    std::fs::write(&kdl, cluster_kdl(base, rtmp_port, http_port, api_port)).unwrap();
+    let kdl = cluster_file(dir.path());
     let plan: Plan = oryx::compile::compile_path(&kdl, None).unwrap_or_else(|f| panic!("{f}"));
     // Run from the compiled plan's JSON: the reload below adds a worker by editing that plan, with
     // ports this test picked free (not from the plan's pool, which other tests' roles may hold).

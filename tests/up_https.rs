@@ -13,26 +13,12 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-/// A directory with the site's `index.html`.
-fn site_root(dir: &Path, text: &str) -> PathBuf {
-    let root = dir.join("html");
-    std::fs::create_dir_all(&root).unwrap();
-    std::fs::write(root.join("index.html"), text).unwrap();
-    root
-}
-
 /// `N` different loopback ports, free right now (held together while chosen so none repeats).
 fn distinct_ports<const N: usize>() -> [u16; N] {
     let held: Vec<std::net::TcpListener> = (0..N)
         .map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port"))
         .collect();
     std::array::from_fn(|i| held[i].local_addr().unwrap().port())
-}
-
-/// The `ports` pool line for a run of 20 free ports.
-fn ports_line() -> String {
-    let base = free_port_run(20);
-    format!("ports from={base} to={}", base + 19)
 }
 
 fn compile(kdl: &Path) -> oryx::compile::plan::Plan {
@@ -56,7 +42,7 @@ fn up_gets_an_acme_certificate_from_pebble_and_reuses_it_after_a_restart() {
     let [http_port, tls_port] = distinct_ports();
     let pebble = Pebble::start(&dir.path().join("pebble"), tls_port, http_port);
     let issuing_root = pebble.issuing_root(dir.path());
-    let root = site_root(dir.path(), "hello over HTTPS from oryx up\n");
+    let root = site_root(dir.path(), Some("hello over HTTPS from oryx up\n"));
     let cache = dir.path().join("acme-cache");
     let kdl = dir.path().join("https.kdl");
     std::fs::write(
@@ -81,7 +67,7 @@ static "site" {{
     }}
 }}
 "#,
-            ports = ports_line(),
+            ports = port_pool(20),
             root = root.display(),
             directory = pebble.directory,
             ca = pebble.ca_pem,
@@ -154,7 +140,7 @@ fn probe_codecs(url: &str, log: PathBuf) -> String {
 fn up_serves_hls_and_http_flv_over_https_through_the_static_sites_proxy() {
     let dir = tempfile::tempdir().unwrap();
     let media = make_media(dir.path());
-    let root = site_root(dir.path(), "<h1>oryx player</h1>\n");
+    let root = site_root(dir.path(), Some("<h1>oryx player</h1>\n"));
     let [rtmp_lb, http_lb, api_lb, tls_port] = distinct_ports();
     let kdl = dir.path().join("live.kdl");
     std::fs::write(
@@ -178,14 +164,12 @@ static "site" {{
     proxy "/api/" to="api-lb"
 }}
 "#,
-            ports = ports_line(),
+            ports = port_pool(20),
             root = root.display(),
         ),
     )
     .unwrap();
-    let plan = compile(&kdl);
-    let shell = up(&kdl, &dir.path().join("run"));
-    wait_all_ready(&plan, 5, Duration::from_secs(20));
+    let (_, shell) = up_ready(&kdl, &dir.path().join("run"), &[], 5);
 
     let site = format!("https://127.0.0.1:{tls_port}");
     let page = curl(&["--fail", "--insecure", &format!("{site}/")]);

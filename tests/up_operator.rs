@@ -43,10 +43,8 @@ fn a_taken_public_port_fails_up_at_once_naming_the_role() {
 fn a_second_up_names_the_first_and_one_metrics_page_covers_every_role() {
     let dir = tempfile::tempdir().unwrap();
     let kdl = topology(dir.path(), free_addr().port(), free_addr().port());
-    let plan = oryx::compile::compile_path(&kdl, None).unwrap_or_else(|f| panic!("{f}"));
     let run = dir.path().join("run");
-    let first = up(&kdl, &run);
-    wait_all_ready(&plan, 3, Duration::from_secs(30));
+    let (plan, first) = up_ready(&kdl, &run, &[], 3);
     assert!(first
         .log_text()
         .contains(&format!("metrics  http://{}/metrics", plan.shell_control)));

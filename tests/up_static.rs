@@ -4,22 +4,18 @@
 mod common;
 
 use common::cluster::*;
-use std::time::Duration;
 
 #[test]
 fn static_site_runs_under_the_shell_and_proxies_the_api() {
     let dir = tempfile::tempdir().unwrap();
-    let root = dir.path().join("html");
-    std::fs::create_dir_all(&root).unwrap();
-    std::fs::write(root.join("index.html"), "<h1>oryx player</h1>").unwrap();
-    let base = free_port_run(20);
+    let root = site_root(dir.path(), Some("<h1>oryx player</h1>"));
     let [api, site] = [0u16, 1].map(|_| free_addr().port());
     let kdl = dir.path().join("site.kdl");
     std::fs::write(
         &kdl,
         format!(
             r#"oryx 1
-ports from={base} to={to}
+{ports}
 worker "live"
 api-lb listen="127.0.0.1:{api}"
 static "site" {{
@@ -28,14 +24,12 @@ static "site" {{
     proxy "/api/" to="api-lb"
 }}
 "#,
-            to = base + 19,
+            ports = port_pool(20),
             root = root.display()
         ),
     )
     .unwrap();
-    let plan = oryx::compile::compile_path(&kdl, None).unwrap_or_else(|f| panic!("{f}"));
-    let shell = up(&kdl, &dir.path().join("run"));
-    wait_all_ready(&plan, 3, Duration::from_secs(20));
+    let (_, shell) = up_ready(&kdl, &dir.path().join("run"), &[], 3);
     assert!(shell.log_text().contains("static   http://127.0.0.1:"));
 
     let site_addr: std::net::SocketAddr = ([127, 0, 0, 1], site).into();

@@ -6,100 +6,55 @@ mod common;
 
 use common::chromium::{self, number, Page};
 use common::ffmpeg9;
-use common::process::run_tool;
-use common::worker::{settings, start_worker_with, Worker};
+use common::webrtc::{free_udp, webrtc_worker};
+use common::worker::Worker;
 use oryx::compile::plan::WebRtcPlan;
-use std::net::{SocketAddr, UdpSocket};
-use std::path::Path;
+use std::net::UdpSocket;
 use std::time::Duration;
-
-/// A UDP port free right now on loopback.
-fn free_udp() -> SocketAddr {
-    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
-    socket.local_addr().unwrap()
-}
-
-/// A worker with WebRTC on a loopback UDP port, and that port.
-fn webrtc_worker() -> (Worker, SocketAddr) {
-    let udp = free_udp();
-    let plan = WebRtcPlan {
-        udp,
-        candidates: Vec::new(),
-    };
-    (
-        start_worker_with(settings(), false, |w| w.webrtc = Some(plan), &[]),
-        udp,
-    )
-}
-
-/// A 320x240, 25 fps H.264 (no B-frames, a key frame a second) + stereo Opus clip as FLV (E-RTMP Opus).
-fn h264_opus_clip(ffmpeg: &Path, out: &Path) {
-    let out = out.to_string_lossy().into_owned();
-    let (ok, _, err) = run_tool(
-        &ffmpeg.to_string_lossy(),
-        &[
-            "-hide_banner",
-            "-loglevel",
-            "error",
-            "-y",
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc=size=320x240:rate=25",
-            "-f",
-            "lavfi",
-            "-i",
-            "sine=frequency=440:sample_rate=48000",
-            "-t",
-            "6",
-            "-pix_fmt",
-            "yuv420p",
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-tune",
-            "zerolatency",
-            "-g",
-            "25",
-            "-bf",
-            "0",
-            "-c:a",
-            "libopus",
-            "-ac",
-            "2",
-            "-f",
-            "flv",
-            &out,
-        ],
-        Duration::from_secs(120),
-    );
-    assert!(ok, "FFmpeg 9 could not make the H.264/Opus clip: {err}");
-}
 
 fn playing(report: &chromium::Report) -> bool {
     number(report, "frames") >= 30.0 && number(report, "t") >= 1.0
 }
 
-#[test]
-fn an_rtmp_stream_with_h264_and_opus_plays_in_chromium_over_whep() {
-    let Some(ffmpeg) = ffmpeg9::require() else {
-        return;
-    };
-    if !Page::available() {
-        return;
-    }
-    let (worker, _) = webrtc_worker();
-    let dir = tempfile::tempdir().unwrap();
-    let clip = dir.path().join("clip.flv");
-    h264_opus_clip(&ffmpeg, &clip);
-    let _publisher = ffmpeg9::publish(&ffmpeg, &clip, &worker.rtmp_url("live/cam"));
-    let page = Page::start(&chromium::whep_script(&worker.http_url("live/cam/whep")));
+/// A page playing `url` over WHEP, once it plays video and audio (40 s at most; else a panic
+/// saying `what` it did not play), and that report.
+fn plays_with_audio(url: &str, what: &str) -> (Page, chromium::Report) {
+    let page = Page::start(&chromium::whep_script(url));
     let report = page
         .wait(Duration::from_secs(40), |r| {
             playing(r) && number(r, "audio") >= 20.0
         })
-        .unwrap_or_else(|last| panic!("Chromium did not play over WHEP with audio: {last:?}"));
+        .unwrap_or_else(|last| panic!("Chromium did not play {what}: {last:?}"));
+    (page, report)
+}
+
+/// FFmpeg 9 and Chromium (`None`, skipped, without either), a WebRTC worker, and the H.264/Opus
+/// clip in a temporary directory.
+fn worker_with_clip() -> Option<(
+    std::path::PathBuf,
+    Worker,
+    tempfile::TempDir,
+    std::path::PathBuf,
+)> {
+    let ffmpeg = ffmpeg9::require()?;
+    if !Page::available() {
+        return None;
+    }
+    let (worker, _) = webrtc_worker();
+    let dir = tempfile::tempdir().unwrap();
+    let clip = dir.path().join("clip.flv");
+    ffmpeg9::make_whip_clip(&ffmpeg, &clip);
+    Some((ffmpeg, worker, dir, clip))
+}
+
+#[test]
+fn an_rtmp_stream_with_h264_and_opus_plays_in_chromium_over_whep() {
+    let Some((ffmpeg, worker, _dir, clip)) = worker_with_clip() else {
+        return;
+    };
+    let _publisher = ffmpeg9::publish(&ffmpeg, &clip, &worker.rtmp_url("live/cam"));
+    let url = worker.http_url("live/cam/whep");
+    let (_page, report) = plays_with_audio(&url, "over WHEP with audio");
     assert_eq!(report["status"], "201");
     assert!(
         report["location"].starts_with("/live/cam/whep/"),
@@ -121,12 +76,8 @@ fn chromium_publishes_with_whip_and_another_page_plays_it_with_whep_and_ffprobe_
         })
         .unwrap_or_else(|last| panic!("Chromium did not publish over WHIP: {last:?}"));
     assert_eq!(sent["codec"], "video/H264", "{sent:?}");
-    let player = Page::start(&chromium::whep_script(&worker.http_url("live/cam/whep")));
-    player
-        .wait(Duration::from_secs(40), |r| {
-            playing(r) && number(r, "audio") >= 20.0
-        })
-        .unwrap_or_else(|last| panic!("Chromium did not play the WHIP stream over WHEP: {last:?}"));
+    let url = worker.http_url("live/cam/whep");
+    let _player = plays_with_audio(&url, "the WHIP stream over WHEP");
     // Over RTMP the Opus track is E-RTMP Opus, which FFmpeg 9 reads.
     if let Some(ffmpeg) = ffmpeg9::find() {
         let read = ffmpeg9::read(&ffmpeg, &worker.rtmp_url("live/cam"), 2);
@@ -146,39 +97,11 @@ fn chromium_publishes_with_whip_and_another_page_plays_it_with_whep_and_ffprobe_
 
 #[test]
 fn ffmpeg9_publishes_with_whip_and_chromium_plays_it() {
-    let Some(ffmpeg) = ffmpeg9::require() else {
+    let Some((ffmpeg, worker, _dir, clip)) = worker_with_clip() else {
         return;
     };
-    if !Page::available() {
-        return;
-    }
-    let (worker, _) = webrtc_worker();
-    let dir = tempfile::tempdir().unwrap();
-    let clip = dir.path().join("clip.flv");
-    h264_opus_clip(&ffmpeg, &clip);
-    let _whip = common::ChildGuard(
-        std::process::Command::new(&ffmpeg)
-            .args([
-                "-hide_banner",
-                "-loglevel",
-                "error",
-                "-re",
-                "-stream_loop",
-                "-1",
-                "-i",
-            ])
-            .arg(&clip)
-            .args(["-c", "copy", "-f", "whip"])
-            .arg(worker.http_url("live/ff/whip"))
-            .stdin(std::process::Stdio::null())
-            .spawn()
-            .expect("FFmpeg 9 whip starts"),
-    );
-    let page = Page::start(&chromium::whep_script(&worker.http_url("live/ff/whep")));
-    page.wait(Duration::from_secs(40), |r| {
-        playing(r) && number(r, "audio") >= 20.0
-    })
-    .unwrap_or_else(|last| panic!("Chromium did not play FFmpeg's WHIP stream: {last:?}"));
+    let _whip = ffmpeg9::publish_whip(&ffmpeg, &clip, &worker.http_url("live/ff/whip"));
+    plays_with_audio(&worker.http_url("live/ff/whep"), "FFmpeg's WHIP stream");
 }
 
 #[test]
@@ -320,10 +243,7 @@ fn whip_and_whep_go_through_the_http_lb_to_the_streams_worker() {
     plan.http_lb = Some(cluster::lb(&plan.workers));
     let lb = plan.http_lb.clone().unwrap().listen;
     let dir = tempfile::tempdir().unwrap();
-    let plan_file = dir.path().join("plan.json");
-    cluster::write_plan(&plan_file, &plan);
-    let _up = cluster::up(&plan_file, &dir.path().join("run"));
-    cluster::wait_all_ready(&plan, 3, Duration::from_secs(30));
+    let _up = cluster::up_plan(&plan, dir.path(), 3);
 
     let publisher = Page::start(&chromium::whip_script(&format!(
         "http://{lb}/live/lb/whip?token=x"
@@ -360,9 +280,6 @@ fn an_aac_source_plays_in_chromium_with_its_audio_transcoded_to_opus() {
         "the stream to be published",
         || common::media::probe(&worker.rtmp_url("live/aac")).then_some(()),
     );
-    let page = Page::start(&chromium::whep_script(&worker.http_url("live/aac/whep")));
-    page.wait(Duration::from_secs(40), |r| {
-        playing(r) && number(r, "audio") >= 20.0
-    })
-    .unwrap_or_else(|last| panic!("Chromium did not play the AAC source with audio: {last:?}"));
+    let url = worker.http_url("live/aac/whep");
+    plays_with_audio(&url, "the AAC source with audio");
 }

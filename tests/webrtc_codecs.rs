@@ -6,23 +6,9 @@ mod common;
 
 use common::chromium::{self, number, Page};
 use common::ffmpeg9;
-use common::worker::{settings, start_worker_with, Worker};
-use oryx::compile::plan::WebRtcPlan;
-use std::net::UdpSocket;
+use common::webrtc::{webrtc_worker, BROWSER_OFFER};
+use common::worker::Worker;
 use std::time::Duration;
-
-/// A worker with WebRTC on a free loopback UDP port.
-fn webrtc_worker() -> Worker {
-    let udp = UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
-    let plan = WebRtcPlan {
-        udp,
-        candidates: Vec::new(),
-    };
-    start_worker_with(settings(), false, |w| w.webrtc = Some(plan), &[])
-}
 
 /// FFmpeg 9 publishes a looping `clip` to `live/NAME`; returns once the stream reads back (so a
 /// WHEP offer finds its codec).
@@ -48,12 +34,12 @@ fn plays_in_chromium(clip: ffmpeg9::Clip, name: &str, mime: &str) {
     if !Page::available() {
         return;
     }
-    let worker = webrtc_worker();
+    let (worker, _) = webrtc_worker();
     let Some(_publisher) = published(&worker, clip, name) else {
         return;
     };
     let url = worker.http_url(&format!("live/{name}/whep"));
-    let page = Page::start(&chromium::whep_codec_script(&url));
+    let page = Page::start(&chromium::whep_script(&url));
     let first = page
         .wait(Duration::from_secs(40), |r| {
             number(r, "frames") >= 10.0 && number(r, "audio") >= 20.0
@@ -85,13 +71,11 @@ fn an_hevc_stream_is_refused_with_the_codecs_the_browser_offers() {
     if !Page::available() {
         return;
     }
-    let worker = webrtc_worker();
+    let (worker, _) = webrtc_worker();
     let Some(_publisher) = published(&worker, ffmpeg9::Clip::HevcAac, "hv") else {
         return;
     };
-    let page = Page::start(&chromium::whep_codec_script(
-        &worker.http_url("live/hv/whep"),
-    ));
+    let page = Page::start(&chromium::whep_script(&worker.http_url("live/hv/whep")));
     let report = page
         .wait(Duration::from_secs(30), |r| number(r, "status") > 0.0)
         .unwrap_or_else(|last| panic!("no answer to Chromium's offer: {last:?}"));
@@ -107,24 +91,9 @@ fn an_hevc_stream_is_refused_with_the_codecs_the_browser_offers() {
     }
 }
 
-/// An offer shaped like a browser's WHEP offer (H.264 and Opus, receive only, ufrag `abcd`).
-const OFFER: &str = "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\na=group:BUNDLE 0 1\r\n\
-a=msid-semantic: WMS\r\n\
-m=video 9 UDP/TLS/RTP/SAVPF 102\r\nc=IN IP4 0.0.0.0\r\na=rtcp:9 IN IP4 0.0.0.0\r\n\
-a=ice-ufrag:abcd\r\na=ice-pwd:abcdefghijklmnopqrstuvwx\r\na=ice-options:trickle\r\n\
-a=fingerprint:sha-256 00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF:00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF\r\n\
-a=setup:actpass\r\na=mid:0\r\na=recvonly\r\na=rtcp-mux\r\na=rtpmap:102 H264/90000\r\n\
-a=rtcp-fb:102 nack\r\na=rtcp-fb:102 nack pli\r\n\
-a=fmtp:102 level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f\r\n\
-m=audio 9 UDP/TLS/RTP/SAVPF 111\r\nc=IN IP4 0.0.0.0\r\na=rtcp:9 IN IP4 0.0.0.0\r\n\
-a=ice-ufrag:abcd\r\na=ice-pwd:abcdefghijklmnopqrstuvwx\r\n\
-a=fingerprint:sha-256 00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF:00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF\r\n\
-a=setup:actpass\r\na=mid:1\r\na=recvonly\r\na=rtcp-mux\r\na=rtpmap:111 opus/48000/2\r\n\
-a=fmtp:111 minptime=10;useinbandfec=1\r\n";
-
 #[test]
 fn trickle_ice_patch_adds_candidates_and_refuses_restarts_and_garbage() {
-    let worker = webrtc_worker();
+    let (worker, _) = webrtc_worker();
     let send = |method: &str, path: &str, headers: &str, body: &str| {
         let request = format!(
             "{method} {path} HTTP/1.1\r\nHost: x\r\n{headers}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
@@ -136,7 +105,7 @@ fn trickle_ice_patch_adds_candidates_and_refuses_restarts_and_garbage() {
         "POST",
         "/live/t/whep",
         "Content-Type: application/sdp\r\n",
-        OFFER,
+        BROWSER_OFFER,
     );
     assert_eq!(answer.status, 201, "{}", answer.text());
     let location = answer.header("location").unwrap().to_string();
@@ -190,7 +159,7 @@ fn chromium_publishes_with_whip(mime: &str, codec: &str, name: &str) {
     if !Page::available() {
         return;
     }
-    let worker = webrtc_worker();
+    let (worker, _) = webrtc_worker();
     let publisher = Page::start(&chromium::whip_codec_script(
         &worker.http_url(&format!("live/{name}/whip")),
         mime,
@@ -202,20 +171,14 @@ fn chromium_publishes_with_whip(mime: &str, codec: &str, name: &str) {
         .unwrap_or_else(|last| panic!("Chromium did not publish {mime} over WHIP: {last:?}"));
     assert_eq!(sent["codec"], mime, "{sent:?}");
     // E-RTMP over RTMP, decoded by FFmpeg 9 without errors.
-    let read = ffmpeg9::read(&ffmpeg, &worker.rtmp_url(&format!("live/{name}")), 2);
-    assert!(read.ok, "{}", read.log);
-    assert!(
-        read.codecs.contains(&format!("video: {codec}")),
-        "{:?}",
-        read.codecs
+    let url = worker.rtmp_url(&format!("live/{name}"));
+    ffmpeg9::read_clean(
+        &ffmpeg,
+        &url,
+        2,
+        &[&format!("video: {codec}"), "audio: opus"],
     );
-    assert!(
-        read.codecs.contains(&"audio: opus".to_string()),
-        "{:?}",
-        read.codecs
-    );
-    assert!(read.errors.is_empty(), "{:?}", read.errors);
-    let player = Page::start(&chromium::whep_codec_script(
+    let player = Page::start(&chromium::whep_script(
         &worker.http_url(&format!("live/{name}/whep")),
     ));
     let played = player
@@ -239,7 +202,7 @@ fn a_vp8_only_whip_offer_is_refused_with_the_reason() {
     if !Page::available() {
         return;
     }
-    let worker = webrtc_worker();
+    let (worker, _) = webrtc_worker();
     let page = Page::start(&chromium::whip_codec_script(
         &worker.http_url("live/cam8/whip"),
         "video/VP8",

@@ -4,22 +4,8 @@
 mod common;
 
 use common::fuzz::Rng;
+use common::webrtc::BROWSER_OFFER;
 use oryx::webrtc::{fuzzing, stun};
-
-/// An offer shaped like a browser's WHEP offer (H.264 and Opus, receive only).
-const OFFER: &str = "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\na=group:BUNDLE 0 1\r\n\
-a=msid-semantic: WMS\r\n\
-m=video 9 UDP/TLS/RTP/SAVPF 102\r\nc=IN IP4 0.0.0.0\r\na=rtcp:9 IN IP4 0.0.0.0\r\n\
-a=ice-ufrag:abcd\r\na=ice-pwd:abcdefghijklmnopqrstuvwx\r\na=ice-options:trickle\r\n\
-a=fingerprint:sha-256 00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF:00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF\r\n\
-a=setup:actpass\r\na=mid:0\r\na=recvonly\r\na=rtcp-mux\r\na=rtpmap:102 H264/90000\r\n\
-a=rtcp-fb:102 nack\r\na=rtcp-fb:102 nack pli\r\n\
-a=fmtp:102 level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f\r\n\
-m=audio 9 UDP/TLS/RTP/SAVPF 111\r\nc=IN IP4 0.0.0.0\r\na=rtcp:9 IN IP4 0.0.0.0\r\n\
-a=ice-ufrag:abcd\r\na=ice-pwd:abcdefghijklmnopqrstuvwx\r\n\
-a=fingerprint:sha-256 00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF:00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF\r\n\
-a=setup:actpass\r\na=mid:1\r\na=recvonly\r\na=rtcp-mux\r\na=rtpmap:111 opus/48000/2\r\n\
-a=fmtp:111 minptime=10;useinbandfec=1\r\n";
 
 #[test]
 fn webrtc_entry_points_survive_random_and_mutated_input() {
@@ -40,9 +26,9 @@ fn webrtc_entry_points_survive_random_and_mutated_input() {
         fuzzing::media(&rng.mutate(&access_unit));
     }
     // An offer is parsed and accepted whole: fewer, costlier rounds.
-    fuzzing::sdp_offer(OFFER.as_bytes());
+    fuzzing::sdp_offer(BROWSER_OFFER.as_bytes());
     for _ in 0..300 {
-        fuzzing::sdp_offer(&rng.mutate(OFFER.as_bytes()));
+        fuzzing::sdp_offer(&rng.mutate(BROWSER_OFFER.as_bytes()));
     }
 }
 

@@ -6,10 +6,9 @@
 mod common;
 
 use common::chromium::{self, number, Page};
+use common::webrtc::webrtc_worker;
 use common::whep_client::WhepClient;
-use common::worker::{settings, start_worker_with, Worker};
-use oryx::compile::plan::WebRtcPlan;
-use std::net::UdpSocket;
+use common::worker::Worker;
 use std::time::{Duration, Instant};
 
 const PLAYERS: usize = 200;
@@ -21,18 +20,6 @@ const SESSION_KIB: u64 = 640;
 /// Allocator slack: glibc keeps freed memory in its arenas for reuse rather than returning every
 /// page, so "near the baseline" is the baseline plus this share of the peak growth.
 const RETURN_SHARE: f64 = 0.5;
-
-fn webrtc_worker() -> Worker {
-    let udp = UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
-    let plan = WebRtcPlan {
-        udp,
-        candidates: Vec::new(),
-    };
-    start_worker_with(settings(), false, |w| w.webrtc = Some(plan), &[])
-}
 
 /// The worker's `rtc-play` clients in its API.
 fn rtc_players(worker: &Worker) -> usize {
@@ -144,7 +131,7 @@ fn two_hundred_whep_players_of_one_stream_leave_memory_bounded() {
     if !Page::available() {
         return;
     }
-    let worker = webrtc_worker();
+    let (worker, _) = webrtc_worker();
     let dir = tempfile::tempdir().unwrap();
     let media = small_clip(dir.path());
     let _publisher = common::media::publish(&media, &worker.rtmp_url("live/cam"), true);

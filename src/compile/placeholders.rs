@@ -16,6 +16,19 @@ pub struct Values<'a> {
     pub url: &'a str,
 }
 
+impl<'a> Values<'a> {
+    /// The values of stream `name`'s publish that started at `start`, its `{url}` being `url`.
+    pub fn of(name: &'a crate::stream_name::StreamName, start: &'a str, url: &'a str) -> Self {
+        Values {
+            vhost: &name.vhost,
+            app: &name.app,
+            stream: &name.stream,
+            start,
+            url,
+        }
+    }
+}
+
 /// A placeholder `check` does not know, with its byte range in the template (braces included).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Unknown {

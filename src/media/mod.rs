@@ -22,6 +22,7 @@ pub mod opus;
 pub mod playlist;
 #[cfg(test)]
 pub(crate) mod sample_frames;
+pub mod tag_body;
 pub mod tag_class;
 pub mod ts;
 pub mod ts_demux;

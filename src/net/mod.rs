@@ -1,7 +1,7 @@
 //! Role-independent plumbing every role shares (worker, LBs, static sites, shell): listeners and
 //! open-files limits, the public HTTP accept loop with its connection cap and write deadline, the
 //! control API and its secret, the LB↔worker wire formats (socket handoff, published streams), the
-//! outgoing HTTPS client, the TLS crypto provider, the TLS listeners' certificates (files by SNI,
+//! outgoing HTTPS client, a listen address as this host dials it, the TLS crypto provider, the TLS listeners' certificates (files by SNI,
 //! self-signed, ACME) and their status, and shutdown.
 
 pub mod acme;
@@ -16,6 +16,7 @@ pub mod limits;
 pub mod log_text;
 pub mod port_owner;
 pub mod published;
+pub mod reachable;
 pub mod rtmp_conn;
 pub mod shutdown;
 pub mod supervisor;

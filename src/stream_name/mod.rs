@@ -180,6 +180,29 @@ impl StreamName {
             ..self.clone()
         }
     }
+
+    /// `rtmp://ADDRESS/APP/STREAM?vhost=V&CREDENTIAL`, what [`StreamName::from_rtmp`] reads back
+    /// as this stream's vhost and app with the stream name `stream`: the vhost explicit (encoded)
+    /// unless it is the default one, then `credential` (a `key=value` pair) when there is one. The
+    /// worker's `{url}`, its renditions and an edge's pull name streams this way.
+    pub fn rtmp_url(
+        &self,
+        address: impl fmt::Display,
+        stream: &str,
+        credential: Option<&str>,
+    ) -> String {
+        let mut pairs = Vec::new();
+        if !self.vhost.is_empty() && self.vhost != DEFAULT_VHOST {
+            pairs.push(format!("vhost={}", query::encode(&self.vhost)));
+        }
+        pairs.extend(credential.map(str::to_string));
+        let query = if pairs.is_empty() {
+            String::new()
+        } else {
+            format!("?{}", pairs.join("&"))
+        };
+        format!("rtmp://{address}/{}/{stream}{query}", self.app)
+    }
 }
 
 /// `vhost/app/stream`, never the query (it may carry a token).

@@ -7,7 +7,20 @@
 //! both. A pair without `=` has an empty value; empty pairs are skipped. Values are percent-decoded
 //! when asked for with [`value`] (the worker percent-encodes the vhost it puts in playlist URIs).
 
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use std::borrow::Cow;
+
+/// What a query value may hold unescaped (RFC 3986 unreserved).
+const VALUE: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// `value` percent-encoded for a query (what [`value`] decodes).
+pub fn encode(value: &str) -> impl std::fmt::Display + '_ {
+    utf8_percent_encode(value, VALUE)
+}
 
 /// The `(key, value)` pairs of `query`, raw (not decoded), in order.
 pub fn pairs(query: &str) -> impl Iterator<Item = (&str, &str)> {

@@ -278,7 +278,30 @@ fn decode(text: &str) -> String {
         .into_owned()
 }
 
-/// A page that plays `url` with WHEP and reports the video's time, decoded frames and audio.
+/// The WHIP/WHEP signalling of a page with a `pc`: `signal(url)` posts its offer, keeps the answer's
+/// `status`, its `Location` (`where`) and a refused answer's body (`refusal`, also logged), and
+/// applies the answer; `codecsOf(stats)` maps getStats' codec ids to their `mimeType`.
+const SIGNAL: &str = r#"
+let status = 0, where = '', refusal = '';
+async function signal(url) {
+  const offer = await pc.createOffer();
+  await pc.setLocalDescription(offer);
+  const r = await fetch(url, { method: 'POST', headers: { 'Content-Type': 'application/sdp' }, body: offer.sdp });
+  status = r.status;
+  where = r.headers.get('Location') || '';
+  const answer = await r.text();
+  if (r.status !== 201) { refusal = answer.trim(); log.push('answer ' + r.status + ': ' + answer); return; }
+  await pc.setRemoteDescription({ type: 'answer', sdp: answer });
+}
+function codecsOf(stats) {
+  const codecs = {};
+  stats.forEach(s => { if (s.type === 'codec') codecs[s.id] = s.mimeType; });
+  return codecs;
+}
+"#;
+
+/// A page that plays `url` with WHEP and reports the video's time, decoded frames, width and codec
+/// (getStats' `mimeType`), audio packets, and the answer (`status`, `location`, `refusal`).
 pub fn whep_script(url: &str) -> String {
     format!(
         r#"
@@ -288,27 +311,19 @@ pc.addTransceiver('video', {{ direction: 'recvonly' }});
 pc.addTransceiver('audio', {{ direction: 'recvonly' }});
 const stream = new MediaStream();
 pc.ontrack = (e) => {{ stream.addTrack(e.track); video.srcObject = stream; video.play().catch(err => log.push('play: ' + err)); }};
-let status = 0, where = '';
-(async () => {{
-  const offer = await pc.createOffer();
-  await pc.setLocalDescription(offer);
-  const r = await fetch(url, {{ method: 'POST', headers: {{ 'Content-Type': 'application/sdp' }}, body: offer.sdp }});
-  status = r.status;
-  where = r.headers.get('Location') || '';
-  const answer = await r.text();
-  if (r.status !== 201) {{ log.push('answer ' + r.status + ': ' + answer); return; }}
-  await pc.setRemoteDescription({{ type: 'answer', sdp: answer }});
-}})().catch(e => log.push('whep: ' + e));
+{SIGNAL}
+signal(url).catch(e => log.push('whep: ' + e));
 setInterval(async () => {{
-  let frames = 0, audio = 0, width = 0;
+  let frames = 0, audio = 0, width = 0, codec = '';
   try {{
     const stats = await pc.getStats();
+    const codecs = codecsOf(stats);
     stats.forEach(s => {{
-      if (s.type === 'inbound-rtp' && s.kind === 'video') {{ frames = s.framesDecoded || 0; width = s.frameWidth || 0; }}
+      if (s.type === 'inbound-rtp' && s.kind === 'video') {{ frames = s.framesDecoded || 0; width = s.frameWidth || 0; codec = codecs[s.codecId] || ''; }}
       if (s.type === 'inbound-rtp' && s.kind === 'audio') {{ audio = s.packetsReceived || 0; }}
     }});
   }} catch (e) {{ log.push('stats: ' + e); }}
-  report({{ t: video.currentTime, frames, audio, width, status, location: where, state: pc.connectionState }});
+  report({{ t: video.currentTime, frames, audio, width, codec, status, location: where, refusal, state: pc.connectionState }});
 }}, 500);
 "#
     )
@@ -316,103 +331,43 @@ setInterval(async () => {{
 
 /// A page that publishes its fake camera and microphone to `url` with WHIP (H.264 and Opus).
 pub fn whip_script(url: &str) -> String {
+    whip_codec_script(url, "video/H264")
+}
+
+/// A page that publishes its fake camera (320x240) in `mime` (`video/H264`, `video/VP9`,
+/// `video/AV1`, chosen with `setCodecPreferences`) and its microphone (Opus) to `url` with WHIP,
+/// and reports the encoded frames and codec, audio packets, and the answer (`status`,
+/// `location`, `refusal`).
+pub fn whip_codec_script(url: &str, mime: &str) -> String {
     format!(
         r#"
 const url = {url:?};
 const pc = new RTCPeerConnection();
-let status = 0, where = '';
+{SIGNAL}
 (async () => {{
   const media = await navigator.mediaDevices.getUserMedia({{ video: {{ width: 320, height: 240 }}, audio: true }});
   for (const track of media.getTracks()) {{
     const t = pc.addTransceiver(track, {{ direction: 'sendonly' }});
     if (track.kind === 'video') {{
-      const h264 = RTCRtpSender.getCapabilities('video').codecs.filter(c => c.mimeType === 'video/H264');
-      log.push('h264 codecs: ' + h264.length);
-      if (h264.length) t.setCodecPreferences(h264);
+      const wanted = RTCRtpSender.getCapabilities('video').codecs.filter(c => c.mimeType === {mime:?});
+      log.push({mime:?} + ' codecs: ' + wanted.length);
+      if (wanted.length) t.setCodecPreferences(wanted);
     }}
   }}
-  const offer = await pc.createOffer();
-  await pc.setLocalDescription(offer);
-  const r = await fetch(url, {{ method: 'POST', headers: {{ 'Content-Type': 'application/sdp' }}, body: offer.sdp }});
-  status = r.status;
-  where = r.headers.get('Location') || '';
-  const answer = await r.text();
-  if (r.status !== 201) {{ log.push('answer ' + r.status + ': ' + answer); return; }}
-  await pc.setRemoteDescription({{ type: 'answer', sdp: answer }});
+  await signal(url);
 }})().catch(e => log.push('whip: ' + e));
 setInterval(async () => {{
   let frames = 0, audio = 0, codec = '';
   try {{
     const stats = await pc.getStats();
-    const codecs = {{}};
-    stats.forEach(s => {{ if (s.type === 'codec') codecs[s.id] = s.mimeType; }});
+    const codecs = codecsOf(stats);
     stats.forEach(s => {{
       if (s.type === 'outbound-rtp' && s.kind === 'video') {{ frames = s.framesEncoded || 0; codec = codecs[s.codecId] || ''; }}
       if (s.type === 'outbound-rtp' && s.kind === 'audio') {{ audio = s.packetsSent || 0; }}
     }});
   }} catch (e) {{ log.push('stats: ' + e); }}
-  report({{ frames, audio, codec, status, location: where, state: pc.connectionState }});
+  report({{ frames, audio, codec, status, refusal, location: where, state: pc.connectionState }});
 }}, 500);
 "#
     )
-}
-
-/// [`whep_script`] that also reports the decoded video codec (`codec`, getStats' `mimeType`) and
-/// a refused answer's body (`refusal`).
-pub fn whep_codec_script(url: &str) -> String {
-    format!(
-        r#"
-const url = {url:?};
-const pc = new RTCPeerConnection();
-pc.addTransceiver('video', {{ direction: 'recvonly' }});
-pc.addTransceiver('audio', {{ direction: 'recvonly' }});
-const stream = new MediaStream();
-pc.ontrack = (e) => {{ stream.addTrack(e.track); video.srcObject = stream; video.play().catch(err => log.push('play: ' + err)); }};
-let status = 0, refusal = '';
-(async () => {{
-  const offer = await pc.createOffer();
-  await pc.setLocalDescription(offer);
-  const r = await fetch(url, {{ method: 'POST', headers: {{ 'Content-Type': 'application/sdp' }}, body: offer.sdp }});
-  status = r.status;
-  const answer = await r.text();
-  if (r.status !== 201) {{ refusal = answer.trim(); return; }}
-  await pc.setRemoteDescription({{ type: 'answer', sdp: answer }});
-}})().catch(e => log.push('whep: ' + e));
-setInterval(async () => {{
-  let frames = 0, audio = 0, width = 0, codec = '';
-  try {{
-    const stats = await pc.getStats();
-    const codecs = {{}};
-    stats.forEach(s => {{ if (s.type === 'codec') codecs[s.id] = s.mimeType; }});
-    stats.forEach(s => {{
-      if (s.type === 'inbound-rtp' && s.kind === 'video') {{ frames = s.framesDecoded || 0; width = s.frameWidth || 0; codec = codecs[s.codecId] || ''; }}
-      if (s.type === 'inbound-rtp' && s.kind === 'audio') {{ audio = s.packetsReceived || 0; }}
-    }});
-  }} catch (e) {{ log.push('stats: ' + e); }}
-  report({{ t: video.currentTime, frames, audio, width, codec, status, refusal, state: pc.connectionState }});
-}}, 500);
-"#
-    )
-}
-
-/// [`whip_script`] publishing video in `mime` only (`video/VP9`, `video/AV1`), chosen with
-/// `setCodecPreferences`; reports like it, and a refused answer's body (`refusal`).
-pub fn whip_codec_script(url: &str, mime: &str) -> String {
-    whip_script(url)
-        .replace(
-            "c.mimeType === 'video/H264'",
-            &format!("c.mimeType === {mime:?}"),
-        )
-        .replace(
-            "if (r.status !== 201) {",
-            "if (r.status !== 201) { refusal = answer.trim();",
-        )
-        .replace(
-            "let status = 0, where = '';",
-            "let status = 0, where = '', refusal = '';",
-        )
-        .replace(
-            "status, location: where,",
-            "status, refusal, location: where,",
-        )
 }

@@ -113,6 +113,11 @@ pub fn up(plan_file: &Path, run_dir: &Path) -> Proc {
 
 /// `oryx up PLAN --run-dir DIR EXTRA…`.
 pub fn up_with(plan_file: &Path, run_dir: &Path, extra: &[&str]) -> Proc {
+    up_command(plan_file, run_dir, extra, &[])
+}
+
+/// `oryx up PLAN --run-dir DIR EXTRA…` with `env` on top of the tests' secrets.
+pub fn up_command(plan_file: &Path, run_dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Proc {
     let mut command = Command::new(oryx_bin());
     command
         .arg("up")
@@ -120,15 +125,50 @@ pub fn up_with(plan_file: &Path, run_dir: &Path, extra: &[&str]) -> Proc {
         .arg("--run-dir")
         .arg(run_dir)
         .args(extra)
-        .env("RUST_LOG", "info");
+        .env("RUST_LOG", "info")
+        .envs(env.iter().copied());
     with_secret(&mut command);
     Proc::spawn(command, run_dir.with_extension("log"))
+}
+
+/// `plan` written to `DIR/plan.json` and `oryx up` of it (run directory `DIR/run`), once its
+/// `roles` roles report ready (30 s at most).
+pub fn up_plan(plan: &Plan, dir: &Path, roles: usize) -> Proc {
+    let plan_file = dir.join("plan.json");
+    write_plan(&plan_file, plan);
+    let shell = up(&plan_file, &dir.join("run"));
+    wait_all_ready(plan, roles, Duration::from_secs(30));
+    shell
+}
+
+/// The topology file `kdl` compiled, and `oryx up` of it with `env` (see [`up_command`]), once its
+/// `roles` roles report ready (30 s at most).
+pub fn up_ready(kdl: &Path, run_dir: &Path, env: &[(&str, &str)], roles: usize) -> (Plan, Proc) {
+    let plan = oryx::compile::compile_path(kdl, None).unwrap_or_else(|f| panic!("{f}"));
+    let shell = up_command(kdl, run_dir, &[], env);
+    wait_all_ready(&plan, roles, Duration::from_secs(30));
+    (plan, shell)
+}
+
+/// A static site's root, `DIR/html`, with `index.html` holding `index` when given.
+pub fn site_root(dir: &Path, index: Option<&str>) -> PathBuf {
+    let root = dir.join("html");
+    std::fs::create_dir_all(&root).unwrap();
+    if let Some(text) = index {
+        std::fs::write(root.join("index.html"), text).unwrap();
+    }
+    root
+}
+
+/// `ports from=A to=B`: a pool of `count` consecutive free loopback ports for a topology's workers.
+pub fn port_pool(count: u16) -> String {
+    let base = free_port_run(count);
+    format!("ports from={base} to={}", base + count - 1)
 }
 
 /// `oryx up PLAN --run-dir DIR` under an open-files limit of `soft` (and `hard`, `None` = keep the
 /// current hard limit), as `ulimit -n` would set it.
 pub fn up_with_open_files(plan_file: &Path, run_dir: &Path, soft: u64, hard: Option<u64>) -> Proc {
-    use std::os::unix::process::CommandExt;
     let mut command = Command::new(oryx_bin());
     command
         .arg("up")
@@ -136,22 +176,7 @@ pub fn up_with_open_files(plan_file: &Path, run_dir: &Path, soft: u64, hard: Opt
         .arg("--run-dir")
         .arg(run_dir)
         .env("RUST_LOG", "info");
-    // SAFETY: only getrlimit/setrlimit between fork and exec.
-    unsafe {
-        command.pre_exec(move || {
-            let mut limit = libc::rlimit {
-                rlim_cur: 0,
-                rlim_max: 0,
-            };
-            libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit);
-            limit.rlim_cur = soft;
-            limit.rlim_max = hard.unwrap_or(limit.rlim_max);
-            if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
+    super::process::with_open_files(&mut command, soft, hard);
     Proc::spawn(command, run_dir.with_extension("log"))
 }
 

@@ -88,6 +88,38 @@ impl Clip {
 /// A `seconds`-long 160x96, 10 fps clip (a key frame every second) with a tone, as FLV (E-RTMP
 /// tags for every codec but AAC) at `out`.
 pub fn make_clip(ffmpeg: &Path, clip: Clip, seconds: u32, out: &Path) {
+    let what = format!("{clip:?}");
+    let mut codec = vec!["-g", "10"];
+    codec.extend_from_slice(clip.codec_args());
+    lavfi_clip(ffmpeg, "size=160x96:rate=10", seconds, &codec, out, &what);
+}
+
+/// A 6 s 320x240, 25 fps H.264 (no B-frames, a key frame a second) + stereo Opus clip as FLV
+/// (E-RTMP Opus) at `out`: what FFmpeg's `whip` muxer and browsers take as it is.
+pub fn make_whip_clip(ffmpeg: &Path, out: &Path) {
+    let codec = [
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-tune",
+        "zerolatency",
+        "-g",
+        "25",
+        "-bf",
+        "0",
+        "-c:a",
+        "libopus",
+        "-ac",
+        "2",
+    ];
+    lavfi_clip(ffmpeg, "size=320x240:rate=25", 6, &codec, out, "H.264/Opus");
+}
+
+/// FFmpeg 9 encoding `seconds` of the test pattern (`picture`: its size and rate) and a 440 Hz
+/// tone at 48 kHz with `codec` (encoders and their options) into FLV at `out`.
+fn lavfi_clip(ffmpeg: &Path, picture: &str, seconds: u32, codec: &[&str], out: &Path, what: &str) {
+    let source = format!("testsrc={picture}");
     let seconds = seconds.to_string();
     let mut args = vec![
         "-hide_banner",
@@ -97,24 +129,30 @@ pub fn make_clip(ffmpeg: &Path, clip: Clip, seconds: u32, out: &Path) {
         "-f",
         "lavfi",
         "-i",
-        "testsrc=size=160x96:rate=10",
-        "-f",
-        "lavfi",
-        "-i",
-        "sine=frequency=440:sample_rate=48000",
-        "-t",
-        &seconds,
-        "-pix_fmt",
-        "yuv420p",
-        "-g",
-        "10",
     ];
-    args.extend_from_slice(clip.codec_args());
-    args.extend_from_slice(&["-f", "flv"]);
+    args.extend_from_slice(&[&source, "-f", "lavfi", "-i"]);
+    args.extend_from_slice(&["sine=frequency=440:sample_rate=48000", "-t", &seconds]);
+    args.extend_from_slice(&["-pix_fmt", "yuv420p"]);
+    args.extend_from_slice(codec);
     let out_text = out.to_string_lossy().into_owned();
-    args.push(&out_text);
+    args.extend_from_slice(&["-f", "flv", &out_text]);
     let (ok, _, err) = run_tool(&ffmpeg.to_string_lossy(), &args, Duration::from_secs(120));
-    assert!(ok, "FFmpeg 9 could not make the {clip:?} clip: {err}");
+    assert!(ok, "FFmpeg 9 could not make the {what} clip: {err}");
+}
+
+/// FFmpeg 9 publishing `media` (see [`make_whip_clip`]) in a loop, in real time, streams copied,
+/// with its `whip` muxer to the WHIP endpoint `url`.
+pub fn publish_whip(ffmpeg: &Path, media: &Path, url: &str) -> ChildGuard {
+    let child = Command::new(ffmpeg)
+        .args(["-hide_banner", "-loglevel", "error", "-re"])
+        .args(["-stream_loop", "-1", "-i"])
+        .arg(media)
+        .args(["-c", "copy", "-f", "whip"])
+        .arg(url)
+        .stdin(Stdio::null())
+        .spawn()
+        .expect("FFmpeg 9 whip starts");
+    ChildGuard(child)
 }
 
 /// FFmpeg 9 publishing `media` to `url` in a loop, in real time, streams copied.
@@ -195,6 +233,34 @@ pub fn read(ffmpeg: &Path, url: &str, seconds: u32) -> Read {
             .collect(),
         log,
     }
+}
+
+impl Read {
+    /// Asserts FFmpeg 9 read `url` without a decoding error and found each of `codecs`
+    /// (`video: hevc`, `audio: opus`) among its streams.
+    pub fn assert_clean_with(&self, url: &str, codecs: &[&str]) {
+        assert!(self.ok, "{url}: {}", self.log);
+        assert!(
+            self.errors.is_empty(),
+            "{url}: {:?}\n{}",
+            self.errors,
+            self.log
+        );
+        for codec in codecs {
+            assert!(
+                self.codecs.iter().any(|c| c == codec),
+                "{url}: no {codec} in {:?}",
+                self.codecs
+            );
+        }
+    }
+}
+
+/// [`read`], asserting FFmpeg 9 decoded it without an error and found each of `codecs`.
+pub fn read_clean(ffmpeg: &Path, url: &str, seconds: u32, codecs: &[&str]) -> Read {
+    let read = read(ffmpeg, url, seconds);
+    read.assert_clean_with(url, codecs);
+    read
 }
 
 /// `Stream #0:1: Audio: opus, 48000 Hz…` → `audio: opus`, for the input's streams only.

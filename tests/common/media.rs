@@ -111,6 +111,25 @@ pub fn probe_codecs(url: &str) -> Vec<String> {
     codecs
 }
 
+/// Debian's ffprobe finds H.264 and AAC at `url`, and its ffmpeg decodes `seconds` of it without
+/// a word on stderr (`-v error`).
+pub fn assert_plays_cleanly(url: &str, seconds: u32) {
+    let codecs = probe_codecs(url);
+    assert!(
+        codecs.iter().any(|c| c == "h264") && codecs.iter().any(|c| c == "aac"),
+        "ffprobe {url}: {codecs:?}"
+    );
+    let seconds = seconds.to_string();
+    let args = ["-hide_banner", "-v", "error", "-i", url, "-t", &seconds];
+    let (ok, _, stderr) = super::process::run_tool(
+        "ffmpeg",
+        &[&args[..], &["-f", "null", "-"]].concat(),
+        Duration::from_secs(30),
+    );
+    assert!(ok, "ffmpeg failed on {url}: {stderr}");
+    assert_eq!(stderr.trim(), "", "ffmpeg reported errors decoding {url}");
+}
+
 /// ffprobe finds a video stream at `url` within 15 s.
 pub fn probe(url: &str) -> bool {
     let mut command = Command::new("ffprobe");

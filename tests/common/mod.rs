@@ -33,6 +33,7 @@ pub mod raw_rtmp;
 pub mod srt;
 pub mod static_role;
 pub mod wait;
+pub mod webrtc;
 pub mod whep_client;
 pub mod worker;
 

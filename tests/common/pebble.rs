@@ -2,6 +2,7 @@
 //! verified against its roots.
 
 use super::http::curl;
+use oryx::compile::plan::{AcmeChallenge, AcmePlan, CertSource};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -31,6 +32,19 @@ impl Pebble {
     /// pebble validating TLS-ALPN-01 on `tls_alpn_port` and HTTP-01 on `http01_port`.
     pub fn start(dir: &Path, tls_alpn_port: u16, http01_port: u16) -> Pebble {
         Pebble::start_with_validity(dir, tls_alpn_port, http01_port, None)
+    }
+
+    /// Certificates for `oryx.test` (contact `admin@oryx.test`) ordered from this pebble with
+    /// `challenge`, cached in `DIR/acme-cache`.
+    pub fn certs(&self, challenge: AcmeChallenge, dir: &Path) -> CertSource {
+        CertSource::Acme(AcmePlan {
+            domains: vec!["oryx.test".into()],
+            contacts: vec!["admin@oryx.test".into()],
+            directory: self.directory.clone(),
+            directory_ca: Some(self.ca_pem.clone()),
+            challenge,
+            cache: dir.join("acme-cache").display().to_string(),
+        })
     }
 
     /// `validity_secs`: the lifetime of issued certificates (pebble's default is five years).

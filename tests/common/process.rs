@@ -119,3 +119,40 @@ pub fn run_tool(program: &str, args: &[&str], timeout: Duration) -> (bool, Strin
         String::from_utf8_lossy(&output.stderr).into_owned(),
     )
 }
+
+/// Starts `command` under an open-files limit of `soft` (and `hard`; `None` keeps the current hard
+/// limit), as `ulimit -n` would set it.
+pub fn with_open_files(command: &mut Command, soft: u64, hard: Option<u64>) -> &mut Command {
+    // SAFETY: only getrlimit/setrlimit between fork and exec.
+    unsafe {
+        command.pre_exec(move || {
+            let mut limit = libc::rlimit {
+                rlim_cur: 0,
+                rlim_max: 0,
+            };
+            libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit);
+            limit.rlim_cur = soft;
+            limit.rlim_max = hard.unwrap_or(limit.rlim_max);
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        })
+    }
+}
+
+/// This test process's open-files soft limit raised to the hard one (for tests that open many
+/// sockets themselves); that limit.
+pub fn raise_own_nofile() -> u64 {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: plain calls on a local struct.
+    unsafe {
+        libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit);
+        limit.rlim_cur = limit.rlim_max;
+        libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+    }
+    limit.rlim_max
+}

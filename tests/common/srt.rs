@@ -4,7 +4,7 @@
 
 use super::cluster::{http, oryx_bin, wait_for, write_plan, Proc};
 use super::control::with_secret;
-use oryx::compile::plan::{Plan, SrtListenPlan, WorkerPlan};
+use oryx::compile::plan::{Plan, SrtListenPlan, WorkerKind, WorkerPlan};
 use oryx::srt::handshake::{self, Handshake, HandshakeKind};
 use std::net::{SocketAddr, UdpSocket};
 use std::path::Path;
@@ -21,6 +21,17 @@ pub fn with_srt(mut worker: WorkerPlan, srt: SocketAddr) -> WorkerPlan {
         pbkeylen: 16,
     });
     worker
+}
+
+/// Embedded workers named `names`, each with an SRT listener on a free loopback port.
+pub fn srt_workers(names: &[&str]) -> Vec<WorkerPlan> {
+    names
+        .iter()
+        .map(|name| {
+            let worker = super::cluster::worker(name, WorkerKind::Embedded, None);
+            with_srt(worker, super::net::free_addr())
+        })
+        .collect()
 }
 
 /// The srt-lb of `plan`, logging to `dir/srt-lb.log`; ready.

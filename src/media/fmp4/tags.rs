@@ -2,15 +2,9 @@
 //! coded frame with its composition offset and whether a decoder can start on it.
 
 use super::codec::{AudioCodec, VideoCodec};
-use crate::media::ertmp::{self, AudioPacketType, FourCc, VideoPacketType};
-use crate::media::tag_class::{self, VideoClass};
+use crate::media::ertmp::FourCc;
+use crate::media::tag_body::{self, AudioBody, VideoBody};
 use bytes::Bytes;
-
-/// Legacy FLV codec ids: AVC, and the HEVC id Chinese CDNs used before E-RTMP.
-const LEGACY_AVC: u8 = 7;
-const LEGACY_HEVC: u8 = 12;
-/// Legacy FLV sound format of AAC.
-const SOUND_AAC: u8 = 10;
 
 /// What a video tag body is to the muxer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,94 +31,45 @@ pub enum AudioTag {
     Unusable,
 }
 
-/// Reads a video tag body.
+/// Reads a video tag body (`tag_body`'s reader, the frame sliced out of `payload`).
 pub fn read_video(payload: &Bytes) -> VideoTag {
-    let Some(&first) = payload.first() else {
-        return VideoTag::Unusable;
+    let carried = |fourcc| match fourcc {
+        FourCc::AVC1 => Some(VideoCodec::Avc),
+        FourCc::HVC1 => Some(VideoCodec::Hevc),
+        FourCc::AV01 => Some(VideoCodec::Av1),
+        FourCc::VP09 => Some(VideoCodec::Vp9),
+        _ => None,
     };
-    if !ertmp::is_ex_video(payload) {
-        let codec = match first & 0x0f {
-            LEGACY_AVC => VideoCodec::Avc,
-            LEGACY_HEVC => VideoCodec::Hevc,
-            _ => return VideoTag::Unusable,
-        };
-        if payload.len() < 5 {
-            return VideoTag::Unusable;
-        }
-        let body = payload.slice(5..);
-        return match payload[1] {
-            0 => VideoTag::Config(codec, body),
-            1 if !body.is_empty() => VideoTag::Frame {
-                codec,
-                data: body,
-                composition_ms: (i32::from(payload[2]) << 24
-                    | i32::from(payload[3]) << 16
-                    | i32::from(payload[4]) << 8)
-                    >> 8,
-                keyframe: first >> 4 == ertmp::FRAME_TYPE_KEY,
-            },
-            1 => VideoTag::Unusable,
-            _ => VideoTag::Skip,
-        };
-    }
-    let Ok(header) = ertmp::parse_video(payload) else {
-        return VideoTag::Unusable;
-    };
-    if header.command.is_some() {
-        return VideoTag::Skip;
-    }
-    let codec = match header.fourcc {
-        FourCc::AVC1 => VideoCodec::Avc,
-        FourCc::HVC1 => VideoCodec::Hevc,
-        FourCc::AV01 => VideoCodec::Av1,
-        FourCc::VP09 => VideoCodec::Vp9,
-        _ => return VideoTag::Unusable,
-    };
-    let body = payload.slice(header.body.clone());
-    match header.packet_type {
-        VideoPacketType::SequenceStart => VideoTag::Config(codec, body),
-        VideoPacketType::CodedFrames | VideoPacketType::CodedFramesX if !body.is_empty() => {
-            VideoTag::Frame {
-                codec,
-                data: body,
-                composition_ms: header.composition_time,
-                keyframe: tag_class::video(payload) == VideoClass::Key,
-            }
-        }
-        VideoPacketType::CodedFrames | VideoPacketType::CodedFramesX => VideoTag::Unusable,
-        _ => VideoTag::Skip,
+    match tag_body::video(payload, carried) {
+        VideoBody::Config(codec, record) => VideoTag::Config(codec, payload.slice_ref(record)),
+        VideoBody::Frame {
+            codec,
+            data,
+            composition_ms,
+            keyframe,
+        } => VideoTag::Frame {
+            codec,
+            data: payload.slice_ref(data),
+            composition_ms,
+            keyframe,
+        },
+        VideoBody::Skip => VideoTag::Skip,
+        VideoBody::Unusable => VideoTag::Unusable,
     }
 }
 
 /// Reads an audio tag body.
 pub fn read_audio(payload: &Bytes) -> AudioTag {
-    let Some(&first) = payload.first() else {
-        return AudioTag::Unusable;
+    let carried = |fourcc| match fourcc {
+        FourCc::MP4A => Some(AudioCodec::Aac),
+        FourCc::OPUS => Some(AudioCodec::Opus),
+        _ => None,
     };
-    if first >> 4 == SOUND_AAC {
-        return match payload.get(1) {
-            Some(0) => AudioTag::Config(AudioCodec::Aac, payload.slice(2..)),
-            Some(_) if payload.len() > 2 => AudioTag::Frame(AudioCodec::Aac, payload.slice(2..)),
-            _ => AudioTag::Unusable,
-        };
-    }
-    if !ertmp::is_ex_audio(payload) {
-        return AudioTag::Unusable;
-    }
-    let Ok(header) = ertmp::parse_audio(payload) else {
-        return AudioTag::Unusable;
-    };
-    let codec = match header.fourcc {
-        FourCc::MP4A => AudioCodec::Aac,
-        FourCc::OPUS => AudioCodec::Opus,
-        _ => return AudioTag::Unusable,
-    };
-    let body = payload.slice(header.body.clone());
-    match header.packet_type {
-        AudioPacketType::SequenceStart => AudioTag::Config(codec, body),
-        AudioPacketType::CodedFrames if !body.is_empty() => AudioTag::Frame(codec, body),
-        AudioPacketType::CodedFrames => AudioTag::Unusable,
-        _ => AudioTag::Skip,
+    match tag_body::audio(payload, carried) {
+        AudioBody::Config(codec, config) => AudioTag::Config(codec, payload.slice_ref(config)),
+        AudioBody::Frame(codec, data) => AudioTag::Frame(codec, payload.slice_ref(data)),
+        AudioBody::Skip => AudioTag::Skip,
+        AudioBody::Unusable => AudioTag::Unusable,
     }
 }
 

@@ -17,8 +17,7 @@ use crate::worker::hls::master::{Masters, Rendition};
 use crate::worker::hls::DEFAULT_VHOST;
 use crate::worker::hub::{Frame, SinkFactory, StreamName, StreamSink};
 use crate::worker::settings::LiveSettings;
-use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 /// Starts a stream's children at its publish (see the module doc).
@@ -38,46 +37,24 @@ impl ChildrenFactory {
         rtmp: SocketAddr,
         masters: Option<Masters>,
     ) -> ChildrenFactory {
-        let ip = match rtmp.ip() {
-            ip if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
-            ip => ip,
-        };
         ChildrenFactory {
             children,
             live,
-            rtmp: SocketAddr::new(ip, rtmp.port()),
+            rtmp: crate::net::reachable::reachable(rtmp),
             masters,
         }
     }
 
     /// A loopback RTMP URL of `stream` in `key`'s vhost and app, with the internal credential.
     fn url(&self, key: &StreamName, stream: &str) -> String {
-        let vhost = if key.vhost == DEFAULT_VHOST {
-            String::new()
-        } else {
-            format!(
-                "vhost={}&",
-                utf8_percent_encode(&key.vhost, NON_ALPHANUMERIC)
-            )
-        };
-        format!(
-            "rtmp://{}/{}/{stream}?{vhost}{}",
-            self.rtmp,
-            key.app,
-            crate::worker::internal::query_pair()
-        )
+        let credential = crate::worker::internal::query_pair();
+        key.rtmp_url(self.rtmp, stream, Some(&credential))
     }
 
     fn commands(&self, rule: &StreamRule, key: &StreamName) -> Vec<Result<Command, String>> {
         let url = self.url(key, &key.stream);
         let start = placeholders::start_stamp(std::time::SystemTime::now());
-        let values = Values {
-            vhost: &key.vhost,
-            app: &key.app,
-            stream: &key.stream,
-            start: &start,
-            url: &url,
-        };
+        let values = Values::of(key, &start, &url);
         let mut commands: Vec<Result<Command, String>> = rule
             .exec
             .iter()

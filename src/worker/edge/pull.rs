@@ -11,7 +11,7 @@ use super::status::{PullStatus, State};
 use crate::compile::plan::WorkerPlan;
 use crate::net::rtmp_conn::RtmpConn;
 use crate::rtmp::client::ClientMode;
-use crate::stream_name::{StreamName, DEFAULT_VHOST};
+use crate::stream_name::StreamName;
 use crate::worker::hub::{ClientKind, Frame, Hub};
 use anyhow::anyhow;
 use std::sync::Arc;
@@ -132,20 +132,13 @@ impl PullTask {
 /// default one (the origin then keys the stream as this edge does), and the stream's credential.
 pub fn pull_url(address: &str, name: &StreamName) -> String {
     let credential = crate::worker::internal::edge_query_pair(name);
-    let vhost = if name.vhost.is_empty() || name.vhost == DEFAULT_VHOST {
-        String::new()
-    } else {
-        format!("vhost={}&", name.vhost)
-    };
-    format!(
-        "rtmp://{address}/{}/{}?{vhost}{credential}",
-        name.app, name.stream
-    )
+    name.rtmp_url(address, &name.stream, Some(&credential))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::stream_name::DEFAULT_VHOST;
 
     #[test]
     fn the_pull_url_names_the_vhost_and_carries_the_credential() {

@@ -118,13 +118,7 @@ impl SinkFactory for ForwardSinkFactory {
         let name = stream_key(&key.vhost, &key.app, &key.stream);
         let start = start_stamp(std::time::SystemTime::now());
         let url = play_url(self.rtmp, key);
-        let values = Values {
-            vhost: &key.vhost,
-            app: &key.app,
-            stream: &key.stream,
-            start: &start,
-            url: &url,
-        };
+        let values = Values::of(key, &start, &url);
         let mut list = Vec::new();
         for forward in &rule.forwards {
             let target = match target::Target::parse(&expand(&forward.url, &values)) {
@@ -164,13 +158,10 @@ impl SinkFactory for ForwardSinkFactory {
     }
 }
 
-/// `{url}`: a loopback RTMP URL that plays the stream from this worker.
+/// `{url}`: a loopback RTMP URL that plays the stream from this worker, as exec's `{url}` but
+/// without the internal credential (a forward URL leaves the process).
 fn play_url(rtmp: SocketAddr, key: &StreamName) -> String {
-    let mut url = format!("rtmp://{rtmp}/{}/{}", key.app, key.stream);
-    if key.vhost != crate::route::DEFAULT_VHOST {
-        url.push_str(&format!("?vhost={}", key.vhost));
-    }
-    url
+    key.rtmp_url(crate::net::reachable::reachable(rtmp), &key.stream, None)
 }
 
 /// The publisher's side: hands each frame to every forward's queue, never waiting.

@@ -17,18 +17,10 @@ use crate::stream_name;
 use crate::worker::http::{FileRequest, HttpFiles};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use std::sync::{Arc, Mutex};
 
 /// App and stream names longer than this are refused.
 const MAX_NAME_LEN: usize = 128;
-
-/// What a query value may hold unescaped (RFC 3986 unreserved).
-const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'.')
-    .remove(b'_')
-    .remove(b'~');
 
 /// Serves `.m3u8` and `.ts` through the worker's HTTP file dispatch, behind `gate` when the worker
 /// has `on-play` hooks.
@@ -265,7 +257,7 @@ fn uri_query(id: &StreamName, session: Option<&str>) -> String {
     if id.vhost != DEFAULT_VHOST {
         pairs.push(format!(
             "vhost={}",
-            utf8_percent_encode(&id.vhost, QUERY_VALUE)
+            crate::stream_name::query::encode(&id.vhost)
         ));
     }
     if let Some(token) = session {

@@ -141,13 +141,7 @@ impl Recorder {
 
     fn open(&mut self, base: u32) {
         let stamp = start_stamp(SystemTime::now());
-        let values = Values {
-            vhost: &self.key.vhost,
-            app: &self.key.app,
-            stream: &self.key.stream,
-            start: &stamp,
-            url: "",
-        };
+        let values = Values::of(&self.key, &stamp, "");
         let wanted = PathBuf::from(expand(&self.rule.path, &values));
         let (path, file) = match create_unique(&wanted) {
             Ok(opened) => opened,
