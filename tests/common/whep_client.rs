@@ -1,7 +1,9 @@
 //! A WHEP player without a browser, for tests and the fan-out benchmark: str0m (the worker's own
 //! WebRTC engine, here as the controlling ICE agent) POSTs a video-only offer, runs ICE and
-//! DTLS-SRTP over a UDP socket of its own, and counts the frames it depacketizes. One thread per
-//! player; self-contained (std and str0m only) so that `examples/whep_load.rs` includes it too.
+//! DTLS-SRTP over a UDP socket of its own, and counts the frames it depacketizes and the RTP
+//! packets and bytes that reach its socket. One thread per player; self-contained (std and str0m
+//! only) so that `examples/whep_load.rs` includes it too. Its DTLS (str0m 0.24's dimpl, DTLS 1.2,
+//! ECDHE-ECDSA suites only) completes with oryx and with SRS 6 at SRS's defaults (`ecdsa on`).
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
@@ -16,8 +18,13 @@ use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc};
 /// What the player's thread shares with its owner.
 #[derive(Default)]
 pub struct Counters {
+    /// Frames depacketized (str0m's `MediaData` events) and their bytes.
     pub frames: AtomicU64,
     pub bytes: AtomicU64,
+    /// SRTP packets (not RTCP) that reached the socket, and every datagram's bytes from the server:
+    /// what the server delivered, whether or not a frame could be assembled from it.
+    pub rtp_packets: AtomicU64,
+    pub udp_bytes: AtomicU64,
     pub connected: AtomicBool,
     pub stop: AtomicBool,
 }
@@ -112,6 +119,14 @@ impl WhepClient {
         self.counters.frames.load(Ordering::Relaxed)
     }
 
+    pub fn rtp_packets(&self) -> u64 {
+        self.counters.rtp_packets.load(Ordering::Relaxed)
+    }
+
+    pub fn udp_bytes(&self) -> u64 {
+        self.counters.udp_bytes.load(Ordering::Relaxed)
+    }
+
     pub fn connected(&self) -> bool {
         self.counters.connected.load(Ordering::Relaxed)
     }
@@ -169,7 +184,7 @@ fn run(mut rtc: Rtc, socket: UdpSocket, local: SocketAddr, counters: &Counters) 
             .clamp(Duration::from_millis(1), Duration::from_millis(100));
         let _ = socket.set_read_timeout(Some(wait));
         let input = match socket.recv_from(&mut buf) {
-            Ok((n, source)) => match buf[..n].try_into() {
+            Ok((n, source)) => match count(&buf[..n], counters).try_into() {
                 Ok(contents) => Input::Receive(
                     Instant::now(),
                     Receive {
@@ -187,6 +202,18 @@ fn run(mut rtc: Rtc, socket: UdpSocket, local: SocketAddr, counters: &Counters) 
             return;
         }
     }
+}
+
+/// Count a datagram from the server: its bytes, and one RTP packet if it is one (RFC 7983: first
+/// byte 128..=191 is RTP or RTCP; RFC 5761: payload types 64..=95 with the marker bit are RTCP).
+fn count<'a>(datagram: &'a [u8], counters: &Counters) -> &'a [u8] {
+    counters
+        .udp_bytes
+        .fetch_add(datagram.len() as u64, Ordering::Relaxed);
+    if matches!(datagram, [128..=191, second, ..] if !(192..=223).contains(second)) {
+        counters.rtp_packets.fetch_add(1, Ordering::Relaxed);
+    }
+    datagram
 }
 
 fn on_event(event: Event, counters: &Counters) {
