@@ -12,14 +12,15 @@ use common::control::get;
 use common::ffmpeg9::{self, Clip};
 use common::media::play_to_null;
 use common::net::free_port;
-use common::process::{run_tool, ChildGuard, Proc};
+use common::process::{run_tool, Proc};
 use common::wait::{expect_within, wait_for};
+use common::webrtc::free_udp;
 use common::worker::{settings, start_worker, start_worker_with};
 use oryx::compile::plan::{
     ForwardTarget, HlsSegmentFormat, RecordFormat, RecordRule, StreamRule, StreamSettings,
     WebRtcPlan,
 };
-use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
@@ -182,68 +183,14 @@ fn ts_hls_of_a_whip_stream_from_ffmpeg9_has_aac() {
     let Some(ff) = ffmpeg9::require() else {
         return;
     };
-    let udp = UdpSocket::bind("127.0.0.1:0")
-        .and_then(|s| s.local_addr())
-        .unwrap();
     let plan = WebRtcPlan {
-        udp,
+        udp: free_udp(),
         candidates: Vec::new(),
     };
     let worker = start_worker_with(ts_hls(), false, |w| w.webrtc = Some(plan), &[]);
-    // What FFmpeg's whip muxer takes: H.264 without B-frames, stereo Opus at 48 kHz.
     let media = worker.dir.path().join("whip.flv");
-    let out = media.to_string_lossy().into_owned();
-    let (ok, _, err) = run_tool(
-        &ff.to_string_lossy(),
-        &[
-            "-hide_banner",
-            "-loglevel",
-            "error",
-            "-y",
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc=size=320x240:rate=25",
-            "-f",
-            "lavfi",
-            "-i",
-            "sine=frequency=440:sample_rate=48000",
-            "-t",
-            "6",
-            "-pix_fmt",
-            "yuv420p",
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-tune",
-            "zerolatency",
-            "-g",
-            "25",
-            "-bf",
-            "0",
-            "-c:a",
-            "libopus",
-            "-ac",
-            "2",
-            "-f",
-            "flv",
-            &out,
-        ],
-        Duration::from_secs(120),
-    );
-    assert!(ok, "FFmpeg 9 could not make the clip: {err}");
-    let _whip = ChildGuard(
-        Command::new(&ff)
-            .args(["-hide_banner", "-loglevel", "error", "-re"])
-            .args(["-stream_loop", "-1", "-i"])
-            .arg(&media)
-            .args(["-c", "copy", "-f", "whip"])
-            .arg(worker.http_url("live/w/whip"))
-            .stdin(std::process::Stdio::null())
-            .spawn()
-            .expect("FFmpeg 9 whip starts"),
-    );
+    ffmpeg9::make_whip_clip(&ff, &media);
+    let _whip = ffmpeg9::publish_whip(&ff, &media, &worker.http_url("live/w/whip"));
     legacy_decodes_aac(&worker.http_url("live/w.m3u8"), 4);
 }
 
