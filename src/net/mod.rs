@@ -14,6 +14,7 @@ pub mod http_serve;
 pub mod https_client;
 pub mod limits;
 pub mod log_text;
+pub mod pod;
 pub mod port_owner;
 pub mod published;
 pub mod rtmp_conn;

@@ -213,13 +213,15 @@ impl Proxy {
         request: &Request<Bytes>,
         peer: SocketAddr,
         worker: &WorkerPlan,
-    ) -> Result<Response<Incoming>, hyper_util::client::legacy::Error> {
+    ) -> Result<Response<Incoming>, Box<dyn std::error::Error + Send + Sync>> {
         let path_and_query = request
             .uri()
             .path_and_query()
             .map(|pq| pq.as_str())
             .unwrap_or("/");
-        let uri = format!("http://{}{}", worker.http, path_and_query);
+        // In a pod, the worker's Service DNS name, resolved at each request.
+        let target = crate::net::pod::dial_addr(worker.http).await?;
+        let uri = format!("http://{target}{path_and_query}");
         let mut outgoing = Request::new(Full::new(request.body().clone()));
         *outgoing.method_mut() = request.method().clone();
         *outgoing.uri_mut() = uri.parse().unwrap_or_default();
@@ -232,7 +234,7 @@ impl Proxy {
         // The client's address is the peer's, whatever the client claims: a client's own
         // X-Forwarded-For would otherwise reach the worker's hooks and API as the client's address.
         set_client_address(headers, peer);
-        self.client.request(outgoing).await
+        Ok(self.client.request(outgoing).await?)
     }
 }
 

@@ -227,6 +227,10 @@ fn check_host(plan: &Plan, host: Option<&str>) -> anyhow::Result<()> {
     // A Kubernetes pod (`worker-edge-3`, `rtmp-lb`…) runs the one role its name says.
     if let Some(role) = plan.pod_role(host) {
         tracing::info!(pod = %host, %role, "--host names a pod: running its role");
+        // The shell probes its role through the book; the role learns it is in a pod from
+        // ORYX_POD, set before any role is spawned (the runtime has one thread).
+        crate::net::pod::init(plan, host);
+        std::env::set_var(crate::net::pod::ENV, host);
         return Ok(());
     }
     let known: Vec<&str> = plan.hosts.iter().map(|h| h.name.as_str()).collect();
