@@ -357,6 +357,34 @@ fn the_emitted_pods_find_each_other_by_service_dns_names() {
         "the origin pod feeds the publisher and both edges' pulls: {origin_clients:?}"
     );
 
+    // An HTTP-FLV player's own address reaches the edge that serves it through the http-lb pod
+    // (its X-Forwarded-For carries the LB's credential), as an RTMP player's does through PROXY v2.
+    let me = {
+        let o = hosts.host("rtmp-lb").address.octets();
+        Ipv4Addr::new(o[0], o[1], o[2], 254).to_string()
+    };
+    let _flv_player = play_to_file(
+        &flv,
+        &dir.path().join("flv-player.flv"),
+        dir.path().join("flv-player.log"),
+    );
+    expect_within(
+        Duration::from_secs(20),
+        "an edge pod lists the HTTP-FLV player by its own address",
+        || {
+            ["worker-edge-0", "worker-edge-1"].iter().find_map(|edge| {
+                let api = at(edge, first.control.port(), &addresses);
+                let (_, body) = control(api, "GET", "/api/v1/clients").ok()?;
+                let value: Value = serde_json::from_str(&body).ok()?;
+                value["clients"]
+                    .as_array()?
+                    .iter()
+                    .any(|c| c["type"] == "flv-play" && c["ip"] == me.as_str())
+                    .then_some(())
+            })
+        },
+    );
+
     // Straight to a worker pod: a PROXY v2 header without the credential is refused; with it
     // (the control secret every pod derives from the cluster secret) the session goes on.
     let origin_rtmp = at("worker-origin-0", first.rtmp.port(), &addresses);

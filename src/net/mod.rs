@@ -9,6 +9,7 @@ pub mod conn_cap;
 pub mod control;
 pub mod control_client;
 pub mod control_secret;
+pub mod forwarded;
 pub mod handoff;
 pub mod http_serve;
 pub mod https_client;

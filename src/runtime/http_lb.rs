@@ -249,6 +249,12 @@ pub fn set_client_address(headers: &mut http::HeaderMap, peer: SocketAddr) {
     headers.remove(header::FORWARDED);
     headers.insert("x-forwarded-for", client_ip.clone());
     headers.insert("x-real-ip", client_ip);
+    // Worker pods cannot know this LB's address: they believe the address by this credential.
+    let credential = crate::net::forwarded::sign_now(&peer.ip().to_string());
+    headers.insert(
+        crate::net::forwarded::HEADER,
+        HeaderValue::from_str(&credential).expect("digits, a dot and hex"),
+    );
 }
 
 fn is_hop_by_hop(name: &header::HeaderName) -> bool {
