@@ -321,6 +321,23 @@ mod tests {
     }
 
     #[test]
+    fn the_credential_is_the_documented_hmac() {
+        // python3: hmac.new(b"fuzz key", b"oryx proxy v2 credential v1" + b"\x11" + addresses
+        // + stamp, hashlib.sha256) (fuzz/seeds.py writes the same header).
+        let signed = encode_signed(
+            "203.0.113.7:51000".parse().unwrap(),
+            "127.0.0.1:1935".parse().unwrap(),
+            b"fuzz key",
+            1_800_000_000,
+        );
+        assert_eq!(
+            hex::encode(signed),
+            "0d0a0d0a000d0a515549540a21110037cb0071077f000001c738078fe00028000000006b49d200e45453\
+             33a6193dfa119930ba2373b54670e1ef08271b688f2f3642990b782976"
+        );
+    }
+
+    #[test]
     fn random_and_mutated_headers_never_panic_and_never_verify_when_changed() {
         use rand::{Rng, SeedableRng};
         let mut rng = rand::rngs::StdRng::seed_from_u64(18);

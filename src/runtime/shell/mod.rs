@@ -249,6 +249,10 @@ async fn up(options: &UpOptions) -> anyhow::Result<()> {
     let plan = load_plan(options.file.as_deref(), options.env.as_deref())
         .map_err(|errors| anyhow::anyhow!("{errors}"))?;
     check_host(&plan, options.host.as_deref())?;
+    if !crate::net::pod::active() {
+        // Only a shell of a pod tells its roles they run in one.
+        std::env::remove_var(crate::net::pod::ENV);
+    }
     crate::net::control_secret::prepare_run_dir(&options.run_dir)?;
     let run_dir = std::fs::canonicalize(&options.run_dir)?;
     // Held until `up` returns; the kernel drops it if the shell dies.
