@@ -370,6 +370,11 @@ def main():
     write(out, "proxy_protocol", "v4", proxy_v2(0x21, 0x11, v4) + b"\x03")
     write(out, "proxy_protocol", "v6", proxy_v2(0x21, 0x21, v6))
     write(out, "proxy_protocol", "v4-tlv", proxy_v2(0x21, 0x11, v4 + tlv))
+    # The pod-mode credential (TLV 0xE0: timestamp, HMAC-SHA256 under the fuzz key).
+    stamp = struct.pack(">Q", 1_800_000_000)
+    tag = hmac.new(b"fuzz key", b"oryx proxy v2 credential v1" + b"\x11" + v4 + stamp, hashlib.sha256).digest()
+    credential = b"\xe0" + struct.pack(">H", 40) + stamp + tag
+    write(out, "proxy_protocol", "v4-credential", proxy_v2(0x21, 0x11, v4 + tlv + credential))
     write(out, "proxy_protocol", "local", proxy_v2(0x20, 0x00, b""))
     write(out, "proxy_protocol", "unix", proxy_v2(0x21, 0x31, bytes(216)))
     write(out, "proxy_protocol", "not-proxy", b"\x03" + bytes(40))

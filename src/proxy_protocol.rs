@@ -3,6 +3,13 @@
 //! Sans-IO: [`encode`] builds a header, [`decode`] inspects the first received bytes and says whether
 //! they are a header (and how long), need more bytes, or are not a PROXY header at all (so a worker can
 //! accept connections with and without one).
+//!
+//! Across pods, where the LB's address is not known in advance, a worker believes a header only
+//! when it carries oryx's credential: a custom TLV ([`CREDENTIAL_TLV`], in the range v2 leaves to
+//! applications) with a timestamp and an HMAC-SHA256, under a key both ends derive from the
+//! control secret, over the header's addresses and that timestamp ([`encode_signed`],
+//! [`verify_credential`]). A captured header is good for [`CREDENTIAL_WINDOW_SECS`] only, and
+//! changing its client address breaks the MAC.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
@@ -144,9 +151,230 @@ pub fn encode(source: SocketAddr, destination: SocketAddr) -> Vec<u8> {
     out
 }
 
+/// TLV type of oryx's credential (v2 reserves 0xE0–0xEF for applications).
+pub const CREDENTIAL_TLV: u8 = 0xE0;
+/// How far a credential's timestamp may be from the receiver's clock, either way (clocks of pods
+/// on different nodes differ a little; a replay is refused after this).
+pub const CREDENTIAL_WINDOW_SECS: u64 = 30;
+/// Domain separation: the control secret signs nothing else with this label.
+const CREDENTIAL_LABEL: &[u8] = b"oryx proxy v2 credential v1";
+/// Timestamp (8 bytes, seconds since the epoch) then the MAC (32 bytes).
+const CREDENTIAL_LEN: usize = 8 + 32;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum CredentialError {
+    #[error("the PROXY header carries no credential")]
+    Missing,
+    #[error("the PROXY header's TLVs are malformed")]
+    Malformed,
+    #[error("the PROXY credential is {0} s away from this clock (replayed or a skewed clock)")]
+    Stale(u64),
+    #[error("the PROXY credential does not match (another secret, or a changed address)")]
+    BadMac,
+}
+
+/// The length of the address block that family byte `family` announces.
+fn address_len(family: u8) -> usize {
+    match family >> 4 {
+        1 => 12,
+        2 => 36,
+        3 => 216,
+        _ => 0,
+    }
+}
+
+fn credential_mac(
+    key: &[u8],
+    family: u8,
+    addresses: &[u8],
+    stamp: &[u8; 8],
+) -> hmac::Hmac<sha2::Sha256> {
+    use hmac::Mac;
+    let mut mac = <hmac::Hmac<sha2::Sha256> as Mac>::new_from_slice(key)
+        .expect("HMAC takes keys of any length");
+    mac.update(CREDENTIAL_LABEL);
+    mac.update(&[family]);
+    mac.update(addresses);
+    mac.update(stamp);
+    mac
+}
+
+/// [`encode`] plus the credential TLV: signed under `key` at `now_secs` (seconds since the epoch).
+pub fn encode_signed(
+    source: SocketAddr,
+    destination: SocketAddr,
+    key: &[u8],
+    now_secs: u64,
+) -> Vec<u8> {
+    use hmac::Mac;
+    let mut out = encode(source, destination);
+    let family = out[13];
+    let stamp = now_secs.to_be_bytes();
+    let tag = credential_mac(key, family, &out[16..], &stamp)
+        .finalize()
+        .into_bytes();
+    out.push(CREDENTIAL_TLV);
+    out.extend_from_slice(&(CREDENTIAL_LEN as u16).to_be_bytes());
+    out.extend_from_slice(&stamp);
+    out.extend_from_slice(&tag);
+    let body_len = (out.len() - 16) as u16;
+    out[14..16].copy_from_slice(&body_len.to_be_bytes());
+    out
+}
+
+/// Check the credential of `header`, a whole header as [`decode`] measured it (`&buf[..len]`),
+/// against `key` at `now_secs`.
+pub fn verify_credential(header: &[u8], key: &[u8], now_secs: u64) -> Result<(), CredentialError> {
+    use hmac::Mac;
+    if header.len() < 16 {
+        return Err(CredentialError::Malformed);
+    }
+    let family = header[13];
+    let body = &header[16..];
+    let addresses = body
+        .get(..address_len(family))
+        .ok_or(CredentialError::Malformed)?;
+    let mut tlvs = &body[addresses.len()..];
+    let value = loop {
+        let [kind, hi, lo, rest @ ..] = tlvs else {
+            if tlvs.is_empty() {
+                return Err(CredentialError::Missing);
+            }
+            return Err(CredentialError::Malformed);
+        };
+        let len = usize::from(u16::from_be_bytes([*hi, *lo]));
+        let value = rest.get(..len).ok_or(CredentialError::Malformed)?;
+        if *kind == CREDENTIAL_TLV {
+            break value;
+        }
+        tlvs = &rest[len..];
+    };
+    if value.len() != CREDENTIAL_LEN {
+        return Err(CredentialError::Malformed);
+    }
+    let mut stamp = [0u8; 8];
+    stamp.copy_from_slice(&value[..8]);
+    let skew = now_secs.abs_diff(u64::from_be_bytes(stamp));
+    if skew > CREDENTIAL_WINDOW_SECS {
+        return Err(CredentialError::Stale(skew));
+    }
+    credential_mac(key, family, addresses, &stamp)
+        .verify_slice(&value[8..])
+        .map_err(|_| CredentialError::BadMac)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const KEY: &[u8] = b"a control secret";
+    const NOW: u64 = 1_800_000_000;
+
+    #[test]
+    fn a_signed_header_decodes_as_before_and_verifies_within_its_window_only() {
+        let (s, d): (SocketAddr, SocketAddr) = (
+            "203.0.113.7:50000".parse().unwrap(),
+            "10.0.0.2:19350".parse().unwrap(),
+        );
+        let signed = encode_signed(s, d, KEY, NOW);
+        match decode(&signed).unwrap() {
+            Decoded::Header { header, len } => {
+                assert_eq!(len, signed.len());
+                assert_eq!((header.source, header.destination), (Some(s), Some(d)));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(verify_credential(&signed, KEY, NOW), Ok(()));
+        assert_eq!(
+            verify_credential(&signed, KEY, NOW + CREDENTIAL_WINDOW_SECS),
+            Ok(())
+        );
+        assert_eq!(
+            verify_credential(&signed, KEY, NOW + 3600),
+            Err(CredentialError::Stale(3600))
+        );
+        assert_eq!(
+            verify_credential(&signed, b"another secret", NOW),
+            Err(CredentialError::BadMac)
+        );
+        // A header without the TLV, or with the client address changed, is refused.
+        assert_eq!(
+            verify_credential(&encode(s, d), KEY, NOW),
+            Err(CredentialError::Missing)
+        );
+        let mut forged = signed.clone();
+        forged[16] ^= 1;
+        assert_eq!(
+            verify_credential(&forged, KEY, NOW),
+            Err(CredentialError::BadMac)
+        );
+        // v6 too, and other TLVs before ours are skipped.
+        let v6 = encode_signed("[2001:db8::1]:443".parse().unwrap(), d, KEY, NOW);
+        assert_eq!(verify_credential(&v6, KEY, NOW), Ok(()));
+        let mut with_noop = encode(s, d);
+        with_noop.extend_from_slice(&[0x04, 0, 2, 0, 0]);
+        let tail = &signed[16 + 12..];
+        with_noop.extend_from_slice(tail);
+        let body_len = (with_noop.len() - 16) as u16;
+        with_noop[14..16].copy_from_slice(&body_len.to_be_bytes());
+        assert_eq!(verify_credential(&with_noop, KEY, NOW), Ok(()));
+    }
+
+    #[test]
+    fn the_credential_is_the_documented_hmac() {
+        // python3: hmac.new(b"fuzz key", b"oryx proxy v2 credential v1" + b"\x11" + addresses
+        // + stamp, hashlib.sha256) (fuzz/seeds.py writes the same header).
+        let signed = encode_signed(
+            "203.0.113.7:51000".parse().unwrap(),
+            "127.0.0.1:1935".parse().unwrap(),
+            b"fuzz key",
+            1_800_000_000,
+        );
+        assert_eq!(
+            hex::encode(signed),
+            "0d0a0d0a000d0a515549540a21110037cb0071077f000001c738078fe00028000000006b49d200e45453\
+             33a6193dfa119930ba2373b54670e1ef08271b688f2f3642990b782976"
+        );
+    }
+
+    #[test]
+    fn random_and_mutated_headers_never_panic_and_never_verify_when_changed() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(18);
+        let signed = encode_signed(
+            "198.51.100.1:1234".parse().unwrap(),
+            "10.0.0.2:19350".parse().unwrap(),
+            KEY,
+            NOW,
+        );
+        for round in 0..20_000 {
+            let bytes: Vec<u8> = if round % 2 == 0 {
+                let len = rng.gen_range(0..120);
+                let mut bytes: Vec<u8> = (0..len).map(|_| rng.gen()).collect();
+                if rng.gen_bool(0.5) {
+                    // Mostly a signature, so the parser gets past the first check.
+                    let n = bytes.len().min(12);
+                    bytes[..n].copy_from_slice(&SIGNATURE[..n]);
+                }
+                bytes
+            } else {
+                let mut bytes = signed.clone();
+                let at = rng.gen_range(0..bytes.len());
+                bytes[at] ^= rng.gen_range(1..=255u8);
+                bytes.truncate(rng.gen_range(at..=bytes.len()).max(1));
+                bytes
+            };
+            let _ = verify_credential(&bytes, KEY, NOW);
+            if let Ok(Decoded::Header { len, .. }) = decode(&bytes) {
+                assert!(len <= bytes.len());
+                let verified = verify_credential(&bytes[..len], KEY, NOW).is_ok();
+                // Only a change outside the signed bytes (signature, version, length) can pass.
+                if verified {
+                    assert_eq!(bytes[13..], signed[13..len.min(signed.len())].to_vec()[..]);
+                }
+            }
+        }
+    }
 
     #[test]
     fn roundtrips_v4_and_v6() {

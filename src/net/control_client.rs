@@ -13,10 +13,11 @@ const MAX_ANSWER_BYTES: usize = 8 << 20;
 
 /// True when `addr` accepts a TCP connection within `timeout`.
 pub async fn tcp_accepts(addr: SocketAddr, timeout: Duration) -> bool {
-    matches!(
-        tokio::time::timeout(timeout, tokio::net::TcpStream::connect(addr)).await,
-        Ok(Ok(_))
-    )
+    let connect = async {
+        let target = super::pod::dial_addr(addr).await?;
+        tokio::net::TcpStream::connect(target).await
+    };
+    matches!(tokio::time::timeout(timeout, connect).await, Ok(Ok(_)))
 }
 
 /// A control call with this process's secret: returns the status and the body as text. The whole
@@ -94,9 +95,11 @@ pub async fn call(
     secret: Option<&Secret>,
 ) -> anyhow::Result<(u16, String)> {
     let exchange = async {
-        let stream = tokio::net::TcpStream::connect(addr).await?;
+        // In a pod, a peer's plan address is its Service DNS name, resolved now.
+        let target = super::pod::dial_addr(addr).await?;
+        let stream = tokio::net::TcpStream::connect(target).await?;
         if let Some(secret) = secret {
-            check_listener(addr, secret)?;
+            check_listener(target, secret)?;
         }
         let (mut sender, conn) =
             hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;

@@ -60,7 +60,9 @@ pub fn somaxconn() -> i32 {
 
 /// Bind a TCP listener with the backlog `somaxconn` allows (tokio and std ask for 128, which drops
 /// SYNs in a burst of players long before the server is busy). Must run inside a tokio runtime.
+/// In a pod, a role's own listeners bind all addresses ([`super::pod::listen_addr`]).
 pub fn bind(addr: SocketAddr) -> io::Result<tokio::net::TcpListener> {
+    let addr = super::pod::listen_addr(addr);
     let socket = socket2::Socket::new(
         socket2::Domain::for_address(addr),
         socket2::Type::STREAM,

@@ -64,6 +64,7 @@ pub fn proxy_protocol(data: &[u8]) {
         crate::proxy_protocol::decode(data)
     {
         assert!(len <= data.len());
+        let _ = crate::proxy_protocol::verify_credential(&data[..len], b"fuzz key", 1_800_000_000);
     }
 }
 

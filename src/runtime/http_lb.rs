@@ -213,13 +213,15 @@ impl Proxy {
         request: &Request<Bytes>,
         peer: SocketAddr,
         worker: &WorkerPlan,
-    ) -> Result<Response<Incoming>, hyper_util::client::legacy::Error> {
+    ) -> Result<Response<Incoming>, Box<dyn std::error::Error + Send + Sync>> {
         let path_and_query = request
             .uri()
             .path_and_query()
             .map(|pq| pq.as_str())
             .unwrap_or("/");
-        let uri = format!("http://{}{}", worker.http, path_and_query);
+        // In a pod, the worker's Service DNS name, resolved at each request.
+        let target = crate::net::pod::dial_addr(worker.http).await?;
+        let uri = format!("http://{target}{path_and_query}");
         let mut outgoing = Request::new(Full::new(request.body().clone()));
         *outgoing.method_mut() = request.method().clone();
         *outgoing.uri_mut() = uri.parse().unwrap_or_default();
@@ -232,7 +234,7 @@ impl Proxy {
         // The client's address is the peer's, whatever the client claims: a client's own
         // X-Forwarded-For would otherwise reach the worker's hooks and API as the client's address.
         set_client_address(headers, peer);
-        self.client.request(outgoing).await
+        Ok(self.client.request(outgoing).await?)
     }
 }
 
@@ -247,6 +249,12 @@ pub fn set_client_address(headers: &mut http::HeaderMap, peer: SocketAddr) {
     headers.remove(header::FORWARDED);
     headers.insert("x-forwarded-for", client_ip.clone());
     headers.insert("x-real-ip", client_ip);
+    // Worker pods cannot know this LB's address: they believe the address by this credential.
+    let credential = crate::net::forwarded::sign_now(&peer.ip().to_string());
+    headers.insert(
+        crate::net::forwarded::HEADER,
+        HeaderValue::from_str(&credential).expect("digits, a dot and hex"),
+    );
 }
 
 fn is_hop_by_hop(name: &header::HeaderName) -> bool {

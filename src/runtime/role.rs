@@ -64,6 +64,8 @@ pub fn run(options: &RoleOptions) -> anyhow::Result<()> {
     // with a cluster secret derives the same one when the variable is unset.
     crate::net::control_secret::init_for_role(plan.secret.as_ref())?;
     super::logging::init(&label(options.kind, &options.name), options.log_format);
+    // The shell of a Kubernetes pod says so: bind all addresses, dial peers by DNS name.
+    crate::net::pod::init_from_env(&plan);
     let (soft, hard) = crate::net::limits::raise_nofile();
     tracing::debug!(soft, hard, "open-files limit");
     match options.kind {

@@ -231,7 +231,9 @@ async fn serve_client<C: Client>(
     let mut tried = Vec::new();
     for worker in backends.candidates_for(&routed.key, direction(routed.publish)) {
         let lb_host = LB_HOST.get().and_then(Option::as_deref);
-        if let (true, Some(socket)) = (hands_off(&worker, lb_host), client.plain_socket()) {
+        // Pods share no sockets: every worker pod is relayed to.
+        let local_worker = hands_off(&worker, lb_host) && !crate::net::pod::active();
+        if let (true, Some(socket)) = (local_worker, client.plain_socket()) {
             match hand_off(socket, peer, &routed.replay, &worker).await? {
                 Taken::Yes => {
                     tracing::info!(%peer, key = %routed.key, worker = %worker.name,
@@ -424,12 +426,19 @@ async fn open_worker(
     peer: SocketAddr,
     local: SocketAddr,
 ) -> anyhow::Result<(TcpStream, Bytes)> {
-    let mut upstream = TcpStream::connect(worker.rtmp).await?;
+    // In a pod, the worker's Service DNS name, resolved at each connection.
+    let target = crate::net::pod::dial_addr(worker.rtmp).await?;
+    let mut upstream = TcpStream::connect(target).await?;
     let _ = upstream.set_nodelay(true);
     // Only our own worker reads PROXY v2; nginx-rtmp and SRS speak v1 at most.
     if worker.proxy_protocol && worker.kind == WorkerKind::Embedded {
         upstream
-            .write_all(&crate::proxy_protocol::encode(peer, local))
+            .write_all(&crate::proxy_protocol::encode_signed(
+                peer,
+                local,
+                crate::net::pod::proxy_key(),
+                crate::net::pod::unix_now(),
+            ))
             .await?;
     }
     // Complex, like ClientSession: nginx-rtmp and SRS answer it, and a server that signs S1 is

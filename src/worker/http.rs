@@ -139,8 +139,11 @@ pub async fn serve(
 /// The client's address: the peer's, or for our http-lb (loopback or its host) the one it put last in
 /// `X-Forwarded-For` (each proxy appends the address it saw; the http-lb replaces the header
 /// altogether, so what a client wrote there never counts).
+/// In a pod, where the http-lb's address is unknown, the header counts only with the http-lb's
+/// credential for that address ([`crate::net::forwarded`]).
 fn client_ip(peer: SocketAddr, headers: &HeaderMap) -> String {
-    if super::lb_peers::forwards_for(peer.ip()) {
+    let pod = crate::net::pod::active();
+    if super::lb_peers::forwards_for(peer.ip()) || pod {
         let forwarded = headers
             .get("x-forwarded-for")
             .and_then(|v| v.to_str().ok())
@@ -148,7 +151,13 @@ fn client_ip(peer: SocketAddr, headers: &HeaderMap) -> String {
             .or_else(|| headers.get("x-real-ip").and_then(|v| v.to_str().ok()))
             .map(str::trim)
             .filter(|v| v.parse::<std::net::IpAddr>().is_ok());
-        if let Some(ip) = forwarded {
+        let vouched = |ip: &str| {
+            !pod || headers
+                .get(crate::net::forwarded::HEADER)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| crate::net::forwarded::verify_now(ip, v))
+        };
+        if let Some(ip) = forwarded.filter(|ip| vouched(ip)) {
             return ip.to_string();
         }
     }

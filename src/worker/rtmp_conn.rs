@@ -58,7 +58,8 @@ pub async fn serve(listener: TcpListener, ctx: Arc<WorkerContext>) {
     }
 }
 
-/// Read a PROXY v2 header if one comes; returns the client address and the bytes after it.
+/// Read a PROXY v2 header if one comes; returns the client address and the bytes after it. In a
+/// pod, where any address may be the LB's, the header must carry the credential.
 async fn read_proxy_header(
     rd: &mut OwnedReadHalf,
     peer: SocketAddr,
@@ -68,6 +69,14 @@ async fn read_proxy_header(
         match proxy_protocol::decode(&buf)? {
             Decoded::NotProxy => return Ok((peer, buf.freeze())),
             Decoded::Header { header, len } => {
+                if crate::net::pod::active() {
+                    let key = crate::net::pod::proxy_key();
+                    let now = crate::net::pod::unix_now();
+                    if let Err(err) = proxy_protocol::verify_credential(&buf[..len], key, now) {
+                        tracing::warn!(%peer, "PROXY v2 header refused (pod mode needs the LB's credential): {err}");
+                        anyhow::bail!("PROXY v2 header refused: {err}");
+                    }
+                }
                 let rest = buf.split_off(len).freeze();
                 return Ok((header.source.unwrap_or(peer), rest));
             }
@@ -124,12 +133,13 @@ async fn handle(
 ) -> anyhow::Result<()> {
     let _ = socket.set_nodelay(true);
     let (mut rd, wr) = socket.into_split();
-    let (client, first_bytes) =
-        if ctx.proxy_protocol() && super::lb_peers::sends_proxy_header(peer.ip()) {
-            read_proxy_header(&mut rd, peer).await?
-        } else {
-            (peer, Bytes::new())
-        };
+    let (client, first_bytes) = if ctx.proxy_protocol()
+        && (super::lb_peers::sends_proxy_header(peer.ip()) || crate::net::pod::active())
+    {
+        read_proxy_header(&mut rd, peer).await?
+    } else {
+        (peer, Bytes::new())
+    };
     let session = ServerSession::new(ctx.settings().chunk_size);
     serve_session(ctx, rd, wr, client, first_bytes, session).await
 }

@@ -15,7 +15,7 @@ pub fn publish_urls(plan: &Plan, stream: &str) -> Result<Vec<String>, String> {
         None => format!("{app}/{name}"),
     };
     if let Some(lb) = &plan.rtmp_lb {
-        return Ok(vec![format!("rtmp://{}/{path}", reachable(lb.listen))]);
+        return Ok(vec![format!("rtmp://{}/{path}", authority(lb.listen))]);
     }
     let names: Vec<&str> = plan.workers.iter().map(|w| w.name.as_str()).collect();
     if names.is_empty() {
@@ -25,8 +25,18 @@ pub fn publish_urls(plan: &Plan, stream: &str) -> Result<Vec<String>, String> {
     Ok(crate::route::rank(&key, &names)
         .into_iter()
         .filter_map(|worker| plan.worker(worker))
-        .map(|worker| format!("rtmp://{}/{path}", reachable(worker.rtmp)))
+        .map(|worker| format!("rtmp://{}/{path}", authority(worker.rtmp)))
         .collect())
+}
+
+/// How the publisher names `addr`: in a pod, the Service DNS name (resolved when it connects);
+/// else the address, loopback for an unspecified one.
+fn authority(addr: SocketAddr) -> String {
+    if crate::net::pod::active() {
+        crate::net::pod::authority(addr)
+    } else {
+        reachable(addr).to_string()
+    }
 }
 
 /// `app/stream` → (None, app, stream); `vhost/app/stream` → (Some(vhost), app, stream).

@@ -227,6 +227,10 @@ fn check_host(plan: &Plan, host: Option<&str>) -> anyhow::Result<()> {
     // A Kubernetes pod (`worker-edge-3`, `rtmp-lb`…) runs the one role its name says.
     if let Some(role) = plan.pod_role(host) {
         tracing::info!(pod = %host, %role, "--host names a pod: running its role");
+        // The shell probes its role through the book; the role learns it is in a pod from
+        // ORYX_POD, set before any role is spawned (the runtime has one thread).
+        crate::net::pod::init(plan, host);
+        std::env::set_var(crate::net::pod::ENV, host);
         return Ok(());
     }
     let known: Vec<&str> = plan.hosts.iter().map(|h| h.name.as_str()).collect();
@@ -245,6 +249,10 @@ async fn up(options: &UpOptions) -> anyhow::Result<()> {
     let plan = load_plan(options.file.as_deref(), options.env.as_deref())
         .map_err(|errors| anyhow::anyhow!("{errors}"))?;
     check_host(&plan, options.host.as_deref())?;
+    if !crate::net::pod::active() {
+        // Only a shell of a pod tells its roles they run in one.
+        std::env::remove_var(crate::net::pod::ENV);
+    }
     crate::net::control_secret::prepare_run_dir(&options.run_dir)?;
     let run_dir = std::fs::canonicalize(&options.run_dir)?;
     // Held until `up` returns; the kernel drops it if the shell dies.

@@ -80,7 +80,15 @@ async fn reach_worker(
         let Some(srt) = worker.srt.as_ref() else {
             continue;
         };
-        let target = reachable(srt.listen);
+        // In a pod, the worker's Service DNS name, resolved now.
+        let target = match crate::net::pod::dial_addr(srt.listen).await {
+            Ok(addr) => reachable(addr),
+            Err(err) => {
+                tracing::warn!(worker = %worker.name, "worker's SRT listener: {err}");
+                ctx.backends.mark_down(&worker.name);
+                continue;
+            }
+        };
         match worker_cookie(ctx, target, conclusion).await {
             Ok((socket, cookie)) => {
                 handshake::set_cookie(&mut raw, cookie);

@@ -75,6 +75,7 @@ pub fn run(plan: Plan) -> anyhow::Result<()> {
 
 /// The listener socket, with a receive buffer sized for many callers.
 fn bind_udp(addr: std::net::SocketAddr) -> std::io::Result<tokio::net::UdpSocket> {
+    let addr = crate::net::pod::listen_addr(addr);
     let socket = socket2::Socket::new(
         socket2::Domain::for_address(addr),
         socket2::Type::DGRAM,

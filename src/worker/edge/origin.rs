@@ -57,7 +57,11 @@ async fn publishes(origin: &WorkerPlan, key: &str) -> bool {
 
 /// The origin's RTMP listener as this host reaches it: an unspecified address is loopback.
 pub fn rtmp_address(origin: &WorkerPlan) -> SocketAddr {
-    let addr = origin.rtmp;
+    reachable(origin.rtmp)
+}
+
+/// `addr` as a client dials it: an unspecified address is loopback.
+pub fn reachable(addr: SocketAddr) -> SocketAddr {
     match addr.ip() {
         IpAddr::V4(ip) if ip.is_unspecified() => (Ipv4Addr::LOCALHOST, addr.port()).into(),
         IpAddr::V6(ip) if ip.is_unspecified() => (Ipv6Addr::LOCALHOST, addr.port()).into(),

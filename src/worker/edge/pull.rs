@@ -72,7 +72,12 @@ impl PullTask {
 
     /// One connection to `origin`: returns why it ended; `flowed` is how long media came.
     async fn session(&self, origin: &WorkerPlan, flowed: &mut Option<Duration>) -> anyhow::Error {
-        let address = origin::rtmp_address(origin);
+        // In a pod, the origin's Service DNS name, resolved at each pull (its IP changes when it
+        // restarts).
+        let address = match crate::net::pod::dial_addr(origin.rtmp).await {
+            Ok(addr) => origin::reachable(addr),
+            Err(err) => return anyhow!("origin {}: {err}", origin.name),
+        };
         let url = pull_url(&address.to_string(), &self.name);
         let mut conn = match RtmpConn::start(&url, ClientMode::Play).await {
             Ok(conn) => conn,

@@ -62,7 +62,7 @@ pub fn start(plan: &SrtListenPlan, ctx: Arc<WorkerContext>) -> anyhow::Result<()
         passphrase: passphrase(plan)?,
         pbkeylen: plan.pbkeylen,
     };
-    let listener = lib.listen(plan.listen, &options)?;
+    let listener = lib.listen(crate::net::pod::listen_addr(plan.listen), &options)?;
     let (tx, mut rx) = mpsc::channel::<(Socket, Option<SocketAddr>)>(ACCEPT_QUEUE);
     std::thread::Builder::new()
         .name("srt-accept".into())

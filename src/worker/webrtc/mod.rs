@@ -103,7 +103,7 @@ impl WebRtc {
             .context("generating the WebRTC DTLS certificate")?;
         // Once per process; a later call leaves the first in place.
         provider.install_process_default();
-        let std_socket = std::net::UdpSocket::bind(plan.udp)
+        let std_socket = std::net::UdpSocket::bind(crate::net::pod::listen_addr(plan.udp))
             .with_context(|| format!("WebRTC cannot listen on udp {}", plan.udp))?;
         std_socket.set_nonblocking(true)?;
         let bound = std_socket.local_addr()?;
