@@ -26,6 +26,7 @@ mod ring;
 
 use crate::compile::plan::StreamSettings;
 use crate::media::tag_class::{self, AudioClass, VideoClass};
+use crate::worker::merge_read::ReadMerge;
 /// Sinks get the stream's name as the publisher gave it (its query included).
 pub use crate::stream_name::StreamName;
 use bytes::Bytes;
@@ -339,6 +340,12 @@ pub struct Publisher {
 impl Publisher {
     pub fn stream_id(&self) -> u64 {
         self.stream.id
+    }
+
+    /// This publisher's read merging: `merge-read`, off while a player takes the stream's frames
+    /// as they come (`worker/merge_read.rs`).
+    pub fn read_merge(&self, configured: std::time::Duration) -> ReadMerge {
+        ReadMerge::new(configured, self.stream.prompt_demand().clone())
     }
 
     /// Append one frame: sinks first (in order, never dropped), then the ring, then wake players.
