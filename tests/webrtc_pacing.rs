@@ -124,9 +124,11 @@ fn a_whep_player_of_an_rtmp_stream_at_default_merge_read_gets_frames_spread_not_
     let media = make_media(dir.path(), 30);
     let _publisher = publish(&media, &worker.rtmp_url("/live/cam"), true);
     let control = ArrivalLog::start(&worker.rtmp_url("/live/cam"));
-    common::wait::expect_within(Duration::from_secs(20), "the control player's frames", || {
-        (control.count() >= 50).then_some(())
-    });
+    common::wait::expect_within(
+        Duration::from_secs(20),
+        "the control player's frames",
+        || (control.count() >= 50).then_some(()),
+    );
 
     let (from, to) = watch();
     let merged = median_gap_ms(&control.between(from, to));

@@ -88,7 +88,11 @@ mod tests {
         assert_eq!(merge.window(), Duration::ZERO);
         assert_eq!(merge.wait_after(1000, 65536), None);
         drop(first);
-        assert_eq!(merge.wait_after(1000, 65536), None, "one player still holds");
+        assert_eq!(
+            merge.wait_after(1000, 65536),
+            None,
+            "one player still holds"
+        );
         drop(second);
         assert_eq!(demand.players(), 0);
         assert_eq!(merge.wait_after(1000, 65536), Some(WINDOW));

@@ -26,9 +26,9 @@ mod ring;
 
 use crate::compile::plan::StreamSettings;
 use crate::media::tag_class::{self, AudioClass, VideoClass};
-use crate::worker::merge_read::ReadMerge;
 /// Sinks get the stream's name as the publisher gave it (its query included).
 pub use crate::stream_name::StreamName;
+use crate::worker::merge_read::ReadMerge;
 use bytes::Bytes;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
