@@ -1,19 +1,22 @@
 //! A WHEP player of an RTMP stream at the default `merge-read` (100 ms) gets the frames spread as
 //! the publisher sent them, not in bursts of a merged read: while a WebRTC player watches, the
-//! publisher's reads are not merged (`src/worker/merge_read.rs`), and once it leaves they are
-//! again. An RTMP player with `merge-write 0` beside it shows the publisher's reads as they reach
+//! publisher's reads (RTMP's, and an SRT caller's merged messages) are not merged
+//! (`src/worker/merge_read.rs`), and once it leaves they are again. An RTMP player with `merge-write 0` beside it shows the publisher's reads as they reach
 //! the hub (its control: bunched before and after the WHEP session, spread during it); a str0m
 //! WHEP player (`common::whep_client`) notes when each frame is depacketized.
 
 mod common;
 
 use common::media::{make_media, publish};
+use common::net::free_port;
+use common::process::ChildGuard;
 use common::whep_client::WhepClient;
 use common::worker::{settings, start_worker_with, TestClient, Worker};
-use oryx::compile::plan::WebRtcPlan;
+use oryx::compile::plan::{SrtListenPlan, WebRtcPlan};
 use oryx::rtmp::client::{ClientEvent, ClientMode};
 use oryx::rtmp::message::MediaKind;
-use std::net::UdpSocket;
+use std::net::{SocketAddr, UdpSocket};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -21,7 +24,8 @@ use std::time::{Duration, Instant};
 /// How long each phase is watched (~75 frames at 25 fps).
 const PHASE: Duration = Duration::from_secs(3);
 
-fn worker() -> Worker {
+/// A worker at oryx's default `merge-read` with WebRTC, and SRT on `srt` where given.
+fn worker(srt: Option<SocketAddr>) -> Worker {
     let udp = UdpSocket::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -34,7 +38,20 @@ fn worker() -> Worker {
         udp,
         candidates: Vec::new(),
     };
-    start_worker_with(stream, false, |w| w.webrtc = Some(plan), &[])
+    start_worker_with(
+        stream,
+        false,
+        |w| {
+            w.webrtc = Some(plan);
+            w.srt = srt.map(|listen| SrtListenPlan {
+                listen,
+                latency_ms: 120,
+                passphrase_env: None,
+                pbkeylen: 16,
+            });
+        },
+        &[],
+    )
 }
 
 /// An RTMP player on its own thread noting when each video frame arrives, until dropped.
@@ -119,10 +136,45 @@ fn watch() -> (Instant, Instant) {
 
 #[test]
 fn a_whep_player_of_an_rtmp_stream_at_default_merge_read_gets_frames_spread_not_in_bursts() {
-    let worker = worker();
+    let worker = worker(None);
     let dir = tempfile::tempdir().unwrap();
     let media = make_media(dir.path(), 30);
     let _publisher = publish(&media, &worker.rtmp_url("/live/cam"), true);
+    frames_spread_while_whep_plays(&worker, "RTMP");
+}
+
+#[test]
+fn a_whep_player_of_an_srt_stream_at_default_merge_read_gets_frames_spread_not_in_bursts() {
+    let srt = loop {
+        let port = free_port();
+        if UdpSocket::bind(("127.0.0.1", port)).is_ok() {
+            break SocketAddr::from(([127, 0, 0, 1], port));
+        }
+    };
+    let worker = worker(Some(srt));
+    let dir = tempfile::tempdir().unwrap();
+    let media = make_media(dir.path(), 30);
+    let url = format!("srt://{srt}?streamid=publish:live/cam");
+    let child = Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-re"])
+        .args(["-stream_loop", "-1", "-i"])
+        .arg(&media)
+        // Video only: FFmpeg's TS muxer packs audio into PES of ~300 ms, and the worker holds
+        // video until the audio has caught up (`media/interleave.rs`), which bunches video by
+        // itself; the subject here is the SRT thread's merge window.
+        .args(["-an", "-c", "copy", "-f", "mpegts", &url])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("ffmpeg publishes over SRT");
+    let _publisher = ChildGuard(child);
+    frames_spread_while_whep_plays(&worker, "SRT");
+}
+
+/// The RTMP control player before, during and after a WHEP session of `live/cam`, published
+/// over `how`.
+fn frames_spread_while_whep_plays(worker: &Worker, how: &str) {
     let control = ArrivalLog::start(&worker.rtmp_url("/live/cam"));
     common::wait::expect_within(
         Duration::from_secs(20),
@@ -148,7 +200,7 @@ fn a_whep_player_of_an_rtmp_stream_at_default_merge_read_gets_frames_spread_not_
     let merged_again = median_gap_ms(&control.between(from, to));
 
     eprintln!(
-        "median gap between video frames: RTMP control {merged:.1} ms before WHEP, \
+        "{how} publisher, median gap between video frames: RTMP control {merged:.1} ms before WHEP, \
          {prompt:.1} ms during (WHEP {whep_gap:.1} ms), {merged_again:.1} ms after"
     );
     assert!(
