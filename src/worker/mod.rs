@@ -19,6 +19,7 @@ pub mod hub;
 pub mod internal;
 pub mod lb_peers;
 pub mod merge_clock;
+pub mod merge_read;
 pub mod metrics;
 pub mod playback;
 pub mod published;

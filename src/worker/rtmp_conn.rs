@@ -193,14 +193,15 @@ pub(crate) async fn serve_session(
     let mut grow_buffer = false;
     let merge_read = Duration::from_millis(conn.ctx.settings().merge_read_ms);
     // Set after a publisher's read that drained the socket: wait `merge-read` before the next, so
-    // one wakeup reads a window of media rather than each TCP segment (SRS's merged read).
-    let mut merge_next_read = false;
+    // one wakeup reads a window of media rather than each TCP segment (SRS's merged read); not
+    // while a WHEP player takes the stream's frames as they come (`merge_read.rs`).
+    let mut merge_next_read: Option<Duration> = None;
     let result = 'conn: loop {
         let data: &[u8] = if pending.is_empty() {
             let cancel = conn.guard.entry.cancel.clone();
-            if std::mem::take(&mut merge_next_read) {
+            if let Some(window) = merge_next_read.take() {
                 tokio::select! {
-                    _ = tokio::time::sleep(merge_read) => {}
+                    _ = tokio::time::sleep(window) => {}
                     _ = cancel.cancelled() => break Ok(()),
                 }
             }
@@ -215,7 +216,9 @@ pub(crate) async fn serve_session(
             if n == 0 {
                 break Ok(());
             }
-            merge_next_read = publisher.is_some() && n < buf.len() && !merge_read.is_zero();
+            merge_next_read = publisher
+                .as_ref()
+                .and_then(|(p, _)| p.read_merge(merge_read).wait_after(n, buf.len()));
             &buf[..n]
         } else {
             &pending

@@ -27,7 +27,12 @@ pub struct Counters {
     pub udp_bytes: AtomicU64,
     pub connected: AtomicBool,
     pub stop: AtomicBool,
+    /// When each of the first [`ARRIVALS`] frames was depacketized (how they were spread in time).
+    pub arrivals: std::sync::Mutex<Vec<Instant>>,
 }
+
+/// Frame arrival times kept per player (a few minutes at 25 fps; bounded for the load test).
+pub const ARRIVALS: usize = 4096;
 
 /// One WHEP player; its thread stops when dropped (without a DELETE: the worker reaps it).
 pub struct WhepClient {
@@ -223,6 +228,11 @@ fn on_event(event: Event, counters: &Counters) {
             counters.connected.store(false, Ordering::Relaxed)
         }
         Event::MediaData(data) => {
+            if let Ok(mut arrivals) = counters.arrivals.lock() {
+                if arrivals.len() < ARRIVALS {
+                    arrivals.push(Instant::now());
+                }
+            }
             counters.frames.fetch_add(1, Ordering::Relaxed);
             counters
                 .bytes

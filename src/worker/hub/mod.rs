@@ -28,6 +28,7 @@ use crate::compile::plan::StreamSettings;
 use crate::media::tag_class::{self, AudioClass, VideoClass};
 /// Sinks get the stream's name as the publisher gave it (its query included).
 pub use crate::stream_name::StreamName;
+use crate::worker::merge_read::ReadMerge;
 use bytes::Bytes;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -354,6 +355,12 @@ pub struct Publisher {
 impl Publisher {
     pub fn stream_id(&self) -> u64 {
         self.stream.id
+    }
+
+    /// This publisher's read merging: `merge-read`, off while a player takes the stream's frames
+    /// as they come (`worker/merge_read.rs`).
+    pub fn read_merge(&self, configured: std::time::Duration) -> ReadMerge {
+        ReadMerge::new(configured, self.stream.prompt_demand().clone())
     }
 
     /// Append one frame: sinks first (in order, never dropped), then the ring, then wake players.

@@ -3,6 +3,7 @@
 
 use super::{CachedFrame, Hub, StreamSnapshot};
 use crate::stream_name::StreamName;
+use crate::worker::merge_read::PromptDemand;
 use std::collections::HashMap;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -41,9 +42,17 @@ pub struct Stream {
     pub(super) frames: AtomicU64,
     pub(super) recv_bytes: AtomicU64,
     send_bytes: AtomicU64,
+    /// Players that take this stream's frames as they come (WHEP): its publisher's reads are not
+    /// merged while there are any (`worker/merge_read.rs`).
+    prompt: Arc<PromptDemand>,
 }
 
 impl Stream {
+    /// Who wants this stream's frames as they come; a WHEP player holds it while it plays.
+    pub fn prompt_demand(&self) -> &Arc<PromptDemand> {
+        &self.prompt
+    }
+
     pub(super) fn lock(&self) -> MutexGuard<'_, StreamState> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -79,6 +88,7 @@ impl Hub {
                     frames: AtomicU64::new(0),
                     recv_bytes: AtomicU64::new(0),
                     send_bytes: AtomicU64::new(0),
+                    prompt: Arc::default(),
                 })
             })
             .clone()

@@ -1,10 +1,12 @@
 //! libsrt's blocking calls bridged to tokio: one thread per connection, bounded channels both
 //! ways, so the worker's runtime never blocks on SRT. A publisher's thread merges what it receives
-//! for a window (like RTMP's `merge-read`: one wakeup per window, not per 1316-byte message); a
+//! for a window (like RTMP's `merge-read`: one wakeup per window, not per 1316-byte message; none
+//! while a WHEP player watches, `worker/merge_read.rs`); a
 //! player's thread sends what the playback hands it, in 1316-byte messages (7 TS packets, SRT's
 //! live-mode payload), and watches the connection's state while idle.
 
 use super::libsrt::{Lib, Recv, SrtSocket};
+use crate::worker::merge_read::ReadMerge;
 use bytes::{Bytes, BytesMut};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
@@ -13,6 +15,10 @@ use tokio::sync::mpsc;
 pub const MESSAGE_BYTES: usize = 1316;
 /// Merged input handed over in one piece at most (a window of a 50 Mbit/s stream).
 const MERGE_BYTES: usize = 256 * 1024;
+/// The merge window's bounds (also the receive timeout's, so the idle check and the flush run
+/// that often while nothing comes).
+const MIN_WINDOW: Duration = Duration::from_millis(10);
+const MAX_WINDOW: Duration = Duration::from_millis(200);
 /// Merged pieces queued toward the publisher task; a full queue stops the reads (libsrt then
 /// holds the data in its receive buffer, bounded by the latency window).
 const INPUT_QUEUE: usize = 16;
@@ -36,22 +42,22 @@ impl Drop for Socket {
 pub fn receiver(
     lib: &'static Lib,
     sock: SrtSocket,
-    window: Duration,
+    merge: ReadMerge,
     idle: Duration,
 ) -> anyhow::Result<mpsc::Receiver<Result<Bytes, String>>> {
-    let window = window.clamp(Duration::from_millis(10), Duration::from_millis(200));
-    lib.set_timeouts(sock, window.as_millis() as i32, 1000)?;
+    let timeout = merge.window().clamp(MIN_WINDOW, MAX_WINDOW);
+    lib.set_timeouts(sock, timeout.as_millis() as i32, 1000)?;
     let (tx, rx) = mpsc::channel(INPUT_QUEUE);
     std::thread::Builder::new()
         .name("srt-recv".into())
-        .spawn(move || receive_loop(lib, sock, window, idle, tx))?;
+        .spawn(move || receive_loop(lib, sock, merge, idle, tx))?;
     Ok(rx)
 }
 
 fn receive_loop(
     lib: &'static Lib,
     sock: SrtSocket,
-    window: Duration,
+    merge: ReadMerge,
     idle: Duration,
     tx: mpsc::Sender<Result<Bytes, String>>,
 ) {
@@ -71,6 +77,11 @@ fn receive_loop(
             }
             Recv::Timeout => None,
             Recv::Closed(why) => Some(why),
+        };
+        // A WHEP player of the stream takes each message as it comes (zero window).
+        let window = match merge.window() {
+            w if w.is_zero() => w,
+            w => w.clamp(MIN_WINDOW, MAX_WINDOW),
         };
         if !merged.is_empty()
             && (merged.len() >= MERGE_BYTES || flushed.elapsed() >= window || end.is_some())

@@ -40,8 +40,8 @@ pub async fn serve(
         }
     };
     tracing::info!(stream = %id.name.key(), client = %ip, "SRT publish");
-    let window = Duration::from_millis(ctx.settings().merge_read_ms);
-    let mut input = match bridge::receiver(socket.lib, socket.sock, window, ctx.rtmp_input.idle) {
+    let merge = publisher.read_merge(Duration::from_millis(ctx.settings().merge_read_ms));
+    let mut input = match bridge::receiver(socket.lib, socket.sock, merge, ctx.rtmp_input.idle) {
         Ok(rx) => rx,
         Err(err) => {
             tracing::warn!(%err, "SRT receive thread failed to start");

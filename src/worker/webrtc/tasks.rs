@@ -60,6 +60,9 @@ pub async fn play(service: Arc<WebRtc>, handle: Arc<SessionHandle>, owned: Owned
             let next = player
                 .take()
                 .unwrap_or_else(|| service.ctx.hub.play(&owned.name));
+            // The browser shows frames as they come: a burst of a merged read is partly dropped
+            // by its renderer, so the publisher reads unmerged while this session plays.
+            let _prompt = next.stream().prompt_demand().hold();
             let give_up = tokio::time::Instant::now() + gap;
             let mut playback = Playback::new(next, &owned.guard.entry, &clock, Some(give_up));
             outcome = playback.run(&mut sink).await;

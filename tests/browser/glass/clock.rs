@@ -116,62 +116,68 @@ pub fn percentile(sorted: &[f64], p: f64) -> f64 {
 }
 
 /// Debian's ffmpeg arguments that publish the wall clock (640×360, 25 fps, H.264 ~900 kbit/s, a
-/// key frame every 2 s, x264 `zerolatency` so the encoder holds no frames back; a 440 Hz AAC tone)
-/// to `url` in real time, as FLV.
+/// key frame every 2 s, x264 `zerolatency` so the encoder holds no frames back; a 440 Hz AAC tone
+/// unless `ORYX_GLASS_AUDIO=0`) to `url` in real time, as FLV.
+///
+/// Picture and tone come from one lavfi input, not two: ffmpeg before 6.1 reads each input of
+/// several on a thread of its own into a queue (`-thread_queue_size`, 8 packets) and applies `-re`
+/// only where the queue is read, so with two inputs every frame was made (and its clock read) ~8
+/// frames before ffmpeg encoded it, and the instrument counted ~0.3 s that no camera has. With
+/// one input `-re` paces the reads themselves, as FFmpeg 6.1+ does for any number of inputs.
 pub fn publish_args(url: &str) -> Vec<String> {
-    let mut args: Vec<String> = [
-        "-hide_banner",
-        "-loglevel",
-        "error",
-        "-nostdin",
-        "-re",
-        "-f",
-        "lavfi",
-        "-i",
+    let mut args = clock_input();
+    args.extend(video_args());
+    if audio() {
+        args.extend(["-c:a", "aac", "-b:a", "64k", "-ar", "44100"].map(String::from));
+    }
+    args.extend(["-f", "flv", url].map(String::from));
+    args
+}
+
+/// Whether the clock carries its tone (`ORYX_GLASS_AUDIO=0`: video only).
+fn audio() -> bool {
+    std::env::var("ORYX_GLASS_AUDIO").as_deref() != Ok("0")
+}
+
+/// The one real-time lavfi input: the clock picture (`[out0]`) and the tone (`[out1]`).
+fn clock_input() -> Vec<String> {
+    let mut graph = lavfi_graph(Time::Wall, 640, 360);
+    if audio() {
+        graph.push_str(";sine=frequency=440:sample_rate=44100[out1]");
+    }
+    let mut args: Vec<String> = ["-hide_banner", "-loglevel", "error", "-nostdin", "-re"]
+        .map(String::from)
+        .to_vec();
+    args.extend(["-f".into(), "lavfi".into(), "-i".into(), graph]);
+    args
+}
+
+/// The x264 settings every publisher of the clock uses.
+fn video_args() -> Vec<String> {
+    [
+        "-c:v",
+        "libx264",
+        "-preset",
+        "veryfast",
+        "-tune",
+        "zerolatency",
+        "-pix_fmt",
+        "yuv420p",
+        "-g",
+        "50",
+        "-keyint_min",
+        "50",
+        "-sc_threshold",
+        "0",
+        "-b:v",
+        "900k",
+        "-maxrate",
+        "1000k",
+        "-bufsize",
+        "1000k",
     ]
     .map(String::from)
-    .to_vec();
-    args.push(lavfi_graph(Time::Wall, 640, 360));
-    args.extend(
-        [
-            "-re",
-            "-f",
-            "lavfi",
-            "-i",
-            "sine=frequency=440:sample_rate=44100",
-            "-c:v",
-            "libx264",
-            "-preset",
-            "veryfast",
-            "-tune",
-            "zerolatency",
-            "-pix_fmt",
-            "yuv420p",
-            "-g",
-            "50",
-            "-keyint_min",
-            "50",
-            "-sc_threshold",
-            "0",
-            "-b:v",
-            "900k",
-            "-maxrate",
-            "1000k",
-            "-bufsize",
-            "1000k",
-            "-c:a",
-            "aac",
-            "-b:a",
-            "64k",
-            "-ar",
-            "44100",
-            "-f",
-            "flv",
-        ]
-        .map(String::from),
-    );
-    args.push(url.to_string());
-    args
+    .to_vec()
 }
 
 /// A clean [`READ_WIDTH`]×[`READ_HEIGHT`] picture of the grid showing `value`: what a perfect
@@ -202,30 +208,14 @@ pub fn picture(value: u32) -> Vec<u8> {
 /// FFmpeg 9 publishing the wall clock to a WHIP endpoint: the same picture and encoder settings
 /// as [`publish_args`] (H.264 without B-frames, as WebRTC wants), Opus audio.
 pub fn whip_args(url: &str) -> Vec<String> {
-    let mut args = publish_args(url);
-    args.truncate(args.len() - 1);
-    let at = |args: &[String], flag: &str| args.iter().position(|a| a == flag).unwrap();
-    let audio = at(&args, "-c:a");
-    args.splice(
-        audio..,
-        [
-            "-bf",
-            "0",
-            "-profile:v",
-            "baseline",
-            "-c:a",
-            "libopus",
-            "-b:a",
-            "64k",
-            "-ar",
-            "48000",
-            "-ac",
-            "2",
-            "-f",
-            "whip",
-        ]
-        .map(String::from),
-    );
-    args.push(url.to_string());
+    let mut args = clock_input();
+    args.extend(video_args());
+    args.extend(["-bf", "0", "-profile:v", "baseline"].map(String::from));
+    if audio() {
+        args.extend(
+            ["-c:a", "libopus", "-b:a", "64k", "-ar", "48000", "-ac", "2"].map(String::from),
+        );
+    }
+    args.extend(["-f", "whip", url].map(String::from));
     args
 }
