@@ -334,6 +334,9 @@ struct BackendView {
     #[serde(skip_serializing_if = "Option::is_none")]
     digest: Option<String>,
     digest_mismatch: bool,
+    /// An edge's share as this LB uses it (absent on other workers).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    edge_share: Option<u32>,
 }
 
 async fn list_backends(State(backends): State<Backends>) -> Json<serde_json::Value> {
@@ -352,6 +355,7 @@ async fn list_backends(State(backends): State<Backends>) -> Json<serde_json::Val
             published: b.published.stream_count(),
             digest: backends.digests.last(&peer_label(&b.plan.name)),
             digest_mismatch: backends.digests.mismatch(&peer_label(&b.plan.name)),
+            edge_share: b.plan.origin.is_some().then(|| edge_share(&b.plan)),
         })
         .collect();
     Json(serde_json::json!({ "code": 0, "backends": views }))
