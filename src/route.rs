@@ -66,7 +66,9 @@ pub fn spread_over(players: u32, shares: &[u32], current: usize) -> usize {
     }
     let capacity = |k: usize| -> u64 { shares[..k].iter().map(|s| u64::from((*s).max(1))).sum() };
     let players = u64::from(players);
-    let needed = (1..=edges).find(|k| capacity(*k) >= players).unwrap_or(edges);
+    let needed = (1..=edges)
+        .find(|k| capacity(*k) >= players)
+        .unwrap_or(edges);
     let mut k = needed;
     let current = current.clamp(1, edges);
     // Shrink one step at a time, and only while the audience fits well within the smaller set.

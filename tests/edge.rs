@@ -337,12 +337,16 @@ fn an_lb_of_edges_takes_publishers_to_their_origin_and_a_reloaded_share_spreads_
         (proc, out)
     };
     let players: Vec<_> = (0..3).map(player).collect();
-    wait_for(Duration::from_secs(30), "three players receive media", || {
-        players
-            .iter()
-            .all(|(_, out)| file_len(out) > 50_000)
-            .then_some(())
-    });
+    wait_for(
+        Duration::from_secs(30),
+        "three players receive media",
+        || {
+            players
+                .iter()
+                .all(|(_, out)| file_len(out) > 50_000)
+                .then_some(())
+        },
+    );
     assert_eq!(pulling_edges(&plan, "cam"), vec![first.clone()]);
     assert_eq!(backend(&plan, &first).unwrap()["edge_share"], 500);
     let pids: Vec<Option<i32>> = ["rtmp-lb", "worker/origin", "worker/edge-0"]
@@ -371,13 +375,17 @@ fn an_lb_of_edges_takes_publishers_to_their_origin_and_a_reloaded_share_spreads_
         (edges.len() >= 2).then_some(edges)
     });
     assert!(spread.contains(&first), "{spread:?}");
-    wait_for(Duration::from_secs(30), "every player receives media", || {
-        players
-            .iter()
-            .chain(&more)
-            .all(|(_, out)| file_len(out) > 50_000)
-            .then_some(())
-    });
+    wait_for(
+        Duration::from_secs(30),
+        "every player receives media",
+        || {
+            players
+                .iter()
+                .chain(&more)
+                .all(|(_, out)| file_len(out) > 50_000)
+                .then_some(())
+        },
+    );
     // The origin feeds the publisher and one pull per edge in use.
     assert_eq!(clients(&origin, "cam"), 1 + spread.len() as u64);
 }

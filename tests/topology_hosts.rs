@@ -155,10 +155,15 @@ fn edge_share_reaches_every_edge_of_the_group_and_only_them() {
         ]
     );
     // As a child node too; without it the plan (and its digest) has no such field.
-    let child = compile_text("oryx 1\nworker \"o\"\nworker \"e\" origin=\"o\" {\n  edge-share 7\n}\n");
+    let child =
+        compile_text("oryx 1\nworker \"o\"\nworker \"e\" origin=\"o\" {\n  edge-share 7\n}\n");
     assert_eq!(child.plan.unwrap().workers[1].edge_share, Some(7));
     let without = compile_text("oryx 1\nworker \"o\"\nworker \"e\" origin=\"o\"\n");
-    assert!(!without.plan.unwrap().canonical_json().contains("edge_share"));
+    assert!(!without
+        .plan
+        .unwrap()
+        .canonical_json()
+        .contains("edge_share"));
 }
 
 #[test]
@@ -170,8 +175,7 @@ fn edge_share_needs_an_edge_and_a_positive_count() {
     assert_eq!(codes(&c), ["oryx::out-of-range"]);
     let c = compile_text("oryx 1\nworker \"o\"\nworker \"e\" origin=\"o\" edge-share=-5\n");
     assert_eq!(codes(&c), ["oryx::out-of-range"]);
-    let c =
-        compile_text("oryx 1\nworker \"o\"\nworker \"e\" origin=\"o\" edge-share=\"many\"\n");
+    let c = compile_text("oryx 1\nworker \"o\"\nworker \"e\" origin=\"o\" edge-share=\"many\"\n");
     assert_eq!(codes(&c), ["oryx::wrong-type"]);
 }
 

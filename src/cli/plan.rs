@@ -129,7 +129,9 @@ fn show_edge_route(plan: &Plan, key: &str, candidates: &[String], as_json: bool)
             .unwrap_or(route::DEFAULT_EDGE_SHARE)
     };
     // The stream's first edge's share: one group behind the LB (the usual case) has one.
-    let first_share = edges.first().map_or(route::DEFAULT_EDGE_SHARE, |e| share(e));
+    let first_share = edges
+        .first()
+        .map_or(route::DEFAULT_EDGE_SHARE, |e| share(e));
     let mixed = edges.iter().any(|e| share(e) != first_share);
     if as_json {
         let document = json!({
