@@ -44,7 +44,8 @@ pub fn rank<'a, S: AsRef<str>>(key: &str, workers: &'a [S]) -> Vec<&'a str> {
     ranked
 }
 
-/// Players one edge takes of one stream before the stream spreads to the next edge (`P`).
+/// Players one edge takes of one stream before the stream spreads to the next edge (`P`), when
+/// its group sets no `edge-share`.
 pub const DEFAULT_EDGE_SHARE: u32 = 500;
 
 /// How many of a stream's ranked edges its players use (DESIGN.md "Edge spreading"): enough for
@@ -52,18 +53,28 @@ pub const DEFAULT_EDGE_SHARE: u32 = 500;
 /// once but shrunk from `current` only when the audience fell below 75 % of the smaller set's
 /// capacity, so a set at its edge does not flap.
 pub fn spread(players: u32, share: u32, edges: usize, current: usize) -> usize {
+    spread_over(players, &vec![share; edges], current)
+}
+
+/// [`spread`] with each edge's own share (`shares` in the stream's rendezvous order: edges of
+/// groups with different `edge-share` behind one LB): the smallest top `k` whose shares add up
+/// to `players`, with the same hysteresis on the smaller set's summed shares.
+pub fn spread_over(players: u32, shares: &[u32], current: usize) -> usize {
+    let edges = shares.len();
     if edges == 0 {
         return 0;
     }
-    let share = u64::from(share.max(1));
+    let capacity = |k: usize| -> u64 { shares[..k].iter().map(|s| u64::from((*s).max(1))).sum() };
     let players = u64::from(players);
-    let needed = players.div_ceil(share).max(1) as usize;
-    let mut k = needed.min(edges);
+    let needed = (1..=edges)
+        .find(|k| capacity(*k) >= players)
+        .unwrap_or(edges);
+    let mut k = needed;
     let current = current.clamp(1, edges);
     // Shrink one step at a time, and only while the audience fits well within the smaller set.
     if k < current {
         k = current;
-        while k > needed.max(1) && players * 4 < (k as u64 - 1) * share * 3 {
+        while k > needed && players * 4 < capacity(k - 1) * 3 {
             k -= 1;
         }
     }
@@ -120,6 +131,29 @@ mod tests {
             k = spread(players, 500, 4, k);
         }
         assert_eq!(k, 2);
+    }
+
+    #[test]
+    fn each_edge_counts_with_its_own_share() {
+        // A first edge of 100 and two of 500: 100 players fit the first, 101 need two, 601 three.
+        let shares = [100, 500, 500];
+        assert_eq!(spread_over(100, &shares, 1), 1);
+        assert_eq!(spread_over(101, &shares, 1), 2);
+        assert_eq!(spread_over(600, &shares, 1), 2);
+        assert_eq!(spread_over(601, &shares, 1), 3);
+        assert_eq!(spread_over(5000, &shares, 1), 3);
+        // Shrinking from three: only under 75 % of the first two's 600.
+        assert_eq!(spread_over(451, &shares, 3), 3);
+        assert_eq!(spread_over(449, &shares, 3), 2);
+        // Uniform shares are `spread`.
+        for players in [0, 1, 499, 500, 501, 1499, 1501, 9000] {
+            for current in 1..=4 {
+                assert_eq!(
+                    spread_over(players, &[500; 4], current),
+                    spread(players, 500, 4, current)
+                );
+            }
+        }
     }
 
     #[test]

@@ -218,7 +218,7 @@ fn plan_shows_rules_and_ingests_and_diff_classifies_them() {
     assert!(text.contains("- ingest/live-file"), "{text}");
 }
 
-const EDGE_TIER: &str = "oryx 1\nworker \"origin\"\nworker \"edge\" count=3 origin=\"origin\"\nrtmp-lb listen=\"127.0.0.1:1935\"\nhttp-lb listen=\"127.0.0.1:8080\"\n";
+const EDGE_TIER: &str = "oryx 1\nworker \"origin\"\nworker \"edge\" count=3 origin=\"origin\" edge-share=200\nrtmp-lb listen=\"127.0.0.1:1935\"\nhttp-lb listen=\"127.0.0.1:8080\"\n";
 
 #[test]
 fn route_with_an_edge_tier_shows_the_origin_and_the_edges_in_spreading_order() {
@@ -240,8 +240,16 @@ fn route_with_an_edge_tier_shows_the_origin_and_the_edges_in_spreading_order() {
         .map(|e| e["worker"].as_str().unwrap())
         .collect();
     assert_eq!(listed, edges);
+    // The group's `edge-share`, for the stream and on each edge.
+    assert_eq!(value["edge_share"], 200);
+    assert!(value["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|e| e["edge_share"] == 200));
     let (_, text, _) = oryx(dir.path(), &["plan", "t.kdl", "--route", "live/foo"]);
     assert!(text.contains("publishers → origin\n  1. origin"), "{text}");
+    assert!(text.contains("one more per 200 players"), "{text}");
     let players = text.split("players → edges").nth(1).unwrap();
     assert!(players.lines().nth(1).unwrap().contains(edges[0]), "{text}");
 }

@@ -3,9 +3,12 @@
 //! and lands on the origin; RTMP, HTTP-FLV and HLS players through the LBs play from an edge,
 //! which pulls the stream from the origin (the API shows the pull on the edge and only the
 //! edges' pulls on the origin); a killed and restarted origin, republished, reaches a player that
-//! stayed connected to its edge; with a small per-edge share a stream's players spread over more
-//! than one edge; the last player gone, the pulls stop. Hooks: the edge asks its own `on-play`,
-//! the origin admits the edge's pull without asking its own.
+//! stayed connected to its edge; with a small per-edge share (`edge_share` in the edges' plan
+//! entries) a stream's players spread over more than one edge; the last player gone, the pulls
+//! stop. Hooks: the edge asks its own `on-play`, the origin admits the edge's pull without asking
+//! its own. From a KDL file: an rtmp-lb that lists only the edges takes publishers to their origin,
+//! and `edge-share` changed by `oryx reload` reaches the running LB (players then spread) without
+//! restarting anything.
 
 mod common;
 
@@ -19,12 +22,13 @@ use std::time::Duration;
 
 const EDGES: [&str; 3] = ["edge-0", "edge-1", "edge-2"];
 
-/// One origin, three edges of it, both LBs over all four.
-fn edge_plan() -> Plan {
+/// One origin, three edges of it with `share` (`edge-share`), both LBs over all four.
+fn edge_plan(share: Option<u32>) -> Plan {
     let mut workers = vec![worker("origin", WorkerKind::Embedded, None)];
     for name in EDGES {
         let mut edge = worker(name, WorkerKind::Embedded, None);
         edge.origin = Some("origin".into());
+        edge.edge_share = share;
         workers.push(edge);
     }
     let mut plan = plan(workers);
@@ -33,18 +37,19 @@ fn edge_plan() -> Plan {
     plan
 }
 
-/// `oryx up` with `ORYX_EDGE_SHARE` (players per edge before a stream spreads) for the LBs.
-fn up_with_share(plan_file: &Path, run_dir: &Path, share: u32) -> Proc {
-    let mut command = Command::new(oryx_bin());
-    command
-        .arg("up")
-        .arg(plan_file)
-        .arg("--run-dir")
+/// `oryx reload --run-dir RUN_DIR`: (success, stdout and stderr).
+fn reload(run_dir: &Path) -> (bool, String) {
+    let out = Command::new(oryx_bin())
+        .args(["reload", "--run-dir"])
         .arg(run_dir)
-        .env("RUST_LOG", "info")
-        .env("ORYX_EDGE_SHARE", share.to_string());
-    with_secret(&mut command);
-    Proc::spawn(command, run_dir.with_extension("log"))
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
 }
 
 fn api(worker: &WorkerPlan, path: &str) -> Option<serde_json::Value> {
@@ -93,10 +98,10 @@ fn clients(worker: &WorkerPlan, name: &str) -> u64 {
 fn players_play_from_edges_that_pull_from_the_origin() {
     let dir = tempfile::tempdir().unwrap();
     let media = make_media(dir.path());
-    let plan = edge_plan();
+    let plan = edge_plan(Some(1));
     let plan_file = dir.path().join("plan.json");
     write_plan(&plan_file, &plan);
-    let _up = up_with_share(&plan_file, &dir.path().join("run"), 1);
+    let _up = up(&plan_file, &dir.path().join("run"));
     wait_all_ready(&plan, 6, Duration::from_secs(60));
     let origin = plan.worker("origin").unwrap().clone();
     let rtmp_lb = plan.rtmp_lb.clone().unwrap().listen;
@@ -149,7 +154,7 @@ fn players_play_from_edges_that_pull_from_the_origin() {
         "HLS through the http-lb"
     );
 
-    // With one player per edge (ORYX_EDGE_SHARE=1), more players spread to a second edge, and
+    // With one player per edge (`edge-share` 1), more players spread to a second edge, and
     // the origin feeds one pull per edge, not one per player.
     let _more: Vec<_> = (0..3)
         .map(|i| {
@@ -207,7 +212,7 @@ fn the_edge_runs_on_play_and_the_origin_admits_its_pull_without_asking() {
     let media = make_media(dir.path());
     let (edge_hook, edge_calls) = hook_server::start("play", |body| !body.contains("\"no\""));
     let (origin_hook, origin_calls) = hook_server::start("play", |_| true);
-    let mut plan = edge_plan();
+    let mut plan = edge_plan(None);
     for worker in &mut plan.workers {
         let hook = if worker.origin.is_some() {
             &edge_hook
@@ -218,7 +223,7 @@ fn the_edge_runs_on_play_and_the_origin_admits_its_pull_without_asking() {
     }
     let plan_file = dir.path().join("plan.json");
     write_plan(&plan_file, &plan);
-    let _up = up_with_share(&plan_file, &dir.path().join("run"), 500);
+    let _up = up(&plan_file, &dir.path().join("run"));
     wait_all_ready(&plan, 6, Duration::from_secs(60));
     let origin = plan.worker("origin").unwrap().clone();
     let rtmp_lb = plan.rtmp_lb.clone().unwrap().listen;
@@ -266,4 +271,122 @@ fn the_edge_runs_on_play_and_the_origin_admits_its_pull_without_asking() {
         origin_calls.lock().unwrap()
     );
     assert!(pulling_edges(&plan, "no").is_empty());
+}
+
+/// The topology of the KDL test: an origin, three edges with `share`, an rtmp-lb over the edges only.
+fn edges_only_topology(pool: u16, lb: u16, share: u32) -> String {
+    format!(
+        r#"oryx 1
+ports from={pool} to={}
+defaults {{
+    hls #false
+}}
+worker "origin"
+worker "edge" count=3 origin="origin" edge-share={share}
+rtmp-lb listen="127.0.0.1:{lb}" workers="edge"
+"#,
+        pool + 29
+    )
+}
+
+/// The rtmp-lb's `GET /api/v1/backends` entry of `name`.
+fn backend(plan: &Plan, name: &str) -> Option<serde_json::Value> {
+    let lb = plan.rtmp_lb.as_ref()?.control;
+    let (_, body) = control(lb, "GET", "/api/v1/backends").ok()?;
+    let value: serde_json::Value = serde_json::from_str(&body).ok()?;
+    value["backends"]
+        .as_array()?
+        .iter()
+        .find(|b| b["name"] == name)
+        .cloned()
+}
+
+#[test]
+fn an_lb_of_edges_takes_publishers_to_their_origin_and_a_reloaded_share_spreads_players() {
+    let dir = tempfile::tempdir().unwrap();
+    let media = make_media(dir.path());
+    let (pool, lb) = (free_port_run(30), free_port_run(1));
+    let file = dir.path().join("edges.kdl");
+    std::fs::write(&file, edges_only_topology(pool, lb, 500)).unwrap();
+    let plan = oryx::compile::compile_path(&file, None).expect("valid topology");
+    // `workers="edge"` routes to the edges' origin too.
+    assert_eq!(
+        plan.rtmp_lb.as_ref().unwrap().workers,
+        ["origin", "edge-0", "edge-1", "edge-2"]
+    );
+    let run_dir = dir.path().join("run");
+    let _up = up(&file, &run_dir);
+    wait_all_ready(&plan, 5, Duration::from_secs(60));
+    let origin = plan.worker("origin").unwrap().clone();
+    let url = format!("rtmp://127.0.0.1:{lb}/live/cam");
+
+    // The publisher through the edges' LB lands on the origin.
+    let _publisher = publish(&media, &url, dir.path().join("pub.log"));
+    wait_for(
+        Duration::from_secs(20),
+        "the origin publishes live/cam",
+        || (stream_entry(&origin, "cam")?["publish"]["active"] == true).then_some(()),
+    );
+
+    // Three players at a share of 500: one edge, the stream's first.
+    let key = route::stream_key("", "live", "cam");
+    let first = route::rank(&key, &EDGES)[0].to_string();
+    let player = |i: usize| {
+        let out = dir.path().join(format!("play-{i}.flv"));
+        let proc = play_to_file(&url, &out, dir.path().join(format!("play-{i}.log")));
+        (proc, out)
+    };
+    let players: Vec<_> = (0..3).map(player).collect();
+    wait_for(
+        Duration::from_secs(30),
+        "three players receive media",
+        || {
+            players
+                .iter()
+                .all(|(_, out)| file_len(out) > 50_000)
+                .then_some(())
+        },
+    );
+    assert_eq!(pulling_edges(&plan, "cam"), vec![first.clone()]);
+    assert_eq!(backend(&plan, &first).unwrap()["edge_share"], 500);
+    let pids: Vec<Option<i32>> = ["rtmp-lb", "worker/origin", "worker/edge-0"]
+        .iter()
+        .map(|role| role_pid(&plan, role))
+        .collect();
+
+    // `edge-share=1` by reload: a hot change of the edges, pushed to the running LB.
+    std::fs::write(&file, edges_only_topology(pool, lb, 1)).unwrap();
+    let (ok, text) = reload(&run_dir);
+    assert!(ok, "{text}");
+    assert!(text.contains("worker/edge-0"), "{text}");
+    wait_for(Duration::from_secs(10), "the LB uses the new share", || {
+        (backend(&plan, &first)?["edge_share"] == 1).then_some(())
+    });
+    let after: Vec<Option<i32>> = ["rtmp-lb", "worker/origin", "worker/edge-0"]
+        .iter()
+        .map(|role| role_pid(&plan, role))
+        .collect();
+    assert_eq!(pids, after, "nothing restarted");
+
+    // Three players at a share of 1 fill three edges' worth: the two new players go to the two
+    // idle edges, the first three stay where they are.
+    let more: Vec<_> = (3..5).map(player).collect();
+    let spread = wait_for(Duration::from_secs(30), "players on every edge", || {
+        let edges = pulling_edges(&plan, "cam");
+        (edges.len() == EDGES.len()).then_some(edges)
+    });
+    wait_for(
+        Duration::from_secs(30),
+        "every player receives media",
+        || {
+            players
+                .iter()
+                .chain(&more)
+                .all(|(_, out)| file_len(out) > 50_000)
+                .then_some(())
+        },
+    );
+    // The origin feeds the publisher and one pull per edge in use.
+    assert_eq!(clients(&origin, "cam"), 1 + spread.len() as u64);
+    assert_eq!(clients(plan.worker(&first).unwrap(), "cam"), 3 + 1);
 }

@@ -22,7 +22,7 @@ fn topology(hosts: &Hosts) -> String {
     netns_oryx::topology(
         hosts,
         r#"worker "origin" host="media-1"
-worker "edge" count=4 origin="origin" {
+worker "edge" count=4 origin="origin" edge-share=1 {
     hosts "media-1" "media-2"
 }"#,
     )
@@ -96,10 +96,11 @@ fn edges_on_two_media_hosts_pull_from_the_origin_and_survive_a_cut_link() {
     all.extend(edges_1.iter().map(String::as_str));
     all.extend(&edges_2);
 
-    // The LBs spread a stream to a new edge for every player, so a few players reach both hosts.
+    // `edge-share=1`: the LBs spread a stream to a new edge for every player, so a few players
+    // reach both hosts.
     let _shells: Vec<Proc> = ["media-1", "media-2", "lb-1"]
         .iter()
-        .map(|name| up(&hosts, name, &file, dir.path(), &[("ORYX_EDGE_SHARE", "1")]))
+        .map(|name| up(&hosts, name, &file, dir.path(), &[]))
         .collect();
     expect_within(
         Duration::from_secs(60),

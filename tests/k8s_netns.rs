@@ -29,7 +29,7 @@ use std::time::Duration;
 const TOPOLOGY: &str = r#"oryx 1
 secret env="ORYX_CLUSTER_SECRET"
 worker "origin"
-worker "edge" count=2 origin="origin"
+worker "edge" count=2 origin="origin" edge-share=1
 rtmp-lb listen="0.0.0.0:1935"
 http-lb listen="0.0.0.0:8080"
 "#;
@@ -176,8 +176,6 @@ fn start(hosts: &Hosts, pod: &Pod, file: &Path, dir: &Path) -> Proc {
         .env_remove("ORYX_CONTROL_SECRET")
         .env_remove(CLUSTER_ENV)
         .envs(pod.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        // Every player of the stream spreads to another edge, so both edges serve.
-        .env("ORYX_EDGE_SHARE", "1")
         .env("RUST_LOG", "info");
     Proc::spawn(command, dir.join(format!("{}.log", pod.name)))
 }

@@ -133,6 +133,100 @@ fn an_origin_without_hosts_is_a_one_machine_edge_tier() {
 }
 
 #[test]
+fn edge_share_reaches_every_edge_of_the_group_and_only_them() {
+    let plan = compile_text(
+        "oryx 1\nworker \"o\"\nworker \"e\" count=3 origin=\"o\" edge-share=200\nworker \"f\" origin=\"o\"\n",
+    )
+    .plan
+    .expect("valid");
+    let shares: Vec<(&str, Option<u32>)> = plan
+        .workers
+        .iter()
+        .map(|w| (w.name.as_str(), w.edge_share))
+        .collect();
+    assert_eq!(
+        shares,
+        [
+            ("o", None),
+            ("e-0", Some(200)),
+            ("e-1", Some(200)),
+            ("e-2", Some(200)),
+            ("f", None),
+        ]
+    );
+    // As a child node too; without it the plan (and its digest) has no such field.
+    let child =
+        compile_text("oryx 1\nworker \"o\"\nworker \"e\" origin=\"o\" {\n  edge-share 7\n}\n");
+    assert_eq!(child.plan.unwrap().workers[1].edge_share, Some(7));
+    let without = compile_text("oryx 1\nworker \"o\"\nworker \"e\" origin=\"o\"\n");
+    assert!(!without
+        .plan
+        .unwrap()
+        .canonical_json()
+        .contains("edge_share"));
+}
+
+#[test]
+fn edge_share_needs_an_edge_and_a_positive_count() {
+    let c = compile_text("oryx 1\nworker \"w\" edge-share=10\n");
+    assert_eq!(codes(&c), ["oryx::edge-share-without-origin"]);
+    assert!(c.plan.is_none());
+    let c = compile_text("oryx 1\nworker \"o\"\nworker \"e\" origin=\"o\" edge-share=0\n");
+    assert_eq!(codes(&c), ["oryx::out-of-range"]);
+    let c = compile_text("oryx 1\nworker \"o\"\nworker \"e\" origin=\"o\" edge-share=-5\n");
+    assert_eq!(codes(&c), ["oryx::out-of-range"]);
+    let c = compile_text("oryx 1\nworker \"o\"\nworker \"e\" origin=\"o\" edge-share=\"many\"\n");
+    assert_eq!(codes(&c), ["oryx::wrong-type"]);
+}
+
+#[test]
+fn a_changed_edge_share_is_a_hot_change_of_the_edges() {
+    let old = compile_text("oryx 1\nworker \"o\"\nworker \"e\" count=2 origin=\"o\"\nrtmp-lb listen=\"127.0.0.1:1935\"\n")
+        .plan
+        .unwrap();
+    let new = compile_text("oryx 1\nworker \"o\"\nworker \"e\" count=2 origin=\"o\" edge-share=50\nrtmp-lb listen=\"127.0.0.1:1935\"\n")
+        .plan
+        .unwrap();
+    let changes: Vec<(String, &str, Vec<String>)> = old
+        .diff(&new)
+        .into_iter()
+        .map(|c| {
+            let fields = c.fields.iter().map(|f| f.path.clone()).collect();
+            (c.role, c.class.as_str(), fields)
+        })
+        .collect();
+    let hot = |role: &str| (role.to_string(), "hot", vec!["edge_share".to_string()]);
+    assert_eq!(changes, [hot("worker/e-0"), hot("worker/e-1")]);
+}
+
+#[test]
+fn an_lb_that_lists_only_edges_also_routes_to_their_origin() {
+    let text = "oryx 1\nworker \"o\" count=2\nworker \"other\"\nworker \"e\" count=2 origin=\"o\"\nrtmp-lb listen=\"127.0.0.1:1935\" workers=\"e\"\nhttp-lb listen=\"127.0.0.1:8080\" workers=\"e\"\napi-lb listen=\"127.0.0.1:1985\" workers=\"other\"\n";
+    let plan = compile_text(text).plan.expect("valid");
+    let lbs = [&plan.rtmp_lb, &plan.http_lb, &plan.api_lb];
+    let lists: Vec<&Vec<String>> = lbs.iter().map(|lb| &lb.as_ref().unwrap().workers).collect();
+    assert_eq!(lists[0], &["o-0", "o-1", "e-0", "e-1"]);
+    assert_eq!(lists[1], lists[0]);
+    // Not an edge: as listed.
+    assert_eq!(lists[2], &["other"]);
+    // The rtmp-lb relays or hands publishers to the origins: they take its PROXY header.
+    assert!(plan.worker("o-0").unwrap().proxy_protocol);
+    assert!(!plan.worker("other").unwrap().proxy_protocol);
+    // An edge of edges: the tier it pulls from and that tier's origin.
+    let chain = "oryx 1\nworker \"o\"\nworker \"mid\" origin=\"o\"\nworker \"leaf\" origin=\"mid\"\nrtmp-lb listen=\"127.0.0.1:1935\" workers=\"leaf\"\n";
+    let plan = compile_text(chain).plan.expect("valid");
+    assert_eq!(plan.rtmp_lb.unwrap().workers, ["o", "mid", "leaf"]);
+}
+
+#[test]
+fn across_hosts_the_origin_an_edge_only_lb_reaches_binds_its_host() {
+    let text = "oryx 1\nhost \"lb\" address=\"10.0.0.1\"\nhost \"m\" address=\"10.0.0.2\"\nsecret env=\"S\"\nworker \"o\" host=\"m\"\nworker \"e\" count=2 origin=\"o\" host=\"m\"\nrtmp-lb listen=\"10.0.0.1:1935\" host=\"lb\" workers=\"e\"\n";
+    let plan = compile_text(text).plan.expect("valid");
+    assert_eq!(plan.rtmp_lb.as_ref().unwrap().workers, ["o", "e-0", "e-1"]);
+    assert_eq!(plan.worker("o").unwrap().rtmp.ip().to_string(), "10.0.0.2");
+}
+
+#[test]
 fn every_host_compiles_the_same_digest() {
     let a = compile_text(MULTI).plan.unwrap().digest();
     let b = compile_text(MULTI).plan.unwrap().digest();

@@ -123,14 +123,27 @@ fn show_edge_route(plan: &Plan, key: &str, candidates: &[String], as_json: bool)
     let origins = route::rank(key, &origins);
     let edges = route::rank(key, &edges);
     let host = |name: &str| plan.worker(name).and_then(|w| w.host.clone());
+    let share = |name: &str| {
+        plan.worker(name)
+            .and_then(|w| w.edge_share)
+            .unwrap_or(route::DEFAULT_EDGE_SHARE)
+    };
+    // The stream's first edge's share: one group behind the LB (the usual case) has one.
+    let first_share = edges
+        .first()
+        .map_or(route::DEFAULT_EDGE_SHARE, |e| share(e));
+    let mixed = edges.iter().any(|e| share(e) != first_share);
     if as_json {
         let document = json!({
             "key": key,
             "worker": origins.first(),
             "fallbacks": origins.get(1..).unwrap_or_default(),
             "host": origins.first().and_then(|o| host(o)),
-            "edges": edges.iter().map(|e| json!({"worker": e, "host": host(e)})).collect::<Vec<_>>(),
-            "edge_share": route::DEFAULT_EDGE_SHARE,
+            "edges": edges
+                .iter()
+                .map(|e| json!({"worker": e, "host": host(e), "edge_share": share(e)}))
+                .collect::<Vec<_>>(),
+            "edge_share": first_share,
         });
         println!(
             "{}",
@@ -153,12 +166,18 @@ fn show_edge_route(plan: &Plan, key: &str, candidates: &[String], as_json: bool)
     for (i, name) in origins.iter().enumerate() {
         line(i, name, if i == 0 { "serves" } else { "fallback" });
     }
-    println!(
-        " players → edges (one more per {} players of the stream)",
-        route::DEFAULT_EDGE_SHARE
-    );
+    if mixed {
+        println!(" players → edges (one more when the edges in use hold their shares)");
+    } else {
+        println!(" players → edges (one more per {first_share} players of the stream)");
+    }
     for (i, name) in edges.iter().enumerate() {
-        line(i, name, if i == 0 { "first" } else { "then" });
+        let role = if i == 0 { "first" } else { "then" };
+        if mixed {
+            line(i, name, &format!("{role}, share {}", share(name)));
+        } else {
+            line(i, name, role);
+        }
     }
     0
 }

@@ -146,12 +146,14 @@ impl Plan {
 
 /// True when a running embedded worker takes a change of `path` (a dotted field path of its plan
 /// entry) in place: every stream setting except the HLS directory (the disk mirror is set up at start),
-/// its LB group (it does not use it) and whether it reads PROXY headers. Its identity, ports, kind and
+/// its LB group and its `edge_share` (it uses neither: the share is the LBs', which get it with the
+/// backend push after every reload) and whether it reads PROXY headers. Its identity, ports, kind and
 /// binary need a new process. Stream settings added later are hot by default: connections read them
 /// when they start (`worker/settings.rs`).
 pub fn worker_hot_field(path: &str) -> bool {
     let cold = path == "stream.hls.path";
-    !cold && (path == "group" || path == "proxy_protocol" || path.starts_with("stream."))
+    let untouched = matches!(path, "group" | "proxy_protocol" | "edge_share");
+    !cold && (untouched || path.starts_with("stream."))
 }
 
 /// Whether the worker plan entry `entry` (its JSON) runs the embedded worker, the only kind with a

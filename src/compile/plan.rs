@@ -121,6 +121,10 @@ pub struct WorkerPlan {
     /// `origin="GROUP"`: this worker is an edge that pulls each stream it plays from that group.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub origin: Option<String>,
+    /// `edge-share=N` on an edge group: the players of one stream this edge takes before the LBs
+    /// spread the stream to one more edge; `None`: [`crate::route::DEFAULT_EDGE_SHARE`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub edge_share: Option<u32>,
 }
 
 /// An SRT listener. Only the passphrase's environment variable name is kept: the plan is written to

@@ -200,6 +200,9 @@ pub fn plan_text(plan: &Plan) -> String {
         if let Some(origin) = &w.origin {
             let _ = write!(out, " edge of {origin}");
         }
+        if let Some(share) = w.edge_share {
+            let _ = write!(out, " share {share}");
+        }
         if let Some(binary) = &w.binary {
             let _ = write!(out, " binary {binary}");
         }

@@ -72,17 +72,11 @@ pub enum Direction {
     Fetch,
 }
 
-/// `P`, the players one edge takes of a stream before the stream spreads: `ORYX_EDGE_SHARE` (an
-/// undocumented knob for tests and benchmarks), else [`route::DEFAULT_EDGE_SHARE`].
-fn edge_share() -> u32 {
-    static SHARE: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
-    *SHARE.get_or_init(|| {
-        std::env::var("ORYX_EDGE_SHARE")
-            .ok()
-            .and_then(|v| v.trim().parse().ok())
-            .filter(|share| *share > 0)
-            .unwrap_or(route::DEFAULT_EDGE_SHARE)
-    })
+/// `P`, the players an edge takes of a stream before the stream spreads: its group's
+/// `edge-share` (the plan entry the shell pushes on every reload), else
+/// [`route::DEFAULT_EDGE_SHARE`].
+pub fn edge_share(worker: &WorkerPlan) -> u32 {
+    worker.edge_share.unwrap_or(route::DEFAULT_EDGE_SHARE)
 }
 
 impl Backends {
@@ -182,7 +176,7 @@ impl Backends {
         let players = loads.iter().map(|(_, n)| n).sum();
         let k = match direction {
             Direction::Fetch => 1,
-            _ => self.spread_for(key, players, loads.len()),
+            _ => self.spread_for(key, players, &shares_ranked(key, &healthy)),
         };
         let loads = match direction {
             // Rendezvous order only: every request of a player lands on the same edge.
@@ -202,10 +196,10 @@ impl Backends {
 
     /// The stream's edge count now, updated by the rule with its hysteresis; the table keeps only
     /// streams spread over more than one edge.
-    fn spread_for(&self, key: &str, players: u32, edges: usize) -> usize {
+    fn spread_for(&self, key: &str, players: u32, shares: &[u32]) -> usize {
         let mut table = self.spread.lock().unwrap_or_else(|e| e.into_inner());
         let current = table.get(key).copied().unwrap_or(1);
-        let k = route::spread(players, edge_share(), edges, current);
+        let k = route::spread_over(players, shares, current);
         if k > 1 {
             table.insert(key.to_string(), k);
         } else {
@@ -340,6 +334,9 @@ struct BackendView {
     #[serde(skip_serializing_if = "Option::is_none")]
     digest: Option<String>,
     digest_mismatch: bool,
+    /// An edge's share as this LB uses it (absent on other workers).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    edge_share: Option<u32>,
 }
 
 async fn list_backends(State(backends): State<Backends>) -> Json<serde_json::Value> {
@@ -358,6 +355,7 @@ async fn list_backends(State(backends): State<Backends>) -> Json<serde_json::Val
             published: b.published.stream_count(),
             digest: backends.digests.last(&peer_label(&b.plan.name)),
             digest_mismatch: backends.digests.mismatch(&peer_label(&b.plan.name)),
+            edge_share: b.plan.origin.is_some().then(|| edge_share(&b.plan)),
         })
         .collect();
     Json(serde_json::json!({ "code": 0, "backends": views }))
@@ -404,6 +402,16 @@ fn by_affinity(key: &str, backends: &[&Backend]) -> Vec<WorkerPlan> {
         .chain(others)
         .chain(unhealthy)
         .map(|b| b.plan.clone())
+        .collect()
+}
+
+/// Each of `edges`' share, in `key`'s rendezvous order (the order [`route::pick_edges`] fills).
+fn shares_ranked(key: &str, edges: &[&Backend]) -> Vec<u32> {
+    let names: Vec<&str> = edges.iter().map(|b| b.plan.name.as_str()).collect();
+    route::rank(key, &names)
+        .into_iter()
+        .filter_map(|name| edges.iter().find(|b| b.plan.name == name))
+        .map(|b| edge_share(&b.plan))
         .collect()
 }
 
@@ -455,6 +463,7 @@ mod tests {
             webrtc: None,
             host: None,
             origin: None,
+            edge_share: None,
             name: name.into(),
             group: "live".into(),
             kind: WorkerKind::Embedded,
@@ -701,6 +710,7 @@ mod tests {
             let mut edge = worker(&format!("edge-{i}"), port);
             edge.group = "edge".into();
             edge.origin = Some("origin".into());
+            edge.edge_share = Some(3);
             plans.push(edge);
         }
         let backends = Backends::default();
@@ -714,13 +724,29 @@ mod tests {
         let ranked = route::rank(&key, &edges);
         let play = names(backends.candidates_for(&key, Direction::Play));
         assert_eq!(play, [ranked[0], ranked[1], ranked[2], "origin"]);
-        // Past one edge's share the stream takes a second edge, the less loaded one first.
-        let share = edge_share();
-        for _ in 0..=share {
+        // Past one edge's share (its group's `edge-share`, 3) the stream takes a second edge,
+        // the less loaded one first.
+        for _ in 0..3 {
             backends.note_player(ranked[0], &key);
         }
         let play = names(backends.candidates_for(&key, Direction::Play));
+        assert_eq!(play[0], ranked[0], "three players fit one edge");
+        backends.note_player(ranked[0], &key);
+        let play = names(backends.candidates_for(&key, Direction::Play));
         assert_eq!(play[0], ranked[1]);
+        // A reload's push with a larger share: four players are far under 75 % of one edge's
+        // 100, so the stream is back on its first edge.
+        let wider: Vec<WorkerPlan> = plans
+            .iter()
+            .cloned()
+            .map(|mut w| {
+                w.edge_share = w.origin.as_ref().map(|_| 100);
+                w
+            })
+            .collect();
+        backends.replace(wider);
+        let play = names(backends.candidates_for(&key, Direction::Play));
+        assert_eq!(play[0], ranked[0]);
         // Without edges, both directions route as before.
         let plain = Backends::default();
         plain.replace(vec![worker("a", 1000), worker("b", 2000)]);

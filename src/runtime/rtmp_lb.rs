@@ -168,12 +168,11 @@ fn direction(publish: bool) -> Direction {
     }
 }
 
-/// What the LB knows before the worker's next report: its publisher is there, or one more player.
+/// What the LB knows before the worker's next report: its publisher is there (once it took
+/// the publisher). Players are noted when their worker is chosen ([`serve_client`]).
 fn note_routed(backends: &Backends, worker: &str, key: &str, publish: bool) {
     if publish {
         backends.note_publisher(worker, key);
-    } else {
-        backends.note_player(worker, key);
     }
 }
 
@@ -230,6 +229,11 @@ async fn serve_client<C: Client>(
     let local = client.local_addr()?;
     let mut tried = Vec::new();
     for worker in backends.candidates_for(&routed.key, direction(routed.publish)) {
+        // A player counts on its edge from the choice on, not from its handoff's answer: a burst
+        // routed at once (the many players of a hot stream) then spreads as `edge-share` says.
+        if !routed.publish {
+            backends.note_player(&worker.name, &routed.key);
+        }
         let lb_host = LB_HOST.get().and_then(Option::as_deref);
         // Pods share no sockets: every worker pod is relayed to.
         let local_worker = hands_off(&worker, lb_host) && !crate::net::pod::active();

@@ -172,6 +172,7 @@ mod tests {
             webrtc: None,
             host: None,
             origin: None,
+            edge_share: None,
             name: "w".into(),
             group: "w".into(),
             kind: crate::compile::plan::WorkerKind::Embedded,

@@ -57,6 +57,7 @@ pub fn worker(name: &str, kind: WorkerKind, binary: Option<&str>) -> WorkerPlan 
         webrtc: None,
         host: None,
         origin: None,
+        edge_share: None,
         name: name.into(),
         group: name.split('-').next().unwrap_or(name).into(),
         kind,

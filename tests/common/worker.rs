@@ -98,6 +98,7 @@ pub fn start_worker_with(
         webrtc: None,
         host: None,
         origin: None,
+        edge_share: None,
         name: "w".into(),
         group: "w".into(),
         kind: WorkerKind::Embedded,

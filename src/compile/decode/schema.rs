@@ -38,6 +38,7 @@ const WORKER_ONLY: &[(&str, Shape)] = &[
     ("host", One),
     ("hosts", List),
     ("origin", One),
+    ("edge-share", One),
 ];
 
 pub const ORYX: Spec = Spec {

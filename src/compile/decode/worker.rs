@@ -1,7 +1,7 @@
 //! Decode a `worker` node: its kind, count and binary, then its stream settings.
 
 use super::super::diagnostic::{suggest, DiagnosticKind};
-use super::super::fields::{gather, Ctx, Spanned};
+use super::super::fields::{gather, Ctx, Fields, Spanned};
 use super::super::plan::WorkerKind;
 use super::host::{decode_placement, PlacementDecl};
 use super::stream::{decode_stream, StreamOverrides};
@@ -21,6 +21,8 @@ pub struct WorkerDecl {
     pub placement: PlacementDecl,
     /// `origin="GROUP"`: an edge of that group.
     pub origin: Option<Spanned<String>>,
+    /// `edge-share=N` (edges only): players of one stream per edge before it spreads to the next.
+    pub edge_share: Option<u32>,
     /// `srt listen=… { … }`: an SRT listener of the worker's own.
     pub srt: Option<super::srt::SrtDecl>,
 }
@@ -104,15 +106,37 @@ pub(super) fn decode_worker(node: &KdlNode, ctx: &mut Ctx) -> Option<WorkerDecl>
         .map(|node| decode_webrtc(node, ctx));
     let placement = decode_placement(&fields, ctx);
     let origin = fields.string("origin", ctx);
+    let group = name.as_ref().map(|n| n.value.as_str()).unwrap_or_default();
+    let edge_share = decode_edge_share(&fields, group, origin.is_some(), ctx);
     Some(WorkerDecl {
         srt,
         webrtc,
         placement,
         origin,
+        edge_share,
         name: name?,
         kind,
         count,
         binary,
         stream,
     })
+}
+
+/// `edge-share=N`: a positive player count, on an edge group (one with `origin=`) only.
+fn decode_edge_share(fields: &Fields<'_>, group: &str, edge: bool, ctx: &mut Ctx) -> Option<u32> {
+    let value = fields.one("edge-share")?;
+    let share = value
+        .int("edge-share", 1, i128::from(u32::MAX), ctx)
+        .and_then(|v| u32::try_from(v).ok())?;
+    if !edge {
+        ctx.error_at(
+            DiagnosticKind::EdgeShareWithoutOrigin {
+                group: group.to_string(),
+            },
+            value.span,
+            "this group has no `origin`",
+        );
+        return None;
+    }
+    Some(share)
 }

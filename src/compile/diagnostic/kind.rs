@@ -192,6 +192,10 @@ pub enum DiagnosticKind {
         itself: bool,
         suggestion: Option<String>,
     },
+    /// `edge-share=` on a worker group that is not an edge (no `origin=`).
+    EdgeShareWithoutOrigin {
+        group: String,
+    },
     /// `host=` and `hosts` on one worker.
     ConflictingPlacement,
     /// A role without `host=` in a topology with several hosts.
@@ -248,6 +252,7 @@ pub const ALL_CODES: &[&str] = &[
     "oryx::bad-host-address",
     "oryx::missing-secret",
     "oryx::bad-origin",
+    "oryx::edge-share-without-origin",
     "oryx::conflicting-placement",
     "oryx::unplaced-role",
 ];
@@ -301,6 +306,7 @@ impl DiagnosticKind {
             BadHostAddress { .. } => "oryx::bad-host-address",
             MissingSecret { .. } => "oryx::missing-secret",
             BadOrigin { .. } => "oryx::bad-origin",
+            EdgeShareWithoutOrigin { .. } => "oryx::edge-share-without-origin",
             ConflictingPlacement => "oryx::conflicting-placement",
             UnplacedRole { .. } => "oryx::unplaced-role",
         }

@@ -112,6 +112,9 @@ impl DiagnosticKind {
                 name, itself: true, ..
             } => format!("worker group \"{name}\" cannot be its own origin"),
             BadOrigin { name, .. } => format!("origin \"{name}\" is not a worker group"),
+            EdgeShareWithoutOrigin { group } => {
+                format!("`edge-share` on worker group \"{group}\", which is not an edge tier")
+            }
             ConflictingPlacement => "a worker has both `host` and `hosts`".into(),
             UnplacedRole { role, .. } => format!("{role} is not placed on any host"),
         }
@@ -286,6 +289,10 @@ impl DiagnosticKind {
             } => Some("an edge pulls from another group: name the origin's group".into()),
             BadOrigin { suggestion, .. } => did_you_mean(suggestion)
                 .or_else(|| Some("name a `worker` group of this topology".into())),
+            EdgeShareWithoutOrigin { .. } => Some(
+                "`edge-share` is how many players of a stream one edge takes before the LBs spread it to the next: add `origin=\"GROUP\"` to make the group edges, or remove it"
+                    .into(),
+            ),
             ConflictingPlacement => Some(
                 "use `host=\"NAME\"` for one host or `hosts \"A\" \"B\"` to spread the instances, not both"
                     .into(),

@@ -157,6 +157,7 @@ fn worker_plan(
             .map(|w| webrtc_plan(w, instance.index, http)),
         host: None,
         origin: None,
+        edge_share: None,
         name: instance.name.clone(),
         group: decl.name.value.clone(),
         kind: decl.kind,

@@ -181,9 +181,9 @@ fn check_origins(topology: &Topology, ctx: &mut Ctx) {
     }
 }
 
-/// Write placement into `plan`: hosts, secret, each role's host and each edge's origin; then, with
-/// hosts, count worker ports per host from the bottom of `free` and bind the host's address where
-/// another host reaches a listener.
+/// Write placement into `plan`: hosts, secret, each role's host and each edge's origin and share;
+/// then, with hosts, count worker ports per host from the bottom of `free` and bind the host's
+/// address where another host reaches a listener.
 pub(super) fn apply(
     plan: &mut Plan,
     topology: &Topology,
@@ -193,6 +193,7 @@ pub(super) fn apply(
 ) {
     for (worker, instance) in plan.workers.iter_mut().zip(instances) {
         worker.origin = instance.decl.origin.as_ref().map(|o| o.value.clone());
+        worker.edge_share = instance.decl.edge_share;
     }
     if topology.hosts.is_empty() {
         return;

@@ -253,6 +253,7 @@ fn resolve_lb_workers(
                 }
                 wanted_groups.insert(&group.value);
             }
+            with_origins(&mut wanted_groups, topology);
             // Instances in plan order, each once, whatever order and repetition the groups were named in.
             instances
                 .iter()
@@ -274,6 +275,25 @@ fn resolve_lb_workers(
         );
     }
     selected
+}
+
+/// Add the origin group of every edge group in `groups` (and theirs, for an edge of edges): an LB
+/// that lists only edges still has somewhere to send publishers, where the edges pull from
+/// (DESIGN.md "Edge spreading").
+fn with_origins<'a>(groups: &mut HashSet<&'a str>, topology: &'a Topology) {
+    loop {
+        let origins: Vec<&str> = topology
+            .workers
+            .iter()
+            .filter(|w| groups.contains(w.name.value.as_str()))
+            .filter_map(|w| w.origin.as_ref().map(|o| o.value.as_str()))
+            .filter(|origin| !groups.contains(origin))
+            .collect();
+        if origins.is_empty() {
+            return;
+        }
+        groups.extend(origins);
+    }
 }
 
 fn collect_listeners(topology: &Topology) -> Vec<Listener> {

@@ -98,6 +98,7 @@ mod tests {
                     webrtc: None,
                     host: None,
                     origin: None,
+                    edge_share: None,
                     name: name.to_string(),
                     group: "live".into(),
                     kind: WorkerKind::Embedded,

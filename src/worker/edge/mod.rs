@@ -244,6 +244,7 @@ pub(crate) mod tests {
             webrtc: None,
             host: None,
             origin: None,
+            edge_share: None,
             name: name.into(),
             group: "origin".into(),
             kind: WorkerKind::Embedded,
