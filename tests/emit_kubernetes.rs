@@ -103,6 +103,13 @@ fn the_cluster_secret_is_a_secret_reference_never_a_value() {
     assert!(yaml.contains("secretKeyRef:"), "{yaml}");
     assert!(yaml.contains("name: \"ORYX_CLUSTER_SECRET\""), "{yaml}");
     assert!(!yaml.contains("kind: \"Secret\""), "{yaml}");
+    // Pods derive their control secret from the cluster secret as hosts do: never the raw value
+    // as the control secret, and a topology without `secret` reads ORYX_CLUSTER_SECRET.
+    for (name, env) in EXAMPLES {
+        let yaml = emit(name, *env);
+        assert!(!yaml.contains("ORYX_CONTROL_SECRET"), "{name}");
+        assert!(yaml.contains("name: \"ORYX_CLUSTER_SECRET\""), "{name}");
+    }
     // Public listeners get a LoadBalancer, the loopback api-lb a ClusterIP.
     assert!(yaml.contains("type: \"LoadBalancer\""));
     assert!(yaml.contains("type: \"ClusterIP\""));

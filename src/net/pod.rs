@@ -15,7 +15,7 @@
 //! group, probes on the named port `control`).
 
 use crate::compile::emit::kubernetes::dns_name;
-use crate::compile::plan::Plan;
+use crate::compile::plan::{Plan, SecretSource};
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::OnceLock;
@@ -23,6 +23,9 @@ use std::time::Duration;
 
 /// Set by the shell of a pod for its roles: the pod's name (`worker-edge-3`, `rtmp-lb`).
 pub const ENV: &str = "ORYX_POD";
+/// Where a pod reads the cluster secret when the topology names none (the manifests set it from
+/// the Secret `oryx`): pods span hosts, so they always derive their control secret from one.
+pub const CLUSTER_SECRET_ENV: &str = crate::compile::emit::kubernetes::CLUSTER_SECRET_ENV;
 /// How long one name lookup may take before the dial fails (the caller's own timeout may be
 /// shorter).
 pub const RESOLVE_TIMEOUT: Duration = Duration::from_secs(2);
@@ -166,12 +169,26 @@ pub fn init(plan: &Plan, pod: &str) {
     let _ = BOOK.set(book);
 }
 
+/// Where a shell or role of `plan` reads the cluster secret: the topology's `secret`, else, in a
+/// pod, [`CLUSTER_SECRET_ENV`]; outside a pod without `secret`, none (a per-run control secret).
+pub fn secret_source(plan: &Plan, in_pod: bool) -> Option<SecretSource> {
+    match &plan.secret {
+        Some(source) => Some(source.clone()),
+        None if in_pod => Some(SecretSource::Env(CLUSTER_SECRET_ENV.into())),
+        None => None,
+    }
+}
+
+/// The pod this role runs in, as its shell said ([`ENV`]), when `plan` knows that pod.
+pub fn pod_from_env(plan: &Plan) -> Option<String> {
+    let pod = std::env::var(ENV).ok()?;
+    (!pod.is_empty() && plan.host(&pod).is_none() && plan.pod_role(&pod).is_some()).then_some(pod)
+}
+
 /// Enter pod mode when the shell said this role runs in a pod ([`ENV`]).
 pub fn init_from_env(plan: &Plan) {
-    if let Ok(pod) = std::env::var(ENV) {
-        if !pod.is_empty() && plan.host(&pod).is_none() && plan.pod_role(&pod).is_some() {
-            init(plan, &pod);
-        }
+    if let Some(pod) = pod_from_env(plan) {
+        init(plan, &pod);
     }
 }
 
