@@ -67,7 +67,7 @@ pub fn run(options: &RoleOptions) -> anyhow::Result<()> {
     crate::net::control_secret::init_for_role(source.as_ref())?;
     super::logging::init(&label(options.kind, &options.name), options.log_format);
     // The shell of a Kubernetes pod says so: bind all addresses, dial peers by DNS name.
-    crate::net::pod::init_from_env(&plan);
+    crate::net::pod::init_from_env(&plan, &options.plan);
     let (soft, hard) = crate::net::limits::raise_nofile();
     tracing::debug!(soft, hard, "open-files limit");
     match options.kind {

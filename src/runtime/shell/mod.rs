@@ -229,7 +229,7 @@ fn check_host(plan: &Plan, host: Option<&str>) -> anyhow::Result<()> {
         tracing::info!(pod = %host, %role, "--host names a pod: running its role");
         // The shell probes its role through the book; the role learns it is in a pod from
         // ORYX_POD, set before any role is spawned (the runtime has one thread).
-        crate::net::pod::init(plan, host);
+        crate::net::pod::init(plan, host, None);
         std::env::set_var(crate::net::pod::ENV, host);
         return Ok(());
     }
