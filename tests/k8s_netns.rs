@@ -425,6 +425,11 @@ fn the_emitted_pods_find_each_other_by_service_dns_names() {
         Some(3),
         "signed header: S0"
     );
+    assert_eq!(
+        answer_to(origin_rtmp, &signed),
+        None,
+        "the same header replayed is refused"
+    );
     let origin_log = running
         .iter()
         .find(|(n, _)| n == "worker-origin-0")
