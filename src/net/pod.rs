@@ -27,6 +27,8 @@ pub const ENV: &str = "ORYX_POD";
 /// Where a pod reads the cluster secret when the topology names none (the manifests set it from
 /// the Secret `oryx`): pods span hosts, so they always derive their control secret from one.
 pub const CLUSTER_SECRET_ENV: &str = crate::compile::emit::kubernetes::CLUSTER_SECRET_ENV;
+/// Set by the manifests on worker pods with `webrtc`: the pod's IP (`status.podIP`).
+pub const POD_IP_ENV: &str = crate::compile::emit::kubernetes::POD_IP_ENV;
 /// How long one name lookup may take before the dial fails (the caller's own timeout may be
 /// shorter).
 pub const RESOLVE_TIMEOUT: Duration = Duration::from_secs(2);
@@ -272,6 +274,14 @@ pub fn init_from_env(plan: &Plan, file: &Path) {
     if let Some(pod) = pod_from_env(plan) {
         init(plan, &pod, (file.as_os_str() != "-").then_some(file));
     }
+}
+
+/// The pod's own IP as the manifests give it ([`POD_IP_ENV`]); `None` outside pod mode.
+pub fn pod_ip() -> Option<IpAddr> {
+    if !active() {
+        return None;
+    }
+    std::env::var(POD_IP_ENV).ok()?.trim().parse().ok()
 }
 
 /// Whether this process runs in a pod.

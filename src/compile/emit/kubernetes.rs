@@ -16,6 +16,9 @@ pub const IMAGE: &str = "oryx:latest";
 /// The Secret the manifests read (`kubectl create secret generic oryx --from-literal=…`).
 pub const SECRET_NAME: &str = "oryx";
 pub const SECRET_KEY: &str = "cluster-secret";
+/// The pod's IP (downward API `status.podIP`), given to worker pods with `webrtc`: the ICE candidate
+/// a pod announces when the topology configures none (`worker/webrtc/candidates.rs`).
+pub const POD_IP_ENV: &str = "ORYX_POD_IP";
 /// Where a pod reads the cluster secret when the topology names none (the same name as
 /// `net::pod::CLUSTER_SECRET_ENV`: compile/ sits below net/).
 pub const CLUSTER_SECRET_ENV: &str = "ORYX_CLUSTER_SECRET";
@@ -325,6 +328,12 @@ fn pod_spec(
     // The cluster secret only: every pod derives its control secret from it, as hosts do
     // (`crate::net::pod::secret_source`; a topology without `secret` reads ORYX_CLUSTER_SECRET).
     let mut env_vars = vec![host];
+    if ports.iter().any(|p| p["name"] == "webrtc") {
+        env_vars.push(json!({
+            "name": POD_IP_ENV,
+            "valueFrom": { "fieldRef": { "fieldPath": "status.podIP" } },
+        }));
+    }
     let mut mounts = vec![
         json!({ "name": "topology", "mountPath": TOPOLOGY_DIR, "readOnly": true }),
         json!({ "name": "run", "mountPath": RUN_DIR }),
