@@ -170,8 +170,11 @@ fn loopback(ip: IpAddr) -> IpAddr {
 pub struct Pod {
     book: RwLock<Arc<Book>>,
     /// The role's plan file and the (modified time, length) of the version the book was built from.
-    file: Option<(PathBuf, Mutex<Option<(SystemTime, u64)>>)>,
+    file: Option<(PathBuf, Mutex<Option<Stamp>>)>,
 }
+
+/// A file's (modified time, length): what tells a rewritten plan file.
+type Stamp = (SystemTime, u64);
 
 impl Pod {
     /// Pod `pod` of `plan`; `file` is the plan file to follow (a role's), if any.
@@ -224,7 +227,7 @@ impl Pod {
     }
 }
 
-fn stamp(path: &Path) -> Option<(SystemTime, u64)> {
+fn stamp(path: &Path) -> Option<Stamp> {
     let meta = std::fs::metadata(path).ok()?;
     Some((meta.modified().ok()?, meta.len()))
 }
