@@ -171,6 +171,8 @@ pub enum CredentialError {
     Stale(u64),
     #[error("the PROXY credential does not match (another secret, or a changed address)")]
     BadMac,
+    #[error("the PROXY credential was already used (a captured header replayed)")]
+    Replayed,
 }
 
 /// The length of the address block that family byte `family` announces.
@@ -225,6 +227,77 @@ pub fn encode_signed(
 /// Check the credential of `header`, a whole header as [`decode`] measured it (`&buf[..len]`),
 /// against `key` at `now_secs`.
 pub fn verify_credential(header: &[u8], key: &[u8], now_secs: u64) -> Result<(), CredentialError> {
+    check_credential(header, key, now_secs).map(|_| ())
+}
+
+/// A worker's memory of the credentials it took, so that a header captured on the way (a
+/// mirrored port, a shared network) is refused when sent again within its window: a credential is
+/// good once. Bounded: at most `capacity` entries (16 bytes of MAC and a stamp each); an entry
+/// leaves once its stamp is out of the window (then [`verify_credential`] refuses it anyway), or,
+/// when the set is full, oldest first. Only headers whose MAC verified enter, so a flood from
+/// someone without the key never fills it; a full set means `capacity` genuine LB connections
+/// within [`CREDENTIAL_WINDOW_SECS`] (65 536: ~1 000 new clients a second per worker).
+#[derive(Debug)]
+pub struct ReplayGuard {
+    seen: std::collections::HashSet<[u8; 16]>,
+    order: std::collections::VecDeque<(u64, [u8; 16])>,
+    capacity: usize,
+}
+
+/// Entries a worker's [`ReplayGuard`] keeps (about 3 MB at most).
+pub const REPLAY_CAPACITY: usize = 65_536;
+
+impl Default for ReplayGuard {
+    fn default() -> Self {
+        ReplayGuard::with_capacity(REPLAY_CAPACITY)
+    }
+}
+
+impl ReplayGuard {
+    pub fn with_capacity(capacity: usize) -> ReplayGuard {
+        ReplayGuard {
+            seen: Default::default(),
+            order: Default::default(),
+            capacity: capacity.max(1),
+        }
+    }
+
+    /// How many credentials it remembers now.
+    pub fn len(&self) -> usize {
+        self.order.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.order.is_empty()
+    }
+
+    /// [`verify_credential`], then refuse a credential already taken.
+    pub fn verify(&mut self, header: &[u8], key: &[u8], now: u64) -> Result<(), CredentialError> {
+        let (stamp, mac) = check_credential(header, key, now)?;
+        while let Some(&(at, old)) = self.order.front() {
+            let stale = now.saturating_sub(at) > CREDENTIAL_WINDOW_SECS;
+            if !stale && self.order.len() < self.capacity {
+                break;
+            }
+            self.order.pop_front();
+            self.seen.remove(&old);
+        }
+        let mut id = [0u8; 16];
+        id.copy_from_slice(&mac[..16]);
+        if !self.seen.insert(id) {
+            return Err(CredentialError::Replayed);
+        }
+        self.order.push_back((stamp, id));
+        Ok(())
+    }
+}
+
+/// The credential's stamp and MAC when it verifies.
+fn check_credential(
+    header: &[u8],
+    key: &[u8],
+    now_secs: u64,
+) -> Result<(u64, [u8; 32]), CredentialError> {
     use hmac::Mac;
     if header.len() < 16 {
         return Err(CredentialError::Malformed);
@@ -260,7 +333,10 @@ pub fn verify_credential(header: &[u8], key: &[u8], now_secs: u64) -> Result<(),
     }
     credential_mac(key, family, addresses, &stamp)
         .verify_slice(&value[8..])
-        .map_err(|_| CredentialError::BadMac)
+        .map_err(|_| CredentialError::BadMac)?;
+    let mut mac = [0u8; 32];
+    mac.copy_from_slice(&value[8..]);
+    Ok((u64::from_be_bytes(stamp), mac))
 }
 
 #[cfg(test)]
@@ -318,6 +394,71 @@ mod tests {
         let body_len = (with_noop.len() - 16) as u16;
         with_noop[14..16].copy_from_slice(&body_len.to_be_bytes());
         assert_eq!(verify_credential(&with_noop, KEY, NOW), Ok(()));
+    }
+
+    #[test]
+    fn a_credential_is_good_once() {
+        let (s, d): (SocketAddr, SocketAddr) = (
+            "203.0.113.7:50000".parse().unwrap(),
+            "10.0.0.2:19350".parse().unwrap(),
+        );
+        let mut guard = ReplayGuard::default();
+        let signed = encode_signed(s, d, KEY, NOW);
+        assert_eq!(guard.verify(&signed, KEY, NOW), Ok(()));
+        assert_eq!(
+            guard.verify(&signed, KEY, NOW + 5),
+            Err(CredentialError::Replayed)
+        );
+        // Another client (or the same one a second later) is another credential.
+        let other = encode_signed("203.0.113.7:50001".parse().unwrap(), d, KEY, NOW);
+        assert_eq!(guard.verify(&other, KEY, NOW), Ok(()));
+        assert_eq!(
+            guard.verify(&encode_signed(s, d, KEY, NOW + 1), KEY, NOW + 1),
+            Ok(())
+        );
+        // Refusals for other reasons are unchanged, and never enter the set.
+        assert_eq!(
+            guard.verify(&signed, b"another secret", NOW),
+            Err(CredentialError::BadMac)
+        );
+        assert_eq!(
+            guard.verify(&signed, KEY, NOW + 3600),
+            Err(CredentialError::Stale(3600))
+        );
+        assert_eq!(guard.len(), 3);
+        // Past the window the entry goes: the header is stale by then anyway.
+        let later = NOW + CREDENTIAL_WINDOW_SECS + 2;
+        assert_eq!(
+            guard.verify(&encode_signed(s, d, KEY, later), KEY, later),
+            Ok(())
+        );
+        assert_eq!(guard.len(), 1);
+    }
+
+    #[test]
+    fn the_replay_set_stays_bounded_under_a_flood() {
+        let d: SocketAddr = "10.0.0.2:19350".parse().unwrap();
+        let mut guard = ReplayGuard::with_capacity(1000);
+        let header = |i: u32| {
+            let s = SocketAddr::from((std::net::Ipv4Addr::from(0xcb00_7100 + i), 40000));
+            encode_signed(s, d, KEY, NOW)
+        };
+        for i in 0..10_000 {
+            assert_eq!(guard.verify(&header(i), KEY, NOW), Ok(()));
+            assert!(guard.len() <= 1000);
+            // Forged ones (no key) are refused before they could take room.
+            let forged = encode_signed("198.51.100.1:1".parse().unwrap(), d, b"guess", NOW);
+            assert_eq!(
+                guard.verify(&forged, KEY, NOW),
+                Err(CredentialError::BadMac)
+            );
+        }
+        assert_eq!((guard.len(), guard.seen.len()), (1000, 1000));
+        // The most recent ones are still refused when replayed.
+        assert_eq!(
+            guard.verify(&header(9_999), KEY, NOW),
+            Err(CredentialError::Replayed)
+        );
     }
 
     #[test]

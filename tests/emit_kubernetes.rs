@@ -103,7 +103,52 @@ fn the_cluster_secret_is_a_secret_reference_never_a_value() {
     assert!(yaml.contains("secretKeyRef:"), "{yaml}");
     assert!(yaml.contains("name: \"ORYX_CLUSTER_SECRET\""), "{yaml}");
     assert!(!yaml.contains("kind: \"Secret\""), "{yaml}");
+    // Pods derive their control secret from the cluster secret as hosts do: never the raw value
+    // as the control secret, and a topology without `secret` reads ORYX_CLUSTER_SECRET.
+    for (name, env) in EXAMPLES {
+        let yaml = emit(name, *env);
+        assert!(!yaml.contains("ORYX_CONTROL_SECRET"), "{name}");
+        assert!(yaml.contains("name: \"ORYX_CLUSTER_SECRET\""), "{name}");
+    }
     // Public listeners get a LoadBalancer, the loopback api-lb a ClusterIP.
     assert!(yaml.contains("type: \"LoadBalancer\""));
     assert!(yaml.contains("type: \"ClusterIP\""));
+}
+
+#[test]
+fn webrtc_worker_pods_learn_their_pod_ip() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("webrtc.kdl");
+    std::fs::write(
+        &file,
+        "oryx 1\nworker \"live\" count=2 { webrtc; }\nhttp-lb listen=\"0.0.0.0:8080\"\n",
+    )
+    .unwrap();
+    let (status, yaml, stderr) = common::cli::oryx(
+        root(),
+        &["plan", file.to_str().unwrap(), "--emit", "kubernetes"],
+    );
+    assert_eq!(status, 0, "{stderr}");
+    // The downward API gives each worker pod its own IP, the candidate it announces.
+    let pod_ip = "- name: \"ORYX_POD_IP\"\n              valueFrom:\n                fieldRef:\n                  fieldPath: \"status.podIP\"";
+    assert_eq!(yaml.matches(pod_ip).count(), 1, "{yaml}");
+    assert!(yaml.contains("name: \"worker-live-webrtc\""), "{yaml}");
+    // Only worker pods with WebRTC: the http-lb has no use for it.
+    let lb = &yaml[yaml.find("name: \"http-lb\"").unwrap()..];
+    assert!(!lb.contains("ORYX_POD_IP"), "{yaml}");
+    let output = Command::new("python3")
+        .args(["-m", "kubernetes_validate", "--strict"])
+        .arg(
+            std::fs::write(dir.path().join("w.yaml"), &yaml)
+                .map(|_| dir.path().join("w.yaml"))
+                .unwrap(),
+        )
+        .env("PYTHONPATH", validator())
+        .output()
+        .expect("run python3");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stdout)
+    );
 }

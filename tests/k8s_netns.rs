@@ -13,7 +13,8 @@
 mod common;
 
 use common::cluster::{make_media, oryx_bin, publish, Proc};
-use common::control::{control, CLUSTER_ENV, SECRET};
+use common::control::{cluster_bearer, control, CLUSTER_ENV, CLUSTER_SECRET};
+use common::http::http_with;
 use common::media::{play_to_file, probe};
 use common::netns::{available, Hosts};
 use common::netns_oryx::entry;
@@ -100,8 +101,9 @@ fn pods(docs: &[Value]) -> Vec<Pod> {
                     } else {
                         assert_eq!(var["valueFrom"]["secretKeyRef"]["name"], "oryx", "{var}");
                         // `kubectl create secret generic oryx --from-literal=cluster-secret=…`:
-                        // every pod's control secret is this value (ORYX_CONTROL_SECRET).
-                        SECRET.to_string()
+                        // the cluster secret, every pod's control secret derived from it.
+                        assert_ne!(var["name"], "ORYX_CONTROL_SECRET", "never the raw value");
+                        CLUSTER_SECRET.to_string()
                     };
                     (var["name"].as_str().unwrap().to_string(), value)
                 })
@@ -310,6 +312,25 @@ fn the_emitted_pods_find_each_other_by_service_dns_names() {
         || all_healthy(&workers),
     );
 
+    // The pods derive their control secret from the Secret's cluster secret, as hosts do: the
+    // cluster secret itself is no credential.
+    let with = |bearer: &str| {
+        http_with(
+            lb_control,
+            "GET",
+            "/api/v1/backends",
+            &[("Authorization", bearer)],
+        )
+        .unwrap()
+        .0
+    };
+    assert_eq!(
+        with(&format!("Bearer {CLUSTER_SECRET}")),
+        401,
+        "the raw value"
+    );
+    assert_eq!(with(&cluster_bearer()), 200, "the derived control secret");
+
     // Published through the rtmp-lb pod: relayed (pods share no sockets) to the origin pod.
     let lb = hosts.host("rtmp-lb").address;
     let media = make_media(dir.path());
@@ -394,11 +415,18 @@ fn the_emitted_pods_find_each_other_by_service_dns_names() {
         "unsigned header refused"
     );
     let now = oryx::net::pod::unix_now();
-    let signed = oryx::proxy_protocol::encode_signed(client, origin_rtmp, SECRET.as_bytes(), now);
+    let key = oryx::net::control_secret::Secret::derive(CLUSTER_SECRET.as_bytes());
+    let signed =
+        oryx::proxy_protocol::encode_signed(client, origin_rtmp, key.as_str().as_bytes(), now);
     assert_eq!(
         answer_to(origin_rtmp, &signed),
         Some(3),
         "signed header: S0"
+    );
+    assert_eq!(
+        answer_to(origin_rtmp, &signed),
+        None,
+        "the same header replayed is refused"
     );
     let origin_log = running
         .iter()

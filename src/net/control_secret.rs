@@ -113,7 +113,7 @@ pub fn from_cluster_source(source: &SecretSource) -> anyhow::Result<Secret> {
     let text = match source {
         SecretSource::Env(var) => std::env::var(var).map_err(|_| {
             anyhow::anyhow!(
-                "the topology's `secret env=\"{var}\"`: {var} is not set (every host needs the same cluster secret)"
+                "the cluster secret: {var} is not set (the topology's `secret env=\"{var}\"`, or a pod's default when it names none); every host and pod needs the same one"
             )
         })?,
         SecretSource::File(path) => std::fs::read_to_string(path).map_err(|err| {

@@ -15,19 +15,25 @@
 //! group, probes on the named port `control`).
 
 use crate::compile::emit::kubernetes::dns_name;
-use crate::compile::plan::Plan;
+use crate::compile::plan::{Plan, SecretSource};
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::sync::OnceLock;
-use std::time::Duration;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
+use std::time::{Duration, SystemTime};
 
 /// Set by the shell of a pod for its roles: the pod's name (`worker-edge-3`, `rtmp-lb`).
 pub const ENV: &str = "ORYX_POD";
+/// Where a pod reads the cluster secret when the topology names none (the manifests set it from
+/// the Secret `oryx`): pods span hosts, so they always derive their control secret from one.
+pub const CLUSTER_SECRET_ENV: &str = crate::compile::emit::kubernetes::CLUSTER_SECRET_ENV;
+/// Set by the manifests on worker pods with `webrtc`: the pod's IP (`status.podIP`).
+pub const POD_IP_ENV: &str = crate::compile::emit::kubernetes::POD_IP_ENV;
 /// How long one name lookup may take before the dial fails (the caller's own timeout may be
 /// shorter).
 pub const RESOLVE_TIMEOUT: Duration = Duration::from_secs(2);
 
-static BOOK: OnceLock<Book> = OnceLock::new();
+static POD: OnceLock<Pod> = OnceLock::new();
 
 /// Where one plan address is, seen from this pod.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -155,40 +161,146 @@ fn loopback(ip: IpAddr) -> IpAddr {
     }
 }
 
-/// Enter pod mode for pod `pod` of `plan` (once per process; later calls are ignored).
-pub fn init(plan: &Plan, pod: &str) {
-    let book = Book::new(plan, pod);
-    tracing::info!(
-        pod,
-        peers = book.places.len(),
-        "pod mode: listening on all addresses, peers by their Service DNS names"
-    );
-    let _ = BOOK.set(book);
+/// This process's pod: its address book, rebuilt when the plan changes. A shell rebuilds it on
+/// reload ([`rebuild`]); a role follows its plan file (`--plan`), which its shell rewrites before
+/// it tells any role of the new plan (a backend push, a settings push), so the first dial after
+/// a reload already sees the new book: a worker group grown from 2 to 3 pods has its
+/// `worker-edge-2` reached by name.
+#[derive(Debug)]
+pub struct Pod {
+    book: RwLock<Arc<Book>>,
+    /// The role's plan file and the (modified time, length) of the version the book was built from.
+    file: Option<(PathBuf, Mutex<Option<Stamp>>)>,
 }
 
-/// Enter pod mode when the shell said this role runs in a pod ([`ENV`]).
-pub fn init_from_env(plan: &Plan) {
-    if let Ok(pod) = std::env::var(ENV) {
-        if !pod.is_empty() && plan.host(&pod).is_none() && plan.pod_role(&pod).is_some() {
-            init(plan, &pod);
+/// A file's (modified time, length): what tells a rewritten plan file.
+type Stamp = (SystemTime, u64);
+
+impl Pod {
+    /// Pod `pod` of `plan`; `file` is the plan file to follow (a role's), if any.
+    pub fn new(plan: &Plan, pod: &str, file: Option<&Path>) -> Pod {
+        Pod {
+            book: RwLock::new(Arc::new(Book::new(plan, pod))),
+            file: file.map(|f| (f.to_path_buf(), Mutex::new(stamp(f)))),
+        }
+    }
+
+    /// The book in force, rebuilt first when the followed plan file changed since.
+    pub fn book(&self) -> Arc<Book> {
+        self.follow();
+        self.book.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Rebuild the book from `plan` (same pod).
+    pub fn rebuild(&self, plan: &Plan) {
+        let mut book = self.book.write().unwrap_or_else(|e| e.into_inner());
+        let new = Book::new(plan, &book.pod);
+        if new.places != book.places {
+            tracing::info!(
+                pod = %new.pod,
+                peers = new.places.len(),
+                digest = %plan.digest(),
+                "pod mode: address book rebuilt from the new plan"
+            );
+        }
+        *book = Arc::new(new);
+    }
+
+    /// One `stat` per call: a reload rewrites the file, then tells the role. A file caught half
+    /// written does not parse; its stamp is not taken, so the next call reads it again.
+    fn follow(&self) {
+        let Some((path, seen)) = &self.file else {
+            return;
+        };
+        let mut seen = seen.lock().unwrap_or_else(|e| e.into_inner());
+        let now = stamp(path);
+        if now.is_none() || now == *seen {
+            return;
+        }
+        let plan = std::fs::read_to_string(path)
+            .ok()
+            .and_then(|text| serde_json::from_str::<Plan>(&text).ok());
+        if let Some(plan) = plan {
+            self.rebuild(&plan);
+            *seen = now;
         }
     }
 }
 
+fn stamp(path: &Path) -> Option<Stamp> {
+    let meta = std::fs::metadata(path).ok()?;
+    Some((meta.modified().ok()?, meta.len()))
+}
+
+/// Enter pod mode for pod `pod` of `plan` (once per process; later calls are ignored); a role
+/// passes its plan `file` to follow reloads.
+pub fn init(plan: &Plan, pod: &str, file: Option<&Path>) {
+    let state = Pod::new(plan, pod, file);
+    tracing::info!(
+        pod,
+        peers = state.book().places.len(),
+        "pod mode: listening on all addresses, peers by their Service DNS names"
+    );
+    let _ = POD.set(state);
+}
+
+/// A reload of the shell: its book follows the new plan (outside pod mode, nothing).
+pub fn rebuild(plan: &Plan) {
+    if let Some(pod) = POD.get() {
+        pod.rebuild(plan);
+    }
+}
+
+fn book() -> Option<Arc<Book>> {
+    POD.get().map(Pod::book)
+}
+
+/// Where a shell or role of `plan` reads the cluster secret: the topology's `secret`, else, in a
+/// pod, [`CLUSTER_SECRET_ENV`]; outside a pod without `secret`, none (a per-run control secret).
+pub fn secret_source(plan: &Plan, in_pod: bool) -> Option<SecretSource> {
+    match &plan.secret {
+        Some(source) => Some(source.clone()),
+        None if in_pod => Some(SecretSource::Env(CLUSTER_SECRET_ENV.into())),
+        None => None,
+    }
+}
+
+/// The pod this role runs in, as its shell said ([`ENV`]), when `plan` knows that pod.
+pub fn pod_from_env(plan: &Plan) -> Option<String> {
+    let pod = std::env::var(ENV).ok()?;
+    (!pod.is_empty() && plan.host(&pod).is_none() && plan.pod_role(&pod).is_some()).then_some(pod)
+}
+
+/// Enter pod mode when the shell said this role runs in a pod ([`ENV`]); `file` is the role's
+/// plan file (`-`, standard input, is not followed).
+pub fn init_from_env(plan: &Plan, file: &Path) {
+    if let Some(pod) = pod_from_env(plan) {
+        init(plan, &pod, (file.as_os_str() != "-").then_some(file));
+    }
+}
+
+/// The pod's own IP as the manifests give it ([`POD_IP_ENV`]); `None` outside pod mode.
+pub fn pod_ip() -> Option<IpAddr> {
+    if !active() {
+        return None;
+    }
+    std::env::var(POD_IP_ENV).ok()?.trim().parse().ok()
+}
+
 /// Whether this process runs in a pod.
 pub fn active() -> bool {
-    BOOK.get().is_some()
+    POD.get().is_some()
 }
 
 /// Where to bind a listener the plan puts at `addr` ([`Book::listen_addr`]).
 pub fn listen_addr(addr: SocketAddr) -> SocketAddr {
-    BOOK.get().map_or(addr, |book| book.listen_addr(addr))
+    book().map_or(addr, |book| book.listen_addr(addr))
 }
 
 /// `host:port` for a URL handed to another program that dials `addr` itself (it resolves the name
 /// when it connects); outside pod mode, `addr`.
 pub fn authority(addr: SocketAddr) -> String {
-    BOOK.get()
+    book()
         .and_then(|book| book.authority(addr))
         .unwrap_or_else(|| addr.to_string())
 }
@@ -210,13 +322,14 @@ pub fn unix_now() -> u64 {
 /// peer's DNS name is looked up at every dial (within [`RESOLVE_TIMEOUT`]), and a name that does
 /// not resolve is an error that says which.
 pub async fn dial_addr(addr: SocketAddr) -> std::io::Result<SocketAddr> {
-    let Some(book) = BOOK.get() else {
+    let Some(book) = book() else {
         return Ok(addr);
     };
-    match book.place(addr) {
+    let place = book.place(addr).cloned();
+    match place {
         None => Ok(addr),
-        Some(Place::Own(port)) => Ok(SocketAddr::new(loopback(addr.ip()), *port)),
-        Some(Place::Peer(name, port)) => resolve(name, *port).await,
+        Some(Place::Own(port)) => Ok(SocketAddr::new(loopback(addr.ip()), port)),
+        Some(Place::Peer(name, port)) => resolve(&name, port).await,
     }
 }
 
@@ -309,6 +422,61 @@ mod tests {
             lb_book.listen_addr(lb.listen).ip(),
             IpAddr::from([0, 0, 0, 0])
         );
+    }
+
+    fn grown(count: usize) -> Plan {
+        let text =
+            format!("oryx 1\nworker \"edge\" count={count}\nrtmp-lb listen=\"0.0.0.0:1935\"\n");
+        let options = crate::compile::Options::for_file("<test>", None);
+        let compilation = crate::compile::compile("<test>", &text, &options);
+        compilation.plan.expect("the topology compiles")
+    }
+
+    #[test]
+    fn a_reload_rebuilds_the_book_from_the_new_plan() {
+        let (old, new) = (grown(2), grown(3));
+        let edge2 = new.worker("edge-2").expect("edge-2").clone();
+        let port = new.workers[0].rtmp.port();
+        let want = Some(format!("worker-edge-2.worker-edge:{port}"));
+        // The shell of the LB pod: `oryx reload`/SIGHUP rebuilds its book.
+        let shell = Pod::new(&old, "rtmp-lb", None);
+        assert_eq!(
+            shell.book().authority(edge2.rtmp),
+            None,
+            "not in the old plan"
+        );
+        shell.rebuild(&new);
+        assert_eq!(shell.book().authority(edge2.rtmp), want);
+        // Its role follows the plan file the shell rewrites before pushing the new backends.
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("rtmp-lb.json");
+        std::fs::write(&file, serde_json::to_string(&old).unwrap()).unwrap();
+        let role = Pod::new(&old, "rtmp-lb", Some(&file));
+        assert_eq!(role.book().authority(edge2.rtmp), None);
+        // Half written: no plan, the old book stays until the file is whole.
+        std::fs::write(&file, "{\"workers\": [").unwrap();
+        assert_eq!(role.book().authority(edge2.rtmp), None);
+        std::fs::write(&file, serde_json::to_string_pretty(&new).unwrap()).unwrap();
+        assert_eq!(role.book().authority(edge2.rtmp), want);
+        assert_eq!(
+            role.book()
+                .listen_addr(new.rtmp_lb.as_ref().unwrap().listen)
+                .ip(),
+            IpAddr::from([0, 0, 0, 0])
+        );
+    }
+
+    #[test]
+    fn a_pod_always_has_a_cluster_secret_source() {
+        let plan = grown(2);
+        assert_eq!(secret_source(&plan, false), None, "one machine: per run");
+        assert_eq!(
+            secret_source(&plan, true),
+            Some(SecretSource::Env(CLUSTER_SECRET_ENV.into()))
+        );
+        let mut named = plan.clone();
+        named.secret = Some(SecretSource::File("/etc/oryx/key".into()));
+        assert_eq!(secret_source(&named, true), named.secret);
     }
 
     #[tokio::test]

@@ -62,10 +62,12 @@ pub fn run(options: &RoleOptions) -> anyhow::Result<()> {
     // A bad ORYX_CONTROL_SECRET stops the role here, with the reason, rather than leaving it
     // unreachable. The shell hands its roles the secret it derived; a role run by hand from a plan
     // with a cluster secret derives the same one when the variable is unset.
-    crate::net::control_secret::init_for_role(plan.secret.as_ref())?;
+    let in_pod = crate::net::pod::pod_from_env(&plan).is_some();
+    let source = crate::net::pod::secret_source(&plan, in_pod);
+    crate::net::control_secret::init_for_role(source.as_ref())?;
     super::logging::init(&label(options.kind, &options.name), options.log_format);
     // The shell of a Kubernetes pod says so: bind all addresses, dial peers by DNS name.
-    crate::net::pod::init_from_env(&plan);
+    crate::net::pod::init_from_env(&plan, &options.plan);
     let (soft, hard) = crate::net::limits::raise_nofile();
     tracing::debug!(soft, hard, "open-files limit");
     match options.kind {

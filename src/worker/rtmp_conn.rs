@@ -58,6 +58,13 @@ pub async fn serve(listener: TcpListener, ctx: Arc<WorkerContext>) {
     }
 }
 
+/// This worker's memory of the PROXY credentials it took: each is good once.
+fn replay_guard() -> &'static std::sync::Mutex<proxy_protocol::ReplayGuard> {
+    static GUARD: std::sync::OnceLock<std::sync::Mutex<proxy_protocol::ReplayGuard>> =
+        std::sync::OnceLock::new();
+    GUARD.get_or_init(Default::default)
+}
+
 /// Read a PROXY v2 header if one comes; returns the client address and the bytes after it. In a
 /// pod, where any address may be the LB's, the header must carry the credential.
 async fn read_proxy_header(
@@ -72,7 +79,11 @@ async fn read_proxy_header(
                 if crate::net::pod::active() {
                     let key = crate::net::pod::proxy_key();
                     let now = crate::net::pod::unix_now();
-                    if let Err(err) = proxy_protocol::verify_credential(&buf[..len], key, now) {
+                    if let Err(err) = replay_guard()
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .verify(&buf[..len], key, now)
+                    {
                         tracing::warn!(%peer, "PROXY v2 header refused (pod mode needs the LB's credential): {err}");
                         anyhow::bail!("PROXY v2 header refused: {err}");
                     }

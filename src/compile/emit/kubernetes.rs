@@ -16,6 +16,12 @@ pub const IMAGE: &str = "oryx:latest";
 /// The Secret the manifests read (`kubectl create secret generic oryx --from-literal=…`).
 pub const SECRET_NAME: &str = "oryx";
 pub const SECRET_KEY: &str = "cluster-secret";
+/// The pod's IP (downward API `status.podIP`), given to worker pods with `webrtc`: the ICE candidate
+/// a pod announces when the topology configures none (`worker/webrtc/candidates.rs`).
+pub const POD_IP_ENV: &str = "ORYX_POD_IP";
+/// Where a pod reads the cluster secret when the topology names none (the same name as
+/// `net::pod::CLUSTER_SECRET_ENV`: compile/ sits below net/).
+pub const CLUSTER_SECRET_ENV: &str = "ORYX_CLUSTER_SECRET";
 const CONFIG_MAP: &str = "oryx-topology";
 const TOPOLOGY_DIR: &str = "/etc/oryx";
 const TOPOLOGY_KEY: &str = "topology.kdl";
@@ -319,10 +325,15 @@ fn pod_spec(
         json!({ "name": "ORYX_HOST", "value": name })
     };
     let secret_ref = json!({ "secretKeyRef": { "name": SECRET_NAME, "key": SECRET_KEY } });
-    let mut env_vars = vec![
-        host,
-        json!({ "name": "ORYX_CONTROL_SECRET", "valueFrom": secret_ref }),
-    ];
+    // The cluster secret only: every pod derives its control secret from it, as hosts do
+    // (`crate::net::pod::secret_source`; a topology without `secret` reads ORYX_CLUSTER_SECRET).
+    let mut env_vars = vec![host];
+    if ports.iter().any(|p| p["name"] == "webrtc") {
+        env_vars.push(json!({
+            "name": POD_IP_ENV,
+            "valueFrom": { "fieldRef": { "fieldPath": "status.podIP" } },
+        }));
+    }
     let mut mounts = vec![
         json!({ "name": "topology", "mountPath": TOPOLOGY_DIR, "readOnly": true }),
         json!({ "name": "run", "mountPath": RUN_DIR }),
@@ -331,11 +342,12 @@ fn pod_spec(
         json!({ "name": "topology", "configMap": { "name": CONFIG_MAP } }),
         json!({ "name": "run", "emptyDir": {} }),
     ];
-    match &plan.secret {
-        Some(SecretSource::Env(var)) if var != "ORYX_CONTROL_SECRET" => {
+    let default = SecretSource::Env(CLUSTER_SECRET_ENV.into());
+    match plan.secret.as_ref().unwrap_or(&default) {
+        SecretSource::Env(var) => {
             env_vars.push(json!({ "name": var, "valueFrom": secret_ref }));
         }
-        Some(SecretSource::File(path)) => {
+        SecretSource::File(path) => {
             let path = std::path::Path::new(path);
             let dir = path
                 .parent()
@@ -350,7 +362,6 @@ fn pod_spec(
                 "defaultMode": 0o400,
             }}));
         }
-        _ => {}
     }
     let probe = |path: &str, period: u64, failures: u64| {
         json!({

@@ -195,6 +195,9 @@ pub(super) fn apply(
         worker.origin = instance.decl.origin.as_ref().map(|o| o.value.clone());
         worker.edge_share = instance.decl.edge_share;
     }
+    // The cluster secret counts without hosts too: pods of `--emit kubernetes` (and one machine
+    // that names it) derive their control secret from it like hosts do.
+    plan.secret = topology.secret.as_ref().map(|s| s.source.clone());
     if topology.hosts.is_empty() {
         return;
     }
@@ -210,7 +213,6 @@ pub(super) fn apply(
             })
         })
         .collect();
-    plan.secret = topology.secret.as_ref().map(|s| s.source.clone());
     for (worker, host) in plan.workers.iter_mut().zip(placement.workers) {
         worker.host = host;
     }

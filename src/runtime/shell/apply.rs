@@ -65,6 +65,8 @@ impl Shell {
             "applying reload"
         );
         self.plan = new_plan;
+        // In a pod, peers of the new plan (a grown worker group) are dialled by their names.
+        crate::net::pod::rebuild(&self.plan);
         // Every role's plan file first: a role that crashes from now on comes back with the new
         // settings, whether it is updated in place or restarted below.
         if let Err(err) = write_plan_files(&self.run_dir, &self.plan) {

@@ -229,7 +229,7 @@ fn check_host(plan: &Plan, host: Option<&str>) -> anyhow::Result<()> {
         tracing::info!(pod = %host, %role, "--host names a pod: running its role");
         // The shell probes its role through the book; the role learns it is in a pod from
         // ORYX_POD, set before any role is spawned (the runtime has one thread).
-        crate::net::pod::init(plan, host);
+        crate::net::pod::init(plan, host, None);
         std::env::set_var(crate::net::pod::ENV, host);
         return Ok(());
     }
@@ -258,8 +258,9 @@ async fn up(options: &UpOptions) -> anyhow::Result<()> {
     // Held until `up` returns; the kernel drops it if the shell dies.
     let _lock = preflight::lock_run_dir(&run_dir)?;
     preflight::check_public_listeners(&plan, options.host.as_deref())?;
-    // Across hosts every shell derives the same control secret from the cluster secret.
-    let secret = crate::net::control_secret::init_for_plan(plan.secret.as_ref())?;
+    // Across hosts (and pods) every shell derives the same control secret from the cluster secret.
+    let source = crate::net::pod::secret_source(&plan, crate::net::pod::active());
+    let secret = crate::net::control_secret::init_for_plan(source.as_ref())?;
     crate::net::control_secret::write_file(&run_dir, secret).with_context(|| {
         format!(
             "cannot write {}",

@@ -4,12 +4,27 @@
 //! address is announced as is, and for `0.0.0.0` every non-loopback address of the host plus
 //! 127.0.0.1 (right for a single host; a browser that reaches none of them is reported with the
 //! list when its session is reaped).
+//!
+//! A Kubernetes worker pod (pod mode) binds `0.0.0.0` and, without a configured candidate,
+//! announces its own pod IP (`ORYX_POD_IP`, the downward API's `status.podIP` set by the
+//! manifests) and nothing else: every pod of a group shares the topology's `candidate`s, but each
+//! pod must announce an address that reaches *it*, and loopback or a sidecar's interfaces reach
+//! no browser. A configured candidate still wins (docs/kubernetes.md says when that works).
 
 use anyhow::Context;
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 
 /// The candidates for a socket bound to `bound`.
 pub fn announced(bound: SocketAddr, configured: &[String]) -> anyhow::Result<Vec<SocketAddr>> {
+    announced_in(bound, configured, crate::net::pod::pod_ip())
+}
+
+/// [`announced`] for a worker whose pod has the IP `pod_ip` (`None`: not a pod).
+fn announced_in(
+    bound: SocketAddr,
+    configured: &[String],
+    pod_ip: Option<IpAddr>,
+) -> anyhow::Result<Vec<SocketAddr>> {
     if !configured.is_empty() {
         let mut out = Vec::new();
         for text in configured {
@@ -23,6 +38,9 @@ pub fn announced(bound: SocketAddr, configured: &[String]) -> anyhow::Result<Vec
     }
     if !bound.ip().is_unspecified() {
         return Ok(vec![bound]);
+    }
+    if let Some(ip) = pod_ip.filter(|ip| ip.is_ipv4() == bound.is_ipv4()) {
+        return Ok(vec![SocketAddr::new(ip, bound.port())]);
     }
     let mut out: Vec<SocketAddr> = host_addresses()
         .into_iter()
@@ -107,6 +125,26 @@ mod tests {
             ]
         );
         assert!(announced(bound, &["not an address at all".into()]).is_err());
+    }
+
+    #[test]
+    fn a_pod_announces_its_own_ip_unless_a_candidate_is_configured() {
+        let bound: SocketAddr = "0.0.0.0:19351".parse().unwrap();
+        let pod: IpAddr = "10.244.1.7".parse().unwrap();
+        assert_eq!(
+            announced_in(bound, &[], Some(pod)).unwrap(),
+            ["10.244.1.7:19351".parse().unwrap()]
+        );
+        assert_eq!(
+            announced_in(bound, &["203.0.113.5".into()], Some(pod)).unwrap(),
+            ["203.0.113.5:19351".parse().unwrap()],
+            "a configured candidate wins"
+        );
+        // An IPv6 pod IP for an IPv4 socket would reach nothing: the host's addresses as before.
+        let v6 = announced_in(bound, &[], Some("fd00::7".parse().unwrap())).unwrap();
+        assert_eq!(v6, announced_in(bound, &[], None).unwrap());
+        // Outside pod mode (this test process) no pod IP is taken, whatever the environment.
+        assert_eq!(crate::net::pod::pod_ip(), None);
     }
 
     #[test]
