@@ -8,8 +8,11 @@ fn did_you_mean(suggestion: &Option<String>) -> Option<String> {
 }
 
 fn one_of(items: &[&str]) -> String {
+    // A name can be both a setting and a block (`hls`, `http-flv`): list it once.
+    let mut seen = std::collections::HashSet::new();
     items
         .iter()
+        .filter(|i| seen.insert(**i))
         .map(|i| format!("`{i}`"))
         .collect::<Vec<_>>()
         .join(", ")
@@ -302,5 +305,14 @@ impl DiagnosticKind {
                 Some(format!("add `host=\"…\"`, one of {}", one_of(&known)))
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_name_that_is_a_setting_and_a_block_is_listed_once() {
+        let list = super::one_of(&["count", "hls", "http-flv", "hls", "http-flv", "srt"]);
+        assert_eq!(list, "`count`, `hls`, `http-flv`, `srt`");
     }
 }
