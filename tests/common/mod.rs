@@ -8,7 +8,9 @@
 macro_rules! skipped {
     ($($arg:tt)*) => {{
         use std::io::Write as _;
-        let _ = writeln!(std::io::stderr(), "skipped: {}", format_args!($($arg)*));
+        // One write: stderr is unbuffered, and libtest's own lines must not land inside ours.
+        let line = format!("skipped: {}\n", format_args!($($arg)*));
+        let _ = std::io::stderr().write_all(line.as_bytes());
     }};
 }
 
