@@ -159,10 +159,10 @@ fn a_whep_player_of_an_srt_stream_at_default_merge_read_gets_frames_spread_not_i
         .args(["-hide_banner", "-loglevel", "error", "-re"])
         .args(["-stream_loop", "-1", "-i"])
         .arg(&media)
-        // Video only: FFmpeg's TS muxer packs audio into PES of ~300 ms, and the worker holds
-        // video until the audio has caught up (`media/interleave.rs`), which bunches video by
-        // itself; the subject here is the SRT thread's merge window.
-        .args(["-an", "-c", "copy", "-f", "mpegts", &url])
+        // With audio: FFmpeg's TS muxer packs it into PES of ~300 ms, and without a WebRTC
+        // player the worker holds video until the audio has caught up (`media/interleave.rs`);
+        // while one plays, video goes out as it comes.
+        .args(["-c", "copy", "-f", "mpegts", &url])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
