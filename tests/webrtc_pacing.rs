@@ -172,6 +172,62 @@ fn a_whep_player_of_an_srt_stream_at_default_merge_read_gets_frames_spread_not_i
     frames_spread_while_whep_plays(&worker, "SRT");
 }
 
+#[test]
+fn a_whep_player_on_an_edge_gets_frames_spread_while_the_origin_merges() {
+    use common::cluster::{plan, worker as plan_worker, worker_role, write_plan};
+    use oryx::compile::plan::WorkerKind;
+    let dir = tempfile::tempdir().unwrap();
+    // The origin merges its publisher's reads and its players' writes (SRS's defaults and more);
+    // the edge writes its own players at once.
+    let mut origin = plan_worker("origin", WorkerKind::Embedded, None);
+    origin.stream.merge_read_ms = 100;
+    origin.stream.merge_write_ms = 350;
+    let mut edge = plan_worker("edge", WorkerKind::Embedded, None);
+    edge.origin = Some("origin".into());
+    let udp = UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    edge.webrtc = Some(WebRtcPlan {
+        udp,
+        candidates: Vec::new(),
+    });
+    let file = dir.path().join("plan.json");
+    write_plan(&file, &plan(vec![origin.clone(), edge.clone()]));
+    let _origin = worker_role(&file, &origin, dir.path());
+    let _edge = worker_role(&file, &edge, dir.path());
+    let media = make_media(dir.path(), 30);
+    let _publisher = publish(&media, &format!("rtmp://{}/live/cam", origin.rtmp), true);
+
+    // An RTMP player on the edge starts its pull; it shows how the origin serves the pull.
+    let control = ArrivalLog::start(&format!("rtmp://{}/live/cam", edge.rtmp));
+    common::wait::expect_within(
+        Duration::from_secs(30),
+        "the edge player's frames",
+        || (control.count() >= 50).then_some(()),
+    );
+    let whep = WhepClient::start(edge.http, "/live/cam/whep").expect("the WHEP offer is taken");
+    common::wait::expect_within(Duration::from_secs(30), "WHEP frames", || {
+        (whep.frames() >= 25).then_some(())
+    });
+    let (from, to) = watch();
+    let whep_gap = median_gap_ms(&within(&whep.counters.arrivals.lock().unwrap(), from, to));
+    let pulled = median_gap_ms(&control.between(from, to));
+    eprintln!(
+        "edge of an RTMP origin at merge-read 100 ms, merge-write 350 ms, median gap between \
+         video frames: WHEP {whep_gap:.1} ms, edge RTMP player {pulled:.1} ms"
+    );
+    assert_eq!(whep.delete(), 200, "DELETE ends the WHEP session");
+    assert!(
+        whep_gap >= 20.0,
+        "the edge's WHEP player gets frames spread, not in the origin's bursts: {whep_gap:.1} ms"
+    );
+    assert!(
+        pulled >= 20.0,
+        "the origin serves the edge's pull as it comes: {pulled:.1} ms"
+    );
+}
+
 /// The RTMP control player before, during and after a WHEP session of `live/cam`, published
 /// over `how`.
 fn frames_spread_while_whep_plays(worker: &Worker, how: &str) {
