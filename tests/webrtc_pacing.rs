@@ -201,11 +201,9 @@ fn a_whep_player_on_an_edge_gets_frames_spread_while_the_origin_merges() {
 
     // An RTMP player on the edge starts its pull; it shows how the origin serves the pull.
     let control = ArrivalLog::start(&format!("rtmp://{}/live/cam", edge.rtmp));
-    common::wait::expect_within(
-        Duration::from_secs(30),
-        "the edge player's frames",
-        || (control.count() >= 50).then_some(()),
-    );
+    common::wait::expect_within(Duration::from_secs(30), "the edge player's frames", || {
+        (control.count() >= 50).then_some(())
+    });
     let whep = WhepClient::start(edge.http, "/live/cam/whep").expect("the WHEP offer is taken");
     common::wait::expect_within(Duration::from_secs(30), "WHEP frames", || {
         (whep.frames() >= 25).then_some(())
@@ -234,8 +232,19 @@ fn a_whep_player_on_an_edge_gets_frames_spread_while_the_origin_merges() {
 /// longer in one order across them.
 fn rtmp_player_gets_each_track_in_order(worker: &Worker) {
     let out = Command::new("ffprobe")
-        .args(["-hide_banner", "-loglevel", "error", "-rw_timeout", "10000000"])
-        .args(["-read_intervals", "%+3", "-show_entries", "packet=codec_type,dts_time"])
+        .args([
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-rw_timeout",
+            "10000000",
+        ])
+        .args([
+            "-read_intervals",
+            "%+3",
+            "-show_entries",
+            "packet=codec_type,dts_time",
+        ])
         .args(["-of", "csv=p=0"])
         .arg(worker.rtmp_url("/live/cam"))
         .output()

@@ -3,8 +3,8 @@
 
 use super::registry::StreamState;
 use super::{CachedFrame, FrameKind, Hub, Stream};
-use crate::media::interleave::MAX_HOLD_MS;
 use crate::compile::plan::StreamSettings;
+use crate::media::interleave::MAX_HOLD_MS;
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
