@@ -403,8 +403,9 @@ async fn play_loop(
     // An edge's pull is served as it comes, and its publisher reads unmerged while it pulls: the
     // edge's WebRTC players take frames as they come (`merge_read.rs`) and an edge cannot say when
     // it has one, and merging on this hop would add its windows to every edge player's latency.
-    // The cost is one unmerged read per stream and one unmerged write per edge; the fan-out that
-    // merging saves CPU on is the edges' own players, which still merge there.
+    // The cost is one unmerged read per stream and one unmerged write per edge (about doubles the
+    // origin's per-stream CPU: DESIGN.md §5); the fan-out that merging saves CPU on is the edges'
+    // own players, which still merge there.
     let _prompt = edge_pull.then(|| player.stream().prompt_demand().hold());
     let clock = if edge_pull {
         MergeClock::new(Duration::ZERO)
