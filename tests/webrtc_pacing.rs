@@ -140,7 +140,7 @@ fn a_whep_player_of_an_rtmp_stream_at_default_merge_read_gets_frames_spread_not_
     let dir = tempfile::tempdir().unwrap();
     let media = make_media(dir.path(), 30);
     let _publisher = publish(&media, &worker.rtmp_url("/live/cam"), true);
-    frames_spread_while_whep_plays(&worker, "RTMP");
+    frames_spread_while_whep_plays(&worker, "RTMP", false);
 }
 
 #[test]
@@ -159,22 +159,129 @@ fn a_whep_player_of_an_srt_stream_at_default_merge_read_gets_frames_spread_not_i
         .args(["-hide_banner", "-loglevel", "error", "-re"])
         .args(["-stream_loop", "-1", "-i"])
         .arg(&media)
-        // Video only: FFmpeg's TS muxer packs audio into PES of ~300 ms, and the worker holds
-        // video until the audio has caught up (`media/interleave.rs`), which bunches video by
-        // itself; the subject here is the SRT thread's merge window.
-        .args(["-an", "-c", "copy", "-f", "mpegts", &url])
+        // With audio: FFmpeg's TS muxer packs it into PES of ~300 ms, and without a WebRTC
+        // player the worker holds video until the audio has caught up (`media/interleave.rs`);
+        // while one plays, video goes out as it comes.
+        .args(["-c", "copy", "-f", "mpegts", &url])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .expect("ffmpeg publishes over SRT");
     let _publisher = ChildGuard(child);
-    frames_spread_while_whep_plays(&worker, "SRT");
+    frames_spread_while_whep_plays(&worker, "SRT", true);
+}
+
+#[test]
+fn a_whep_player_on_an_edge_gets_frames_spread_while_the_origin_merges() {
+    use common::cluster::{plan, worker as plan_worker, worker_role, write_plan};
+    use oryx::compile::plan::WorkerKind;
+    let dir = tempfile::tempdir().unwrap();
+    // The origin merges its publisher's reads and its players' writes (SRS's defaults and more);
+    // the edge writes its own players at once.
+    let mut origin = plan_worker("origin", WorkerKind::Embedded, None);
+    origin.stream.merge_read_ms = 100;
+    origin.stream.merge_write_ms = 350;
+    let mut edge = plan_worker("edge", WorkerKind::Embedded, None);
+    edge.origin = Some("origin".into());
+    let udp = UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    edge.webrtc = Some(WebRtcPlan {
+        udp,
+        candidates: Vec::new(),
+    });
+    let file = dir.path().join("plan.json");
+    write_plan(&file, &plan(vec![origin.clone(), edge.clone()]));
+    let _origin = worker_role(&file, &origin, dir.path());
+    let _edge = worker_role(&file, &edge, dir.path());
+    let media = make_media(dir.path(), 30);
+    let _publisher = publish(&media, &format!("rtmp://{}/live/cam", origin.rtmp), true);
+
+    // An RTMP player on the edge starts its pull; it shows how the origin serves the pull.
+    let control = ArrivalLog::start(&format!("rtmp://{}/live/cam", edge.rtmp));
+    common::wait::expect_within(Duration::from_secs(30), "the edge player's frames", || {
+        (control.count() >= 50).then_some(())
+    });
+    let whep = WhepClient::start(edge.http, "/live/cam/whep").expect("the WHEP offer is taken");
+    common::wait::expect_within(Duration::from_secs(30), "WHEP frames", || {
+        (whep.frames() >= 25).then_some(())
+    });
+    let (from, to) = watch();
+    let whep_gap = median_gap_ms(&within(&whep.counters.arrivals.lock().unwrap(), from, to));
+    let pulled = median_gap_ms(&control.between(from, to));
+    eprintln!(
+        "edge of an RTMP origin at merge-read 100 ms, merge-write 350 ms, median gap between \
+         video frames: WHEP {whep_gap:.1} ms, edge RTMP player {pulled:.1} ms"
+    );
+    assert_eq!(whep.delete(), 200, "DELETE ends the WHEP session");
+    assert!(
+        whep_gap >= 20.0,
+        "the edge's WHEP player gets frames spread, not in the origin's bursts: {whep_gap:.1} ms"
+    );
+    assert!(
+        pulled >= 20.0,
+        "the origin serves the edge's pull as it comes: {pulled:.1} ms"
+    );
+}
+
+/// What an RTMP player (ffprobe) gets while the WHEP session plays an SRT source whose video is
+/// no longer held for the audio: each track's timestamps go up (never back, never squeezed onto
+/// one), and the audio is all there (~23 ms apart at 44.1 kHz AAC), though the tracks are no
+/// longer in one order across them.
+fn rtmp_player_gets_each_track_in_order(worker: &Worker) {
+    let out = Command::new("ffprobe")
+        .args([
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-rw_timeout",
+            "10000000",
+        ])
+        .args([
+            "-read_intervals",
+            "%+3",
+            "-show_entries",
+            "packet=codec_type,dts_time",
+        ])
+        .args(["-of", "csv=p=0"])
+        .arg(worker.rtmp_url("/live/cam"))
+        .output()
+        .expect("ffprobe runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let track = |kind: &str| -> Vec<f64> {
+        text.lines()
+            .filter_map(|l| l.split_once(','))
+            .filter(|(k, _)| *k == kind)
+            .filter_map(|(_, t)| t.trim().parse().ok())
+            .collect()
+    };
+    let (video, audio) = (track("video"), track("audio"));
+    assert!(
+        video.len() >= 25 && audio.len() >= 50,
+        "ffprobe got {} video and {} audio packets: {}",
+        video.len(),
+        audio.len(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for (kind, times) in [("video", &video), ("audio", &audio)] {
+        assert!(
+            times.windows(2).all(|w| w[1] > w[0]),
+            "{kind} timestamps go up: {times:?}"
+        );
+    }
+    let span = audio.last().unwrap() - audio[0];
+    let per_frame = span / (audio.len() - 1) as f64;
+    assert!(
+        (0.018..0.028).contains(&per_frame),
+        "audio frames {per_frame:.4} s apart on average: {audio:?}"
+    );
 }
 
 /// The RTMP control player before, during and after a WHEP session of `live/cam`, published
-/// over `how`.
-fn frames_spread_while_whep_plays(worker: &Worker, how: &str) {
+/// over `how`; `probe` also checks what an RTMP player gets during it.
+fn frames_spread_while_whep_plays(worker: &Worker, how: &str, probe: bool) {
     let control = ArrivalLog::start(&worker.rtmp_url("/live/cam"));
     common::wait::expect_within(
         Duration::from_secs(20),
@@ -192,6 +299,9 @@ fn frames_spread_while_whep_plays(worker: &Worker, how: &str) {
     let (from, to) = watch();
     let whep_gap = median_gap_ms(&within(&whep.counters.arrivals.lock().unwrap(), from, to));
     let prompt = median_gap_ms(&control.between(from, to));
+    if probe {
+        rtmp_player_gets_each_track_in_order(worker);
+    }
 
     assert_eq!(whep.delete(), 200, "DELETE ends the WHEP session");
     // The session's hold goes with its task; a read already waiting out a window finishes it.

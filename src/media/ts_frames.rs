@@ -106,6 +106,12 @@ impl TsFrames {
         self.dropped
     }
 
+    /// Whether video goes out as it comes rather than held for the audio bursts
+    /// ([`super::interleave::Interleaver::set_prompt`]).
+    pub fn set_prompt(&mut self, prompt: bool) {
+        self.interleave.set_prompt(prompt);
+    }
+
     /// Turns one unit into frames; those whose turn has come (in timestamp order across the
     /// tracks) are appended to `out`.
     pub fn push(&mut self, unit: &EsUnit, out: &mut Vec<FlvFrame>) {

@@ -51,6 +51,12 @@ impl ReadMerge {
         ReadMerge { configured, demand }
     }
 
+    /// Whether a player takes the stream's frames as they come (the SRT publisher's interleaver
+    /// then releases video unheld: `media/interleave.rs`).
+    pub fn prompt(&self) -> bool {
+        self.demand.players() > 0
+    }
+
     /// How long to gather input before handing it on now: `merge-read`, or zero while a player
     /// takes the stream's frames as they come.
     pub fn window(&self) -> Duration {
@@ -81,11 +87,13 @@ mod tests {
         let demand = Arc::new(PromptDemand::default());
         let merge = ReadMerge::new(WINDOW, demand.clone());
         assert_eq!(merge.window(), WINDOW);
+        assert!(!merge.prompt());
         assert_eq!(merge.wait_after(1000, 65536), Some(WINDOW));
         let first = demand.hold();
         let second = demand.hold();
         assert_eq!(demand.players(), 2);
         assert_eq!(merge.window(), Duration::ZERO);
+        assert!(merge.prompt());
         assert_eq!(merge.wait_after(1000, 65536), None);
         drop(first);
         assert_eq!(

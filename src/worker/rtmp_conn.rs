@@ -6,6 +6,7 @@ use super::audio_legacy::LegacyPlayer;
 use super::context::{HookSubject, WorkerContext};
 use super::hooks::HookAction;
 use super::hub::{CachedFrame, ClientGuard, ClientKind, Frame, Player, Publisher, Stream};
+use super::merge_clock::MergeClock;
 use super::playback::{Playback, PlayerSink};
 use super::rtmp_codecs::{check_media, refused_codec, wants_aac};
 use super::rtmp_input::{self, ConnInput};
@@ -393,7 +394,8 @@ async fn serve_player(
     } else {
         Duration::from_millis(conn.ctx.settings().play_wait_ms)
     };
-    let result = play_loop(conn, rd, player, stream_id, name, wait).await;
+    let edge_pull = super::internal::carries_edge_pull(&stream_name);
+    let result = play_loop(conn, rd, player, stream_id, name, wait, edge_pull).await;
     conn.ctx
         .hook_after(HookAction::OnStop, &conn.subject(&stream_name));
     result
@@ -407,7 +409,20 @@ async fn play_loop(
     stream_id: u32,
     name: &str,
     wait: Duration,
+    edge_pull: bool,
 ) -> anyhow::Result<()> {
+    // An edge's pull is served as it comes, and its publisher reads unmerged while it pulls: the
+    // edge's WebRTC players take frames as they come (`merge_read.rs`) and an edge cannot say when
+    // it has one, and merging on this hop would add its windows to every edge player's latency.
+    // The cost is one unmerged read per stream and one unmerged write per edge (about doubles the
+    // origin's per-stream CPU: DESIGN.md §5); the fan-out that merging saves CPU on is the edges'
+    // own players, which still merge there.
+    let _prompt = edge_pull.then(|| player.stream().prompt_demand().hold());
+    let clock = if edge_pull {
+        MergeClock::new(Duration::ZERO)
+    } else {
+        conn.ctx.merge_clock.clone()
+    };
     // The unpublish notice is held until `play-wait` passes, since ffmpeg and rtmpdump stop at it
     // and an encoder that reconnects is back within seconds: a republish in time goes on in the
     // same play, new sequence headers first, as an HTTP-FLV body does.
@@ -426,12 +441,7 @@ async fn play_loop(
         queue: WriteQueue::default(),
         buf: vec![0u8; 1024],
     };
-    let mut playback = Playback::new(
-        player,
-        &sink.conn.guard.entry,
-        &sink.conn.ctx.merge_clock,
-        give_up,
-    );
+    let mut playback = Playback::new(player, &sink.conn.guard.entry, &clock, give_up);
     playback.run(&mut sink).await
 }
 

@@ -4,6 +4,7 @@
 use super::registry::StreamState;
 use super::{CachedFrame, FrameKind, Hub, Stream};
 use crate::compile::plan::StreamSettings;
+use crate::media::interleave::MAX_HOLD_MS;
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -42,7 +43,11 @@ pub struct Player {
     /// Publisher timestamp that maps to `offset` for this player.
     base: Option<u32>,
     offset: u32,
+    /// The newest timestamp sent, any track.
     last_out: u32,
+    /// The newest timestamp sent per track (video, audio, other): each track stays monotonic on
+    /// its own, and an SRT publisher's prompt video is ahead of its audio (`media/interleave.rs`).
+    last_track: [u32; 3],
     sent_any: bool,
     /// Skipped ahead with no keyframe to land on: drop frames until one comes.
     await_keyframe: bool,
@@ -65,6 +70,7 @@ impl Player {
             base: None,
             offset: 0,
             last_out: 0,
+            last_track: [0; 3],
             sent_any: false,
             await_keyframe: false,
             metadata_seq: None,
@@ -75,17 +81,20 @@ impl Player {
         &self.stream
     }
 
-    fn rebase(&mut self, ts: u32) -> u32 {
+    fn rebase(&mut self, ts: u32, kind: FrameKind) -> u32 {
         let base = *self.base.get_or_insert(ts);
         let out = self.offset.wrapping_add(ts.wrapping_sub(base));
-        // Keep output monotonic: a frame stamped before the start (audio interleaving) or a jump
-        // backwards maps to the last timestamp sent.
-        let out = if ts < base || out < self.last_out {
-            self.last_out
-        } else {
-            out
-        };
-        self.last_out = out;
+        // Keep each track monotonic: a frame stamped before the start (audio interleaving) or a
+        // jump backwards maps to its track's last timestamp (never before this publish's start).
+        let track = &mut self.last_track[match kind {
+            FrameKind::Video => 0,
+            FrameKind::Audio => 1,
+            FrameKind::Script => 2,
+        }];
+        let floor = (*track).max(self.offset);
+        let out = if ts < base || out < floor { floor } else { out };
+        *track = out;
+        self.last_out = self.last_out.max(out);
         out
     }
 
@@ -268,6 +277,17 @@ impl Player {
                 self.await_keyframe = false;
             }
             self.next_seq = f.seq + 1;
+            // Audio stamped before the keyframe this player started on (an SRT publisher's prompt
+            // video runs ahead of its audio bursts) would all be squeezed onto its first timestamp;
+            // a publisher whose clock went back further is kept (squeezed, as before).
+            if f.frame.kind == FrameKind::Audio
+                && !f.header
+                && self.base.is_some_and(|base| {
+                    f.frame.timestamp < base && base - f.frame.timestamp <= MAX_HOLD_MS
+                })
+            {
+                continue;
+            }
             if f.metadata && self.metadata_seq.is_some_and(|seen| f.seq <= seen) {
                 continue;
             }
@@ -284,7 +304,7 @@ impl Player {
         } else if f.header {
             self.last_out.max(self.offset)
         } else {
-            self.rebase(f.frame.timestamp)
+            self.rebase(f.frame.timestamp, f.frame.kind)
         }
     }
 }

@@ -82,6 +82,41 @@ fn late_joiner_gets_headers_and_gop_rebased() {
     assert_eq!(hub.streams()[0].clients, 2);
 }
 
+fn audio(ts: u32) -> Frame {
+    Frame {
+        kind: FrameKind::Audio,
+        timestamp: ts,
+        payload: Bytes::from_static(&[0xaf, 1, 0x21]),
+    }
+}
+
+/// An SRT publisher's prompt video (`media/interleave.rs`) runs ahead of its audio bursts: each
+/// track keeps its own timestamps, and audio stamped just before a late joiner's keyframe is
+/// not sent (it would all land on the keyframe's timestamp).
+#[test]
+fn each_track_keeps_its_own_timestamps_when_audio_follows_the_video() {
+    let hub = Hub::new(settings());
+    let mut publisher = hub.publish(&name("s"), "", 1).unwrap();
+    publisher.push(video(1000, true, 10));
+    publisher.push(video(1040, false, 10));
+    // The audio burst from before the keyframe to past the video.
+    for ts in [900, 923, 946, 969, 992, 1015, 1038, 1061] {
+        publisher.push(audio(ts));
+    }
+    publisher.push(video(1080, false, 10));
+    let mut player = hub.play(&name("s"));
+    assert!(matches!(player.poll(100), PlayerEvent::Published));
+    let got = frames(player.poll(100));
+    let stamps = |kind: FrameKind| -> Vec<u32> {
+        got.iter()
+            .filter(|f| f.0.frame.kind == kind)
+            .map(|f| f.1)
+            .collect()
+    };
+    assert_eq!(stamps(FrameKind::Video), [0, 40, 80]);
+    assert_eq!(stamps(FrameKind::Audio), [15, 38, 61]);
+}
+
 #[test]
 fn second_publisher_is_refused_and_republish_continues_players() {
     let hub = Hub::new(settings());

@@ -41,6 +41,7 @@ pub async fn serve(
     };
     tracing::info!(stream = %id.name.key(), client = %ip, "SRT publish");
     let merge = publisher.read_merge(Duration::from_millis(ctx.settings().merge_read_ms));
+    let prompt = merge.clone();
     let mut input = match bridge::receiver(socket.lib, socket.sock, merge, ctx.rtmp_input.idle) {
         Ok(rx) => rx,
         Err(err) => {
@@ -64,6 +65,8 @@ pub async fn serve(
         };
         guard.entry.add_recv(bytes.len() as u64);
         demux.push(&bytes, &mut units);
+        // A WebRTC player shows video held for the audio's PES bursts as stutter.
+        convert.set_prompt(prompt.prompt());
         for unit in units.drain(..) {
             convert.push(&unit, &mut frames);
         }
