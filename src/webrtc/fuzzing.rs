@@ -32,8 +32,9 @@ pub fn media(data: &[u8]) {
         let _ = rtp.push(data, 40);
     }
     // As an Annex-B access unit whose small NAL units become STAP-As (any budget).
-    let _ = stap::aggregate(data, stap::RTP_PAYLOAD_MAX);
-    let _ = stap::aggregate(data, usize::from(data.first().copied().unwrap_or(0)));
+    let units = h264::split_annexb(data);
+    let _ = stap::aggregate(&units, stap::RTP_PAYLOAD_MAX);
+    let _ = stap::aggregate(&units, usize::from(data.first().copied().unwrap_or(0)));
     let _ = video::offered_video_codecs(&String::from_utf8_lossy(data));
     // And as a WHIP publisher's depacketized VP9 and AV1 frames.
     let mut ex = super::ingest::ExIngest::default();

@@ -22,44 +22,18 @@ const NAL_PPS: u8 = 8;
 const NAL_AUD: u8 = 9;
 const NAL_FILLER: u8 = 12;
 
-/// The NAL units of an Annex-B buffer (start codes of three or four bytes; trailing zero bytes
-/// dropped).
-pub fn annexb_units(data: &[u8]) -> Vec<&[u8]> {
-    let mut starts = Vec::new();
-    let mut i = 0;
-    while i + 3 <= data.len() {
-        if data[i] == 0 && data[i + 1] == 0 && data[i + 2] == 1 {
-            starts.push(i + 3);
-            i += 3;
-        } else {
-            i += 1;
-        }
-    }
-    let mut units = Vec::with_capacity(starts.len());
-    for (k, &start) in starts.iter().enumerate() {
-        let mut end = starts.get(k + 1).map_or(data.len(), |next| next - 3);
-        while end > start && data[end - 1] == 0 {
-            end -= 1;
-        }
-        if end > start {
-            units.push(&data[start..end]);
-        }
-    }
-    units
-}
-
 /// Whether a unit may join an aggregate: not one the packetizer treats itself (SPS and PPS, which
 /// it sends as its own STAP-A in front of the next unit; AUD and filler, which it drops).
 fn aggregatable(unit: &[u8]) -> bool {
-    !matches!(
+    unit.is_empty()
+        || !matches!(
         unit[0] & 0x1f,
         NAL_SPS | NAL_PPS | NAL_AUD | NAL_FILLER | NAL_STAP_A
     )
 }
 
 /// One STAP-A of `units` (two or more): the highest NRI of them, then each unit with its 16-bit
-/// size. `None` if it would hold a start-code pattern the packetizer's Annex-B scan would split at
-/// (a unit ending in a zero byte next to a size field; valid NAL units never end in one).
+/// size.
 fn stap_a(units: &[&[u8]]) -> Option<Vec<u8>> {
     let nri = units.iter().map(|u| u[0] & 0x60).max().unwrap_or(0);
     let mut out = Vec::with_capacity(1 + units.iter().map(|u| u.len() + 2).sum::<usize>());
@@ -68,17 +42,23 @@ fn stap_a(units: &[&[u8]]) -> Option<Vec<u8>> {
         out.extend_from_slice(&u16::try_from(unit.len()).ok()?.to_be_bytes());
         out.extend_from_slice(unit);
     }
-    let start_code = out
-        .windows(3)
-        .any(|w| w[0] == 0 && w[1] == 0 && w[2] <= 1);
-    (!start_code).then_some(out)
+    Some(out)
 }
 
-/// The access unit with runs of consecutive small units aggregated into STAP-As of at most
-/// `max` bytes; the same bytes when nothing aggregates (one slice, or slices too large).
-pub fn aggregate(access_unit: &[u8], max: usize) -> Vec<u8> {
-    let units = annexb_units(access_unit);
-    let mut out = Vec::with_capacity(access_unit.len() + 16);
+/// Whether `unit` is safe inside a STAP-A the packetizer reads as Annex-B: its first and last
+/// bytes are not zero, so no size field next to it forms a start code (`00 00 01`) that the
+/// packetizer's scan would split the aggregate at (a size is never zero, so its two bytes are not
+/// both zero). Valid NAL units always pass (a header byte has a non-zero type; the last byte
+/// holds the RBSP stop bit or an emulation-prevention byte); checking the edges is O(1).
+fn safe_inside(unit: &[u8]) -> bool {
+    unit.first().is_some_and(|b| b & 0x1f != 0) && unit.last().is_some_and(|b| *b != 0)
+}
+
+/// The access unit `units` (NAL units without start codes) as Annex-B, with runs of consecutive
+/// small units aggregated into STAP-As of at most `max` bytes: the units as they were when nothing
+/// aggregates (one slice, or slices too large to share a packet).
+pub fn aggregate(units: &[&[u8]], max: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(units.iter().map(|u| u.len() + 4).sum::<usize>() + 16);
     let mut run: Vec<&[u8]> = Vec::new();
     let mut run_size = 1;
     let flush = |run: &mut Vec<&[u8]>, out: &mut Vec<u8>| {
@@ -89,8 +69,8 @@ pub fn aggregate(access_unit: &[u8], max: usize) -> Vec<u8> {
         }
         run.clear();
     };
-    for unit in units {
-        let fits = aggregatable(unit) && unit.len() + 2 + 1 <= max;
+    for &unit in units {
+        let fits = safe_inside(unit) && aggregatable(unit) && unit.len() + 2 + 1 <= max;
         if !fits {
             flush(&mut run, &mut out);
             run_size = 1;
@@ -116,6 +96,7 @@ fn push_unit(out: &mut Vec<u8>, unit: &[u8]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::webrtc::h264::split_annexb as annexb_units;
 
     fn annexb(units: &[&[u8]]) -> Vec<u8> {
         let mut out = Vec::new();
@@ -135,7 +116,7 @@ mod tests {
     fn two_small_slices_become_one_stap_a() {
         let a = slice(0x41, 500);
         let b = slice(0x01, 600);
-        let out = aggregate(&annexb(&[&a, &b]), RTP_PAYLOAD_MAX);
+        let out = aggregate(&[&a, &b], RTP_PAYLOAD_MAX);
         let units = annexb_units(&out);
         assert_eq!(units.len(), 1);
         let stap = units[0];
@@ -154,8 +135,7 @@ mod tests {
         let a = slice(0x65, 700);
         let b = slice(0x65, 700);
         let c = slice(0x65, 300);
-        let input = annexb(&[&sps, &pps, &a, &b, &c]);
-        let out = aggregate(&input, RTP_PAYLOAD_MAX);
+                let out = aggregate(&[&sps, &pps, &a, &b, &c], RTP_PAYLOAD_MAX);
         let units = annexb_units(&out);
         assert_eq!(units.len(), 4, "SPS, PPS, a alone, b+c aggregated");
         assert_eq!(units[0], &sps[..]);
@@ -168,31 +148,40 @@ mod tests {
     #[test]
     fn one_slice_and_large_slices_are_unchanged() {
         let a = slice(0x41, 3000);
-        let input = annexb(&[&a]);
-        assert_eq!(aggregate(&input, RTP_PAYLOAD_MAX), input);
+        assert_eq!(aggregate(&[&a], RTP_PAYLOAD_MAX), annexb(&[&a]));
         let b = slice(0x41, 2000);
-        let input = annexb(&[&a, &b]);
-        assert_eq!(aggregate(&input, RTP_PAYLOAD_MAX), input);
+        assert_eq!(aggregate(&[&a, &b], RTP_PAYLOAD_MAX), annexb(&[&a, &b]));
     }
 
     #[test]
-    fn a_unit_ending_in_zero_is_not_aggregated() {
+    fn units_with_zero_edges_are_not_aggregated() {
         let mut a = slice(0x41, 100);
         *a.last_mut().unwrap() = 0;
-        a.push(0);
-        // Trailing zeros are taken as padding: the unit ends before them.
         let b = slice(0x41, 256);
-        let out = aggregate(&annexb(&[&a, &b]), RTP_PAYLOAD_MAX);
-        assert_eq!(annexb_units(&out).len(), 1);
-        // A size field of 0x01xx after a unit ending in 0x00 0x00 would read as a start code.
-        assert!(stap_a(&[&[0x41, 0, 0], &b]).is_none());
+        let out = aggregate(&[&a, &b], RTP_PAYLOAD_MAX);
+        assert_eq!(out, annexb(&[&a, &b]));
+        let c = [0x00, 1, 2];
+        assert_eq!(aggregate(&[&b, &c], RTP_PAYLOAD_MAX), annexb(&[&b, &c]));
     }
 
     #[test]
-    fn garbage_never_panics() {
-        for input in [&[][..], &[0, 0, 1], &[0, 0, 0, 1, 0], &[1, 2, 3], &[0, 0, 1, 0, 0, 1]] {
-            let _ = aggregate(input, RTP_PAYLOAD_MAX);
-            let _ = aggregate(input, 0);
+    fn an_aggregate_holds_no_start_code() {
+        // Sizes whose bytes are 0x01 and 0x00 next to units with small edge bytes.
+        let a = slice(0x01, 256);
+        let mut b = slice(0x01, 257);
+        *b.last_mut().unwrap() = 1;
+        let out = aggregate(&[&a, &b, &a], RTP_PAYLOAD_MAX);
+        let units = annexb_units(&out);
+        assert_eq!(units.len(), 1);
+        assert!(!units[0].windows(3).any(|w| w[0] == 0 && w[1] == 0 && w[2] <= 1));
+    }
+
+    #[test]
+    fn empty_and_tiny_units_never_panic() {
+        let units: [&[u8]; 4] = [&[], &[0], &[0x41], &[0, 0, 1]];
+        for max in [0, 1, 3, RTP_PAYLOAD_MAX] {
+            let _ = aggregate(&units, max);
+            let _ = aggregate(&[], max);
         }
     }
 }

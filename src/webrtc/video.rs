@@ -203,8 +203,8 @@ impl RtpVideo {
     fn frame(&self, body: &[u8], keyframe: bool) -> Option<Vec<u8>> {
         match self.config.as_ref()? {
             Config::Avc(config) => {
-                let unit = crate::webrtc::h264::to_annexb(config, body, keyframe).ok()?;
-                Some(stap::aggregate(&unit, stap::RTP_PAYLOAD_MAX))
+                let units = crate::webrtc::h264::frame_units(config, body, keyframe).ok()?;
+                Some(stap::aggregate(&units, stap::RTP_PAYLOAD_MAX))
             }
             Config::Hevc { length_size, sets } => {
                 let mut out = Vec::with_capacity(body.len() + 128);
