@@ -89,9 +89,14 @@ pub fn frame_units<'a>(
     body: &'a [u8],
     keyframe: bool,
 ) -> Result<Vec<&'a [u8]>, AvcError> {
-    let body_units = avc::nal_units(body, config.nalu_length_size).collect::<Result<Vec<_>, _>>()?;
+    let body_units =
+        avc::nal_units(body, config.nalu_length_size).collect::<Result<Vec<_>, _>>()?;
     let mut units = Vec::with_capacity(body_units.len() + 2);
-    if keyframe && !body_units.iter().any(|n| n.first().is_some_and(|b| b & 0x1f == NAL_SPS)) {
+    if keyframe
+        && !body_units
+            .iter()
+            .any(|n| n.first().is_some_and(|b| b & 0x1f == NAL_SPS))
+    {
         units.extend(config.sps.iter().chain(config.pps.iter()).map(|s| &s[..]));
     }
     units.extend(body_units);

@@ -27,9 +27,9 @@ const NAL_FILLER: u8 = 12;
 fn aggregatable(unit: &[u8]) -> bool {
     unit.is_empty()
         || !matches!(
-        unit[0] & 0x1f,
-        NAL_SPS | NAL_PPS | NAL_AUD | NAL_FILLER | NAL_STAP_A
-    )
+            unit[0] & 0x1f,
+            NAL_SPS | NAL_PPS | NAL_AUD | NAL_FILLER | NAL_STAP_A
+        )
 }
 
 /// One STAP-A of `units` (two or more): the highest NRI of them, then each unit with its 16-bit
@@ -135,7 +135,7 @@ mod tests {
         let a = slice(0x65, 700);
         let b = slice(0x65, 700);
         let c = slice(0x65, 300);
-                let out = aggregate(&[&sps, &pps, &a, &b, &c], RTP_PAYLOAD_MAX);
+        let out = aggregate(&[&sps, &pps, &a, &b, &c], RTP_PAYLOAD_MAX);
         let units = annexb_units(&out);
         assert_eq!(units.len(), 4, "SPS, PPS, a alone, b+c aggregated");
         assert_eq!(units[0], &sps[..]);
@@ -173,7 +173,9 @@ mod tests {
         let out = aggregate(&[&a, &b, &a], RTP_PAYLOAD_MAX);
         let units = annexb_units(&out);
         assert_eq!(units.len(), 1);
-        assert!(!units[0].windows(3).any(|w| w[0] == 0 && w[1] == 0 && w[2] <= 1));
+        assert!(!units[0]
+            .windows(3)
+            .any(|w| w[0] == 0 && w[1] == 0 && w[2] <= 1));
     }
 
     #[test]
