@@ -70,7 +70,7 @@ pub fn aggregate(units: &[&[u8]], max: usize) -> Vec<u8> {
         run.clear();
     };
     for &unit in units {
-        let fits = safe_inside(unit) && aggregatable(unit) && unit.len() + 2 + 1 <= max;
+        let fits = safe_inside(unit) && aggregatable(unit) && unit.len() + 2 < max; // header + size + unit
         if !fits {
             flush(&mut run, &mut out);
             run_size = 1;
