@@ -1,10 +1,10 @@
 //! Fuzz entry points for WebRTC input (`fuzz/fuzz_targets/`): a datagram on the worker's UDP port
-//! (STUN and the demux, ours), a publisher's access unit and audio tags (ours), hub video tags for every WHEP codec (ours), a
+//! (STUN and the demux, ours), a publisher's access unit and audio tags (ours), an access unit aggregated into STAP-As (ours), hub video tags for every WHEP codec (ours), a
 //! trickle ICE fragment (ours), and an SDP offer
 //! as the signaling hands it to `str0m` (parsed and accepted by an ICE-lite engine like the
 //! worker's: a panic there would take the worker down).
 
-use super::{demux::Demux, h264, opus, sdpfrag, stun, video};
+use super::{demux::Demux, h264, opus, sdpfrag, stap, stun, video};
 
 /// A datagram as the UDP demux sees it.
 pub fn udp_datagram(data: &[u8]) {
@@ -31,6 +31,10 @@ pub fn media(data: &[u8]) {
         let _ = rtp.push(data, 0);
         let _ = rtp.push(data, 40);
     }
+    // As an Annex-B access unit whose small NAL units become STAP-As (any budget).
+    let units = h264::split_annexb(data);
+    let _ = stap::aggregate(&units, stap::RTP_PAYLOAD_MAX);
+    let _ = stap::aggregate(&units, usize::from(data.first().copied().unwrap_or(0)));
     let _ = video::offered_video_codecs(&String::from_utf8_lossy(data));
     // And as a WHIP publisher's depacketized VP9 and AV1 frames.
     let mut ex = super::ingest::ExIngest::default();

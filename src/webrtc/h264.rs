@@ -82,6 +82,27 @@ pub fn to_annexb(config: &AvcConfig, body: &[u8], keyframe: bool) -> Result<Vec<
     Ok(out)
 }
 
+/// The NAL units of an AVCC frame body, with the stream's SPS and PPS in front of a key frame
+/// that carries none (what [`to_annexb`] writes, as slices for `stap::aggregate`).
+pub fn frame_units<'a>(
+    config: &'a AvcConfig,
+    body: &'a [u8],
+    keyframe: bool,
+) -> Result<Vec<&'a [u8]>, AvcError> {
+    let body_units =
+        avc::nal_units(body, config.nalu_length_size).collect::<Result<Vec<_>, _>>()?;
+    let mut units = Vec::with_capacity(body_units.len() + 2);
+    if keyframe
+        && !body_units
+            .iter()
+            .any(|n| n.first().is_some_and(|b| b & 0x1f == NAL_SPS))
+    {
+        units.extend(config.sps.iter().chain(config.pps.iter()).map(|s| &s[..]));
+    }
+    units.extend(body_units);
+    Ok(units)
+}
+
 /// The NAL units of an Annex-B stream (3- or 4-byte start codes), empty units skipped.
 pub fn split_annexb(data: &[u8]) -> Vec<&[u8]> {
     let mut units = Vec::new();

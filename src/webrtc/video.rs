@@ -8,6 +8,7 @@
 use crate::media::avc::{self, AvcConfig};
 use crate::media::ertmp::{self, FourCc, VideoPacketType};
 use crate::media::{av1, tag_class};
+use crate::webrtc::stap;
 
 /// A video codec WebRTC can carry and E-RTMP names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -201,7 +202,10 @@ impl RtpVideo {
 
     fn frame(&self, body: &[u8], keyframe: bool) -> Option<Vec<u8>> {
         match self.config.as_ref()? {
-            Config::Avc(config) => crate::webrtc::h264::to_annexb(config, body, keyframe).ok(),
+            Config::Avc(config) => {
+                let units = crate::webrtc::h264::frame_units(config, body, keyframe).ok()?;
+                Some(stap::aggregate(&units, stap::RTP_PAYLOAD_MAX))
+            }
             Config::Hevc { length_size, sets } => {
                 let mut out = Vec::with_capacity(body.len() + 128);
                 let has_vps = avc::nal_units(body, *length_size)

@@ -19,6 +19,7 @@ use super::context::WorkerContext;
 use crate::compile::plan::WebRtcPlan;
 use crate::stream_name::WebRtcAction;
 use crate::webrtc::demux::Demux;
+use crate::webrtc::stap::DATAGRAM_MTU;
 use crate::webrtc::video::VideoCodec;
 use anyhow::Context;
 use session::Session;
@@ -27,6 +28,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
+use str0m::rtp::{Extension, ExtensionMap};
 use tokio::net::UdpSocket;
 use tokio::sync::Notify;
 
@@ -137,9 +139,30 @@ impl WebRtc {
 
     /// A new engine for one session: ICE-lite, the video codecs given (the stream's, for a player;
     /// those the hub can carry, for a publisher) and Opus, the worker's certificate and candidates,
-    /// local ICE credentials of our own (the demux keys on the ufrag).
-    pub fn new_engine(&self, ufrag: &str, pass: &str, video: &[VideoCodec]) -> str0m::Rtc {
-        let mut rtc = str0m::RtcConfig::new()
+    /// local ICE credentials of our own (the demux keys on the ufrag). A player's engine has no
+    /// transport-wide congestion control extension: oryx sends the stream's own bitrate and runs no
+    /// bandwidth estimator, so the browser's TWCC feedback (a report every ~50 ms per player, each
+    /// one received, decrypted and matched against the send register) would buy nothing. A
+    /// publisher's keeps it: browsers estimate their sending bitrate from it.
+    pub fn new_engine(
+        &self,
+        ufrag: &str,
+        pass: &str,
+        video: &[VideoCodec],
+        action: WebRtcAction,
+    ) -> str0m::Rtc {
+        let mut config = str0m::RtcConfig::new();
+        if action == WebRtcAction::Whep {
+            let exts = config.extension_map();
+            let mut kept = ExtensionMap::empty();
+            for (id, ext) in exts.iter() {
+                if *ext != Extension::TransportSequenceNumber {
+                    kept.set(id, ext.clone());
+                }
+            }
+            *exts = kept;
+        }
+        let mut rtc = config
             .set_ice_lite(true)
             .clear_codecs()
             .enable_h264(video.contains(&VideoCodec::H264))
@@ -155,6 +178,9 @@ impl WebRtc {
             // Resends come from this ring (NACK): ~400 packets is a few key frames at 2 Mbit/s,
             // and bounds each session to about half a megabyte.
             .set_send_buffer_video(400)
+            // Datagrams of up to 1 200 bytes, not str0m's 1 150: fewer packets per frame (see
+            // `stap.rs`); warn only past what no path should see.
+            .set_mtu(DATAGRAM_MTU..=1400)
             .set_stats_interval(None)
             .build(Instant::now());
         for addr in &self.candidates {

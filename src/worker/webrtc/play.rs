@@ -14,6 +14,15 @@ use std::time::Duration;
 use str0m::media::MediaTime;
 use tokio::net::UdpSocket;
 
+/// Least time between two timer ticks of a playing session, and the grid its ticks fall on. A
+/// sending engine asks for a tick every ~33 ms (str0m's NACK timer, which only a receiver needs)
+/// besides its RTCP reports; a tick per player at its own instant woke the worker's thread
+/// thousands of times a second at 200 players. On a shared 100 ms grid the players' ticks come
+/// together, one wake-up for all of them, and each player ticks at most ten times a second. What
+/// cannot wait is not on the timer: frames go out as they come, and NACKs, PLIs and DELETE
+/// wake the player at once.
+const TICK: Duration = Duration::from_millis(100);
+
 /// Fewest milliseconds between two restarts for keyframe requests (a browser asks repeatedly
 /// while it waits for one).
 const RESTART_EVERY: Duration = Duration::from_secs(1);
@@ -133,7 +142,7 @@ impl PlayerSink for WhepSink {
 
     /// The session's timer, a datagram's wake-up or DELETE: cancel-safe (only waits).
     async fn input(&mut self) -> anyhow::Result<usize> {
-        let deadline = self.handle.next_wake();
+        let deadline = on_grid(self.handle.next_wake());
         tokio::select! {
             _ = tokio::time::sleep_until(deadline) => {}
             _ = self.handle.wake.notified() => {}
@@ -156,5 +165,33 @@ impl PlayerSink for WhepSink {
             }
         }
         Ok(true)
+    }
+}
+
+/// `at`, or the next tick of the shared [`TICK`] grid after it.
+fn on_grid(at: tokio::time::Instant) -> tokio::time::Instant {
+    static EPOCH: std::sync::OnceLock<tokio::time::Instant> = std::sync::OnceLock::new();
+    let epoch = *EPOCH.get_or_init(tokio::time::Instant::now);
+    let since = at.saturating_duration_since(epoch).as_nanos();
+    let tick = TICK.as_nanos();
+    let ticks = since.div_ceil(tick);
+    epoch + Duration::from_nanos(u64::try_from(ticks * tick).unwrap_or(u64::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ticks_fall_on_a_shared_grid_never_before_they_are_due() {
+        let now = tokio::time::Instant::now();
+        for offset in [0, 1, 33, 99, 100, 101, 250, 999] {
+            let at = now + Duration::from_millis(offset);
+            let tick = on_grid(at);
+            assert!(tick >= at);
+            assert!(tick - at <= TICK);
+            // Two instants within one grid step share a tick.
+            assert!(on_grid(tick - Duration::from_millis(1)) == tick);
+        }
     }
 }

@@ -230,10 +230,16 @@ impl Session {
         rtp_time: str0m::media::MediaTime,
         data: Vec<u8>,
     ) {
+        let now = Instant::now();
         if let Some(writer) = self.rtc.writer(track.mid) {
-            if let Err(err) = writer.write(track.pt, Instant::now(), rtp_time, data) {
+            if let Err(err) = writer.write(track.pt, now, rtp_time, data) {
                 tracing::debug!(%err, "WebRTC write refused");
             }
+        }
+        // The engine packetizes on its timer input: give it one now, so the frame goes out with
+        // this drain rather than at the player's next timer tick (`play.rs` ticks on a grid).
+        if let Err(err) = self.rtc.handle_input(Input::Timeout(now)) {
+            self.closed = Some(format!("engine error: {err}"));
         }
         self.drive(socket);
     }

@@ -142,7 +142,12 @@ async fn offer(service: &Arc<WebRtc>, request: SignalingRequest) -> Response<Bod
     };
     let ufrag = super::random_token(8);
     let mut session = Session::new(
-        service.new_engine(&ufrag, &super::random_token(24), &video_codecs),
+        service.new_engine(
+            &ufrag,
+            &super::random_token(24),
+            &video_codecs,
+            request.target.action,
+        ),
         service.candidates.clone(),
     );
     session.video_codecs = video_codecs;
