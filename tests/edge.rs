@@ -8,7 +8,8 @@
 //! stop. Hooks: the edge asks its own `on-play`, the origin admits the edge's pull without asking
 //! its own. From a KDL file: an rtmp-lb that lists only the edges takes publishers to their origin,
 //! and `edge-share` changed by `oryx reload` reaches the running LB (players then spread) without
-//! restarting anything.
+//! restarting anything. A burst of HTTP-FLV players through the http-lb spreads over the edges
+//! as the share says, before any edge has answered.
 
 mod common;
 
@@ -29,6 +30,9 @@ fn edge_plan(share: Option<u32>) -> Plan {
         let mut edge = worker(name, WorkerKind::Embedded, None);
         edge.origin = Some("origin".into());
         edge.edge_share = share;
+        // The language's default `http-flv wait` (the harness's is 0): an HTTP-FLV player on an
+        // edge that does not pull the stream yet waits for the pull to start.
+        edge.stream.http_flv.wait_ms = 5000;
         workers.push(edge);
     }
     let mut plan = plan(workers);
@@ -389,4 +393,57 @@ fn an_lb_of_edges_takes_publishers_to_their_origin_and_a_reloaded_share_spreads_
     // The origin feeds the publisher and one pull per edge in use.
     assert_eq!(clients(&origin, "cam"), 1 + spread.len() as u64);
     assert_eq!(clients(plan.worker(&first).unwrap(), "cam"), 3 + 1);
+}
+
+#[test]
+fn a_burst_of_http_flv_players_spreads_over_the_edges_before_any_answers() {
+    let dir = tempfile::tempdir().unwrap();
+    let media = make_media(dir.path());
+    let (pool, lb, http) = (free_port_run(30), free_port_run(1), free_port_run(1));
+    let file = dir.path().join("edges.kdl");
+    let text = edges_only_topology(pool, lb, 1)
+        + &format!("http-lb listen=\"127.0.0.1:{http}\" workers=\"edge\"\n");
+    std::fs::write(&file, text).unwrap();
+    let plan = oryx::compile::compile_path(&file, None).expect("valid topology");
+    let _up = up(&file, &dir.path().join("run"));
+    wait_all_ready(&plan, 6, Duration::from_secs(60));
+    let origin = plan.worker("origin").unwrap().clone();
+    let _publisher = publish(
+        &media,
+        &format!("rtmp://127.0.0.1:{lb}/live/cam"),
+        dir.path().join("pub.log"),
+    );
+    wait_for(
+        Duration::from_secs(20),
+        "the origin publishes live/cam",
+        || (stream_entry(&origin, "cam")?["publish"]["active"] == true).then_some(()),
+    );
+    assert!(pulling_edges(&plan, "cam").is_empty());
+
+    // Three players at once, with one player per edge: no edge has answered (none pulls yet), so
+    // only the LB's own count of what it routed can spread them.
+    let players: Vec<_> = (0..3)
+        .map(|i| {
+            let out = dir.path().join(format!("flv-{i}.flv"));
+            let url = format!("http://127.0.0.1:{http}/live/cam.flv");
+            let proc = play_to_file(&url, &out, dir.path().join(format!("flv-{i}.log")));
+            (proc, out)
+        })
+        .collect();
+    wait_for(
+        Duration::from_secs(30),
+        "three HTTP-FLV players receive media",
+        || {
+            players
+                .iter()
+                .all(|(_, out)| file_len(out) > 50_000)
+                .then_some(())
+        },
+    );
+    let mut edges = pulling_edges(&plan, "cam");
+    edges.sort();
+    assert_eq!(edges, EDGES, "the burst spread over every edge");
+    for edge in EDGES {
+        assert_eq!(clients(plan.worker(edge).unwrap(), "cam"), 1 + 1, "{edge}");
+    }
 }

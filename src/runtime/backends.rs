@@ -173,7 +173,9 @@ impl Backends {
                 (b.plan.name.as_str(), b.published.players(key) + noted)
             })
             .collect();
-        let players = loads.iter().map(|(_, n)| n).sum();
+        // The player being routed counts too: at `edge-share` S, the (S+1)-th player opens the
+        // next edge instead of filling the first past its share.
+        let players = loads.iter().map(|(_, n)| n).sum::<u32>() + 1;
         let k = match direction {
             Direction::Fetch => 1,
             _ => self.spread_for(key, players, &shares_ranked(key, &healthy)),
@@ -725,15 +727,16 @@ mod tests {
         let play = names(backends.candidates_for(&key, Direction::Play));
         assert_eq!(play, [ranked[0], ranked[1], ranked[2], "origin"]);
         // Past one edge's share (its group's `edge-share`, 3) the stream takes a second edge,
-        // the less loaded one first.
-        for _ in 0..3 {
+        // the less loaded one first: the third player still fits the first edge, the fourth
+        // opens the second.
+        for _ in 0..2 {
             backends.note_player(ranked[0], &key);
         }
         let play = names(backends.candidates_for(&key, Direction::Play));
         assert_eq!(play[0], ranked[0], "three players fit one edge");
         backends.note_player(ranked[0], &key);
         let play = names(backends.candidates_for(&key, Direction::Play));
-        assert_eq!(play[0], ranked[1]);
+        assert_eq!(play[0], ranked[1], "the fourth player opens a second edge");
         // A reload's push with a larger share: four players are far under 75 % of one edge's
         // 100, so the stream is back on its first edge.
         let wider: Vec<WorkerPlan> = plans

@@ -176,13 +176,16 @@ impl Proxy {
         }
         let mut failures = Vec::new();
         for worker in &candidates {
+            // A player counts on its worker from the choice on, not from the answer's head: an
+            // edge answers a cold stream's first players only once its pull starts, and a burst
+            // routed meanwhile must spread as `edge-share` says (as the rtmp-lb does).
+            if direction == Direction::Play && request.method() != Method::DELETE {
+                self.backends.note_player(&worker.name, &key);
+            }
             match self.forward(&request, peer, worker).await {
                 Ok(response) => {
                     metrics::counter!("oryx_http_lb_requests_total", "worker" => worker.name.clone())
                         .increment(1);
-                    if direction == Direction::Play && request.method() != Method::DELETE {
-                        self.backends.note_player(&worker.name, &key);
-                    }
                     let (mut parts, body) = response.into_parts();
                     for name in HOP_BY_HOP_ANSWER {
                         parts.headers.remove(name);
