@@ -11,64 +11,15 @@ use common::control::get as control_get;
 use common::http::metric;
 use common::media::{make_flv, make_media, play_to_file, probe_codecs, publish, video_dts};
 use common::net::free_port;
+use common::nginx_rtmp;
 use common::private_ca::PrivateCa;
-use common::process::Proc;
 use common::wait::expect_within;
 use common::worker::{settings, start_worker, Worker};
 use oryx::compile::plan::{ForwardTarget, StreamRule, StreamSettings};
 use serde_json::Value;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
-
-const RTMP_MODULE: &str = "/usr/lib/nginx/modules/ngx_rtmp_module.so";
-const STREAM_MODULE: &str = "/usr/lib/nginx/modules/ngx_stream_module.so";
-
-/// nginx-rtmp with application `live` on `127.0.0.1:rtmp`; with `tls`, nginx's stream module
-/// terminating TLS on `127.0.0.1:tls.0` with the certificate of `tls.1` and passing the bytes on to
-/// the RTMP port. Killed when dropped; ready when the RTMP port accepts.
-fn nginx(dir: &Path, run: &str, rtmp: u16, tls: Option<(u16, &PrivateCa)>) -> Proc {
-    for module in [RTMP_MODULE, STREAM_MODULE] {
-        assert!(
-            Path::new(module).exists(),
-            "{module} is required (scripts/test installs libnginx-mod-rtmp and libnginx-mod-stream)"
-        );
-    }
-    let prefix = dir.join(run);
-    std::fs::create_dir_all(&prefix).unwrap();
-    let mut conf = format!(
-        "load_module {RTMP_MODULE};\nload_module {STREAM_MODULE};\n\
-         daemon off;\nmaster_process off;\nworker_processes 1;\n\
-         pid {prefix}/nginx.pid;\nerror_log stderr info;\nevents {{ worker_connections 64; }}\n\
-         rtmp {{ server {{ listen 127.0.0.1:{rtmp}; chunk_size 4096;\n\
-         application live {{ live on; record off; }} }} }}\n",
-        prefix = prefix.display()
-    );
-    if let Some((port, ca)) = tls {
-        conf.push_str(&format!(
-            "stream {{ server {{ listen 127.0.0.1:{port} ssl;\n\
-             ssl_certificate {};\nssl_certificate_key {};\n\
-             proxy_pass 127.0.0.1:{rtmp}; }} }}\n",
-            ca.chain_pem.display(),
-            ca.key_pem.display()
-        ));
-    }
-    let file = prefix.join("nginx.conf");
-    std::fs::write(&file, conf).unwrap();
-    let mut command = Command::new("nginx");
-    command
-        .args(["-e", "stderr", "-p"])
-        .arg(format!("{}/", prefix.display()))
-        .arg("-c")
-        .arg(&file);
-    let proc = Proc::spawn(command, prefix.join("nginx.log"));
-    expect_within(Duration::from_secs(10), "nginx to listen", || {
-        TcpStream::connect(("127.0.0.1", rtmp)).ok()
-    });
-    proc
-}
 
 /// Settings whose one rule forwards `live/*` to `url`.
 fn forwarding(url: String, ca: Option<String>) -> StreamSettings {
@@ -117,7 +68,7 @@ fn forward_reaches_nginx_rtmp_and_resumes_after_nginx_restarts() {
     let dir = tempfile::tempdir().unwrap();
     let media = make_media(dir.path(), 10);
     let port = free_port();
-    let first = nginx(dir.path(), "nginx-1", port, None);
+    let first = nginx_rtmp::start(dir.path(), "nginx-1", port, None);
     let worker = start_worker(
         forwarding(
             format!("rtmp://127.0.0.1:{port}/live/{{stream}}?key=s3cret"),
@@ -155,7 +106,7 @@ fn forward_reaches_nginx_rtmp_and_resumes_after_nginx_restarts() {
     assert!(!error.is_empty() && !error.contains("s3cret"), "{down}");
 
     // nginx comes back on the same port: the forward resumes by itself.
-    let _second = nginx(dir.path(), "nginx-2", port, None);
+    let _second = nginx_rtmp::start(dir.path(), "nginx-2", port, None);
     let resumed = wait_state(&worker, "cam", "connected");
     assert!(resumed["reconnects"].as_u64().unwrap() >= 1, "{resumed}");
     expect_probe(&format!("rtmp://127.0.0.1:{port}/live/cam"));
@@ -183,7 +134,7 @@ fn rtmps_forward_trusts_a_private_ca_through_nginx_stream_tls() {
     let media = make_media(dir.path(), 10);
     let ca = PrivateCa::new(dir.path());
     let (rtmp, tls) = (free_port(), free_port());
-    let _nginx = nginx(dir.path(), "nginx", rtmp, Some((tls, &ca)));
+    let _nginx = nginx_rtmp::start(dir.path(), "nginx", rtmp, Some((tls, &ca)));
     let worker = start_worker(
         forwarding(
             format!("rtmps://localhost:{tls}/live/{{stream}}"),
@@ -203,7 +154,7 @@ fn rtmps_forward_without_the_ca_backs_off_with_the_tls_error() {
     let media = make_media(dir.path(), 10);
     let ca = PrivateCa::new(dir.path());
     let (rtmp, tls) = (free_port(), free_port());
-    let _nginx = nginx(dir.path(), "nginx", rtmp, Some((tls, &ca)));
+    let _nginx = nginx_rtmp::start(dir.path(), "nginx", rtmp, Some((tls, &ca)));
     let worker = start_worker(
         forwarding(format!("rtmps://localhost:{tls}/live/{{stream}}"), None),
         false,
@@ -256,7 +207,7 @@ fn a_slow_target_is_skipped_ahead_while_the_workers_players_play_on() {
     let media = dir.path().join("busy.flv");
     make_flv(&media, "640x360", 10, 25);
     let port = free_port();
-    let _nginx = nginx(dir.path(), "nginx", port, None);
+    let _nginx = nginx_rtmp::start(dir.path(), "nginx", port, None);
     let relay = throttled_relay(port, 16 * 1024);
     let mut settings = forwarding(format!("rtmp://127.0.0.1:{relay}/live/{{stream}}"), None);
     settings.player_queue_bytes = 512 * 1024;

@@ -8,11 +8,13 @@
 
 mod common;
 
-use common::control::get;
+use common::control::opus_to_aac_transcodes;
 use common::ffmpeg9::{self, Clip};
 use common::media::play_to_null;
+use common::media::probe_codec_set;
 use common::net::free_port;
-use common::process::{run_tool, Proc};
+use common::nginx_rtmp;
+use common::process::run_tool;
 use common::wait::{expect_within, wait_for};
 use common::webrtc::free_udp;
 use common::worker::{settings, start_worker, start_worker_with};
@@ -20,56 +22,15 @@ use oryx::compile::plan::{
     ForwardTarget, HlsSegmentFormat, RecordFormat, RecordRule, StreamRule, StreamSettings,
     WebRtcPlan,
 };
-use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
-
-const RTMP_MODULE: &str = "/usr/lib/nginx/modules/ngx_rtmp_module.so";
-
-/// The transcoders the worker runs now.
-fn transcodes(control: SocketAddr) -> Option<u64> {
-    get(control, "/metrics")?
-        .text()
-        .lines()
-        .find_map(|l| l.strip_prefix("oryx_audio_transcodes{direction=\"opus_to_aac\"} "))
-        .and_then(|v| v.trim().parse().ok())
-}
-
-/// The codec names Debian's ffprobe reports for `url`, sorted.
-fn probe(url: &str) -> Vec<String> {
-    let (_, out, _) = run_tool(
-        "/usr/bin/ffprobe",
-        &[
-            "-v",
-            "error",
-            "-rw_timeout",
-            "10000000",
-            "-show_entries",
-            "stream=codec_name",
-            "-of",
-            "csv=p=0",
-            url,
-        ],
-        Duration::from_secs(30),
-    );
-    let mut codecs: Vec<String> = out
-        .lines()
-        .map(|l| l.trim().trim_end_matches(',').to_string())
-        .filter(|l| !l.is_empty())
-        .collect();
-    // An HLS input lists its streams once more under its program.
-    codecs.sort();
-    codecs.dedup();
-    codecs
-}
 
 /// Debian's ffprobe finds H.264 + AAC at `url`, and its ffmpeg decodes `seconds` of it with
 /// `-v error` quiet: every decoded frame is listed (`framecrc`), and both streams have some.
 fn legacy_decodes_aac(url: &str, seconds: u32) {
     let mut last = Vec::new();
     let codecs = wait_for(Duration::from_secs(40), || {
-        last = probe(url);
+        last = probe_codec_set(url);
         (last.len() == 2).then(|| last.clone())
     })
     .unwrap_or_else(|| panic!("ffprobe found no audio and video in {url}: {last:?}"));
@@ -164,16 +125,16 @@ fn ts_hls_of_an_opus_stream_has_aac_shared_with_legacy_players() {
     let _player = play_to_null(&worker.rtmp_url("live/o"));
     std::thread::sleep(Duration::from_secs(2));
     for _ in 0..5 {
-        assert_eq!(transcodes(worker.control), Some(1));
+        assert_eq!(opus_to_aac_transcodes(worker.control), Some(1));
         std::thread::sleep(Duration::from_millis(200));
     }
     drop(_player);
     // The segmenter alone still needs it; with the publisher gone, nobody does.
     std::thread::sleep(Duration::from_secs(1));
-    assert_eq!(transcodes(worker.control), Some(1));
+    assert_eq!(opus_to_aac_transcodes(worker.control), Some(1));
     drop(publisher);
     let gone = wait_for(Duration::from_secs(20), || {
-        (transcodes(worker.control)? == 0).then_some(())
+        (opus_to_aac_transcodes(worker.control)? == 0).then_some(())
     });
     assert!(gone.is_some(), "the transcoder outlived the publish");
 }
@@ -194,36 +155,6 @@ fn ts_hls_of_a_whip_stream_from_ffmpeg9_has_aac() {
     legacy_decodes_aac(&worker.http_url("live/w.m3u8"), 4);
 }
 
-/// nginx-rtmp with application `live` on `127.0.0.1:port`, killed when dropped.
-fn nginx(dir: &Path, port: u16) -> Proc {
-    assert!(
-        Path::new(RTMP_MODULE).exists(),
-        "{RTMP_MODULE} is required (scripts/test installs libnginx-mod-rtmp)"
-    );
-    let prefix = dir.join("nginx");
-    std::fs::create_dir_all(&prefix).unwrap();
-    let conf = format!(
-        "load_module {RTMP_MODULE};\ndaemon off;\nmaster_process off;\nworker_processes 1;\n\
-         pid {prefix}/nginx.pid;\nerror_log stderr info;\nevents {{ worker_connections 64; }}\n\
-         rtmp {{ server {{ listen 127.0.0.1:{port}; chunk_size 4096;\n\
-         application live {{ live on; record off; }} }} }}\n",
-        prefix = prefix.display()
-    );
-    let file = prefix.join("nginx.conf");
-    std::fs::write(&file, conf).unwrap();
-    let mut command = Command::new("nginx");
-    command
-        .args(["-e", "stderr", "-p"])
-        .arg(format!("{}/", prefix.display()))
-        .arg("-c")
-        .arg(&file);
-    let proc = Proc::spawn(command, prefix.join("nginx.log"));
-    expect_within(Duration::from_secs(10), "nginx to listen", || {
-        TcpStream::connect(("127.0.0.1", port)).ok()
-    });
-    proc
-}
-
 #[test]
 fn a_forward_to_nginx_rtmp_carries_aac_and_one_to_oryx_keeps_opus() {
     let Some(ff) = ffmpeg9::require() else {
@@ -231,7 +162,7 @@ fn a_forward_to_nginx_rtmp_carries_aac_and_one_to_oryx_keeps_opus() {
     };
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    let _nginx = nginx(dir.path(), port);
+    let _nginx = nginx_rtmp::start(dir.path(), "nginx", port, None);
     // An oryx target: its `connect` answer lists Opus.
     let target = start_worker(settings(), false);
     let legacy = start_worker(
@@ -251,7 +182,7 @@ fn a_forward_to_nginx_rtmp_carries_aac_and_one_to_oryx_keeps_opus() {
     let _to_oryx = ffmpeg9::publish(&ff, &media, &modern.rtmp_url("live/m"));
 
     legacy_decodes_aac(&format!("rtmp://127.0.0.1:{port}/live/n"), 4);
-    assert_eq!(transcodes(legacy.control), Some(1));
+    assert_eq!(opus_to_aac_transcodes(legacy.control), Some(1));
 
     // FFmpeg 9 announcing what it decodes reads Opus from the oryx target.
     let url = target.rtmp_url("live/m");
@@ -261,7 +192,11 @@ fn a_forward_to_nginx_rtmp_carries_aac_and_one_to_oryx_keeps_opus() {
     });
     assert_eq!(read.codecs, ["audio: opus", "video: h264"], "{}", read.log);
     assert!(read.errors.is_empty(), "{:?}", read.errors);
-    assert_eq!(transcodes(modern.control), Some(0), "nothing to transcode");
+    assert_eq!(
+        opus_to_aac_transcodes(modern.control),
+        Some(0),
+        "nothing to transcode"
+    );
 }
 
 #[test]
@@ -281,7 +216,7 @@ fn an_flv_recording_of_an_opus_stream_holds_aac() {
     });
     // Written out once the publish ended (the recorder closes the file at once).
     expect_within(Duration::from_secs(20), "the transcoder to stop", || {
-        (transcodes(worker.control)? == 0).then_some(())
+        (opus_to_aac_transcodes(worker.control)? == 0).then_some(())
     });
     legacy_decodes_aac(&file.display().to_string(), 3);
 }

@@ -6,57 +6,22 @@
 
 mod common;
 
-use common::control::get;
+use common::control::opus_to_aac_transcodes;
+use common::media::probe_codec_set;
+
 use common::ffmpeg9::{self, Clip};
 use common::media::play_to_null;
 use common::process::run_tool;
 use common::wait::wait_for;
 use common::webrtc::webrtc_worker;
 use common::worker::{settings, start_worker};
-use std::net::SocketAddr;
 use std::time::Duration;
-
-/// The codec names ffprobe reports for `url`'s streams, sorted.
-fn probe(url: &str) -> Vec<String> {
-    let (_, out, _) = run_tool(
-        "/usr/bin/ffprobe",
-        &[
-            "-v",
-            "error",
-            "-rw_timeout",
-            "10000000",
-            "-show_entries",
-            "stream=codec_name",
-            "-of",
-            "csv=p=0",
-            url,
-        ],
-        Duration::from_secs(30),
-    );
-    let mut codecs: Vec<String> = out
-        .lines()
-        .map(|l| l.trim().trim_end_matches(',').to_string())
-        .filter(|l| !l.is_empty())
-        .collect();
-    codecs.sort();
-    codecs
-}
-
-/// The transcoders the worker runs now.
-fn transcodes(control: SocketAddr) -> Option<u64> {
-    let answer = get(control, "/metrics")?;
-    answer
-        .text()
-        .lines()
-        .find_map(|l| l.strip_prefix("oryx_audio_transcodes{direction=\"opus_to_aac\"} "))
-        .and_then(|v| v.trim().parse().ok())
-}
 
 /// Debian's ffprobe finds H.264 + AAC at `url` and its ffmpeg decodes 4 s of it without an error.
 fn legacy_reads_aac(url: &str) {
     let mut last = Vec::new();
     let codecs = wait_for(Duration::from_secs(30), || {
-        last = probe(url);
+        last = probe_codec_set(url);
         (last.len() == 2).then(|| last.clone())
     })
     .unwrap_or_else(|| panic!("ffprobe found no audio and video in {url}: {last:?}"));
@@ -121,17 +86,17 @@ fn legacy_players_of_an_opus_stream_get_aac_and_e_rtmp_players_keep_opus() {
     let first = play_to_null(&rtmp);
     let second = play_to_null(&flv);
     let shared = wait_for(Duration::from_secs(20), || {
-        (transcodes(worker.control)? == 1).then_some(())
+        (opus_to_aac_transcodes(worker.control)? == 1).then_some(())
     });
     assert!(shared.is_some(), "no transcoder for the two players");
     // Both stay on it (never a second one) while they play.
     for _ in 0..10 {
-        assert_eq!(transcodes(worker.control), Some(1));
+        assert_eq!(opus_to_aac_transcodes(worker.control), Some(1));
         std::thread::sleep(Duration::from_millis(200));
     }
     drop((first, second));
     let gone = wait_for(Duration::from_secs(20), || {
-        (transcodes(worker.control)? == 0).then_some(())
+        (opus_to_aac_transcodes(worker.control)? == 0).then_some(())
     });
     assert!(gone.is_some(), "the transcoder outlived its players");
 }

@@ -113,3 +113,12 @@ pub fn curl_status(
     let (body, status) = text.rsplit_once('\n').unwrap_or(("", &text));
     (status.trim().parse().unwrap_or(0), body.to_string())
 }
+
+/// The Opus→AAC transcoders the worker at `control` runs now (`oryx_audio_transcodes`).
+pub fn opus_to_aac_transcodes(control: SocketAddr) -> Option<u64> {
+    get(control, "/metrics")?
+        .text()
+        .lines()
+        .find_map(|l| l.strip_prefix("oryx_audio_transcodes{direction=\"opus_to_aac\"} "))
+        .and_then(|v| v.trim().parse().ok())
+}

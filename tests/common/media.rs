@@ -111,6 +111,26 @@ pub fn probe_codecs(url: &str) -> Vec<String> {
     codecs
 }
 
+/// The codec names Debian's ffprobe reports for `url`, sorted, each once (an HLS input lists its
+/// streams once more under its program); a stalled read gives up after 10 s.
+pub fn probe_codec_set(url: &str) -> Vec<String> {
+    let args = ["-v", "error", "-rw_timeout", "10000000"];
+    let show = ["-show_entries", "stream=codec_name", "-of", "csv=p=0", url];
+    let (_, out, _) = super::process::run_tool(
+        "/usr/bin/ffprobe",
+        &[&args[..], &show[..]].concat(),
+        Duration::from_secs(30),
+    );
+    let mut codecs: Vec<String> = out
+        .lines()
+        .map(|l| l.trim().trim_end_matches(',').to_string())
+        .filter(|l| !l.is_empty())
+        .collect();
+    codecs.sort();
+    codecs.dedup();
+    codecs
+}
+
 /// Debian's ffprobe finds H.264 and AAC at `url`, and its ffmpeg decodes `seconds` of it without
 /// a word on stderr (`-v error`).
 pub fn assert_plays_cleanly(url: &str, seconds: u32) {

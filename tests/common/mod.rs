@@ -28,6 +28,7 @@ pub mod media;
 pub mod net;
 pub mod netns;
 pub mod netns_oryx;
+pub mod nginx_rtmp;
 pub mod pebble;
 pub mod private_ca;
 pub mod process;
