@@ -200,23 +200,9 @@ const REPORT_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
 /// Log (as an error, at most every [`REPORT_EVERY`] per name) that `holder`, not our worker, holds
 /// the handoff socket `name`; `consequence` says what we do meanwhile. Returns whether it logged.
 pub fn report_squatter(name: &str, holder: Holder, consequence: &str) -> bool {
-    use std::collections::HashMap;
-    use std::sync::{Mutex, OnceLock};
-    use std::time::Instant;
-    static LAST: OnceLock<Mutex<HashMap<String, Instant>>> = OnceLock::new();
-    let mut last = LAST
-        .get_or_init(Default::default)
-        .lock()
-        .unwrap_or_else(|e| e.into_inner());
-    let now = Instant::now();
-    if last
-        .get(name)
-        .is_some_and(|at| now.duration_since(*at) < REPORT_EVERY)
-    {
+    if !super::log_every::due("handoff-squatter", name, REPORT_EVERY) {
         return false;
     }
-    // Bounded: one entry per worker the process ever talked to.
-    last.insert(name.to_string(), now);
     tracing::error!(
         socket = name,
         uid = holder.uid,

@@ -14,6 +14,7 @@ pub mod handoff;
 pub mod http_serve;
 pub mod https_client;
 pub mod limits;
+pub mod log_every;
 pub mod log_text;
 pub mod pod;
 pub mod port_owner;

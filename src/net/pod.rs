@@ -354,23 +354,9 @@ async fn resolve(name: &str, port: u16) -> std::io::Result<SocketAddr> {
 /// Log a name that does not resolve, at most every 10 s per name: health checks ask twice a
 /// second, and a pod that is being rescheduled has no address for a while.
 fn report(name: &str, err: &std::io::Error) {
-    use std::sync::Mutex;
-    use std::time::Instant;
-    static LAST: OnceLock<Mutex<HashMap<String, Instant>>> = OnceLock::new();
-    let mut last = LAST
-        .get_or_init(Default::default)
-        .lock()
-        .unwrap_or_else(|e| e.into_inner());
-    let now = Instant::now();
-    if last
-        .get(name)
-        .is_some_and(|at| now.duration_since(*at) < Duration::from_secs(10))
-    {
-        return;
+    if super::log_every::due("pod-dns", name, Duration::from_secs(10)) {
+        tracing::warn!(peer = %name, %err, "pod mode: a peer's DNS name does not resolve");
     }
-    // Bounded: one entry per peer name of the plan.
-    last.insert(name.to_string(), now);
-    tracing::warn!(peer = %name, %err, "pod mode: a peer's DNS name does not resolve");
 }
 
 #[cfg(test)]
