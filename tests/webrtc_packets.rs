@@ -9,52 +9,11 @@ use common::webrtc::webrtc_worker;
 use common::whep_client::WhepClient;
 use std::time::Duration;
 
-/// 10 s of 160x120 H.264 at 10 fps, four slices a frame, ~64 kbit/s (frames of ~800 bytes, two
-/// seconds between key frames), no audio.
-fn sliced_clip(dir: &std::path::Path) -> std::path::PathBuf {
-    let out = dir.join("sliced.flv");
-    let (ok, _, err) = common::process::run_tool(
-        "ffmpeg",
-        &[
-            "-hide_banner",
-            "-loglevel",
-            "error",
-            "-y",
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc=size=160x120:rate=10",
-            "-t",
-            "10",
-            "-pix_fmt",
-            "yuv420p",
-            "-c:v",
-            "libx264",
-            "-preset",
-            "veryfast",
-            "-x264-params",
-            "slices=4",
-            "-b:v",
-            "64k",
-            "-g",
-            "20",
-            "-bf",
-            "0",
-            "-f",
-            "flv",
-            &out.to_string_lossy(),
-        ],
-        Duration::from_secs(60),
-    );
-    assert!(ok, "ffmpeg makes the clip: {err}");
-    out
-}
-
 #[test]
 fn a_sliced_h264_frame_reaches_a_whep_player_in_one_stap_a_packet() {
     let (worker, _) = webrtc_worker();
     let dir = tempfile::tempdir().unwrap();
-    let media = sliced_clip(dir.path());
+    let media = common::media::tiny_h264_clip(dir.path(), "sliced.flv", 20, Some("slices=4"));
     let _publisher = common::media::publish(&media, &worker.rtmp_url("live/sliced"), true);
     let client = common::wait::expect_within(
         Duration::from_secs(20),

@@ -77,45 +77,6 @@ fn attach_all(worker: &Worker, frames: u64) -> (Vec<WhepClient>, u64) {
     (clients, peak)
 }
 
-/// 10 s of 160x120 H.264 at 10 fps and ~64 kbit/s, a key frame a second, no audio: the fan-out
-/// is what is measured, and the debug-built worker and 200 clients share a small machine.
-fn small_clip(dir: &std::path::Path) -> std::path::PathBuf {
-    let out = dir.join("small.flv");
-    let (ok, _, err) = common::process::run_tool(
-        "ffmpeg",
-        &[
-            "-hide_banner",
-            "-loglevel",
-            "error",
-            "-y",
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc=size=160x120:rate=10",
-            "-t",
-            "10",
-            "-pix_fmt",
-            "yuv420p",
-            "-c:v",
-            "libx264",
-            "-preset",
-            "veryfast",
-            "-b:v",
-            "64k",
-            "-g",
-            "10",
-            "-bf",
-            "0",
-            "-f",
-            "flv",
-            &out.to_string_lossy(),
-        ],
-        Duration::from_secs(60),
-    );
-    assert!(ok, "ffmpeg makes the clip: {err}");
-    out
-}
-
 /// The Chromium page is still decoding: its frame count advances past `last`.
 fn page_advances(page: &Page, last: f64) -> f64 {
     let report = page
@@ -133,7 +94,7 @@ fn two_hundred_whep_players_of_one_stream_leave_memory_bounded() {
     }
     let (worker, _) = webrtc_worker();
     let dir = tempfile::tempdir().unwrap();
-    let media = small_clip(dir.path());
+    let media = common::media::tiny_h264_clip(dir.path(), "small.flv", 10, None);
     let _publisher = common::media::publish(&media, &worker.rtmp_url("live/cam"), true);
     let page = Page::start(&chromium::whep_script(&worker.http_url("live/cam/whep")));
     let report = page

@@ -191,3 +191,26 @@ pub fn video_dts(file: &Path) -> Vec<i64> {
     assert!(ok, "ffprobe failed: {err}");
     out.lines().filter_map(|l| l.trim().parse().ok()).collect()
 }
+
+/// 10 s of 160x120 H.264 at 10 fps and ~64 kbit/s (no B-frames, a key frame every `gop` frames,
+/// no audio) as FLV at `dir/name`: small enough for many players of a debug worker on a small
+/// machine. `x264_params` (e.g. `slices=4`) shapes the frames.
+pub fn tiny_h264_clip(dir: &Path, name: &str, gop: u32, x264_params: Option<&str>) -> PathBuf {
+    let out = dir.join(name);
+    let out_text = out.to_string_lossy().into_owned();
+    let gop = gop.to_string();
+    let mut args = vec!["-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi"];
+    args.extend_from_slice(&["-i", "testsrc=size=160x120:rate=10", "-t", "10"]);
+    args.extend_from_slice(&[
+        "-pix_fmt", "yuv420p", "-c:v", "libx264", "-preset", "veryfast",
+    ]);
+    if let Some(params) = x264_params {
+        args.extend_from_slice(&["-x264-params", params]);
+    }
+    args.extend_from_slice(&[
+        "-b:v", "64k", "-g", &gop, "-bf", "0", "-f", "flv", &out_text,
+    ]);
+    let (ok, _, err) = super::process::run_tool("ffmpeg", &args, Duration::from_secs(60));
+    assert!(ok, "ffmpeg makes the clip: {err}");
+    out
+}
