@@ -76,6 +76,21 @@ fn cluster_routes_plays_and_survives_crashes_and_bad_reloads() {
     let rtmp_lb = plan.rtmp_lb.as_ref().unwrap().listen;
     let http_lb = plan.http_lb.as_ref().unwrap().listen;
 
+    // The rtmp-lb's own view: every worker healthy at its checks (the shell saw them ready, but
+    // a check of the LB's that ran before a worker listened marks it down until the next one, and
+    // a publisher meanwhile takes the fallback, not its planned worker).
+    let lb_control = plan.rtmp_lb.as_ref().unwrap().control;
+    common::wait::expect_within(
+        Duration::from_secs(20),
+        "the rtmp-lb sees every worker",
+        || {
+            let (_, body) = common::control::control(lb_control, "GET", "/api/v1/backends").ok()?;
+            let value: serde_json::Value = serde_json::from_str(&body).ok()?;
+            let backends = value["backends"].as_array()?;
+            (backends.len() == plan.workers.len() && backends.iter().all(|b| b["healthy"] == true))
+                .then_some(())
+        },
+    );
     // Six streams through the rtmp-lb.
     let streams: Vec<String> = (0..6).map(|i| format!("s{i}")).collect();
     let mut publishers: Vec<Proc> = streams
@@ -98,6 +113,27 @@ fn cluster_routes_plays_and_survives_crashes_and_bad_reloads() {
         .zip(&routes)
         .map(|(s, w)| format!("rtmp://{}/live/{s}", plan.worker(w).unwrap().rtmp))
         .collect();
+    // Under load a publisher can take a while to start: wait (bounded) until each stream is
+    // published, and name the worker it landed on if that is not the planned one.
+    for (s, planned) in streams.iter().zip(&routes) {
+        let on = common::wait::wait_for(Duration::from_secs(30), || {
+            plan.workers.iter().find_map(|w| {
+                let (_, body) =
+                    common::control::control(w.control, "GET", "/api/v1/streams").ok()?;
+                let value: serde_json::Value = serde_json::from_str(&body).ok()?;
+                value["streams"]
+                    .as_array()?
+                    .iter()
+                    .find(|e| e["name"] == s.as_str() && e["publish"]["active"] == true)?;
+                Some(w.name.clone())
+            })
+        });
+        assert_eq!(
+            on.as_ref(),
+            Some(planned),
+            "live/{s}: published on {on:?}, planned on {planned}"
+        );
+    }
     probe_all(&direct);
     probe_all(
         &streams
